@@ -1,0 +1,38 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Channel(models.Model):
+    """A public channel. Names are lower-case ([a-z0-9_-], 1-80), hence unique regardless of case."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=80, unique=True)
+    description = models.CharField(max_length=250, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_channels"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ChannelMember", related_name="channels")
+
+    class Meta:
+        db_table = "channels"
+
+    def __str__(self):
+        return f"#{self.name}"
+
+
+class ChannelMember(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The unique (channel, user) index serves lookups by channel; user has its own.
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_memberships")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "channel_members"
+        constraints = [models.UniqueConstraint(fields=["channel", "user"], name="channel_members_unique_pair")]
+
+    def __str__(self):
+        return f"{self.user_id} in {self.channel_id}"

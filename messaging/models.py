@@ -1,0 +1,25 @@
+from django.db import models
+
+
+class MessageSequence(models.Model):
+    """The per-conversation counter behind message `seq` (see messaging.services.send).
+
+    A send locks its conversation's row, takes the next seq and a createdAt that never
+    goes back, inserts into MongoDB, and only then commits: the row lock serialises
+    the assign-and-insert step per conversation across all server processes.
+    """
+
+    class Kind(models.TextChoices):
+        CHANNEL = "channel"
+        DM = "dm"
+
+    conversation_id = models.UUIDField(primary_key=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    last_seq = models.BigIntegerField(default=0)
+    last_created_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "message_sequences"
+
+    def __str__(self):
+        return f"{self.kind} {self.conversation_id} @ {self.last_seq}"

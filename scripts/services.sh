@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Local PostgreSQL, Redis and a MongoDB-compatible server for development and tests.
+#
+#   scripts/services.sh start    install what is missing, start what is not running
+#   scripts/services.sh stop     stop what this script started (by pid file)
+#   scripts/services.sh status   one line per service
+#
+# Data, logs and pid files live under $DATA_DIR (default: .data/, git-ignored).
+# A service whose URL is given in the environment (DATABASE_URL, REDIS_URL,
+# MONGO_URL) is assumed to be run by someone else and is left alone.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DATA_DIR="${DATA_DIR:-$ROOT/.data}"
+RUN_DIR="$DATA_DIR/run"
+LOG_DIR="$DATA_DIR/log"
+CACHE_DIR="${SLACKCLONE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/slackclone}"
+
+PG_PORT="${PG_PORT:-55432}"
+REDIS_PORT="${REDIS_PORT:-56379}"
+MONGO_PORT="${MONGO_PORT:-57017}"
+FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.0}"
+FERRETDB_BIN="$CACHE_DIR/bin/ferretdb-$FERRETDB_VERSION"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- helpers ---------------------------------------------------------------
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(head -n1 "$1")" 2>/dev/null; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {  # name port seconds
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do port_open "$2" && return 0; sleep 0.1; done
+  die "$1 did not open port $2 within $3 s (see $LOG_DIR/$1.log)"
+}
+
+stop_pidfile() {  # name pidfile
+  local pid
+  if pid_alive "$2"; then
+    pid="$(head -n1 "$2")"
+    log "stopping $1 (pid $pid)"
+    kill -TERM "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "$1 ignored TERM; sending KILL"; kill -KILL "$pid"; }
+  fi
+  rm -f "$2"
+}
+
+apt_install() {  # package...
+  [ "$(id -u)" = 0 ] || die "missing $*; install it (e.g. sudo apt-get install $*) and run again"
+  command -v apt-get >/dev/null || die "missing $*, and no apt-get to install it with"
+  log "installing $* from Debian packages"
+  if [ ! -f "$RUN_DIR/apt-updated" ]; then
+    apt-get update -qq >/dev/null && touch "$RUN_DIR/apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- PostgreSQL ------------------------------------------------------------
+
+pg_bin() {
+  local d
+  command -v initdb >/dev/null && command -v pg_ctl >/dev/null && { dirname "$(command -v pg_ctl)"; return; }
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/pg_ctl" ] && { echo "$d"; return; }; done
+  return 1
+}
+
+as_pg() {  # initdb and postgres refuse to run as root
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+  local bin dir="$DATA_DIR/postgres"
+  bin="$(pg_bin)" || { apt_install postgresql; bin="$(pg_bin)"; }
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    log "initialising PostgreSQL in $dir"
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    as_pg "$bin/initdb" -D "$dir" -U slackclone --auth=trust -E UTF8 --locale=C.UTF-8 >"$LOG_DIR/postgres-init.log"
+  fi
+  if [ -f "$dir/postmaster.pid" ] && kill -0 "$(head -n1 "$dir/postmaster.pid")" 2>/dev/null; then
+    log "PostgreSQL already running on port $PG_PORT"
+  else
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    touch "$LOG_DIR/postgres.log"
+    [ "$(id -u)" = 0 ] && chown postgres "$LOG_DIR/postgres.log"
+    as_pg "$bin/pg_ctl" -D "$dir" -l "$LOG_DIR/postgres.log" -w -t 60 start \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c fsync=${PG_FSYNC:-on}" >/dev/null
+  fi
+  head -n1 "$dir/postmaster.pid" >"$RUN_DIR/postgres.pid"
+  wait_port postgres "$PG_PORT" 30
+  # The application database; test databases are created by the test runner.
+  if ! PGPASSWORD= psql -h 127.0.0.1 -p "$PG_PORT" -U slackclone -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = 'slackclone'" | grep -q 1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U slackclone -d postgres -qc "CREATE DATABASE slackclone" >/dev/null
+  fi
+}
+
+stop_postgres() {
+  local dir="$DATA_DIR/postgres" bin
+  if [ -f "$dir/postmaster.pid" ] && kill -0 "$(head -n1 "$dir/postmaster.pid")" 2>/dev/null; then
+    bin="$(pg_bin)"
+    log "stopping PostgreSQL (pid $(head -n1 "$dir/postmaster.pid"))"
+    as_pg "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+  fi
+  rm -f "$RUN_DIR/postgres.pid"
+}
+
+# --- Redis -----------------------------------------------------------------
+
+start_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  if pid_alive "$RUN_DIR/redis.pid"; then
+    log "Redis already running on port $REDIS_PORT"; return
+  fi
+  mkdir -p "$DATA_DIR/redis"
+  log "starting Redis on 127.0.0.1:$REDIS_PORT"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA_DIR/redis" \
+    --daemonize yes --pidfile "$RUN_DIR/redis.pid" --logfile "$LOG_DIR/redis.log" \
+    --save "" --appendonly no --maxclients 20000
+  wait_port redis "$REDIS_PORT" 15
+}
+
+# --- MongoDB (real mongod if installed, else FerretDB) ---------------------
+
+install_ferretdb() {
+  [ -x "$FERRETDB_BIN" ] && return
+  command -v go >/dev/null || die "no mongod and no Go toolchain to build FerretDB with"
+  log "building FerretDB $FERRETDB_VERSION from the Go module proxy (once; cached in $CACHE_DIR)"
+  local tmp src
+  tmp="$(mktemp -d)"
+  # `go install module@version` works too, but FerretDB's release binaries read their
+  # version from build/version/version.txt, which the module zip leaves empty; so we
+  # fetch the module, fill that file in, and build its command.
+  src="$(cd "$tmp" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  cp -r "$src" "$tmp/src" && chmod -R u+w "$tmp/src"
+  echo "$FERRETDB_VERSION" >"$tmp/src/build/version/version.txt"
+  mkdir -p "$(dirname "$FERRETDB_BIN")"
+  (cd "$tmp/src" && GOFLAGS=-mod=mod go build -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb)
+  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+  rm -rf "$tmp"
+}
+
+start_mongo() {
+  if pid_alive "$RUN_DIR/mongo.pid"; then
+    log "MongoDB-compatible server already running on port $MONGO_PORT"; return
+  fi
+  if command -v mongod >/dev/null; then
+    mkdir -p "$DATA_DIR/mongo"
+    log "starting mongod on 127.0.0.1:$MONGO_PORT"
+    mongod --dbpath "$DATA_DIR/mongo" --port "$MONGO_PORT" --bind_ip 127.0.0.1 \
+      --logpath "$LOG_DIR/mongo.log" --fork --pidfilepath "$RUN_DIR/mongo.pid" >/dev/null
+  else
+    install_ferretdb
+    mkdir -p "$DATA_DIR/ferretdb/sqlite"
+    log "starting FerretDB $FERRETDB_VERSION (SQLite backend) on 127.0.0.1:$MONGO_PORT"
+    nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/sqlite/" \
+      --state-dir="$DATA_DIR/ferretdb" --listen-addr="127.0.0.1:$MONGO_PORT" \
+      --debug-addr=127.0.0.1:0 --telemetry=disable --log-level=warn \
+      >"$LOG_DIR/mongo.log" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR/mongo.pid"
+  fi
+  wait_port mongo "$MONGO_PORT" 30
+}
+
+# --- commands --------------------------------------------------------------
+
+mkdir -p "$RUN_DIR" "$LOG_DIR"
+
+case "${1:-}" in
+  start)
+    [ -n "${DATABASE_URL:-}" ] && log "DATABASE_URL is set: not starting PostgreSQL" || start_postgres
+    [ -n "${REDIS_URL:-}" ] && log "REDIS_URL is set: not starting Redis" || start_redis
+    [ -n "${MONGO_URL:-}" ] && log "MONGO_URL is set: not starting MongoDB" || start_mongo
+    ;;
+  stop)
+    stop_pidfile mongo "$RUN_DIR/mongo.pid"
+    stop_pidfile redis "$RUN_DIR/redis.pid"
+    stop_postgres
+    ;;
+  stop-one)  # used by fault-injection tests: stop-one postgres|redis|mongo
+    case "${2:-}" in
+      postgres) stop_postgres ;;
+      redis | mongo) stop_pidfile "$2" "$RUN_DIR/$2.pid" ;;
+      *) die "usage: $0 stop-one postgres|redis|mongo" ;;
+    esac
+    ;;
+  start-one)
+    case "${2:-}" in
+      postgres) start_postgres ;; redis) start_redis ;; mongo) start_mongo ;;
+      *) die "usage: $0 start-one postgres|redis|mongo" ;;
+    esac
+    ;;
+  status)
+    for s in postgres redis mongo; do
+      if pid_alive "$RUN_DIR/$s.pid"; then echo "$s: running (pid $(head -n1 "$RUN_DIR/$s.pid"))"
+      else echo "$s: stopped"; fi
+    done
+    ;;
+  *) echo "usage: $0 start|stop|status|start-one NAME|stop-one NAME" >&2; exit 2 ;;
+esac

@@ -1,0 +1,79 @@
+"""Cursor pagination for Postgres-backed lists: {"results": [...], "next_cursor": str | null}."""
+
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+
+class ApiCursorPagination(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "limit"
+    cursor_query_param = "cursor"
+    ordering = "-created_at"  # views set an indexed ordering of their own
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            raise ValidationError({"limit": [f"Must be an integer from 1 to {self.max_page_size}."]})
+        return size
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except Exception as exc:  # DRF answers 404 for a bad cursor; it is bad input
+            if request.query_params.get(self.cursor_query_param) is None:
+                raise
+            raise ValidationError({"cursor": ["Invalid cursor."]}) from exc
+
+    def encode_cursor(self, cursor):
+        # DRF builds a whole URL; clients get only the opaque token.
+        url = super().encode_cursor(cursor)
+        from urllib.parse import parse_qs, urlparse
+
+        return parse_qs(urlparse(url).query)[self.cursor_query_param][0]
+
+    def get_paginated_response(self, data):
+        return Response({"results": data, "next_cursor": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results", "next_cursor"],
+            "properties": {
+                "results": schema,
+                "next_cursor": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "Pass as ?cursor= for the next page.",
+                },
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Opaque cursor from a previous page's next_cursor.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Page size, 1-200 (default 50).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+            },
+        ]
+
+
+LIMIT_PARAMETER = OpenApiParameter("limit", int, description="Page size, 1-200 (default 50).")

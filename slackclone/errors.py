@@ -1,0 +1,66 @@
+"""The domain's exceptions.
+
+Services and selectors raise these; the REST exception handler
+(`slackclone.api.exceptions`) and the WebSocket consumer turn them into the same
+error envelope: {"error": {"code", "message", "fields"?}}.
+"""
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+    default_message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None):
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        if code:
+            self.code = code
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+class ValidationFailed(DomainError):
+    status = 400
+    code = "invalid"
+    default_message = "The request is not valid."
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None, code=None):
+        super().__init__(message, code=code)
+        self.fields = fields or {}
+
+    def as_dict(self) -> dict:
+        data = super().as_dict()
+        if self.fields:
+            data["fields"] = self.fields
+        return data
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    code = "permission_denied"
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    default_message = "Not found."
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    default_message = "This conflicts with an existing object."
+
+
+class StoreUnavailable(DomainError):
+    """A backing store (postgres, mongo, redis) did not answer in time."""
+
+    status = 503
+    code = "store_unavailable"
+
+    def __init__(self, store: str, message: str | None = None):
+        super().__init__(message or f"The {store} store is unavailable; try again shortly.")
+        self.store = store

@@ -1,0 +1,77 @@
+"""Fixtures shared by the whole suite. Every store is real: PostgreSQL, Redis and the
+MongoDB-compatible server started by scripts/services.sh (see Makefile `test`)."""
+
+import pytest
+from django.conf import settings
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from tests.helpers import capture_broadcasts  # noqa: F401  (re-exported fixture helper)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mongo_indexes(django_db_blocker):
+    from messaging.mongo import get_client
+    from messaging.repositories import ensure_indexes
+
+    get_client().drop_database(settings.MONGO_DB)
+    ensure_indexes()
+    yield
+    get_client().drop_database(settings.MONGO_DB)
+
+
+@pytest.fixture(autouse=True)
+def _clean_mongo():
+    """Each test starts with empty message collections (indexes kept)."""
+    from messaging.mongo import get_db
+
+    db = get_db()
+    for name in db.list_collection_names():
+        db[name].delete_many({})
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty Redis database (channel layer, presence, throttles)."""
+    from slackclone.redis_client import get_redis
+
+    get_redis().flushdb()
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.models import User
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(username: str | None = None, **extra):
+        n = next(counter)
+        username = username or f"user{n}"
+        extra.setdefault("email", f"{username}@example.com")
+        extra.setdefault("display_name", username.title())
+        password = extra.pop("password", "correct horse battery staple")
+        return User.objects.create_user(username, extra.pop("email"), password, **extra)
+
+    return make
+
+
+def token_for(user) -> str:
+    return AuthToken.objects.create(user)[1]
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) -> an APIClient that sends `Authorization: Bearer <token>`."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def anon():
+    return APIClient()
