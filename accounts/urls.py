@@ -1,1 +1,12 @@
-urlpatterns: list = []
+from django.urls import path
+
+from accounts import apis
+
+urlpatterns = [
+    path("auth/register", apis.RegisterApi.as_view(), name="auth-register"),
+    path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
+    path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("users", apis.UserListApi.as_view(), name="user-list"),
+    path("users/me", apis.MeApi.as_view(), name="user-me"),
+    path("users/<uuid:user_id>", apis.UserDetailApi.as_view(), name="user-detail"),
+]

@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from django.urls import path
+
+from dms import apis
+
+urlpatterns = [
+    path("dms", apis.DmListApi.as_view(), name="dm-list"),
+    path("dms/<uuid:conversation_id>", apis.DmDetailApi.as_view(), name="dm-detail"),
+]

@@ -162,12 +162,6 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer"},
-        },
-    },
-    "SECURITY": [{"bearerAuth": []}],
 }
 
 # Request bodies larger than this are refused with 413 before they are parsed.

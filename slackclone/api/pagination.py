@@ -1,6 +1,8 @@
 """Cursor pagination for Postgres-backed lists: {"results": [...], "next_cursor": str | null}."""
 
-from drf_spectacular.utils import OpenApiParameter
+from base64 import b64decode
+from urllib.parse import parse_qs, urlparse
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -26,18 +28,22 @@ class ApiCursorPagination(CursorPagination):
         return size
 
     def decode_cursor(self, request):
+        # DRF decodes leniently (garbage reads as "first page") and answers 404 for what
+        # it cannot decode; a cursor that is not one of ours is bad input here.
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
         try:
+            tokens = parse_qs(b64decode(encoded.encode("ascii"), validate=False).decode("ascii"), strict_parsing=True)
+            if not tokens or set(tokens) - {"o", "r", "p"}:
+                raise ValueError(encoded)
             return super().decode_cursor(request)
-        except Exception as exc:  # DRF answers 404 for a bad cursor; it is bad input
-            if request.query_params.get(self.cursor_query_param) is None:
-                raise
+        except Exception as exc:
             raise ValidationError({"cursor": ["Invalid cursor."]}) from exc
 
     def encode_cursor(self, cursor):
         # DRF builds a whole URL; clients get only the opaque token.
         url = super().encode_cursor(cursor)
-        from urllib.parse import parse_qs, urlparse
-
         return parse_qs(urlparse(url).query)[self.cursor_query_param][0]
 
     def get_paginated_response(self, data):
@@ -74,6 +80,3 @@ class ApiCursorPagination(CursorPagination):
                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
             },
         ]
-
-
-LIMIT_PARAMETER = OpenApiParameter("limit", int, description="Page size, 1-200 (default 50).")

@@ -1,0 +1,158 @@
+"""Input validation and output shapes for accounts. Nothing here writes."""
+
+import re
+
+from rest_framework import serializers
+
+from slackclone.api.fields import TimeField
+from slackclone.api.serializers import StrictCharField, StrictSerializer
+
+USERNAME_MAX_LENGTH = 32
+EMAIL_MAX_LENGTH = 254
+DISPLAY_NAME_MAX_LENGTH = 80
+PASSWORD_MAX_LENGTH = 1024  # every hash is computed over it: bound the work a request can ask for
+SEARCH_MAX_LENGTH = 80
+
+# Checked on the raw input (ASCII only, either case), then lower-cased: "Alice" -> "alice".
+_USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
+
+USERNAME_HELP = (
+    "1-32 characters of letters, digits, `_`, `.` and `-`. Case-insensitive: stored and returned in lower case."
+)
+
+
+def normalize_username(value: str) -> str:
+    if not _USERNAME_RE.fullmatch(value):
+        raise serializers.ValidationError(
+            "Use 1-32 characters: letters, digits, '_', '.' or '-' (case-insensitive, stored in lower case)."
+        )
+    return value.lower()
+
+
+class UsernameField(StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", USERNAME_MAX_LENGTH)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("help_text", USERNAME_HELP)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return normalize_username(super().to_internal_value(data))
+
+
+class StrictEmailField(serializers.EmailField):
+    """An email address given as a JSON string; normalised to lower case."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", EMAIL_MAX_LENGTH)
+        kwargs.setdefault("help_text", "Case-insensitive: stored and returned in lower case.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data).lower()
+
+
+class PasswordField(StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", PASSWORD_MAX_LENGTH)
+        kwargs.setdefault("trim_whitespace", False)  # a password is exactly what was typed
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("style", {"input_type": "password"})
+        super().__init__(**kwargs)
+
+
+def display_name_field(**kwargs):
+    return StrictCharField(
+        max_length=DISPLAY_NAME_MAX_LENGTH,
+        allow_blank=True,
+        help_text="0-80 characters; surrounding whitespace is trimmed.",
+        **kwargs,
+    )
+
+
+# --- Output -------------------------------------------------------------------
+
+
+class UserSerializer(serializers.Serializer):
+    """A user. `email` appears only in your own record."""
+
+    # "Own": the record of the context's `viewer` (register, login), else of the request's user.
+    id = serializers.UUIDField(read_only=True)
+    # Not read_only, so the schema does not mark it required: it is absent from other users' records.
+    email = serializers.EmailField(required=False, help_text="Only present in your own record.")
+    username = serializers.CharField(read_only=True, help_text="Lower case.")
+    display_name = serializers.CharField(read_only=True)
+    created_at = TimeField()
+
+    class Meta:
+        ref_name = "User"
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        viewer = self.context.get("viewer")
+        if viewer is None and (request := self.context.get("request")) is not None:
+            viewer = request.user
+        if viewer is None or getattr(viewer, "pk", None) != instance.pk:
+            data.pop("email", None)
+        return data
+
+
+class AuthResultSerializer(serializers.Serializer):
+    """Your account and a new API token."""
+
+    user = UserSerializer(read_only=True)
+    token = serializers.CharField(read_only=True, help_text="Send as `Authorization: Bearer <token>`.")
+
+
+# --- Input --------------------------------------------------------------------
+
+
+class RegisterSerializer(StrictSerializer):
+    """A new account. Unknown fields are refused."""
+
+    email = StrictEmailField()
+    username = UsernameField()
+    password = PasswordField(help_text="Checked by the server's password validators (length, similarity, common).")
+    display_name = display_name_field(required=False, default="")
+
+
+class LoginSerializer(StrictSerializer):
+    """`email` or `username` (exactly one of them), and `password`. Unknown fields are refused."""
+
+    email = StrictCharField(
+        required=False, max_length=EMAIL_MAX_LENGTH, trim_whitespace=False, help_text="Case-insensitive."
+    )
+    username = StrictCharField(
+        required=False, max_length=USERNAME_MAX_LENGTH, trim_whitespace=False, help_text="Case-insensitive."
+    )
+    password = PasswordField()
+
+    def validate(self, attrs):
+        given = [name for name in ("email", "username") if name in attrs]
+        if len(given) != 1:
+            message = "Give either email or username, not both." if given else "Give email or username."
+            raise serializers.ValidationError({name: [message] for name in ("email", "username")})
+        return attrs
+
+
+class UserUpdateSerializer(StrictSerializer):
+    """The fields of your account you may change; any other field is refused."""
+
+    display_name = display_name_field(required=False)
+    username = UsernameField(required=False)
+
+
+class UserSearchSerializer(serializers.Serializer):
+    """Query parameters of the directory search (other parameters belong to pagination)."""
+
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=SEARCH_MAX_LENGTH,
+        trim_whitespace=False,
+        help_text="Case-insensitive prefix of a username or display name.",
+    )

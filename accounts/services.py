@@ -1,0 +1,106 @@
+"""Writes for accounts: registration, login tokens, profile updates."""
+
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from knox.models import AuthToken
+
+from accounts.models import User
+from accounts.selectors import user_by_login
+from slackclone import errors
+
+
+class InvalidCredentials(errors.DomainError):
+    status = 401
+    code = "invalid_credentials"
+    default_message = "Invalid credentials."
+
+
+def _email_taken() -> errors.Conflict:
+    return errors.Conflict("This email is already registered.", code="email_taken")
+
+
+def _username_taken() -> errors.Conflict:
+    return errors.Conflict("This username is taken.", code="username_taken")
+
+
+def _conflict_from_integrity_error(exc: IntegrityError, *, email: str | None, username: str | None) -> errors.Conflict:
+    """Which unique constraint a concurrent insert or update hit (the read-before-write lost the race)."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+    if "email" in constraint:
+        return _email_taken()
+    if "username" in constraint:
+        return _username_taken()
+    if email is not None and User.objects.filter(email=email).exists():
+        return _email_taken()
+    if username is not None and User.objects.filter(username=username).exists():
+        return _username_taken()
+    raise exc
+
+
+def token_create(*, user: User) -> str:
+    """A new API token for `user` (one per device; knox stores only its digest)."""
+    _instance, token = AuthToken.objects.create(user)
+    return token
+
+
+def token_revoke(*, token: AuthToken) -> None:
+    """Revoke exactly this token; the user's other tokens keep working."""
+    token.delete()
+
+
+def user_register(*, email: str, username: str, password: str, display_name: str = "") -> tuple[User, str]:
+    """Create an account and a first token. `email` and `username` are compared lower-cased."""
+    email, username = email.lower(), username.lower()
+    user = User(email=email, username=username, display_name=display_name)
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise errors.ValidationFailed("The password is not accepted.", fields={"password": list(exc.messages)}) from exc
+    if User.objects.filter(email=email).exists():
+        raise _email_taken()
+    if User.objects.filter(username=username).exists():
+        raise _username_taken()
+    user.set_password(password)  # hashing is slow: outside the transaction
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+            token = token_create(user=user)
+    except IntegrityError as exc:  # a concurrent registration took the email or username
+        raise _conflict_from_integrity_error(exc, email=email, username=username) from exc
+    return user, token
+
+
+def user_login(*, password: str, email: str | None = None, username: str | None = None) -> tuple[User, str]:
+    """A new token for the active user the email or username names, if the password matches."""
+    user = user_by_login(email=email, username=username)
+    if user is None:
+        User().set_password(password)  # the same hashing work, so timing does not tell which accounts exist
+        raise InvalidCredentials()
+    if not user.check_password(password) or not user.is_active:
+        raise InvalidCredentials()
+    update_last_login(None, user)
+    return user, token_create(user=user)
+
+
+def user_update(*, user: User, display_name: str | None = None, username: str | None = None) -> User:
+    """Change the caller's display name and/or username (None leaves a field as it is)."""
+    update_fields = []
+    if display_name is not None and display_name != user.display_name:
+        user.display_name = display_name
+        update_fields.append("display_name")
+    if username is not None and username.lower() != user.username:
+        username = username.lower()
+        if User.objects.filter(username=username).exclude(pk=user.pk).exists():
+            raise _username_taken()
+        user.username = username
+        update_fields.append("username")
+    if update_fields:
+        try:
+            with transaction.atomic():
+                user.save(update_fields=[*update_fields, "updated_at"])
+        except IntegrityError as exc:
+            user.refresh_from_db()
+            raise _conflict_from_integrity_error(exc, email=None, username=username) from exc
+    return user

@@ -1,0 +1,46 @@
+"""Input validation and output shapes for DM conversations. Nothing here writes."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.serializers import UserSerializer
+from slackclone.api.fields import TimeField
+from slackclone.api.serializers import StrictSerializer
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID given as a JSON string (DRF's UUIDField would also take an integer)."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class DmOpenSerializer(StrictSerializer):
+    """The user to talk to. Unknown fields are refused."""
+
+    user_id = StrictUUIDField(help_text="The other user's id.")
+
+
+class DmConversationSerializer(serializers.Serializer):
+    """A direct conversation between two users; `user1_id` is the smaller UUID."""
+
+    # Shaped for the request's user; expects user1 and user2 loaded (select_related): no query per row.
+
+    id = serializers.UUIDField(read_only=True)
+    user1_id = serializers.UUIDField(read_only=True, help_text="The smaller of the two user ids.")
+    user2_id = serializers.UUIDField(read_only=True, help_text="The larger of the two user ids.")
+    other_user = serializers.SerializerMethodField(help_text="The participant who is not you.")
+    created_at = TimeField()
+
+    class Meta:
+        ref_name = "DmConversation"
+
+    @extend_schema_field(UserSerializer)
+    def get_other_user(self, conversation) -> dict:
+        viewer_id = self.context["request"].user.pk
+        other = conversation.user2 if conversation.user1_id == viewer_id else conversation.user1
+        return UserSerializer(other, context=self.context).data

@@ -1,0 +1,47 @@
+"""Writes for DM conversations."""
+
+from uuid import UUID
+
+from django.db import transaction
+
+from accounts.selectors import user_get_active
+from dms import selectors
+from dms.models import DmConversation
+from realtime import broadcast
+from slackclone import errors
+
+
+def dm_pair(a: UUID, b: UUID) -> tuple[UUID, UUID]:
+    """The pair in stored order: user1 holds the smaller UUID.
+
+    `uuid.UUID` objects compare as their 128-bit big-endian integers, i.e. bytewise,
+    which is how PostgreSQL orders `uuid` values (the CHECK user1 < user2 agrees).
+    """
+    return (a, b) if a < b else (b, a)
+
+
+def dm_open(*, user, other_user_id: UUID | str) -> tuple[DmConversation, bool]:
+    """The conversation between `user` and another active user, created if needed.
+
+    Returns (conversation, created). Concurrent opens of the same pair, in either order,
+    insert at most one row (INSERT ... ON CONFLICT DO NOTHING on the unique pair) and
+    all get that row; only the one that created it announces it.
+    """
+    other_user_id = other_user_id if isinstance(other_user_id, UUID) else UUID(str(other_user_id))
+    if other_user_id == user.pk:
+        raise errors.ValidationFailed(
+            "You cannot start a conversation with yourself.",
+            code="cannot_dm_self",
+            fields={"user_id": ["Must be another user."]},
+        )
+    other = user_get_active(user_id=other_user_id)
+    user1_id, user2_id = dm_pair(user.pk, other.pk)
+    with transaction.atomic():
+        candidate = DmConversation(user1_id=user1_id, user2_id=user2_id)
+        DmConversation.objects.bulk_create([candidate], ignore_conflicts=True)
+        conversation = selectors.dm_get_for_pair(user1_id=user1_id, user2_id=user2_id)
+        created = conversation.pk == candidate.pk
+        if created:
+            conversation_id, user_ids = str(conversation.pk), [str(user1_id), str(user2_id)]
+            transaction.on_commit(lambda: broadcast.dm_created(conversation_id=conversation_id, user_ids=user_ids))
+    return conversation, created

@@ -1,0 +1,65 @@
+import contextlib
+
+import pytest
+from django.db import connection
+
+
+class _Posted(list):
+    def __init__(self):
+        super().__init__()
+        self.actor_ids: list[str | None] = []
+
+    def clear(self):
+        super().clear()
+        self.actor_ids.clear()
+
+
+@pytest.fixture
+def system_messages(monkeypatch):
+    """Records every system_message_post call (and stores nothing) as (channel_id, content).
+
+    `actor_ids` on the returned list holds the actor_id of each call, in the same order.
+    """
+    import messaging.services
+
+    posted = _Posted()
+
+    def record(*, channel_id, content, actor_id=None):
+        posted.append((str(channel_id), content))
+        posted.actor_ids.append(str(actor_id) if actor_id is not None else None)
+
+    monkeypatch.setattr(messaging.services, "system_message_post", record)
+    return posted
+
+
+@pytest.fixture
+def make_channel(client_for, system_messages):
+    """make_channel(creator, name) -> the channel JSON, created through the API."""
+
+    def make(creator, name, **extra):
+        response = client_for(creator).post("/api/v1/channels", {"name": name, **extra}, format="json")
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    return make
+
+
+@pytest.fixture
+def count_queries():
+    """`with count_queries() as sqls:` records every SQL statement run on this thread's connection.
+
+    (CaptureQueriesContext miscounts around test-client requests: each request resets the query log.)
+    """
+    return _count_queries
+
+
+@contextlib.contextmanager
+def _count_queries():
+    sqls: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        sqls.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        yield sqls
