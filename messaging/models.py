@@ -2,7 +2,7 @@ from django.db import models
 
 
 class MessageSequence(models.Model):
-    """The per-conversation counter behind message `seq` (see messaging.services.send).
+    """The per-conversation counter behind message `seq` (see messaging.services.message_send).
 
     A send locks its conversation's row, takes the next seq and a createdAt that never
     goes back, inserts into MongoDB, and only then commits: the row lock serialises

@@ -1,0 +1,237 @@
+"""REST endpoints of messages, the same under /channels/{id}/ and /dms/{id}/.
+
+Thin: parse (serializers), call a selector or service, shape the answer. Access
+checks, validation of raw values and storage live in selectors/services.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging import selectors, services
+from messaging.serializers import (
+    ChannelHistorySerializer,
+    ChannelMessageSerializer,
+    DmHistorySerializer,
+    DmMessageSerializer,
+    MessageEditSerializer,
+    MessageSendSerializer,
+    message_to_api,
+)
+from slackclone.api.schema import ErrorEnvelopeSerializer, error_responses
+
+_HISTORY_PARAMETERS = [
+    OpenApiParameter("limit", int, description="Page size, 1-200 (default 50)."),
+    OpenApiParameter(
+        "before",
+        str,
+        description="A `before_cursor` from an earlier page: the page just older than it. Not with `after`.",
+    ),
+    OpenApiParameter(
+        "after",
+        str,
+        description="An `after_cursor` from an earlier page: the page just newer than it (every message stored "
+        "since, none skipped or repeated). Not with `before`.",
+    ),
+]
+_MESSAGE_ID = OpenApiParameter(
+    "message_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The message's id: 24 hex characters. Anything else is a 404.",
+)
+
+
+class _ConversationMixin:
+    scope_kwarg: str  # "channel_id" or "conversation_id"
+
+    def scope(self, kwargs) -> dict:
+        return {self.scope_kwarg: kwargs[self.scope_kwarg]}
+
+
+class _MessagesApi(_ConversationMixin, APIView):
+    def get(self, request, **kwargs):
+        params = request.query_params
+        page = selectors.message_history(
+            user=request.user,
+            **self.scope(kwargs),
+            limit=params.get("limit"),
+            before=params.get("before"),
+            after=params.get("after"),
+        )
+        return Response(
+            {
+                "results": [message_to_api(message) for message in page.results],
+                "has_more": page.has_more,
+                "before_cursor": page.before_cursor,
+                "after_cursor": page.after_cursor,
+            }
+        )
+
+    def post(self, request, **kwargs):
+        serializer = MessageSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.message_send(sender=request.user, **self.scope(kwargs), **serializer.validated_data)
+        return Response(
+            message_to_api(result.message), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
+
+
+class _MessageApi(_ConversationMixin, APIView):
+    def patch(self, request, message_id: str, **kwargs):
+        serializer = MessageEditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.message_edit(
+            user=request.user, message_id=message_id, **self.scope(kwargs), **serializer.validated_data
+        )
+        return Response(message_to_api(message))
+
+    def delete(self, request, message_id: str, **kwargs):
+        services.message_delete(user=request.user, message_id=message_id, **self.scope(kwargs))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _history_schema(*, where: str, page, errors: tuple[int, ...], operation_id: str):
+    return extend_schema(
+        operation_id=operation_id,
+        tags=["messages"],
+        summary=f"Message history of a {where}",
+        description=(
+            "Live messages oldest first. Without a cursor, the newest `limit` messages; `has_more` then says "
+            "whether older ones exist. With `before`/`after`, the page just older/newer than the cursor, and "
+            "`has_more` says whether another page exists in that direction. An empty page hands back the "
+            "position asked for in both cursors."
+        ),
+        parameters=_HISTORY_PARAMETERS,
+        responses={200: page, **error_responses(*errors)},
+    )
+
+
+def _send_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str):
+    return extend_schema(
+        operation_id=operation_id,
+        tags=["messages"],
+        summary=f"Send a message to a {where}",
+        description=(
+            "201 with the stored message. A retry with a `client_msg_id` already stored in this conversation "
+            "stores nothing and answers 200 with the original (409 `client_msg_id_conflict` if another user "
+            "sent it)."
+        ),
+        request=MessageSendSerializer,
+        responses={
+            201: OpenApiResponse(message, description="Stored."),
+            200: OpenApiResponse(message, description="A retry: the message stored earlier with this client_msg_id."),
+            **error_responses(*errors),
+            409: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`client_msg_id_conflict`: another user already sent a message with this client_msg_id "
+                "in this conversation.",
+            ),
+        },
+    )
+
+
+def _edit_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str):
+    return extend_schema(
+        operation_id=operation_id,
+        tags=["messages"],
+        summary=f"Edit a message in a {where}",
+        description="The author only (403 `not_author`); SYSTEM messages never (403 `system_message_immutable`).",
+        parameters=[_MESSAGE_ID],
+        request=MessageEditSerializer,
+        responses={200: message, **error_responses(*errors)},
+    )
+
+
+def _delete_schema(*, where: str, errors: tuple[int, ...], operation_id: str):
+    return extend_schema(
+        operation_id=operation_id,
+        tags=["messages"],
+        summary=f"Delete a message in a {where}",
+        description=(
+            "Soft delete: the message no longer appears in history. Its author or staff (403 `not_author`); "
+            "a SYSTEM message only staff (403 `system_message_immutable`). Deleting twice is a 404."
+        ),
+        parameters=[_MESSAGE_ID],
+        request=None,
+        responses={204: OpenApiResponse(description="Deleted."), **error_responses(*errors)},
+    )
+
+
+class ChannelMessagesApi(_MessagesApi):
+    scope_kwarg = "channel_id"
+
+    @_history_schema(
+        where="channel",
+        page=ChannelHistorySerializer,
+        errors=(400, 401, 403, 404, 503),
+        operation_id="channel_messages_list",
+    )
+    def get(self, request, **kwargs):
+        return super().get(request, **kwargs)
+
+    @_send_schema(
+        where="channel",
+        message=ChannelMessageSerializer,
+        errors=(400, 401, 403, 404, 413, 429, 503),
+        operation_id="channel_messages_send",
+    )
+    def post(self, request, **kwargs):
+        return super().post(request, **kwargs)
+
+
+class ChannelMessageApi(_MessageApi):
+    scope_kwarg = "channel_id"
+
+    @_edit_schema(
+        where="channel",
+        message=ChannelMessageSerializer,
+        errors=(400, 401, 403, 404, 413, 429, 503),
+        operation_id="channel_messages_edit",
+    )
+    def patch(self, request, message_id: str, **kwargs):
+        return super().patch(request, message_id, **kwargs)
+
+    @_delete_schema(where="channel", errors=(401, 403, 404, 429, 503), operation_id="channel_messages_delete")
+    def delete(self, request, message_id: str, **kwargs):
+        return super().delete(request, message_id, **kwargs)
+
+
+class DmMessagesApi(_MessagesApi):
+    scope_kwarg = "conversation_id"
+
+    @_history_schema(
+        where="DM conversation",
+        page=DmHistorySerializer,
+        errors=(400, 401, 404, 503),
+        operation_id="dm_messages_list",
+    )
+    def get(self, request, **kwargs):
+        return super().get(request, **kwargs)
+
+    @_send_schema(
+        where="DM conversation",
+        message=DmMessageSerializer,
+        errors=(400, 401, 404, 413, 429, 503),
+        operation_id="dm_messages_send",
+    )
+    def post(self, request, **kwargs):
+        return super().post(request, **kwargs)
+
+
+class DmMessageApi(_MessageApi):
+    scope_kwarg = "conversation_id"
+
+    @_edit_schema(
+        where="DM conversation",
+        message=DmMessageSerializer,
+        errors=(400, 401, 403, 404, 413, 429, 503),
+        operation_id="dm_messages_edit",
+    )
+    def patch(self, request, message_id: str, **kwargs):
+        return super().patch(request, message_id, **kwargs)
+
+    @_delete_schema(where="DM conversation", errors=(401, 403, 404, 429, 503), operation_id="dm_messages_delete")
+    def delete(self, request, message_id: str, **kwargs):
+        return super().delete(request, message_id, **kwargs)

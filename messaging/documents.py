@@ -1,0 +1,73 @@
+"""Messages as the rest of the code sees them: frozen dataclasses, no pymongo types.
+
+`messaging.repositories` maps MongoDB documents to and from these (ObjectId <-> 24-hex
+string, BSON date <-> tz-aware UTC datetime, camelCase <-> snake_case).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class ConversationKind(StrEnum):
+    """Where a message lives; the values are also MessageSequence.kind."""
+
+    CHANNEL = "channel"
+    DM = "dm"
+
+
+class MessageType(StrEnum):
+    TEXT = "TEXT"
+    SYSTEM = "SYSTEM"
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A channel or a DM conversation, by id (canonical UUID string)."""
+
+    kind: ConversationKind
+    id: str
+
+    @property
+    def api_field(self) -> str:
+        """The Message JSON key naming it: `channel_id` or `conversation_id`."""
+        return "channel_id" if self.kind is ConversationKind.CHANNEL else "conversation_id"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDocument:
+    """One stored message of `channel_messages` or `dm_messages`.
+
+    `sender_id` is None only for a SYSTEM message posted without an acting user.
+    `dedupe_key` is "c:<client_msg_id>" when the client gave one, else "s:<id>", so
+    that the unique (conversation, dedupeKey) index only ever rejects real retries.
+    """
+
+    id: str
+    conversation: Conversation
+    seq: int
+    sender_id: str | None
+    content: str
+    type: MessageType
+    created_at: datetime
+    edited_at: datetime | None
+    client_msg_id: str | None
+    dedupe_key: str
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.conversation.id if self.conversation.kind is ConversationKind.CHANNEL else None
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.conversation.id if self.conversation.kind is ConversationKind.DM else None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+def dedupe_key_for(*, message_id: str, client_msg_id: str | None) -> str:
+    return f"c:{client_msg_id}" if client_msg_id is not None else f"s:{message_id}"

@@ -1,0 +1,102 @@
+"""Pure input rules for messages, shared by the REST serializers and the services.
+
+The WebSocket consumer calls the services with raw JSON values, so every rule lives
+here once, as a plain function that either returns the clean value or raises
+`slackclone.errors.ValidationFailed` (400) / `NotFound` (404). Nothing here touches a
+store, and nothing returned from here can be a dict, list or operator: only `str` and
+`int` values ever reach a MongoDB query.
+"""
+
+import re
+import unicodedata
+from uuid import UUID
+
+from slackclone import errors
+
+CONTENT_MAX_LENGTH = 4000
+CLIENT_MSG_ID_MAX_LENGTH = 64
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 200
+
+# Control characters a message may carry: line feed and tab. Everything else in the
+# Unicode category Cc (NUL, CR, ESC, DEL, C1 controls such as NEL...) is refused, and
+# so are lone surrogates (Cs), which JSON can encode but no store can: they are not text.
+_ALLOWED_CONTROLS = frozenset("\n\t")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
+
+# client_msg_id: printable ASCII without space (0x21-0x7E). A client typically uses a
+# UUID or a counter; restricting the alphabet keeps the value safe to log, to compare
+# byte-for-byte and to echo in error frames, with no Unicode normalisation questions.
+_CLIENT_MSG_ID = re.compile(r"[\x21-\x7e]{1,%d}" % CLIENT_MSG_ID_MAX_LENGTH)  # noqa: UP031 (regex braces)
+_OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+
+def _invalid(field: str, text: str, *, code: str = "invalid") -> errors.ValidationFailed:
+    return errors.ValidationFailed(text, fields={field: [text]}, code=code)
+
+
+def clean_content(value: object, *, field: str = "content") -> str:
+    """The message text to store: a string that, trimmed of surrounding whitespace, has
+    1-4000 characters (code points) and no control character other than \\n and \\t."""
+    if not isinstance(value, str):
+        raise _invalid(field, "Must be a string.")
+    for char in value:
+        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise _invalid(field, f"Must not contain the control character U+{ord(char):04X}.")
+    text = value.strip()
+    if not text:
+        raise _invalid(field, "Must not be empty.")
+    if len(text) > CONTENT_MAX_LENGTH:
+        raise _invalid(field, f"Must be at most {CONTENT_MAX_LENGTH} characters after trimming.")
+    return text
+
+
+def clean_client_msg_id(value: object, *, field: str = "client_msg_id") -> str | None:
+    """None (no id given) or 1-64 characters of printable ASCII without space."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(field, "Must be a string.")
+    if not _CLIENT_MSG_ID.fullmatch(value):
+        raise _invalid(field, f"Must be 1-{CLIENT_MSG_ID_MAX_LENGTH} characters of printable ASCII without spaces.")
+    return value
+
+
+def clean_limit(value: object, *, field: str = "limit") -> int:
+    """A history page size: absent -> 50; else an integer from 1 to 200."""
+    if value is None:
+        return HISTORY_DEFAULT_LIMIT
+    if isinstance(value, bool):
+        raise _invalid(field, f"Must be an integer from 1 to {HISTORY_MAX_LIMIT}.")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and _LIMIT.fullmatch(value):
+        number = int(value)
+    else:
+        raise _invalid(field, f"Must be an integer from 1 to {HISTORY_MAX_LIMIT}.")
+    if not 1 <= number <= HISTORY_MAX_LIMIT:
+        raise _invalid(field, f"Must be an integer from 1 to {HISTORY_MAX_LIMIT}.")
+    return number
+
+
+def clean_message_id(value: object) -> str:
+    """A message id (24 hex characters, an ObjectId), lower-cased. Anything else cannot
+    name a message, so it is a 404, like an unknown id."""
+    if not isinstance(value, str) or not _OBJECT_ID.fullmatch(value):
+        raise errors.NotFound("Message not found.")
+    return value.lower()
+
+
+def clean_uuid(value: object, *, field: str, not_found: str) -> str:
+    """A channel or conversation id in canonical form (lower-case, hyphenated), which is
+    how it is stored in MongoDB. A string that is not a UUID cannot name anything: 404;
+    a value that is not even a string is bad input: 400."""
+    if isinstance(value, UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise _invalid(field, "Must be a UUID string.")
+    try:
+        return str(UUID(value))
+    except ValueError as exc:
+        raise errors.NotFound(not_found) from exc

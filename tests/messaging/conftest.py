@@ -1,0 +1,89 @@
+"""Fixtures of the messaging tests: channels and DMs made through the ORM, and a
+MongoDB that does not answer (without touching the shared server)."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from tests.messaging.support import Where
+
+
+@pytest.fixture
+def make_channel(make_user):
+    from channels_app.models import Channel, ChannelMember
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(*members, name: str | None = None):
+        creator = members[0] if members else make_user()
+        channel = Channel.objects.create(name=name or f"chan-{next(counter)}", created_by=creator)
+        for user in members:
+            ChannelMember.objects.create(channel=channel, user=user)
+        return channel
+
+    return make
+
+
+@pytest.fixture
+def make_dm():
+    from dms.models import DmConversation
+
+    def make(a, b):
+        first, second = sorted([a, b], key=lambda user: user.pk)
+        return DmConversation.objects.create(user1=first, user2=second)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def channel(make_channel, alice, bob):
+    """#general with alice and bob as members."""
+    return make_channel(alice, bob, name="general")
+
+
+@pytest.fixture
+def dm(make_dm, alice, bob):
+    return make_dm(alice, bob)
+
+
+@pytest.fixture(params=["channel", "dm"])
+def where(request, channel, dm):
+    """Runs a test once in a channel and once in a DM (alice and bob in both).
+    Gives (url prefix, service kwargs, Conversation)."""
+    if request.param == "channel":
+        return Where(f"/api/v1/channels/{channel.pk}/messages", {"channel_id": channel.pk}, channel.pk, "channel")
+    return Where(f"/api/v1/dms/{dm.pk}/messages", {"conversation_id": dm.pk}, dm.pk, "dm")
+
+
+@pytest.fixture
+def mongo_down(settings, monkeypatch):
+    """Point the process's MongoClient at a closed port (the shared server keeps
+    running): every MongoDB call fails fast with a server-selection timeout.
+    Gives `.db` (the real database, to check what was not written) and `.restore()`
+    (bring the real client back before the test ends)."""
+    from messaging import mongo
+
+    real_client = mongo.get_client()
+    original = (settings.MONGO_URL, settings.MONGO_TIMEOUT_MS)
+    settings.MONGO_URL = "mongodb://127.0.0.1:9/"
+    settings.MONGO_TIMEOUT_MS = 150
+    monkeypatch.setattr(mongo, "_client", None)
+
+    def restore():
+        if mongo._client is not None and mongo._client is not real_client:
+            mongo._client.close()
+        settings.MONGO_URL, settings.MONGO_TIMEOUT_MS = original
+        mongo._client = real_client
+
+    yield SimpleNamespace(db=real_client[settings.MONGO_DB], restore=restore)
+    restore()

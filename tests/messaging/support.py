@@ -1,0 +1,48 @@
+"""Helpers of the messaging tests."""
+
+import threading
+
+from django.db import connection
+
+from messaging.documents import Conversation, ConversationKind
+
+
+class Where:
+    def __init__(self, url, kwargs, pk, kind):
+        self.url = url
+        self.kwargs = kwargs
+        self.pk = str(pk)
+        self.kind = kind
+        self.api_field = "channel_id" if kind == "channel" else "conversation_id"
+        self.conversation = Conversation(ConversationKind(kind), self.pk)
+
+    def __repr__(self):
+        return self.kind
+
+
+def run_in_threads(count: int, target, *args) -> list:
+    """Run target(index, *args) in `count` threads started together; return their
+    results in index order (re-raising the first exception). Each thread closes its
+    own database connection at the end."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    failures: list[BaseException] = []
+
+    def run(index):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = target(index, *args)
+        except BaseException as exc:  # reported in the main thread
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    if failures:
+        raise failures[0]
+    return results
