@@ -1,8 +1,78 @@
+"""WebSocket authentication: `Authorization: Bearer <token>` (knox), or `?ticket=<t>`
+from POST /api/v1/realtime/ticket (browsers, which cannot set headers on a WebSocket).
+
+The middleware only identifies the user; the consumer refuses the connection (close
+code 4401) when `scope["user"]` is anonymous, so the client sees the code. With an
+Authorization header present, only the header counts (a bad header is not rescued by
+a ticket). `scope["auth_failure"]` says why there is no user: "unauthenticated", or
+"unavailable" when a store needed to check the credential did not answer.
+"""
+
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AnonymousUser
+from django.db import InterfaceError, OperationalError
+from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from realtime import tickets
+from slackclone import errors
+
+logger = logging.getLogger(__name__)
+
+UNAUTHENTICATED = "unauthenticated"
+UNAVAILABLE = "unavailable"
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin1")
+    return None
+
+
+def _ticket(scope) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    values = query.get("ticket")
+    return values[0] if values else None
+
+
+def credentials_authenticate(*, authorization: str | None, ticket: str | None):
+    """(user, token digest, None) for valid credentials, else (None, None, UNAUTHENTICATED
+    or UNAVAILABLE). Sync (ORM, Redis). The digest names the knox token the socket
+    stands on, so revoking that token can close it (None for a ticket of no token)."""
+    try:
+        if authorization is not None:
+            parts = authorization.split()
+            if len(parts) != 2 or parts[0].lower() != "bearer":
+                return None, None, UNAUTHENTICATED
+            user, token = TokenAuthentication().authenticate_credentials(parts[1].encode())
+            return user, token.digest, None
+        if ticket is not None:
+            redeemed = tickets.ticket_redeem(ticket=ticket)
+            return (*redeemed, None) if redeemed is not None else (None, None, UNAUTHENTICATED)
+    except AuthenticationFailed:
+        return None, None, UNAUTHENTICATED
+    except (errors.StoreUnavailable, OperationalError, InterfaceError) as exc:
+        logger.warning("websocket authentication: a store is unavailable: %r", exc)
+        return None, None, UNAVAILABLE
+    return None, None, UNAUTHENTICATED
+
+
 class TokenAuthMiddleware:
-    """Placeholder: authenticates WebSocket connections (filled by the realtime work)."""
+    """Sets scope["user"] (AnonymousUser when the credential is missing or bad),
+    scope["auth_token_digest"] and scope["auth_failure"]."""
 
     def __init__(self, inner):
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.inner(scope, receive, send)
+        user, token_digest, failure = await database_sync_to_async(credentials_authenticate, thread_sensitive=False)(
+            authorization=_header(scope, b"authorization"), ticket=_ticket(scope)
+        )
+        scope = {**scope, "user": user or AnonymousUser(), "auth_token_digest": token_digest, "auth_failure": failure}
         return await self.inner(scope, receive, send)

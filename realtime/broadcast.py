@@ -3,32 +3,289 @@
 Every function is synchronous, best-effort and never raises: realtime delivery is
 degraded, never a reason to fail a write that has been stored. Payloads are already
 in the API's shape (a Message is what the REST API would answer).
+
+How a call is delivered
+-----------------------
+The channel-layer operations run on an event loop through `async_to_sync`: from a
+request or `database_sync_to_async` thread of a server process that is the process's
+own loop (so the layer's Redis pool is shared), from plain sync code (a management
+command, a test) a short-lived loop. The whole call is bounded by
+REALTIME_BROADCAST_TIMEOUT_SECONDS (default 1 s). Any failure is logged as a warning
+and swallowed; after a connection failure or a timeout the process skips broadcasts
+for a short cool-down (1 s), so a dead Redis costs a send at most one timeout, not one
+per message while a per-conversation lock is held.
+
+Subscriptions
+-------------
+A socket joins its user's, channels' and DMs' groups when it connects. When a
+membership changes later (member_joined, member_left, dm_created), the user's live
+sockets are added to or removed from the conversation's group right here (their
+channel-layer names are in the presence registry), before anything is sent to that
+group, so the next event already reaches them; and a `realtime.subscribe` /
+`realtime.unsubscribe` event to the user's group tells each socket to record the
+change (and repeat it, harmlessly) so it leaves the right groups when it closes.
+With a channel layer that keeps groups in-process (Redis pub/sub, in-memory) only the
+event is sent, and events sent to the group before a socket handles it can be missed.
 """
 
+import asyncio
+import json
 import logging
+import time
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from redis.exceptions import RedisError
+
+from realtime import events
+from slackclone import errors
 
 logger = logging.getLogger(__name__)
+
+COOLDOWN_SECONDS = 1.0
+# A presence change goes to every channel and DM of the user: at most this many
+# group sends at once (each may take its own Redis connection).
+MAX_CONCURRENT_SENDS = 16
+
+_cooldown_until = 0.0
+
+# An operation is ("send", group, event), ("add", group, channel_name) or
+# ("discard", group, channel_name). A step is a list of operations run concurrently;
+# steps run one after the other.
+Operation = tuple[str, str, object]
+
+
+def _timeout() -> float:
+    return float(getattr(settings, "REALTIME_BROADCAST_TIMEOUT_SECONDS", 1.0))
+
+
+def frame_event(event_type: str, fields: dict, **meta) -> dict:
+    """A layer event that the consumer forwards as the frame {"type": event_type, **fields}.
+
+    The frame is encoded once here, not once per receiving socket. `meta` travels
+    beside it for the consumer (e.g. who is typing, a presence event's id)."""
+    text = json.dumps({"type": event_type, **fields}, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return {"type": event_type, "text": text, **meta}
+
+
+async def _run(layer, steps: list[list[Operation]]) -> None:
+    limit = asyncio.Semaphore(MAX_CONCURRENT_SENDS)
+
+    async def apply(kind: str, group: str, payload) -> None:
+        async with limit:
+            if kind == "send":
+                await layer.group_send(group, payload)
+            elif kind == "add":
+                await layer.group_add(group, payload)
+            else:
+                await layer.group_discard(group, payload)
+
+    async with asyncio.timeout(_timeout()):
+        for step in steps:
+            if len(step) == 1:
+                await apply(*step[0])
+            elif step:
+                await asyncio.gather(*(apply(*op) for op in step))
+
+
+def _deliver(what: str, build) -> None:
+    """Build the steps (which may read the presence registry) and run them; never raise."""
+    global _cooldown_until
+    if time.monotonic() < _cooldown_until:
+        logger.debug("realtime: %s skipped (channel layer cooling down)", what)
+        return
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        async_to_sync(_run)(layer, build(remote_membership=_remote_membership(layer)))
+    except (RedisError, OSError, TimeoutError, errors.StoreUnavailable) as exc:
+        _cooldown_until = time.monotonic() + COOLDOWN_SECONDS
+        logger.warning("realtime: %s not delivered, channel layer unavailable: %r", what, exc)
+    except (Exception, asyncio.CancelledError) as exc:  # best-effort by contract
+        logger.warning("realtime: %s not delivered: %r", what, exc, exc_info=isinstance(exc, Exception))
+
+
+def _remote_membership(layer) -> bool:
+    """Whether this process may add another process's channel to a group. The Redis
+    layer keeps groups in Redis (yes); the Redis pub/sub and in-memory layers keep them
+    in-process (no: the sockets then subscribe when their subscribe event arrives)."""
+    return isinstance(layer, RedisChannelLayer)
+
+
+def _live_connections(user_ids: list[str]) -> dict[str, list[str]]:
+    from presence import store  # presence imports this module; import at call time
+
+    return store.live_connections(user_ids=user_ids)
+
+
+def _conversation_fields(*, channel_id=None, conversation_id=None) -> dict:
+    return {"channel_id": str(channel_id)} if channel_id is not None else {"conversation_id": str(conversation_id)}
+
+
+# --- Messages -------------------------------------------------------------------
 
 
 def message_created(*, message: dict) -> None:
     """A stored message; `message` has `channel_id` or `conversation_id`, and `seq`."""
 
+    def build(*, remote_membership: bool):
+        group = events.conversation_group(
+            channel_id=message.get("channel_id"), conversation_id=message.get("conversation_id")
+        )
+        return [[("send", group, frame_event(events.MESSAGE_CREATED, {"message": message}))]]
+
+    _deliver(f"message.created {message.get('id')}", build)
+
 
 def message_updated(*, message: dict) -> None:
     """An edited message."""
+
+    def build(*, remote_membership: bool):
+        group = events.conversation_group(
+            channel_id=message.get("channel_id"), conversation_id=message.get("conversation_id")
+        )
+        return [[("send", group, frame_event(events.MESSAGE_UPDATED, {"message": message}))]]
+
+    _deliver(f"message.updated {message.get('id')}", build)
 
 
 def message_deleted(*, message_id: str, channel_id: str | None = None, conversation_id: str | None = None) -> None:
     """A message hidden from history."""
 
+    def build(*, remote_membership: bool):
+        group = events.conversation_group(channel_id=channel_id, conversation_id=conversation_id)
+        fields = {"id": str(message_id), **_conversation_fields(channel_id=channel_id, conversation_id=conversation_id)}
+        return [[("send", group, frame_event(events.MESSAGE_DELETED, fields))]]
+
+    _deliver(f"message.deleted {message_id}", build)
+
+
+# --- Memberships ------------------------------------------------------------------
+
 
 def member_joined(*, channel_id: str, user_id: str) -> None:
     """A user joined a channel: their sockets subscribe to it, members hear member.joined."""
+    channel_id, user_id = str(channel_id), str(user_id)
+
+    def build(*, remote_membership: bool):
+        group = events.channel_group(channel_id)
+        connections = _live_connections([user_id])[user_id] if remote_membership else []
+        joined = frame_event(events.MEMBER_JOINED, {"channel_id": channel_id, "user_id": user_id})
+        return [
+            [("add", group, connection) for connection in connections],
+            [
+                ("send", events.user_group(user_id), {"type": events.SUBSCRIBE, "group": group}),
+                ("send", group, joined),
+            ],
+        ]
+
+    _deliver(f"member.joined {user_id} -> {channel_id}", build)
 
 
 def member_left(*, channel_id: str, user_id: str) -> None:
-    """A user left a channel: their sockets unsubscribe, members hear member.left."""
+    """A user left a channel: members (the leaver's sockets too) hear member.left, then
+    the leaver's sockets unsubscribe."""
+    channel_id, user_id = str(channel_id), str(user_id)
+
+    def build(*, remote_membership: bool):
+        group = events.channel_group(channel_id)
+        connections = _live_connections([user_id])[user_id] if remote_membership else []
+        left = frame_event(events.MEMBER_LEFT, {"channel_id": channel_id, "user_id": user_id})
+        return [
+            [("send", group, left)],
+            [("discard", group, connection) for connection in connections]
+            + [("send", events.user_group(user_id), {"type": events.UNSUBSCRIBE, "group": group})],
+        ]
+
+    _deliver(f"member.left {user_id} <- {channel_id}", build)
 
 
 def dm_created(*, conversation_id: str, user_ids: list[str]) -> None:
-    """A new DM: both users' sockets subscribe to it."""
+    """A new DM: both users' sockets subscribe to it (no frame: the first message.created
+    of the conversation tells the clients)."""
+    user_ids = [str(uid) for uid in user_ids]
+
+    def build(*, remote_membership: bool):
+        group = events.dm_group(conversation_id)
+        connections = _live_connections(user_ids) if remote_membership else {uid: [] for uid in user_ids}
+        return [
+            [("add", group, connection) for uid in user_ids for connection in connections[uid]],
+            [("send", events.user_group(uid), {"type": events.SUBSCRIBE, "group": group}) for uid in user_ids],
+        ]
+
+    _deliver(f"dm.created {conversation_id}", build)
+
+
+def sessions_close(*, user_id: str, token_digest: str | None = None) -> None:
+    """Close the user's open sockets: all of them (deactivated user), or only those
+    opened with the knox token of this digest (that token was revoked). They close
+    with 4401, as a bad credential at connect would."""
+    user_id = str(user_id)
+
+    def build(*, remote_membership: bool):
+        event = {"type": events.SESSIONS_CLOSE, "token_digest": token_digest}
+        return [[("send", events.user_group(user_id), event)]]
+
+    _deliver(f"sessions.close {user_id}", build)
+
+
+# --- Ephemeral events ---------------------------------------------------------------
+
+
+def typing(*, user_id: str, channel_id: str | None = None, conversation_id: str | None = None) -> None:
+    """`user_id` is typing in a channel or DM (the typist's own sockets do not get it)."""
+
+    def build(*, remote_membership: bool):
+        group = events.conversation_group(channel_id=channel_id, conversation_id=conversation_id)
+        fields = {**_conversation_fields(channel_id=channel_id, conversation_id=conversation_id), "user_id": user_id}
+        return [[("send", group, frame_event(events.TYPING, fields, user_id=str(user_id)))]]
+
+    _deliver(f"typing {user_id}", build)
+
+
+def presence_changed(
+    *, user_id: str, status: str, last_seen_at: str | None, channel_ids: list[str], conversation_ids: list[str]
+) -> None:
+    """`user_id` went online or offline: every socket that shares a channel or DM with
+    them hears it once (see presence_changed_many)."""
+    presence_changed_many(
+        changes=[
+            {
+                "user_id": user_id,
+                "status": status,
+                "last_seen_at": last_seen_at,
+                "channel_ids": channel_ids,
+                "conversation_ids": conversation_ids,
+            }
+        ]
+    )
+
+
+def presence_changed_many(*, changes: list[dict]) -> None:
+    """Several presence changes, each {user_id, status, last_seen_at, channel_ids,
+    conversation_ids}. Each group gets ONE layer event carrying the changes of every
+    user it concerns (a burst of users connecting costs one event per group, not one
+    per user), and a socket turns it into one presence.changed frame per change. A
+    socket in several of a user's groups drops the repeats by each change's id."""
+
+    def build(*, remote_membership: bool):
+        per_group: dict[str, list] = {}
+        for change in changes:
+            user_id = str(change["user_id"])
+            frame = {"type": events.PRESENCE_CHANGED, "user_id": user_id}
+            frame |= {"status": change["status"], "last_seen_at": change["last_seen_at"]}
+            item = [uuid.uuid4().hex, json.dumps(frame, separators=(",", ":"))]
+            groups = [events.channel_group(cid) for cid in change["channel_ids"]]
+            groups += [events.dm_group(cid) for cid in change["conversation_ids"]]
+            for group in groups:
+                per_group.setdefault(group, []).append(item)
+        return [
+            [("send", group, {"type": events.PRESENCE_CHANGED, "changes": items}) for group, items in per_group.items()]
+        ]
+
+    _deliver(f"presence.changed x{len(changes)}", build)

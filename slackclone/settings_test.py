@@ -7,7 +7,7 @@ database, MongoDB database and Redis database.
 import os
 
 from slackclone.settings import *  # noqa: F403
-from slackclone.settings import CHANNEL_LAYERS, DATABASES, REST_FRAMEWORK, env
+from slackclone.settings import CHANNEL_LAYER_HOST, CHANNEL_LAYERS, DATABASES, REST_FRAMEWORK, env
 
 WORKER = int(os.environ.get("SLACKCLONE_TEST_WORKER", "0"))
 
@@ -17,7 +17,7 @@ MONGO_DB = f"slackclone_test_{WORKER}"
 
 _redis_base = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0").rsplit("/", 1)[0]
 REDIS_URL = f"{_redis_base}/{1 + WORKER}"
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS_URL]
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{**CHANNEL_LAYER_HOST, "address": REDIS_URL}]
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -13,6 +13,7 @@ BROADCAST_FUNCTIONS = [
     "member_joined",
     "member_left",
     "dm_created",
+    "sessions_close",
 ]
 
 

@@ -1,0 +1,432 @@
+#!/usr/bin/env python
+"""Fan-out benchmark: N WebSocket clients in one channel, spread over server processes.
+
+    .venv/bin/python bench/fanout.py                       # 1000 sockets, 100 messages at 10/s
+    .venv/bin/python bench/fanout.py --sockets 20 --messages 10 --rate 20   # smoke check
+
+What it does, against the development services and database (settings
+`slackclone.settings` unless --settings says otherwise; `make services` and
+`manage.py migrate` first):
+
+1. creates its own users (one per socket, plus a sender), tokens and a channel with
+   all of them as members, directly through the ORM;
+2. starts --servers daphne processes (default 2) on free ports, unless --url is given;
+3. opens --sockets sockets round-robin over the servers and waits for their hello
+   frames; every user connecting announces presence to the channel, so it then waits
+   for that presence traffic to settle (reported as "presence settle");
+4. reads the RSS (VmRSS) of the first server before and after the sockets are open
+   and idle: the difference per socket is the memory an idle connection costs;
+5. sends --messages messages at --rate per second through the sender's socket
+   (message.send: validation, PostgreSQL seq, MongoDB insert, broadcast), and times
+   each until its message.created reached every socket;
+6. prints p50/p95/p99 of send-to-receive latency and delivered/expected, then
+   removes everything it created.
+
+Latency is measured in this process (one clock), so it includes this client's own
+scheduling: with many sockets on few cores the client itself is part of the cost.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+ORIGIN = "http://127.0.0.1"
+APP = "slackclone.asgi:application"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sockets", type=int, default=1000, help="receiving sockets (default 1000)")
+    parser.add_argument("--users", type=int, default=None, help="distinct receiving users (default: one per socket)")
+    parser.add_argument("--messages", type=int, default=100, help="messages to send (default 100)")
+    parser.add_argument("--rate", type=float, default=10.0, help="messages per second (default 10)")
+    parser.add_argument("--servers", type=int, default=2, help="daphne processes to start (default 2)")
+    parser.add_argument("--url", action="append", default=[], help="use a running server (http://host:port)")
+    parser.add_argument("--settings", default=os.environ.get("DJANGO_SETTINGS_MODULE", "slackclone.settings"))
+    parser.add_argument("--connect-concurrency", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for deliveries")
+    parser.add_argument("--keep", action="store_true", help="keep the created users and channel")
+    parser.add_argument("--verbose", action="store_true", help="print progress while presence settles")
+    return parser.parse_args()
+
+
+def raise_nofile_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- setup through the ORM ------------------------------------------------------------
+
+
+def create_fixture(sockets: int, run: str):
+    from django.db import transaction
+    from knox.models import AuthToken
+
+    from accounts.models import User
+    from channels_app.models import Channel, ChannelMember
+
+    with transaction.atomic():
+        users = User.objects.bulk_create(
+            [
+                User(username=f"bench{run}{i}", email=f"bench{run}{i}@bench.invalid", password="!")
+                for i in range(sockets + 1)
+            ]
+        )
+        channel = Channel.objects.create(name=f"bench-{run}", description="bench/fanout.py")
+        ChannelMember.objects.bulk_create([ChannelMember(channel=channel, user=user) for user in users])
+    tokens = [AuthToken.objects.create(user)[1] for user in users]
+    return [str(u.pk) for u in users], tokens, str(channel.pk)
+
+
+def remove_fixture(user_ids: list[str], channel_id: str) -> None:
+    from accounts.models import User
+    from channels_app.models import Channel
+    from messaging.models import MessageSequence
+
+    try:
+        from messaging.documents import ConversationKind
+        from messaging.repositories import repository_for
+
+        repository_for(ConversationKind.CHANNEL).delete_conversation(conversation_id=channel_id)
+    except Exception as exc:  # cleanup is best-effort
+        print(f"warning: messages of the bench channel were not removed: {exc!r}")
+    MessageSequence.objects.filter(conversation_id=channel_id).delete()
+    Channel.objects.filter(pk=channel_id).delete()
+    User.objects.filter(pk__in=user_ids).delete()
+
+
+# --- servers ------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, url: str, process: subprocess.Popen | None = None):
+        self.url = url.rstrip("/")
+        self.process = process
+
+    @property
+    def ws(self) -> str:
+        return self.url.replace("http", "ws", 1) + "/ws/v1/"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+
+def start_servers(count: int, settings_module: str, log_dir: Path) -> list[Server]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING"}
+    servers = []
+    for _ in range(count):
+        port = free_port()
+        with (log_dir / f"daphne-{port}.log").open("w") as log:
+            process = subprocess.Popen(
+                [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, APP],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        servers.append(Server(f"http://127.0.0.1:{port}", process))
+    return servers
+
+
+def wait_healthy(servers: list[Server], timeout: float = 30) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    for server in servers:
+        while True:
+            if server.process and server.process.poll() is not None:
+                raise SystemExit(f"daphne for {server.url} exited with {server.process.returncode}")
+            try:
+                if httpx.get(server.url + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{server.url} did not become healthy")
+            time.sleep(0.2)
+
+
+def stop_servers(servers: list[Server]) -> None:
+    for server in servers:
+        if server.process and server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+    for server in servers:
+        if server.process:
+            try:
+                server.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+class Receiver:
+    """One socket: records when each bench message's message.created arrives."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.arrivals: dict[str, float] = {}
+        self.presence = 0
+        self.last_frame = time.perf_counter()
+
+    async def run(self) -> None:
+        try:
+            async for text in self.ws:
+                now = time.perf_counter()
+                self.last_frame = now
+                # Cheap filtering: this process is the bottleneck with many sockets.
+                if '"message.created"' in text:
+                    start = text.find('"client_msg_id":"')
+                    if start != -1:
+                        start += len('"client_msg_id":"')
+                        self.arrivals[text[start : text.index('"', start)]] = now
+                elif '"presence.changed"' in text:
+                    self.presence += 1
+        except Exception:  # closed
+            return
+
+
+async def open_socket(url: str, token: str):
+    from websockets.asyncio.client import connect
+
+    ws = await connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        origin=ORIGIN,
+        open_timeout=60,
+        max_queue=None,
+        ping_interval=None,
+    )
+    hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    assert hello["type"] == "hello", hello
+    return ws
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -> dict:
+    sender_token, receiver_tokens = tokens[0], tokens[1:]
+    first = servers[0]
+    rss_before = rss_kib(first.pid) if first.pid else None
+
+    limit = asyncio.Semaphore(args.connect_concurrency)
+
+    async def connect_one(i: int, token: str):
+        async with limit:
+            server = servers[i % len(servers)]
+            return server, await open_socket(server.ws, token)
+
+    started = time.perf_counter()
+    opened = await asyncio.gather(*(connect_one(i, t) for i, t in enumerate(receiver_tokens)))
+    connect_seconds = time.perf_counter() - started
+    receivers = [Receiver(ws) for _server, ws in opened]
+    tasks = [asyncio.create_task(r.run()) for r in receivers]
+    on_first = sum(1 for server, _ws in opened if server is first)
+
+    # Every user that connected announced itself to everyone in the channel (N * N
+    # presence.changed frames): wait until the servers are idle and the frames stopped.
+    settle_started = time.perf_counter()
+    pids = [s.pid for s in servers if s.pid]
+    while time.perf_counter() - settle_started < 300:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(1)
+        busy = (sum(cpu_seconds(pid) for pid in pids) - before) / max(1, len(pids))
+        if args.verbose:
+            frames = sum(r.presence for r in receivers)
+            print(f"  settling: server cpu {busy:.2f}, presence frames {frames}", flush=True)
+        if busy < 0.05 and time.perf_counter() - max(r.last_frame for r in receivers) > 1.5:
+            break
+    settle_seconds = time.perf_counter() - settle_started
+    await asyncio.sleep(1)
+    rss_after = rss_kib(first.pid) if first.pid else None
+
+    sender = await open_socket(first.ws, sender_token)
+    acks: dict[str, float] = {}
+
+    async def read_acks():
+        try:
+            async for text in sender:
+                frame = json.loads(text)
+                if frame["type"] == "message.ack":
+                    acks[frame["client_msg_id"]] = time.perf_counter()
+                elif frame["type"] == "error":
+                    print("send error:", frame)
+        except Exception:
+            return
+
+    ack_task = asyncio.create_task(read_acks())
+    cpu_before = sum(cpu_seconds(pid) for pid in pids)
+    sent: dict[str, float] = {}
+    interval = 1.0 / args.rate
+    next_at = time.perf_counter()
+    for i in range(args.messages):
+        client_msg_id = f"b{i}-{uuid.uuid4().hex[:8]}"
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        sent[client_msg_id] = time.perf_counter()
+        await sender.send(
+            json.dumps(
+                {
+                    "type": "message.send",
+                    "channel_id": channel_id,
+                    "content": f"bench {i}",
+                    "client_msg_id": client_msg_id,
+                }
+            )
+        )
+        next_at += interval
+
+    expected = len(sent) * len(receivers)
+    deadline = time.perf_counter() + args.timeout
+    while time.perf_counter() < deadline:
+        if sum(len(r.arrivals) for r in receivers) >= expected:
+            break
+        await asyncio.sleep(0.1)
+
+    server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    latencies = [(arrived - sent[cid]) * 1000 for r in receivers for cid, arrived in r.arrivals.items() if cid in sent]
+    ack_latencies = [(acks[cid] - sent[cid]) * 1000 for cid in sent if cid in acks]
+    for ws in [sender] + [ws for _server, ws in opened]:
+        await ws.close()
+    for task in [*tasks, ack_task]:
+        task.cancel()
+    return {
+        "sockets": len(receivers),
+        "on_first": on_first,
+        "connect_seconds": connect_seconds,
+        "settle_seconds": settle_seconds,
+        "presence_frames": sum(r.presence for r in receivers),
+        "rss_before": rss_before,
+        "rss_after": rss_after,
+        "latencies": latencies,
+        "ack_latencies": ack_latencies,
+        "delivered": len(latencies),
+        "expected": expected,
+        "acked": len(ack_latencies),
+        "sent": len(sent),
+        "server_cpu": server_cpu if pids else None,
+    }
+
+
+def report(args, result: dict, servers: list[Server]) -> None:
+    lat = result["latencies"]
+    print(f"servers            {len(servers)} ({', '.join(s.url for s in servers)})")
+    print(
+        f"sockets            {result['sockets']} receiving ({args.users or result['sockets']} users) + 1 sending; "
+        f"{result['on_first']} on {servers[0].url}; opened in {result['connect_seconds']:.1f} s"
+    )
+    print(
+        f"presence settle    {result['settle_seconds']:.1f} s until the servers were idle "
+        f"({result['presence_frames']} presence.changed frames received by the sockets)"
+    )
+    print(f"messages           {result['sent']} sent at {args.rate:g}/s, {result['acked']} acked")
+    print(
+        f"delivered          {result['delivered']}/{result['expected']} message.created "
+        f"({100 * result['delivered'] / max(1, result['expected']):.1f}%)"
+    )
+    print(
+        f"latency (ms)       p50 {percentile(lat, 50):.1f}  p95 {percentile(lat, 95):.1f}  "
+        f"p99 {percentile(lat, 99):.1f}  max {max(lat) if lat else float('nan'):.1f}"
+        + (f"  mean {statistics.fmean(lat):.1f}" if lat else "")
+    )
+    if result["server_cpu"] is not None and result["delivered"]:
+        print(
+            f"server cpu         {result['server_cpu']:.2f} s for the send phase: "
+            f"{1e6 * result['server_cpu'] / result['delivered']:.0f} us per delivered message.created"
+        )
+    acks = result["ack_latencies"]
+    print(f"ack latency (ms)   p50 {percentile(acks, 50):.1f}  p99 {percentile(acks, 99):.1f}")
+    if result["rss_before"] and result["rss_after"] and result["on_first"]:
+        delta = result["rss_after"] - result["rss_before"]
+        print(
+            f"memory             {servers[0].url} (pid {servers[0].pid}) VmRSS {result['rss_before']} -> "
+            f"{result['rss_after']} KiB with {result['on_first']} idle sockets: "
+            f"{delta / result['on_first']:.1f} KiB per socket"
+        )
+    else:
+        print("memory             not measured (servers not started by this script)")
+
+
+def main() -> None:
+    args = parse_args()
+    nofile = raise_nofile_limit()
+    if args.sockets + 50 > nofile:
+        raise SystemExit(f"RLIMIT_NOFILE is {nofile}: too low for {args.sockets} sockets")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", args.settings)
+    os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    run_id = uuid.uuid4().hex[:8]
+    print(f"bench {run_id}: creating users and a channel ...", flush=True)
+    users = min(args.users or args.sockets, args.sockets)
+    user_ids, tokens, channel_id = create_fixture(users, run_id)
+    # the sender, then one token per socket (round-robin over the receiving users)
+    tokens = [tokens[0]] + [tokens[1 + i % users] for i in range(args.sockets)]
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-{run_id}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    servers = [Server(url) for url in args.url] or start_servers(args.servers, args.settings, log_dir)
+    try:
+        wait_healthy(servers)
+        result = asyncio.run(run(args, servers, tokens, channel_id))
+        report(args, result, servers)
+    finally:
+        stop_servers(servers)
+        if not args.keep:
+            remove_fixture(user_ids, channel_id)
+        print(f"server logs        {log_dir}")
+
+
+if __name__ == "__main__":
+    main()

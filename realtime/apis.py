@@ -1,0 +1,85 @@
+"""POST /api/v1/realtime/ticket, and the WebSocket protocol's documentation."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from realtime.tickets import TICKET_TTL_SECONDS, ticket_issue
+from slackclone.api.schema import error_responses
+
+WEBSOCKET_PROTOCOL = f"""
+Trade your token for a single-use WebSocket ticket (browsers cannot set headers on a WebSocket).
+The ticket is valid for {TICKET_TTL_SECONDS} seconds and for one connection attempt, used or not.
+
+## WebSocket protocol: `/ws/v1/`
+
+**Connect** with `Authorization: Bearer <token>` or with `?ticket=<ticket>`. A missing, bad, used
+or expired credential: the socket is accepted, then closed with code **4401**. The handshake must
+carry an `Origin` whose host is in `ALLOWED_HOSTS`; any other (or none) is refused with 403.
+Close code **1013** (try again later) means a store is unavailable: reconnect with backoff.
+Any other path than `/ws/v1/` is closed with **4404**.
+Frames are limited to 16 KiB by default (`WS_MAX_FRAME_BYTES`); the server itself drops
+connections that send frames over 1 MiB.
+
+Every frame is a JSON object with a `type`. The server first sends
+`{{"type": "hello", "user_id", "connection_id"}}`.
+
+**Server events** (for every channel you belong to and every DM you are in, including ones you
+join or open after connecting):
+- `message.created` `{{"message": Message}}`, `message.updated` `{{"message": Message}}`
+- `message.deleted` `{{"id", "channel_id" | "conversation_id"}}`
+- `member.joined` / `member.left` `{{"channel_id", "user_id"}}` (the member who left receives
+  their own `member.left`, then stops receiving the channel's events)
+- `presence.changed` `{{"user_id", "status": "online" | "offline", "last_seen_at"}}` for users who
+  share a channel or DM with you, yourself included (once per change, whatever the number of
+  shared conversations; "online" within about a second of the first connection, "offline" after
+  the last one closed and a grace period passed)
+- `typing` `{{"channel_id" | "conversation_id", "user_id"}}` (never sent back to the typist's own
+  connections)
+
+**Client frames:**
+- `{{"type": "ping"}}` -> `{{"type": "pong"}}`
+- `{{"type": "typing", "channel_id" | "conversation_id"}}`: members only; repeats for the same
+  conversation within one second are dropped.
+- `{{"type": "message.send", "channel_id" | "conversation_id", "content", "client_msg_id"}}` ->
+  `{{"type": "message.ack", "client_msg_id", "message": Message}}`, then `message.created` to every
+  connection of every member, this one included (after its ack). A retry with a known
+  `client_msg_id` is acked with the original message and not broadcast again.
+
+**Errors:** `{{"type": "error", "error": {{"code", "message", "fields"?}}}}`, the REST envelope's
+body; for a `message.send` it also has `client_msg_id`. Codes of the frame itself:
+`malformed_json`, `payload_too_large`, `unsupported_frame` (binary), `invalid` (not an object,
+no `type`, unknown fields), `unknown_type`; then those of the REST API (`not_a_member`,
+`not_found`, `invalid`, `store_unavailable`, ...). The connection stays open.
+
+**Delivery** is best-effort: one connection receives a conversation's `message.created` in
+increasing `seq`, and only stored messages are sent; a client that sees a `seq` gap or
+reconnects catches up through history with `after_cursor`.
+"""
+
+
+class TicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Pass as `?ticket=` when opening `/ws/v1/`.")
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")
+
+
+class RealtimeTicketApi(APIView):
+    @extend_schema(
+        tags=["realtime"],
+        summary="Get a WebSocket ticket (and the WebSocket protocol)",
+        operation_id="realtime_ticket_create",
+        description=WEBSOCKET_PROTOCOL.strip(),
+        request=None,
+        responses={200: TicketSerializer, **error_responses(401, 429, 503)},
+        examples=[
+            OpenApiExample(
+                "Ticket",
+                value={"ticket": "4pXv0oQ0m2S2bWb6ZbE4f1y2lJ0ZzYwK3Xh1vC8sT9Q", "expires_in": TICKET_TTL_SECONDS},
+                response_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        ticket = ticket_issue(user=request.user, auth_token=request.auth)
+        return Response({"ticket": ticket, "expires_in": TICKET_TTL_SECONDS})

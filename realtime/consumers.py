@@ -1,0 +1,255 @@
+"""The one WebSocket endpoint, /ws/v1/ (protocol: docs of POST /api/v1/realtime/ticket).
+
+The consumer does four things: it authenticates from the scope, joins and leaves
+groups, calls services through `database_sync_to_async`, and turns layer events into
+frames. Frame rules live in realtime.services, names in realtime.events.
+
+Delivery order: a consumer handles one thing at a time (a client frame or a layer
+event), so the `message.ack` of a send reaches the sending socket before the
+`message.created` of the same message, which the sending socket also receives
+(every socket of every member gets message.created, in seq order).
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
+
+from presence.services import local_presence
+from realtime import events, services
+from realtime.auth import UNAVAILABLE
+from slackclone import errors
+
+logger = logging.getLogger(__name__)
+
+# Typing frames for one conversation closer together than this are dropped silently.
+TYPING_MIN_INTERVAL_SECONDS = 1.0
+# How many presence.changed event ids a socket remembers to drop repeats.
+PRESENCE_DEDUPE_WINDOW = 1024
+
+
+def run_sync(func):
+    """database_sync_to_async, not thread-sensitive: every call is self-contained (one
+    service call, its own transaction), so any worker thread may run it and one
+    socket's slow send does not queue every other socket's calls on one thread."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+def as_domain_error(exc: Exception) -> errors.DomainError:
+    if isinstance(exc, errors.DomainError):
+        return exc
+    if isinstance(exc, OperationalError | InterfaceError):
+        return errors.StoreUnavailable("postgres")
+    if isinstance(exc, RedisError):
+        return errors.StoreUnavailable("redis")
+    logger.error("websocket: unexpected error", exc_info=exc)
+    error = errors.DomainError("Internal server error.", code="server_error")
+    error.status = 500
+    return error
+
+
+class RealtimeConsumer(AsyncWebsocketConsumer):
+    user = None
+    user_id: str | None = None
+    connection_id: str | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subscriptions: set[str] = set()
+        self.registered = False  # in the presence registry (Redis)
+        self.ready = False  # connected: frames are handled
+        self.typing_last: dict[tuple, float] = {}
+        self.presence_seen: deque[str] = deque(maxlen=PRESENCE_DEDUPE_WINDOW)
+        self.handlers = {
+            "websocket.connect": self.websocket_connect,
+            "websocket.receive": self.websocket_receive,
+            "websocket.disconnect": self.websocket_disconnect,
+            events.MESSAGE_CREATED: self.forward,
+            events.MESSAGE_UPDATED: self.forward,
+            events.MESSAGE_DELETED: self.forward,
+            events.MEMBER_JOINED: self.forward,
+            events.MEMBER_LEFT: self.forward,
+            events.TYPING: self.on_typing_event,
+            events.PRESENCE_CHANGED: self.on_presence_event,
+            events.SUBSCRIBE: self.on_subscribe,
+            events.UNSUBSCRIBE: self.on_unsubscribe,
+            events.SESSIONS_CLOSE: self.on_sessions_close,
+        }
+        self.frame_handlers = {
+            events.PING: self.on_ping,
+            events.TYPING: self.on_typing,
+            events.MESSAGE_SEND: self.on_message_send,
+        }
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer dies of an exception or is cancelled, which skips
+            # websocket_disconnect: otherwise its heartbeats would keep the user online.
+            await self.cleanup()
+
+    async def dispatch(self, message):
+        # Channels' dispatch also runs close_old_connections in a thread before every
+        # message; nothing here touches the ORM outside run_sync (which does that
+        # itself), so a fan-out to many sockets costs no thread hops.
+        handler = self.handlers.get(message["type"])
+        if handler is None:
+            logger.warning("websocket: no handler for %r", message["type"])
+            return
+        await handler(message)
+
+    # --- frames out -------------------------------------------------------------
+
+    async def send_frame(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def send_error(self, exc: Exception, *, client_msg_id: object = None, for_send: bool = False) -> None:
+        frame = {"type": events.ERROR}
+        if for_send:
+            frame["client_msg_id"] = client_msg_id if isinstance(client_msg_id, str) else None
+        frame["error"] = as_domain_error(exc).as_dict()
+        await self.send_frame(frame)
+
+    # --- connection -------------------------------------------------------------
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            # Accept first, so that a browser sees the close code.
+            await self.accept()
+            failed = self.scope.get("auth_failure") == UNAVAILABLE
+            await self.close(code=events.CLOSE_TRY_AGAIN_LATER if failed else events.CLOSE_UNAUTHENTICATED)
+            return
+        self.user, self.user_id, self.connection_id = user, str(user.pk), uuid.uuid4().hex
+        try:
+            # The user's own group first, so no subscription change sent from now on is missed.
+            await self.join([events.user_group(self.user_id)])
+            opened = await run_sync(services.connection_open)(user=user, connection=self.channel_name)
+            self.registered = True
+            await self.join(opened.groups)
+        except Exception as exc:
+            error = as_domain_error(exc)
+            logger.warning("websocket: connect of %s failed: %s", self.user_id, error.message)
+            await self.accept()
+            await self.close(code=events.CLOSE_TRY_AGAIN_LATER if error.status == 503 else 1011)
+            return
+        await self.accept()
+        await self.send_frame({"type": events.HELLO, "user_id": self.user_id, "connection_id": self.connection_id})
+        local_presence().track(user_id=self.user_id, connection=self.channel_name, went_online=opened.went_online)
+        self.ready = True
+
+    async def join(self, groups) -> None:
+        new = [group for group in groups if group not in self.subscriptions]
+        await asyncio.gather(*(self.channel_layer.group_add(group, self.channel_name) for group in new))
+        self.subscriptions.update(new)
+
+    async def websocket_disconnect(self, message):
+        await self.cleanup()
+        raise StopConsumer()
+
+    async def cleanup(self) -> None:
+        """Leave presence and every group (once; errors are logged: both expire anyway)."""
+        self.ready = False
+        if self.registered:
+            self.registered = False
+            await local_presence().untrack(user_id=self.user_id, connection=self.channel_name)
+        groups, self.subscriptions = self.subscriptions, set()
+        results = await asyncio.gather(
+            *(self.channel_layer.group_discard(group, self.channel_name) for group in groups),
+            return_exceptions=True,
+        )
+        if any(isinstance(result, Exception) for result in results):
+            logger.warning("websocket: could not leave every group of %s (they expire)", self.user_id)
+
+    # --- frames in --------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if not self.ready:
+            return  # refused at connect, or closing
+        frame = None
+        try:
+            frame = services.frame_parse(text=text_data, data=bytes_data)
+            frame_type, fields = services.frame_validate(frame)
+        except errors.DomainError as exc:
+            for_send = isinstance(frame, dict) and frame.get("type") == events.MESSAGE_SEND
+            await self.send_error(
+                exc, client_msg_id=frame.get("client_msg_id") if for_send else None, for_send=for_send
+            )
+            return
+        await self.frame_handlers[frame_type](fields)
+
+    async def on_ping(self, fields: dict) -> None:
+        await self.send_frame({"type": events.PONG})
+
+    async def on_typing(self, fields: dict) -> None:
+        key = (repr(fields.get("channel_id")), repr(fields.get("conversation_id")))
+        now = time.monotonic()
+        if now - self.typing_last.get(key, float("-inf")) < TYPING_MIN_INTERVAL_SECONDS:
+            return
+        try:
+            await run_sync(services.typing_notify)(user=self.user, **fields)
+        except Exception as exc:
+            await self.send_error(exc)
+            return
+        if len(self.typing_last) > 256:
+            self.typing_last.clear()
+        self.typing_last[key] = now
+
+    async def on_message_send(self, fields: dict) -> None:
+        try:
+            message = await run_sync(services.socket_message_send)(user=self.user, **fields)
+        except Exception as exc:
+            await self.send_error(exc, client_msg_id=fields.get("client_msg_id"), for_send=True)
+            return
+        await self.send_frame(
+            {"type": events.MESSAGE_ACK, "client_msg_id": message["client_msg_id"], "message": message}
+        )
+
+    # --- layer events -------------------------------------------------------------
+
+    async def forward(self, event: dict) -> None:
+        await self.send(text_data=event["text"])
+
+    async def on_typing_event(self, event: dict) -> None:
+        if event.get("user_id") != self.user_id:  # not back to the typist
+            await self.forward(event)
+
+    async def on_presence_event(self, event: dict) -> None:
+        for change_id, text in event["changes"]:
+            if change_id in self.presence_seen:
+                continue  # heard through another shared group
+            self.presence_seen.append(change_id)
+            await self.send(text_data=text)
+
+    async def on_subscribe(self, event: dict) -> None:
+        group = event["group"]
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.subscriptions.add(group)
+
+    async def on_unsubscribe(self, event: dict) -> None:
+        group = event["group"]
+        await self.channel_layer.group_discard(group, self.channel_name)
+        self.subscriptions.discard(group)
+
+    async def on_sessions_close(self, event: dict) -> None:
+        digest = event.get("token_digest")
+        if digest is None or digest == self.scope.get("auth_token_digest"):
+            await self.cleanup()
+            await self.close(code=events.CLOSE_UNAUTHENTICATED)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any other WebSocket path: accepted, then closed with 4404."""
+
+    async def connect(self):
+        await self.accept()
+        await self.close(code=events.CLOSE_NOT_FOUND)

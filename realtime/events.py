@@ -1,0 +1,75 @@
+"""Every realtime name in one place: channel-layer group names, frame types and the
+internal layer event types. Nobody else spells them.
+
+Groups
+------
+- `channel_group(id)`: every socket of every member of a channel.
+- `dm_group(id)`: every socket of the two users of a DM conversation.
+- `user_group(id)`: every socket of one user (used for subscription changes).
+
+A layer event that becomes a frame carries the frame already encoded as JSON text
+(`"text"`), so a fan-out to N sockets encodes once instead of N times; the consumer
+method named after the event type (`message.created` -> `message_created`) sends it.
+"""
+
+from uuid import UUID
+
+# --- Server -> client frames (and the layer events that carry them) -----------
+HELLO = "hello"
+PONG = "pong"
+ERROR = "error"
+MESSAGE_ACK = "message.ack"
+MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"
+MESSAGE_DELETED = "message.deleted"
+MEMBER_JOINED = "member.joined"
+MEMBER_LEFT = "member.left"
+PRESENCE_CHANGED = "presence.changed"
+TYPING = "typing"
+
+# --- Client -> server frames ---------------------------------------------------
+PING = "ping"
+MESSAGE_SEND = "message.send"
+# TYPING is both a client frame and a server frame.
+CLIENT_FRAME_TYPES = frozenset({PING, TYPING, MESSAGE_SEND})
+
+# --- Internal layer events (never sent to a client) ----------------------------
+# Sent to a user_group: the user's sockets (un)subscribe the named group.
+SUBSCRIBE = "realtime.subscribe"
+UNSUBSCRIBE = "realtime.unsubscribe"
+# Sent to a user_group: close the user's sockets (all, or those of one revoked token).
+SESSIONS_CLOSE = "realtime.sessions_close"
+
+# --- WebSocket close codes -----------------------------------------------------
+CLOSE_UNAUTHENTICATED = 4401  # missing, bad, used or expired credential
+CLOSE_NOT_FOUND = 4404  # no WebSocket endpoint at this path
+CLOSE_TRY_AGAIN_LATER = 1013  # a store (Redis) is unavailable: reconnect with backoff
+
+# --- Presence statuses ---------------------------------------------------------
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+def _id(value: UUID | str) -> str:
+    return str(value)
+
+
+def channel_group(channel_id: UUID | str) -> str:
+    return f"channel.{_id(channel_id)}"
+
+
+def dm_group(conversation_id: UUID | str) -> str:
+    return f"dm.{_id(conversation_id)}"
+
+
+def user_group(user_id: UUID | str) -> str:
+    return f"user.{_id(user_id)}"
+
+
+def conversation_group(*, channel_id: UUID | str | None = None, conversation_id: UUID | str | None = None) -> str:
+    """The group of a channel or of a DM, whichever id is given."""
+    if channel_id is not None:
+        return channel_group(channel_id)
+    if conversation_id is not None:
+        return dm_group(conversation_id)
+    raise ValueError("channel_id or conversation_id is required")

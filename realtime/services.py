@@ -1,0 +1,118 @@
+"""What a WebSocket connection does, as plain sync functions the consumer calls through
+`database_sync_to_async`: open and close (groups, presence), typing, sending a
+message; plus the frame rules (`frame_parse`, `frame_validate`), so the consumer only moves frames.
+"""
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from channels_app.selectors import user_channel_ids
+from dms.selectors import user_dm_ids
+from messaging import services as messaging_services
+from messaging.selectors import conversation_get_for_member
+from messaging.serializers import message_to_api
+from presence import services as presence_services
+from realtime import broadcast, events
+from slackclone import errors
+
+# The fields each client frame may carry besides "type".
+FRAME_FIELDS: dict[str, frozenset[str]] = {
+    events.PING: frozenset(),
+    events.TYPING: frozenset({"channel_id", "conversation_id"}),
+    events.MESSAGE_SEND: frozenset({"channel_id", "conversation_id", "content", "client_msg_id"}),
+}
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def frame_parse(*, text: str | None = None, data: bytes | None = None):
+    """A client frame -> the decoded JSON object. Raises ValidationFailed with the error
+    frame's code: `unsupported_frame` (binary), `payload_too_large` (over
+    WS_MAX_FRAME_BYTES), `malformed_json`, `invalid` (not an object)."""
+    if text is None:
+        raise errors.ValidationFailed("Binary frames are not supported: send JSON text.", code="unsupported_frame")
+    limit = settings.WS_MAX_FRAME_BYTES
+    if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+        raise errors.ValidationFailed(f"A frame may have at most {limit} bytes.", code="payload_too_large")
+    try:
+        frame = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise errors.ValidationFailed("The frame is not valid JSON.", code="malformed_json") from exc
+    if not isinstance(frame, dict):
+        raise errors.ValidationFailed("A frame must be a JSON object.")
+    return frame
+
+
+def frame_validate(frame: dict) -> tuple[str, dict]:
+    """A decoded frame -> (type, the other fields). Raises ValidationFailed: `invalid` (a
+    missing or non-string type, unknown fields, a message.send without content),
+    `unknown_type`. The values themselves are checked by the services."""
+    fields = dict(frame)
+    frame_type = fields.pop("type", None)
+    if not isinstance(frame_type, str):
+        text = "This field is required." if frame_type is None else "Must be a string."
+        raise errors.ValidationFailed("A frame must have a type.", fields={"type": [text]})
+    if frame_type not in FRAME_FIELDS:
+        raise errors.ValidationFailed(
+            f"Unknown frame type; expected one of {', '.join(sorted(FRAME_FIELDS))}.",
+            fields={"type": ["Unknown frame type."]},
+            code="unknown_type",
+        )
+    unknown = sorted(set(fields) - FRAME_FIELDS[frame_type])
+    if unknown:
+        raise errors.ValidationFailed(
+            "The frame has unknown fields.", fields={name: ["Unknown field."] for name in unknown}
+        )
+    if frame_type == events.MESSAGE_SEND and "content" not in fields:
+        raise errors.ValidationFailed("The request is not valid.", fields={"content": ["This field is required."]})
+    return frame_type, fields
+
+
+@dataclass(frozen=True)
+class Opened:
+    groups: list[str]  # the user's own group, and every channel's and DM's of the user
+    went_online: bool  # the user's first live connection: the caller queues the announcement
+
+
+def connection_open(*, user, connection: str) -> Opened:
+    """A socket of `user` opened (its channel-layer name is `connection`): register it for
+    presence and return the groups it must join. Announcing the user online is left to
+    the caller (the process batches announcements, see presence.services.LocalPresence).
+
+    Registering comes first: a membership change committed after the groups are read
+    here finds the connection in the presence registry (see realtime.broadcast).
+    Raises StoreUnavailable("redis")."""
+    user_id = str(user.pk)
+    registered = presence_services.presence_connect(user_id=user_id, connection=connection, announce=False)
+    groups = (
+        [events.user_group(user_id)]
+        + [events.channel_group(cid) for cid in user_channel_ids(user_id=user_id)]
+        + [events.dm_group(cid) for cid in user_dm_ids(user_id=user_id)]
+    )
+    return Opened(groups=groups, went_online=registered.went_online)
+
+
+def typing_notify(*, user, channel_id: object = None, conversation_id: object = None) -> None:
+    """Tell the other members of a channel or DM that `user` is typing (members only:
+    the same rule as sending; 400/403/404 like message.send)."""
+    conversation = conversation_get_for_member(user=user, channel_id=channel_id, conversation_id=conversation_id)
+    broadcast.typing(user_id=str(user.pk), **{conversation.api_field: conversation.id})
+
+
+def socket_message_send(
+    *, user, channel_id: object = None, conversation_id: object = None, content: object, client_msg_id: object = None
+) -> dict:
+    """message.send over a socket: the same service as POST .../messages (validation,
+    membership, storage, idempotency, broadcast). Returns the API Message for the ack."""
+    result = messaging_services.message_send(
+        sender=user,
+        channel_id=channel_id,
+        conversation_id=conversation_id,
+        content=content,
+        client_msg_id=client_msg_id,
+    )
+    return message_to_api(result.message)
