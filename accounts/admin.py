@@ -1,13 +1,16 @@
 """Admin for the custom user model (staff only, as Django's admin enforces)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from rest_framework import serializers
 
 from accounts.models import User
 from accounts.serializers import normalize_username
+from accounts.services import user_deactivate
+from moderation.admin_tools import confirmation_page
+from slackclone import errors
 
 
 class _NormalizedUserFieldsMixin:
@@ -66,3 +69,41 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("is_active", "is_staff", "is_superuser")
     search_fields = ("email", "username", "display_name")
     ordering = ("username",)
+
+    actions = ["deactivate_selected"]
+
+    @admin.action(description="Deactivate selected users (and revoke their tokens)", permissions=["change"])
+    def deactivate_selected(self, request, queryset):
+        users = list(queryset.order_by("username"))
+        if request.POST.get("post") != "yes":
+            return confirmation_page(
+                self,
+                request,
+                title="Deactivate users?",
+                question="Deactivate these users? They can no longer log in, and all their API tokens stop "
+                "working at once. Their memberships and messages are kept.",
+                objects=users,
+                action="deactivate_selected",
+                confirm_label="Yes, deactivate",
+            )
+        changed = 0
+        for user in users:
+            try:
+                changed += user_deactivate(user=user, by=request.user)
+            except errors.DomainError as exc:
+                self.message_user(request, f"{user.username}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"Deactivated {changed} user{'s' if changed != 1 else ''}.", messages.SUCCESS)
+        return None
+
+    def save_model(self, request, obj, form, change):
+        """Unticking "active" on the change form deactivates through the service too, so
+        the user's tokens are deleted and the act is audited."""
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        if deactivating:
+            obj.is_active = True  # the service makes (and records) the change
+        super().save_model(request, obj, form, change)
+        if deactivating:
+            try:
+                user_deactivate(user=obj, by=request.user)
+            except errors.DomainError as exc:
+                self.message_user(request, f"Not deactivated: {exc.message}", messages.ERROR)

@@ -8,6 +8,9 @@ from knox.models import AuthToken
 
 from accounts.models import User
 from accounts.selectors import user_by_login
+from moderation.models import AuditLogEntry
+from moderation.services import audit_entry_create
+from realtime import broadcast
 from slackclone import errors
 
 
@@ -46,8 +49,12 @@ def token_create(*, user: User) -> str:
 
 
 def token_revoke(*, token: AuthToken) -> None:
-    """Revoke exactly this token; the user's other tokens keep working."""
-    token.delete()
+    """Revoke exactly this token, closing the WebSockets opened with it; the user's
+    other tokens (and their sockets) keep working."""
+    user_id, digest = str(token.user_id), token.digest
+    with transaction.atomic():
+        token.delete()
+        transaction.on_commit(lambda: broadcast.sessions_close(user_id=user_id, token_digest=digest))
 
 
 def user_register(*, email: str, username: str, password: str, display_name: str = "") -> tuple[User, str]:
@@ -104,3 +111,38 @@ def user_update(*, user: User, display_name: str | None = None, username: str | 
             user.refresh_from_db()
             raise _conflict_from_integrity_error(exc, email=None, username=username) from exc
     return user
+
+
+def user_deactivate(*, user: User, by: User) -> bool:
+    """Deactivate an account (staff only, and not your own): it can no longer log in,
+    and every one of its API tokens is deleted, so they stop working at once. Audited.
+
+    Returns True if anything changed; deactivating an inactive user without tokens
+    changes nothing and records nothing. Memberships and messages are kept
+    (`check_consistency` lists deactivated users' memberships).
+    """
+    if not getattr(by, "is_staff", False):
+        raise errors.PermissionDenied("Only staff can deactivate users.", code="staff_only")
+    if user.pk == by.pk:
+        raise errors.ValidationFailed("You cannot deactivate your own account.", code="cannot_deactivate_self")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        was_active = locked.is_active
+        if was_active:
+            locked.is_active = False
+            locked.save(update_fields=["is_active", "updated_at"])
+        tokens, _ = AuthToken.objects.filter(user_id=locked.pk).delete()
+        changed = was_active or bool(tokens)
+        if changed:
+            audit_entry_create(
+                actor=by,
+                action=AuditLogEntry.Action.USER_DEACTIVATE,
+                target_type=AuditLogEntry.TargetType.USER,
+                target_id=str(locked.pk),
+                detail={"username": locked.username, "was_active": was_active, "tokens_deleted": tokens},
+            )
+        if changed:
+            user_id = str(locked.pk)
+            transaction.on_commit(lambda: broadcast.sessions_close(user_id=user_id))
+    user.is_active = False
+    return changed

@@ -15,9 +15,13 @@ from channels_app.serializers import (
     ChannelUpdateSerializer,
 )
 from slackclone.api.pagination import ApiCursorPagination
-from slackclone.api.schema import error_responses
+from slackclone.api.schema import ErrorEnvelopeSerializer, error_responses
 
 TAG = ["channels"]
+
+ARCHIVED_409 = OpenApiResponse(
+    ErrorEnvelopeSerializer, description="`channel_archived`: the channel is archived (read-only)."
+)
 
 
 class ChannelPagination(ApiCursorPagination):
@@ -101,9 +105,10 @@ class ChannelJoinApi(APIView):
     @extend_schema(
         tags=TAG,
         summary="Join a channel",
-        description="Posts a SYSTEM message `<username> joined`. Joining again is harmless: 200, nothing posted.",
+        description="Posts a SYSTEM message `<username> joined`. Joining again is harmless: 200, nothing posted. "
+        "An archived channel cannot be joined: 409 `channel_archived`.",
         request=None,
-        responses={200: ChannelSerializer, **error_responses(401, 404, 429, 503)},
+        responses={200: ChannelSerializer, **error_responses(401, 404, 429, 503), 409: ARCHIVED_409},
     )
     def post(self, request, channel_id):
         channel = services.channel_join(user=request.user, channel_id=channel_id)
@@ -115,9 +120,13 @@ class ChannelLeaveApi(APIView):
         tags=TAG,
         summary="Leave a channel",
         description="Posts a SYSTEM message `<username> left`. Leaving when not a member is harmless: 204, "
-        "nothing posted.",
+        "nothing posted. The membership of an archived channel is frozen: 409 `channel_archived`.",
         request=None,
-        responses={204: OpenApiResponse(description="You are not a member."), **error_responses(401, 404, 429, 503)},
+        responses={
+            204: OpenApiResponse(description="You are not a member."),
+            **error_responses(401, 404, 429, 503),
+            409: ARCHIVED_409,
+        },
     )
     def post(self, request, channel_id):
         services.channel_leave(user=request.user, channel_id=channel_id)

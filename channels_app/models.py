@@ -14,6 +14,9 @@ class Channel(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_channels"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by channels_app.services.channel_archive: an archived channel stays readable,
+    # but nobody can join or leave it, or post or edit messages in it (409 channel_archived).
+    archived_at = models.DateTimeField(null=True, blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ChannelMember", related_name="channels")
 
     class Meta:
@@ -21,6 +24,10 @@ class Channel(models.Model):
 
     def __str__(self):
         return f"#{self.name}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
 
 class ChannelMember(models.Model):

@@ -9,9 +9,10 @@ from channels_app.models import Channel, ChannelMember
 from slackclone import errors
 
 
-def channel_get(*, channel_id: UUID | str) -> Channel:
+def channel_get(*, channel_id: UUID | str, lock: bool = False) -> Channel:
+    channels = Channel.objects.select_for_update() if lock else Channel.objects.all()
     try:
-        return Channel.objects.get(pk=channel_id)
+        return channels.get(pk=channel_id)
     except (Channel.DoesNotExist, ValueError) as exc:
         raise errors.NotFound("Channel not found.") from exc
 
@@ -97,3 +98,26 @@ def channel_members_list(*, channel_id: UUID | str) -> QuerySet[ChannelMember]:
     """The memberships of a channel with their users. Channels are public: any signed-in user may list them."""
     channel = channel_get(channel_id=channel_id)
     return ChannelMember.objects.filter(channel_id=channel.pk).select_related("user")
+
+
+# --- Operations (manage.py check_consistency) -------------------------------------
+
+
+def channel_ids_existing(*, channel_ids: list[str]) -> set[str]:
+    """Which of these channel ids (canonical UUID strings) exist."""
+    valid = []
+    for cid in channel_ids:
+        try:
+            valid.append(UUID(cid))
+        except (TypeError, ValueError):
+            continue
+    return {str(pk) for pk in Channel.objects.filter(pk__in=valid).values_list("pk", flat=True)}
+
+
+def memberships_of_inactive_users() -> QuerySet[ChannelMember]:
+    """Memberships whose user is deactivated (a deleted user's memberships cascade away)."""
+    return (
+        ChannelMember.objects.filter(user__is_active=False)
+        .select_related("user", "channel")
+        .order_by("user__username", "channel__name")
+    )

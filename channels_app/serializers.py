@@ -70,6 +70,11 @@ class ChannelSerializer(serializers.Serializer):
     created_at = TimeField()
     member_count = serializers.IntegerField(read_only=True)
     is_member = serializers.BooleanField(read_only=True, help_text="Whether you are a member.")
+    archived_at = TimeField(
+        allow_null=True,
+        help_text="When staff archived the channel, or null. An archived channel stays readable, but nobody can "
+        "join or leave it, or post or edit messages in it (409 `channel_archived`).",
+    )
 
     class Meta:
         ref_name = "Channel"

@@ -5,15 +5,23 @@ store that is down fails the whole change (503) and nothing is half done; the re
 broadcast is scheduled on commit, so nothing rolled back is ever announced.
 """
 
+import logging
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from channels_app import selectors
 from channels_app.models import Channel, ChannelMember
 from messaging import services as messaging_services
+from messaging.documents import Conversation, ConversationKind
+from moderation.models import AuditLogEntry
+from moderation.services import audit_entry_create
 from realtime import broadcast
 from slackclone import errors
+
+logger = logging.getLogger(__name__)
 
 
 class _Unset:
@@ -26,6 +34,18 @@ UNSET = _Unset()
 
 def _name_taken() -> errors.Conflict:
     return errors.Conflict("A channel with this name already exists.", code="channel_name_taken")
+
+
+def _refuse_if_archived(channel: Channel) -> None:
+    """Membership of an archived channel is frozen (posting and editing there are refused
+    by messaging.selectors.conversation_get_for_member)."""
+    if channel.is_archived:
+        raise errors.Conflict("This channel is archived: it is read-only.", code="channel_archived")
+
+
+def _require_staff(by) -> None:
+    if not getattr(by, "is_staff", False):
+        raise errors.PermissionDenied("Only staff can do this.", code="staff_only")
 
 
 def _membership_add(*, user, channel: Channel) -> bool:
@@ -91,15 +111,104 @@ def channel_update(
 
 
 def channel_join(*, user, channel_id: UUID | str) -> Channel:
-    """Join a public channel. Idempotent: joining again changes nothing and posts nothing."""
+    """Join a public channel. Idempotent: joining again changes nothing and posts nothing.
+    An archived channel cannot be joined (409 `channel_archived`)."""
     with transaction.atomic():
         channel = selectors.channel_get(channel_id=channel_id)
+        _refuse_if_archived(channel)
         _membership_add(user=user, channel=channel)
     return selectors.channel_get_for_viewer(user=user, channel_id=channel.pk)
 
 
 def channel_leave(*, user, channel_id: UUID | str) -> None:
-    """Leave a channel. Idempotent: leaving when not a member changes nothing and posts nothing."""
+    """Leave a channel. Idempotent: leaving when not a member changes nothing and posts nothing.
+    An archived channel cannot be left either (409 `channel_archived`): its membership is
+    frozen, and leaving would post a SYSTEM message in a read-only channel."""
     with transaction.atomic():
         channel = selectors.channel_get(channel_id=channel_id)
+        _refuse_if_archived(channel)
         _membership_remove(user=user, channel=channel)
+
+
+# --- Moderation (admin) ----------------------------------------------------------
+
+
+def channel_archive(*, channel: Channel, by) -> Channel:
+    """Archive a channel (staff only): it stays readable, but nobody can join or leave
+    it, or post or edit messages in it any more (409 `channel_archived`). Audited.
+    Archiving an archived channel changes nothing and records nothing."""
+    _require_staff(by)
+    with transaction.atomic():
+        locked = selectors.channel_get(channel_id=channel.pk, lock=True)
+        if not locked.is_archived:
+            locked.archived_at = timezone.now()
+            locked.save(update_fields=["archived_at"])
+            audit_entry_create(
+                actor=by,
+                action=AuditLogEntry.Action.CHANNEL_ARCHIVE,
+                target_type=AuditLogEntry.TargetType.CHANNEL,
+                target_id=str(locked.pk),
+                detail={"name": locked.name},
+            )
+    channel.archived_at = locked.archived_at
+    return channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDeleteResult:
+    channel_id: str
+    name: str
+    memberships: int
+    messages: int | None  # in MongoDB when it was deleted (removed once the deletion commits); None: unknown
+
+
+def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
+    """Delete a channel for good (staff only): its row, its memberships (cascade) and its
+    seq counter in PostgreSQL, with an audit entry, in one transaction; then, once that
+    commits, every message of the channel in MongoDB.
+
+    PostgreSQL goes first because it is authoritative: if MongoDB fails (or the process
+    dies) after the commit, the messages are orphans that `manage.py check_consistency
+    --fix` finds and removes; the other order could leave a live channel without its
+    history. A send racing the deletion can likewise leave an orphan message.
+    """
+    _require_staff(by)
+    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
+    with transaction.atomic():
+        locked = selectors.channel_get(channel_id=channel.pk, lock=True)
+        memberships = ChannelMember.objects.filter(channel_id=locked.pk).count()
+        try:
+            messages = messaging_services.conversation_message_count(conversation=conversation)
+        except errors.StoreUnavailable:
+            messages = None  # MongoDB is down: the deletion still goes ahead (see above)
+        audit_entry_create(
+            actor=by,
+            action=AuditLogEntry.Action.CHANNEL_DELETE,
+            target_type=AuditLogEntry.TargetType.CHANNEL,
+            target_id=str(locked.pk),
+            detail={"name": locked.name, "memberships": memberships, "messages": messages},
+        )
+        messaging_services.conversation_sequence_delete(conversation=conversation)
+        locked.delete()
+        # TODO(realtime): tell the members' sockets (e.g. member.left or a channel.deleted
+        # event) and unsubscribe them; for now their clients learn it from a 404.
+        transaction.on_commit(lambda: messaging_services.conversation_messages_delete(conversation=conversation))
+    return ChannelDeleteResult(channel_id=conversation.id, name=locked.name, memberships=memberships, messages=messages)
+
+
+def channel_memberships_remove_inactive(*, membership_ids: list[UUID | str]) -> int:
+    """Remove these memberships if their user is (still) deactivated; returns how many.
+
+    Maintenance (`check_consistency --fix`): no SYSTEM message is posted, but members'
+    sockets hear member.left as usual, once the removal commits."""
+    with transaction.atomic():
+        memberships = list(
+            ChannelMember.objects.select_for_update()
+            .filter(pk__in=membership_ids, user__is_active=False)
+            .values_list("pk", "channel_id", "user_id")
+        )
+        ChannelMember.objects.filter(pk__in=[pk for pk, _, _ in memberships]).delete()
+        for _pk, channel_id, user_id in memberships:
+            cid, uid = str(channel_id), str(user_id)
+            transaction.on_commit(lambda cid=cid, uid=uid: broadcast.member_left(channel_id=cid, user_id=uid))
+    return len(memberships)

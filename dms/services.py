@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.selectors import user_get_active
 from dms import selectors
@@ -45,3 +45,27 @@ def dm_open(*, user, other_user_id: UUID | str) -> tuple[DmConversation, bool]:
             conversation_id, user_ids = str(conversation.pk), [str(user1_id), str(user2_id)]
             transaction.on_commit(lambda: broadcast.dm_created(conversation_id=conversation_id, user_ids=user_ids))
     return conversation, created
+
+
+_SWAP_PAIR_SQL = """
+UPDATE dm_conversations
+SET user1_id = user2_id, user2_id = user1_id
+WHERE id = %s AND user1_id > user2_id
+  AND NOT EXISTS (
+      SELECT 1 FROM dm_conversations o
+      WHERE o.user1_id = dm_conversations.user2_id AND o.user2_id = dm_conversations.user1_id
+  )
+"""
+
+
+def dm_pair_order_fix(*, conversation_ids: list[UUID]) -> int:
+    """Store these conversations' pairs smaller-first again, by swapping the two users
+    (maintenance, `check_consistency --fix`); returns how many were swapped. Only a
+    conversation that is still misordered and whose well-ordered twin does not exist is
+    changed: the rest need a person to merge two histories."""
+    fixed = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for conversation_id in conversation_ids:
+            cursor.execute(_SWAP_PAIR_SQL, [conversation_id])
+            fixed += cursor.rowcount
+    return fixed

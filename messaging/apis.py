@@ -108,7 +108,12 @@ def _history_schema(*, where: str, page, errors: tuple[int, ...], operation_id: 
     )
 
 
-def _send_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str):
+_ARCHIVED = "`channel_archived`: the channel is archived (read-only)."
+
+
+def _send_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str, archivable: bool = False):
+    conflicts = "`client_msg_id_conflict`: another user already sent a message with this client_msg_id in this "
+    conflicts += "conversation." + (f" {_ARCHIVED}" if archivable else "")
     return extend_schema(
         operation_id=operation_id,
         tags=["messages"],
@@ -117,30 +122,32 @@ def _send_schema(*, where: str, message, errors: tuple[int, ...], operation_id: 
             "201 with the stored message. A retry with a `client_msg_id` already stored in this conversation "
             "stores nothing and answers 200 with the original (409 `client_msg_id_conflict` if another user "
             "sent it)."
+            + (" Nothing can be posted in an archived channel (409 `channel_archived`)." if archivable else "")
         ),
         request=MessageSendSerializer,
         responses={
             201: OpenApiResponse(message, description="Stored."),
             200: OpenApiResponse(message, description="A retry: the message stored earlier with this client_msg_id."),
             **error_responses(*errors),
-            409: OpenApiResponse(
-                ErrorEnvelopeSerializer,
-                description="`client_msg_id_conflict`: another user already sent a message with this client_msg_id "
-                "in this conversation.",
-            ),
+            409: OpenApiResponse(ErrorEnvelopeSerializer, description=conflicts),
         },
     )
 
 
-def _edit_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str):
+def _edit_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str, archivable: bool = False):
+    responses = {200: message, **error_responses(*errors)}
+    description = "The author only (403 `not_author`); SYSTEM messages never (403 `system_message_immutable`)."
+    if archivable:
+        responses[409] = OpenApiResponse(ErrorEnvelopeSerializer, description=_ARCHIVED)
+        description += " Nothing can be edited in an archived channel (409 `channel_archived`)."
     return extend_schema(
         operation_id=operation_id,
         tags=["messages"],
         summary=f"Edit a message in a {where}",
-        description="The author only (403 `not_author`); SYSTEM messages never (403 `system_message_immutable`).",
+        description=description,
         parameters=[_MESSAGE_ID],
         request=MessageEditSerializer,
-        responses={200: message, **error_responses(*errors)},
+        responses=responses,
     )
 
 
@@ -176,6 +183,7 @@ class ChannelMessagesApi(_MessagesApi):
         message=ChannelMessageSerializer,
         errors=(400, 401, 403, 404, 413, 429, 503),
         operation_id="channel_messages_send",
+        archivable=True,
     )
     def post(self, request, **kwargs):
         return super().post(request, **kwargs)
@@ -189,6 +197,7 @@ class ChannelMessageApi(_MessageApi):
         message=ChannelMessageSerializer,
         errors=(400, 401, 403, 404, 413, 429, 503),
         operation_id="channel_messages_edit",
+        archivable=True,
     )
     def patch(self, request, message_id: str, **kwargs):
         return super().patch(request, message_id, **kwargs)

@@ -6,6 +6,9 @@ with this seq". It is signed with Django's signing (SECRET_KEY, salt
 it to another conversation. The token is URL-safe: base64url plus one "." separator.
 """
 
+import re
+from datetime import UTC, datetime, timedelta
+
 from django.core import signing
 
 from messaging.documents import Conversation, ConversationKind
@@ -15,6 +18,9 @@ SALT = "messaging.cursor"
 _KIND_TAGS = {ConversationKind.CHANNEL: "c", ConversationKind.DM: "d"}
 # "." is not in the base64url alphabet, so the whole token needs no URL escaping.
 _signer = signing.Signer(salt=SALT, sep=".")
+_OBJECT_ID = re.compile(r"[0-9a-f]{24}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def encode_cursor(conversation: Conversation, seq: int) -> str:
@@ -45,3 +51,41 @@ def decode_cursor(token: object, *, conversation: Conversation, field: str) -> i
 
 def _invalid(field: str, text: str) -> errors.ValidationFailed:
     return errors.ValidationFailed(text, fields={field: [text]}, code="invalid_cursor")
+
+
+# --- Moderation list cursors: a signed (createdAt in ms, message id) position -------
+
+MODERATION_SALT = "messaging.moderation_cursor"
+_moderation_signer = signing.Signer(salt=MODERATION_SALT, sep=".")
+
+
+def encode_moderation_cursor(*, kind: ConversationKind, created_at: datetime, message_id: str) -> str:
+    """The position just after (older than) this message in the moderation list of `kind`."""
+    millis = (created_at - _EPOCH) // _MS  # exact: BSON dates hold whole milliseconds
+    return _moderation_signer.sign_object([_KIND_TAGS[kind], millis, message_id])
+
+
+def decode_moderation_cursor(token: object, *, kind: ConversationKind, field: str = "cursor") -> tuple[datetime, str]:
+    """(createdAt, message id) inside `token`; 400 `invalid_cursor` unless we issued it for
+    this collection."""
+    if not isinstance(token, str) or not token or len(token) > 512:
+        raise _invalid(field, "Invalid cursor.")
+    try:
+        payload = _moderation_signer.unsign_object(token)
+    except (signing.BadSignature, ValueError, UnicodeDecodeError) as exc:
+        raise _invalid(field, "Invalid cursor.") from exc
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 3
+        or payload[0] != _KIND_TAGS[kind]
+        or not isinstance(payload[1], int)
+        or isinstance(payload[1], bool)
+        or not isinstance(payload[2], str)
+        or not _OBJECT_ID.fullmatch(payload[2])
+    ):
+        raise _invalid(field, "Invalid cursor.")
+    try:
+        created_at = _EPOCH + payload[1] * _MS
+    except OverflowError as exc:
+        raise _invalid(field, "Invalid cursor.") from exc
+    return created_at, payload[2]

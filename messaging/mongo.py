@@ -1,6 +1,15 @@
-"""The process's one MongoClient. Only the messaging app talks to MongoDB."""
+"""The process's MongoClients. Only the messaging app talks to MongoDB.
 
+Requests use one client whose every operation is bounded by about MONGO_TIMEOUT_MS
+(a dead or slow server answers 503 quickly). Management commands that work on whole
+collections run inside `long_operations()`, where the same code gets a second client
+whose operations may take up to MONGO_OPERATIONS_TIMEOUT_MS.
+"""
+
+import contextlib
+import contextvars
 import threading
+from collections.abc import Iterator
 
 from django.conf import settings
 from pymongo import MongoClient
@@ -8,6 +17,9 @@ from pymongo.database import Database
 
 _lock = threading.Lock()
 _client: MongoClient | None = None
+# Keyed by (url, timeout) so that a test changing the settings gets a fresh client.
+_operations_clients: dict[tuple[str, int], MongoClient] = {}
+_long_operations = contextvars.ContextVar("mongo_long_operations", default=False)
 
 
 def get_client() -> MongoClient:
@@ -28,8 +40,39 @@ def get_client() -> MongoClient:
     return _client
 
 
+def get_operations_client() -> MongoClient:
+    """The client of `long_operations()`: long operations, quick failure to connect."""
+    key = (settings.MONGO_URL, settings.MONGO_OPERATIONS_TIMEOUT_MS)
+    with _lock:
+        client = _operations_clients.get(key)
+        if client is None:
+            timeout = settings.MONGO_TIMEOUT_MS
+            client = _operations_clients[key] = MongoClient(
+                settings.MONGO_URL,
+                tz_aware=True,
+                serverSelectionTimeoutMS=timeout,
+                connectTimeoutMS=timeout,
+                socketTimeoutMS=settings.MONGO_OPERATIONS_TIMEOUT_MS,
+                maxPoolSize=10,
+                appname="slackclone-manage",
+            )
+    return client
+
+
+@contextlib.contextmanager
+def long_operations() -> Iterator[None]:
+    """Within this block (a management command), MongoDB operations of this thread may
+    run up to MONGO_OPERATIONS_TIMEOUT_MS instead of the request budget."""
+    token = _long_operations.set(True)
+    try:
+        yield
+    finally:
+        _long_operations.reset(token)
+
+
 def get_db() -> Database:
-    return get_client()[settings.MONGO_DB]
+    client = get_operations_client() if _long_operations.get() else get_client()
+    return client[settings.MONGO_DB]
 
 
 def ping() -> None:

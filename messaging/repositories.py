@@ -23,6 +23,7 @@ means "the server is unreachable or too slow" becomes `StoreUnavailable("mongo")
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +45,8 @@ from messaging.mongo import get_db
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
+
+DELETE_BATCH_SIZE = 5000
 
 # ConnectionFailure covers AutoReconnect, NetworkTimeout, NotPrimaryError and
 # ServerSelectionTimeoutError.
@@ -102,6 +105,10 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec("dm_messages", (("senderId", ASCENDING), ("createdAt", DESCENDING))),
     IndexSpec("dm_messages", (("conversationId", ASCENDING), ("seq", ASCENDING)), unique=True),
     IndexSpec("dm_messages", (("conversationId", ASCENDING), ("dedupeKey", ASCENDING)), unique=True),
+    # Across conversations, by time: the admin's moderation list (newest first, keyset on
+    # (createdAt, _id)) and retention (purge_messages: createdAt < cutoff).
+    IndexSpec("channel_messages", (("createdAt", ASCENDING), ("_id", ASCENDING))),
+    IndexSpec("dm_messages", (("createdAt", ASCENDING), ("_id", ASCENDING))),
 )
 
 
@@ -232,7 +239,9 @@ class MessageRepository:
         return message
 
     def insert_many(self, messages: Iterable[MessageDocument]) -> int:
-        """Bulk insert (seeding and benchmarks only: it bypasses the seq counter)."""
+        """Bulk insert, ordered. It does not assign seq: messaging.services.messages_import
+        reserves a seq range for a batch and calls this under the conversation's lock.
+        DuplicateMessage if a seq or dedupeKey is taken (the documents before it are stored)."""
         docs = [self.to_mongo(message) for message in messages]
         if not docs:
             return 0
@@ -324,10 +333,174 @@ class MessageRepository:
         with _mongo_errors():
             return self.collection.database.client.server_info()
 
-    def delete_conversation(self, *, conversation_id: str) -> int:
-        """Hard-delete every message of a conversation (benchmark clean-up)."""
+    def delete_conversation(self, *, conversation_id: str, created_before: datetime | None = None) -> int:
+        """Hard-delete every message of a conversation (a deleted channel, an orphan,
+        benchmark clean-up), or only those created before `created_before`; in batches."""
+        query: dict = {self.conversation_field: conversation_id}
+        if created_before is not None:
+            query["createdAt"] = {"$lt": created_before}
+        return self.delete_matching(query)
+
+    # operations (admin moderation, management commands) ----------------------------
+
+    def count(self, *, conversation_id: str) -> int:
+        """Every stored message of a conversation, deleted ones included."""
         with _mongo_errors():
-            return self.collection.delete_many({self.conversation_field: conversation_id}).deleted_count
+            return self.collection.count_documents({self.conversation_field: conversation_id})
+
+    def delete_ids(self, *, message_ids: list[str]) -> int:
+        """Hard-delete messages by id (undoing a partly inserted import batch)."""
+        if not message_ids:
+            return 0
+        with _mongo_errors():
+            return self.collection.delete_many({"_id": {"$in": [ObjectId(mid) for mid in message_ids]}}).deleted_count
+
+    def _older_than(self, created_before: datetime, conversation_id: str | None) -> dict:
+        query: dict = {"createdAt": {"$lt": created_before}}
+        if conversation_id is not None:
+            query[self.conversation_field] = conversation_id
+        return query
+
+    def count_older_than(self, *, created_before: datetime, conversation_id: str | None = None) -> int:
+        with _mongo_errors():
+            return self.collection.count_documents(self._older_than(created_before, conversation_id))
+
+    def delete_older_than(self, *, created_before: datetime, conversation_id: str | None = None, progress=None) -> int:
+        """Hard-delete (retention) every message created before `created_before`, of one
+        conversation or of all (see delete_matching)."""
+        return self.delete_matching(self._older_than(created_before, conversation_id), progress=progress)
+
+    def delete_matching(self, query: dict, *, batch_size: int | None = None, progress=None) -> int:
+        """Hard-delete every document matching `query` (built here, never client input).
+
+        ONE query streams the matching `_id`s (on the (createdAt, _id) or the
+        (conversation, ...) indexes), and they are deleted `batch_size` at a time by
+        `_id`: every operation stays short whatever the total (the request client's
+        socket timeout applies to each), and no single delete grows past what a
+        server accepts (FerretDB's SQLite backend refuses a delete of more than ~32k
+        documents). `progress(deleted so far)` is called after each batch."""
+        batch_size = batch_size or DELETE_BATCH_SIZE
+        deleted = 0
+        with _mongo_errors():
+            cursor = self.collection.find(query, projection={"_id": 1}).batch_size(batch_size)
+            try:
+                batch: list[ObjectId] = []
+                for raw in cursor:
+                    batch.append(raw["_id"])
+                    if len(batch) == batch_size:
+                        deleted += self.collection.delete_many({"_id": {"$in": batch}}).deleted_count
+                        batch = []
+                        if progress is not None:
+                            progress(deleted)
+                if batch:
+                    deleted += self.collection.delete_many({"_id": {"$in": batch}}).deleted_count
+                    if progress is not None:
+                        progress(deleted)
+            finally:
+                cursor.close()
+        return deleted
+
+    def conversation_ids(self) -> list[str]:
+        """The distinct conversation ids that have at least one stored message."""
+        with _mongo_errors():
+            return [value for value in self.collection.distinct(self.conversation_field) if isinstance(value, str)]
+
+    def count_by_conversation(self, *, conversation_ids: list[str], created_before: datetime) -> dict[str, int]:
+        """{conversation id: stored messages created before `created_before`} for these ids."""
+        if not conversation_ids:
+            return {}
+        with _mongo_errors():
+            rows = self.collection.aggregate(
+                [
+                    {
+                        "$match": {
+                            self.conversation_field: {"$in": list(conversation_ids)},
+                            "createdAt": {"$lt": created_before},
+                        }
+                    },
+                    {"$group": {"_id": f"${self.conversation_field}", "n": {"$sum": 1}}},
+                ]
+            )
+            return {row["_id"]: int(row["n"]) for row in rows}
+
+    def get_by_id(self, *, message_id: str) -> MessageDocument | None:
+        """A message of any conversation, deleted or not (moderation)."""
+        with _mongo_errors():
+            raw = self.collection.find_one({"_id": ObjectId(message_id)})
+        return self.from_mongo(raw) if raw is not None else None
+
+    def get_many(self, *, message_ids: list[str]) -> list[MessageDocument]:
+        """Messages by id, deleted or not, newest first (moderation)."""
+        if not message_ids:
+            return []
+        with _mongo_errors():
+            cursor = self.collection.find({"_id": {"$in": [ObjectId(mid) for mid in message_ids]}}).sort(
+                [("createdAt", DESCENDING), ("_id", DESCENDING)]
+            )
+            return [self.from_mongo(raw) for raw in cursor]
+
+    def around(self, *, conversation_id: str, seq: int, count: int) -> tuple[list[MessageDocument], list]:
+        """Up to `count` messages just before and just after `seq` in the conversation,
+        deleted ones included, each list oldest first (moderation context)."""
+        base = {self.conversation_field: conversation_id}
+        with _mongo_errors():
+            before = list(self.collection.find({**base, "seq": {"$lt": seq}}).sort("seq", DESCENDING).limit(count))
+            after = list(self.collection.find({**base, "seq": {"$gt": seq}}).sort("seq", ASCENDING).limit(count))
+        return [self.from_mongo(raw) for raw in reversed(before)], [self.from_mongo(raw) for raw in after]
+
+    def search(
+        self,
+        *,
+        conversation_id: str | None = None,
+        sender_id: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+        text: str | None = None,
+        deleted: bool | None = None,
+        seek: tuple[datetime, str] | None = None,
+        limit: int,
+    ) -> list[MessageDocument]:
+        """Messages of the whole collection, newest first, keyset-paged on (createdAt, _id).
+
+        Every argument is a plain value checked by the caller. `text` is matched as a
+        case-insensitive substring: it is escaped with re.escape, so it is never a
+        pattern, let alone an operator. `deleted`: True only deleted, False only live,
+        None both. `seek` is the (createdAt, id) of the last message of the previous page.
+        """
+        conditions: list[dict] = []
+        if conversation_id is not None:
+            conditions.append({self.conversation_field: conversation_id})
+        if sender_id is not None:
+            conditions.append({"senderId": sender_id})
+        if created_from is not None:
+            conditions.append({"createdAt": {"$gte": created_from}})
+        if created_before is not None:
+            conditions.append({"createdAt": {"$lt": created_before}})
+        if text:
+            conditions.append({"content": {"$regex": re.escape(text), "$options": "i"}})
+        if deleted is True:
+            conditions.append({"deletedAt": {"$ne": None}})
+        elif deleted is False:
+            conditions.append({"deletedAt": None})
+        if seek is not None:
+            at, last_id = seek[0], ObjectId(seek[1])
+            conditions.append({"$or": [{"createdAt": {"$lt": at}}, {"createdAt": at, "_id": {"$lt": last_id}}]})
+        query = {"$and": conditions} if conditions else {}
+        with _mongo_errors():
+            cursor = self.collection.find(query).sort([("createdAt", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+            return [self.from_mongo(raw) for raw in cursor]
+
+    def iter_live(self, *, conversation_id: str, batch_size: int = 1000) -> Iterator[MessageDocument]:
+        """Every live message of a conversation in seq order (export): one query on the
+        (conversation, seq) index whose server cursor hands over `batch_size` documents
+        at a time, so memory stays constant however long the history is."""
+        with _mongo_errors():
+            cursor = self.collection.find(self._live(conversation_id)).sort("seq", ASCENDING).batch_size(batch_size)
+            try:
+                for raw in cursor:
+                    yield self.from_mongo(raw)
+            finally:
+                cursor.close()
 
 
 class ChannelMessageRepository(MessageRepository):

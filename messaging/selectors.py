@@ -9,13 +9,16 @@ millisecond; and it is what clients compare to spot gaps. createdAt never
 decreases with seq, so the order is the same as by time.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
-from channels_app.selectors import channel_get_for_member
-from dms.selectors import dm_get_for_participant
+from channels_app.selectors import channel_get, channel_get_for_member, channel_ids_existing
+from dms.selectors import dm_get_for_participant, dm_ids_existing
 from messaging import validation
-from messaging.cursors import decode_cursor, encode_cursor
+from messaging.cursors import decode_cursor, decode_moderation_cursor, encode_cursor, encode_moderation_cursor
 from messaging.documents import Conversation, ConversationKind, MessageDocument
 from messaging.repositories import repository_for
 from slackclone import errors
@@ -30,11 +33,19 @@ class HistoryPage:
 
 
 def conversation_get_for_member(
-    *, user, channel_id: UUID | str | None = None, conversation_id: UUID | str | None = None
+    *,
+    user,
+    channel_id: UUID | str | None = None,
+    conversation_id: UUID | str | None = None,
+    for_write: bool = False,
 ) -> Conversation:
     """The channel or DM named by exactly one of the two ids, if `user` may read and
     post in it. Channel: 404 if unknown, 403 if not a member. DM: 404 for anyone but
-    its two users. Checked on every call: membership can end at any time."""
+    its two users. Checked on every call: membership can end at any time.
+
+    `for_write` (posting or editing a message): an archived channel is read-only, 409
+    `channel_archived`. This is the one place that rule lives for messages; deleting
+    stays possible (authors, staff and moderators may still remove content)."""
     if (channel_id is None) == (conversation_id is None):
         raise errors.ValidationFailed(
             "Give exactly one of channel_id and conversation_id.",
@@ -42,7 +53,9 @@ def conversation_get_for_member(
         )
     if channel_id is not None:
         cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
-        channel_get_for_member(user=user, channel_id=cid)
+        channel = channel_get_for_member(user=user, channel_id=cid)
+        if for_write and channel.is_archived:
+            raise errors.Conflict("This channel is archived: it is read-only.", code="channel_archived")
         return Conversation(ConversationKind.CHANNEL, cid)
     cid = validation.clean_uuid(conversation_id, field="conversation_id", not_found="Conversation not found.")
     dm_get_for_participant(user=user, conversation_id=cid)
@@ -94,3 +107,137 @@ def message_history(
     return HistoryPage(
         results=results, has_more=len(found) > limit, before_cursor=before_cursor, after_cursor=after_cursor
     )
+
+
+# --- Moderation and operations ----------------------------------------------------
+# No access rule here: the callers are the admin (which lets only staff with the
+# `moderation` permissions in) and management commands.
+
+MODERATION_PAGE_SIZE = 50
+SEARCH_TEXT_MAX_LENGTH = 200
+
+
+class MessageStatus(StrEnum):
+    LIVE = "live"
+    DELETED = "deleted"
+    ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """What the moderation list shows; every value already checked (see moderation.forms)."""
+
+    kind: ConversationKind = ConversationKind.CHANNEL
+    conversation_id: str | None = None
+    sender_id: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
+    status: MessageStatus = MessageStatus.LIVE
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    results: list[MessageDocument]  # newest first
+    next_cursor: str | None  # the page just older, or None
+
+
+def message_search(
+    *, filters: MessageFilter, cursor: str | None = None, limit: int = MODERATION_PAGE_SIZE
+) -> MessagePage:
+    """A page of the moderation list: the messages of one collection (channels or DMs)
+    matching `filters`, newest first, keyset-paged on (createdAt, _id) with an opaque
+    signed cursor (400 `invalid_cursor` for anything else)."""
+    seek = decode_moderation_cursor(cursor, kind=filters.kind) if cursor else None
+    text = (filters.text or "").strip()
+    if len(text) > SEARCH_TEXT_MAX_LENGTH:
+        raise errors.ValidationFailed(
+            f"At most {SEARCH_TEXT_MAX_LENGTH} characters.",
+            fields={"text": [f"At most {SEARCH_TEXT_MAX_LENGTH} characters."]},
+        )
+    found = repository_for(filters.kind).search(
+        conversation_id=filters.conversation_id,
+        sender_id=filters.sender_id,
+        created_from=filters.created_from,
+        created_before=filters.created_before,
+        text=text or None,
+        deleted={MessageStatus.LIVE: False, MessageStatus.DELETED: True}.get(filters.status),
+        seek=seek,
+        limit=limit + 1,
+    )
+    results = found[:limit]
+    next_cursor = None
+    if len(found) > limit:
+        last = results[-1]
+        next_cursor = encode_moderation_cursor(kind=filters.kind, created_at=last.created_at, message_id=last.id)
+    return MessagePage(results=results, next_cursor=next_cursor)
+
+
+def message_get_any(*, kind: ConversationKind, message_id: object) -> MessageDocument:
+    """A message of any conversation, deleted or not; 404 if there is none."""
+    message = repository_for(kind).get_by_id(message_id=validation.clean_message_id(message_id))
+    if message is None:
+        raise errors.NotFound("Message not found.")
+    return message
+
+
+def message_context(*, message: MessageDocument, count: int) -> tuple[list[MessageDocument], list[MessageDocument]]:
+    """The `count` messages just before and just after `message` in its conversation
+    (deleted ones included), each list oldest first."""
+    return repository_for(message.conversation.kind).around(
+        conversation_id=message.conversation.id, seq=message.seq, count=count
+    )
+
+
+def messages_get_many(*, kind: ConversationKind, message_ids: list[object]) -> list[MessageDocument]:
+    """These messages (deleted or not; unknown or malformed ids are skipped), newest first."""
+    ids = []
+    for message_id in message_ids:
+        try:
+            ids.append(validation.clean_message_id(message_id))
+        except errors.NotFound:
+            continue
+    return repository_for(kind).get_many(message_ids=ids)
+
+
+def channel_export(*, channel_id: UUID | str, batch_size: int = 1000) -> Iterator[MessageDocument]:
+    """Every live message of an existing channel (404 otherwise) in seq order, read
+    `batch_size` at a time."""
+    cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
+    channel_get(channel_id=cid)
+    return repository_for(ConversationKind.CHANNEL).iter_live(conversation_id=cid, batch_size=batch_size)
+
+
+def conversation_ids_existing(*, kind: ConversationKind, conversation_ids: list[str]) -> set[str]:
+    """Which of these channel (or DM conversation) ids exist in PostgreSQL."""
+    if kind is ConversationKind.CHANNEL:
+        return channel_ids_existing(channel_ids=conversation_ids)
+    return dm_ids_existing(conversation_ids=conversation_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanConversation:
+    """A conversation id that has messages in MongoDB but no row in PostgreSQL."""
+
+    conversation: Conversation
+    messages: int  # stored messages created before the check started
+
+
+def orphan_conversations(*, created_before: datetime) -> list[OrphanConversation]:
+    """Channels and DMs that have messages in MongoDB (created before `created_before`)
+    but no longer exist in PostgreSQL, e.g. deleted while MongoDB was unavailable.
+
+    MongoDB is read before PostgreSQL, so a conversation created meanwhile is seen in
+    PostgreSQL too; a channel whose creating transaction is still open when PostgreSQL
+    is read (its "joined" message is stored before the commit) can show up here, which
+    is why `orphan_messages_delete` checks again before deleting anything."""
+    orphans: list[OrphanConversation] = []
+    for kind in (ConversationKind.CHANNEL, ConversationKind.DM):
+        repo = repository_for(kind)
+        stored = repo.conversation_ids()
+        missing = sorted(set(stored) - conversation_ids_existing(kind=kind, conversation_ids=stored))
+        counts = repo.count_by_conversation(conversation_ids=missing, created_before=created_before)
+        orphans += [
+            OrphanConversation(Conversation(kind, cid), counts[cid]) for cid in missing if counts.get(cid, 0) > 0
+        ]
+    return orphans

@@ -62,10 +62,14 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
+from channels_app.selectors import channel_get
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
+from messaging.models import MessageSequence
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
 from messaging.serializers import message_to_api
+from moderation.models import AuditLogEntry
+from moderation.services import AuditRecord, audit_entries_create
 from realtime import broadcast
 from slackclone import errors
 
@@ -221,7 +225,7 @@ def message_send(
     client_msg_id: object = None,
 ) -> SendResult:
     """Post a TEXT message as `sender` in a channel (members only: 404 unknown, 403
-    not a member) or a DM (its two users only, else 404).
+    not a member, 409 `channel_archived`) or a DM (its two users only, else 404).
 
     `content` and `client_msg_id` may be raw client values: they are validated here
     (400). A retry with a client_msg_id already stored in this conversation returns
@@ -229,7 +233,7 @@ def message_send(
     another sender, 409 `client_msg_id_conflict`.
     """
     conversation = selectors.conversation_get_for_member(
-        user=sender, channel_id=channel_id, conversation_id=conversation_id
+        user=sender, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     content = validation.clean_content(content)
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
@@ -265,9 +269,11 @@ def system_message_post(*, channel_id: UUID | str, content: str, actor_id: UUID 
     return result.message
 
 
-def _load_for_change(*, user, message_id: object, channel_id, conversation_id) -> tuple[Conversation, MessageDocument]:
+def _load_for_change(
+    *, user, message_id: object, channel_id, conversation_id, for_write: bool
+) -> tuple[Conversation, MessageDocument]:
     conversation = selectors.conversation_get_for_member(
-        user=user, channel_id=channel_id, conversation_id=conversation_id
+        user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=for_write
     )
     message_id = validation.clean_message_id(message_id)
     message = repository_for(conversation.kind).get(conversation_id=conversation.id, message_id=message_id)
@@ -289,9 +295,10 @@ def message_edit(
     conversation_id: UUID | str | None = None,
 ) -> MessageDocument:
     """Replace a message's content and set `edited_at`: its author only (403 `not_author`);
-    SYSTEM messages never (403 `system_message_immutable`); deleted or unknown -> 404."""
+    SYSTEM messages never (403 `system_message_immutable`); deleted or unknown -> 404;
+    in an archived channel 409 `channel_archived`."""
     conversation, message = _load_for_change(
-        user=user, message_id=message_id, channel_id=channel_id, conversation_id=conversation_id
+        user=user, message_id=message_id, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     content = validation.clean_content(content)
     if message.type is MessageType.SYSTEM:
@@ -320,9 +327,11 @@ def message_delete(
     conversation_id: UUID | str | None = None,
 ) -> None:
     """Soft-delete a message (hidden from history): its author or staff, else 403
-    `not_author`. A SYSTEM message only by staff. Deleted or unknown -> 404."""
+    `not_author`. A SYSTEM message only by staff. Deleted or unknown -> 404.
+    Still possible in an archived channel. Staff deleting someone else's message is a
+    moderation act: it is audited like a deletion from the admin."""
     conversation, message = _load_for_change(
-        user=user, message_id=message_id, channel_id=channel_id, conversation_id=conversation_id
+        user=user, message_id=message_id, channel_id=channel_id, conversation_id=conversation_id, for_write=False
     )
     is_staff = bool(getattr(user, "is_staff", False))
     if message.type is MessageType.SYSTEM and not is_staff:
@@ -334,7 +343,260 @@ def message_delete(
     )
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
+    _after_deletes([deleted], by=user, audit=deleted.sender_id != str(user.pk))
+
+
+def _deletion_record(message: MessageDocument) -> AuditRecord:
+    return AuditRecord(
+        action=AuditLogEntry.Action.MESSAGE_DELETE,
+        target_type=AuditLogEntry.TargetType.MESSAGE,
+        target_id=message.id,
+        detail={
+            message.conversation.api_field: message.conversation.id,
+            "seq": message.seq,
+            "sender_id": message.sender_id,
+            "type": message.type.value,
+            "created_at": message_to_api(message)["created_at"],
+            "content": message.content[:AUDIT_CONTENT_EXCERPT],
+        },
+    )
+
+
+def _after_deletes(deleted: list[MessageDocument], *, by, audit: bool) -> None:
+    """Once MongoDB acknowledged soft deletes: audit them (one INSERT), then announce
+    each as any deletion is announced (message.deleted), even if the audit write failed."""
     try:
-        broadcast.message_deleted(message_id=message.id, **{conversation.api_field: conversation.id})
+        if audit and deleted:
+            audit_entries_create(actor=by, records=[_deletion_record(message) for message in deleted])
+    finally:
+        for message in deleted:
+            try:
+                broadcast.message_deleted(
+                    message_id=message.id, **{message.conversation.api_field: message.conversation.id}
+                )
+            except Exception:
+                logger.exception("message_deleted broadcast failed for %s", message.id)
+
+
+# --- Moderation and operations ----------------------------------------------------
+
+AUDIT_CONTENT_EXCERPT = 200
+MODERATION_MAX_MESSAGES = 500
+
+
+def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], by) -> list[MessageDocument]:
+    """Delete messages from the admin (staff only, else 403): the same soft delete as
+    `message_delete`, of any message of any conversation of `kind`, SYSTEM ones
+    included. Each message that was still live is hidden from history, recorded in the
+    audit log (after MongoDB acknowledged it) and announced with message.deleted, as
+    any deletion is. Returns those messages; ids already deleted or unknown are skipped.
+
+    If MongoDB fails part-way, the deletions already made are still audited and
+    announced before the error (StoreUnavailable) is raised.
+    """
+    if not getattr(by, "is_staff", False):
+        raise errors.PermissionDenied("Only staff can moderate messages.", code="staff_only")
+    ids = list(dict.fromkeys(validation.clean_message_id(mid) for mid in message_ids))
+    if len(ids) > MODERATION_MAX_MESSAGES:
+        raise errors.ValidationFailed(f"At most {MODERATION_MAX_MESSAGES} messages at a time.")
+    repo = repository_for(kind)
+    deleted: list[MessageDocument] = []
+    try:
+        for message in repo.get_many(message_ids=ids):
+            if message.is_deleted:
+                continue
+            done = repo.soft_delete(
+                conversation_id=message.conversation.id,
+                message_id=message.id,
+                deleted_by=str(by.pk),
+                deleted_at=max(_now_ms(), message.created_at),
+            )
+            if done is not None:  # else deleted meanwhile by someone else
+                deleted.append(done)
+    finally:
+        _after_deletes(deleted, by=by, audit=True)
+    return deleted
+
+
+def conversation_message_count(*, conversation: Conversation) -> int:
+    """Every stored message of a conversation, deleted ones included."""
+    return repository_for(conversation.kind).count(conversation_id=conversation.id)
+
+
+def conversation_sequence_delete(*, conversation: Conversation) -> None:
+    """Drop a deleted conversation's seq counter (inside the deleting transaction)."""
+    MessageSequence.objects.filter(conversation_id=UUID(conversation.id)).delete()
+
+
+def conversation_messages_delete(*, conversation: Conversation) -> int:
+    """Hard-delete every message of a conversation that no longer exists in PostgreSQL
+    (called once its deletion committed). Never raises: if MongoDB fails, the messages
+    are orphans for `manage.py check_consistency --fix`."""
+    try:
+        deleted = repository_for(conversation.kind).delete_conversation(conversation_id=conversation.id)
     except Exception:
-        logger.exception("message_deleted broadcast failed for %s", message.id)
+        logger.exception(
+            "messages of deleted %s %s not removed from MongoDB: run check_consistency --fix",
+            conversation.kind,
+            conversation.id,
+        )
+        return 0
+    logger.info("removed %d messages of deleted %s %s", deleted, conversation.kind, conversation.id)
+    return deleted
+
+
+def orphan_messages_delete(*, orphans: list[selectors.OrphanConversation], created_before: datetime) -> dict:
+    """Hard-delete the messages (created before `created_before`) of these conversations
+    if they still have no PostgreSQL row, which is checked again here; returns
+    {collection name: messages deleted}."""
+    counts = {repository_for(kind).collection_name: 0 for kind in ConversationKind}
+    for kind in ConversationKind:
+        ids = [orphan.conversation.id for orphan in orphans if orphan.conversation.kind is kind]
+        still_missing = set(ids) - selectors.conversation_ids_existing(kind=kind, conversation_ids=ids)
+        repo = repository_for(kind)
+        for conversation_id in ids:
+            if conversation_id in still_missing:
+                counts[repo.collection_name] += repo.delete_conversation(
+                    conversation_id=conversation_id, created_before=created_before
+                )
+    return counts
+
+
+def messages_purge(
+    *, older_than: datetime, channel_id: UUID | str | None = None, dry_run: bool = False, progress=None
+) -> dict[str, int]:
+    """Retention: hard-delete the messages created before `older_than`, in every channel
+    and DM, or in one channel only (404 if it does not exist). `dry_run` only counts.
+    Returns {collection name: messages deleted (or that would be)}; `progress(collection,
+    deleted so far)` is called after each batch. Nothing is broadcast: the messages are
+    far older than anything a client shows live, and history simply starts later (the
+    seq counters are kept, so no seq is ever reused)."""
+    targets: list[tuple[ConversationKind, str | None]]
+    if channel_id is not None:
+        cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
+        channel_get(channel_id=cid)
+        targets = [(ConversationKind.CHANNEL, cid)]
+    else:
+        targets = [(ConversationKind.CHANNEL, None), (ConversationKind.DM, None)]
+    counts: dict[str, int] = {}
+    for kind, conversation_id in targets:
+        repo = repository_for(kind)
+        if dry_run:
+            counts[repo.collection_name] = repo.count_older_than(
+                created_before=older_than, conversation_id=conversation_id
+            )
+            continue
+        name = repo.collection_name
+        counts[name] = repo.delete_older_than(
+            created_before=older_than,
+            conversation_id=conversation_id,
+            progress=(lambda deleted, name=name: progress(name, deleted)) if progress is not None else None,
+        )
+    return counts
+
+
+# --- Bulk import (manage.py seed_demo) ---------------------------------------------
+
+_RESERVE_SEQ_SQL = """
+INSERT INTO message_sequences (conversation_id, kind, last_seq, last_created_at)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (conversation_id) DO UPDATE SET
+    last_seq = message_sequences.last_seq + EXCLUDED.last_seq,
+    last_created_at = GREATEST(message_sequences.last_created_at, EXCLUDED.last_created_at)
+RETURNING last_seq, last_created_at
+"""
+
+_RAISE_CREATED_AT_SQL = """
+UPDATE message_sequences SET last_created_at = GREATEST(last_created_at, %s) WHERE conversation_id = %s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDraft:
+    """A message to import. `created_at` is a wish: the import never lets createdAt go
+    back with seq, nor lie in the future (see messages_import)."""
+
+    sender_id: str | None
+    content: str
+    type: MessageType = MessageType.TEXT
+    created_at: datetime | None = None
+
+
+def _reserve_seq_range(conversation: Conversation, *, count: int, earliest: datetime) -> tuple[int, datetime]:
+    """Take `count` consecutive seqs with the one-statement upsert of `_next_seq`, which
+    locks the conversation's row until commit. Returns (first seq, the createdAt floor:
+    no imported message may be older than this)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_SEQ_SQL, [UUID(conversation.id), conversation.kind.value, count, earliest])
+        last_seq, floor = cursor.fetchone()
+    return last_seq - count + 1, truncate_ms(floor.astimezone(UTC))
+
+
+def _import_locked(conversation: Conversation, drafts: list[MessageDraft]) -> list[MessageDocument]:
+    repo = repository_for(conversation.kind)
+    now = _now_ms()
+    wished = [min(truncate_ms(d.created_at.astimezone(UTC)), now) if d.created_at else now for d in drafts]
+    for attempt in range(2):
+        first_seq, floor = _reserve_seq_range(conversation, count=len(drafts), earliest=min(wished))
+        messages, previous = [], floor
+        for offset, (draft, created_at) in enumerate(zip(drafts, wished, strict=True)):
+            previous = max(previous, created_at)  # never back with seq, never before the floor
+            message_id = repo.new_id()
+            messages.append(
+                MessageDocument(
+                    id=message_id,
+                    conversation=conversation,
+                    seq=first_seq + offset,
+                    sender_id=draft.sender_id,
+                    content=draft.content,
+                    type=draft.type,
+                    created_at=previous,
+                    edited_at=None,
+                    client_msg_id=None,
+                    dedupe_key=dedupe_key_for(message_id=message_id, client_msg_id=None),
+                )
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(_RAISE_CREATED_AT_SQL, [previous, UUID(conversation.id)])
+        try:
+            repo.insert_many(messages)
+        except DuplicateMessage:
+            # The counter is behind MongoDB (see step 3 of the module docstring): undo
+            # what this batch stored, raise the counter, and try once more.
+            repo.delete_ids(message_ids=[message.id for message in messages])
+            if attempt:
+                raise
+            max_seq, max_created_at = repo.high_water_mark(conversation_id=conversation.id)
+            logger.warning("seq counter of %s %s was behind MongoDB: resynced", conversation.kind, conversation.id)
+            _resync_seq(conversation, max_seq=max_seq, max_created_at=max_created_at)
+            continue
+        return messages
+    raise AssertionError("unreachable")
+
+
+def messages_import(*, conversation: Conversation, drafts: list[MessageDraft]) -> list[MessageDocument]:
+    """Store a batch of messages in one conversation with ONE seq reservation and ONE
+    insert_many (seeding; thousands per call). Nothing is broadcast, nothing validated:
+    the caller is trusted code that builds valid content.
+
+    The same critical section as `message_send`, once per batch: the conversation's
+    `message_sequences` row is locked by an upsert that takes `len(drafts)` seqs at
+    once, the batch is inserted while the lock is held, and only then committed, so
+    live sends in the same conversation (which wait for the lock) stay in order and a
+    reader paging forward never skips a message. createdAt is each draft's wish
+    (default now), capped at now and raised so that it never goes back with seq nor
+    below the counter's last createdAt. If MongoDB fails, the reserved seqs are
+    committed as a gap (never reused) and the error is raised, as in step 4.
+    """
+    if not drafts:
+        return []
+    failure: errors.StoreUnavailable | None = None
+    messages: list[MessageDocument] = []
+    with transaction.atomic():
+        try:
+            messages = _import_locked(conversation, list(drafts))
+        except errors.StoreUnavailable as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+    return messages

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "messaging",
     "presence",
     "realtime",
+    "moderation",
 ]
 
 MIDDLEWARE = [
@@ -86,16 +87,25 @@ MONGO_DB = env.str("MONGO_DB", default="slackclone")
 # One budget for server selection, connecting and each operation: a dead server
 # answers 503 within about this long instead of hanging a request.
 MONGO_TIMEOUT_MS = env.int("MONGO_TIMEOUT_MS", default=2000)
+# Management commands (seed_demo, purge_messages, check_consistency, export_channel)
+# work on whole collections: each of their operations may take this long (server
+# selection still fails within MONGO_TIMEOUT_MS).
+MONGO_OPERATIONS_TIMEOUT_MS = env.int("MONGO_OPERATIONS_TIMEOUT_MS", default=30 * 60 * 1000)
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
 
+# channels_redis blocks on Redis reads for 5 s; redis-py's default socket timeout is
+# also 5 s, which kills idle consumers. Give the layer's connections more.
+CHANNEL_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": 10, "socket_connect_timeout": 2}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [CHANNEL_LAYER_HOST],
             "prefix": env.str("CHANNEL_LAYER_PREFIX", default="slackclone"),
-            "capacity": 1000,
+            # All sockets of one process receive through one Redis list: its capacity
+            # bounds the backlog of the whole process, not of one socket.
+            "capacity": 100_000,
             "expiry": 60,
             "group_expiry": 86400,
         },

@@ -2,6 +2,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tests.conftest import token_for
+from tests.helpers import capture_broadcasts
 
 
 def bearer(token):
@@ -39,3 +40,14 @@ def test_logout_without_a_token_is_401(anon, db):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_logout_closes_the_sockets_of_that_token_only(make_user, django_capture_on_commit_callbacks):
+    user = make_user()
+    phone = token_for(user)
+    digest = AuthToken.objects.get(token_key=phone[:15]).digest
+
+    with capture_broadcasts() as sent, django_capture_on_commit_callbacks(execute=True):
+        bearer(phone).post("/api/v1/auth/logout")
+
+    assert sent.calls == [("sessions_close", {"user_id": str(user.pk), "token_digest": digest})]

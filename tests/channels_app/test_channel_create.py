@@ -25,6 +25,7 @@ def test_create_channel_answers_201_and_the_creator_is_a_member(
         "created_at": body["created_at"],
         "member_count": 1,
         "is_member": True,
+        "archived_at": None,
     }
     assert body["created_at"].endswith("Z")
     assert ChannelMember.objects.filter(channel=channel, user=alice).exists()

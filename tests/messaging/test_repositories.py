@@ -16,12 +16,14 @@ EXPECTED = {
         "senderId_1_createdAt_-1": ([("senderId", 1), ("createdAt", -1)], False),
         "channelId_1_seq_1": ([("channelId", 1), ("seq", 1)], True),
         "channelId_1_dedupeKey_1": ([("channelId", 1), ("dedupeKey", 1)], True),
+        "createdAt_1__id_1": ([("createdAt", 1), ("_id", 1)], False),
     },
     "dm_messages": {
         "conversationId_1_createdAt_1": ([("conversationId", 1), ("createdAt", 1)], False),
         "senderId_1_createdAt_-1": ([("senderId", 1), ("createdAt", -1)], False),
         "conversationId_1_seq_1": ([("conversationId", 1), ("seq", 1)], True),
         "conversationId_1_dedupeKey_1": ([("conversationId", 1), ("dedupeKey", 1)], True),
+        "createdAt_1__id_1": ([("createdAt", 1), ("_id", 1)], False),
     },
 }
 

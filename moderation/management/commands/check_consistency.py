@@ -1,0 +1,102 @@
+"""manage.py check_consistency: what PostgreSQL and MongoDB disagree on, and --fix."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from django.utils import timezone
+
+from channels_app import selectors as channel_selectors
+from channels_app import services as channel_services
+from dms import selectors as dm_selectors
+from dms import services as dm_services
+from messaging import selectors as message_selectors
+from messaging import services as message_services
+from messaging.mongo import long_operations
+from slackclone import errors
+
+
+class Command(BaseCommand):
+    help = (
+        "Check that PostgreSQL and MongoDB agree, and report: "
+        "(1) orphan messages: messages in MongoDB whose channel or DM conversation no longer exists in PostgreSQL "
+        "(e.g. deleted while MongoDB was down); "
+        "(2) memberships of deactivated users (a deleted user's memberships cannot exist: the foreign key "
+        "cascades, so this is the nearest real case); "
+        "(3) DM conversations whose pair is not stored smaller UUID first (impossible while the CHECK constraint "
+        "dm_conversations_ordered_pair exists; checked with raw SQL in case it was dropped). "
+        "Exits with status 0 when everything is consistent (or was fixed), 1 when something was reported and "
+        "not fixed. "
+        "With --fix, repairs exactly what was reported: deletes the orphan messages reported (those created "
+        "before the check started, after re-checking that their conversation is still missing), removes the "
+        "reported memberships, and swaps the users of the reported DMs where that is safe; DMs that duplicate "
+        "an existing pair or pair a user with themselves are reported as needing a person."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--fix", action="store_true", help="Repair what is reported (see above).")
+
+    def handle(self, *args, fix, **options):
+        started = timezone.now()
+        try:
+            with long_operations():
+                found = self._check(started)
+                problems = sum(len(items) for items in found.values())
+                if not problems:
+                    self.stdout.write(self.style.SUCCESS("Consistent: nothing to report."))
+                    return
+                if not fix:
+                    raise CommandError(f"{problems} problem(s) found (see above); run with --fix to repair them.")
+                unfixable = self._fix(found, started)
+        except CommandError:
+            raise
+        except errors.StoreUnavailable as exc:
+            raise CommandError(f"{exc.message} (MongoDB {settings.MONGO_URL})") from exc
+        except DatabaseError as exc:
+            raise CommandError(f"PostgreSQL failed: {exc}") from exc
+        except Exception as exc:  # a store refused an operation: a message, not a traceback (see --traceback)
+            raise CommandError(f"{exc.__class__.__name__}: {exc}") from exc
+        if unfixable:
+            raise CommandError(f"Fixed the rest, but {unfixable} problem(s) need a person (see above).")
+        self.stdout.write(self.style.SUCCESS("Fixed everything reported."))
+
+    # --- Report --------------------------------------------------------------------------
+
+    def _check(self, started) -> dict[str, list]:
+        orphans = message_selectors.orphan_conversations(created_before=started)
+        self.stdout.write(f"Orphan messages (conversation missing in PostgreSQL): {len(orphans)} conversation(s)")
+        for orphan in orphans:
+            kind = orphan.conversation.kind.value
+            self.stdout.write(f"  {kind} {orphan.conversation.id}: {orphan.messages} message(s)")
+
+        memberships = list(channel_selectors.memberships_of_inactive_users())
+        self.stdout.write(f"Memberships of deactivated users: {len(memberships)}")
+        for membership in memberships:
+            self.stdout.write(
+                f"  {membership.user.username} ({membership.user_id}) in #{membership.channel.name} "
+                f"({membership.channel_id})"
+            )
+
+        misordered = dm_selectors.dm_misordered_pairs()
+        self.stdout.write(f"DM conversations with a misordered pair: {len(misordered)}")
+        for dm in misordered:
+            how = "fixable: swap the users" if dm.fixable else f"not fixable automatically: {dm.problem}"
+            self.stdout.write(f"  {dm.id}: user1 {dm.user1_id}, user2 {dm.user2_id} ({how})")
+        return {"orphans": orphans, "memberships": memberships, "dms": misordered}
+
+    # --- Repair --------------------------------------------------------------------------
+
+    def _fix(self, found: dict[str, list], started) -> int:
+        if found["orphans"]:
+            counts = message_services.orphan_messages_delete(orphans=found["orphans"], created_before=started)
+            for collection, count in counts.items():
+                self.stdout.write(f"Deleted {count} orphan message(s) from {collection}")
+        if found["memberships"]:
+            removed = channel_services.channel_memberships_remove_inactive(
+                membership_ids=[membership.pk for membership in found["memberships"]]
+            )
+            self.stdout.write(f"Removed {removed} membership(s) of deactivated users")
+        fixable = [dm.id for dm in found["dms"] if dm.fixable]
+        if fixable:
+            swapped = dm_services.dm_pair_order_fix(conversation_ids=fixable)
+            self.stdout.write(f"Swapped the users of {swapped} DM conversation(s)")
+        return len(found["dms"]) - len(fixable)
