@@ -64,7 +64,7 @@ def _grace() -> float:
 
 
 def _sweep_interval() -> float:
-    return float(getattr(settings, "PRESENCE_SWEEP_SECONDS", 1.0))
+    return float(settings.PRESENCE_SWEEP_SECONDS)
 
 
 def _datetime(seconds: float | None) -> datetime | None:

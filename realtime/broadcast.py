@@ -60,7 +60,7 @@ Operation = tuple[str, str, object]
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "REALTIME_BROADCAST_TIMEOUT_SECONDS", 1.0))
+    return float(settings.REALTIME_BROADCAST_TIMEOUT_SECONDS)
 
 
 def frame_event(event_type: str, fields: dict, **meta) -> dict:

@@ -186,6 +186,11 @@ STORE_RETRY_AFTER_SECONDS = 5
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=5)
+# How often each server process announces presence changes and sweeps expired users.
+PRESENCE_SWEEP_SECONDS = env.float("PRESENCE_SWEEP_SECONDS", default=1.0)
+# A broadcast (a send to the channel layer) gives up after this long; the write it
+# announces has already been stored.
+REALTIME_BROADCAST_TIMEOUT_SECONDS = env.float("REALTIME_BROADCAST_TIMEOUT_SECONDS", default=1.0)
 
 # --- Django basics ------------------------------------------------------------
 
