@@ -1,8 +1,12 @@
 """Fixtures shared by the whole suite. Every store is real: PostgreSQL, Redis and the
 MongoDB-compatible server started by scripts/services.sh (see Makefile `test`)."""
 
+import contextlib
+
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test import Client
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -75,3 +79,47 @@ def client_for():
 @pytest.fixture
 def anon():
     return APIClient()
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_client(staff):
+    """A Django test client logged in to the admin as staff."""
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def count_queries():
+    """`with count_queries() as sqls:` records every SQL statement run on this thread's connection.
+
+    (CaptureQueriesContext miscounts around test-client requests: each request resets the query log.)
+    """
+    return _count_queries
+
+
+@contextlib.contextmanager
+def _count_queries():
+    sqls: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        sqls.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        yield sqls

@@ -1,7 +1,6 @@
 """Deactivating a user: the service (tokens gone, audited) and the admin action."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from knox.models import AuthToken
 
@@ -11,18 +10,6 @@ from moderation.models import AuditLogEntry
 from slackclone import errors
 from tests.conftest import token_for
 from tests.helpers import capture_broadcasts
-
-
-@pytest.fixture
-def staff(make_user):
-    return make_user("root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 def _me(token):

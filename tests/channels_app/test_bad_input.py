@@ -3,11 +3,6 @@ import pytest
 from channels_app.models import Channel, ChannelMember
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"general"', "null"])
 def test_create_channel_rejects_a_body_that_is_not_a_json_object(client_for, alice, system_messages, raw):
     response = client_for(alice).post("/api/v1/channels", raw, content_type="application/json")

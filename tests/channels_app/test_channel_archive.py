@@ -14,23 +14,6 @@ from tests.helpers import capture_broadcasts
 
 
 @pytest.fixture
-def staff(make_user):
-    return make_user("root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
 def general(alice):
     channel = Channel.objects.create(name="general", created_by=alice)
     ChannelMember.objects.create(channel=channel, user=alice)

@@ -1,7 +1,6 @@
 """Deleting a channel: PostgreSQL rows, MongoDB messages, audit, and the admin pages."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from channels_app.models import Channel, ChannelMember
@@ -13,23 +12,6 @@ from messaging.services import message_send
 from moderation.models import AuditLogEntry
 from slackclone import errors
 from tests.helpers import capture_broadcasts
-
-
-@pytest.fixture
-def staff(make_user):
-    return make_user("root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
 
 
 def _channel_with_messages(name, user, count):

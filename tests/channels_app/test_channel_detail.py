@@ -6,11 +6,6 @@ from channels_app.models import Channel
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
 def channel(alice, make_channel):
     return make_channel(alice, "general", description="About everything")
 

@@ -6,16 +6,6 @@ from dms.models import DmConversation
 from tests.helpers import capture_broadcasts
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
 def test_open_dm_creates_it_with_201_and_the_smaller_uuid_as_user1(
     client_for, alice, bob, django_capture_on_commit_callbacks
 ):

@@ -36,16 +36,6 @@ def make_dm():
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
-@pytest.fixture
 def channel(make_channel, alice, bob):
     """#general with alice and bob as members."""
     return make_channel(alice, bob, name="general")

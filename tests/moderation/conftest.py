@@ -4,32 +4,9 @@ stored through the real services (broadcasts captured, nothing sent)."""
 from datetime import UTC, datetime
 
 import pytest
-from django.test import Client
 
 from messaging.documents import Conversation, ConversationKind
 from tests.helpers import capture_broadcasts
-
-
-@pytest.fixture
-def staff(make_user):
-    return make_user("root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff_client(staff):
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
 
 
 @pytest.fixture
