@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run serve test services stop status migrate seed lint schema clean-data
+.PHONY: run serve test services stop status migrate seed lint schema clean-data bench bench-quick
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,3 +50,25 @@ lint: venv
 
 schema: venv
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+## Performance (README "Performance"): every goal of issue 8 against a baseline measured
+## in the same run, one table at the end. Uses the dev services and database.
+bench: venv services
+	$(PY) manage.py migrate --noinput -v 0
+	@uptime
+	$(PY) bench/run_all.py
+
+bench-quick: venv services
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) bench/run_all.py --quick
+
+## Reliability (README "Reliability"): schema fuzzing with many examples, fault injection, soak.
+FUZZ_EXAMPLES ?= 200
+fuzz: venv services
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/reliability/test_schema_fuzz.py -q -s -p no:cacheprovider --timeout=3600
+
+chaos: venv
+	$(PY) bench/chaos.py
+
+soak: venv
+	$(PY) bench/soak.py $(SOAK_ARGS)

@@ -19,8 +19,13 @@ What it does, against the development services and database (settings
 5. sends --messages messages at --rate per second through the sender's socket
    (message.send: validation, PostgreSQL seq, MongoDB insert, broadcast), and times
    each until its message.created reached every socket;
-6. prints p50/p95/p99 of send-to-receive latency and delivered/expected, then
-   removes everything it created.
+6. prints p50/p95/p99 of send-to-receive latency, p50/p99 of send-to-LAST-receipt (per
+   message, when the last socket got it) and delivered/expected, then removes
+   everything it created;
+7. unless --no-baseline: starts as many bench/bare_broadcaster.py processes (a bare
+   `websockets` server fed by Redis pub/sub), opens the same number of sockets, and
+   PUBLISHes the same payload at the same rate: its send-to-last-receipt p99 is the
+   baseline of the goal "p99 <= 3x bare, <= 100 ms, zero lost".
 
 Latency is measured in this process (one clock), so it includes this client's own
 scheduling: with many sockets on few cores the client itself is part of the cost.
@@ -60,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for deliveries")
     parser.add_argument("--keep", action="store_true", help="keep the created users and channel")
     parser.add_argument("--verbose", action="store_true", help="print progress while presence settles")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the bare broadcaster baseline")
     return parser.parse_args()
 
 
@@ -333,6 +339,7 @@ async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -
         await asyncio.sleep(0.1)
 
     server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    last_receipts = last_receipt_latencies(sent, receivers)
     latencies = [(arrived - sent[cid]) * 1000 for r in receivers for cid, arrived in r.arrivals.items() if cid in sent]
     ack_latencies = [(acks[cid] - sent[cid]) * 1000 for cid in sent if cid in acks]
     for ws in [sender] + [ws for _server, ws in opened]:
@@ -354,7 +361,128 @@ async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -
         "acked": len(ack_latencies),
         "sent": len(sent),
         "server_cpu": server_cpu if pids else None,
+        "last_receipts": last_receipts,
     }
+
+
+def last_receipt_latencies(sent: dict[str, float], receivers) -> list[float]:
+    """Per message delivered to every socket: ms from send to the last socket's receipt."""
+    out = []
+    for cid, at in sent.items():
+        arrivals = [r.arrivals.get(cid) for r in receivers]
+        if all(a is not None for a in arrivals):
+            out.append((max(arrivals) - at) * 1000)
+    return out
+
+
+# --- the baseline: bare websockets servers fed by Redis pub/sub ------------------------------
+
+
+def sample_frame(channel_id: str, i: int, client_msg_id: str) -> str:
+    """A message.created frame of the same shape and size as the server's."""
+    message = {
+        "id": uuid.uuid4().hex[:24],
+        "channel_id": channel_id,
+        "seq": i + 1,
+        "sender_id": str(uuid.uuid4()),
+        "content": f"bench {i}",
+        "type": "TEXT",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "edited_at": None,
+        "client_msg_id": client_msg_id,
+    }
+    return json.dumps({"type": "message.created", "message": message}, separators=(",", ":"))
+
+
+async def run_bare(args, log_dir: Path) -> dict:
+    import redis.asyncio as aioredis
+    from django.conf import settings
+    from websockets.asyncio.client import connect
+
+    channel = f"slackclone-bench-bare-{uuid.uuid4().hex[:8]}"
+    processes, urls = [], []
+    for _ in range(args.servers):
+        port = free_port()
+        with (log_dir / f"bare-{port}.log").open("w") as log:
+            processes.append(
+                subprocess.Popen(  # noqa: ASYNC220
+                    [
+                        sys.executable,
+                        str(ROOT / "bench/bare_broadcaster.py"),
+                        "--port",
+                        str(port),
+                        "--redis",
+                        settings.REDIS_URL,
+                        "--channel",
+                        channel,
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        urls.append(f"ws://127.0.0.1:{port}/")
+    redis = aioredis.from_url(settings.REDIS_URL)
+    try:
+        for url in urls:  # wait until listening
+            for _ in range(100):
+                try:
+                    ws = await connect(url, ping_interval=None)
+                    await ws.close()
+                    break
+                except OSError:
+                    await asyncio.sleep(0.1)
+        limit = asyncio.Semaphore(args.connect_concurrency)
+
+        async def connect_one(i: int):
+            async with limit:
+                ws = await connect(urls[i % len(urls)], open_timeout=60, max_queue=None, ping_interval=None)
+                await asyncio.wait_for(ws.recv(), 30)  # hello
+                return ws
+
+        sockets = await asyncio.gather(*(connect_one(i) for i in range(args.sockets)))
+        receivers = [Receiver(ws) for ws in sockets]
+        tasks = [asyncio.create_task(r.run()) for r in receivers]
+        await asyncio.sleep(1)
+        pids = [p.pid for p in processes]
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        sent: dict[str, float] = {}
+        interval, next_at = 1.0 / args.rate, time.perf_counter()
+        fake_channel = str(uuid.uuid4())
+        for i in range(args.messages):
+            cid = f"b{i}-{uuid.uuid4().hex[:8]}"
+            payload = sample_frame(fake_channel, i, cid)
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            sent[cid] = time.perf_counter()
+            await redis.publish(channel, payload)
+            next_at += interval
+        expected = len(sent) * len(receivers)
+        deadline = time.perf_counter() + args.timeout
+        while time.perf_counter() < deadline and sum(len(r.arrivals) for r in receivers) < expected:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        latencies = [(at - sent[cid]) * 1000 for r in receivers for cid, at in r.arrivals.items() if cid in sent]
+        result = {
+            "latencies": latencies,
+            "last_receipts": last_receipt_latencies(sent, receivers),
+            "delivered": len(latencies),
+            "expected": expected,
+            "server_cpu": cpu,
+        }
+        for ws in sockets:
+            await ws.close()
+        for task in tasks:
+            task.cancel()
+        return result
+    finally:
+        await redis.aclose()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def report(args, result: dict, servers: list[Server]) -> None:
@@ -383,6 +511,11 @@ def report(args, result: dict, servers: list[Server]) -> None:
             f"server cpu         {result['server_cpu']:.2f} s for the send phase: "
             f"{1e6 * result['server_cpu'] / result['delivered']:.0f} us per delivered message.created"
         )
+    last = result["last_receipts"]
+    print(
+        f"last receipt (ms)  p50 {percentile(last, 50):.1f}  p99 {percentile(last, 99):.1f}  "
+        f"(send to the last socket's receipt, {len(last)} messages reached every socket)"
+    )
     acks = result["ack_latencies"]
     print(f"ack latency (ms)   p50 {percentile(acks, 50):.1f}  p99 {percentile(acks, 99):.1f}")
     if result["rss_before"] and result["rss_after"] and result["on_first"]:
@@ -394,6 +527,37 @@ def report(args, result: dict, servers: list[Server]) -> None:
         )
     else:
         print("memory             not measured (servers not started by this script)")
+
+
+def report_goal(args, result: dict, bare: dict | None) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from common import emit_row
+
+    ours_p99 = percentile(result["last_receipts"], 99)
+    lost = result["expected"] - result["delivered"]
+    if bare is not None:
+        bare_p99 = percentile(bare["last_receipts"], 99)
+        bare_lost = bare["expected"] - bare["delivered"]
+        print(
+            f"bare broadcaster   {args.servers} x bench/bare_broadcaster.py, {args.sockets} sockets: delivered "
+            f"{bare['delivered']}/{bare['expected']}; latency p50 {percentile(bare['latencies'], 50):.1f} "
+            f"p99 {percentile(bare['latencies'], 99):.1f}; "
+            f"last receipt p50 {percentile(bare['last_receipts'], 50):.1f} "
+            f"p99 {bare_p99:.1f} ms; server cpu {bare['server_cpu']:.2f} s"
+            f" ({1e6 * bare['server_cpu'] / max(1, bare['delivered']):.0f} us per delivered frame)"
+        )
+        ratio = ours_p99 / bare_p99 if bare_p99 > 0 else float("inf")
+        note = f"lost {lost}; bare lost {bare_lost}"
+    else:
+        bare_p99, ratio, note = float("nan"), float("nan"), f"lost {lost}; no baseline"
+    emit_row(
+        f"2 fan-out {args.sockets} sockets {args.rate:g} msg/s: last-receipt p99 <= 100 ms, <= 3x bare, 0 lost",
+        f"{bare_p99:.0f} ms",
+        f"{ours_p99:.0f} ms",
+        f"{ratio:.2f}",
+        ours_p99 <= 100 and ratio <= 3 and lost == 0,
+        note=note,
+    )
 
 
 def main() -> None:
@@ -421,6 +585,9 @@ def main() -> None:
         wait_healthy(servers)
         result = asyncio.run(run(args, servers, tokens, channel_id))
         report(args, result, servers)
+        stop_servers(servers)
+        bare = None if args.no_baseline else asyncio.run(run_bare(args, log_dir))
+        report_goal(args, result, bare)
     finally:
         stop_servers(servers)
         if not args.keep:

@@ -1,16 +1,24 @@
 #!/usr/bin/env python
 """Latency of message history pages in a big channel.
 
-Seeds one fresh channel with N messages (bulk insert_many through the repository: the
-fast path, seq 1..N, createdAt increasing by 1 ms), then measures p50/p99 of a
-50-message history page at the newest, the middle and the oldest position:
+Seeds one fresh channel with messages (bulk insert_many through the repository: the
+fast path, seq 1..N, createdAt increasing by 1 ms), growing it through the sizes of
+--messages (default 10,000 then 100,000), and at each size measures p50/p99 of a
+50-message history page at the newest end and at a deep cursor (the page before the
+message that is 90% of the way from the newest end: seq 100,000 of 1,000,000), at
+--rate requests per second (default 50):
 
-  * through the API: over HTTP to a running server (--base-url), or in-process with
-    Django's test Client when no URL is given;
-  * through the repository alone (one MongoDB query per page).
+  * through the API: over HTTP to a daphne process started here (or --base-url, or
+    --in-process with Django's test Client);
+  * through the bare pymongo keyset query (find {channelId, deletedAt: null, seq < s}
+    sort seq desc limit 51): the baseline.
+
+Goal (issue 8): API p99 <= 20 ms, <= 4x the raw p99, and p99 at the largest size <=
+1.3x p99 at the smallest. On FerretDB every such query is a collection scan, so the
+scaling part cannot hold here; real MongoDB serves it from the {channelId, seq} index.
 
     .venv/bin/python bench/history.py --messages 2000 --requests 20      # smoke check
-    .venv/bin/python bench/history.py                                    # 1,000,000 messages
+    .venv/bin/python bench/history.py --messages 10000,1000000           # the goal's sizes
     .venv/bin/python bench/history.py --base-url http://127.0.0.1:8000   # a running server
 
 The script uses the settings of DJANGO_SETTINGS_MODULE (default slackclone.settings),
@@ -20,26 +28,25 @@ messages are removed at the end unless --keep is given.
 """
 
 import argparse
-import json
 import math
 import os
 import statistics
 import sys
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slackclone.settings")
 
 import django
 
 django.setup()
 
+from common import emit_row, start_daphne, stop_processes, wait_http  # noqa: E402
 from django.test import Client  # noqa: E402
 from knox.models import AuthToken  # noqa: E402
 
@@ -54,13 +61,16 @@ PAGE = 50
 BATCH = 10_000
 
 
-def seed(repo: ChannelMessageRepository, conversation: Conversation, sender_id: str, count: int) -> datetime:
-    """Insert `count` messages; return the last createdAt."""
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(milliseconds=count)
+def seed(
+    repo: ChannelMessageRepository, conversation: Conversation, sender_id: str, count: int, first_seq: int = 1
+) -> datetime:
+    """Insert `count` messages with seq first_seq..; return the last createdAt."""
+    end = first_seq + count
+    start = datetime(2020, 1, 1, tzinfo=UTC)
     last = start
-    for first in range(1, count + 1, BATCH):
+    for first in range(first_seq, end, BATCH):
         batch = []
-        for seq in range(first, min(first + BATCH, count + 1)):
+        for seq in range(first, min(first + BATCH, end)):
             message_id = repo.new_id()
             last = start + timedelta(milliseconds=seq)
             batch.append(
@@ -87,30 +97,36 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def measure(fn: Callable[[], int], requests: int, warmup: int = 2) -> tuple[float, float]:
-    """(p50, p99) in milliseconds of `fn`, which returns the page size it got."""
+def measure(fn: Callable[[], int], requests: int, rate: float, warmup: int = 2) -> tuple[float, float]:
+    """(p50, p99) in milliseconds of `fn`, which returns the page size it got, called at
+    `rate` requests per second (or back to back when a request takes longer)."""
     for _ in range(warmup):
         fn()
     samples = []
+    interval, next_at = 1.0 / rate, time.perf_counter()
     for _ in range(requests):
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+        next_at += interval
         started = time.perf_counter()
         size = fn()
         samples.append((time.perf_counter() - started) * 1000)
         if size != PAGE:
             raise SystemExit(f"expected a page of {PAGE} messages, got {size}")
+        next_at = max(next_at, time.perf_counter() - interval)  # do not burst to catch up
     return statistics.median(samples), percentile(samples, 0.99)
 
 
 def api_getter(base_url: str | None, token: str, url: str) -> Callable[[dict], int]:
     if base_url:
+        import httpx
+
+        client = httpx.Client(base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
         def get(params: dict) -> int:
-            query = urllib.parse.urlencode(params)
-            request = urllib.request.Request(
-                f"{base_url.rstrip('/')}{url}?{query}", headers={"Authorization": f"Bearer {token}"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return len(json.load(response)["results"])
+            response = client.get(url, params=params)
+            if response.status_code != 200:
+                raise SystemExit(f"GET {url} answered {response.status_code}: {response.text[:300]}")
+            return len(response.json()["results"])
 
         return get
 
@@ -125,14 +141,34 @@ def api_getter(base_url: str | None, token: str, url: str) -> Callable[[dict], i
     return get_in_process
 
 
+def raw_page(collection, conversation_id: str, before: int | None) -> Callable[[], int]:
+    """The bare pymongo keyset query of one page (what the {channelId, seq} index serves)."""
+    query = {"channelId": conversation_id, "deletedAt": None}
+    if before is not None:
+        query["seq"] = {"$lt": before}
+
+    def run() -> int:
+        return len(list(collection.find(query).sort("seq", -1).limit(PAGE + 1))[:PAGE])
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=1_000_000, help="messages to seed (default 1,000,000)")
-    parser.add_argument("--requests", type=int, default=200, help="timed requests per position (default 200)")
+    parser.add_argument(
+        "--messages",
+        default="10000,100000",
+        help="channel sizes to measure, comma-separated, ascending; the channel grows from one to the next "
+        "(default 10000,100000; the goal is stated at 10000,1000000)",
+    )
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per cell (default 100)")
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
     parser.add_argument("--base-url", default=None, help="a running server, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--in-process", action="store_true", help="use Django's test Client, not a daphne process")
     parser.add_argument("--keep", action="store_true", help="keep the seeded channel and messages")
     args = parser.parse_args()
-    if args.messages < 2 * PAGE + 1:
+    sizes = sorted({int(x) for x in args.messages.split(",") if x.strip()})
+    if not sizes or sizes[0] < 2 * PAGE + 1:
         parser.error(f"--messages must be at least {2 * PAGE + 1}")
     if args.requests < 1:
         parser.error("--requests must be at least 1")
@@ -145,49 +181,73 @@ def main() -> None:
     token = AuthToken.objects.create(user)[1]
     conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
     repo = ChannelMessageRepository()
+    server = None
+    base_url = args.base_url
+    if base_url is None and not args.in_process:
+        log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-history-{tag}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        base_url, server = start_daphne(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
+        wait_http(base_url, server)
+    through = f"HTTP {base_url}" if base_url else "in-process test Client"
+    api = api_getter(base_url, token, f"/api/v1/channels/{channel.pk}/messages")
 
+    results = {}
     try:
-        started = time.perf_counter()
-        last_created_at = seed(repo, conversation, str(user.pk), args.messages)
-        seconds = time.perf_counter() - started
-        # Later sends continue after the seeded messages.
-        MessageSequence.objects.update_or_create(
-            conversation_id=channel.pk,
-            defaults={"kind": "channel", "last_seq": args.messages, "last_created_at": last_created_at},
-        )
+        seeded = 0
+        for size in sizes:
+            started = time.perf_counter()
+            last_created_at = seed(repo, conversation, str(user.pk), size - seeded, first_seq=seeded + 1)
+            seconds = time.perf_counter() - started
+            MessageSequence.objects.update_or_create(
+                conversation_id=channel.pk,
+                defaults={"kind": "channel", "last_seq": size, "last_created_at": last_created_at},
+            )
+            print(f"seeded {size - seeded:,} messages (channel now {size:,}) in {seconds:.1f} s", flush=True)
+            seeded = size
+            # "deep": the page before the message that is the 90%-th counted from the newest end
+            # (seq 100,000 of 1,000,000: the ~900,000th newest).
+            deep = max(PAGE + 1, size // 10)
+            positions = {
+                "newest": ({}, raw_page(repo.collection, conversation.id, None)),
+                "deep": (
+                    {"before": encode_cursor(conversation, deep)},
+                    raw_page(repo.collection, conversation.id, deep),
+                ),
+            }
+            for name, (params, raw) in positions.items():
+                api_p50, api_p99 = measure(
+                    lambda params=params: api({**params, "limit": PAGE}), args.requests, args.rate
+                )
+                raw_p50, raw_p99 = measure(raw, args.requests, args.rate)
+                results[(size, name)] = (api_p50, api_p99, raw_p50, raw_p99)
+
         print(
-            f"seeded {args.messages:,} messages into #{channel.name} in {seconds:.1f} s "
-            f"({args.messages / seconds:,.0f}/s)"
+            f"{args.requests} timed requests per cell at up to {args.rate:g}/s, {PAGE}-message pages; "
+            f"API through the {through}"
         )
-
-        middle = args.messages // 2
-        positions = {
-            "newest": ({}, lambda: repo.newest_page(conversation_id=conversation.id, limit=PAGE + 1)),
-            "middle": (
-                {"before": encode_cursor(conversation, middle)},
-                lambda: repo.page_before(conversation_id=conversation.id, seq=middle, limit=PAGE + 1),
-            ),
-            "oldest": (
-                {"after": encode_cursor(conversation, 0)},
-                lambda: repo.page_after(conversation_id=conversation.id, seq=0, limit=PAGE + 1),
-            ),
-        }
-        api = api_getter(args.base_url, token, f"/api/v1/channels/{channel.pk}/messages")
-        through = f"HTTP {args.base_url}" if args.base_url else "in-process test Client"
-
-        rows = []
-        for name, (params, repo_page) in positions.items():
-            api_p50, api_p99 = measure(lambda params=params: api({**params, "limit": PAGE}), args.requests)
-            repo_p50, repo_p99 = measure(lambda repo_page=repo_page: len(repo_page()[:PAGE]), args.requests)
-            rows.append((name, api_p50, api_p99, repo_p50, repo_p99))
-
-        print(f"{args.requests} timed requests per cell, {PAGE}-message pages; API through the {through}")
-        header = f"{'position':<10}{'API p50 ms':>12}{'API p99 ms':>12}{'repo p50 ms':>13}{'repo p99 ms':>13}"
+        header = f"{'messages':>10} {'position':<8}" + "".join(
+            f"{h:>12}" for h in ("API p50 ms", "API p99 ms", "raw p50 ms", "raw p99 ms", "API/raw")
+        )
         print(header)
         print("-" * len(header))
-        for name, api_p50, api_p99, repo_p50, repo_p99 in rows:
-            print(f"{name:<10}{api_p50:>12.2f}{api_p99:>12.2f}{repo_p50:>13.2f}{repo_p99:>13.2f}")
+        for (size, name), (a50, a99, r50, r99) in results.items():
+            print(f"{size:>10,} {name:<8}{a50:>12.2f}{a99:>12.2f}{r50:>12.2f}{r99:>12.2f}{a99 / r99:>9.2f}")
+        small, large = sizes[0], sizes[-1]
+        for name in ("newest", "deep"):
+            a99, r99 = results[(large, name)][1], results[(large, name)][3]
+            scaling = a99 / results[(small, name)][1]
+            ok = a99 <= 20 and a99 <= 4 * r99 and (len(sizes) > 1 and scaling <= 1.3)
+            emit_row(
+                f"3 history {name} page at {large:,} msgs, {args.rate:g} req/s: API p99 <= 20 ms, <= 4x raw, "
+                f"<= 1.3x p99 at {small:,}",
+                f"raw {r99:.1f} ms",
+                f"API {a99:.1f} ms",
+                f"{a99 / r99:.2f} (x{scaling:.2f} vs {small:,})",
+                ok,
+                note="FerretDB: every query scans the collection" if not ok else "",
+            )
     finally:
+        stop_processes([server])
         if args.keep:
             print(f"kept: channel {channel.pk} (#{channel.name}), user {user.username}")
         else:

@@ -62,6 +62,20 @@ def conversation_get_for_member(
     return Conversation(ConversationKind.DM, cid)
 
 
+def conversation_get_for_deleter(
+    *, user, channel_id: UUID | str | None = None, conversation_id: UUID | str | None = None
+) -> Conversation:
+    """Where `user` may delete messages: staff moderate every channel (channels are
+    public; 404 if unknown), members their own channels; a DM stays private to its two
+    users (staff moderate DMs from the admin). Who may delete WHICH message is
+    messaging.services.message_delete's rule."""
+    if channel_id is not None and conversation_id is None and getattr(user, "is_staff", False):
+        cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
+        channel_get(channel_id=cid)
+        return Conversation(ConversationKind.CHANNEL, cid)
+    return conversation_get_for_member(user=user, channel_id=channel_id, conversation_id=conversation_id)
+
+
 def message_history(
     *,
     user,

@@ -269,17 +269,12 @@ def system_message_post(*, channel_id: UUID | str, content: str, actor_id: UUID 
     return result.message
 
 
-def _load_for_change(
-    *, user, message_id: object, channel_id, conversation_id, for_write: bool
-) -> tuple[Conversation, MessageDocument]:
-    conversation = selectors.conversation_get_for_member(
-        user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=for_write
-    )
+def _message_get(*, message_id: object, conversation: Conversation) -> MessageDocument:
     message_id = validation.clean_message_id(message_id)
     message = repository_for(conversation.kind).get(conversation_id=conversation.id, message_id=message_id)
     if message is None:
         raise errors.NotFound("Message not found.")
-    return conversation, message
+    return message
 
 
 def _system_immutable() -> errors.PermissionDenied:
@@ -297,9 +292,10 @@ def message_edit(
     """Replace a message's content and set `edited_at`: its author only (403 `not_author`);
     SYSTEM messages never (403 `system_message_immutable`); deleted or unknown -> 404;
     in an archived channel 409 `channel_archived`."""
-    conversation, message = _load_for_change(
-        user=user, message_id=message_id, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+    conversation = selectors.conversation_get_for_member(
+        user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
+    message = _message_get(message_id=message_id, conversation=conversation)
     content = validation.clean_content(content)
     if message.type is MessageType.SYSTEM:
         raise _system_immutable()
@@ -330,9 +326,10 @@ def message_delete(
     `not_author`. A SYSTEM message only by staff. Deleted or unknown -> 404.
     Still possible in an archived channel. Staff deleting someone else's message is a
     moderation act: it is audited like a deletion from the admin."""
-    conversation, message = _load_for_change(
-        user=user, message_id=message_id, channel_id=channel_id, conversation_id=conversation_id, for_write=False
+    conversation = selectors.conversation_get_for_deleter(
+        user=user, channel_id=channel_id, conversation_id=conversation_id
     )
+    message = _message_get(message_id=message_id, conversation=conversation)
     is_staff = bool(getattr(user, "is_staff", False))
     if message.type is MessageType.SYSTEM and not is_staff:
         raise _system_immutable()

@@ -17,7 +17,7 @@ The ticket is valid for {TICKET_TTL_SECONDS} seconds and for one connection atte
 **Connect** with `Authorization: Bearer <token>` or with `?ticket=<ticket>`. A missing, bad, used
 or expired credential: the socket is accepted, then closed with code **4401**. The handshake must
 carry an `Origin` whose host is in `ALLOWED_HOSTS`; any other (or none) is refused with 403.
-Close code **1013** (try again later) means a store is unavailable: reconnect with backoff.
+Close code **4503** (try again later) means a store is unavailable: reconnect with backoff.
 Any other path than `/ws/v1/` is closed with **4404**.
 Frames are limited to 16 KiB by default (`WS_MAX_FRAME_BYTES`); the server itself drops
 connections that send frames over 1 MiB.

@@ -24,8 +24,12 @@ channel-layer names are in the presence registry), before anything is sent to th
 group, so the next event already reaches them; and a `realtime.subscribe` /
 `realtime.unsubscribe` event to the user's group tells each socket to record the
 change (and repeat it, harmlessly) so it leaves the right groups when it closes.
-With a channel layer that keeps groups in-process (Redis pub/sub, in-memory) only the
-event is sent, and events sent to the group before a socket handles it can be missed.
+With a channel layer that keeps groups in-process (Redis pub/sub, the default since
+issue 8; in-memory) another process's socket cannot be added from here: the event then
+carries a `reply_to` channel, every live socket of the user answers on it once it has
+joined (or left) the group, and this call waits for those answers (at most
+SUBSCRIBE_WAIT_SECONDS; a stale registry entry only costs that wait) before anything
+is sent to the group, so the next event reaches them there too.
 """
 
 import asyncio
@@ -37,6 +41,8 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from redis.exceptions import RedisError
@@ -47,15 +53,20 @@ from slackclone import errors
 logger = logging.getLogger(__name__)
 
 COOLDOWN_SECONDS = 1.0
+# With an in-process-groups layer: how long a membership change waits for the user's
+# sockets to confirm that they joined or left the group.
+SUBSCRIBE_WAIT_SECONDS = 0.5
 # A presence change goes to every channel and DM of the user: at most this many
 # group sends at once (each may take its own Redis connection).
 MAX_CONCURRENT_SENDS = 16
 
 _cooldown_until = 0.0
 
-# An operation is ("send", group, event), ("add", group, channel_name) or
-# ("discard", group, channel_name). A step is a list of operations run concurrently;
-# steps run one after the other.
+# An operation is ("send", group, event), ("add", group, channel_name),
+# ("discard", group, channel_name) or ("send_and_wait", group, (event, connections)):
+# send the event with a reply channel and wait until each of those connections
+# answered on it. A step is a list of operations run concurrently; steps run one after
+# the other.
 Operation = tuple[str, str, object]
 
 
@@ -79,6 +90,8 @@ async def _run(layer, steps: list[list[Operation]]) -> None:
         async with limit:
             if kind == "send":
                 await layer.group_send(group, payload)
+            elif kind == "send_and_wait":
+                await _send_and_wait(layer, group, *payload)
             elif kind == "add":
                 await layer.group_add(group, payload)
             else:
@@ -92,6 +105,42 @@ async def _run(layer, steps: list[list[Operation]]) -> None:
                 await asyncio.gather(*(apply(*op) for op in step))
 
 
+async def _send_and_wait(layer, group: str, event: dict, connections: list[str]) -> None:
+    """group_send `event` with a reply channel; wait until every one of `connections`
+    answered {"connection": name} on it (or SUBSCRIBE_WAIT_SECONDS passed)."""
+    if not connections:
+        await layer.group_send(group, event)
+        return
+    reply_to = await layer.new_channel("reply.")
+    pending = set(connections)
+    try:
+        await layer.group_send(group, {**event, "reply_to": reply_to})
+        async with asyncio.timeout(SUBSCRIBE_WAIT_SECONDS):
+            while pending:
+                pending.discard((await layer.receive(reply_to)).get("connection"))
+    except TimeoutError:
+        logger.info("realtime: %d socket(s) did not confirm %s of %s in time", len(pending), event["type"], group)
+    finally:
+        _forget_channel(layer, reply_to)
+
+
+def _forget_channel(layer, channel: str) -> None:
+    """Drop a reply channel of a pub/sub layer (its receive() only does so when cancelled)."""
+    try:
+        loop_layer = layer._get_layer()
+    except AttributeError:  # not a pub/sub layer: nothing is held for the channel
+        return
+    if loop_layer.channels.pop(channel, None) is not None:
+        asyncio.get_running_loop().create_task(_unsubscribe(loop_layer, channel))
+
+
+async def _unsubscribe(loop_layer, channel: str) -> None:
+    try:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+    except Exception as exc:  # best-effort: the subscription dies with the connection
+        logger.debug("realtime: could not unsubscribe %s: %r", channel, exc)
+
+
 def _deliver(what: str, build) -> None:
     """Build the steps (which may read the presence registry) and run them; never raise."""
     global _cooldown_until
@@ -102,12 +151,60 @@ def _deliver(what: str, build) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        async_to_sync(_run)(layer, build(remote_membership=_remote_membership(layer)))
+        steps = build(remote_membership=_remote_membership(layer))
+        if _can_publish_now(layer, steps):
+            _publish_now(layer, steps)
+        else:
+            async_to_sync(_run)(layer, steps)
     except (RedisError, OSError, TimeoutError, errors.StoreUnavailable) as exc:
         _cooldown_until = time.monotonic() + COOLDOWN_SECONDS
         logger.warning("realtime: %s not delivered, channel layer unavailable: %r", what, exc)
     except (Exception, asyncio.CancelledError) as exc:  # best-effort by contract
         logger.warning("realtime: %s not delivered: %r", what, exc, exc_info=isinstance(exc, Exception))
+
+
+# --- The pub/sub fast path -----------------------------------------------------------
+# A group_send of the Redis pub/sub layer is one PUBLISH of the serialised event on the
+# group's Redis channel. Done from the calling thread with a plain (sync) Redis client,
+# it skips the hop onto the process's event loop that async_to_sync costs (the loop is
+# busy writing frames to sockets): that hop was half of the time message_send holds the
+# per-conversation lock (README "Performance").
+
+_sync_clients: dict[str, object] = {}
+
+
+def _sync_client(host: dict):
+    import redis
+
+    address = host["address"]
+    client = _sync_clients.get(address)
+    if client is None:
+        options = {k: v for k, v in host.items() if k in ("socket_connect_timeout",)}
+        client = _sync_clients[address] = redis.Redis.from_url(address, socket_timeout=_timeout(), **options)
+    return client
+
+
+def _can_publish_now(layer, steps: list[list[Operation]]) -> bool:
+    """A pub/sub layer, only sends, and not on an event loop's thread (there the call
+    fails like any async_to_sync there: blocking the loop on Redis is not an option)."""
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return False
+    try:
+        asyncio.get_running_loop()
+        return False
+    except RuntimeError:
+        return all(op[0] == "send" for step in steps for op in step)
+
+
+def _publish_now(layer: RedisPubSubChannelLayer, steps: list[list[Operation]]) -> None:
+    config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    hosts = [h if isinstance(h, dict) else {"address": h} for h in config.get("hosts") or []]
+    prefix = config.get("prefix", "asgi")
+    for step in steps:
+        for _kind, group, event in step:
+            channel = f"{prefix}__group__{group}"
+            host = hosts[_consistent_hash(channel, len(hosts))]
+            _sync_client(host).publish(channel, layer.serialize(event))
 
 
 def _remote_membership(layer) -> bool:
@@ -174,14 +271,17 @@ def member_joined(*, channel_id: str, user_id: str) -> None:
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
-        connections = _live_connections([user_id])[user_id] if remote_membership else []
+        connections = _live_connections([user_id])[user_id]
         joined = frame_event(events.MEMBER_JOINED, {"channel_id": channel_id, "user_id": user_id})
+        subscribe = {"type": events.SUBSCRIBE, "group": group}
+        if not remote_membership:
+            return [
+                [("send_and_wait", events.user_group(user_id), (subscribe, connections))],
+                [("send", group, joined)],
+            ]
         return [
             [("add", group, connection) for connection in connections],
-            [
-                ("send", events.user_group(user_id), {"type": events.SUBSCRIBE, "group": group}),
-                ("send", group, joined),
-            ],
+            [("send", events.user_group(user_id), subscribe), ("send", group, joined)],
         ]
 
     _deliver(f"member.joined {user_id} -> {channel_id}", build)
@@ -194,12 +294,16 @@ def member_left(*, channel_id: str, user_id: str) -> None:
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
-        connections = _live_connections([user_id])[user_id] if remote_membership else []
+        connections = _live_connections([user_id])[user_id]
         left = frame_event(events.MEMBER_LEFT, {"channel_id": channel_id, "user_id": user_id})
+        unsubscribe = {"type": events.UNSUBSCRIBE, "group": group}
+        if not remote_membership:
+            wait = ("send_and_wait", events.user_group(user_id), (unsubscribe, connections))
+            return [[("send", group, left)], [wait]]
         return [
             [("send", group, left)],
             [("discard", group, connection) for connection in connections]
-            + [("send", events.user_group(user_id), {"type": events.UNSUBSCRIBE, "group": group})],
+            + [("send", events.user_group(user_id), unsubscribe)],
         ]
 
     _deliver(f"member.left {user_id} <- {channel_id}", build)
@@ -212,10 +316,13 @@ def dm_created(*, conversation_id: str, user_ids: list[str]) -> None:
 
     def build(*, remote_membership: bool):
         group = events.dm_group(conversation_id)
-        connections = _live_connections(user_ids) if remote_membership else {uid: [] for uid in user_ids}
+        connections = _live_connections(user_ids)
+        subscribe = {"type": events.SUBSCRIBE, "group": group}
+        if not remote_membership:
+            return [[("send_and_wait", events.user_group(uid), (subscribe, connections[uid])) for uid in user_ids]]
         return [
             [("add", group, connection) for uid in user_ids for connection in connections[uid]],
-            [("send", events.user_group(uid), {"type": events.SUBSCRIBE, "group": group}) for uid in user_ids],
+            [("send", events.user_group(uid), subscribe) for uid in user_ids],
         ]
 
     _deliver(f"dm.created {conversation_id}", build)

@@ -48,7 +48,8 @@ def as_domain_error(exc: Exception) -> errors.DomainError:
         return exc
     if isinstance(exc, OperationalError | InterfaceError):
         return errors.StoreUnavailable("postgres")
-    if isinstance(exc, RedisError):
+    if isinstance(exc, RedisError | OSError):
+        # The layer's Redis connections (a restarted Redis resets them: ConnectionResetError).
         return errors.StoreUnavailable("redis")
     logger.error("websocket: unexpected error", exc_info=exc)
     error = errors.DomainError("Internal server error.", code="server_error")
@@ -234,11 +235,23 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         group = event["group"]
         await self.channel_layer.group_add(group, self.channel_name)
         self.subscriptions.add(group)
+        await self.confirm(event)
 
     async def on_unsubscribe(self, event: dict) -> None:
         group = event["group"]
         await self.channel_layer.group_discard(group, self.channel_name)
         self.subscriptions.discard(group)
+        await self.confirm(event)
+
+    async def confirm(self, event: dict) -> None:
+        """Tell the broadcaster waiting on `reply_to` (realtime.broadcast) that this
+        socket's membership change is done."""
+        reply_to = event.get("reply_to")
+        if reply_to:
+            try:
+                await self.channel_layer.send(reply_to, {"type": events.SUBSCRIBED, "connection": self.channel_name})
+            except Exception as exc:  # the broadcaster stops waiting after a bound
+                logger.info("websocket: could not confirm %s: %r", event["type"], exc)
 
     async def on_sessions_close(self, event: dict) -> None:
         digest = event.get("token_digest")

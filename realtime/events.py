@@ -37,13 +37,16 @@ CLIENT_FRAME_TYPES = frozenset({PING, TYPING, MESSAGE_SEND})
 # Sent to a user_group: the user's sockets (un)subscribe the named group.
 SUBSCRIBE = "realtime.subscribe"
 UNSUBSCRIBE = "realtime.unsubscribe"
+SUBSCRIBED = "realtime.subscribed"  # a socket's answer on a reply channel (never a frame)
 # Sent to a user_group: close the user's sockets (all, or those of one revoked token).
 SESSIONS_CLOSE = "realtime.sessions_close"
 
 # --- WebSocket close codes -----------------------------------------------------
 CLOSE_UNAUTHENTICATED = 4401  # missing, bad, used or expired credential
 CLOSE_NOT_FOUND = 4404  # no WebSocket endpoint at this path
-CLOSE_TRY_AGAIN_LATER = 1013  # a store (Redis) is unavailable: reconnect with backoff
+# A store (Redis) is unavailable: reconnect with backoff. (The protocol's own 1013 "try
+# again later" cannot be sent: daphne's autobahn allows servers only 1000 and 3000-4999.)
+CLOSE_TRY_AGAIN_LATER = 4503
 
 # --- Presence statuses ---------------------------------------------------------
 ONLINE = "online"

@@ -79,7 +79,12 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://slackclone:slackclone@127.0.0.1:55432/slackclone"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# 0: a connection per request. Under ASGI every request runs in a thread of its own
+# (Django's ThreadSensitiveContext), so a kept connection belongs to a thread that is
+# gone: with 60 the soak test (bench/soak.py, 200 clients) piled up idle connections
+# until PostgreSQL refused new ones ("too many clients") and requests answered 503.
+# Django's docs say the same: disable persistent connections under ASGI.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=3)
 
@@ -98,20 +103,41 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
 # channels_redis blocks on Redis reads for 5 s; redis-py's default socket timeout is
 # also 5 s, which kills idle consumers. Give the layer's connections more.
 CHANNEL_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": 10, "socket_connect_timeout": 2}
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [CHANNEL_LAYER_HOST],
-            "prefix": env.str("CHANNEL_LAYER_PREFIX", default="slackclone"),
-            # All sockets of one process receive through one Redis list: its capacity
-            # bounds the backlog of the whole process, not of one socket.
-            "capacity": 100_000,
-            "expiry": 60,
-            "group_expiry": 86400,
+# CHANNEL_LAYER_BACKEND=pubsub (default): channels_redis' RedisPubSubChannelLayer. A
+# group is one Redis pub/sub channel that each process subscribes to once, and a
+# message reaches its local sockets through an in-process queue: about half the CPU
+# per delivered frame of the core layer (bench/fanout.py; README "Performance").
+# Group membership is kept in-process (realtime.broadcast handles that: sockets
+# subscribe on their subscribe event). CHANNEL_LAYER_BACKEND=core: the list-based
+# RedisChannelLayer (groups in Redis, a bounded per-process backlog).
+CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="pubsub")
+if CHANNEL_LAYER_BACKEND == "core":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [CHANNEL_LAYER_HOST],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="slackclone"),
+                # All sockets of one process receive through one Redis list: its capacity
+                # bounds the backlog of the whole process, not of one socket.
+                "capacity": 100_000,
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
         },
-    },
-}
+    }
+elif CHANNEL_LAYER_BACKEND == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [CHANNEL_LAYER_HOST],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="slackclone"),
+            },
+        },
+    }
+else:
+    raise environ.ImproperlyConfigured("CHANNEL_LAYER_BACKEND must be 'pubsub' or 'core'")
 
 CACHES = {
     "default": {

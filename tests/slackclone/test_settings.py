@@ -35,3 +35,21 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_postgresql_connections_are_not_kept_across_asgi_requests_by_default():
+    """Regression (soak): under ASGI each request runs in its own thread; a kept
+    connection (CONN_MAX_AGE > 0) outlives its thread and idle connections piled up to
+    PostgreSQL's max_connections ("too many clients", 503s). The default must be 0."""
+    env = {k: v for k, v in os.environ.items() if k != "DB_CONN_MAX_AGE"}
+    env["DJANGO_SETTINGS_MODULE"] = "slackclone.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings as s; print(s.DATABASES['default']['CONN_MAX_AGE'])"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.strip() == "0"

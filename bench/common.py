@@ -1,0 +1,152 @@
+"""Shared helpers of the bench scripts: Django setup, servers, percentiles, result rows.
+
+Every script prints its own figures, then one `BENCH-ROW {json}` line per goal, which
+bench/run_all.py collects into the one table (goal, baseline, ours, ratio, pass).
+"""
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+ORIGIN = "http://127.0.0.1"
+APP = "slackclone.asgi:application"
+ROW_PREFIX = "BENCH-ROW "
+
+
+def django_setup(settings_module: str | None = None) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module or os.environ.get(
+        "DJANGO_SETTINGS_MODULE", "slackclone.settings"
+    )
+    import django
+
+    django.setup()
+
+
+def raise_nofile_limit(wanted: int = 200_000) -> int:
+    """Raise RLIMIT_NOFILE (inherited by the servers started here): the soft limit to the
+    hard one, and the hard one too where allowed (root), up to `wanted`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            nr_open = wanted
+        with contextlib.suppress(ValueError, OSError):  # not privileged: keep the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, nr_open), min(wanted, nr_open)))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def percentile(values, q: float) -> float:
+    """Nearest-rank percentile, q in 0..100; nan when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_daphne(
+    log_dir: Path, settings_module: str, *, daphne_args: tuple[str, ...] = (), **env_extra: str
+) -> tuple[str, subprocess.Popen]:
+    """One daphne process on a free port: (http base url, process)."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
+    with (log_dir / f"daphne-{port}.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--access-log",
+                os.devnull,
+                *daphne_args,
+                APP,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return f"http://127.0.0.1:{port}", process
+
+
+def wait_http(url: str, process: subprocess.Popen | None = None, timeout: float = 30, path="/api/v1/health") -> None:
+    import logging
+
+    import httpx
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"server {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url + path, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def stop_processes(processes) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        if process is None:
+            continue
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def emit_row(goal: str, baseline: str, ours: str, ratio: str, passed: bool | None, note: str = "") -> None:
+    """One line of the run_all table; passed None = not measurable here."""
+    row = {"goal": goal, "baseline": baseline, "ours": ours, "ratio": ratio, "pass": passed, "note": note}
+    print(ROW_PREFIX + json.dumps(row), flush=True)

@@ -1,0 +1,121 @@
+"""A private set of services and daphne processes for bench/chaos.py and bench/soak.py.
+
+The services (PostgreSQL, Redis, the MongoDB-compatible server) run under their own
+DATA_DIR and ports, so stopping and restarting them disturbs nobody else:
+
+    DATA_DIR=/tmp/slackclone-chaos PG_PORT=56432 REDIS_PORT=56479 MONGO_PORT=57117 scripts/services.sh start
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = os.environ.get("CHAOS_DATA_DIR", "/tmp/slackclone-chaos")
+PORTS = {"PG_PORT": "56432", "REDIS_PORT": "56479", "MONGO_PORT": "57117"}
+STORE_ENV = {
+    "DATABASE_URL": f"postgres://slackclone@127.0.0.1:{PORTS['PG_PORT']}/slackclone",
+    "MONGO_URL": f"mongodb://127.0.0.1:{PORTS['MONGO_PORT']}/",
+    "REDIS_URL": f"redis://127.0.0.1:{PORTS['REDIS_PORT']}/0",
+}
+SERVER_ENV = {
+    "DJANGO_SETTINGS_MODULE": "slackclone.settings",
+    "LOG_LEVEL": "WARNING",
+    "THROTTLE_AUTH": "100000/min",
+    "THROTTLE_WRITE": "100000/min",
+    "PRESENCE_GRACE_SECONDS": "1",
+    **STORE_ENV,
+}
+
+
+def services(*args: str) -> None:
+    """scripts/services.sh on the PRIVATE data dir and ports (never the shared ones)."""
+    env = {k: v for k, v in os.environ.items() if k not in STORE_ENV}
+    env.update(DATA_DIR=DATA_DIR, **PORTS)
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), *args], env=env, check=True, cwd=ROOT)
+
+
+def prepare(*, start: bool = True) -> None:
+    """Start the private services, migrate, create the MongoDB indexes."""
+    if start:
+        services("start")
+    env = {**os.environ, **SERVER_ENV}
+    py = str(ROOT / ".venv" / "bin" / "python")
+    subprocess.run([py, "manage.py", "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([py, "manage.py", "ensure_mongo_indexes"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def setup_django() -> None:
+    """Use the ORM of the private stack in this process (fixtures: users, tokens)."""
+    os.environ.update(SERVER_ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log: Path
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/v1/"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_server(log_dir: Path, **env_extra: str) -> Server:
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"daphne-{port}.log"
+    env = {**os.environ, **SERVER_ENV, **env_extra}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "slackclone.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(port=port, process=process, log=log)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{server.http}/api/v1/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"daphne did not become healthy:\n{log.read_text()[-2000:]}")

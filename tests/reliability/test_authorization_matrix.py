@@ -1,0 +1,250 @@
+"""The authorization matrix: every REST endpoint, and the WebSocket actions message.send
+and typing on a channel and on a DM, for every kind of caller.
+
+The world (fresh for every cell): `owner` created the channel and wrote a message in it;
+`member` is another member of the channel; `owner` and `dm_other` share a DM, in which
+`owner` wrote a message; `non_member` and `third` belong to neither; `staff` is a staff
+user who belongs to neither; `anonymous` has no token. Every object is addressed by
+its id, so a cell that is not 2xx also proves the object is not reachable by id (and no
+refused answer carries the secret content).
+"""
+
+import itertools
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.conftest import token_for
+from tests.realtime.support import bearer, communicator, in_thread, next_frame
+
+ROLES = ["anonymous", "non_member", "member", "dm_other", "third", "staff", "owner"]
+SECRET = "the-secret-content"
+
+
+def row(method, path, body=None, *, anonymous=401, non_member, member, dm_other, third, staff, owner):
+    return (
+        method,
+        path,
+        body,
+        {
+            "anonymous": anonymous,
+            "non_member": non_member,
+            "member": member,
+            "dm_other": dm_other,
+            "third": third,
+            "staff": staff,
+            "owner": owner,
+        },
+    )
+
+
+def everyone(status, *, anonymous=401):
+    return {r: status for r in ROLES if r != "anonymous"} | {"anonymous": anonymous}
+
+
+_unique = itertools.count()
+
+# fmt: off
+CH = "/api/v1/channels/{channel}"
+DM = "/api/v1/dms/{dm}"
+MATRIX = [
+    ("GET", "/api/v1/health", None, everyone(200, anonymous=200)),
+    ("POST", "/api/v1/auth/register", "register", everyone(201, anonymous=201)),
+    ("POST", "/api/v1/auth/login", "login", everyone(200, anonymous=200)),
+    ("POST", "/api/v1/auth/logout", None, everyone(204)),
+    ("GET", "/api/v1/users/me", None, everyone(200)),
+    ("PATCH", "/api/v1/users/me", {"display_name": "New Name"}, everyone(200)),
+    ("GET", "/api/v1/users", None, everyone(200)),
+    ("GET", "/api/v1/users/{owner_id}", None, everyone(200)),
+    ("GET", "/api/v1/presence?user_ids={owner_id}", None, everyone(200)),
+    ("POST", "/api/v1/realtime/ticket", None, everyone(200)),
+    ("GET", "/api/v1/channels", None, everyone(200)),
+    ("POST", "/api/v1/channels", "channel", everyone(201)),
+    ("GET", CH, None, everyone(200)),
+    row("PATCH", CH, {"description": "x"},
+        non_member=403, member=403, dm_other=403, third=403, staff=200, owner=200),
+    ("POST", CH + "/join", None, everyone(200)),
+    ("POST", CH + "/leave", None, everyone(204)),
+    ("GET", CH + "/members", None, everyone(200)),
+    row("GET", CH + "/messages", None,
+        non_member=403, member=200, dm_other=403, third=403, staff=403, owner=200),
+    row("POST", CH + "/messages", {"content": "hello"},
+        non_member=403, member=201, dm_other=403, third=403, staff=403, owner=201),
+    row("PATCH", CH + "/messages/{channel_message}", {"content": "edited"},
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200),
+    # staff moderate every (public) channel through the API; DMs stay private (admin only)
+    row("DELETE", CH + "/messages/{channel_message}", None,
+        non_member=403, member=403, dm_other=403, third=403, staff=204, owner=204),
+    ("GET", "/api/v1/dms", None, everyone(200)),
+    row("POST", "/api/v1/dms", {"user_id": "{owner_id}"},
+        non_member=201, member=201, dm_other=200, third=201, staff=201, owner=400),
+    row("GET", DM, None,
+        non_member=404, member=404, dm_other=200, third=404, staff=404, owner=200),
+    row("GET", DM + "/messages", None,
+        non_member=404, member=404, dm_other=200, third=404, staff=404, owner=200),
+    row("POST", DM + "/messages", {"content": "hello"},
+        non_member=404, member=404, dm_other=201, third=404, staff=404, owner=201),
+    row("PATCH", DM + "/messages/{dm_message}", {"content": "edited"},
+        non_member=404, member=404, dm_other=403, third=404, staff=404, owner=200),
+    row("DELETE", DM + "/messages/{dm_message}", None,
+        non_member=404, member=404, dm_other=403, third=404, staff=404, owner=204),
+]
+# fmt: on
+
+
+def _make_world(make_user):
+    from channels_app.services import channel_create, channel_join
+    from dms.services import dm_open
+    from messaging.services import message_send
+
+    users = {role: make_user(role.replace("_", "")) for role in ROLES if role != "anonymous"}
+    users["staff"].is_staff = True
+    users["staff"].save(update_fields=["is_staff"])
+    channel = channel_create(user=users["owner"], name="matrix")
+    channel_join(user=users["member"], channel_id=channel.id)
+    dm, _ = dm_open(user=users["owner"], other_user_id=users["dm_other"].id)
+    ids = {
+        "channel": channel.id,
+        "dm": dm.id,
+        "owner_id": users["owner"].id,
+        "channel_message": message_send(sender=users["owner"], channel_id=channel.id, content=SECRET).message.id,
+        "dm_message": message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET).message.id,
+    }
+    return users, ids
+
+
+def _body(body, ids, role, users):
+    if body == "register":
+        n = next(_unique)
+        return {"email": f"new{n}@example.com", "username": f"new{n}", "password": "correct horse battery staple"}
+    if body == "login":
+        return {"username": "owner", "password": "correct horse battery staple"}
+    if body == "channel":
+        return {"name": f"new-{next(_unique)}"}
+    if isinstance(body, dict):
+        return {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+    return body
+
+
+CELLS = [
+    pytest.param(method, path, body, role, expected[role], id=f"{method} {path} as {role}")
+    for method, path, body, expected in MATRIX
+    for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "role", "expected"), CELLS)
+def test_rest(method, path, body, role, expected, make_user):
+    users, ids = _make_world(make_user)
+    client = APIClient()
+    if role != "anonymous":
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(users[role])}")
+    url = path.format(**ids)
+    response = getattr(client, method.lower())(url, _body(body, ids, role, users), format="json")
+
+    assert response.status_code == expected, response.content
+    if expected >= 400:
+        assert SECRET not in response.content.decode()
+        assert response.json()["error"]["code"]
+
+
+def _generic(path: str) -> str:
+    path = path.split("?")[0]
+    return path.replace("{channel_message}", "{message_id}").replace("{dm_message}", "{message_id}")
+
+
+def test_matrix_covers_every_rest_operation():
+    from drf_spectacular.generators import SchemaGenerator
+
+    spec = SchemaGenerator().get_schema(request=None, public=True)
+    documented = {
+        (method.upper(), path.replace("{channel_id}", "{channel}").replace("{conversation_id}", "{dm}"))
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in {"get", "post", "patch", "put", "delete"}
+    }
+    covered = {
+        (
+            method,
+            path.split("?")[0].replace("{channel_message}", "{message_id}").replace("{dm_message}", "{message_id}"),
+        )
+        for method, path, _, _ in MATRIX
+    }
+    covered = {(m, p.replace("{owner_id}", "{user_id}")) for m, p in covered}
+    assert documented - covered == set()
+
+
+# --- WebSocket: message.send and typing --------------------------------------------
+
+# message.send: "ack" or the error frame's code; typing: "ok" (no answer) or the code.
+WS_MATRIX = {
+    ("message.send", "channel"): {
+        "non_member": "not_a_member",
+        "member": "ack",
+        "dm_other": "not_a_member",
+        "third": "not_a_member",
+        "staff": "not_a_member",
+        "owner": "ack",
+    },
+    ("message.send", "dm"): {
+        "non_member": "not_found",
+        "member": "not_found",
+        "dm_other": "ack",
+        "third": "not_found",
+        "staff": "not_found",
+        "owner": "ack",
+    },
+}
+WS_MATRIX[("typing", "channel")] = {
+    r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", "channel")].items()
+}
+WS_MATRIX[("typing", "dm")] = {r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", "dm")].items()}
+
+WS_CELLS = [
+    pytest.param(action, target, role, expected, id=f"{action} {target} as {role}")
+    for (action, target), row_ in WS_MATRIX.items()
+    for role, expected in row_.items()
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("action", "target", "role", "expected"), WS_CELLS)
+async def test_websocket(action, target, role, expected, make_user):
+    users, ids = await in_thread(_make_world, make_user)
+    token = await in_thread(token_for, users[role])
+    comm = communicator(headers=bearer(token))
+    try:
+        connected, _ = await comm.connect(timeout=5)
+        assert connected
+        assert (await next_frame(comm, within=5))["type"] == "hello"
+        field = "channel_id" if target == "channel" else "conversation_id"
+        frame = {"type": action, field: str(ids[target])}
+        if action == "message.send":
+            frame |= {"content": "hi", "client_msg_id": "m1"}
+        await comm.send_to(text_data=json.dumps(frame))
+        if action == "typing":
+            await comm.send_to(text_data=json.dumps({"type": "ping"}))
+        answer = await next_frame(comm, within=5, skip=("presence.changed", "message.created", "typing"))
+        if expected == "ack":
+            assert answer["type"] == "message.ack", answer
+        elif expected == "ok":
+            assert answer["type"] == "pong", answer  # no error came before the pong
+        else:
+            assert answer["type"] == "error", answer
+            assert answer["error"]["code"] == expected, answer
+    finally:
+        await comm.disconnect()
+
+
+async def test_websocket_anonymous_is_closed_4401():
+    comm = communicator(headers=[(b"origin", b"http://127.0.0.1")])
+    try:
+        connected, code = await comm.connect(timeout=5)
+        if connected:
+            out = await comm.receive_output(timeout=5)
+            assert out == {"type": "websocket.close", "code": 4401}
+        else:
+            assert code == 4401
+    finally:
+        await comm.disconnect()
