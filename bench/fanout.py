@@ -36,9 +36,7 @@ import asyncio
 import json
 import logging
 import os
-import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +46,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from common import cpu_seconds, emit_row, free_port, percentile, raise_nofile_limit, rss_kib  # noqa: E402
+
 ORIGIN = "http://127.0.0.1"
 APP = "slackclone.asgi:application"
 
@@ -67,39 +68,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="print progress while presence settles")
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare broadcaster baseline")
     return parser.parse_args()
-
-
-def raise_nofile_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- setup through the ORM ------------------------------------------------------------
@@ -250,14 +218,6 @@ async def open_socket(url: str, token: str):
     hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert hello["type"] == "hello", hello
     return ws
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -> dict:
@@ -530,9 +490,6 @@ def report(args, result: dict, servers: list[Server]) -> None:
 
 
 def report_goal(args, result: dict, bare: dict | None) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    from common import emit_row
-
     ours_p99 = percentile(result["last_receipts"], 99)
     lost = result["expected"] - result["delivered"]
     if bare is not None:
