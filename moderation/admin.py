@@ -35,13 +35,14 @@ from moderation.forms import MessageFilterForm
 from moderation.models import AuditLogEntry, Message
 from moderation.selectors import Names, names_for
 from slackclone import errors
+from slackclone.admin import ReadOnlyAdminMixin
 
 CONTEXT_DEFAULT = 5
 CONTEXT_MAX = 50
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(admin.ModelAdmin):
+class AuditLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: entries are written by the services, never by hand."""
 
     list_display = ("created_at", "action", "actor_name", "target_type", "target_id", "summary")
@@ -52,15 +53,6 @@ class AuditLogEntryAdmin(admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     fields = ("created_at", "action", "actor", "actor_username", "target_type", "target_id", "detail_json")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="actor", ordering="actor_username")
     def actor_name(self, entry):

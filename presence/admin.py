@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from presence.models import UserPresence
+from slackclone.admin import ReadOnlyAdminMixin
 
 
 @admin.register(UserPresence)
-class UserPresenceAdmin(admin.ModelAdmin):
+class UserPresenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The analytics snapshot written by `snapshot_presence`: read-only here (live presence is in Redis)."""
 
     list_display = ("user", "status", "last_seen_at")
@@ -13,12 +14,3 @@ class UserPresenceAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email")
     ordering = ("-last_seen_at",)
     raw_id_fields = ("user",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
