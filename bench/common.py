@@ -9,7 +9,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from slackclone import devserver  # noqa: E402
+
 ORIGIN = "http://127.0.0.1"
 APP = "slackclone.asgi:application"
 ROW_PREFIX = "BENCH-ROW "
@@ -59,10 +61,7 @@ def percentile(values, q: float) -> float:
     return ordered[index]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+free_port = devserver.free_port
 
 
 def rss_kib(pid: int) -> int | None:
@@ -88,27 +87,8 @@ def start_daphne(
     log_dir: Path, settings_module: str, *, daphne_args: tuple[str, ...] = (), **env_extra: str
 ) -> tuple[str, subprocess.Popen]:
     """One daphne process on a free port: (http base url, process)."""
-    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
-    with (log_dir / f"daphne-{port}.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "--access-log",
-                os.devnull,
-                *daphne_args,
-                APP,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port, process, _log = devserver.spawn_daphne(log_dir, env, "--access-log", os.devnull, *daphne_args)
     return f"http://127.0.0.1:{port}", process
 
 
@@ -137,13 +117,7 @@ def stop_processes(processes) -> None:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
     for process in processes:
-        if process is None:
-            continue
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        devserver.stop(process)
 
 
 def emit_row(goal: str, baseline: str, ours: str, ratio: str, passed: bool | None, note: str = "") -> None:

@@ -47,7 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from common import cpu_seconds, emit_row, free_port, percentile, raise_nofile_limit, rss_kib  # noqa: E402
+from common import cpu_seconds, emit_row, percentile, raise_nofile_limit, rss_kib, stop_processes  # noqa: E402
+
+from slackclone import devserver  # noqa: E402
 
 ORIGIN = "http://127.0.0.1"
 APP = "slackclone.asgi:application"
@@ -131,48 +133,21 @@ def start_servers(count: int, settings_module: str, log_dir: Path) -> list[Serve
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING"}
     servers = []
     for _ in range(count):
-        port = free_port()
-        with (log_dir / f"daphne-{port}.log").open("w") as log:
-            process = subprocess.Popen(
-                [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull, APP],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        port, process, _log = devserver.spawn_daphne(log_dir, env, "--access-log", os.devnull)
         servers.append(Server(f"http://127.0.0.1:{port}", process))
     return servers
 
 
 def wait_healthy(servers: list[Server], timeout: float = 30) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
     for server in servers:
-        while True:
-            if server.process and server.process.poll() is not None:
-                raise SystemExit(f"daphne for {server.url} exited with {server.process.returncode}")
-            try:
-                if httpx.get(server.url + "/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{server.url} did not become healthy")
-            time.sleep(0.2)
+        try:
+            devserver.wait_healthy(server.url, server.process, timeout=timeout)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from exc
 
 
 def stop_servers(servers: list[Server]) -> None:
-    for server in servers:
-        if server.process and server.process.poll() is None:
-            server.process.send_signal(signal.SIGTERM)
-    for server in servers:
-        if server.process:
-            try:
-                server.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
+    stop_processes([server.process for server in servers])
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -362,7 +337,7 @@ async def run_bare(args, log_dir: Path) -> dict:
     channel = f"slackclone-bench-bare-{uuid.uuid4().hex[:8]}"
     processes, urls = [], []
     for _ in range(args.servers):
-        port = free_port()
+        port = devserver.free_port()
         with (log_dir / f"bare-{port}.log").open("w") as log:
             processes.append(
                 subprocess.Popen(  # noqa: ASYNC220

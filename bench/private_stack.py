@@ -7,17 +7,15 @@ DATA_DIR and ports, so stopping and restarting them disturbs nobody else:
 """
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from slackclone import devserver  # noqa: E402
+
 DATA_DIR = os.environ.get("CHAOS_DATA_DIR", "/tmp/slackclone-chaos")
 PORTS = {"PG_PORT": "56432", "REDIS_PORT": "56479", "MONGO_PORT": "57117"}
 STORE_ENV = {
@@ -61,12 +59,6 @@ def setup_django() -> None:
     django.setup()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Server:
     port: int
@@ -83,39 +75,15 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/v1/"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        devserver.stop(self.process)
 
 
 def start_server(log_dir: Path, **env_extra: str) -> Server:
-    port = free_port()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"daphne-{port}.log"
-    env = {**os.environ, **SERVER_ENV, **env_extra}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "slackclone.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port, process, log = devserver.spawn_daphne(log_dir, {**os.environ, **SERVER_ENV, **env_extra})
     server = Server(port=port, process=process, log=log)
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{server.http}/api/v1/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"daphne did not become healthy:\n{log.read_text()[-2000:]}")
+    try:
+        devserver.wait_healthy(server.http, process, log=log, timeout=40)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -7,25 +7,17 @@ they see what a `transaction=True` test commits, and the test sees what they sto
 
 import os
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from django.db import connection
 
+from slackclone import devserver
+
 ROOT = Path(__file__).resolve().parents[2]
-DAPHNE = ROOT / ".venv" / "bin" / "daphne"
 ORIGIN = "http://127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -43,13 +35,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/v1/"
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        devserver.stop(self.process, sig)
 
 
 def servers_database_url() -> str:
@@ -58,21 +44,10 @@ def servers_database_url() -> str:
 
 
 def wait_healthy(server: Server, *, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"daphne on {server.port} exited:\n{server.log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.http}/api/v1/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"daphne on {server.port} did not become healthy:\n{server.log.read_text()[-3000:]}")
+    devserver.wait_healthy(server.http, server.process, log=server.log, timeout=timeout)
 
 
 def start_server(log_dir: Path, **env_extra: str) -> Server:
-    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "slackclone.settings_test",
@@ -81,16 +56,7 @@ def start_server(log_dir: Path, **env_extra: str) -> Server:
         "LOG_LEVEL": "WARNING",
         **env_extra,
     }
-    log = log_dir / f"daphne-{port}.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "slackclone.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    port, process, log = devserver.spawn_daphne(log_dir, env)
     server = Server(port=port, process=process, log=log)
     try:
         wait_healthy(server)

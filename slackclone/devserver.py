@@ -1,0 +1,72 @@
+"""Starting and stopping local daphne processes, for the end-to-end tests and the
+benchmark scripts (never imported by the application itself)."""
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DAPHNE = ROOT / ".venv" / "bin" / "daphne"
+APP = "slackclone.asgi:application"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn_daphne(log_dir: Path, env: dict, *daphne_args: str) -> tuple[int, subprocess.Popen, Path]:
+    """One daphne process on a free loopback port, its output in log_dir: (port, process, log)."""
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"daphne-{port}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(  # noqa: S603 (our own daphne, fixed arguments)
+            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), *daphne_args, APP],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return port, process, log
+
+
+def wait_healthy(url: str, process: subprocess.Popen | None, *, log: Path | None = None, timeout: float = 30) -> None:
+    """Until GET {url}/api/v1/health answers 200; RuntimeError if the process exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"daphne {url} exited with {process.returncode}:\n{_tail(log)}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"daphne {url} did not become healthy within {timeout:.0f} s:\n{_tail(log)}")
+        time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
+    """Signal the process, then kill it if it has not exited within 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _tail(log: Path | None) -> str:
+    return log.read_text()[-3000:] if log is not None and log.exists() else ""
+
+
+__all__ = ["APP", "DAPHNE", "free_port", "spawn_daphne", "stop", "wait_healthy"]
