@@ -30,12 +30,7 @@ def encode_cursor(conversation: Conversation, seq: int) -> str:
 def decode_cursor(token: object, *, conversation: Conversation, field: str) -> int:
     """The seq inside `token`; 400 `invalid_cursor` if it is not a cursor we issued for
     this conversation."""
-    if not isinstance(token, str) or not token or len(token) > 512:
-        raise _invalid(field, "Invalid cursor.")
-    try:
-        payload = _signer.unsign_object(token)
-    except (signing.BadSignature, ValueError, UnicodeDecodeError) as exc:
-        raise _invalid(field, "Invalid cursor.") from exc
+    payload = _unsign(_signer, token, field=field)
     if (
         not isinstance(payload, list)
         or len(payload) != 3
@@ -47,6 +42,16 @@ def decode_cursor(token: object, *, conversation: Conversation, field: str) -> i
     if payload[0] != _KIND_TAGS[conversation.kind] or payload[1] != conversation.id:
         raise _invalid(field, "This cursor belongs to another conversation.")
     return payload[2]
+
+
+def _unsign(signer: signing.Signer, token: object, *, field: str):
+    """The payload of a token `signer` issued; 400 `invalid_cursor` for anything else."""
+    if not isinstance(token, str) or not token or len(token) > 512:
+        raise _invalid(field, "Invalid cursor.")
+    try:
+        return signer.unsign_object(token)
+    except (signing.BadSignature, ValueError, UnicodeDecodeError) as exc:
+        raise _invalid(field, "Invalid cursor.") from exc
 
 
 def _invalid(field: str, text: str) -> errors.ValidationFailed:
@@ -68,12 +73,7 @@ def encode_moderation_cursor(*, kind: ConversationKind, created_at: datetime, me
 def decode_moderation_cursor(token: object, *, kind: ConversationKind, field: str = "cursor") -> tuple[datetime, str]:
     """(createdAt, message id) inside `token`; 400 `invalid_cursor` unless we issued it for
     this collection."""
-    if not isinstance(token, str) or not token or len(token) > 512:
-        raise _invalid(field, "Invalid cursor.")
-    try:
-        payload = _moderation_signer.unsign_object(token)
-    except (signing.BadSignature, ValueError, UnicodeDecodeError) as exc:
-        raise _invalid(field, "Invalid cursor.") from exc
+    payload = _unsign(_moderation_signer, token, field=field)
     if (
         not isinstance(payload, list)
         or len(payload) != 3
