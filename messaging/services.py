@@ -23,8 +23,9 @@ conversation's `message_sequences` row:
    see N+1 and later discover N: that is what makes the `after_cursor` promise hold
    with concurrent senders in several processes.
 3. On a duplicate-key error: if a message with the same dedupeKey exists, this was an
-   idempotent retry (a concurrent duplicate of the same client_msg_id), so the
-   counter increment is rolled back and the original is returned (created=False).
+   idempotent retry of the same client_msg_id (the original was stored earlier, or
+   just before by a concurrent duplicate), so the counter increment is rolled back and
+   the original is returned (created=False).
    Otherwise seq collided because the counter is behind MongoDB (e.g. PostgreSQL was
    restored from a backup, or a commit was lost after an insert): the counter is
    raised to MongoDB's max seq (and createdAt) for that conversation and the insert
@@ -40,8 +41,10 @@ conversation's `message_sequences` row:
 
 Cost: per conversation, sends are serialised at roughly one PostgreSQL upsert, one
 MongoDB insert, one broadcast and one commit; different conversations run in parallel
-(their rows do not contend). A retry with a known client_msg_id is answered before the
-critical section, by one indexed MongoDB lookup.
+(their rows do not contend). Idempotency costs nothing on the common path: there is no
+lookup before the insert, the unique (conversation, dedupeKey) index is the check. A
+retry of a stored client_msg_id takes the lock, fails its insert and is answered by
+step 3 (one lookup, the increment rolled back), so it consumes no seq.
 
 Known edge: an insert whose acknowledgement is lost (a timeout after MongoDB stored
 it) answers 503, yet the message exists, with the seq that was committed for it; a
@@ -180,14 +183,6 @@ def _send(
     message_type: MessageType,
     client_msg_id: str | None,
 ) -> SendResult:
-    repo = repository_for(conversation.kind)
-    if client_msg_id is not None:
-        # The common retry (the first attempt completed) is answered without the lock.
-        dedupe_key = dedupe_key_for(message_id="", client_msg_id=client_msg_id)  # "c:<client_msg_id>"
-        existing = repo.find_by_dedupe_key(conversation_id=conversation.id, dedupe_key=dedupe_key)
-        if existing is not None:
-            return SendResult(message=existing, created=False)
-
     failure: errors.StoreUnavailable | None = None
     result: SendResult | None = None
     with transaction.atomic():

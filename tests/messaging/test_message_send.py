@@ -254,24 +254,27 @@ def test_unauthenticated_send_is_401(anon, where):
     assert _stored(where) == []
 
 
-def test_a_duplicate_that_slips_past_the_precheck_is_caught_by_the_unique_index(alice, where, monkeypatch):
+def test_a_retry_is_caught_by_the_unique_index_and_consumes_no_seq(alice, where, monkeypatch):
+    """No lookup before the insert: the retry's insert hits the (conversation,
+    dedupeKey) index, one lookup finds the original, the increment is rolled back."""
     first = services.message_send(sender=alice, **where.kwargs, content="x", client_msg_id="k").message
     repo = repository_for(where.conversation.kind)
     real = repo.find_by_dedupe_key
     calls = []
 
-    def precheck_misses(**kwargs):  # as if the original landed just after the pre-check
+    def counting(**kwargs):
         calls.append(kwargs)
-        return None if len(calls) == 1 else real(**kwargs)
+        return real(**kwargs)
 
-    monkeypatch.setattr(repo, "find_by_dedupe_key", precheck_misses)
+    monkeypatch.setattr(repo, "find_by_dedupe_key", counting)
     with capture_broadcasts() as captured:
         result = services.message_send(sender=alice, **where.kwargs, content="x", client_msg_id="k")
+        fresh = services.message_send(sender=alice, **where.kwargs, content="y", client_msg_id="other")
 
-    assert len(calls) == 2
+    assert len(calls) == 1  # only for the retry, after its insert failed
     assert result.created is False
     assert result.message == first
-    assert captured.calls == []
-    # The duplicate's counter increment was rolled back: no seq consumed.
-    assert MessageSequence.objects.get(conversation_id=where.pk).last_seq == 1
-    assert len(_stored(where)) == 1
+    assert fresh.created is True
+    assert fresh.message.seq == 2  # the retry consumed no seq
+    assert [(name, kw["message"]["id"]) for name, kw in captured.calls] == [("message_created", fresh.message.id)]
+    assert len(_stored(where)) == 2

@@ -46,11 +46,20 @@ def test_a_failed_send_burns_its_seq_but_never_reuses_it(client_for, alice, wher
     assert response.json()["seq"] == 2
 
 
-def test_a_retry_with_a_client_msg_id_answers_503_without_touching_the_counter(client_for, alice, where, mongo_down):
-    response = client_for(alice).post(where.url, {"content": "x", "client_msg_id": "k"}, format="json")
+def test_a_send_with_a_client_msg_id_that_failed_is_stored_once_by_its_retry(client_for, alice, where, mongo_down):
+    body = {"content": "x", "client_msg_id": "k"}
+    with capture_broadcasts() as captured:
+        _assert_503(client_for(alice).post(where.url, body, format="json"))
+    assert captured.calls == []
 
-    _assert_503(response)
-    assert not MessageSequence.objects.filter(conversation_id=where.pk).exists()
+    mongo_down.restore()
+    retried = client_for(alice).post(where.url, body, format="json")
+    again = client_for(alice).post(where.url, body, format="json")
+
+    assert retried.status_code == 201
+    assert retried.json()["seq"] == 2  # seq 1 is the gap of the failed attempt
+    assert again.status_code == 200
+    assert again.json() == retried.json()
 
 
 def test_history_answers_503(client_for, alice, where, mongo_down):
