@@ -56,6 +56,7 @@ def parse_args():
     p.add_argument("--mongo-down-seconds", type=float, default=3.0)
     p.add_argument("--drain-seconds", type=float, default=60, help="after the run, how long sends may still retry")
     p.add_argument("--no-prepare", action="store_true", help="private services already started")
+    p.add_argument("--keep-services", action="store_true", help="do not stop the private services at the end")
     return p.parse_args()
 
 
@@ -402,7 +403,11 @@ def main():
             server.stop()
         from messaging.mongo import get_client
 
-        get_client().drop_database(f"soak_{run}")
+        try:
+            get_client().drop_database(f"soak_{run}")
+        finally:
+            if not args.keep_services:
+                private_stack.services("stop")
     keys = ["sent", "acked", "retried", "delivered", "recovered", "lost", "duplicated", "out_of_order", "5xx"]
     if args.restart_mongo_at is not None:
         keys.append("503_during_outage")
