@@ -32,7 +32,8 @@ class Channel(models.Model):
 
 class ChannelMember(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # The unique (channel, user) index serves lookups by channel; user has its own.
+    # The unique (channel, user) index serves membership checks; user has its own index;
+    # (channel, joined_at, id) serves the members list, keyset-paged in that order.
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_memberships")
     joined_at = models.DateTimeField(auto_now_add=True)
@@ -40,6 +41,7 @@ class ChannelMember(models.Model):
     class Meta:
         db_table = "channel_members"
         constraints = [models.UniqueConstraint(fields=["channel", "user"], name="channel_members_unique_pair")]
+        indexes = [models.Index(fields=["channel", "joined_at", "id"], name="channel_members_by_joined")]
 
     def __str__(self):
         return f"{self.user_id} in {self.channel_id}"

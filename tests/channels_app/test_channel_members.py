@@ -68,3 +68,20 @@ def test_members_uses_a_constant_number_of_queries(make_user, client_for, channe
     with count_queries() as more:
         assert len(client.get(f"/api/v1/channels/{channel['id']}/members").json()["results"]) == 10
     assert len(more) == len(four_members) <= 4, more  # the token (2), the channel, the page
+
+
+def test_the_members_page_query_reads_the_joined_index_without_sorting(channel_with_members):
+    from django.db import connection
+
+    from channels_app.selectors import channel_members_list
+
+    channel, _users = channel_with_members
+    page = channel_members_list(channel_id=channel["id"]).order_by("joined_at", "id")[:51]
+    with connection.cursor() as cursor:
+        # A handful of rows: make the planner show what it would do with a big table.
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        plan = page.explain()
+
+    assert "channel_members_by_joined" in plan, plan
+    assert "Sort" not in plan, plan
