@@ -16,6 +16,7 @@ from channels_app import selectors
 from channels_app.models import Channel, ChannelMember
 from messaging import services as messaging_services
 from messaging.documents import Conversation, ConversationKind
+from messaging.serializers import message_to_api
 from moderation.models import AuditLogEntry
 from moderation.services import audit_entry_create
 from realtime import broadcast
@@ -52,11 +53,13 @@ def _membership_add(*, user, channel: Channel) -> bool:
     """Make `user` a member (race-safe on the unique pair). True if they were not one already."""
     _membership, created = ChannelMember.objects.get_or_create(channel=channel, user=user)
     if created:
-        messaging_services.system_message_post(
+        joined = messaging_services.system_message_post(
             channel_id=channel.pk, content=f"{user.username} joined", actor_id=user.pk
         )
-        channel_id, user_id = str(channel.pk), str(user.pk)
-        transaction.on_commit(lambda: broadcast.member_joined(channel_id=channel_id, user_id=user_id))
+        channel_id, user_id, system_message = str(channel.pk), str(user.pk), message_to_api(joined)
+        transaction.on_commit(
+            lambda: broadcast.member_joined(channel_id=channel_id, user_id=user_id, system_message=system_message)
+        )
     return created
 
 

@@ -265,23 +265,32 @@ def message_deleted(*, message_id: str, channel_id: str | None = None, conversat
 # --- Memberships ------------------------------------------------------------------
 
 
-def member_joined(*, channel_id: str, user_id: str) -> None:
-    """A user joined a channel: their sockets subscribe to it, members hear member.joined."""
+def member_joined(*, channel_id: str, user_id: str, system_message: dict | None = None) -> None:
+    """A user joined a channel: their sockets subscribe to it, members (the joiner's
+    sockets too) hear member.joined.
+
+    `system_message` is the "<username> joined" SYSTEM message of the join. It went to
+    the channel's group when it was stored, before the joiner's sockets were subscribed
+    (they subscribe once the membership is committed: subscribing earlier would let a
+    rolled-back join hear the channel), so it is sent to them here, before they
+    subscribe: later messages of the channel cannot overtake it on their sockets."""
     channel_id, user_id = str(channel_id), str(user_id)
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
+        user_group = events.user_group(user_id)
         connections = _live_connections([user_id])[user_id]
         joined = frame_event(events.MEMBER_JOINED, {"channel_id": channel_id, "user_id": user_id})
         subscribe = {"type": events.SUBSCRIBE, "group": group}
+        steps = []
+        if system_message is not None:
+            steps.append([("send", user_group, frame_event(events.MESSAGE_CREATED, {"message": system_message}))])
         if not remote_membership:
-            return [
-                [("send_and_wait", events.user_group(user_id), (subscribe, connections))],
-                [("send", group, joined)],
-            ]
+            return [*steps, [("send_and_wait", user_group, (subscribe, connections))], [("send", group, joined)]]
         return [
+            *steps,
             [("add", group, connection) for connection in connections],
-            [("send", events.user_group(user_id), subscribe), ("send", group, joined)],
+            [("send", user_group, subscribe), ("send", group, joined)],
         ]
 
     _deliver(f"member.joined {user_id} -> {channel_id}", build)

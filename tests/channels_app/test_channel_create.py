@@ -1,6 +1,7 @@
 import pytest
 
 from channels_app.models import Channel, ChannelMember
+from messaging.serializers import message_to_api
 from tests.helpers import capture_broadcasts
 
 
@@ -30,7 +31,10 @@ def test_create_channel_answers_201_and_the_creator_is_a_member(
     assert body["created_at"].endswith("Z")
     assert ChannelMember.objects.filter(channel=channel, user=alice).exists()
     assert system_messages == [(str(channel.pk), "alice joined")]
-    assert broadcasts.calls == [("member_joined", {"channel_id": str(channel.pk), "user_id": str(alice.pk)})]
+    joined = message_to_api(system_messages.documents[0])
+    assert broadcasts.calls == [
+        ("member_joined", {"channel_id": str(channel.pk), "user_id": str(alice.pk), "system_message": joined})
+    ]
 
 
 def test_create_channel_without_description_stores_null(make_user, client_for, system_messages):

@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from channels_app.models import ChannelMember
+from messaging.serializers import message_to_api
 from slackclone import errors
 from tests.helpers import capture_broadcasts
 
@@ -28,7 +29,10 @@ def test_join_answers_200_channel_and_makes_me_a_member(
     assert ChannelMember.objects.filter(channel_id=channel["id"], user=bob).exists()
     assert system_messages == [(channel["id"], "bob joined")]
     assert system_messages.actor_ids == [str(bob.pk)]
-    assert broadcasts.calls == [("member_joined", {"channel_id": channel["id"], "user_id": str(bob.pk)})]
+    joined = message_to_api(system_messages.documents[0])
+    assert broadcasts.calls == [
+        ("member_joined", {"channel_id": channel["id"], "user_id": str(bob.pk), "system_message": joined})
+    ]
 
 
 def test_joining_twice_is_harmless_and_posts_and_broadcasts_nothing_more(
@@ -81,13 +85,10 @@ def test_join_rolls_back_and_answers_503_when_the_message_store_is_down(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_joins_of_the_same_user_make_one_membership_and_one_system_message(
-    make_user, client_for, monkeypatch
+    make_user, client_for, system_messages
 ):
-    import messaging.services
     from channels_app.models import Channel
 
-    posted = []
-    monkeypatch.setattr(messaging.services, "system_message_post", lambda **kw: posted.append(kw))
     channel = Channel.objects.create(name="general")
     bob = make_user("bob")
     clients = [client_for(bob) for _ in range(10)]
@@ -110,5 +111,5 @@ def test_concurrent_joins_of_the_same_user_make_one_membership_and_one_system_me
 
     assert statuses == [200] * 10
     assert ChannelMember.objects.filter(channel=channel, user=bob).count() == 1
-    assert len(posted) == 1
+    assert system_messages == [(str(channel.pk), "bob joined")]
     assert broadcasts.names == ["member_joined"]

@@ -113,11 +113,34 @@ async def test_joining_a_channel_subscribes_the_open_sockets_of_the_joiner(ws, u
     await in_thread(channel_services.channel_join, user=bob, channel_id=channel_id)
 
     joined = {"type": "member.joined", "channel_id": channel_id, "user_id": str(bob.pk)}
-    assert (await frames_of_type(bob_socket, "member.joined", 1))[0] == joined
-    assert (await frames_of_type(alice_socket, "member.joined", 1))[0] == joined
+    # The joiner hears the join's SYSTEM message as every member does, then member.joined.
+    system = await next_frame(bob_socket)
+    assert system["type"] == "message.created"
+    assert (system["message"]["type"], system["message"]["content"]) == ("SYSTEM", f"{bob.username} joined")
+    assert await next_frame(bob_socket) == joined
+    alice_frames = [await next_frame(alice_socket), await next_frame(alice_socket)]
+    assert alice_frames == [{"type": "message.created", "message": system["message"]}, joined]
     await send(alice_socket, channel_id, "welcome bob")
     created = await frames_of_type(bob_socket, "message.created", 1)
     assert created[0]["message"]["content"] == "welcome bob"
+    assert created[0]["message"]["seq"] == system["message"]["seq"] + 1
+
+
+async def test_the_creator_of_a_channel_hears_its_joined_message(ws, user_with_token):
+    alice, alice_token = await user_with_token()
+    alice_socket = await ws(alice_token)
+
+    channel_id = await make_channel(alice)
+
+    system = await next_frame(alice_socket)
+    assert system["type"] == "message.created"
+    assert system["message"]["channel_id"] == channel_id
+    assert (system["message"]["type"], system["message"]["seq"]) == ("SYSTEM", 1)
+    assert await next_frame(alice_socket) == {
+        "type": "member.joined",
+        "channel_id": channel_id,
+        "user_id": str(alice.pk),
+    }
 
 
 async def test_a_socket_opened_after_joining_receives_the_channel(ws, user_with_token):
