@@ -17,6 +17,14 @@ def channel_get(*, channel_id: UUID | str, lock: bool = False) -> Channel:
         raise errors.NotFound("Channel not found.") from exc
 
 
+def channel_archived_error() -> errors.Conflict:
+    return errors.Conflict("This channel is archived: it is read-only.", code="channel_archived")
+
+
+def channel_is_archived(*, channel_id: UUID | str) -> bool:
+    return Channel.objects.filter(pk=channel_id, archived_at__isnull=False).exists()
+
+
 def channel_is_member(*, user, channel_id: UUID | str) -> bool:
     return ChannelMember.objects.filter(channel_id=channel_id, user_id=user.pk).exists()
 

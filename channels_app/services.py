@@ -41,7 +41,7 @@ def _refuse_if_archived(channel: Channel) -> None:
     """Membership of an archived channel is frozen (posting and editing there are refused
     by messaging.selectors.conversation_get_for_member)."""
     if channel.is_archived:
-        raise errors.Conflict("This channel is archived: it is read-only.", code="channel_archived")
+        raise selectors.channel_archived_error()
 
 
 def _require_staff(by) -> None:
@@ -144,6 +144,8 @@ def channel_archive(*, channel: Channel, by) -> Channel:
     with transaction.atomic():
         locked = selectors.channel_get(channel_id=channel.pk, lock=True)
         if not locked.is_archived:
+            # Sends in flight finish first; later ones wait, then see the archive (409).
+            messaging_services.conversation_writes_lock(Conversation(ConversationKind.CHANNEL, str(locked.pk)))
             locked.archived_at = timezone.now()
             locked.save(update_fields=["archived_at"])
             audit_entry_create(

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from channels_app.selectors import channel_get, channel_get_for_member, channel_ids_existing
+from channels_app.selectors import channel_archived_error, channel_get, channel_get_for_member, channel_ids_existing
 from dms.selectors import dm_get_for_participant, dm_ids_existing
 from messaging import validation
 from messaging.cursors import decode_cursor, decode_moderation_cursor, encode_cursor, encode_moderation_cursor
@@ -55,7 +55,7 @@ def conversation_get_for_member(
         cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
         channel = channel_get_for_member(user=user, channel_id=cid)
         if for_write and channel.is_archived:
-            raise errors.Conflict("This channel is archived: it is read-only.", code="channel_archived")
+            raise channel_archived_error()
         return Conversation(ConversationKind.CHANNEL, cid)
     cid = validation.clean_uuid(conversation_id, field="conversation_id", not_found="Conversation not found.")
     dm_get_for_participant(user=user, conversation_id=cid)

@@ -17,7 +17,10 @@ conversation's `message_sequences` row:
    last_seq, last_created_at`, where the value offered is this process's `now`
    truncated to milliseconds (what MongoDB stores). The row lock is held until
    commit, so seq strictly increases and createdAt never goes back with seq, even
-   when the clocks of two server processes disagree.
+   when the clocks of two server processes disagree. In a channel, the channel is then
+   checked again under the lock (409 `channel_archived`, rolling the increment back):
+   `channel_archive` takes the same lock before it commits (`conversation_writes_lock`),
+   so a send either completes before the archive or is refused, never lands after it.
 2. Still holding the lock, the document is inserted into MongoDB. Because insert N is
    acknowledged before N+1 can be assigned, a reader paging forward by seq can never
    see N+1 and later discover N: that is what makes the `after_cursor` promise hold
@@ -65,7 +68,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels_app.selectors import channel_get
+from channels_app.selectors import channel_archived_error, channel_get, channel_is_archived
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.models import MessageSequence
@@ -85,6 +88,14 @@ ON CONFLICT (conversation_id) DO UPDATE SET
     last_seq = message_sequences.last_seq + 1,
     last_created_at = GREATEST(message_sequences.last_created_at, EXCLUDED.last_created_at)
 RETURNING last_seq, last_created_at
+"""
+
+# Lock the row without taking a seq (creating it if this conversation has none yet, so
+# that a concurrent first send, whose row is not committed yet, is waited for too).
+_LOCK_SQL = """
+INSERT INTO message_sequences (conversation_id, kind, last_seq, last_created_at)
+VALUES (%s, %s, 0, %s)
+ON CONFLICT (conversation_id) DO UPDATE SET last_seq = message_sequences.last_seq
 """
 
 _RESYNC_SQL = """
@@ -110,6 +121,23 @@ def _next_seq(conversation: Conversation) -> tuple[int, datetime]:
         cursor.execute(_NEXT_SEQ_SQL, [UUID(conversation.id), conversation.kind.value, _now_ms()])
         seq, created_at = cursor.fetchone()
     return seq, truncate_ms(created_at.astimezone(UTC))
+
+
+def conversation_writes_lock(conversation: Conversation) -> None:
+    """Inside the caller's transaction: wait until the sends in flight in `conversation`
+    have committed, and hold new ones off until that transaction ends. `channel_archive`
+    calls it before marking a channel archived, so no send is stored after that commits
+    (a waiting send then sees the archive, step 1)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("conversation_writes_lock() needs the caller's transaction.")
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [UUID(conversation.id), conversation.kind.value, _now_ms()])
+
+
+def _refuse_if_archived(conversation: Conversation) -> None:
+    """Step 1, in a channel: under the lock, the archive cannot be racing us any more."""
+    if conversation.kind is ConversationKind.CHANNEL and channel_is_archived(channel_id=conversation.id):
+        raise channel_archived_error()
 
 
 def _resync_seq(conversation: Conversation, *, max_seq: int, max_created_at: datetime | None) -> None:
@@ -138,6 +166,7 @@ def _insert_locked(
     dedupe_key = dedupe_key_for(message_id=message_id, client_msg_id=client_msg_id)
     for attempt in range(2):
         seq, created_at = _next_seq(conversation)
+        _refuse_if_archived(conversation)
         message = MessageDocument(
             id=message_id,
             conversation=conversation,

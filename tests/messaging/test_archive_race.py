@@ -1,0 +1,102 @@
+"""Archiving a channel while messages are being sent into it: a send either completes
+before the archive or is refused with 409, never stored after the archive committed.
+Threads with their own PostgreSQL connections stand in for two server processes."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, transaction
+
+from channels_app import services as channel_services
+from channels_app.models import Channel
+from messaging import services
+from messaging.documents import ConversationKind
+from messaging.models import MessageSequence
+from messaging.mongo import get_db
+from messaging.repositories import repository_for
+from slackclone import errors
+from tests.helpers import capture_broadcasts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BLOCKED = 0.5  # how long a call must stay blocked to count as waiting for the lock
+
+
+def _in_thread(pool, func, /, **kwargs):
+    def run():
+        try:
+            return func(**kwargs)
+        finally:
+            connection.close()
+
+    return pool.submit(run)
+
+
+def _stored(channel) -> list[str]:
+    return [doc["content"] for doc in get_db()["channel_messages"].find({"channelId": str(channel.pk)})]
+
+
+def test_an_archive_waits_for_the_send_in_flight_which_is_stored_before_it(make_channel, alice, staff, monkeypatch):
+    channel = make_channel(alice)
+    # Its first message: the send's seq row is not committed while it is in flight.
+    assert not MessageSequence.objects.filter(conversation_id=channel.pk).exists()
+    repo = repository_for(ConversationKind.CHANNEL)
+    real_insert = repo.insert
+    inside, go = threading.Event(), threading.Event()
+
+    def slow_insert(message):  # the send holds the conversation's lock here
+        inside.set()
+        assert go.wait(10)
+        return real_insert(message)
+
+    monkeypatch.setattr(repo, "insert", slow_insert)
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts():
+        send = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="in flight")
+        assert inside.wait(10)
+        archive = _in_thread(pool, channel_services.channel_archive, channel=channel, by=staff)
+
+        with pytest.raises(TimeoutError):
+            archive.result(timeout=BLOCKED)  # waiting for the send's lock
+        go.set()
+        sent = send.result(timeout=10)
+        archive.result(timeout=10)
+
+    assert sent.created is True
+    assert _stored(channel) == ["in flight"]
+    assert Channel.objects.get(pk=channel.pk).archived_at >= sent.message.created_at
+    with pytest.raises(errors.Conflict):
+        services.message_send(sender=alice, channel_id=channel.pk, content="too late")
+
+
+def test_a_send_that_passed_the_check_while_the_archive_commits_is_refused_and_consumes_no_seq(
+    make_channel, alice, staff
+):
+    channel = make_channel(alice)
+    with capture_broadcasts():
+        services.message_send(sender=alice, channel_id=channel.pk, content="before")
+    archived, go = threading.Event(), threading.Event()
+
+    def archive_and_hold():  # the archive is made but not committed yet
+        with transaction.atomic():
+            channel_services.channel_archive(channel=channel, by=staff)
+            archived.set()
+            assert go.wait(10)
+
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts() as captured:
+        archive = _in_thread(pool, archive_and_hold)
+        assert archived.wait(10)
+        # The channel does not look archived yet to others: this send passes the first
+        # check, then waits for the lock that the archive holds.
+        send = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="racing")
+        with pytest.raises(TimeoutError):
+            send.result(timeout=BLOCKED)
+        go.set()
+        archive.result(timeout=10)
+        with pytest.raises(errors.Conflict) as refused:
+            send.result(timeout=10)
+
+    assert refused.value.code == "channel_archived"
+    assert _stored(channel) == ["before"]
+    assert captured.of("message_created") == []
+    assert MessageSequence.objects.get(conversation_id=channel.pk).last_seq == 1
