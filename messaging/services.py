@@ -124,10 +124,10 @@ def _next_seq(conversation: Conversation) -> tuple[int, datetime]:
 
 
 def conversation_writes_lock(conversation: Conversation) -> None:
-    """Inside the caller's transaction: wait until the sends in flight in `conversation`
-    have committed, and hold new ones off until that transaction ends. `channel_archive`
-    calls it before marking a channel archived, so no send is stored after that commits
-    (a waiting send then sees the archive, step 1)."""
+    """Inside the caller's transaction: wait until the sends (and edits) in flight in
+    `conversation` have committed, and hold new ones off until that transaction ends.
+    `channel_archive` calls it before marking a channel archived, so no send or edit is
+    stored after that commits (a waiting one then sees the archive, step 1)."""
     if not connection.in_atomic_block:
         raise RuntimeError("conversation_writes_lock() needs the caller's transaction.")
     with connection.cursor() as cursor:
@@ -325,11 +325,15 @@ def message_edit(
         raise _system_immutable()
     if message.sender_id != str(user.pk):
         raise errors.PermissionDenied("Only the author can edit a message.", code="not_author")
-    # Never before createdAt, even if this process's clock is behind the sender's.
-    edited_at = max(_now_ms(), message.created_at)
-    updated = repository_for(conversation.kind).edit(
-        conversation_id=conversation.id, message_id=message.id, content=content, edited_at=edited_at
-    )
+    with transaction.atomic():
+        # As a send does: under the conversation's lock, so no edit lands after an archive.
+        conversation_writes_lock(conversation)
+        _refuse_if_archived(conversation)
+        # Never before createdAt, even if this process's clock is behind the sender's.
+        edited_at = max(_now_ms(), message.created_at)
+        updated = repository_for(conversation.kind).edit(
+            conversation_id=conversation.id, message_id=message.id, content=content, edited_at=edited_at
+        )
     if updated is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
     try:

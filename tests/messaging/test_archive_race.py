@@ -100,3 +100,32 @@ def test_a_send_that_passed_the_check_while_the_archive_commits_is_refused_and_c
     assert _stored(channel) == ["before"]
     assert captured.of("message_created") == []
     assert MessageSequence.objects.get(conversation_id=channel.pk).last_seq == 1
+
+
+def test_an_edit_that_passed_the_check_while_the_archive_commits_is_refused(make_channel, alice, staff):
+    channel = make_channel(alice)
+    with capture_broadcasts():
+        original = services.message_send(sender=alice, channel_id=channel.pk, content="before").message
+    archived, go = threading.Event(), threading.Event()
+
+    def archive_and_hold():
+        with transaction.atomic():
+            channel_services.channel_archive(channel=channel, by=staff)
+            archived.set()
+            assert go.wait(10)
+
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts() as captured:
+        archive = _in_thread(pool, archive_and_hold)
+        assert archived.wait(10)
+        edit = _in_thread(
+            pool, services.message_edit, user=alice, channel_id=channel.pk, message_id=original.id, content="after"
+        )
+        with pytest.raises(TimeoutError):
+            edit.result(timeout=BLOCKED)
+        go.set()
+        archive.result(timeout=10)
+        with pytest.raises(errors.Conflict):
+            edit.result(timeout=10)
+
+    assert _stored(channel) == ["before"]
+    assert captured.calls == []
