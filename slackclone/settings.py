@@ -79,14 +79,25 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://slackclone:slackclone@127.0.0.1:55432/slackclone"),
 }
-# 0: a connection per request. Under ASGI every request runs in a thread of its own
-# (Django's ThreadSensitiveContext), so a kept connection belongs to a thread that is
-# gone: with 60 the soak test (bench/soak.py, 200 clients) piled up idle connections
-# until PostgreSQL refused new ones ("too many clients") and requests answered 503.
-# Django's docs say the same: disable persistent connections under ASGI.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=3)
+# Never kept per thread (CONN_MAX_AGE 0): under ASGI every request runs in a thread of
+# its own (Django's ThreadSensitiveContext), so a kept connection belongs to a thread
+# that is gone: with 60 the soak test (bench/soak.py, 200 clients) piled up idle
+# connections until PostgreSQL refused new ones ("too many clients", 503s).
+# Instead, each process keeps a pool (psycopg_pool, Django's "pool" option): a request
+# borrows a connection and gives it back when it ends. DB_POOL_MAX_SIZE bounds the
+# connections of one process (processes x this must stay under max_connections); a
+# request waits at most DB_CONNECT_TIMEOUT for one, then answers 503. 0: no pool, a new
+# connection per request.
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: checked when borrowed
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DB_CONNECT_TIMEOUT
+if DB_POOL_MAX_SIZE := env.int("DB_POOL_MAX_SIZE", default=20):
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": min(2, DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": DB_CONNECT_TIMEOUT,
+    }
 
 MONGO_URL = env.str("MONGO_URL", default="mongodb://127.0.0.1:57017/")
 MONGO_DB = env.str("MONGO_DB", default="slackclone")

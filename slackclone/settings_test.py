@@ -12,7 +12,6 @@ from slackclone.settings import CHANNEL_LAYER_HOST, CHANNEL_LAYERS, DATABASES, R
 WORKER = int(os.environ.get("SLACKCLONE_TEST_WORKER", "0"))
 
 DATABASES["default"]["TEST"] = {"NAME": f"test_slackclone_{WORKER}"}
-DATABASES["default"]["CONN_MAX_AGE"] = 0
 MONGO_DB = f"slackclone_test_{WORKER}"
 
 _redis_base = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0").rsplit("/", 1)[0]
