@@ -69,43 +69,11 @@ def test_an_archive_waits_for_the_send_in_flight_which_is_stored_before_it(make_
         services.message_send(sender=alice, channel_id=channel.pk, content="too late")
 
 
-def test_a_send_that_passed_the_check_while_the_archive_commits_is_refused_and_consumes_no_seq(
-    make_channel, alice, staff
-):
-    channel = make_channel(alice)
-    with capture_broadcasts():
-        services.message_send(sender=alice, channel_id=channel.pk, content="before")
-    archived, go = threading.Event(), threading.Event()
-
-    def archive_and_hold():  # the archive is made but not committed yet
-        with transaction.atomic():
-            channel_services.channel_archive(channel=channel, by=staff)
-            archived.set()
-            assert go.wait(10)
-
-    with ThreadPoolExecutor(2) as pool, capture_broadcasts() as captured:
-        archive = _in_thread(pool, archive_and_hold)
-        assert archived.wait(10)
-        # The channel does not look archived yet to others: this send passes the first
-        # check, then waits for the lock that the archive holds.
-        send = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="racing")
-        with pytest.raises(TimeoutError):
-            send.result(timeout=BLOCKED)
-        go.set()
-        archive.result(timeout=10)
-        with pytest.raises(errors.Conflict) as refused:
-            send.result(timeout=10)
-
-    assert refused.value.code == "channel_archived"
-    assert _stored(channel) == ["before"]
-    assert captured.of("message_created") == []
-    assert MessageSequence.objects.get(conversation_id=channel.pk).last_seq == 1
-
-
-def test_an_edit_that_passed_the_check_while_the_archive_commits_is_refused(make_channel, alice, staff):
-    channel = make_channel(alice)
-    with capture_broadcasts():
-        original = services.message_send(sender=alice, channel_id=channel.pk, content="before").message
+def _refused_while_an_archive_commits(channel, staff, write, **kwargs):
+    """Archive `channel` in a transaction held open; meanwhile start write(**kwargs): the
+    channel does not look archived yet to others, so it passes the first check, then
+    waits for the lock the archive holds. Commit the archive; the write must then be
+    refused. Returns the Conflict and what was broadcast."""
     archived, go = threading.Event(), threading.Event()
 
     def archive_and_hold():
@@ -117,15 +85,48 @@ def test_an_edit_that_passed_the_check_while_the_archive_commits_is_refused(make
     with ThreadPoolExecutor(2) as pool, capture_broadcasts() as captured:
         archive = _in_thread(pool, archive_and_hold)
         assert archived.wait(10)
-        edit = _in_thread(
-            pool, services.message_edit, user=alice, channel_id=channel.pk, message_id=original.id, content="after"
-        )
+        pending = _in_thread(pool, write, **kwargs)
         with pytest.raises(TimeoutError):
-            edit.result(timeout=BLOCKED)
+            pending.result(timeout=BLOCKED)
         go.set()
         archive.result(timeout=10)
-        with pytest.raises(errors.Conflict):
-            edit.result(timeout=10)
+        with pytest.raises(errors.Conflict) as refused:
+            pending.result(timeout=10)
+    return refused.value, captured
 
+
+def test_a_send_that_passed_the_check_while_the_archive_commits_is_refused_and_consumes_no_seq(
+    make_channel, alice, staff
+):
+    channel = make_channel(alice)
+    with capture_broadcasts():
+        services.message_send(sender=alice, channel_id=channel.pk, content="before")
+
+    refused, captured = _refused_while_an_archive_commits(
+        channel, staff, services.message_send, sender=alice, channel_id=channel.pk, content="racing"
+    )
+
+    assert refused.code == "channel_archived"
+    assert _stored(channel) == ["before"]
+    assert captured.calls == []
+    assert MessageSequence.objects.get(conversation_id=channel.pk).last_seq == 1
+
+
+def test_an_edit_that_passed_the_check_while_the_archive_commits_is_refused(make_channel, alice, staff):
+    channel = make_channel(alice)
+    with capture_broadcasts():
+        original = services.message_send(sender=alice, channel_id=channel.pk, content="before").message
+
+    refused, captured = _refused_while_an_archive_commits(
+        channel,
+        staff,
+        services.message_edit,
+        user=alice,
+        channel_id=channel.pk,
+        message_id=original.id,
+        content="after",
+    )
+
+    assert refused.code == "channel_archived"
     assert _stored(channel) == ["before"]
     assert captured.calls == []
