@@ -9,7 +9,6 @@ DATA_DIR and ports, so stopping and restarting them disturbs nobody else:
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,31 +58,5 @@ def setup_django() -> None:
     django.setup()
 
 
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen
-    log: Path
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/v1/"
-
-    def stop(self) -> None:
-        devserver.stop(self.process)
-
-
-def start_server(log_dir: Path, **env_extra: str) -> Server:
-    port, process, log = devserver.spawn_daphne(log_dir, {**os.environ, **SERVER_ENV, **env_extra})
-    server = Server(port=port, process=process, log=log)
-    try:
-        devserver.wait_healthy(server.http, process, log=log, timeout=40)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+def start_server(log_dir: Path, **env_extra: str) -> devserver.Server:
+    return devserver.start(log_dir, {**os.environ, **SERVER_ENV, **env_extra}, timeout=40)

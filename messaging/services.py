@@ -204,31 +204,15 @@ def _insert_locked(
     raise AssertionError("unreachable")
 
 
-def _send(
-    *,
-    conversation: Conversation,
-    sender_id: str | None,
-    content: str,
-    message_type: MessageType,
-    client_msg_id: str | None,
-) -> SendResult:
-    failure: errors.StoreUnavailable | None = None
-    result: SendResult | None = None
+def _send(**fields) -> SendResult:
+    """Steps 1-5 (the fields are `_insert_locked`'s) in one transaction. If MongoDB
+    fails, the transaction still commits (step 4) and then the failure is raised."""
     with transaction.atomic():
         try:
-            result = _insert_locked(
-                conversation=conversation,
-                sender_id=sender_id,
-                content=content,
-                message_type=message_type,
-                client_msg_id=client_msg_id,
-            )
+            return _insert_locked(**fields)
         except errors.StoreUnavailable as exc:
             failure = exc  # step 4: commit the increment, then report the failure
-    if failure is not None:
-        raise failure
-    assert result is not None
-    return result
+    raise failure
 
 
 def _check_retry_sender(result: SendResult, *, sender_id: str) -> SendResult:

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +66,42 @@ def stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
         process.wait(timeout=10)
 
 
+@dataclass
+class Server:
+    """A daphne process started by `start`."""
+
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/v1/"
+
+    def wait_healthy(self, *, timeout: float = 30) -> None:
+        wait_healthy(self.http, self.process, log=self.log, timeout=timeout)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        stop(self.process, sig)
+
+
+def start(log_dir: Path, env: dict, *, timeout: float = 30) -> Server:
+    """spawn_daphne, then wait until it is healthy (killing it if it never is)."""
+    server = Server(*spawn_daphne(log_dir, env))
+    try:
+        server.wait_healthy(timeout=timeout)
+    except BaseException:
+        server.stop(signal.SIGKILL)
+        raise
+    return server
+
+
 def _tail(log: Path | None) -> str:
     return log.read_text()[-3000:] if log is not None and log.exists() else ""
 
 
-__all__ = ["APP", "DAPHNE", "free_port", "spawn_daphne", "stop", "wait_healthy"]
+__all__ = ["APP", "DAPHNE", "Server", "free_port", "spawn_daphne", "start", "stop", "wait_healthy"]

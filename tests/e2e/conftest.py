@@ -7,8 +7,6 @@ they see what a `transaction=True` test commits, and the test sees what they sto
 
 import os
 import signal
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,34 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://127.0.0.1"
 
 
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen
-    log: Path
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/v1/"
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        devserver.stop(self.process, sig)
-
-
 def servers_database_url() -> str:
     s = connection.settings_dict
     return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
-def wait_healthy(server: Server, *, timeout: float = 30) -> None:
-    devserver.wait_healthy(server.http, server.process, log=server.log, timeout=timeout)
-
-
-def start_server(log_dir: Path, **env_extra: str) -> Server:
+def start_server(log_dir: Path, **env_extra: str) -> devserver.Server:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "slackclone.settings_test",
@@ -56,14 +32,7 @@ def start_server(log_dir: Path, **env_extra: str) -> Server:
         "LOG_LEVEL": "WARNING",
         **env_extra,
     }
-    port, process, log = devserver.spawn_daphne(log_dir, env)
-    server = Server(port=port, process=process, log=log)
-    try:
-        wait_healthy(server)
-    except BaseException:
-        server.stop(signal.SIGKILL)
-        raise
-    return server
+    return devserver.start(log_dir, env)
 
 
 @pytest.fixture(scope="session")

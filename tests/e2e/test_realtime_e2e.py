@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 from channels_app import services as channel_services
 from realtime import events
 from tests.conftest import token_for
-from tests.e2e.conftest import ORIGIN, ROOT, wait_healthy
+from tests.e2e.conftest import ORIGIN, ROOT
 from tests.realtime.support import in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -243,7 +243,7 @@ async def test_with_redis_down_rest_sends_are_stored_and_a_client_catches_up_aft
     assert elapsed < 5
     assert presence.status_code == 503
     for server in servers:
-        await asyncio.to_thread(wait_healthy, server)
+        await asyncio.to_thread(server.wait_healthy)
 
     async with httpx.AsyncClient(base_url=b.http, headers={"Authorization": f"Bearer {bob_token}"}) as bob_http:
         page = (await bob_http.get(f"/api/v1/channels/{channel_id}/messages", params={"after": cursor})).json()

@@ -58,19 +58,26 @@ async def next_frame(comm: WebsocketCommunicator, *, within: float = 3, skip=NOI
             return frame
 
 
-async def frames_of_type(comm: WebsocketCommunicator, frame_type: str, count: int, *, within: float = 5) -> list:
-    """The next `count` frames of `frame_type`, skipping every other type."""
+async def _frames_matching(comm: WebsocketCommunicator, wanted, count: int, *, within: float, what: str) -> list:
+    """The next `count` frames for which wanted(frame) is true, skipping the others."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     found = []
     while len(found) < count:
         remaining = deadline - loop.time()
         if remaining <= 0:
-            raise AssertionError(f"got {len(found)} of {count} {frame_type} frames")
+            raise AssertionError(f"got {len(found)} of {count} {what}")
         frame = json.loads(await comm.receive_from(timeout=remaining))
-        if frame.get("type") == frame_type:
+        if wanted(frame):
             found.append(frame)
     return found
+
+
+async def frames_of_type(comm: WebsocketCommunicator, frame_type: str, count: int, *, within: float = 5) -> list:
+    """The next `count` frames of `frame_type`, skipping every other type."""
+    return await _frames_matching(
+        comm, lambda frame: frame.get("type") == frame_type, count, within=within, what=f"{frame_type} frames"
+    )
 
 
 async def no_frame(comm: WebsocketCommunicator, *, within: float = 0.3, skip=NOISE) -> None:
@@ -97,17 +104,11 @@ async def closed_with(comm: WebsocketCommunicator, *, within: float = 3) -> int:
 async def presence_of(comm: WebsocketCommunicator, user_id: str, count: int = 1, *, within: float = 5) -> list:
     """The next `count` presence.changed frames about `user_id` (a socket also hears its
     own user's presence, and other users')."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    found = []
-    while len(found) < count:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise AssertionError(f"got {len(found)} of {count} presence changes of {user_id}")
-        frame = json.loads(await comm.receive_from(timeout=remaining))
-        if frame.get("type") == "presence.changed" and frame["user_id"] == str(user_id):
-            found.append(frame)
-    return found
+
+    def about_user(frame: dict) -> bool:
+        return frame.get("type") == "presence.changed" and frame["user_id"] == str(user_id)
+
+    return await _frames_matching(comm, about_user, count, within=within, what=f"presence changes of {user_id}")
 
 
 async def no_presence_of(comm: WebsocketCommunicator, user_id: str, *, within: float = 0.5) -> None:
