@@ -76,8 +76,14 @@ TEMPLATES = [
 
 # --- Stores -------------------------------------------------------------------
 
+# The defaults follow the ports of scripts/services.sh (PG_PORT, MONGO_PORT, REDIS_PORT),
+# so a second checkout can run its own services on other ports.
+_PG_PORT = env.int("PG_PORT", default=55432)
+_MONGO_PORT = env.int("MONGO_PORT", default=57017)
+_REDIS_PORT = env.int("REDIS_PORT", default=56379)
+
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://slackclone:slackclone@127.0.0.1:55432/slackclone"),
+    "default": env.db("DATABASE_URL", default=f"postgres://slackclone:slackclone@127.0.0.1:{_PG_PORT}/slackclone"),
 }
 # Never kept per thread (CONN_MAX_AGE 0): under ASGI every request runs in a thread of
 # its own (Django's ThreadSensitiveContext), so a kept connection belongs to a thread
@@ -99,7 +105,7 @@ if DB_POOL_MAX_SIZE := env.int("DB_POOL_MAX_SIZE", default=20):
         "timeout": DB_CONNECT_TIMEOUT,
     }
 
-MONGO_URL = env.str("MONGO_URL", default="mongodb://127.0.0.1:57017/")
+MONGO_URL = env.str("MONGO_URL", default=f"mongodb://127.0.0.1:{_MONGO_PORT}/")
 MONGO_DB = env.str("MONGO_DB", default="slackclone")
 # One budget for server selection, connecting and each operation: a dead server
 # answers 503 within about this long instead of hanging a request.
@@ -109,7 +115,7 @@ MONGO_TIMEOUT_MS = env.int("MONGO_TIMEOUT_MS", default=2000)
 # selection still fails within MONGO_TIMEOUT_MS).
 MONGO_OPERATIONS_TIMEOUT_MS = env.int("MONGO_OPERATIONS_TIMEOUT_MS", default=30 * 60 * 1000)
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
+REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{_REDIS_PORT}/0")
 
 # channels_redis blocks on Redis reads for 5 s; redis-py's default socket timeout is
 # also 5 s, which kills idle consumers. Give the layer's connections more.

@@ -7,14 +7,14 @@ database, MongoDB database and Redis database.
 import os
 
 from slackclone.settings import *  # noqa: F403
-from slackclone.settings import CHANNEL_LAYER_HOST, CHANNEL_LAYERS, DATABASES, REST_FRAMEWORK, env
+from slackclone.settings import CHANNEL_LAYER_HOST, CHANNEL_LAYERS, DATABASES, REDIS_URL, REST_FRAMEWORK
 
 WORKER = int(os.environ.get("SLACKCLONE_TEST_WORKER", "0"))
 
 DATABASES["default"]["TEST"] = {"NAME": f"test_slackclone_{WORKER}"}
 MONGO_DB = f"slackclone_test_{WORKER}"
 
-_redis_base = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0").rsplit("/", 1)[0]
+_redis_base = REDIS_URL.rsplit("/", 1)[0]
 REDIS_URL = f"{_redis_base}/{1 + WORKER}"
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{**CHANNEL_LAYER_HOST, "address": REDIS_URL}]
 CACHES = {
