@@ -191,7 +191,7 @@ REST_KNOX = {
 # --- API ----------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.WorkspaceTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -226,6 +226,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 STORE_RETRY_AFTER_SECONDS = 5
 
 # --- Realtime -----------------------------------------------------------------
+
+# Workspaces (docs/workspaces.md). Registering or logging in without a workspace means
+# this one; the migrations create it `open`, so v1 clients keep working unchanged.
+DEFAULT_WORKSPACE = env.str("DEFAULT_WORKSPACE", default="default")
+# Who may create a workspace with POST /workspaces: "open" (anyone) or "staff".
+WORKSPACE_CREATION = env.str("WORKSPACE_CREATION", default="open" if DEBUG else "staff")
 
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
