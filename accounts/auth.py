@@ -33,8 +33,10 @@ def token_authenticate(raw: bytes | str):
     (token, user, binding, membership and workspace joined), one more for a legacy one.
     An expired token is deleted when it is presented."""
     token = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    candidates = get_token_model().objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related(
-        "user", "workspace_binding__member__workspace"
+    candidates = (
+        get_token_model()
+        .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
+        .select_related("user", "workspace_binding__member__workspace")
     )
     for auth_token in candidates:
         try:

@@ -11,6 +11,17 @@ from accounts.models import TokenWorkspace, User, Workspace, WorkspaceInvite, Wo
 from slackclone import errors
 
 
+def workspace_or_default(workspace: Workspace | None) -> Workspace:
+    """`workspace`, or when a caller gives none (scripts, tests, a one-workspace
+    deployment) the deployment's default workspace. Every API view and consumer passes
+    the workspace of the request's token; this default never widens what a caller sees."""
+    if workspace is not None:
+        return workspace
+    from accounts.models import default_workspace_id
+
+    return Workspace.objects.get(pk=default_workspace_id())
+
+
 def _user_not_found() -> errors.NotFound:
     return errors.NotFound("User not found.", code="user_not_found")
 
@@ -28,25 +39,26 @@ def users_of_workspace(*, workspace: Workspace, active_only: bool = True) -> Que
     return users
 
 
-def user_get_active(*, workspace: Workspace, user_id: UUID | str) -> User:
+def user_get_active(*, workspace: Workspace | None = None, user_id: UUID | str) -> User:
     """An active member of `workspace` by id; deactivated members, users of other
     workspaces and unknown ids are all 404."""
     try:
-        return users_of_workspace(workspace=workspace).get(pk=user_id)
+        return users_of_workspace(workspace=workspace_or_default(workspace)).get(pk=user_id)
     except (User.DoesNotExist, ValueError) as exc:
         raise _user_not_found() from exc
 
 
 def user_get_in_workspace(*, workspace: Workspace, user_id: UUID | str) -> User:
-    """A member of `workspace`, active or deactivated (a deactivated member's profile
-    still answers, with `is_active` false); anyone else is 404."""
+    """A member of `workspace`, active or deactivated there (a deactivated member's
+    profile still answers, with `is_active` false); anyone else, and an account staff
+    deactivated server-wide, is 404."""
     try:
-        return users_of_workspace(workspace=workspace, active_only=False).get(pk=user_id)
+        return users_of_workspace(workspace=workspace, active_only=False).get(pk=user_id, is_active=True)
     except (User.DoesNotExist, ValueError) as exc:
         raise _user_not_found() from exc
 
 
-def user_search(*, workspace: Workspace, q: str | None = None) -> QuerySet[User]:
+def user_search(*, workspace: Workspace | None = None, q: str | None = None) -> QuerySet[User]:
     """Active members of `workspace` whose username or display name starts with `q`
     (case-insensitive).
 
@@ -54,7 +66,7 @@ def user_search(*, workspace: Workspace, q: str | None = None) -> QuerySet[User]
     `users_display_name_prefix` (UPPER(display_name) text_pattern_ops), joined with the
     workspace's memberships.
     """
-    users = users_of_workspace(workspace=workspace)
+    users = users_of_workspace(workspace=workspace_or_default(workspace))
     if q:
         users = users.alias(dn=Upper("display_name")).filter(
             Q(username__startswith=q.lower()) | Q(dn__startswith=q.upper())
@@ -115,8 +127,10 @@ def workspaces_with_counts() -> QuerySet[Workspace]:
 def workspaces_of_user(*, user) -> QuerySet[Workspace]:
     """The workspaces `user` is an active member of, annotated with `member_count` and
     `my_role` (for a workspace switcher)."""
-    return workspaces_with_counts().filter(memberships__user_id=user.pk, memberships__is_active=True).annotate(
-        my_role=F("memberships__role")
+    return (
+        workspaces_with_counts()
+        .filter(memberships__user_id=user.pk, memberships__is_active=True)
+        .annotate(my_role=F("memberships__role"))
     )
 
 

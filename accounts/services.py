@@ -126,7 +126,9 @@ def _registration_workspace(*, slug: str | None, invite_code: str | None) -> Wor
         if invite is None:
             raise _invite_invalid()
         return invite.workspace
-    workspace = selectors.workspace_by_slug(slug=slug or settings.DEFAULT_WORKSPACE)
+    if slug is None or slug.lower() == settings.DEFAULT_WORKSPACE:
+        return selectors.workspace_or_default(None)  # always exists (created `open` if missing)
+    workspace = selectors.workspace_by_slug(slug=slug)
     if workspace is None:
         raise _workspace_not_found()
     return workspace
@@ -171,14 +173,13 @@ def user_register(
             token = token_create(user=user, membership=membership)
     except IntegrityError as exc:  # a concurrent registration took the email or username
         raise _conflict_from_integrity_error(exc, email=email, username=username) from exc
+    user.workspace_member = membership
     return user, token
 
 
 def _member_add(*, workspace: Workspace, user: User, role: str = WorkspaceMember.Role.MEMBER):
     """(membership, created): race-safe on the unique (workspace, user) pair."""
-    membership, created = WorkspaceMember.objects.get_or_create(
-        workspace=workspace, user=user, defaults={"role": role}
-    )
+    membership, created = WorkspaceMember.objects.get_or_create(workspace=workspace, user=user, defaults={"role": role})
     membership.workspace = workspace
     return membership, created
 
@@ -187,8 +188,8 @@ def member_join_legacy(*, user: User) -> WorkspaceMember | None:
     """A legacy token (no workspace binding) of a user who has no membership row in the
     default workspace: they join it as registering would, if it is `open`; else None.
     (Accounts made outside the API, e.g. by scripts, with tokens minted directly.)"""
-    workspace = selectors.workspace_default()
-    if workspace is None or workspace.joining != Workspace.Joining.OPEN:
+    workspace = selectors.workspace_or_default(None)
+    if workspace.joining != Workspace.Joining.OPEN:
         return None
     membership, _ = _member_add(workspace=workspace, user=user)
     return membership
@@ -265,6 +266,12 @@ def user_update(*, user: User, display_name: str | None = None, username: str | 
     return user
 
 
+def _tokens_delete(tokens) -> int:
+    """Delete these knox tokens (their workspace bindings go with them); how many tokens."""
+    _total, per_model = tokens.delete()
+    return per_model.get(AuthToken._meta.label, 0)
+
+
 def user_deactivate(*, user: User, by: User) -> bool:
     """Deactivate an account (staff only, and not your own): it can no longer log in,
     and every one of its API tokens is deleted, so they stop working at once. Audited.
@@ -283,7 +290,7 @@ def user_deactivate(*, user: User, by: User) -> bool:
         if was_active:
             locked.is_active = False
             locked.save(update_fields=["is_active", "updated_at"])
-        tokens, _ = AuthToken.objects.filter(user_id=locked.pk).delete()
+        tokens = _tokens_delete(AuthToken.objects.filter(user_id=locked.pk))
         changed = was_active or bool(tokens)
         if changed:
             audit_entry_create(
@@ -477,11 +484,13 @@ def member_deactivate(*, by: WorkspaceMember, user_id) -> WorkspaceMember:
         target.workspace = by.workspace
         if target.role == WorkspaceMember.Role.OWNER and by.role != WorkspaceMember.Role.OWNER:
             raise errors.PermissionDenied("Only owners can deactivate owners.", code="owner_only")
-        tokens, _ = _tokens_of_membership(target).delete()
+        tokens = _tokens_delete(_tokens_of_membership(target))
         if target.is_active:
             target.is_active = False
             target.save(update_fields=["is_active"])
-            _audit(by=by, action=AuditLogEntry.Action.MEMBER_DEACTIVATE, target=target, detail={"tokens_deleted": tokens})
+            _audit(
+                by=by, action=AuditLogEntry.Action.MEMBER_DEACTIVATE, target=target, detail={"tokens_deleted": tokens}
+            )
         uid, wid = str(target.user_id), str(by.workspace_id)
         transaction.on_commit(lambda: broadcast.sessions_close(user_id=uid, workspace_ids=[wid]))
     return target

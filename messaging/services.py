@@ -227,6 +227,7 @@ def _check_retry_sender(result: SendResult, *, sender_id: str) -> SendResult:
 def message_send(
     *,
     sender,
+    workspace=None,
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
     content: object,
@@ -241,7 +242,7 @@ def message_send(
     another sender, 409 `client_msg_id_conflict`.
     """
     conversation = selectors.conversation_get_for_member(
-        user=sender, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+        user=sender, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     content = validation.clean_content(content)
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
@@ -256,16 +257,19 @@ def message_send(
     return _check_retry_sender(result, sender_id=sender_id)
 
 
-def system_message_post(*, channel_id: UUID | str, content: str, actor_id: UUID | str | None = None) -> MessageDocument:
+def system_message_post(
+    *, channel_id: UUID | str, content: str, actor_id: UUID | str | None = None, workspace_id: UUID | str | None = None
+) -> MessageDocument:
     """Store a SYSTEM message in a channel (e.g. "alice joined") and broadcast it.
 
     `senderId` is the acting user's id when given (who joined, who left), else null.
-    No membership check: the caller is a service that already decided.
+    No membership check: the caller is a service that already decided. `workspace_id`
+    is the channel's (looked up when not given).
     """
-    conversation = Conversation(
-        ConversationKind.CHANNEL,
-        validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found."),
-    )
+    cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
+    if workspace_id is None:
+        workspace_id = channel_get(workspace=None, channel_id=cid).workspace_id
+    conversation = Conversation(ConversationKind.CHANNEL, cid, str(workspace_id))
     sender_id = str(UUID(str(actor_id))) if actor_id is not None else None
     result = _send(
         conversation=conversation,
@@ -292,6 +296,7 @@ def _system_immutable() -> errors.PermissionDenied:
 def message_edit(
     *,
     user,
+    workspace=None,
     message_id: str,
     content: object,
     channel_id: UUID | str | None = None,
@@ -301,7 +306,7 @@ def message_edit(
     SYSTEM messages never (403 `system_message_immutable`); deleted or unknown -> 404;
     in an archived channel 409 `channel_archived`."""
     conversation = selectors.conversation_get_for_member(
-        user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     message = _message_get(message_id=message_id, conversation=conversation)
     content = validation.clean_content(content)
@@ -330,6 +335,7 @@ def message_edit(
 def message_delete(
     *,
     user,
+    workspace=None,
     message_id: str,
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
@@ -339,7 +345,7 @@ def message_delete(
     Still possible in an archived channel. Staff deleting someone else's message is a
     moderation act: it is audited like a deletion from the admin."""
     conversation = selectors.conversation_get_for_deleter(
-        user=user, channel_id=channel_id, conversation_id=conversation_id
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
     message = _message_get(message_id=message_id, conversation=conversation)
     is_staff = bool(getattr(user, "is_staff", False))
@@ -472,10 +478,16 @@ def orphan_messages_delete(*, orphans: list[selectors.OrphanConversation], creat
 
 
 def messages_purge(
-    *, older_than: datetime, channel_id: UUID | str | None = None, dry_run: bool = False, progress=None
+    *,
+    older_than: datetime,
+    channel_id: UUID | str | None = None,
+    workspace_id: UUID | str | None = None,
+    dry_run: bool = False,
+    progress=None,
 ) -> dict[str, int]:
     """Retention: hard-delete the messages created before `older_than`, in every channel
-    and DM, or in one channel only (404 if it does not exist). `dry_run` only counts.
+    and DM, or in one channel only (404 if it does not exist), or in one workspace
+    (`workspace_id`; on its (workspaceId, createdAt) index). `dry_run` only counts.
     Returns {collection name: messages deleted (or that would be)}; `progress(collection,
     deleted so far)` is called after each batch. Nothing is broadcast: the messages are
     far older than anything a client shows live, and history simply starts later (the
@@ -483,7 +495,7 @@ def messages_purge(
     targets: list[tuple[ConversationKind, str | None]]
     if channel_id is not None:
         cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
-        channel_get(channel_id=cid)
+        channel_get(workspace=workspace_id, channel_id=cid)
         targets = [(ConversationKind.CHANNEL, cid)]
     else:
         targets = [(ConversationKind.CHANNEL, None), (ConversationKind.DM, None)]
@@ -492,13 +504,16 @@ def messages_purge(
         repo = repository_for(kind)
         if dry_run:
             counts[repo.collection_name] = repo.count_older_than(
-                created_before=older_than, conversation_id=conversation_id
+                created_before=older_than,
+                conversation_id=conversation_id,
+                workspace_id=str(workspace_id) if workspace_id is not None else None,
             )
             continue
         name = repo.collection_name
         counts[name] = repo.delete_older_than(
             created_before=older_than,
             conversation_id=conversation_id,
+            workspace_id=str(workspace_id) if workspace_id is not None else None,
             progress=(lambda deleted, name=name: progress(name, deleted)) if progress is not None else None,
         )
     return counts
