@@ -265,7 +265,7 @@ class WorkspaceListApi(generics.ListAPIView):
         "`workspace_slug_taken`.",
         request=WorkspaceCreateSerializer,
         responses={201: WorkspaceCreatedSerializer, **error_responses(400, 401, 403, 409, 413, 429)},
-        auth=[{}, {"knoxApiToken": []}],
+        auth=[{}, {"bearerAuth": []}],
     )
     def post(self, request):
         data = WorkspaceCreateSerializer(data=request.data)

@@ -58,7 +58,7 @@ def credentials_authenticate(*, authorization: str | None, ticket: str | None):
             if redeemed is not None:
                 user, digest = redeemed
                 membership = tickets.ticket_membership(user=user, token_digest=digest)
-                if membership is not None:
+                if membership is not None and membership.workspace is not None:  # loaded here, off the loop
                     return user, digest, membership, None
             return None, None, None, UNAUTHENTICATED
     except AuthenticationFailed:

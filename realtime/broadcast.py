@@ -344,13 +344,19 @@ def dm_created(*, conversation_id: str, user_ids: list[str], workspace_id: str) 
     _deliver(f"dm.created {conversation_id}", build)
 
 
-def sessions_close(*, user_id: str, workspace_ids: list[str], token_digest: str | None = None) -> None:
-    """Close the user's open sockets of these workspaces: all of them (a deactivated
-    account or membership), or only those opened with the knox token of this digest
-    (that token was revoked). They close with 4401, as a bad credential at connect would."""
+def sessions_close(*, user_id: str, workspace_ids: list[str] | None = None, token_digest: str | None = None) -> None:
+    """Close the user's open sockets of these workspaces (None: of every workspace they
+    have a membership in): all of them (a deactivated account or membership), or only
+    those opened with the knox token of this digest (that token was revoked). They close
+    with 4401, as a bad credential at connect would."""
     user_id = str(user_id)
 
     def build(*, remote_membership: bool):
+        nonlocal workspace_ids
+        if workspace_ids is None:
+            from accounts.selectors import workspace_ids_of_user  # accounts imports this module
+
+            workspace_ids = workspace_ids_of_user(user_id=user_id)
         event = {"type": events.SESSIONS_CLOSE, "token_digest": token_digest}
         return [[("send", events.user_group(user_id, wid), event) for wid in workspace_ids]]
 

@@ -71,7 +71,8 @@ def ticket_membership(*, user, token_digest: str | None):
     accounts.auth), or, for a ticket issued without a token, the default workspace's."""
     from accounts.selectors import token_membership
 
-    token = get_token_model().objects.filter(digest=token_digest).first() if token_digest else None
+    tokens = get_token_model().objects.select_related("workspace_binding__member__workspace")
+    token = tokens.filter(digest=token_digest).first() if token_digest else None
     if token is None:
         if token_digest:
             return None
