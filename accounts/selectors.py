@@ -31,12 +31,15 @@ def users_of_workspace(*, workspace: Workspace, active_only: bool = True) -> Que
     `workspace_is_active` (their membership's), in the query itself (one join on the
     unique (workspace, user) index). `active_only`: active accounts with an active
     membership."""
-    users = User.objects.filter(workspace_memberships__workspace_id=workspace.pk).annotate(
+    # ONE filter() call: its conditions, and the annotations after it, all apply to the
+    # same joined membership row (separate calls would join the memberships again, and
+    # match a membership of another workspace).
+    conditions = {"workspace_memberships__workspace_id": workspace.pk}
+    if active_only:
+        conditions |= {"is_active": True, "workspace_memberships__is_active": True}
+    return User.objects.filter(**conditions).annotate(
         workspace_role=F("workspace_memberships__role"), workspace_is_active=F("workspace_memberships__is_active")
     )
-    if active_only:
-        users = users.filter(is_active=True, workspace_memberships__is_active=True)
-    return users
 
 
 def user_get_active(*, workspace: Workspace | None = None, user_id: UUID | str) -> User:

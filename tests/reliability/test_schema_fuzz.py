@@ -44,7 +44,7 @@ SPEC = SchemaGenerator().get_schema(request=None, public=True)
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 SCHEMA.app = get_wsgi_application()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id"}
+PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "code"}
 
 
 @pytest.fixture
@@ -60,13 +60,18 @@ def in_process(db):
 
 @pytest.fixture
 def world(in_process, make_user):
-    """A user with a token, a channel and a DM they belong to, and a message in each."""
+    """A user with a token (the owner of the default workspace, so the workspace's admin
+    operations run deep), a channel and a DM they belong to, a message in each, and an
+    invite code of the workspace."""
+    from accounts.selectors import workspace_or_default
+    from accounts.services import invite_create
     from channels_app.services import channel_create
     from dms.services import dm_open
     from messaging.services import message_send
 
-    me = make_user("fuzzer")
+    me = make_user("fuzzer", role="owner")
     other = make_user("fuzzother")
+    membership = me.workspace_memberships.select_related("workspace", "user").get(workspace=workspace_or_default(None))
     channel = channel_create(user=me, name="fuzz", description="")
     dm = dm_open(user=me, other_user_id=other.id)[0]
     ids = {
@@ -75,6 +80,7 @@ def world(in_process, make_user):
         "user_id": str(other.id),
         "channel_message_id": message_send(sender=me, channel_id=channel.id, content="hi").message.id,
         "dm_message_id": message_send(sender=me, conversation_id=dm.id, content="hi").message.id,
+        "code": invite_create(membership=membership, max_uses=1000).code,
     }
     return {"user": me, "token": token_for(me), "ids": ids}
 
