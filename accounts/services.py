@@ -407,19 +407,25 @@ def invite_revoke(*, membership: WorkspaceMember, code: str) -> None:
     WorkspaceInvite.objects.filter(pk=invite.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def _locked_target(*, by: WorkspaceMember, user_id) -> WorkspaceMember:
+def _locked_target(*, by: WorkspaceMember, user_id) -> tuple[WorkspaceMember, WorkspaceMember]:
     """Lock the workspace row (role and activation changes of one workspace run one at a
-    time, so "the last owner" is decided on committed data), then the target's membership
-    (404 if `user_id` is not a member)."""
+    time, so "the last owner" is decided on committed data), then read the actor's
+    membership again (a concurrent change may have demoted them: 403) and the target's
+    (404 if `user_id` is not a member). Returns (actor, target)."""
     Workspace.objects.select_for_update().filter(pk=by.workspace_id).first()
+    actor = WorkspaceMember.objects.select_related("user").get(pk=by.pk)
+    if not actor.is_active:
+        raise errors.PermissionDenied("Your membership is not active.", code="admin_only")
+    selectors.require_admin(membership=actor)
     try:
-        return (
+        target = (
             WorkspaceMember.objects.select_for_update()
             .select_related("user")
             .get(workspace_id=by.workspace_id, user_id=user_id)
         )
     except (WorkspaceMember.DoesNotExist, ValueError) as exc:
         raise errors.NotFound("User not found.", code="user_not_found") from exc
+    return actor, target
 
 
 def _last_owner() -> errors.Conflict:
@@ -443,7 +449,7 @@ def member_role_set(*, by: WorkspaceMember, user_id, role: str) -> WorkspaceMemb
     cannot be demoted (409 `last_owner`). Audited when it changes something."""
     selectors.require_admin(membership=by)
     with transaction.atomic():
-        target = _locked_target(by=by, user_id=user_id)
+        by, target = _locked_target(by=by, user_id=user_id)
         Role = WorkspaceMember.Role
         if by.role != Role.OWNER and (target.role == Role.OWNER or role == Role.OWNER):
             raise errors.PermissionDenied("Only owners can change owners or make owners.", code="owner_only")
@@ -480,8 +486,9 @@ def member_deactivate(*, by: WorkspaceMember, user_id) -> WorkspaceMember:
     if str(user_id) == str(by.user_id):
         raise errors.ValidationFailed("You cannot deactivate yourself.", code="cannot_deactivate_self")
     with transaction.atomic():
-        target = _locked_target(by=by, user_id=user_id)
-        target.workspace = by.workspace
+        workspace = by.workspace
+        by, target = _locked_target(by=by, user_id=user_id)
+        target.workspace = workspace
         if target.role == WorkspaceMember.Role.OWNER and by.role != WorkspaceMember.Role.OWNER:
             raise errors.PermissionDenied("Only owners can deactivate owners.", code="owner_only")
         tokens = _tokens_delete(_tokens_of_membership(target))
@@ -501,7 +508,7 @@ def member_reactivate(*, by: WorkspaceMember, user_id) -> WorkspaceMember:
     again for new tokens. Audited; reactivating an active member changes nothing."""
     selectors.require_admin(membership=by)
     with transaction.atomic():
-        target = _locked_target(by=by, user_id=user_id)
+        by, target = _locked_target(by=by, user_id=user_id)
         if target.role == WorkspaceMember.Role.OWNER and by.role != WorkspaceMember.Role.OWNER:
             raise errors.PermissionDenied("Only owners can reactivate owners.", code="owner_only")
         if not target.is_active:
