@@ -323,14 +323,17 @@ def workspace_create(
     username: str | None = None,
     password: str | None = None,
     display_name: str = "",
-) -> tuple[Workspace, User, str]:
+    operator: bool = False,
+    with_token: bool = True,
+) -> tuple[Workspace, User, str | None]:
     """A new `invite_only` workspace whose owner is `by` (a signed-in caller) or, without
     one, the account `email`/`username`/`password` names (created, or an existing one
     with its password). Returns (workspace, owner, a token for the new workspace).
 
     403 `workspace_creation_closed` unless settings.WORKSPACE_CREATION is "open" or `by`
-    is staff; 409 `workspace_slug_taken`."""
-    if settings.WORKSPACE_CREATION != "open" and not getattr(by, "is_staff", False):
+    is staff (or `operator`: manage.py create_workspace); 409 `workspace_slug_taken`.
+    `with_token=False`: no token (None)."""
+    if settings.WORKSPACE_CREATION != "open" and not getattr(by, "is_staff", False) and not operator:
         raise errors.PermissionDenied("Only staff can create workspaces here.", code="workspace_creation_closed")
     slug = slug.lower()
     if Workspace.objects.filter(slug=slug).exists():
@@ -356,7 +359,7 @@ def workspace_create(
                 owner.save(force_insert=True)
             workspace = Workspace.objects.create(slug=slug, name=name)
             membership, _ = _member_add(workspace=workspace, user=owner, role=WorkspaceMember.Role.OWNER)
-            token = token_create(user=owner, membership=membership)
+            token = token_create(user=owner, membership=membership) if with_token else None
     except IntegrityError as exc:
         if Workspace.objects.filter(slug=slug).exists():
             raise _slug_taken() from exc

@@ -266,3 +266,23 @@ def orphan_conversations(*, created_before: datetime) -> list[OrphanConversation
             OrphanConversation(Conversation(kind, cid), counts[cid]) for cid in missing if counts.get(cid, 0) > 0
         ]
     return orphans
+
+
+# --- Workspaces (manage.py export_workspace, check_consistency) ----------------------
+
+
+def workspace_messages(*, workspace_id: str, batch_size: int = 1000) -> Iterator[MessageDocument]:
+    """Every stored message of a workspace, channels' then DMs', deleted ones included,
+    each collection by (createdAt, _id) on its (workspaceId, createdAt, _id) index, read
+    `batch_size` at a time (constant memory)."""
+    for kind in (ConversationKind.CHANNEL, ConversationKind.DM):
+        yield from repository_for(kind).iter_workspace(workspace_id=str(workspace_id), batch_size=batch_size)
+
+
+def messages_without_workspace() -> dict[str, int]:
+    """{collection: documents without a workspaceId} (stored before workspaces existed;
+    `manage.py backfill_workspace_ids` sets it)."""
+    return {
+        repository_for(kind).collection_name: repository_for(kind).count_without_workspace()
+        for kind in ConversationKind
+    }

@@ -519,6 +519,31 @@ def messages_purge(
     return counts
 
 
+def messages_workspace_backfill(*, batch_size: int = 500) -> dict[str, int]:
+    """Set `workspaceId` on the documents stored before workspaces existed, from their
+    conversation's row in PostgreSQL (idempotent: only documents without one change;
+    orphans, whose conversation is gone, are left to check_consistency). Returns
+    {collection name: documents updated}."""
+    from channels_app.models import Channel
+    from dms.models import DmConversation
+
+    models = {ConversationKind.CHANNEL: Channel, ConversationKind.DM: DmConversation}
+    counts: dict[str, int] = {}
+    for kind, model in models.items():
+        repo = repository_for(kind)
+        ids = repo.conversation_ids_without_workspace()
+        updated = 0
+        for start in range(0, len(ids), batch_size):
+            chunk = [cid for cid in ids[start : start + batch_size] if validation.is_uuid(cid)]
+            by_workspace: dict[str, list[str]] = {}
+            for pk, workspace_id in model.objects.filter(pk__in=chunk).values_list("pk", "workspace_id"):
+                by_workspace.setdefault(str(workspace_id), []).append(str(pk))
+            for workspace_id, conversation_ids in by_workspace.items():
+                updated += repo.set_workspace(conversation_ids=conversation_ids, workspace_id=workspace_id)
+        counts[repo.collection_name] = updated
+    return counts
+
+
 # --- Bulk import (manage.py seed_demo) ---------------------------------------------
 
 _RESERVE_SEQ_SQL = """
