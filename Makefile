@@ -29,7 +29,7 @@ migrate: venv services
 	$(PY) manage.py ensure_mongo_indexes
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --second-workspace
 
 ## Start everything and serve on http://$(HOST):$(PORT) until stopped.
 run: seed
