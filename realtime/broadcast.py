@@ -267,7 +267,15 @@ def message_deleted(*, message_id: str, channel_id: str | None = None, conversat
 # --- Memberships ------------------------------------------------------------------
 
 
-def member_joined(*, channel_id: str, user_id: str, workspace_id: str, system_message: dict | None = None) -> None:
+def _channel_workspace_id(channel_id: str) -> str:
+    from channels_app.models import Channel  # channels_app imports this module
+
+    return str(Channel.objects.filter(pk=channel_id).values_list("workspace_id", flat=True).first())
+
+
+def member_joined(
+    *, channel_id: str, user_id: str, workspace_id: str | None = None, system_message: dict | None = None
+) -> None:
     """A user joined a channel: their sockets subscribe to it, members (the joiner's
     sockets too) hear member.joined.
 
@@ -275,8 +283,10 @@ def member_joined(*, channel_id: str, user_id: str, workspace_id: str, system_me
     the channel's group when it was stored, before the joiner's sockets were subscribed
     (they subscribe once the membership is committed: subscribing earlier would let a
     rolled-back join hear the channel), so it is sent to them here, before they
-    subscribe: later messages of the channel cannot overtake it on their sockets."""
+    subscribe: later messages of the channel cannot overtake it on their sockets.
+    `workspace_id` is the channel's (looked up when not given)."""
     channel_id, user_id = str(channel_id), str(user_id)
+    workspace_id = str(workspace_id) if workspace_id is not None else _channel_workspace_id(channel_id)
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
@@ -298,10 +308,11 @@ def member_joined(*, channel_id: str, user_id: str, workspace_id: str, system_me
     _deliver(f"member.joined {user_id} -> {channel_id}", build)
 
 
-def member_left(*, channel_id: str, user_id: str, workspace_id: str) -> None:
+def member_left(*, channel_id: str, user_id: str, workspace_id: str | None = None) -> None:
     """A user left a channel: members (the leaver's sockets too) hear member.left, then
-    the leaver's sockets unsubscribe."""
+    the leaver's sockets unsubscribe (`workspace_id`: the channel's, looked up when not given)."""
     channel_id, user_id = str(channel_id), str(user_id)
+    workspace_id = str(workspace_id) if workspace_id is not None else _channel_workspace_id(channel_id)
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
