@@ -1,0 +1,321 @@
+"""Issue 12, kind 1: every write's precondition is checked atomically with the write.
+
+Real threads with their own PostgreSQL connections stand in for concurrent requests
+(REST, WebSocket and the admin all call these services). Each test runs several rounds,
+because a race is only lost some of the time; each failed before its fix (see
+docs/reliability.md, "Found and fixed").
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, transaction
+
+from accounts.models import User
+from channels_app import services as channel_services
+from channels_app.models import Channel, ChannelMember
+from messaging import services
+from messaging.documents import ConversationKind
+from messaging.mongo import get_db
+from messaging.repositories import repository_for
+from moderation.models import AuditLogEntry
+from slackclone import errors
+from tests.helpers import capture_broadcasts
+from tests.messaging.support import run_in_threads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROUNDS = 6
+
+
+def _outcome(func, **kwargs) -> str:
+    """'ok', or the code of the domain error the call raised."""
+    try:
+        func(**kwargs)
+    except errors.DomainError as exc:
+        return exc.code
+    return "ok"
+
+
+@pytest.fixture
+def members(make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    staff = make_user("mod", is_staff=True)
+    return alice, bob, staff
+
+
+@pytest.fixture(params=["channel", "dm"])
+def place(request, members):
+    """Where the message lives: kwargs for the services and the collection."""
+    from dms.models import DmConversation
+
+    alice, bob, _staff = members
+    if request.param == "channel":
+        channel = Channel.objects.create(name="race", created_by=alice)
+        ChannelMember.objects.create(channel=channel, user=alice)
+        ChannelMember.objects.create(channel=channel, user=bob)
+        return {"channel_id": channel.pk}, ConversationKind.CHANNEL
+    first, second = sorted([alice, bob], key=lambda user: user.pk)
+    dm = DmConversation.objects.create(user1=first, user2=second)
+    return {"conversation_id": dm.pk}, ConversationKind.DM
+
+
+def _raw(kind: ConversationKind, message_id: str) -> dict | None:
+    from bson import ObjectId
+
+    return get_db()[repository_for(kind).collection_name].find_one({"_id": ObjectId(message_id)})
+
+
+def _send(user, where, content="original"):
+    with capture_broadcasts():
+        return services.message_send(sender=user, content=content, **where).message
+
+
+def test_exactly_one_of_concurrent_deletes_wins_and_is_broadcast_once(members, place):
+    alice, _bob, _staff = members
+    where, kind = place
+    for _ in range(ROUNDS):
+        message = _send(alice, where)
+        with capture_broadcasts() as captured:
+            outcomes = run_in_threads(
+                3, lambda i: _outcome(services.message_delete, user=alice, message_id=message.id, **where)
+            )
+        assert sorted(outcomes) == ["not_found", "not_found", "ok"], outcomes
+        assert len(captured.of("message_deleted")) == 1
+        assert _raw(kind, message.id)["deletedAt"] is not None
+
+
+def test_an_edit_racing_a_delete_lands_before_it_or_is_refused_and_the_message_stays_deleted(members, place):
+    alice, _bob, _staff = members
+    where, kind = place
+    for round_ in range(ROUNDS):
+        message = _send(alice, where)
+        with capture_broadcasts() as captured:
+            outcomes = run_in_threads(
+                2,
+                lambda i: _outcome(services.message_delete, user=alice, message_id=message.id, **where)
+                if i == 0
+                else _outcome(
+                    services.message_edit, user=alice, message_id=message.id, content=f"edit {round_}", **where
+                ),
+            )
+        deleted, edited = outcomes
+        assert deleted == "ok"
+        assert edited in ("ok", "not_found")
+        raw = _raw(kind, message.id)
+        assert raw["deletedAt"] is not None, "the delete answered 204 but the message came back"
+        # Sockets never hear message.updated after message.deleted.
+        assert captured.names[-1] == "message_deleted", captured.names
+        with pytest.raises(errors.NotFound):
+            services.message_edit(user=alice, message_id=message.id, content="again", **where)
+
+
+def test_an_admin_delete_racing_an_api_delete_is_done_once_audited_once_broadcast_once(members, place):
+    alice, _bob, staff = members
+    where, kind = place
+    for _ in range(ROUNDS):
+        message = _send(alice, where)
+        audits = AuditLogEntry.objects.count()
+
+        def race(i, message=message):
+            if i == 0:
+                return _outcome(services.message_delete, user=alice, message_id=message.id, **where)
+            return len(services.message_moderate_delete(kind=kind, message_ids=[message.id], by=staff))
+
+        with capture_broadcasts() as captured:
+            api, admin = run_in_threads(2, race)
+        assert (api, admin) in (("ok", 0), ("not_found", 1)), (api, admin)
+        assert len(captured.of("message_deleted")) == 1
+        assert AuditLogEntry.objects.count() - audits == admin
+
+
+def test_an_edit_racing_an_admin_delete_never_brings_the_message_back(members, place):
+    alice, _bob, staff = members
+    where, kind = place
+    for round_ in range(ROUNDS):
+        message = _send(alice, where)
+
+        def race(i, message=message, round_=round_):
+            if i == 0:
+                return len(services.message_moderate_delete(kind=kind, message_ids=[message.id], by=staff))
+            return _outcome(services.message_edit, user=alice, message_id=message.id, content=f"e{round_}", **where)
+
+        with capture_broadcasts() as captured:
+            admin, edited = run_in_threads(2, race)
+        assert admin == 1 and edited in ("ok", "not_found")
+        assert _raw(kind, message.id)["deletedAt"] is not None
+        assert captured.names[-1] == "message_deleted", captured.names
+
+
+def test_an_edit_racing_a_purge_never_answers_200_for_a_message_that_is_gone(members, place):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    alice, _bob, _staff = members
+    where, kind = place
+    for round_ in range(ROUNDS):
+        message = _send(alice, where)
+        cutoff = timezone.now() + timedelta(seconds=5)
+
+        def race(i, message=message, round_=round_, cutoff=cutoff):
+            if i == 0:
+                return services.messages_purge(older_than=cutoff)[repository_for(kind).collection_name]
+            return _outcome(services.message_edit, user=alice, message_id=message.id, content=f"e{round_}", **where)
+
+        with capture_broadcasts() as captured:
+            purged, edited = run_in_threads(2, race)
+        assert _raw(kind, message.id) is None
+        assert purged >= 1
+        assert edited in ("ok", "not_found")
+        if edited == "ok":  # it landed before the purge: its broadcast is of a message that existed
+            assert captured.names == ["message_updated"]
+
+
+@pytest.mark.parametrize("write", ["edit", "delete"])
+def test_a_write_whose_author_left_after_the_check_is_refused(members, monkeypatch, write):
+    """The author's membership is a precondition of editing and deleting (not staff):
+    the author passes the check, their leave commits, then the write runs: it must be
+    refused (403 not_a_member) and change nothing."""
+    alice, bob, _staff = members
+    channel = Channel.objects.create(name=f"leave-{write}", created_by=alice)
+    ChannelMember.objects.create(channel=channel, user=alice)
+    ChannelMember.objects.create(channel=channel, user=bob)
+    message = _send(bob, {"channel_id": channel.pk})
+    repo = repository_for(ConversationKind.CHANNEL)
+    real_get, paused, go = repo.get, threading.Event(), threading.Event()
+    calls = []
+
+    def get_then_pause(**kwargs):  # the write's first look at the message, after its checks
+        found = real_get(**kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            paused.set()
+            assert go.wait(10)
+        return found
+
+    monkeypatch.setattr(repo, "get", get_then_pause)
+
+    def act():
+        try:
+            if write == "edit":
+                return _outcome(
+                    services.message_edit, user=bob, channel_id=channel.pk, message_id=message.id, content="x"
+                )
+            return _outcome(services.message_delete, user=bob, channel_id=channel.pk, message_id=message.id)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool, capture_broadcasts() as captured:
+        acting = pool.submit(act)
+        assert paused.wait(10)
+        channel_services.channel_leave(user=bob, channel_id=channel.pk)
+        go.set()
+        outcome = acting.result(timeout=10)
+    raw = _raw(ConversationKind.CHANNEL, message.id)
+    assert outcome == "not_a_member"
+    assert raw["editedAt"] is None and raw["deletedAt"] is None
+    assert captured.of("message_updated") == [] and captured.of("message_deleted") == []
+
+
+def test_a_join_racing_a_channel_delete_answers_404_or_joins_before_it_never_500(members):
+    alice, bob, staff = members
+    for round_ in range(ROUNDS):
+        channel = Channel.objects.create(name=f"doomed-{round_}", created_by=alice)
+        ChannelMember.objects.create(channel=channel, user=alice)
+
+        def race(i, channel=channel):
+            if i == 0:
+                channel_services.channel_delete(channel=channel, by=staff)
+                return "deleted"
+            return _outcome(channel_services.channel_join, user=bob, channel_id=channel.pk)
+
+        with capture_broadcasts():
+            deleted, joined = run_in_threads(2, race)
+        assert deleted == "deleted"
+        assert joined in ("ok", "not_found"), joined
+        assert not Channel.objects.filter(pk=channel.pk).exists()
+        assert not ChannelMember.objects.filter(channel_id=channel.pk).exists()
+
+
+def test_a_leave_racing_a_channel_delete_never_deadlocks(members):
+    alice, bob, staff = members
+    for round_ in range(ROUNDS):
+        channel = Channel.objects.create(name=f"gone-{round_}", created_by=alice)
+        ChannelMember.objects.create(channel=channel, user=alice)
+        ChannelMember.objects.create(channel=channel, user=bob)
+        _send(alice, {"channel_id": channel.pk})  # the seq row exists
+
+        def race(i, channel=channel):
+            if i == 0:
+                channel_services.channel_delete(channel=channel, by=staff)
+                return "deleted"
+            return _outcome(channel_services.channel_leave, user=bob, channel_id=channel.pk)
+
+        with capture_broadcasts():
+            deleted, left = run_in_threads(2, race)
+        assert deleted == "deleted"
+        assert left in ("ok", "not_found"), left
+
+
+def test_a_join_racing_an_archive_joins_before_it_or_is_refused(members):
+    alice, bob, staff = members
+    for round_ in range(ROUNDS):
+        channel = Channel.objects.create(name=f"frozen-{round_}", created_by=alice)
+        ChannelMember.objects.create(channel=channel, user=alice)
+
+        def race(i, channel=channel):
+            if i == 0:
+                channel_services.channel_archive(channel=channel, by=staff)
+                return "archived"
+            return _outcome(channel_services.channel_join, user=bob, channel_id=channel.pk)
+
+        with capture_broadcasts():
+            _archived, joined = run_in_threads(2, race)
+        member = ChannelMember.objects.filter(channel=channel, user=bob).exists()
+        assert (joined, member) in (("ok", True), ("channel_archived", False)), (joined, member)
+
+
+def test_concurrent_renames_to_one_name_give_one_200_and_409s(members):
+    alice, _bob, _staff = members
+    channels = [Channel.objects.create(name=f"src-{i}", created_by=alice) for i in range(3)]
+    outcomes = run_in_threads(
+        3, lambda i: _outcome(channel_services.channel_update, user=alice, channel_id=channels[i].pk, name="target")
+    )
+    assert sorted(outcomes) == ["channel_name_taken", "channel_name_taken", "ok"]
+
+
+def test_a_send_racing_a_channel_delete_leaves_no_orphan_message(members):
+    alice, _bob, staff = members
+    for round_ in range(ROUNDS):
+        channel = Channel.objects.create(name=f"orph-{round_}", created_by=alice)
+        ChannelMember.objects.create(channel=channel, user=alice)
+
+        def race(i, channel=channel):
+            if i == 0:
+                channel_services.channel_delete(channel=channel, by=staff)
+                return "deleted"
+            return _outcome(services.message_send, sender=alice, channel_id=channel.pk, content="late")
+
+        with capture_broadcasts():
+            _deleted, sent = run_in_threads(2, race)
+        assert sent in ("ok", "not_found"), sent
+        remaining = get_db()["channel_messages"].count_documents({"channelId": str(channel.pk)})
+        assert remaining == 0, f"{remaining} orphan message(s) after the channel was deleted"
+        from messaging.models import MessageSequence
+
+        assert not MessageSequence.objects.filter(conversation_id=channel.pk).exists()
+
+
+def test_a_deactivated_users_membership_removal_is_idempotent_under_races(members):
+    alice, bob, _staff = members
+    channel = Channel.objects.create(name="maint", created_by=alice)
+    membership = ChannelMember.objects.create(channel=channel, user=bob)
+    User.objects.filter(pk=bob.pk).update(is_active=False)
+    with capture_broadcasts() as captured:
+        removed = run_in_threads(
+            3, lambda i: channel_services.channel_memberships_remove_inactive(membership_ids=[membership.pk])
+        )
+    assert sorted(removed) == [0, 0, 1]
+    assert len(captured.of("member_left")) == 1
