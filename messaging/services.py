@@ -435,9 +435,10 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
     """Delete messages from the admin (staff only, else 403): the same soft delete as
     `message_delete`, of any message of any conversation of `kind`, SYSTEM ones
     included, each under its conversation's lock with a conditional update (so a
-    message deleted concurrently through the API is skipped, not deleted twice). Each message that was still live is hidden from history, recorded in the
-    audit log (after MongoDB acknowledged it) and announced with message.deleted, as
-    any deletion is. Returns those messages; ids already deleted or unknown are skipped.
+    message deleted concurrently through the API is skipped, not deleted twice). Each
+    message that was still live is hidden from history, recorded in the audit log
+    (after MongoDB acknowledged it) and announced with message.deleted, as any
+    deletion is. Returns those messages; ids already deleted or unknown are skipped.
 
     If MongoDB fails part-way, the deletions already made are still audited and
     announced before the error (StoreUnavailable) is raised.

@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from accounts.models import User
 from channels_app import services as channel_services
@@ -79,7 +79,7 @@ def test_exactly_one_of_concurrent_deletes_wins_and_is_broadcast_once(members, p
         message = _send(alice, where)
         with capture_broadcasts() as captured:
             outcomes = run_in_threads(
-                3, lambda i: _outcome(services.message_delete, user=alice, message_id=message.id, **where)
+                3, lambda i, m=message: _outcome(services.message_delete, user=alice, message_id=m.id, **where)
             )
         assert sorted(outcomes) == ["not_found", "not_found", "ok"], outcomes
         assert len(captured.of("message_deleted")) == 1
@@ -94,10 +94,10 @@ def test_an_edit_racing_a_delete_lands_before_it_or_is_refused_and_the_message_s
         with capture_broadcasts() as captured:
             outcomes = run_in_threads(
                 2,
-                lambda i: _outcome(services.message_delete, user=alice, message_id=message.id, **where)
-                if i == 0
-                else _outcome(
-                    services.message_edit, user=alice, message_id=message.id, content=f"edit {round_}", **where
+                lambda i, m=message, r=round_: (
+                    _outcome(services.message_delete, user=alice, message_id=m.id, **where)
+                    if i == 0
+                    else _outcome(services.message_edit, user=alice, message_id=m.id, content=f"edit {r}", **where)
                 ),
             )
         deleted, edited = outcomes
