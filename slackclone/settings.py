@@ -240,7 +240,12 @@ STORE_RETRY_AFTER_SECONDS = 5
 
 # --- Realtime -----------------------------------------------------------------
 
-WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)
+# A client frame carries what a REST body carries plus its `type` and conversation id:
+# so that the WebSocket is never stricter than REST, its limit is the body's plus 1 KiB
+# for those (issue 12). The largest content REST accepts, 4000 characters outside the
+# BMP escaped by a default JSON encoder (json.dumps: \uXXXX\uXXXX, 12 bytes each), is
+# 48,000 bytes; with a 64-character client_msg_id it fits in both.
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=MAX_REQUEST_BODY_BYTES + 1024)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=5)
 # How often each server process announces presence changes and sweeps expired users.
