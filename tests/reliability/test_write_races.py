@@ -319,3 +319,39 @@ def test_a_deactivated_users_membership_removal_is_idempotent_under_races(member
         )
     assert sorted(removed) == [0, 0, 1]
     assert len(captured.of("member_left")) == 1
+
+
+def test_the_issue_reproduction_over_rest_patch_and_deletes_at_the_same_moment(members):
+    """The issue's reproduction, through the API: the author PATCHes and DELETEs (three
+    times) one message at the same moment."""
+    from rest_framework.test import APIClient
+
+    from tests.conftest import token_for
+
+    alice, bob, _staff = members
+    channel = Channel.objects.create(name="rest-race", created_by=alice)
+    ChannelMember.objects.create(channel=channel, user=alice)
+    ChannelMember.objects.create(channel=channel, user=bob)
+    token = token_for(alice)
+    for round_ in range(ROUNDS):
+        message = _send(alice, {"channel_id": channel.pk})
+        url = f"/api/v1/channels/{channel.pk}/messages/{message.id}"
+
+        def call(i, url=url, round_=round_):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+            if i == 0:
+                return client.patch(url, {"content": f"edited {round_}"}, format="json").status_code
+            return client.delete(url).status_code
+
+        with capture_broadcasts() as captured:
+            patched, *deletes = run_in_threads(4, call)
+        assert sorted(deletes) == [204, 404, 404], deletes
+        assert patched in (200, 404), patched
+        assert len(captured.of("message_deleted")) == 1
+        assert captured.names[-1] == "message_deleted", captured.names
+        history = APIClient()
+        history.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        listed = history.get(f"/api/v1/channels/{channel.pk}/messages").json()["results"]
+        assert message.id not in [m["id"] for m in listed]
+        assert history.patch(url, {"content": "again"}, format="json").status_code == 404
