@@ -45,6 +45,13 @@ def members(make_user):
     return alice, bob, staff
 
 
+def _channel(name: str, *users) -> Channel:
+    channel = Channel.objects.create(name=name, created_by=users[0])
+    for user in users:
+        ChannelMember.objects.create(channel=channel, user=user)
+    return channel
+
+
 @pytest.fixture(params=["channel", "dm"])
 def place(request, members):
     """Where the message lives: kwargs for the services and the collection."""
@@ -52,9 +59,7 @@ def place(request, members):
 
     alice, bob, _staff = members
     if request.param == "channel":
-        channel = Channel.objects.create(name="race", created_by=alice)
-        ChannelMember.objects.create(channel=channel, user=alice)
-        ChannelMember.objects.create(channel=channel, user=bob)
+        channel = _channel("race", alice, bob)
         return {"channel_id": channel.pk}, ConversationKind.CHANNEL
     first, second = sorted([alice, bob], key=lambda user: user.pk)
     dm = DmConversation.objects.create(user1=first, user2=second)
@@ -179,9 +184,7 @@ def test_a_write_whose_author_left_after_the_check_is_refused(members, monkeypat
     the author passes the check, their leave commits, then the write runs: it must be
     refused (403 not_a_member) and change nothing."""
     alice, bob, _staff = members
-    channel = Channel.objects.create(name=f"leave-{write}", created_by=alice)
-    ChannelMember.objects.create(channel=channel, user=alice)
-    ChannelMember.objects.create(channel=channel, user=bob)
+    channel = _channel(f"leave-{write}", alice, bob)
     message = _send(bob, {"channel_id": channel.pk})
     repo = repository_for(ConversationKind.CHANNEL)
     real_get, paused, go = repo.get, threading.Event(), threading.Event()
@@ -219,21 +222,29 @@ def test_a_write_whose_author_left_after_the_check_is_refused(members, monkeypat
     assert captured.of("message_updated") == [] and captured.of("message_deleted") == []
 
 
+def _racing(staff_action, write, **kwargs) -> str:
+    """Run staff_action() and write(**kwargs) at the same moment; the write's outcome."""
+
+    def race(i):
+        if i == 0:
+            staff_action()
+            return None
+        return _outcome(write, **kwargs)
+
+    with capture_broadcasts():
+        return run_in_threads(2, race)[1]
+
+
 def test_a_join_racing_a_channel_delete_answers_404_or_joins_before_it_never_500(members):
     alice, bob, staff = members
     for round_ in range(ROUNDS):
-        channel = Channel.objects.create(name=f"doomed-{round_}", created_by=alice)
-        ChannelMember.objects.create(channel=channel, user=alice)
-
-        def race(i, channel=channel):
-            if i == 0:
-                channel_services.channel_delete(channel=channel, by=staff)
-                return "deleted"
-            return _outcome(channel_services.channel_join, user=bob, channel_id=channel.pk)
-
-        with capture_broadcasts():
-            deleted, joined = run_in_threads(2, race)
-        assert deleted == "deleted"
+        channel = _channel(f"doomed-{round_}", alice)
+        joined = _racing(
+            lambda c=channel: channel_services.channel_delete(channel=c, by=staff),
+            channel_services.channel_join,
+            user=bob,
+            channel_id=channel.pk,
+        )
         assert joined in ("ok", "not_found"), joined
         assert not Channel.objects.filter(pk=channel.pk).exists()
         assert not ChannelMember.objects.filter(channel_id=channel.pk).exists()
@@ -242,37 +253,27 @@ def test_a_join_racing_a_channel_delete_answers_404_or_joins_before_it_never_500
 def test_a_leave_racing_a_channel_delete_never_deadlocks(members):
     alice, bob, staff = members
     for round_ in range(ROUNDS):
-        channel = Channel.objects.create(name=f"gone-{round_}", created_by=alice)
-        ChannelMember.objects.create(channel=channel, user=alice)
-        ChannelMember.objects.create(channel=channel, user=bob)
+        channel = _channel(f"gone-{round_}", alice, bob)
         _send(alice, {"channel_id": channel.pk})  # the seq row exists
-
-        def race(i, channel=channel):
-            if i == 0:
-                channel_services.channel_delete(channel=channel, by=staff)
-                return "deleted"
-            return _outcome(channel_services.channel_leave, user=bob, channel_id=channel.pk)
-
-        with capture_broadcasts():
-            deleted, left = run_in_threads(2, race)
-        assert deleted == "deleted"
+        left = _racing(
+            lambda c=channel: channel_services.channel_delete(channel=c, by=staff),
+            channel_services.channel_leave,
+            user=bob,
+            channel_id=channel.pk,
+        )
         assert left in ("ok", "not_found"), left
 
 
 def test_a_join_racing_an_archive_joins_before_it_or_is_refused(members):
     alice, bob, staff = members
     for round_ in range(ROUNDS):
-        channel = Channel.objects.create(name=f"frozen-{round_}", created_by=alice)
-        ChannelMember.objects.create(channel=channel, user=alice)
-
-        def race(i, channel=channel):
-            if i == 0:
-                channel_services.channel_archive(channel=channel, by=staff)
-                return "archived"
-            return _outcome(channel_services.channel_join, user=bob, channel_id=channel.pk)
-
-        with capture_broadcasts():
-            _archived, joined = run_in_threads(2, race)
+        channel = _channel(f"frozen-{round_}", alice)
+        joined = _racing(
+            lambda c=channel: channel_services.channel_archive(channel=c, by=staff),
+            channel_services.channel_join,
+            user=bob,
+            channel_id=channel.pk,
+        )
         member = ChannelMember.objects.filter(channel=channel, user=bob).exists()
         assert (joined, member) in (("ok", True), ("channel_archived", False)), (joined, member)
 
@@ -287,24 +288,21 @@ def test_concurrent_renames_to_one_name_give_one_200_and_409s(members):
 
 
 def test_a_send_racing_a_channel_delete_leaves_no_orphan_message(members):
+    from messaging.models import MessageSequence
+
     alice, _bob, staff = members
     for round_ in range(ROUNDS):
-        channel = Channel.objects.create(name=f"orph-{round_}", created_by=alice)
-        ChannelMember.objects.create(channel=channel, user=alice)
-
-        def race(i, channel=channel):
-            if i == 0:
-                channel_services.channel_delete(channel=channel, by=staff)
-                return "deleted"
-            return _outcome(services.message_send, sender=alice, channel_id=channel.pk, content="late")
-
-        with capture_broadcasts():
-            _deleted, sent = run_in_threads(2, race)
+        channel = _channel(f"orph-{round_}", alice)
+        sent = _racing(
+            lambda c=channel: channel_services.channel_delete(channel=c, by=staff),
+            services.message_send,
+            sender=alice,
+            channel_id=channel.pk,
+            content="late",
+        )
         assert sent in ("ok", "not_found"), sent
         remaining = get_db()["channel_messages"].count_documents({"channelId": str(channel.pk)})
         assert remaining == 0, f"{remaining} orphan message(s) after the channel was deleted"
-        from messaging.models import MessageSequence
-
         assert not MessageSequence.objects.filter(conversation_id=channel.pk).exists()
 
 
@@ -329,9 +327,7 @@ def test_the_issue_reproduction_over_rest_patch_and_deletes_at_the_same_moment(m
     from tests.conftest import token_for
 
     alice, bob, _staff = members
-    channel = Channel.objects.create(name="rest-race", created_by=alice)
-    ChannelMember.objects.create(channel=channel, user=alice)
-    ChannelMember.objects.create(channel=channel, user=bob)
+    channel = _channel("rest-race", alice, bob)
     token = token_for(alice)
     for round_ in range(ROUNDS):
         message = _send(alice, {"channel_id": channel.pk})
