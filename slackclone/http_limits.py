@@ -15,7 +15,8 @@ Two layers, so that every over-long request gets JSON, whatever its size:
    slackclone.asgi, which daphne imports before it serves) raises those limits to
    `TWISTED_LIMIT_FACTOR` times ours, so that layer 1 sees everything up to there,
    and makes Twisted's own refusals beyond them answer the same envelopes (414, 431;
-   anything else it cannot parse: 400 `bad_request`) before closing the connection.
+   anything else it cannot parse: 400 `bad_request`) before closing the connection;
+   daphne's own error pages (HTML) under /api/ become envelopes too.
 """
 
 import json
@@ -143,3 +144,31 @@ def install_twisted_limits() -> None:
     channel.headerReceived = header_received
     channel._respondToBadRequestAndDisconnect = bad_request
     channel._slackclone_limits = True
+    _install_daphne_error_pages()
+
+
+def _install_daphne_error_pages() -> None:
+    """daphne answers what it refuses itself (an invalid header name or value, an
+    exception inside the application, an application that did not answer within
+    --http-timeout) with an HTML page; under /api/ it is the envelope instead."""
+    try:
+        from daphne.http_protocol import WebRequest
+    except ImportError:
+        return
+    html_error = WebRequest.basic_error
+
+    def basic_error(self, status, status_text, body):
+        if not (getattr(self, "path", b"") or b"").startswith(b"/api/"):
+            return html_error(self, status, status_text, body)
+        code = {400: "bad_request", 503: "service_unavailable"}.get(status, "server_error")
+        payload = _body(code, body if status < 500 else status_text.decode("ascii", "replace") + ".")
+        self.handle_reply(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(payload))],
+            }
+        )
+        self.handle_reply({"type": "http.response.body", "body": payload})
+
+    WebRequest.basic_error = basic_error

@@ -195,3 +195,27 @@ def test_the_asgi_limits_answer_414_and_431_in_the_envelope(scope, status, code)
     if code is not None:
         assert headers[b"content-type"] == b"application/json"
         assert json.loads(body)["error"]["code"] == code
+
+
+def test_daphnes_own_error_pages_are_the_envelope_under_api():
+    """daphne answers an exception inside the application (and a --http-timeout) with an
+    HTML page of its own; under /api/ it is the envelope."""
+    import json
+
+    from daphne.http_protocol import WebRequest
+
+    http_limits.install_twisted_limits()
+    replies = []
+    request = WebRequest.__new__(WebRequest)
+    request.handle_reply = replies.append
+    for path, status in ((b"/api/v1/health", 500), (b"/api/v1/channels", 503), (b"/api/v1/x", 400)):
+        replies.clear()
+        request.path = path
+        request.basic_error(status, b"Whatever", "Exception inside application.")
+        assert replies[0]["status"] == status
+        assert dict(replies[0]["headers"])[b"Content-Type"] == b"application/json"
+        assert set(json.loads(replies[1]["body"])["error"]) == {"code", "message"}
+    replies.clear()
+    request.path = b"/admin/"
+    request.basic_error(500, b"Internal Server Error", "Exception inside application.")
+    assert dict(replies[0]["headers"])[b"Content-Type"].startswith(b"text/html")
