@@ -124,10 +124,12 @@ def _next_seq(conversation: Conversation) -> tuple[int, datetime]:
 
 
 def conversation_writes_lock(conversation: Conversation) -> None:
-    """Inside the caller's transaction: wait until the sends (and edits) in flight in
-    `conversation` have committed, and hold new ones off until that transaction ends.
-    `channel_archive` calls it before marking a channel archived, so no send or edit is
-    stored after that commits (a waiting one then sees the archive, step 1)."""
+    """Inside the caller's transaction: wait until the sends (and edits, deletes) in
+    flight in `conversation` have committed, and hold new ones off until that
+    transaction ends. `channel_archive` calls it before marking a channel archived, so
+    no send or edit is stored after that commits (a waiting one then sees the archive,
+    step 1); `channel_delete` before deleting one; `message_edit` and `message_delete`
+    to check their rules and write as one step (issue 12)."""
     if not connection.in_atomic_block:
         raise RuntimeError("conversation_writes_lock() needs the caller's transaction.")
     with connection.cursor() as cursor:
