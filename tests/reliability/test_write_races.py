@@ -250,18 +250,42 @@ def test_a_join_racing_a_channel_delete_answers_404_or_joins_before_it_never_500
         assert not ChannelMember.objects.filter(channel_id=channel.pk).exists()
 
 
-def test_a_leave_racing_a_channel_delete_never_deadlocks(members):
+def test_a_leave_racing_a_channel_delete_never_deadlocks(members, monkeypatch):
+    """The leave removes its membership row, then (posting "bob left") wants the
+    conversation's row; the delete, started meanwhile, locks the channel and the
+    conversation's row, then wants the membership rows (cascade). Before, the two waited
+    for each other until PostgreSQL killed one (deadlock detected: a 503). Now both take
+    the channel's row first, so the delete simply waits for the leave."""
+    from messaging import services as messaging_services
+
     alice, bob, staff = members
-    for round_ in range(ROUNDS):
-        channel = _channel(f"gone-{round_}", alice, bob)
-        _send(alice, {"channel_id": channel.pk})  # the seq row exists
-        left = _racing(
-            lambda c=channel: channel_services.channel_delete(channel=c, by=staff),
-            channel_services.channel_leave,
-            user=bob,
-            channel_id=channel.pk,
-        )
-        assert left in ("ok", "not_found"), left
+    channel = _channel("gone", alice, bob)
+    _send(alice, {"channel_id": channel.pk})  # the conversation's row exists
+    real_post, removed, go = messaging_services.system_message_post, threading.Event(), threading.Event()
+
+    def post_after_a_pause(**kwargs):  # the leave has removed bob's membership row here
+        removed.set()
+        assert go.wait(10)
+        return real_post(**kwargs)
+
+    monkeypatch.setattr(messaging_services, "system_message_post", post_after_a_pause)
+
+    def run(func, **kwargs):
+        try:
+            return _outcome(func, **kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts():
+        leaving = pool.submit(run, channel_services.channel_leave, user=bob, channel_id=channel.pk)
+        assert removed.wait(10)
+        deleting = pool.submit(run, channel_services.channel_delete, channel=channel, by=staff)
+        with pytest.raises(TimeoutError):
+            deleting.result(timeout=0.5)  # it waits for the leave (at its first lock, now)
+        go.set()
+        assert leaving.result(timeout=15) == "ok"
+        assert deleting.result(timeout=15) == "ok"
+    assert not Channel.objects.filter(pk=channel.pk).exists()
 
 
 def test_a_join_racing_an_archive_joins_before_it_or_is_refused(members):
