@@ -135,7 +135,9 @@ def channel_join(*, user, workspace=None, channel_id: UUID | str) -> Channel:
     posts nothing. An archived channel cannot be joined (409 `channel_archived`)."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
-        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id)
+        # The channel's row first (as archive and delete lock it): its state cannot change
+        # under the join, and the join never deadlocks with them.
+        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id, lock=True)
         _refuse_if_archived(channel)
         _membership_add(user=user, channel=channel)
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
@@ -147,7 +149,7 @@ def channel_leave(*, user, workspace=None, channel_id: UUID | str) -> None:
     frozen, and leaving would post a SYSTEM message in a read-only channel."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
-        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id)
+        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id, lock=True)  # see channel_join
         _refuse_if_archived(channel)
         _membership_remove(user=user, channel=channel)
 
@@ -195,12 +197,17 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
     PostgreSQL goes first because it is authoritative: if MongoDB fails (or the process
     dies) after the commit, the messages are orphans that `manage.py check_consistency
     --fix` finds and removes; the other order could leave a live channel without its
-    history. A send racing the deletion can likewise leave an orphan message.
+    history. A send racing the deletion either completes before it (its message is
+    removed with the others) or answers 404 and stores nothing.
     """
     _require_staff(by)
     conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
     with transaction.atomic():
         locked = selectors.channel_get(workspace=channel.workspace_id, channel_id=channel.pk, lock=True)
+        # Writes in flight (a first send, whose counter row is not committed yet, too)
+        # finish first and their messages are removed with the rest; later ones wait,
+        # then find the channel gone (404) and store nothing.
+        messaging_services.conversation_writes_lock(conversation)
         memberships = ChannelMember.objects.filter(channel_id=locked.pk).count()
         try:
             messages = messaging_services.conversation_message_count(conversation=conversation)
