@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.selectors import workspace_or_default
 from channels_app import selectors
 from channels_app.models import Channel, ChannelMember
+from files.services import conversation_files_delete
 from messaging import services as messaging_services
 from messaging.documents import Conversation, ConversationKind
 from messaging.serializers import message_to_api
@@ -222,6 +223,7 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
             workspace_id=locked.workspace_id,
         )
         messaging_services.conversation_sequence_delete(conversation=conversation)
+        conversation_files_delete(conversation_id=conversation.id)  # its shares, and the files only it carried
         locked.delete()
         # TODO(realtime): tell the members' sockets (e.g. member.left or a channel.deleted
         # event) and unsubscribe them; for now their clients learn it from a 404.

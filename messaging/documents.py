@@ -58,6 +58,8 @@ class MessageDocument:
     dedupe_key: str
     deleted_at: datetime | None = None
     deleted_by: str | None = None
+    # The files it carries (issue 20): what files.services.file_document stores of each.
+    files: tuple[dict, ...] = ()
 
     @property
     def channel_id(self) -> str | None:

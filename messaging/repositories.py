@@ -204,6 +204,7 @@ class MessageRepository:
             "dedupeKey": message.dedupe_key,
             "deletedAt": message.deleted_at,
             "deletedBy": message.deleted_by,
+            **({"files": list(message.files), "fileIds": [f["id"] for f in message.files]} if message.files else {}),
         }
 
     def from_mongo(self, raw: dict) -> MessageDocument:
@@ -220,6 +221,7 @@ class MessageRepository:
             dedupe_key=raw.get("dedupeKey") or f"s:{raw['_id']}",
             deleted_at=utc(raw.get("deletedAt")),
             deleted_by=raw.get("deletedBy"),
+            files=tuple(raw.get("files") or ()),
         )
 
     @staticmethod
@@ -279,7 +281,34 @@ class MessageRepository:
             )
         return self.from_mongo(raw) if raw is not None else None
 
+    def files_remove(self, *, conversation_id: str, message_id: str, file_id: str):
+        """Take a file off a message (deleted or not); the message if it was live and
+        carried it (to announce), else None. Read, then a `$set` conditional on the
+        file list read: the caller holds the conversation's lock, as every message
+        write does. (Not `$pull` with a condition: FerretDB 1.24 matches `$pull`
+        conditions on embedded documents as whole documents.)"""
+        query = {self.conversation_field: conversation_id, "_id": ObjectId(message_id), "fileIds": file_id}
+        with _mongo_errors():
+            raw = self.collection.find_one(query)
+            if raw is None:
+                return None
+            files = [entry for entry in raw.get("files") or () if entry.get("id") != file_id]
+            raw = self.collection.find_one_and_update(
+                {**query, "fileIds": raw.get("fileIds")},
+                {"$set": {"files": files, "fileIds": [entry["id"] for entry in files]}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return self.from_mongo(raw) if raw is not None and raw.get("deletedAt") is None else None
+
     # reads ----------------------------------------------------------------------
+
+    def existing_ids(self, *, message_ids: list[str]) -> set[str]:
+        """Which of these message ids are stored (deleted or not)."""
+        ids = [ObjectId(mid) for mid in message_ids if ObjectId.is_valid(mid)]
+        if not ids:
+            return set()
+        with _mongo_errors():
+            return {str(raw["_id"]) for raw in self.collection.find({"_id": {"$in": ids}}, projection={"_id": 1})}
 
     def get(self, *, conversation_id: str, message_id: str, include_deleted: bool = False):
         query = {self.conversation_field: conversation_id, "_id": ObjectId(message_id)}

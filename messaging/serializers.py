@@ -5,6 +5,7 @@ which the services apply again for callers that bypass these serializers."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from files.serializers import FileSerializer, file_entry_to_api
 from messaging import validation
 from messaging.documents import MessageDocument, MessageType
 from slackclone import errors
@@ -24,6 +25,7 @@ def message_to_api(message: MessageDocument) -> dict:
         "created_at": format_time(message.created_at),
         "edited_at": format_time(message.edited_at),
         "client_msg_id": message.client_msg_id,
+        "files": [file_entry_to_api(entry) for entry in message.files],
     }
 
 
@@ -48,9 +50,9 @@ class _RawField(serializers.Field):
 
 @extend_schema_field({"type": "string", "minLength": 1})
 class ContentField(_RawField):
-    def __init__(self, **kwargs):
+    def __init__(self, clean=validation.clean_content, **kwargs):
         super().__init__(
-            clean=validation.clean_content,
+            clean=clean,
             help_text=(
                 f"1-{validation.CONTENT_MAX_LENGTH} characters once leading and trailing whitespace is trimmed "
                 "(the trimmed text is stored). Line feeds and tabs are allowed; other control characters are not."
@@ -83,11 +85,38 @@ class ClientMsgIdField(_RawField):
         )
 
 
+@extend_schema_field(
+    {"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1, "maxItems": 10}
+)
+class FileIdsField(_RawField):
+    def __init__(self, **kwargs):
+        from files.validation import clean_file_ids
+
+        super().__init__(
+            clean=clean_file_ids,
+            required=False,
+            help_text="1-10 ids of the caller's own uploads (POST /files) to attach; `content` may then be empty "
+            "(\"\" or left out).",
+            **kwargs,
+        )
+
+
 class MessageSendSerializer(StrictSerializer):
     """Body of a new message. Unknown fields are refused."""
 
-    content = ContentField()
+    content = ContentField(required=False, clean=lambda value: value)
     client_msg_id = ClientMsgIdField()
+    file_ids = FileIdsField()
+
+    def validate(self, attrs):
+        has_files = bool(attrs.get("file_ids"))
+        if "content" not in attrs and not has_files:
+            raise serializers.ValidationError({"content": ["This field is required."]})
+        try:
+            attrs["content"] = validation.clean_send_content(attrs.get("content"), has_files=has_files)
+        except errors.ValidationFailed as exc:
+            raise serializers.ValidationError({"content": exc.fields.get("content") or [exc.message]}) from exc
+        return attrs
 
 
 class MessageEditSerializer(StrictSerializer):
@@ -113,6 +142,7 @@ class _MessageOutBase(serializers.Serializer):
     )
     edited_at = serializers.DateTimeField(allow_null=True)
     client_msg_id = serializers.CharField(allow_null=True)
+    files = FileSerializer(many=True, help_text="The files it carries (send with file_ids), else [].")
 
 
 class ChannelMessageSerializer(_MessageOutBase):

@@ -69,6 +69,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.selectors import channel_archived_error, channel_get, channel_is_archived
+from files.services import file_shares_record, files_lock_for_send
+from files.validation import clean_file_ids
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.models import MessageSequence
@@ -174,8 +176,10 @@ def _insert_locked(
     content: str,
     message_type: MessageType,
     client_msg_id: str | None,
+    files: tuple[dict, ...] = (),
 ) -> SendResult:
-    """Steps 1-3 and 5; runs inside the atomic block that holds the row lock."""
+    """Steps 1-3 and 5; runs inside the atomic block that holds the row lock. `files`:
+    what the message carries (files.services.files_lock_for_send, rows locked)."""
     repo = repository_for(conversation.kind)
     message_id = repo.new_id()
     dedupe_key = dedupe_key_for(message_id=message_id, client_msg_id=client_msg_id)
@@ -193,6 +197,7 @@ def _insert_locked(
             edited_at=None,
             client_msg_id=client_msg_id,
             dedupe_key=dedupe_key,
+            files=files,
         )
         try:
             repo.insert(message)
@@ -214,15 +219,21 @@ def _insert_locked(
             )
             _resync_seq(conversation, max_seq=max_seq, max_created_at=max_created_at)
             continue
+        if files:
+            file_shares_record(message=message)
         _broadcast_created(message)
         return SendResult(message=message, created=True)
     raise AssertionError("unreachable")
 
 
-def _send(**fields) -> SendResult:
+def _send(*, attach: dict | None = None, **fields) -> SendResult:
     """Steps 1-5 (the fields are `_insert_locked`'s) in one transaction. If MongoDB
-    fails, the transaction still commits (step 4) and then the failure is raised."""
+    fails, the transaction still commits (step 4) and then the failure is raised.
+    `attach` (user, workspace, file_ids): the files are locked and checked first, in
+    the same transaction (files.services.files_lock_for_send)."""
     with transaction.atomic():
+        if attach:
+            fields["files"] = files_lock_for_send(**attach)
         try:
             return _insert_locked(**fields)
         except errors.StoreUnavailable as exc:
@@ -245,11 +256,17 @@ def message_send(
     workspace=None,
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
-    content: object,
+    content: object = None,
     client_msg_id: object = None,
+    file_ids: object = None,
 ) -> SendResult:
     """Post a TEXT message as `sender` in a channel (members only: 404 unknown, 403
     not a member, 409 `channel_archived`) or a DM (its two users only, else 404).
+
+    `file_ids` (issue 20): 1-10 of the sender's own uploads of this workspace (400
+    `invalid_file_ids` otherwise); `content` may then be empty. The message stores
+    what clients render of each file, and a share row per file is written in the
+    send's transaction (files.services.file_shares_record).
 
     `content` and `client_msg_id` may be raw client values: they are validated here
     (400). A retry with a client_msg_id already stored in this conversation returns
@@ -259,7 +276,8 @@ def message_send(
     conversation = selectors.conversation_get_for_member(
         user=sender, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
-    content = validation.clean_content(content)
+    file_ids = clean_file_ids(file_ids)
+    content = validation.clean_send_content(content, has_files=bool(file_ids))
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
     sender_id = str(sender.pk)
     result = _send(
@@ -268,6 +286,7 @@ def message_send(
         content=content,
         message_type=MessageType.TEXT,
         client_msg_id=client_msg_id,
+        attach={"user": sender, "workspace": workspace, "file_ids": file_ids} if file_ids else None,
     )
     return _check_retry_sender(result, sender_id=sender_id)
 
@@ -433,6 +452,28 @@ def _after_deletes(deleted: list[MessageDocument], *, by, audit: bool) -> None:
                 )
             except Exception:
                 logger.exception("message_deleted broadcast failed for %s", message.id)
+
+
+def message_files_remove(*, file_id: str, shares) -> list[MessageDocument]:
+    """A file was deleted (files.services.file_delete): take it off every message that
+    carried it (`shares`: its FileShare rows, already deleted), each under its
+    conversation's lock as every write of a message, and announce each live one with
+    message.updated. Returns the live messages updated."""
+    updated: list[MessageDocument] = []
+    for share in shares:
+        conversation = Conversation(ConversationKind(share.kind), str(share.conversation_id))
+        with transaction.atomic():
+            _lock_if_stored(conversation)
+            message = repository_for(conversation.kind).files_remove(
+                conversation_id=conversation.id, message_id=share.message_id, file_id=file_id
+            )
+        if message is not None:
+            updated.append(message)
+            try:
+                broadcast.message_updated(message=message_to_api(message))
+            except Exception:
+                logger.exception("message_updated broadcast failed for %s", message.id)
+    return updated
 
 
 # --- Moderation and operations ----------------------------------------------------

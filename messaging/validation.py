@@ -52,6 +52,14 @@ def clean_content(value: object, *, field: str = "content") -> str:
     return text
 
 
+def clean_send_content(value: object, *, has_files: bool, field: str = "content") -> str:
+    """A new message's text: as clean_content, except that a message carrying files
+    (issue 20) may have none: missing (None), "" or only whitespace give ""."""
+    if has_files and (value is None or (isinstance(value, str) and not value.strip())):
+        return ""
+    return clean_content(value, field=field)
+
+
 def clean_client_msg_id(value: object, *, field: str = "client_msg_id") -> str | None:
     """None (no id given) or 1-64 characters of printable ASCII without space."""
     if value is None:

@@ -55,6 +55,14 @@ class Conflict(DomainError):
     default_message = "This conflicts with an existing object."
 
 
+class PayloadTooLarge(DomainError):
+    """A body or an upload over its limit (MAX_REQUEST_BODY_BYTES, MAX_UPLOAD_BYTES)."""
+
+    status = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large."
+
+
 class Throttled(DomainError):
     """Over the user's write budget (THROTTLE_WRITE): 429 with `Retry-After` over REST;
     over the WebSocket an `error` frame whose error carries `retry_after` (seconds)."""

@@ -42,7 +42,25 @@ def _body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")).encode()
 
 
-def refusal(*, target_bytes: int, headers: list[tuple[bytes, bytes]]) -> tuple[int, str, str] | None:
+# Uploads (POST /api/v1/files, issue 20) may carry MAX_UPLOAD_BYTES of file plus this
+# much multipart framing (boundaries, part headers); every other body keeps
+# MAX_REQUEST_BODY_BYTES (64 KiB).
+UPLOAD_PATHS = frozenset({b"/api/v1/files"})
+MULTIPART_OVERHEAD_BYTES = 16 * 1024
+
+
+def body_limit(method: bytes | str, path: bytes | str) -> int:
+    """The largest request body accepted for this method and path, in bytes."""
+    method = method.encode() if isinstance(method, str) else method
+    path = path.encode() if isinstance(path, str) else path
+    if method.upper() == b"POST" and path.split(b"?", 1)[0] in UPLOAD_PATHS:
+        return settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
+    return settings.MAX_REQUEST_BODY_BYTES
+
+
+def refusal(
+    *, target_bytes: int, headers: list[tuple[bytes, bytes]], max_body: int | None = None
+) -> tuple[int, str, str] | None:
     """(status, code, message) if the request exceeds a limit, else None."""
     if target_bytes > settings.MAX_URL_BYTES:
         return URI_TOO_LONG
@@ -54,9 +72,45 @@ def refusal(*, target_bytes: int, headers: list[tuple[bytes, bytes]]) -> tuple[i
         # a declared-too-large one here, before it is read (an invalid length is left
         # to slackclone.middleware.BodySizeLimitMiddleware: 400).
         is_length = name.lower() == b"content-length" and value.strip().isdigit()
-        if is_length and int(value) > settings.MAX_REQUEST_BODY_BYTES:
+        if is_length and int(value) > (max_body if max_body is not None else settings.MAX_REQUEST_BODY_BYTES):
             return PAYLOAD_TOO_LARGE
     return None
+
+
+async def _send_refusal(send, refused: tuple[int, str, str]) -> None:
+    status, code, message = refused
+    body = _body(code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _counting_receive(receive, send, limit: int):
+    """`receive` that answers 413 and ends the request (http.disconnect: Django then
+    stops reading and answers nothing more) as soon as the body read so far passes
+    `limit`: a body without Content-Length (chunked) is refused before more is read."""
+    seen = 0
+
+    async def counted():
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                await _send_refusal(send, PAYLOAD_TOO_LARGE)
+                return {"type": "http.disconnect"}
+        return message
+
+    return counted
 
 
 class RequestLimitsMiddleware:
@@ -69,23 +123,14 @@ class RequestLimitsMiddleware:
         if scope["type"] == "http":
             raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
             query = scope.get("query_string") or b""
-            refused = refusal(target_bytes=len(raw_path) + (len(query) + 1 if query else 0), headers=scope["headers"])
+            max_body = body_limit(scope.get("method", "GET"), raw_path)
+            refused = refusal(
+                target_bytes=len(raw_path) + (len(query) + 1 if query else 0), headers=scope["headers"], max_body=max_body
+            )
             if refused is not None:
-                status, code, message = refused
-                body = _body(code, message)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": status,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _send_refusal(send, refused)
                 return
+            receive = _counting_receive(receive, send, max_body)
         await self.app(scope, receive, send)
 
 
@@ -139,12 +184,52 @@ def install_twisted_limits() -> None:
     def bad_request(self):
         refuse(self, BAD_REQUEST)
 
+    _install_twisted_body_limit(http.Request, refuse)
     channel.lineLengthExceeded = line_length_exceeded
     channel.lineReceived = line_received
     channel.headerReceived = header_received
     channel._respondToBadRequestAndDisconnect = bad_request
     channel._slackclone_limits = True
     _install_daphne_error_pages()
+
+
+def _install_twisted_body_limit(request_class, refuse) -> None:
+    """Twisted reads a whole request body (into memory, or a temporary file past 100 kB)
+    before daphne hands the request to us: refuse one over `body_limit` for its path
+    (413) as soon as its Content-Length says so, or, without one (chunked), as soon as
+    the bytes received pass it, and stop reading it."""
+    original_got_length = request_class.gotLength
+    original_chunk = request_class.handleContentChunk
+
+    def got_length(self, length):
+        channel = self.channel
+        self._slackclone_limit = body_limit(getattr(channel, "_command", b""), getattr(channel, "_path", b""))
+        self._slackclone_seen = 0
+        self._slackclone_refused = length is not None and length > self._slackclone_limit
+        if self._slackclone_refused:
+            refuse(channel, PAYLOAD_TOO_LARGE)
+        return original_got_length(self, length)
+
+    def handle_content_chunk(self, data):
+        if getattr(self, "_slackclone_refused", False):
+            return None
+        self._slackclone_seen = getattr(self, "_slackclone_seen", 0) + len(data)
+        if self._slackclone_seen > getattr(self, "_slackclone_limit", settings.MAX_REQUEST_BODY_BYTES):
+            self._slackclone_refused = True
+            refuse(self.channel, PAYLOAD_TOO_LARGE)
+            return None
+        return original_chunk(self, data)
+
+    original_received = request_class.requestReceived
+
+    def request_received(self, command, path, version):
+        if getattr(self, "_slackclone_refused", False):  # answered 413; the connection is closing
+            return None
+        return original_received(self, command, path, version)
+
+    request_class.gotLength = got_length
+    request_class.handleContentChunk = handle_content_chunk
+    request_class.requestReceived = request_received
 
 
 def _install_daphne_error_pages() -> None:

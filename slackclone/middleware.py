@@ -1,7 +1,7 @@
-from django.conf import settings
 from django.http import JsonResponse
 
 from slackclone.api.exceptions import envelope
+from slackclone.http_limits import body_limit
 
 # The envelope's code for an error status whose body was not ours (see ApiErrorEnvelopeMiddleware).
 _STATUS_CODES = {
@@ -65,6 +65,7 @@ class BodySizeLimitMiddleware:
 
     Bodies without Content-Length (chunked) are still capped when read, by
     DATA_UPLOAD_MAX_MEMORY_SIZE, which the API exception handler turns into 413.
+    Uploads (POST /api/v1/files) have their own limit (http_limits.body_limit).
     """
 
     def __init__(self, get_response):
@@ -75,6 +76,6 @@ class BodySizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse(envelope("bad_request", "Invalid Content-Length."), status=400)
-        if length > settings.MAX_REQUEST_BODY_BYTES:
+        if length > body_limit(request.method or "GET", request.path):
             return JsonResponse(envelope("payload_too_large", "The request body is too large."), status=413)
         return self.get_response(request)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "presence",
     "realtime",
     "moderation",
+    "files",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +238,59 @@ MAX_HEADERS = env.int("MAX_HEADERS", default=100)
 
 # Seconds a client is told to wait (Retry-After) when a store is unavailable.
 STORE_RETRY_AFTER_SECONDS = 5
+
+# --- Files (docs/files.md) ---------------------------------------------------------
+
+# The largest upload (POST /files), in bytes: refused with 413 before the body is read
+# past it (slackclone.http_limits.body_limit); every other body keeps the 64 KiB above.
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+# Uploads are parsed to a temporary file, never held in memory (files.uploads).
+FILE_UPLOAD_HANDLERS = ["files.uploads.LimitedTemporaryFileUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
+# Images of more pixels are refused (decompression bombs), 400 image_too_large.
+FILES_MAX_IMAGE_PIXELS = env.int("FILES_MAX_IMAGE_PIXELS", default=40_000_000)
+# Signed URLs of an S3-compatible store (GET /files/{id}/content redirects to one) are
+# valid this long; never more than 5 minutes (API.md).
+FILES_SIGNED_URL_SECONDS = min(env.int("FILES_SIGNED_URL_SECONDS", default=300), 300)
+# Where the bytes live. Default: the local filesystem under the data directory.
+# STORAGE_URL=s3://ACCESS_KEY:SECRET_KEY@host:port/bucket?region=us-east-1&secure=true
+# (any S3-compatible store: AWS, MinIO, versitygw, Garage...): django-storages' S3Storage.
+FILES_ROOT = env.str("FILES_ROOT", default=str(BASE_DIR / ".data" / "files"))
+STORAGE_URL = env.str("STORAGE_URL", default="")
+
+
+def s3_storage_options(url: str) -> dict:
+    """django-storages S3Storage OPTIONS from an s3:// URL (see STORAGE_URL)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    secure = query.get("secure", "true").lower() not in ("0", "false", "no")
+    host = parts.hostname or ""
+    return {
+        "access_key": unquote(parts.username or ""),
+        "secret_key": unquote(parts.password or ""),
+        "bucket_name": parts.path.strip("/"),
+        "endpoint_url": f"{'https' if secure else 'http'}://{host}{f':{parts.port}' if parts.port else ''}"
+        if host and host != "s3.amazonaws.com"
+        else None,
+        "region_name": query.get("region", "us-east-1"),
+        "addressing_style": query.get("addressing_style", "path"),
+        "signature_version": "s3v4",
+        "querystring_expire": FILES_SIGNED_URL_SECONDS,
+        "file_overwrite": True,  # keys are unique (files.storage); no HEAD before each PUT
+        "default_acl": None,
+    }
+
+
+STORAGES = {
+    "default": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_storage_options(STORAGE_URL)}
+        if STORAGE_URL
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": FILES_ROOT}}
+    ),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # --- Realtime -----------------------------------------------------------------
 

@@ -34,4 +34,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth": "100000/min", "write": "100000/min"}
 
 MONGO_TIMEOUT_MS = 1000
+
+# Each worker keeps its uploads in a directory of its own (tests/files clean it).
+FILES_ROOT = str(BASE_DIR / ".data" / f"test-files-{WORKER}")  # noqa: F405
+STORAGES = {**STORAGES, "default": {**STORAGES["default"]}}  # noqa: F405
+if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
+    STORAGES["default"]["OPTIONS"] = {"location": FILES_ROOT}
 PRESENCE_GRACE_SECONDS = 1

@@ -1,0 +1,96 @@
+"""Image handling with Pillow: size, a thumbnail, metadata stripped, bombs refused.
+
+- Decompression bombs: an image of more than `FILES_MAX_IMAGE_PIXELS` pixels is
+  refused (400 `image_too_large`) from its header, before it is decoded (Pillow's
+  DecompressionBombWarning is made an error, DecompressionBombError caught).
+- Animated images (GIF, APNG, WebP): the stored file is kept as sent; the thumbnail
+  is its first frame.
+- CMYK (and other modes): converted to RGB(A) for the thumbnail.
+- EXIF and GPS: the thumbnail never carries metadata (it is a fresh PNG); a still
+  JPEG, PNG or WebP that carries EXIF is re-encoded without it (its orientation
+  applied first), so the bytes served do not say where the photo was taken.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from slackclone import errors
+
+IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+THUMBNAIL_SIZE = (360, 360)
+_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    width: int
+    height: int
+    thumbnail: bytes  # PNG
+    stripped: bytes | None  # the image re-encoded without metadata, if it had any
+
+
+def _too_large() -> errors.ValidationFailed:
+    text = f"The image has more than {settings.FILES_MAX_IMAGE_PIXELS} pixels."
+    return errors.ValidationFailed(text, fields={"file": [text]}, code="image_too_large")
+
+
+def _open(fh) -> Image.Image:
+    Image.MAX_IMAGE_PIXELS = settings.FILES_MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(fh)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _too_large() from None
+    if image.width * image.height > settings.FILES_MAX_IMAGE_PIXELS:
+        raise _too_large()
+    return image
+
+
+def inspect_image(fh, *, mime_type: str) -> ImageInfo | None:
+    """ImageInfo for an image file (seekable, at any position), None if Pillow cannot
+    read it (it is then stored as a plain file). Raises ValidationFailed (400
+    `image_too_large`) for a decompression bomb."""
+    fh.seek(0)
+    try:
+        image = _open(fh)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            animated = getattr(image, "is_animated", False)
+            image.seek(0)
+            frame = ImageOps.exif_transpose(image.copy()) if not animated else image.copy()
+    except errors.ValidationFailed:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large() from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        return None
+    width, height = frame.size
+    stripped = None
+    if not animated and image.info.get("exif") and mime_type in _FORMATS:
+        stripped = _encode(frame, _FORMATS[mime_type])
+    thumb = frame.convert("RGBA" if _has_alpha(frame) else "RGB")
+    thumb.thumbnail(THUMBNAIL_SIZE)
+    out = io.BytesIO()
+    thumb.save(out, "PNG", optimize=True, exif=b"")
+    return ImageInfo(width=width, height=height, thumbnail=out.getvalue(), stripped=stripped)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image = image.convert("RGB") if image.mode not in ("RGB", "L", "CMYK") else image
+        image.save(out, "JPEG", quality=92, exif=b"")
+    elif fmt == "WEBP":
+        image.save(out, "WEBP", quality=92, exif=b"")
+    else:
+        image.save(out, "PNG", exif=b"")
+    return out.getvalue()

@@ -1,0 +1,95 @@
+"""Where the bytes live: Django's default storage (settings.STORAGES["default"]).
+
+By default a FileSystemStorage under the data directory (`FILES_ROOT`); with
+`STORAGE_URL=s3://...` django-storages' S3Storage on any S3-compatible store. Keys:
+`<workspace id>/<file id>/original` and `.../thumbnail.png`, chosen here (never from a
+client's name), so two uploads never share an object.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+
+logger = logging.getLogger(__name__)
+
+
+def original_key(*, workspace_id, file_id) -> str:
+    return f"{workspace_id}/{file_id}/original"
+
+
+def thumbnail_key(*, workspace_id, file_id) -> str:
+    return f"{workspace_id}/{file_id}/thumbnail.png"
+
+
+def put(key: str, fh) -> None:
+    """Stream a seekable file object to `key` (S3: a multipart upload in chunks)."""
+    fh.seek(0)
+    saved = default_storage.save(key, File(fh, name=key))
+    if saved != key:  # FileSystemStorage renames on a clash: keys are unique, so this is a bug
+        default_storage.delete(saved)
+        raise RuntimeError(f"storage key {key} already taken")
+
+
+def put_bytes(key: str, data: bytes) -> None:
+    saved = default_storage.save(key, ContentFile(data, name=key))
+    if saved != key:
+        default_storage.delete(saved)
+        raise RuntimeError(f"storage key {key} already taken")
+
+
+def open_(key: str):
+    return default_storage.open(key, "rb")
+
+
+def delete(*keys: str | None) -> None:
+    """Delete objects; never raises (a leftover is reported by check_consistency)."""
+    for key in keys:
+        if not key:
+            continue
+        try:
+            default_storage.delete(key)
+        except Exception:
+            logger.exception("storage object %s not deleted: check_consistency reports it", key)
+
+
+def exists(key: str) -> bool:
+    return default_storage.exists(key)
+
+
+def is_remote() -> bool:
+    """True for an object store that can hand out signed URLs (S3)."""
+    return hasattr(default_storage, "bucket_name")
+
+
+def signed_url(key: str, *, content_type: str, disposition: str) -> str:
+    """A presigned GET URL of `key`, valid `FILES_SIGNED_URL_SECONDS` (at most 300),
+    whose answer carries our Content-Type and Content-Disposition."""
+    return default_storage.url(
+        key,
+        parameters={"ResponseContentType": content_type, "ResponseContentDisposition": disposition},
+        expire=settings.FILES_SIGNED_URL_SECONDS,
+    )
+
+
+def all_keys() -> set[str]:
+    """Every key under the storage's root (for check_consistency): walks directories."""
+    keys: set[str] = set()
+
+    def walk(prefix: str) -> None:
+        dirs, files = default_storage.listdir(prefix)
+        for name in files:
+            keys.add(f"{prefix}{name}" if not prefix else f"{prefix.rstrip('/')}/{name}")
+        for name in dirs:
+            walk(f"{prefix.rstrip('/')}/{name}/" if prefix else f"{name}/")
+
+    try:
+        walk("")
+    except FileNotFoundError:
+        pass
+    return keys
+
+
+def size(key: str) -> int:
+    return default_storage.size(key)

@@ -1,0 +1,176 @@
+"""POST /files and the bytes served (API.md "Files"; issue 20, "What must be true")."""
+
+import hashlib
+import io
+
+import pytest
+from PIL import Image
+
+from files.models import File
+from tests.files.conftest import body, exif_with_gps, image_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(client_for, alice):
+    return client_for(alice)
+
+
+def test_upload_answers_a_file_detected_from_its_bytes(client, alice):
+    data = b"hello\nworld\n" * 10
+    response = upload(client, data, name="report.pdf", content_type="application/pdf")
+    assert response.status_code == 201, response.content
+    got = response.json()
+    assert got["mime_type"] == "text/plain"  # from the bytes, not the name or the client's type
+    assert got["size"] == len(data)
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    assert got["uploader_id"] == str(alice.pk)
+    assert got["name"] == "report.pdf"
+    assert got["image"] is None and got["thumbnail_url"] is None
+    assert got["url"] == f"/api/v1/files/{got['id']}/content"
+    assert client.get(f"/api/v1/files/{got['id']}").json() == got
+
+    content = client.get(got["url"])
+    assert content.status_code == 200
+    assert body(content) == data
+    assert content["Content-Type"] == "text/plain"
+    assert content["Content-Disposition"] == 'attachment; filename="report.pdf"'
+    assert content["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_image_is_inline_with_a_thumbnail(client):
+    png = image_bytes("PNG", size=(1200, 800))
+    got = upload(client, png, name="shot.txt", content_type="text/plain").json()
+    assert got["mime_type"] == "image/png"
+    assert got["image"] == {"width": 1200, "height": 800}
+    content = client.get(got["url"])
+    assert content["Content-Disposition"].startswith("inline")
+    assert content["X-Content-Type-Options"] == "nosniff"
+    thumb = client.get(got["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/png"
+    assert thumb["X-Content-Type-Options"] == "nosniff"
+    image = Image.open(io.BytesIO(body(thumb)))
+    assert max(image.size) == 360
+
+
+def test_html_is_never_served_inline(client):
+    got = upload(client, b"<html><script>alert(1)</script></html>", name="x.html", content_type="image/png").json()
+    content = client.get(got["url"])
+    assert content["Content-Disposition"].startswith("attachment")
+    assert "sandbox" in content["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\evil.exe", "evil.exe"),
+        ("in\x00voice\x1b.pdf", "invoice.pdf"),
+        ("harmless\u202egnp.exe", "harmlessgnp.exe"),  # RIGHT-TO-LEFT OVERRIDE dropped
+        ("...", "file"),
+        (".hidden", "hidden"),
+        ("  spaced \t name .txt ", "spaced name .txt"),
+        ("é" * 300 + ".txt", "é" * 125 + ".txt"),  # 255 UTF-8 bytes at most, extension kept
+    ],
+)
+def test_names_are_sanitised(client, sent, stored):
+    got = upload(client, b"data", name=sent).json()
+    assert got["name"] == stored
+    assert len(got["name"].encode()) <= 255
+
+
+def test_content_disposition_is_rfc6266_for_any_name(client):
+    got = upload(client, b"data", name='naïve "quote"\r\n.txt').json()
+    header = client.get(got["url"])["Content-Disposition"]
+    assert header.startswith("attachment; filename*=utf-8''")
+    assert "\r" not in header and "\n" not in header and '"quote"' not in header
+
+
+def test_exif_and_gps_are_stripped_from_the_served_image_and_the_thumbnail(client):
+    out = io.BytesIO()
+    Image.new("RGB", (400, 300), "blue").save(out, "JPEG", exif=exif_with_gps())
+    assert Image.open(io.BytesIO(out.getvalue())).getexif().get(0x8825)  # the input has GPS
+    got = upload(client, out.getvalue(), name="photo.jpg").json()
+    assert got["mime_type"] == "image/jpeg"
+    served = body(client.get(got["url"]))
+    assert got["sha256"] == hashlib.sha256(served).hexdigest() and got["size"] == len(served)
+    for data in (served, body(client.get(got["thumbnail_url"]))):
+        image = Image.open(io.BytesIO(data))
+        assert not image.getexif(), image.getexif()
+        assert b"Camera Maker" not in data
+
+
+def test_a_decompression_bomb_is_refused(client, settings):
+    # A 20000 x 20000 PNG (400 Mpx) compresses to ~100 kB: refused from its header.
+    out = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(out, "PNG")
+    assert len(out.getvalue()) < 1024 * 1024
+    response = upload(client, out.getvalue(), name="bomb.png")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "image_too_large"
+    assert not File.objects.exists()
+
+
+def test_a_bomb_just_over_the_limit_is_refused_too(client, settings):
+    settings.FILES_MAX_IMAGE_PIXELS = 100 * 100
+    response = upload(client, image_bytes("PNG", size=(101, 100)), name="big.png")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "image_too_large"
+
+
+def test_animated_gif_keeps_its_frames_and_gets_a_thumbnail(client):
+    frames = [Image.new("RGB", (50, 40), color) for color in ("red", "green", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    got = upload(client, out.getvalue(), name="anim.gif").json()
+    assert got["mime_type"] == "image/gif" and got["image"] == {"width": 50, "height": 40}
+    served = body(client.get(got["url"]))
+    assert served == out.getvalue()
+    assert Image.open(io.BytesIO(served)).n_frames == 3
+    assert client.get(got["thumbnail_url"]).status_code == 200
+
+
+def test_cmyk_jpeg_gets_an_rgb_thumbnail(client):
+    got = upload(client, image_bytes("JPEG", size=(80, 60), mode="CMYK"), name="print.jpg").json()
+    assert got["mime_type"] == "image/jpeg" and got["image"] == {"width": 80, "height": 60}
+    thumb = Image.open(io.BytesIO(body(client.get(got["thumbnail_url"]))))
+    assert thumb.mode == "RGB"
+
+
+def test_a_corrupt_image_is_stored_as_a_plain_file(client):
+    got = upload(client, b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, name="broken.png").json()
+    assert got["image"] is None and got["thumbnail_url"] is None
+    assert client.get(f"/api/v1/files/{got['id']}/thumbnail").status_code == 404
+
+
+def test_missing_part_is_400_and_json_is_415(client):
+    assert client.post("/api/v1/files", {}, format="multipart").status_code == 400
+    assert client.post("/api/v1/files", {"file": "x"}, format="json").status_code == 415
+
+
+def test_over_max_upload_bytes_is_413_by_content_length(client, settings):
+    settings.MAX_UPLOAD_BYTES = 1000
+    response = upload(client, b"x" * 50_000)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    assert not File.objects.exists()
+
+
+def test_over_max_upload_bytes_is_413_while_parsing(client, settings):
+    # Within the body limit (MAX_UPLOAD_BYTES + multipart framing), over MAX_UPLOAD_BYTES
+    # for the file: the upload handler stops at the first chunk past it.
+    settings.MAX_UPLOAD_BYTES = 10_000
+    response = upload(client, b"x" * 12_000)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    assert not File.objects.exists()
+
+
+def test_the_json_body_limit_stays_for_everything_else(client_for, alice):
+    client = client_for(alice)
+    response = client.post("/api/v1/channels", {"name": "x" * 70_000}, format="json")
+    assert response.status_code == 413
+    response = client.post("/api/v1/files/x", {"name": "x" * 70_000}, format="json")
+    assert response.status_code == 413
+
+
+def test_unauthenticated_is_401(anon):
+    assert upload(anon, b"data").status_code == 401
