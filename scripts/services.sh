@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local PostgreSQL, Redis and a MongoDB-compatible server for development and tests.
+# Local PostgreSQL, Redis, a MongoDB-compatible server and an S3-compatible object
+# store (versitygw over a directory; the suite's S3 tests of files) for development and tests.
 #
 #   scripts/services.sh start    install what is missing, start what is not running
 #   scripts/services.sh stop     stop what this script started (by pid file)
@@ -21,6 +22,14 @@ REDIS_PORT="${REDIS_PORT:-56379}"
 MONGO_PORT="${MONGO_PORT:-57017}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.0}"
 FERRETDB_BIN="$CACHE_DIR/bin/ferretdb-$FERRETDB_VERSION"
+# S3: versitygw (a real S3 gateway over a POSIX directory, Apache-2.0), built from the
+# Go module proxy once. Its port follows PG_PORT unless given (tests/files/test_s3.py
+# derives it the same way); S3_SKIP=1 starts none.
+S3_PORT="${S3_PORT:-$((PG_PORT + 4500))}"
+VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
+VERSITYGW_BIN="$CACHE_DIR/bin/versitygw-$VERSITYGW_VERSION"
+S3_ACCESS_KEY="${S3_ACCESS_KEY:-slackclone}"
+S3_SECRET_KEY="${S3_SECRET_KEY:-slackclone-dev-secret}"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -167,6 +176,37 @@ start_mongo() {
   wait_port mongo "$MONGO_PORT" 30
 }
 
+# --- S3-compatible object store (versitygw) -------------------------------------
+
+install_versitygw() {
+  [ -x "$VERSITYGW_BIN" ] && return
+  command -v go >/dev/null || { log "no Go toolchain: no S3 server (the S3 tests of files skip)"; return 1; }
+  log "building versitygw $VERSITYGW_VERSION from the Go module proxy (once; ~2-5 min; cached in $CACHE_DIR)"
+  local tmp src
+  tmp="$(mktemp -d)"
+  # As for FerretDB: `go mod download` + build (this machine's proxy may refuse the version list).
+  src="$(cd "$tmp" && go mod download -json "github.com/versity/versitygw@$VERSITYGW_VERSION" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  cp -r "$src" "$tmp/src" && chmod -R u+w "$tmp/src"
+  mkdir -p "$(dirname "$VERSITYGW_BIN")"
+  (cd "$tmp/src" && GOFLAGS=-mod=mod go build -o "$VERSITYGW_BIN.tmp" ./cmd/versitygw)
+  mv "$VERSITYGW_BIN.tmp" "$VERSITYGW_BIN"
+  rm -rf "$tmp"
+}
+
+start_s3() {
+  if pid_alive "$RUN_DIR/s3.pid"; then
+    log "S3 server already running on port $S3_PORT"; return
+  fi
+  install_versitygw || return 0
+  mkdir -p "$DATA_DIR/s3"
+  log "starting versitygw $VERSITYGW_VERSION (S3, posix backend) on 127.0.0.1:$S3_PORT"
+  nohup "$VERSITYGW_BIN" --access "$S3_ACCESS_KEY" --secret "$S3_SECRET_KEY" --port "127.0.0.1:$S3_PORT" \
+    --quiet posix --nometa "$DATA_DIR/s3" >"$LOG_DIR/s3.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/s3.pid"
+  wait_port s3 "$S3_PORT" 30
+}
+
 # --- commands --------------------------------------------------------------
 
 mkdir -p "$RUN_DIR" "$LOG_DIR"
@@ -176,8 +216,10 @@ case "${1:-}" in
     [ -n "${DATABASE_URL:-}" ] && log "DATABASE_URL is set: not starting PostgreSQL" || start_postgres
     [ -n "${REDIS_URL:-}" ] && log "REDIS_URL is set: not starting Redis" || start_redis
     [ -n "${MONGO_URL:-}" ] && log "MONGO_URL is set: not starting MongoDB" || start_mongo
+    [ -n "${S3_SKIP:-}" ] && log "S3_SKIP is set: not starting an S3 server" || start_s3
     ;;
   stop)
+    stop_pidfile s3 "$RUN_DIR/s3.pid"
     stop_pidfile mongo "$RUN_DIR/mongo.pid"
     stop_pidfile redis "$RUN_DIR/redis.pid"
     stop_postgres
@@ -196,7 +238,7 @@ case "${1:-}" in
     esac
     ;;
   status)
-    for s in postgres redis mongo; do
+    for s in postgres redis mongo s3; do
       if pid_alive "$RUN_DIR/$s.pid"; then echo "$s: running (pid $(head -n1 "$RUN_DIR/$s.pid"))"
       else echo "$s: stopped"; fi
     done
