@@ -89,3 +89,25 @@ def files_for_send(*, user, workspace, file_ids: list[str]) -> list[File]:
         text = "Every file must be one of your own uploads in this workspace."
         raise errors.ValidationFailed(text, fields={"file_ids": [text]}, code="invalid_file_ids")
     return [found[fid] for fid in file_ids]
+
+
+def files_storage_mismatches(*, created_before) -> tuple[list[str], list[File]]:
+    """(storage keys that no files row names, files rows whose object is missing), for
+    check_consistency. Objects written after `created_before` are left out (an upload
+    writes its objects just before its row)."""
+    from files import storage
+
+    keys = storage.all_keys()
+    known: set[str] = set()
+    missing: list[File] = []
+    for file in File.objects.filter(created_at__lt=created_before).order_by("created_at").iterator():
+        known.add(file.storage_key)
+        if file.thumbnail_key:
+            known.add(file.thumbnail_key)
+        if file.storage_key not in keys:
+            missing.append(file)
+    newer = File.objects.filter(created_at__gte=created_before).values_list("storage_key", "thumbnail_key")
+    for storage_key, thumbnail_key in newer:
+        known.update(key for key in (storage_key, thumbnail_key) if key)
+    stray = sorted(key for key in keys - known if storage.modified_before(key, created_before))
+    return stray, missing

@@ -93,3 +93,22 @@ def all_keys() -> set[str]:
 
 def size(key: str) -> int:
     return default_storage.size(key)
+
+
+def modified_before(key: str, when) -> bool:
+    try:
+        return default_storage.get_modified_time(key) < when
+    except (FileNotFoundError, NotImplementedError):
+        return True
+
+
+def delete_stray(keys: list[str]) -> int:
+    """Delete objects that check_consistency found without metadata (re-checked: a row
+    may have been written meanwhile); returns how many."""
+    from files.models import File
+
+    taken = set(File.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True))
+    taken |= set(File.objects.filter(thumbnail_key__in=keys).values_list("thumbnail_key", flat=True))
+    stray = [key for key in keys if key not in taken]
+    delete(*stray)
+    return len(stray)

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.selectors import workspace_by_slug
+from files.services import files_delete_without_messages
 from messaging import services
 from messaging.mongo import long_operations
 from slackclone import errors
@@ -83,6 +84,9 @@ class Command(BaseCommand):
         verb = "would be deleted" if dry_run else "deleted"
         for collection, count in counts.items():
             self.stdout.write(f"{collection}: {count:,} {verb}")
+        if not dry_run:  # the files only those messages carried (docs/files.md)
+            files_deleted = files_delete_without_messages(conversation_id=channel)
+            self.stdout.write(f"files: {files_deleted:,} deleted (carried only by purged messages)")
         total = sum(counts.values())
         seconds = time.monotonic() - self._started
         suffix = " (dry run: nothing changed)" if dry_run else f" in {seconds:.1f} s"

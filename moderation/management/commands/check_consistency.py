@@ -9,6 +9,8 @@ from channels_app import selectors as channel_selectors
 from channels_app import services as channel_services
 from dms import selectors as dm_selectors
 from dms import services as dm_services
+from files import selectors as files_selectors
+from files import storage as files_storage
 from messaging import selectors as message_selectors
 from messaging import services as message_services
 from messaging.mongo import long_operations
@@ -89,7 +91,22 @@ class Command(BaseCommand):
             if count:
                 self.stdout.write(f"  {collection}: {count} message(s)")
         unscoped = [f"{collection}: {count}" for collection, count in without.items() if count]
-        return {"orphans": orphans, "memberships": memberships, "dms": misordered, "unscoped": unscoped}
+
+        stray_objects, missing_objects = files_selectors.files_storage_mismatches(created_before=started)
+        self.stdout.write(f"File objects without metadata (storage key with no files row): {len(stray_objects)}")
+        for key in stray_objects:
+            self.stdout.write(f"  {key}")
+        self.stdout.write(f"File metadata without its object (files row whose bytes are missing): {len(missing_objects)}")
+        for file in missing_objects:
+            self.stdout.write(f"  {file.pk} {file.storage_key} ({file.name}); not fixable automatically")
+        return {
+            "orphans": orphans,
+            "memberships": memberships,
+            "dms": misordered,
+            "unscoped": unscoped,
+            "stray_objects": stray_objects,
+            "missing_objects": missing_objects,
+        }
 
     # --- Repair --------------------------------------------------------------------------
 
@@ -111,4 +128,7 @@ class Command(BaseCommand):
             counts = message_services.messages_workspace_backfill()
             for collection, count in counts.items():
                 self.stdout.write(f"Gave {count} message(s) of {collection} their workspaceId")
-        return len(found["dms"]) - len(fixable)
+        if found["stray_objects"]:
+            removed = files_storage.delete_stray(found["stray_objects"])
+            self.stdout.write(f"Deleted {removed} file object(s) without metadata")
+        return len(found["dms"]) - len(fixable) + len(found["missing_objects"])
