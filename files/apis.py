@@ -72,7 +72,9 @@ class FileApi(APIView):
 
 
 def _serve(file, *, key: str, content_type: str, inline: bool):
-    disposition = content_disposition_header(not inline, file.name if key == file.storage_key else f"{file.name}.thumbnail.png")
+    disposition = content_disposition_header(
+        not inline, file.name if key == file.storage_key else f"{file.name}.thumbnail.png"
+    )
     if storage.is_remote():
         response = HttpResponseRedirect(storage.signed_url(key, content_type=content_type, disposition=disposition))
     else:
@@ -108,7 +110,11 @@ class FileThumbnailApi(APIView):
         tags=["files"],
         summary="An image's thumbnail (PNG, at most 360x360)",
         description=_CONTENT_DESCRIPTION + " 404 for a file that is not an image.",
-        responses={(200, "image/png"): _BYTES, 302: OpenApiResponse(description="Signed URL."), **error_responses(401, 404)},
+        responses={
+            (200, "image/png"): _BYTES,
+            302: OpenApiResponse(description="Signed URL."),
+            **error_responses(401, 404),
+        },
     )
     def get(self, request, file_id):
         file = selectors.file_get_for_reader(user=request.user, workspace=request.workspace, file_id=file_id)

@@ -23,7 +23,7 @@ class File(models.Model):
     width = models.IntegerField(null=True, blank=True)  # images only
     height = models.IntegerField(null=True, blank=True)
     storage_key = models.CharField(max_length=255, unique=True)
-    thumbnail_key = models.CharField(max_length=255, null=True, blank=True, unique=True)  # noqa: DJ001
+    thumbnail_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set by the first send that carries it: files never shared are what
     # `purge_orphan_files` removes; shared ones leave with the last message carrying them.
@@ -33,7 +33,9 @@ class File(models.Model):
         db_table = "files"
         indexes = [
             models.Index(fields=["workspace", "created_at"], name="files_workspace_created"),
-            models.Index(fields=["created_at"], name="files_unshared_created", condition=models.Q(first_shared_at=None)),
+            models.Index(
+                fields=["created_at"], name="files_unshared_created", condition=models.Q(first_shared_at=None)
+            ),
         ]
 
     def __str__(self):

@@ -59,7 +59,9 @@ def file_entry_to_api(entry: dict) -> dict:
 class FileUploadSerializer(serializers.Serializer):
     """The multipart body of POST /files (schema only; the view reads request.FILES)."""
 
-    file = serializers.FileField(help_text="The file's bytes. Its name is sanitised; its type is detected from the bytes.")
+    file = serializers.FileField(
+        help_text="The file's bytes. Its name is sanitised; its type is detected from the bytes."
+    )
 
 
 class ImageSizeSerializer(serializers.Serializer):

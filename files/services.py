@@ -123,7 +123,9 @@ def file_delete(*, user, workspace, file_id: object) -> list:
 def files_lock_for_send(*, user, workspace, file_ids: list[str]) -> tuple[dict, ...]:
     """Inside a send's transaction: lock the caller's files (selectors.files_for_send,
     400 `invalid_file_ids`) and return what the message document stores of each."""
-    return tuple(file_document(file) for file in selectors.files_for_send(user=user, workspace=workspace, file_ids=file_ids))
+    return tuple(
+        file_document(file) for file in selectors.files_for_send(user=user, workspace=workspace, file_ids=file_ids)
+    )
 
 
 def file_shares_record(*, message) -> None:
@@ -134,7 +136,12 @@ def file_shares_record(*, message) -> None:
     ids = [entry["id"] for entry in message.files]
     FileShare.objects.bulk_create(
         [
-            FileShare(file_id=fid, kind=message.conversation.kind.value, conversation_id=message.conversation.id, message_id=message.id)
+            FileShare(
+                file_id=fid,
+                kind=message.conversation.kind.value,
+                conversation_id=message.conversation.id,
+                message_id=message.id,
+            )
             for fid in ids
         ],
         ignore_conflicts=True,

@@ -6,6 +6,7 @@ By default a FileSystemStorage under the data directory (`FILES_ROOT`); with
 client's name), so two uploads never share an object.
 """
 
+import contextlib
 import logging
 
 from django.conf import settings
@@ -84,10 +85,8 @@ def all_keys() -> set[str]:
         for name in dirs:
             walk(f"{prefix.rstrip('/')}/{name}/" if prefix else f"{name}/")
 
-    try:
+    with contextlib.suppress(FileNotFoundError):
         walk("")
-    except FileNotFoundError:
-        pass
     return keys
 
 

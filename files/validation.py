@@ -27,7 +27,9 @@ def clean_file_name(value: object) -> str:
     for sep in _SEPARATORS:
         text = text.rsplit(sep, 1)[-1]
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if char.isspace() else char for char in text if unicodedata.category(char) not in _DROPPED_CATEGORIES)
+    text = "".join(
+        " " if char.isspace() else char for char in text if unicodedata.category(char) not in _DROPPED_CATEGORIES
+    )
     text = " ".join(text.split()).lstrip(".").strip()
     if not text:
         return DEFAULT_NAME

@@ -85,9 +85,7 @@ class ClientMsgIdField(_RawField):
         )
 
 
-@extend_schema_field(
-    {"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1, "maxItems": 10}
-)
+@extend_schema_field({"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1, "maxItems": 10})
 class FileIdsField(_RawField):
     def __init__(self, **kwargs):
         from files.validation import clean_file_ids
@@ -96,7 +94,7 @@ class FileIdsField(_RawField):
             clean=clean_file_ids,
             required=False,
             help_text="1-10 ids of the caller's own uploads (POST /files) to attach; `content` may then be empty "
-            "(\"\" or left out).",
+            '("" or left out).',
             **kwargs,
         )
 

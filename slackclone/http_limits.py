@@ -125,7 +125,9 @@ class RequestLimitsMiddleware:
             query = scope.get("query_string") or b""
             max_body = body_limit(scope.get("method", "GET"), raw_path)
             refused = refusal(
-                target_bytes=len(raw_path) + (len(query) + 1 if query else 0), headers=scope["headers"], max_body=max_body
+                target_bytes=len(raw_path) + (len(query) + 1 if query else 0),
+                headers=scope["headers"],
+                max_body=max_body,
             )
             if refused is not None:
                 await _send_refusal(send, refused)

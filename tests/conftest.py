@@ -41,6 +41,15 @@ def _clean_redis():
     get_redis().flushdb()
 
 
+@pytest.fixture(autouse=True)
+def _clean_files_root():
+    """Each test starts with an empty local file storage (uploads of a rolled-back test
+    would otherwise stay behind as objects without metadata for check_consistency)."""
+    import shutil
+
+    shutil.rmtree(settings.FILES_ROOT, ignore_errors=True)
+
+
 def join_workspace(user, workspace=None, role: str = "member"):
     """Make `user` a member of `workspace` (default: the deployment's default workspace),
     as registering there would; returns the membership."""

@@ -1,27 +1,19 @@
-"""Fixtures of the files tests: a clean storage directory, uploads through the API,
-and images made with Pillow."""
+"""Fixtures of the files tests: uploads through the API and images made with Pillow
+(tests/conftest.py empties the storage directory before each test)."""
 
 import io
-import shutil
 
 import pytest
-from django.conf import settings
 from PIL import Image
-
-
-@pytest.fixture(autouse=True)
-def _clean_files_root():
-    """Each test starts with an empty local storage directory."""
-    shutil.rmtree(settings.FILES_ROOT, ignore_errors=True)
-    yield
-    shutil.rmtree(settings.FILES_ROOT, ignore_errors=True)
 
 
 def upload(client, data: bytes, name: str = "notes.txt", content_type: str = "application/octet-stream"):
     """POST /files with one `file` part; returns the response."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    return client.post("/api/v1/files", {"file": SimpleUploadedFile(name, data, content_type=content_type)}, format="multipart")
+    return client.post(
+        "/api/v1/files", {"file": SimpleUploadedFile(name, data, content_type=content_type)}, format="multipart"
+    )
 
 
 def image_bytes(fmt: str = "PNG", size=(64, 48), mode: str = "RGB", **save) -> bytes:

@@ -35,7 +35,9 @@ def _status(client, fid: str) -> list[int]:
 
 
 def _send(client, channel, file_ids, content=""):
-    return client.post(f"/api/v1/channels/{channel.pk}/messages", {"content": content, "file_ids": file_ids}, format="json")
+    return client.post(
+        f"/api/v1/channels/{channel.pk}/messages", {"content": content, "file_ids": file_ids}, format="json"
+    )
 
 
 def test_before_sharing_only_the_uploader(clients, channel):

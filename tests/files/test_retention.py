@@ -59,7 +59,9 @@ def test_purge_messages_removes_the_files_only_those_messages_carried(alice, bob
     channel = make_channel(alice, bob)
     only_old, also_new = _upload(alice), _upload(alice)
     message_services.message_send(sender=alice, channel_id=channel.pk, file_ids=[str(only_old.pk), str(also_new.pk)])
-    repository_for(ConversationKind.CHANNEL).collection.update_many({}, {"$set": {"createdAt": timezone.now() - timedelta(days=100)}})
+    repository_for(ConversationKind.CHANNEL).collection.update_many(
+        {}, {"$set": {"createdAt": timezone.now() - timedelta(days=100)}}
+    )
     message_services.message_send(sender=alice, channel_id=channel.pk, file_ids=[str(also_new.pk)])
     out = io.StringIO()
     call_command("purge_messages", "--older-than", "30", stdout=out)
@@ -88,7 +90,7 @@ def test_deleting_a_workspace_removes_its_files(alice):
 
     workspace = Workspace.objects.create(slug="gone", name="Gone")
     join_workspace(alice, workspace, role="owner")
-    file = _upload(alice, workspace=workspace)
+    _upload(alice, workspace=workspace)
     kept = _upload(alice)
     workspace.delete()
     assert list(File.objects.values_list("pk", flat=True)) == [kept.pk]

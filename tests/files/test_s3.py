@@ -29,7 +29,10 @@ def _s3_up() -> bool:
 def s3(settings):
     """Django's default storage on the versitygw bucket of this test worker."""
     if not _s3_up():
-        pytest.skip(f"no S3-compatible server on 127.0.0.1:{S3_PORT}: run scripts/services.sh start (builds versitygw; needs Go)")
+        pytest.skip(
+            f"no S3-compatible server on 127.0.0.1:{S3_PORT}: "
+            "run scripts/services.sh start (it builds versitygw; needs Go)"
+        )
     import boto3
 
     from slackclone.settings import s3_storage_options
@@ -46,7 +49,10 @@ def s3(settings):
     )
     if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
         client.create_bucket(Bucket=bucket)
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
 
     def keys() -> set[str]:
         listed = client.list_objects_v2(Bucket=bucket)

@@ -59,7 +59,10 @@ def test_an_upload_under_the_limit_passes(settings):
     assert sent[0]["status"] == 200 and read == 8
 
 
-@pytest.mark.parametrize(("path", "length", "status"), [("/api/v1/files", 2_000_000, 413), ("/api/v1/files", 900_000, 200), ("/api/v1/channels", 70_000, 413)])
+@pytest.mark.parametrize(
+    ("path", "length", "status"),
+    [("/api/v1/files", 2_000_000, 413), ("/api/v1/files", 900_000, 200), ("/api/v1/channels", 70_000, 413)],
+)
 def test_a_declared_length_is_refused_before_reading(settings, path, length, status):
     settings.MAX_UPLOAD_BYTES = 1024 * 1024
     sent, read = _run(path, chunks=1, headers=[(b"content-length", str(length).encode())])

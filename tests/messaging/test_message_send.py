@@ -36,6 +36,7 @@ def test_send_answers_201_with_the_message_in_the_api_shape(client_for, alice, w
         "created_at",
         "edited_at",
         "client_msg_id",
+        "files",  # issue 20: [] without file_ids
     }
     assert body[where.api_field] == where.pk
     assert body["seq"] == 1

@@ -23,6 +23,7 @@ def test_a_system_message_is_stored_and_visible_in_history(client_for, alice, ch
             "created_at": body[0]["created_at"],
             "edited_at": None,
             "client_msg_id": None,
+            "files": [],
         }
     ]
     assert captured.of("message_created") == [{"message": body[0]}]

@@ -138,8 +138,40 @@ MATRIX = [
         non_member=404, member=404, dm_other=403, third=404, staff=404, owner=200),
     row("DELETE", DM + "/messages/{dm_message}", None,
         non_member=404, member=404, dm_other=403, third=404, staff=404, owner=204),
+    # Files (issue 20): the uploader, and the members of a conversation with a live
+    # message carrying the file; anyone else 404 (never 403: existence is not revealed).
+    ("POST", "/api/v1/files", "upload", everyone(201)),
+    *[
+        row("GET", "/api/v1/files/{shared_file}" + suffix, None,
+            non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200)
+        for suffix in ("", "/content", "/thumbnail")
+    ],
+    *[
+        row("GET", "/api/v1/files/{dm_file}" + suffix, None,
+            non_member=404, member=404, dm_other=200, third=404, staff=404, owner=200)
+        for suffix in ("", "/content")
+    ],
+    row("GET", "/api/v1/files/{private_file}", None,
+        non_member=404, member=404, dm_other=404, third=404, staff=404, owner=200),
+    row("DELETE", "/api/v1/files/{shared_file}", None,
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=204),
+    row("POST", CH + "/messages", {"file_ids": ["{private_file}"]},
+        non_member=403, member=400, dm_other=403, third=403, staff=403, owner=201),
+    row("POST", DM + "/messages", {"content": "", "file_ids": ["{private_file}"]},
+        non_member=404, member=404, dm_other=400, third=404, staff=404, owner=201),
 ]
 # fmt: on
+
+
+def _file(user, *, image: bool) -> str:
+    """An upload of `user` in the default workspace (a PNG when `image`); its id."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from files.services import file_upload
+    from tests.files.conftest import image_bytes
+
+    data = image_bytes("PNG") if image else SECRET.encode()
+    return str(file_upload(user=user, workspace=None, uploaded=SimpleUploadedFile("f", data)).pk)
 
 
 def _make_world(make_user):
@@ -165,7 +197,13 @@ def _make_world(make_user):
     channel = channel_create(user=users["owner"], name="matrix")
     channel_join(user=users["member"], channel_id=channel.id)
     dm, _ = dm_open(user=users["owner"], other_user_id=users["dm_other"].id)
+    shared_file, dm_file, private_file = (_file(users["owner"], image=(n == 0)) for n in range(3))
+    message_send(sender=users["owner"], channel_id=channel.id, content=SECRET, file_ids=[shared_file])
+    message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET, file_ids=[dm_file])
     ids = {
+        "shared_file": shared_file,
+        "dm_file": dm_file,
+        "private_file": private_file,
         "channel": channel.id,
         "dm": dm.id,
         "owner_id": users["owner"].id,
@@ -192,7 +230,10 @@ def _body(body, ids, role, users):
             fields |= {"email": f"founder{n}@example.com", "username": f"founder{n}", "password": "correct horse 1"}
         return fields
     if isinstance(body, dict):
-        return {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+        return {
+            k: v.format(**ids) if isinstance(v, str) else [x.format(**ids) for x in v] if isinstance(v, list) else v
+            for k, v in body.items()
+        }
     return body
 
 
@@ -210,7 +251,12 @@ def test_rest(method, path, body, role, expected, make_user):
     if role != "anonymous":
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(users[role], workspaces[role])}")
     url = path.format(**ids)
-    response = getattr(client, method.lower())(url, _body(body, ids, role, users), format="json")
+    if body == "upload":
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        response = client.post(url, {"file": SimpleUploadedFile("a.txt", b"text")}, format="multipart")
+    else:
+        response = getattr(client, method.lower())(url, _body(body, ids, role, users), format="json")
 
     assert response.status_code == expected, response.content
     if expected >= 400:
@@ -242,6 +288,15 @@ def test_matrix_covers_every_rest_operation():
     }
     covered = {
         (m, p.replace("{owner_id}", "{user_id}").replace("{member_id}", "{user_id}").replace("{invite}", "{code}"))
+        for m, p in covered
+    }
+    covered = {
+        (
+            m,
+            p.replace("{shared_file}", "{file_id}")
+            .replace("{dm_file}", "{file_id}")
+            .replace("{private_file}", "{file_id}"),
+        )
         for m, p in covered
     }
     assert documented - covered == set()

@@ -44,7 +44,7 @@ SPEC = SchemaGenerator().get_schema(request=None, public=True)
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 SCHEMA.app = get_wsgi_application()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "code"}
+PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "code", "file_id"}
 
 
 @pytest.fixture
@@ -56,6 +56,16 @@ def in_process(db):
     yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
+
+
+def _image_upload(user) -> str:
+    """A PNG uploaded by `user` (so /files/{id}/thumbnail runs deep too); its id."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from files.services import file_upload
+    from tests.files.conftest import image_bytes
+
+    return str(file_upload(user=user, workspace=None, uploaded=SimpleUploadedFile("f.png", image_bytes())).pk)
 
 
 @pytest.fixture
@@ -81,6 +91,7 @@ def world(in_process, make_user):
         "channel_message_id": message_send(sender=me, channel_id=channel.id, content="hi").message.id,
         "dm_message_id": message_send(sender=me, conversation_id=dm.id, content="hi").message.id,
         "code": invite_create(membership=membership, max_uses=1000).code,
+        "file_id": _image_upload(me),
     }
     return {"user": me, "token": token_for(me), "ids": ids}
 

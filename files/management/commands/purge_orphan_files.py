@@ -13,7 +13,7 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes", "": "days"}
 
 
 def parse_age(value: str) -> timedelta:
-    """"7d", "12h", "30m" or a number of days."""
+    """ "7d", "12h", "30m" or a number of days."""
     match = _AGE.match(value.strip())
     if not match:
         raise CommandError(f"--older-than: {value!r} is not an age like 7d, 12h, 30m or 7.")
@@ -35,4 +35,6 @@ class Command(BaseCommand):
         cutoff = timezone.now() - parse_age(older_than)
         count = files_delete_unshared(older_than=cutoff, dry_run=dry_run)
         verb = "would be deleted (dry run)" if dry_run else "deleted"
-        self.stdout.write(self.style.SUCCESS(f"{count} never-shared file(s) created before {cutoff:%Y-%m-%d %H:%M:%S} UTC {verb}."))
+        self.stdout.write(
+            self.style.SUCCESS(f"{count} never-shared file(s) created before {cutoff:%Y-%m-%d %H:%M:%S} UTC {verb}.")
+        )

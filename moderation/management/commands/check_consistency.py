@@ -96,7 +96,9 @@ class Command(BaseCommand):
         self.stdout.write(f"File objects without metadata (storage key with no files row): {len(stray_objects)}")
         for key in stray_objects:
             self.stdout.write(f"  {key}")
-        self.stdout.write(f"File metadata without its object (files row whose bytes are missing): {len(missing_objects)}")
+        self.stdout.write(
+            f"File metadata without its object (files row whose bytes are missing): {len(missing_objects)}"
+        )
         for file in missing_objects:
             self.stdout.write(f"  {file.pk} {file.storage_key} ({file.name}); not fixable automatically")
         return {
