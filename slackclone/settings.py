@@ -225,6 +225,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 # Seconds a client is told to wait (Retry-After) when a store is unavailable.
 STORE_RETRY_AFTER_SECONDS = 5
 
+# Group commit of sends (messaging.services): sends into one conversation that queue in
+# a process while its lock is held are stored together, at most SEND_BATCH_MAX per
+# batch. A process queues at most SEND_QUEUE_MAX sends per conversation, and a queued
+# send waits at most SEND_QUEUE_WAIT_SECONDS for its turn; beyond either it is shed
+# (429 `busy` with Retry-After, nothing stored).
+SEND_BATCH_MAX = env.int("SEND_BATCH_MAX", default=100)
+SEND_QUEUE_MAX = env.int("SEND_QUEUE_MAX", default=1000)
+SEND_QUEUE_WAIT_SECONDS = env.float("SEND_QUEUE_WAIT_SECONDS", default=5.0)
+
 # --- Realtime -----------------------------------------------------------------
 
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)

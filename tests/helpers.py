@@ -8,6 +8,7 @@ from realtime import broadcast
 
 BROADCAST_FUNCTIONS = [
     "message_created",
+    "messages_created",
     "message_updated",
     "message_deleted",
     "member_joined",
@@ -39,6 +40,9 @@ def capture_broadcasts():
     for name in BROADCAST_FUNCTIONS:
 
         def record(_name=name, **kwargs):
+            if _name == "messages_created":  # a group commit's one publish: one call per message
+                captured.calls += [("message_created", {"message": message}) for message in kwargs["messages"]]
+                return
             captured.calls.append((_name, kwargs))
 
         patches.append(mock.patch.object(broadcast, name, side_effect=record))
