@@ -223,6 +223,7 @@ def _send(**fields) -> SendResult:
             failure = exc  # step 4: commit the increment, then report the failure
     raise failure
 
+
 # --- Group commit ------------------------------------------------------------------
 # One process, one conversation: the first send finds no batch running and leads; the
 # sends that arrive while it waits for the row lock and stores queue behind it and go
@@ -446,7 +447,6 @@ def _broadcast_created_many(messages: list[MessageDocument]) -> None:
             broadcast.messages_created(messages=[message_to_api(message) for message in messages])
         except Exception:  # as _broadcast_created
             logger.exception("message_created broadcast failed for %d messages", len(messages))
-
 
 
 def _check_retry_sender(result: SendResult, *, sender_id: str) -> SendResult:
