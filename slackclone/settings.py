@@ -158,7 +158,7 @@ else:
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "slackclone.cache.SharedPoolRedisCache",  # one pool per process
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "slackclone-cache",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
