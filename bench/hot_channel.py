@@ -53,6 +53,7 @@ from common import (
 
 MEMBERS = 51
 RECEIVERS = 50
+RECEIVER_PROCESSES = 2
 NOISE = 0.05  # "never falling": each accepted rate >= 95% of the best one before it
 
 
@@ -142,74 +143,191 @@ def start_servers(count: int, log_dir: Path, settings: str, code: str | None):
 # --- clients ---------------------------------------------------------------------------
 
 
-class Receivers:
-    """RECEIVERS sockets; for each message id of the hot channel, when each socket got it."""
+async def _receive(ws_urls, tokens, conn) -> None:
+    """In a child process: hold the sockets; record when each message.created of the
+    hot channel arrives; on "dump" send {message id: [monotonic times]} and forget them."""
+    from websockets.asyncio.client import connect
 
-    def __init__(self):
-        self.sockets = []
-        self.tasks = []
-        self.received: dict[str, list[float]] = {}
+    received: dict[str, list[float]] = {}
+    marker = '"message.created","message":{"id":"'
 
-    async def open(self, ws_urls, tokens):
-        from websockets.asyncio.client import connect
-
-        for i, token in enumerate(tokens):
-            ws = await connect(
-                ws_urls[i % len(ws_urls)],
-                additional_headers={"Authorization": f"Bearer {token}"},
-                origin=ORIGIN,
-                max_queue=None,
-                ping_interval=None,
-            )
-            hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
-            assert hello["type"] == "hello", hello
-            self.sockets.append(ws)
-            self.tasks.append(asyncio.create_task(self._drain(ws)))
-
-    async def _drain(self, ws):
-        marker = '"message.created","message":{"id":"'
+    async def drain(ws):
         try:
             async for text in ws:
                 at = text.find(marker)
                 if at >= 0:
                     start = at + len(marker)
-                    self.received.setdefault(text[start : start + 24], []).append(time.perf_counter())
+                    received.setdefault(text[start : start + 24], []).append(time.monotonic())
         except Exception:
             return
 
-    async def close(self):
-        for ws in self.sockets:
-            await ws.close()
-        for task in self.tasks:
-            task.cancel()
+    sockets, tasks = [], []
+    for i, token in enumerate(tokens):
+        ws = await connect(
+            ws_urls[i % len(ws_urls)],
+            additional_headers={"Authorization": f"Bearer {token}"},
+            origin=ORIGIN,
+            max_queue=None,
+            ping_interval=None,
+        )
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert hello["type"] == "hello", hello
+        sockets.append(ws)
+        tasks.append(asyncio.create_task(drain(ws)))
+    conn.send("ready")
+    loop = asyncio.get_running_loop()
+    while (command := await loop.run_in_executor(None, conn.recv)) != "stop":
+        if command == "dump":
+            conn.send(received)
+            received = {}
+    for ws in sockets:
+        await ws.close()
+    for task in tasks:
+        task.cancel()
 
 
-async def post(client, url, token, content, request_timeout) -> dict:
-    started = time.perf_counter()
+def _receiver_child(ws_urls, tokens, conn) -> None:
+    asyncio.run(_receive(ws_urls, tokens, conn))
+
+
+async def _probe(urls, token, channel_id, conn) -> None:
+    """In a child process: on ("run", rate, seconds, timeout), post into the quiet
+    channel at that rate and send back the records."""
+    loop = asyncio.get_running_loop()
+    client = Http()
+    while (command := await loop.run_in_executor(None, conn.recv)) != "stop":
+        _run, rate, seconds, request_timeout = command
+        conn.send(await open_loop(client, urls, token, channel_id, rate, seconds, request_timeout, "probe"))
+    await client.close()
+
+
+def _probe_child(urls, token, channel_id, conn) -> None:
+    asyncio.run(_probe(urls, token, channel_id, conn))
+
+
+class Children:
+    """The receivers (RECEIVER_PROCESSES processes) and the probe (one), so that neither
+    shares an event loop or a core's time slice with the hot sender of this process."""
+
+    def __init__(self, urls, tokens, probe_token, quiet_id):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        ws_urls = [u.replace("http", "ws", 1) + "/ws/v1/" for u in urls]
+        self.receivers = []
+        for n in range(RECEIVER_PROCESSES):
+            mine, theirs = ctx.Pipe()
+            share = tokens[n::RECEIVER_PROCESSES]
+            # Each child spreads its sockets over the servers starting at a different one.
+            process = ctx.Process(target=_receiver_child, args=(ws_urls[n:] + ws_urls[:n], share, theirs))
+            process.start()
+            self.receivers.append((process, mine))
+        mine, theirs = ctx.Pipe()
+        self.probe = (ctx.Process(target=_probe_child, args=(urls, probe_token, quiet_id, theirs)), mine)
+        self.probe[0].start()
+        for _process, conn in self.receivers:
+            if not conn.poll(120):
+                raise SystemExit("the receivers did not connect within 120 s")
+            assert conn.recv() == "ready"
+        self.received: dict[str, list[float]] = {}
+
+    async def run_probe(self, rate, seconds, request_timeout) -> list[dict]:
+        conn = self.probe[1]
+        conn.send(("run", rate, seconds, request_timeout))
+        return await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    def collect(self) -> None:
+        for _process, conn in self.receivers:
+            conn.send("dump")
+            for message_id, times in conn.recv().items():
+                self.received.setdefault(message_id, []).extend(times)
+
+    def close(self) -> None:
+        for process, conn in [*self.receivers, self.probe]:
+            conn.send("stop")
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+
+
+class Http:
+    """A minimal HTTP/1.1 client for JSON POSTs over kept-alive connections: about a
+    tenth of httpx's CPU per request, so that the client, which shares the machine's
+    two cores with the servers, does not become what is measured."""
+
+    def __init__(self):
+        self.idle: dict[tuple[str, int], list] = {}
+
+    async def _connection(self, host: str, port: int):
+        pool = self.idle.setdefault((host, port), [])
+        if pool:
+            return pool.pop()
+        return await asyncio.open_connection(host, port)
+
+    async def post_json(self, url: str, token: str, payload: dict, request_timeout: float) -> tuple[int, bytes]:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        body = json.dumps(payload).encode()
+        head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.hostname}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        reader, writer = await self._connection(parts.hostname, parts.port)
+        try:
+            async with asyncio.timeout(request_timeout):
+                writer.write(head + body)
+                status_line = await reader.readline()
+                if not status_line:
+                    raise ConnectionError("closed")
+                length, keep = 0, True
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    name = name.strip().lower()
+                    if name == "content-length":
+                        length = int(value)
+                    elif name == "connection" and "close" in value.lower():
+                        keep = False
+                data = await reader.readexactly(length) if length else b""
+        except BaseException:
+            writer.close()
+            raise
+        if keep:
+            self.idle[(parts.hostname, parts.port)].append((reader, writer))
+        else:
+            writer.close()
+        return int(status_line.split()[1]), data
+
+    async def close(self) -> None:
+        for pool in self.idle.values():
+            for _reader, writer in pool:
+                writer.close()
+        self.idle.clear()
+
+
+async def post(client: Http, url, token, content, request_timeout) -> dict:
+    started = time.monotonic()
     record = {"start": started, "status": None, "id": None, "latency": None}
     try:
-        response = await client.post(
-            url,
-            json={"content": content, "client_msg_id": uuid.uuid4().hex},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=request_timeout,
+        status, data = await client.post_json(
+            url, token, {"content": content, "client_msg_id": uuid.uuid4().hex}, request_timeout
         )
-        record["status"] = response.status_code
-        if response.status_code in (200, 201):
-            record["id"] = response.json()["id"]
+        record["status"] = status
+        if status in (200, 201):
+            record["id"] = json.loads(data)["id"]
     except Exception as exc:
         record["status"] = type(exc).__name__
-    record["latency"] = time.perf_counter() - started
+    record["latency"] = time.monotonic() - started
     return record
 
 
 async def open_loop(client, urls, token, channel_id, rate, seconds, request_timeout, label) -> list[dict]:
     """Start int(rate * seconds) sends on schedule, round-robin over the servers."""
     count = max(1, int(rate * seconds))
-    t0 = time.perf_counter() + 0.05
+    t0 = time.monotonic() + 0.05
     tasks = []
     for i in range(count):
-        delay = t0 + i / rate - time.perf_counter()
+        delay = t0 + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         url = f"{urls[i % len(urls)]}/api/v1/channels/{channel_id}/messages"
@@ -218,7 +336,13 @@ async def open_loop(client, urls, token, channel_id, rate, seconds, request_time
 
 
 def summarise(records: list[dict], seconds: float) -> dict:
+    """`rate`: accepted sends per second, over the offered window or, if answers came
+    later than its end, until the last accepted answer (so late answers do not count as
+    throughput)."""
     ok = [r for r in records if r["status"] in (200, 201)]
+    if ok:
+        window = max(r["start"] + r["latency"] for r in ok) - min(r["start"] for r in records)
+        seconds = max(seconds, window)
     return {
         "offered": len(records),
         "accepted": len(ok),
@@ -232,82 +356,75 @@ def summarise(records: list[dict], seconds: float) -> dict:
     }
 
 
-def delivery(receivers: Receivers, ids) -> tuple[int, float]:
+def delivery(children: Children, ids) -> tuple[int, float]:
     """(lost (message, receiver) pairs, delivery p99 ms) of these accepted messages."""
+    children.collect()
     lost, latencies = 0, []
     for message_id, started in ids:
-        times = receivers.received.get(message_id, [])
+        times = children.received.get(message_id, [])
         lost += max(0, RECEIVERS - len(times))
         latencies += [(t - started) * 1000 for t in times]
     return lost, percentile(latencies, 99)
 
 
 async def closed_loop(client, urls, tokens, channel_id, concurrency, seconds, request_timeout) -> dict:
-    stop_at = time.perf_counter() + seconds
+    stop_at = time.monotonic() + seconds
     records: list[dict] = []
 
     async def worker(i):
         url = f"{urls[i % len(urls)]}/api/v1/channels/{channel_id}/messages"
         n = 0
-        while time.perf_counter() < stop_at:
+        while time.monotonic() < stop_at:
             n += 1
             records.append(await post(client, url, tokens[i % len(tokens)], f"c{concurrency} {i}-{n}", request_timeout))
 
-    started = time.perf_counter()
+    started = time.monotonic()
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
-    return summarise(records, time.perf_counter() - started)
+    return summarise(records, time.monotonic() - started)
 
 
 # --- one configuration --------------------------------------------------------------
 
 
 async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep: bool) -> dict:
-    import httpx
-
     out: dict = {"rates": {}}
-    ws_urls = [u.replace("http", "ws", 1) + "/ws/v1/" for u in urls]
-    receivers = Receivers()
-    await receivers.open(ws_urls, tokens[1 : 1 + RECEIVERS])
+    loop = asyncio.get_running_loop()
+    children = await loop.run_in_executor(None, Children, urls, tokens[1 : 1 + RECEIVERS], tokens[1], quiet_id)
     await asyncio.sleep(1.0)  # presence settles
-    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
-    async with httpx.AsyncClient(limits=limits) as client:
+    client = Http()
+    try:
         probe_seconds = max(3.0, args.seconds)
-        idle = await open_loop(
-            client, urls, tokens[1], quiet_id, args.probe_rate, probe_seconds, args.timeout, "idle probe"
-        )
+        idle = await children.run_probe(args.probe_rate, probe_seconds, args.timeout)
         out["idle_probe"] = summarise(idle, probe_seconds)
-        if sweep:
-            for rate in rates:
-                cpu0 = sum(cpu_seconds(pid) for pid in pids)
-                hot_task = asyncio.create_task(
-                    open_loop(client, urls, tokens[0], hot_id, rate, args.seconds, args.timeout, f"hot@{rate}")
-                )
-                probe_task = asyncio.create_task(
-                    open_loop(client, urls, tokens[1], quiet_id, args.probe_rate, args.seconds, args.timeout, "probe")
-                )
-                hot, probe = await hot_task, await probe_task
-                await asyncio.sleep(args.drain)
-                cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
-                result = summarise(hot, args.seconds)
-                result["lost"], result["delivery_p99"] = delivery(receivers, result["ids"])
-                result["probe"] = summarise(probe, args.seconds)
-                result["cpu_ms_per_send"] = cpu * 1000 / max(1, result["accepted"])
-                out["rates"][rate] = result
-                print(
-                    f"  {len(urls)} proc {rate:>4}/s offered: accepted {result['rate']:.1f}/s, shed {result['shed']}, "
-                    f"5xx {result['5xx']}, failed {result['failed']}, lost {result['lost']}, "
-                    f"delivery p99 {result['delivery_p99']:.0f} ms, probe p99 {result['probe']['p99']:.0f} ms",
-                    flush=True,
-                )
+        for rate in rates if sweep else []:
+            cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            probe_task = asyncio.create_task(children.run_probe(args.probe_rate, args.seconds, args.timeout))
+            hot = await open_loop(client, urls, tokens[0], hot_id, rate, args.seconds, args.timeout, f"hot@{rate}")
+            probe = await probe_task
+            cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
+            await asyncio.sleep(args.drain)
+            result = summarise(hot, args.seconds)
+            result["lost"], result["delivery_p99"] = await loop.run_in_executor(None, delivery, children, result["ids"])
+            result["probe"] = summarise(probe, args.seconds)
+            result["cpu_ms_per_send"] = cpu * 1000 / max(1, result["accepted"])
+            out["rates"][rate] = result
+            print(
+                f"  {len(urls)} proc {rate:>4}/s offered: accepted {result['rate']:.1f}/s, shed {result['shed']}, "
+                f"5xx {result['5xx']}, failed {result['failed']}, lost {result['lost']}, ack p99 "
+                f"{result['p99']:.0f} ms, delivery p99 {result['delivery_p99']:.0f} ms, probe p99 "
+                f"{result['probe']['p99']:.0f} ms",
+                flush=True,
+            )
         if args.c16_seconds > 0:
             cpu0 = sum(cpu_seconds(pid) for pid in pids)
-            out["c16"] = await closed_loop(client, urls, tokens[:16], hot_id, 16, args.c16_seconds, args.timeout)
-            out["c16"]["cpu_ms_per_send"] = (
-                (sum(cpu_seconds(pid) for pid in pids) - cpu0) * 1000 / max(1, out["c16"]["accepted"])
-            )
+            c16 = await closed_loop(client, urls, tokens[:16], hot_id, 16, args.c16_seconds, args.timeout)
+            c16["cpu_ms_per_send"] = (sum(cpu_seconds(pid) for pid in pids) - cpu0) * 1000 / max(1, c16["accepted"])
             await asyncio.sleep(args.drain)
-            out["c16"]["lost"], out["c16"]["delivery_p99"] = delivery(receivers, out["c16"]["ids"])
-    await receivers.close()
+            c16["lost"], c16["delivery_p99"] = await loop.run_in_executor(None, delivery, children, c16["ids"])
+            out["c16"] = c16
+    finally:
+        await client.close()
+        await loop.run_in_executor(None, children.close)
     return out
 
 
@@ -396,9 +513,6 @@ def main() -> None:
     counts = [int(x) for x in args.servers.split(",") if x.strip()]
     raise_nofile_limit()
     django_setup(args.settings)
-    import logging
-
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     run = uuid.uuid4().hex[:8]
     user_ids, tokens, hot_id, quiet_id = create_fixture(run)
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-hot-{run}"

@@ -54,6 +54,36 @@ it) answers 503, yet the message exists, with the seq that was committed for it;
 client that retries with the same client_msg_id gets it back (200). Clients should
 always send a client_msg_id.
 
+Group commit
+============
+
+Inside one process, sends into one conversation do not each wait for the lock:
+`message_send` queues its send on the conversation's in-process queue. The first send
+finds no batch running and leads: in ONE transaction it takes the lock and a seq range
+for every send queued by then (up to SEND_BATCH_MAX; one upsert `last_seq + n`), checks
+the archive once, stores them with ONE ordered `insert_many`, and hands them to the
+channel layer in ONE publish (`broadcast.messages_created`, still under the lock, in
+seq order), then commits and answers each sender with its own message. Sends arriving
+meanwhile queue behind it; the leader hands the lead to the oldest of them, which
+runs the next batch. Only a leader holds a pooled PostgreSQL connection while it waits
+for the lock: a queued send gives its connection back first, so a hot conversation
+takes at most one connection per process and never starves the other conversations
+(before, every send waiting for the lock held one, the pool ran dry and every request
+of the process answered 503 after DB_CONNECT_TIMEOUT). A process sheds (429
+`conversation_busy`, nothing stored) a send that finds SEND_QUEUE_MAX sends queued, or
+that waited SEND_QUEUE_WAIT_SECONDS without being taken into a batch.
+
+The promises above hold per batch: seqs are consecutive in queue order and createdAt is
+the batch's (never below the counter's); two sends of one client_msg_id in one batch
+store one message (the later ones get it, created=False); a document refused by the
+unique indexes is, as in step 3, either a retry of a stored client_msg_id (answered
+with the original; its seq is given to the next document, so none is consumed) or a
+counter behind MongoDB (resynced once). MongoDB and FerretDB both stop an ordered
+insert_many at the first refused document and report its index, so the documents
+before it are stored and none after it. The counter is then set to the last seq
+stored. A send made inside a caller's transaction (`system_message_post`) is stored
+alone, as before, since its lock must last until that transaction commits.
+
 SYSTEM messages (`system_message_post`, e.g. "alice joined") take the same path. It
 is called inside the channel service's own transaction, where the atomic block below
 becomes a savepoint: the row lock is then held until that outer transaction commits,
