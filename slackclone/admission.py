@@ -82,7 +82,7 @@ def send_admission(app):
         if match is None:
             return await app(scope, receive, send)
         lag.ensure_running()
-        key = match.group(2).lower().replace("-", "")
+        key = match.group(1) + match.group(2).lower().replace("-", "")
         count = in_flight.get(key, 0)
         if count >= settings.SEND_INFLIGHT_MAX or (count and lag.ms > settings.SEND_SHED_LAG_MS):
             return await shed(send)
