@@ -46,6 +46,7 @@ from common import (
     free_port,
     percentile,
     raise_nofile_limit,
+    remove_fixture,
     start_daphne,
     stop_processes,
     wait_http,
@@ -92,24 +93,6 @@ def create_fixture(run: str):
         ChannelMember.objects.bulk_create([ChannelMember(channel=quiet, user=u) for u in users[:2]])
     tokens = [AuthToken.objects.create(u)[1] for u in users]
     return [str(u.pk) for u in users], tokens, str(hot.pk), str(quiet.pk)
-
-
-def remove_fixture(user_ids, channel_ids) -> None:
-    from accounts.models import User
-    from channels_app.models import Channel
-    from messaging.documents import ConversationKind
-    from messaging.models import MessageSequence
-    from messaging.repositories import repository_for
-
-    repo = repository_for(ConversationKind.CHANNEL)
-    for cid in channel_ids:
-        try:
-            repo.delete_conversation(conversation_id=cid)
-        except Exception as exc:  # best effort
-            print(f"warning: messages of {cid} not removed: {exc!r}")
-    MessageSequence.objects.filter(conversation_id__in=channel_ids).delete()
-    Channel.objects.filter(pk__in=channel_ids).delete()
-    User.objects.filter(pk__in=user_ids).delete()
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -528,7 +511,7 @@ def main() -> None:
             print(f"this code, {count} process(es)", flush=True)
             results[count] = with_servers(args, count, None, log_dir, tokens, hot_id, quiet_id, rates, sweep=True)
     finally:
-        remove_fixture(user_ids, [hot_id, quiet_id])
+        remove_fixture(user_ids=user_ids, channel_ids=[hot_id, quiet_id])
 
     print(f"\none channel of {MEMBERS} members, {RECEIVERS} connected; {args.seconds:g} s per rate; probe")
     print(f"{args.probe_rate:g}/s into another channel; throttle lifted")

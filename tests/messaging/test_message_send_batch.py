@@ -9,7 +9,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
 from messaging import services
 from messaging.documents import ConversationKind
@@ -18,19 +17,9 @@ from messaging.mongo import get_db
 from messaging.repositories import repository_for
 from slackclone import errors
 from tests.helpers import capture_broadcasts
-from tests.messaging.support import run_in_threads
+from tests.messaging.support import in_thread, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _in_thread(pool, func, /, **kwargs):
-    def run():
-        try:
-            return func(**kwargs)
-        finally:
-            connection.close()
-
-    return pool.submit(run)
 
 
 def _queued(channel) -> int:
@@ -96,12 +85,12 @@ def test_sends_queued_behind_the_lock_go_in_as_one_batch_with_duplicates_and_ret
     ]
     with ThreadPoolExecutor(len(queued) + 1) as pool, capture_broadcasts() as captured:
         with _first_send_held(monkeypatch, channel) as (inside, batches):
-            held = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="a")
+            held = in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="a")
             assert inside.wait(10)
             futures = []
             for n, (sender, cid) in enumerate(queued, start=1):
                 futures.append(
-                    _in_thread(
+                    in_thread(
                         pool,
                         services.message_send,
                         sender=sender,
@@ -140,13 +129,11 @@ def test_a_batch_resyncs_a_counter_behind_mongodb(make_user, make_channel, monke
         # send holding the lock, which commits it).
         behind = MessageSequence.objects.filter(conversation_id=channel.pk)
         with _first_send_held(monkeypatch, channel, on_hold=lambda: behind.update(last_seq=1)) as (inside, _b):
-            held = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="held")
+            held = in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="held")
             assert inside.wait(10)
             futures = []
             for n in range(1, 4):
-                futures.append(
-                    _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="x")
-                )
+                futures.append(in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="x"))
                 _wait_until(lambda n=n: _queued(channel) == n)
         assert held.result(10).message.seq == 4
         assert sorted(future.result(10).message.seq for future in futures) == [5, 6, 7]
@@ -205,15 +192,15 @@ def test_a_hot_conversation_does_not_take_the_pooled_connections_of_others(
     waiting = 30
     with ThreadPoolExecutor(waiting + 2) as pool, capture_broadcasts():
         with _first_send_held(monkeypatch, hot) as (inside, _batches):
-            held = _in_thread(pool, services.message_send, sender=alice, channel_id=hot.pk, content="held")
+            held = in_thread(pool, services.message_send, sender=alice, channel_id=hot.pk, content="held")
             assert inside.wait(10)
             futures = [
-                _in_thread(pool, services.message_send, sender=alice, channel_id=hot.pk, content=f"h{n}")
+                in_thread(pool, services.message_send, sender=alice, channel_id=hot.pk, content=f"h{n}")
                 for n in range(waiting)
             ]
             time.sleep(1.0)  # every one of them is waiting (queued, or for the lock)
             started = time.monotonic()
-            elsewhere = _in_thread(pool, services.message_send, sender=alice, channel_id=quiet.pk, content="quiet")
+            elsewhere = in_thread(pool, services.message_send, sender=alice, channel_id=quiet.pk, content="quiet")
             assert elsewhere.result(10).created
             assert time.monotonic() - started < 1.0
         held.result(10)
@@ -229,11 +216,11 @@ def test_sends_beyond_the_queue_bound_or_waiting_too_long_are_shed_with_nothing_
     channel = make_channel(alice)
     with ThreadPoolExecutor(4) as pool, capture_broadcasts():
         with _first_send_held(monkeypatch, channel) as (inside, _batches):
-            held = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="held")
+            held = in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="held")
             assert inside.wait(10)
-            queued = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="queued")
+            queued = in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="queued")
             _wait_until(lambda: _queued(channel) == 1)
-            waiting = _in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="late")
+            waiting = in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="late")
             _wait_until(lambda: _queued(channel) == 2)
             started = time.monotonic()
             with pytest.raises(errors.Busy) as shed:
