@@ -236,7 +236,7 @@ SEND_QUEUE_WAIT_SECONDS = env.float("SEND_QUEUE_WAIT_SECONDS", default=5.0)
 # Admission of REST sends (slackclone.admission): a send is answered 429 at once, before
 # Django runs, when its conversation has SEND_INFLIGHT_MAX sends in flight in this
 # process, or already one while the event loop lags more than SEND_SHED_LAG_MS.
-SEND_INFLIGHT_MAX = env.int("SEND_INFLIGHT_MAX", default=16)
+SEND_INFLIGHT_MAX = env.int("SEND_INFLIGHT_MAX", default=64)
 SEND_SHED_LAG_MS = env.float("SEND_SHED_LAG_MS", default=500.0)
 
 # --- Realtime -----------------------------------------------------------------
