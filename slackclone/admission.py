@@ -37,6 +37,7 @@ def _busy_body() -> bytes:
     error = {
         "code": "conversation_busy",
         "message": "Too many messages are being sent to this conversation; try again shortly.",
+        "retry_after": 1,
     }
     return json.dumps({"error": error}).encode()
 

@@ -55,6 +55,21 @@ class Conflict(DomainError):
     default_message = "This conflicts with an existing object."
 
 
+class Throttled(DomainError):
+    """Over the user's write budget (THROTTLE_WRITE): 429 with `Retry-After` over REST;
+    over the WebSocket an `error` frame whose error carries `retry_after` (seconds)."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message or f"Request was throttled. Expected available in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+
 class Busy(DomainError):
     """Too much work queued for one thing (e.g. sends into one hot conversation): shed
     at once, answered 429 with `Retry-After` (`retry_after` seconds), before any of it
@@ -67,6 +82,9 @@ class Busy(DomainError):
     def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int = 1):
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": self.retry_after}
 
 
 class StoreUnavailable(DomainError):
