@@ -16,14 +16,13 @@ one 25 MiB upload; reported as its peak minus its RSS just before.
 
 import argparse
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+# (Run as a script: its directory is sys.path[0]; common puts the project root first, so
+# `files` is the app, not this file.)
 from common import django_setup, emit_row, rss_kib, start_daphne, stop_processes, wait_http
 
 MIB = 1024 * 1024

@@ -68,3 +68,18 @@ def test_a_declared_length_is_refused_before_reading(settings, path, length, sta
     sent, read = _run(path, chunks=1, headers=[(b"content-length", str(length).encode())])
     assert sent[0]["status"] == status
     assert read == (0 if status == 413 else 1)
+
+
+def test_twisted_leaves_the_body_to_the_application():
+    """Twisted would parse a multipart POST into request.args (the whole body in memory,
+    copied by its parser: +300 MiB of RSS for a 25 MiB upload in bench/files.py before
+    this); daphne never uses args."""
+    from twisted.web import http
+    from twisted.web.test.requesthelper import DummyChannel
+
+    from slackclone.http_limits import install_twisted_limits
+
+    install_twisted_limits()
+    request = http.Request(DummyChannel())
+    request.gotLength(10)
+    assert request._parsePOSTFormSubmission is False
