@@ -135,23 +135,31 @@ start_redis() {
 
 # --- MongoDB (real mongod if installed, else FerretDB) ---------------------
 
+# go_build MODULE VERSION PACKAGE OUT [FILE CONTENT]: fetch a module from the Go module
+# proxy and build one of its commands into OUT (`go install module@version` works too,
+# but this machine's proxy may refuse the version list; `go mod download` does not).
+# FILE CONTENT: a file of the module (relative path) to write before building.
+go_build() {
+  local tmp src
+  tmp="$(mktemp -d)"
+  src="$(cd "$tmp" && go mod download -json "$1@$2" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  cp -r "$src" "$tmp/src" && chmod -R u+w "$tmp/src"
+  [ -n "${5:-}" ] && echo "$6" >"$tmp/src/$5"
+  mkdir -p "$(dirname "$4")"
+  (cd "$tmp/src" && GOFLAGS=-mod=mod go build -o "$4.tmp" "$3")
+  mv "$4.tmp" "$4"
+  rm -rf "$tmp"
+}
+
 install_ferretdb() {
   [ -x "$FERRETDB_BIN" ] && return
   command -v go >/dev/null || die "no mongod and no Go toolchain to build FerretDB with"
   log "building FerretDB $FERRETDB_VERSION from the Go module proxy (once; cached in $CACHE_DIR)"
-  local tmp src
-  tmp="$(mktemp -d)"
-  # `go install module@version` works too, but FerretDB's release binaries read their
-  # version from build/version/version.txt, which the module zip leaves empty; so we
-  # fetch the module, fill that file in, and build its command.
-  src="$(cd "$tmp" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
-  cp -r "$src" "$tmp/src" && chmod -R u+w "$tmp/src"
-  echo "$FERRETDB_VERSION" >"$tmp/src/build/version/version.txt"
-  mkdir -p "$(dirname "$FERRETDB_BIN")"
-  (cd "$tmp/src" && GOFLAGS=-mod=mod go build -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb)
-  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
-  rm -rf "$tmp"
+  # FerretDB's release binaries read their version from build/version/version.txt,
+  # which the module zip leaves empty: it is filled in before the build.
+  go_build github.com/FerretDB/FerretDB "$FERRETDB_VERSION" ./cmd/ferretdb "$FERRETDB_BIN" \
+    build/version/version.txt "$FERRETDB_VERSION"
 }
 
 start_mongo() {
@@ -182,16 +190,7 @@ install_versitygw() {
   [ -x "$VERSITYGW_BIN" ] && return
   command -v go >/dev/null || { log "no Go toolchain: no S3 server (the S3 tests of files skip)"; return 1; }
   log "building versitygw $VERSITYGW_VERSION from the Go module proxy (once; ~2-5 min; cached in $CACHE_DIR)"
-  local tmp src
-  tmp="$(mktemp -d)"
-  # As for FerretDB: `go mod download` + build (this machine's proxy may refuse the version list).
-  src="$(cd "$tmp" && go mod download -json "github.com/versity/versitygw@$VERSITYGW_VERSION" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
-  cp -r "$src" "$tmp/src" && chmod -R u+w "$tmp/src"
-  mkdir -p "$(dirname "$VERSITYGW_BIN")"
-  (cd "$tmp/src" && GOFLAGS=-mod=mod go build -o "$VERSITYGW_BIN.tmp" ./cmd/versitygw)
-  mv "$VERSITYGW_BIN.tmp" "$VERSITYGW_BIN"
-  rm -rf "$tmp"
+  go_build github.com/versity/versitygw "$VERSITYGW_VERSION" ./cmd/versitygw "$VERSITYGW_BIN"
 }
 
 start_s3() {
