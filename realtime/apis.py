@@ -44,7 +44,7 @@ join or open after connecting):
 - `{{"type": "ping"}}` -> `{{"type": "pong"}}`
 - `{{"type": "typing", "channel_id" | "conversation_id"}}`: members only; repeats for the same
   conversation within one second are dropped.
-- `{{"type": "message.send", "channel_id" | "conversation_id", "content", "client_msg_id"}}` ->
+- `{{"type": "message.send", "channel_id" | "conversation_id", "content", "client_msg_id", "file_ids"?}}` ->
   `{{"type": "message.ack", "client_msg_id", "message": Message}}`, then `message.created` to every
   connection of every member, this one included (after its ack). A retry with a known
   `client_msg_id` is acked with the original message and not broadcast again. The same rules as

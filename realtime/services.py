@@ -10,6 +10,7 @@ from django.conf import settings
 
 from channels_app.selectors import user_channel_ids
 from dms.selectors import user_dm_ids
+from files.validation import clean_file_ids
 from messaging import services as messaging_services
 from messaging import validation
 from messaging.selectors import conversation_get_for_member
@@ -23,7 +24,7 @@ from slackclone.api.throttling import retry_after_seconds, write_budget_take
 FRAME_FIELDS: dict[str, frozenset[str]] = {
     events.PING: frozenset(),
     events.TYPING: frozenset({"channel_id", "conversation_id"}),
-    events.MESSAGE_SEND: frozenset({"channel_id", "conversation_id", "content", "client_msg_id"}),
+    events.MESSAGE_SEND: frozenset({"channel_id", "conversation_id", "content", "client_msg_id", "file_ids"}),
 }
 
 
@@ -69,7 +70,7 @@ def frame_validate(frame: dict) -> tuple[str, dict]:
         raise errors.ValidationFailed(
             "The frame has unknown fields.", fields={name: ["Unknown field."] for name in unknown}
         )
-    if frame_type == events.MESSAGE_SEND and "content" not in fields:
+    if frame_type == events.MESSAGE_SEND and "content" not in fields and not fields.get("file_ids"):
         raise errors.ValidationFailed("The request is not valid.", fields={"content": ["This field is required."]})
     return frame_type, fields
 
@@ -117,8 +118,9 @@ def socket_message_send(
     workspace,
     channel_id: object = None,
     conversation_id: object = None,
-    content: object,
+    content: object = None,
     client_msg_id: object = None,
+    file_ids: object = None,
 ) -> dict:
     """message.send over a socket: the same rules, in the same order, as POST
     .../messages, and the same service (membership, storage, idempotency, broadcast).
@@ -132,7 +134,8 @@ def socket_message_send(
     wait = write_budget_take(user_id=user.pk)
     if wait is not None:
         raise errors.Throttled(retry_after_seconds(wait))
-    content = validation.clean_content(content)
+    file_ids = clean_file_ids(file_ids)  # issue 20: as REST, content may then be empty
+    content = validation.clean_send_content(content, has_files=bool(file_ids))
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
     result = messaging_services.message_send(
         sender=user,
@@ -141,5 +144,6 @@ def socket_message_send(
         conversation_id=conversation_id,
         content=content,
         client_msg_id=client_msg_id,
+        file_ids=file_ids,
     )
     return message_to_api(result.message)
