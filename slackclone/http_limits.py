@@ -206,7 +206,7 @@ def _install_twisted_body_limit(request_class, refuse) -> None:
     def got_length(self, length):
         # Twisted parses a POST's multipart or urlencoded body into `request.args` (the
         # whole body read into memory, then copied by its parser: ~10x a 25 MiB upload
-        # in RSS, bench/files.py) before daphne runs; daphne never uses `args` (the
+        # in RSS, bench/files_bench.py) before daphne runs; daphne never uses `args` (the
         # application parses the body itself, streaming), so that parse is turned off.
         self._parsePOSTFormSubmission = False
         channel = self.channel

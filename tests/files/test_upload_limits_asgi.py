@@ -72,7 +72,7 @@ def test_a_declared_length_is_refused_before_reading(settings, path, length, sta
 
 def test_twisted_leaves_the_body_to_the_application():
     """Twisted would parse a multipart POST into request.args (the whole body in memory,
-    copied by its parser: +300 MiB of RSS for a 25 MiB upload in bench/files.py before
+    copied by its parser: +300 MiB of RSS for a 25 MiB upload in bench/files_bench.py before
     this); daphne never uses args."""
     from twisted.web import http
     from twisted.web.test.requesthelper import DummyChannel

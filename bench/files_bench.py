@@ -10,8 +10,8 @@ same run: writing and reading the same bytes to/from a file in the storage direc
 (the floor the server cannot beat). Memory: the server's RSS sampled every 5 ms during
 one 25 MiB upload; reported as its peak minus its RSS just before.
 
-    .venv/bin/python bench/files.py                 # 1 MiB x 10 and 25 MiB x 3
-    .venv/bin/python bench/files.py --rounds 2
+    .venv/bin/python bench/files_bench.py                 # 1 MiB x 10 and 25 MiB x 3
+    .venv/bin/python bench/files_bench.py --rounds 2
 """
 
 import argparse
