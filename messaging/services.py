@@ -174,8 +174,10 @@ def _insert_locked(
     content: str,
     message_type: MessageType,
     client_msg_id: str | None,
+    extra: dict | None = None,
 ) -> SendResult:
-    """Steps 1-3 and 5; runs inside the atomic block that holds the row lock."""
+    """Steps 1-3 and 5; runs inside the atomic block that holds the row lock. `extra`:
+    more MessageDocument fields (thread and mentions, messaging.threads.send_fields)."""
     repo = repository_for(conversation.kind)
     message_id = repo.new_id()
     dedupe_key = dedupe_key_for(message_id=message_id, client_msg_id=client_msg_id)
@@ -193,6 +195,7 @@ def _insert_locked(
             edited_at=None,
             client_msg_id=client_msg_id,
             dedupe_key=dedupe_key,
+            **(extra or {}),
         )
         try:
             repo.insert(message)
@@ -247,9 +250,18 @@ def message_send(
     conversation_id: UUID | str | None = None,
     content: object,
     client_msg_id: object = None,
+    thread_id: object = None,
+    also_in_channel: object = None,
 ) -> SendResult:
     """Post a TEXT message as `sender` in a channel (members only: 404 unknown, 403
     not a member, 409 `channel_archived`) or a DM (its two users only, else 404).
+
+    Issue 17: `thread_id` makes it a reply (400 `invalid_thread` unless the root is a
+    live TEXT message of this conversation that is no reply itself), `also_in_channel`
+    shows the reply in the channel view too; mentions are resolved against the
+    conversation's workspace (messaging.mentions). A reply takes the next seq like any
+    message (the same send path); once it is stored, its root's counters are updated
+    and `thread.updated` follows its `message.created` (messaging.threads).
 
     `content` and `client_msg_id` may be raw client values: they are validated here
     (400). A retry with a client_msg_id already stored in this conversation returns
@@ -262,14 +274,23 @@ def message_send(
     content = validation.clean_content(content)
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
     sender_id = str(sender.pk)
+    from messaging import threads  # it builds on this module's lock helpers
+
+    extra = threads.send_fields(
+        conversation=conversation, content=content, thread_id=thread_id, also_in_channel=also_in_channel
+    )
     result = _send(
         conversation=conversation,
         sender_id=sender_id,
         content=content,
         message_type=MessageType.TEXT,
         client_msg_id=client_msg_id,
+        extra=extra,
     )
-    return _check_retry_sender(result, sender_id=sender_id)
+    result = _check_retry_sender(result, sender_id=sender_id)
+    if result.created:
+        threads.after_send(message=result.message)
+    return result
 
 
 def system_message_post(
@@ -347,8 +368,15 @@ def message_edit(
         )
         # Never before createdAt, even if this process's clock is behind the sender's.
         edited_at = max(_now_ms(), message.created_at)
+        from messaging.mentions import mentions_resolve
+
+        mentioned = mentions_resolve(content=content, workspace_id=conversation.workspace_id)
         updated = repository_for(conversation.kind).edit(
-            conversation_id=conversation.id, message_id=message.id, content=content, edited_at=edited_at
+            conversation_id=conversation.id,
+            message_id=message.id,
+            content=content,
+            edited_at=edited_at,
+            mentions=(mentioned.user_ids, mentioned.channel),
         )
         if updated is None:  # deleted (or purged) meanwhile
             raise errors.NotFound("Message not found.")
@@ -397,10 +425,15 @@ def message_delete(
             deleted_by=str(user.pk),
             deleted_at=max(_now_ms(), message.created_at),
         )
+        from messaging import threads
+
+        # A reply: its root's counters go down, still under the lock (issue 17).
+        root = threads.reply_removed_locked(reply=deleted) if deleted is not None else None
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
     # Outside the lock: once deleted, nothing else can be announced about this message.
     _after_deletes([deleted], by=user, audit=deleted.sender_id != str(user.pk))
+    threads.after_reply_removed(root=root)
 
 
 def _deletion_record(message: MessageDocument) -> AuditRecord:
@@ -428,6 +461,9 @@ def _after_deletes(deleted: list[MessageDocument], *, by, audit: bool) -> None:
     finally:
         for message in deleted:
             try:
+                if message.reply_count > 0:  # a root with replies stays as a tombstone (issue 17)
+                    broadcast.message_updated(message=message_to_api(message))
+                    continue
                 broadcast.message_deleted(
                     message_id=message.id, **{message.conversation.api_field: message.conversation.id}
                 )
@@ -460,6 +496,7 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
         raise errors.ValidationFailed(f"At most {MODERATION_MAX_MESSAGES} messages at a time.")
     repo = repository_for(kind)
     deleted: list[MessageDocument] = []
+    roots: list[MessageDocument | None] = []
     try:
         for message in repo.get_many(message_ids=ids):
             if message.is_deleted:
@@ -473,10 +510,16 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
                     deleted_by=str(by.pk),
                     deleted_at=max(_now_ms(), message.created_at),
                 )
+                from messaging import threads
+
+                if done is not None:  # a reply: its root's counters go down (issue 17)
+                    roots.append(threads.reply_removed_locked(reply=done))
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)
     finally:
         _after_deletes(deleted, by=by, audit=True)
+        for root in roots:
+            threads.after_reply_removed(root=root)
     return deleted
 
 
