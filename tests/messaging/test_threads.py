@@ -203,7 +203,7 @@ def test_a_root_deleted_while_replies_arrive_ends_consistent(where, alice, bob):
     for _round in range(3):
         root = _send(where, alice, "root")
 
-        def work(index):
+        def work(index, root=root):
             if index == 0:
                 services.message_delete(user=alice, message_id=root.id, **where.kwargs)
                 return "deleted"
