@@ -45,11 +45,15 @@ def test_at_most_100_pins_even_when_pinned_at_once(make_user, make_channel, sett
     monkeypatch.setattr(pins, "PINS_MAX", 5)
     users = [make_user() for _ in range(3)]
     channel = make_channel(*users)
-    messages = [services.message_send(sender=users[0], channel_id=channel.pk, content=f"m{n}").message for n in range(12)]
+    messages = [
+        services.message_send(sender=users[0], channel_id=channel.pk, content=f"m{n}").message for n in range(12)
+    ]
 
     def pin(index):
         try:
-            pins.message_pin_set(user=users[index % 3], message_id=messages[index].id, pinned=True, channel_id=channel.pk)
+            pins.message_pin_set(
+                user=users[index % 3], message_id=messages[index].id, pinned=True, channel_id=channel.pk
+            )
             return "pinned"
         except Exception as exc:
             return exc.code
