@@ -34,6 +34,12 @@ _HISTORY_PARAMETERS = [
         description="An `after_cursor` from an earlier page: the page just newer than it (every message stored "
         "since, none skipped or repeated). Not with `before`.",
     ),
+    OpenApiParameter(
+        "thread_roots_only",
+        bool,
+        description="`true`: the channel view, replies left out unless `also_in_channel` (its seq gaps are "
+        "expected). Default false: every message, replies included.",
+    ),
 ]
 _MESSAGE_ID = OpenApiParameter(
     "message_id",
@@ -60,6 +66,7 @@ class _MessagesApi(_ConversationMixin, APIView):
             limit=params.get("limit"),
             before=params.get("before"),
             after=params.get("after"),
+            thread_roots_only=params.get("thread_roots_only"),
         )
         return Response(
             {

@@ -89,3 +89,33 @@ def decode_moderation_cursor(token: object, *, kind: ConversationKind, field: st
     except OverflowError as exc:
         raise _invalid(field, "Invalid cursor.") from exc
     return created_at, payload[2]
+
+
+# --- GET /mentions cursors: a signed (createdAt in ms, message id) position (issue 17) ---
+
+MENTIONS_SALT = "messaging.mentions_cursor"
+_mentions_signer = signing.Signer(salt=MENTIONS_SALT, sep=".")
+
+
+def encode_mentions_cursor(*, user_id: str, created_at: datetime, message_id: str) -> str:
+    """The position just older than this message in `user_id`'s mentions."""
+    return _mentions_signer.sign_object([user_id, (created_at - _EPOCH) // _MS, message_id])
+
+
+def decode_mentions_cursor(token: object, *, user_id: str, field: str = "cursor") -> tuple[datetime, str]:
+    """(createdAt, message id) inside `token`; 400 `invalid_cursor` unless we issued it to `user_id`."""
+    payload = _unsign(_mentions_signer, token, field=field)
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 3
+        or payload[0] != user_id
+        or not isinstance(payload[1], int)
+        or isinstance(payload[1], bool)
+        or not isinstance(payload[2], str)
+        or not _OBJECT_ID.fullmatch(payload[2])
+    ):
+        raise _invalid(field, "Invalid cursor.")
+    try:
+        return _EPOCH + payload[1] * _MS, payload[2]
+    except OverflowError as exc:
+        raise _invalid(field, "Invalid cursor.") from exc

@@ -60,6 +60,21 @@ class MessageDocument:
     deleted_by: str | None = None
     # The files it carries (issue 20): what files.services.file_document stores of each.
     files: tuple[dict, ...] = ()
+    # Threads (issue 17): a reply names its root; a root counts its visible replies.
+    thread_id: str | None = None
+    also_in_channel: bool = False
+    thread_counted: bool = False  # a reply already counted in its root's replyCount
+    reply_count: int = 0
+    reply_users: tuple[str, ...] = ()  # up to 5 user ids, the most recent repliers first
+    last_reply_at: datetime | None = None
+    # Reactions (issue 17), in order of first use.
+    reactions: tuple["Reaction", ...] = ()
+    # Mentions (issue 17): user ids of the workspace, computed at send and at edit.
+    mentions: tuple[str, ...] = ()
+    mentions_channel: bool = False
+    # Pins (issue 17).
+    pinned_at: datetime | None = None
+    pinned_by: str | None = None
 
     @property
     def channel_id(self) -> str | None:
@@ -72,6 +87,18 @@ class MessageDocument:
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """One emoji on a message: the normalized Unicode emoji and who reacted, in order."""
+
+    emoji: str
+    user_ids: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.user_ids)
 
 
 def dedupe_key_for(*, message_id: str, client_msg_id: str | None) -> str:

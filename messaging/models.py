@@ -23,3 +23,35 @@ class MessageSequence(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.conversation_id} @ {self.last_seq}"
+
+
+class ThreadFollow(models.Model):
+    """Who follows a thread (issue 17). The root's author, every replier and everyone
+    mentioned in the thread are added when it happens (`following` true unless they
+    unfollowed: an explicit unfollow sticks until they reply again); PUT / DELETE
+    .../follow set `following`. `last_reply_at` is the thread's newest reply, copied to
+    every follower's row when a reply arrives (one UPDATE), so GET /threads is one
+    indexed PostgreSQL page, newest reply first."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace_id = models.UUIDField()
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=8, choices=MessageSequence.Kind.choices)
+    conversation_id = models.UUIDField()
+    root_id = models.CharField(max_length=24)
+    following = models.BooleanField(default=True)
+    last_reply_at = models.DateTimeField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "thread_follows"
+        constraints = [models.UniqueConstraint(fields=["user", "root_id"], name="thread_follows_user_root")]
+        indexes = [
+            # GET /threads: a user's followed threads of a workspace, newest reply first.
+            models.Index(fields=["user", "workspace_id", "-last_reply_at", "-id"], name="thread_follows_list"),
+            # A reply updates every follower row of its root.
+            models.Index(fields=["root_id"], name="thread_follows_root"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} follows {self.root_id} ({self.following})"

@@ -17,6 +17,13 @@ by `conversationId`. Documents keep the data model's camelCase names:
     clientMsgId  string or null
     dedupeKey  "c:<clientMsgId>" or "s:<own _id hex>" (unique per conversation)
     deletedAt, deletedBy   null unless soft-deleted
+    threadId   a reply's root `_id` hex, or null; alsoInChannel  bool (issue 17)
+    replyCount, replyUsers, lastReplyAt   on a root: its visible replies (absent: none)
+    reactions  [{e: emoji, u: userId}], one pair per reaction, in order of reacting;
+               reactionEmoji  [emoji], the distinct emoji in order of first use
+    mentions   [userId]; mentionsChannel  bool
+    pinnedAt, pinnedBy   null unless pinned
+    (docs/threads-reactions.md says why these are nested in the message document)
 
 Every argument that reaches a query is a `str`, `int` or `datetime` produced by
 `messaging.validation` or the services, never client JSON. Any pymongo error that
@@ -42,7 +49,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
+from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, Reaction
 from messaging.mongo import get_db
 from slackclone import errors
 
@@ -123,6 +130,14 @@ INDEXES: tuple[IndexSpec, ...] = (
     # the admin's moderation list filtered by workspace.
     IndexSpec("channel_messages", (("workspaceId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING))),
     IndexSpec("dm_messages", (("workspaceId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING))),
+    # Issue 17: the replies of a root in seq order, a user's mentions newest first (a
+    # multikey index on the mentions array), a conversation's pins newest pin first.
+    IndexSpec("channel_messages", (("channelId", ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING))),
+    IndexSpec("dm_messages", (("conversationId", ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING))),
+    IndexSpec("channel_messages", (("mentions", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING))),
+    IndexSpec("dm_messages", (("mentions", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING))),
+    IndexSpec("channel_messages", (("channelId", ASCENDING), ("pinnedAt", DESCENDING))),
+    IndexSpec("dm_messages", (("conversationId", ASCENDING), ("pinnedAt", DESCENDING))),
 )
 
 
@@ -213,6 +228,10 @@ class MessageRepository:
             "deletedAt": message.deleted_at,
             "deletedBy": message.deleted_by,
             **({"files": list(message.files), "fileIds": [f["id"] for f in message.files]} if message.files else {}),
+            "threadId": message.thread_id,
+            "alsoInChannel": message.also_in_channel,
+            "mentions": list(message.mentions),
+            "mentionsChannel": message.mentions_channel,
         }
 
     def from_mongo(self, raw: dict) -> MessageDocument:
@@ -230,6 +249,17 @@ class MessageRepository:
             deleted_at=utc(raw.get("deletedAt")),
             deleted_by=raw.get("deletedBy"),
             files=tuple(raw.get("files") or ()),
+            thread_id=raw.get("threadId"),
+            also_in_channel=bool(raw.get("alsoInChannel", False)),
+            thread_counted=bool(raw.get("threadCounted", False)),
+            reply_count=int(raw.get("replyCount") or 0),
+            reply_users=tuple(raw.get("replyUsers") or ()),
+            last_reply_at=utc(raw.get("lastReplyAt")),
+            reactions=reactions_from_mongo(raw),
+            mentions=tuple(raw.get("mentions") or ()),
+            mentions_channel=bool(raw.get("mentionsChannel", False)),
+            pinned_at=utc(raw.get("pinnedAt")),
+            pinned_by=raw.get("pinnedBy"),
         )
 
     @staticmethod
@@ -238,6 +268,19 @@ class MessageRepository:
 
     def _live(self, conversation_id: str, **extra) -> dict:
         return {self.conversation_field: conversation_id, "deletedAt": None, **extra}
+
+    def _visible(
+        self, conversation_id: str, *, thread_id: str | None = None, roots_only: bool = False, **extra
+    ) -> dict:
+        """History (issue 17): live messages, and deleted roots that still have visible
+        replies (tombstones). `thread_id`: only that root's replies (live ones);
+        `roots_only`: replies left out unless also in the channel."""
+        if thread_id is not None:
+            return self._live(conversation_id, threadId=thread_id, **extra)
+        conditions = [{"$or": [{"deletedAt": None}, {"replyCount": {"$gt": 0}}]}]
+        if roots_only:
+            conditions.append({"$or": [{"threadId": None}, {"alsoInChannel": True}]})
+        return {self.conversation_field: conversation_id, **extra, "$and": conditions}
 
     def _find(self, query: dict, *, sort_direction: int, limit: int) -> list[MessageDocument]:
         with _mongo_errors():
@@ -272,12 +315,14 @@ class MessageRepository:
                     raise
                 raise DuplicateMessage(str(write_errors[:1]), index=write_errors[0].get("index")) from exc
 
-    def edit(self, *, conversation_id: str, message_id: str, content: str, edited_at: datetime):
-        """Set content and editedAt of a live message; None if it is gone."""
+    def edit(self, *, conversation_id: str, message_id: str, content: str, edited_at: datetime, mentions=None):
+        """Set content and editedAt of a live message (and, given `mentions` = (user ids,
+        channel-wide), its mentions, in the same update); None if it is gone."""
+        also = {} if mentions is None else {"mentions": list(mentions[0]), "mentionsChannel": bool(mentions[1])}
         with _mongo_errors():
             raw = self.collection.find_one_and_update(
                 self._live(conversation_id, _id=ObjectId(message_id)),
-                {"$set": {"content": content, "editedAt": edited_at}},
+                {"$set": {"content": content, "editedAt": edited_at, **also}},
                 return_document=ReturnDocument.AFTER,
             )
         return self.from_mongo(raw) if raw is not None else None
@@ -337,17 +382,19 @@ class MessageRepository:
             raw = self.collection.find_one({self.conversation_field: conversation_id, "dedupeKey": dedupe_key})
         return self.from_mongo(raw) if raw is not None else None
 
-    def newest_page(self, *, conversation_id: str, limit: int) -> list[MessageDocument]:
-        """Up to `limit` newest live messages, newest first."""
-        return self._find(self._live(conversation_id), sort_direction=DESCENDING, limit=limit)
+    def newest_page(self, *, conversation_id: str, limit: int, **view) -> list[MessageDocument]:
+        """Up to `limit` newest visible messages, newest first (`view`: see _visible)."""
+        return self._find(self._visible(conversation_id, **view), sort_direction=DESCENDING, limit=limit)
 
-    def page_before(self, *, conversation_id: str, seq: int, limit: int) -> list[MessageDocument]:
-        """Up to `limit` live messages with a smaller seq, newest first."""
-        return self._find(self._live(conversation_id, seq={"$lt": seq}), sort_direction=DESCENDING, limit=limit)
+    def page_before(self, *, conversation_id: str, seq: int, limit: int, **view) -> list[MessageDocument]:
+        """Up to `limit` visible messages with a smaller seq, newest first."""
+        query = self._visible(conversation_id, seq={"$lt": seq}, **view)
+        return self._find(query, sort_direction=DESCENDING, limit=limit)
 
-    def page_after(self, *, conversation_id: str, seq: int, limit: int) -> list[MessageDocument]:
-        """Up to `limit` live messages with a larger seq, oldest first."""
-        return self._find(self._live(conversation_id, seq={"$gt": seq}), sort_direction=ASCENDING, limit=limit)
+    def page_after(self, *, conversation_id: str, seq: int, limit: int, **view) -> list[MessageDocument]:
+        """Up to `limit` visible messages with a larger seq, oldest first."""
+        query = self._visible(conversation_id, seq={"$gt": seq}, **view)
+        return self._find(query, sort_direction=ASCENDING, limit=limit)
 
     def high_water_mark(self, *, conversation_id: str) -> tuple[int, datetime | None]:
         """(max seq, its createdAt) over every stored message, deleted ones included;
@@ -370,7 +417,7 @@ class MessageRepository:
                 "explain",
                 {
                     "find": self.collection_name,
-                    "filter": self._live(conversation_id),
+                    "filter": self._visible(conversation_id),
                     "sort": {"seq": DESCENDING},
                     "limit": limit,
                 },
@@ -603,6 +650,17 @@ class MessageRepository:
                 for value in self.collection.distinct(self.conversation_field, {"workspaceId": None})
                 if isinstance(value, str)
             ]
+
+
+def reactions_from_mongo(raw: dict) -> tuple[Reaction, ...]:
+    """The stored pairs grouped per emoji, in order of first use (reactionEmoji)."""
+    pairs = raw.get("reactions") or ()
+    if not pairs:
+        return ()
+    users: dict[str, list[str]] = {emoji: [] for emoji in raw.get("reactionEmoji") or ()}
+    for pair in pairs:
+        users.setdefault(pair["e"], []).append(pair["u"])
+    return tuple(Reaction(emoji, tuple(ids)) for emoji, ids in users.items() if ids)
 
 
 class ChannelMessageRepository(MessageRepository):

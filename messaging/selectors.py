@@ -91,8 +91,15 @@ def message_history(
     limit: object = None,
     before: object = None,
     after: object = None,
+    thread_roots_only: object = None,
+    thread_root_id: object = None,
 ) -> HistoryPage:
     """One page of a conversation's live (not deleted) messages, oldest first.
+
+    Issue 17: tombstones (deleted roots that still have replies) are included;
+    `thread_roots_only` ("true"/"false") leaves out replies not also in the channel;
+    `thread_root_id` pages that root's replies instead (404 unless it is a root, live
+    or a tombstone), with the same cursors.
 
     Neither cursor: the newest `limit`. `before`: the `limit` just older than the
     cursor's position; `after`: the `limit` just newer. Cursors name a seq; an empty
@@ -107,19 +114,20 @@ def message_history(
         text = "Give at most one of before and after."
         raise errors.ValidationFailed(text, fields={"before": [text], "after": [text]}, code="invalid_cursor")
     repo = repository_for(conversation.kind)
+    view = _history_view(conversation, thread_roots_only=thread_roots_only, thread_root_id=thread_root_id)
 
     # Fetch one more than asked: its presence is `has_more`.
     if after is not None:
         boundary = decode_cursor(after, conversation=conversation, field="after")
-        found = repo.page_after(conversation_id=conversation.id, seq=boundary, limit=limit + 1)
+        found = repo.page_after(conversation_id=conversation.id, seq=boundary, limit=limit + 1, **view)
         results = found[:limit]
     else:
         if before is not None:
             boundary = decode_cursor(before, conversation=conversation, field="before")
-            found = repo.page_before(conversation_id=conversation.id, seq=boundary, limit=limit + 1)
+            found = repo.page_before(conversation_id=conversation.id, seq=boundary, limit=limit + 1, **view)
         else:
             boundary = 0
-            found = repo.newest_page(conversation_id=conversation.id, limit=limit + 1)
+            found = repo.newest_page(conversation_id=conversation.id, limit=limit + 1, **view)
         results = found[:limit][::-1]  # fetched newest first
 
     if results:
@@ -130,6 +138,16 @@ def message_history(
     return HistoryPage(
         results=results, has_more=len(found) > limit, before_cursor=before_cursor, after_cursor=after_cursor
     )
+
+
+def _history_view(conversation: Conversation, *, thread_roots_only: object, thread_root_id: object) -> dict:
+    """The repository's history view (issue 17) from the raw query values."""
+    if thread_root_id is not None:
+        from messaging.threads import thread_root_get
+
+        root = thread_root_get(conversation=conversation, root_id=thread_root_id, include_tombstone=True, in_path=True)
+        return {"thread_id": root.id}
+    return {"roots_only": validation.clean_bool_param(thread_roots_only, field="thread_roots_only")}
 
 
 # --- Moderation and operations ----------------------------------------------------

@@ -15,7 +15,7 @@ from slackclone.api.serializers import StrictSerializer
 
 def message_to_api(message: MessageDocument) -> dict:
     """A Message as the API shows it (REST answers and realtime events alike)."""
-    return {
+    data = {
         "id": message.id,
         message.conversation.api_field: message.conversation.id,
         "seq": message.seq,
@@ -26,6 +26,46 @@ def message_to_api(message: MessageDocument) -> dict:
         "edited_at": format_time(message.edited_at),
         "client_msg_id": message.client_msg_id,
         "files": [file_entry_to_api(entry) for entry in message.files],
+    }
+    data.update(_thread_fields(message))  # issue 17
+    data.update(_reaction_mention_pin_fields(message))  # issue 17
+    return data
+
+
+def _thread_fields(message: MessageDocument) -> dict:
+    """Threads (issue 17): every message says whether it is a reply; a message that is
+    not one is a (possible) root and carries its counters; a deleted root that still
+    has replies is a tombstone (`deleted` true, empty content)."""
+    fields = {"thread_id": message.thread_id, "also_in_channel": message.also_in_channel}
+    if message.thread_id is None:
+        fields |= {
+            "reply_count": message.reply_count,
+            "reply_users": list(message.reply_users),
+            "last_reply_at": format_time(message.last_reply_at),
+        }
+    fields["deleted"] = message.is_deleted
+    if _is_tombstone(message):
+        fields["content"] = ""
+    return fields
+
+
+def _is_tombstone(message: MessageDocument) -> bool:
+    """A deleted root that still has replies: shown in history without its content. (Other
+    deleted messages reach message_to_api only in exports and moderation, which keep it.)"""
+    return message.is_deleted and message.reply_count > 0
+
+
+def _reaction_mention_pin_fields(message: MessageDocument) -> dict:
+    live = not _is_tombstone(message)
+    return {
+        "reactions": [
+            {"emoji": reaction.emoji, "count": reaction.count, "user_ids": list(reaction.user_ids)}
+            for reaction in (message.reactions if live else ())
+        ],
+        "mentions": list(message.mentions) if live else [],
+        "mentions_channel": message.mentions_channel and live,
+        "pinned_at": format_time(message.pinned_at),
+        "pinned_by": message.pinned_by,
     }
 
 
@@ -105,6 +145,15 @@ class MessageSendSerializer(StrictSerializer):
     content = ContentField(required=False, clean=lambda value: value)
     client_msg_id = ClientMsgIdField()
     file_ids = FileIdsField()
+    thread_id = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Reply in this root's thread: a live TEXT message of this conversation that is no reply itself "
+        "(else 400 `invalid_thread`).",
+    )
+    also_in_channel = serializers.BooleanField(
+        required=False, help_text="A reply shown in the channel view too (thread_roots_only). Default false."
+    )
 
     def validate(self, attrs):
         has_files = bool(attrs.get("file_ids"))
@@ -126,6 +175,15 @@ class MessageEditSerializer(StrictSerializer):
 # --- Output shapes, for the OpenAPI schema only (message_to_api builds the JSON) ---
 
 
+class ReactionSerializer(serializers.Serializer):
+    emoji = serializers.CharField(help_text="One Unicode emoji (fully qualified; skin tones and ZWJ sequences kept).")
+    count = serializers.IntegerField()
+    user_ids = serializers.ListField(child=serializers.UUIDField(), help_text="In order of reacting.")
+
+    class Meta:
+        ref_name = "Reaction"
+
+
 class _MessageOutBase(serializers.Serializer):
     id = serializers.CharField(help_text="24 hex characters (a MongoDB ObjectId).")
     seq = serializers.IntegerField(
@@ -141,6 +199,32 @@ class _MessageOutBase(serializers.Serializer):
     edited_at = serializers.DateTimeField(allow_null=True)
     client_msg_id = serializers.CharField(allow_null=True)
     files = FileSerializer(many=True, help_text="The files it carries (send with file_ids), else [].")
+    # Issue 17.
+    thread_id = serializers.CharField(allow_null=True, help_text="A reply: its root's id; else null.")
+    also_in_channel = serializers.BooleanField(help_text="A reply also shown in the channel view.")
+    reply_count = serializers.IntegerField(
+        required=False, help_text="Not on replies. The root's visible replies (deleting one lowers it)."
+    )
+    reply_users = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        help_text="Not on replies. Up to 5 user ids of the most recent repliers, most recent first.",
+    )
+    last_reply_at = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="Not on replies. The newest visible reply's created_at."
+    )
+    deleted = serializers.BooleanField(
+        help_text="True only for a tombstone: a deleted root that still has replies (its content is empty)."
+    )
+    reactions = ReactionSerializer(many=True, help_text="In order of first use.")
+    mentions = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="Members of the workspace mentioned with <@USER_ID> or @username (outside code), computed at "
+        "send and at edit.",
+    )
+    mentions_channel = serializers.BooleanField(help_text="<!channel>, <!here>, @channel or @here (outside code).")
+    pinned_at = serializers.DateTimeField(allow_null=True)
+    pinned_by = serializers.UUIDField(allow_null=True)
 
 
 class ChannelMessageSerializer(_MessageOutBase):

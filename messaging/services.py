@@ -90,6 +90,7 @@ becomes a savepoint: the row lock is then held until that outer transaction comm
 and a rollback there also rolls back the counter (the next send then resyncs, step 3).
 """
 
+import contextlib
 import copy
 import logging
 import threading
@@ -188,6 +189,29 @@ def _lock_if_stored(conversation: Conversation) -> None:
         cursor.execute(_LOCK_EXISTING_SQL, [UUID(conversation.id)])
 
 
+@contextlib.contextmanager
+def message_write_locked(*, user, workspace, message_id: object, channel_id=None, conversation_id=None):
+    """A write on one live message by a member (reactions, pins; issue 17): checks the
+    access rule (403/404, 409 `channel_archived`), then, in a transaction holding the
+    conversation's lock, checks it again and reads the message (404 if it is deleted or
+    unknown). Yields (repository, message); the write and its broadcast happen inside."""
+    conversation = selectors.conversation_get_for_member(
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+    )
+    message_id = validation.clean_message_id(message_id)
+    repo = repository_for(conversation.kind)
+    with transaction.atomic():
+        _lock_if_stored(conversation)
+        # Again under the lock: membership or the archive may have changed meanwhile.
+        selectors.conversation_get_for_member(
+            user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+        )
+        message = repo.get(conversation_id=conversation.id, message_id=message_id)
+        if message is None:
+            raise errors.NotFound("Message not found.")
+        yield repo, message
+
+
 def _refuse_if_archived(conversation: Conversation) -> None:
     """Step 1, in a channel: under the lock, the archive cannot be racing us any more;
     nor can the channel's deletion (`channel_delete` deletes the locked row): a channel
@@ -216,9 +240,11 @@ def _insert_locked(
     message_type: MessageType,
     client_msg_id: str | None,
     files: tuple[dict, ...] = (),
+    extra: dict | None = None,
 ) -> SendResult:
     """Steps 1-3 and 5; runs inside the atomic block that holds the row lock. `files`:
-    what the message carries (files.services.files_lock_for_send, rows locked)."""
+    what the message carries (files.services.files_lock_for_send, rows locked). `extra`:
+    more MessageDocument fields (thread and mentions, messaging.threads.send_fields)."""
     repo = repository_for(conversation.kind)
     message_id = repo.new_id()
     dedupe_key = dedupe_key_for(message_id=message_id, client_msg_id=client_msg_id)
@@ -237,6 +263,7 @@ def _insert_locked(
             client_msg_id=client_msg_id,
             dedupe_key=dedupe_key,
             files=files,
+            **(extra or {}),
         )
         try:
             repo.insert(message)
@@ -292,7 +319,7 @@ def _send(*, attach: dict | None = None, **fields) -> SendResult:
 
 @dataclass(eq=False, slots=True)
 class _QueuedSend:
-    fields: dict  # sender_id, content, message_type, client_msg_id
+    fields: dict  # sender_id, content, message_type, client_msg_id, extra (issue 17)
     message_id: str = ""
     dedupe_key: str = ""
     result: SendResult | None = None
@@ -491,6 +518,7 @@ def _batch_message(conversation: Conversation, item: _QueuedSend, *, seq: int, c
         edited_at=None,
         client_msg_id=item.fields["client_msg_id"],
         dedupe_key=item.dedupe_key,
+        **(item.fields.get("extra") or {}),  # issue 17: thread and mentions
     )
 
 
@@ -523,6 +551,8 @@ def message_send(
     content: object = None,
     client_msg_id: object = None,
     file_ids: object = None,
+    thread_id: object = None,
+    also_in_channel: object = None,
 ) -> SendResult:
     """Post a TEXT message as `sender` in a channel (members only: 404 unknown, 403
     not a member, 409 `channel_archived`) or a DM (its two users only, else 404).
@@ -531,6 +561,13 @@ def message_send(
     `invalid_file_ids` otherwise); `content` may then be empty. The message stores
     what clients render of each file, and a share row per file is written in the
     send's transaction (files.services.file_shares_record).
+
+    Issue 17: `thread_id` makes it a reply (400 `invalid_thread` unless the root is a
+    live TEXT message of this conversation that is no reply itself), `also_in_channel`
+    shows the reply in the channel view too; mentions are resolved against the
+    conversation's workspace (messaging.mentions). A reply takes the next seq like any
+    message (the same send path); once it is stored, its root's counters are updated
+    and `thread.updated` follows its `message.created` (messaging.threads).
 
     `content` and `client_msg_id` may be raw client values: they are validated here
     (400). A retry with a client_msg_id already stored in this conversation returns
@@ -544,18 +581,26 @@ def message_send(
     content = validation.clean_send_content(content, has_files=bool(file_ids))
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
     sender_id = str(sender.pk)
+    from messaging import threads  # it builds on this module's lock helpers
+
     fields = {
         "conversation": conversation,
         "sender_id": sender_id,
         "content": content,
         "message_type": MessageType.TEXT,
         "client_msg_id": client_msg_id,
+        "extra": threads.send_fields(
+            conversation=conversation, content=content, thread_id=thread_id, also_in_channel=also_in_channel
+        ),
     }
     if file_ids:  # alone, not grouped: its files are locked and shared in its own transaction
         result = _send(**fields, attach={"user": sender, "workspace": workspace, "file_ids": file_ids})
     else:
         result = _send_grouped(**fields)
-    return _check_retry_sender(result, sender_id=sender_id)
+    result = _check_retry_sender(result, sender_id=sender_id)
+    if result.created:
+        threads.after_send(message=result.message)
+    return result
 
 
 def system_message_post(
@@ -633,8 +678,15 @@ def message_edit(
         )
         # Never before createdAt, even if this process's clock is behind the sender's.
         edited_at = max(_now_ms(), message.created_at)
+        from messaging.mentions import mentions_resolve
+
+        mentioned = mentions_resolve(content=content, workspace_id=conversation.workspace_id)
         updated = repository_for(conversation.kind).edit(
-            conversation_id=conversation.id, message_id=message.id, content=content, edited_at=edited_at
+            conversation_id=conversation.id,
+            message_id=message.id,
+            content=content,
+            edited_at=edited_at,
+            mentions=(mentioned.user_ids, mentioned.channel),
         )
         if updated is None:  # deleted (or purged) meanwhile
             raise errors.NotFound("Message not found.")
@@ -683,10 +735,15 @@ def message_delete(
             deleted_by=str(user.pk),
             deleted_at=max(_now_ms(), message.created_at),
         )
+        from messaging import threads
+
+        # A reply: its root's counters go down, still under the lock (issue 17).
+        root = threads.reply_removed_locked(reply=deleted) if deleted is not None else None
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
     # Outside the lock: once deleted, nothing else can be announced about this message.
     _after_deletes([deleted], by=user, audit=deleted.sender_id != str(user.pk))
+    threads.after_reply_removed(root=root)
 
 
 def _deletion_record(message: MessageDocument) -> AuditRecord:
@@ -714,6 +771,9 @@ def _after_deletes(deleted: list[MessageDocument], *, by, audit: bool) -> None:
     finally:
         for message in deleted:
             try:
+                if message.reply_count > 0:  # a root with replies stays as a tombstone (issue 17)
+                    broadcast.message_updated(message=message_to_api(message))
+                    continue
                 broadcast.message_deleted(
                     message_id=message.id, **{message.conversation.api_field: message.conversation.id}
                 )
@@ -768,6 +828,7 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
         raise errors.ValidationFailed(f"At most {MODERATION_MAX_MESSAGES} messages at a time.")
     repo = repository_for(kind)
     deleted: list[MessageDocument] = []
+    roots: list[MessageDocument | None] = []
     try:
         for message in repo.get_many(message_ids=ids):
             if message.is_deleted:
@@ -781,10 +842,16 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
                     deleted_by=str(by.pk),
                     deleted_at=max(_now_ms(), message.created_at),
                 )
+                from messaging import threads
+
+                if done is not None:  # a reply: its root's counters go down (issue 17)
+                    roots.append(threads.reply_removed_locked(reply=done))
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)
     finally:
         _after_deletes(deleted, by=by, audit=True)
+        for root in roots:
+            threads.after_reply_removed(root=root)
     return deleted
 
 

@@ -3,7 +3,7 @@ and validated by the services (a malformed id is a 404 in our JSON envelope)."""
 
 from django.urls import path
 
-from messaging import apis
+from messaging import apis, apis_ext
 
 urlpatterns = [
     path("channels/<uuid:channel_id>/messages", apis.ChannelMessagesApi.as_view(), name="channel-messages"),
@@ -18,4 +18,20 @@ urlpatterns = [
         apis.DmMessageApi.as_view(),
         name="dm-message",
     ),
+    # Issue 17: threads, reactions, mentions, pins.
+    path("threads", apis_ext.ThreadsApi.as_view(), name="threads"),
+    path("mentions", apis_ext.MentionsApi.as_view(), name="mentions"),
 ]
+for _kind, _prefix in (("channel", "channels/<uuid:channel_id>"), ("dm", "dms/<uuid:conversation_id>")):
+    _views = apis_ext.VIEWS[_kind]
+    urlpatterns += [
+        path(f"{_prefix}/messages/<str:root_id>/replies", _views["replies"].as_view(), name=f"{_kind}-replies"),
+        path(f"{_prefix}/messages/<str:root_id>/follow", _views["follow"].as_view(), name=f"{_kind}-follow"),
+        path(
+            f"{_prefix}/messages/<str:message_id>/reactions/<str:emoji>",
+            _views["reaction"].as_view(),
+            name=f"{_kind}-reaction",
+        ),
+        path(f"{_prefix}/messages/<str:message_id>/pin", _views["pin"].as_view(), name=f"{_kind}-pin"),
+        path(f"{_prefix}/pins", _views["pins"].as_view(), name=f"{_kind}-pins"),
+    ]

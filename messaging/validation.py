@@ -117,3 +117,12 @@ def is_uuid(value: object) -> bool:
     except ValueError:
         return False
     return isinstance(value, str)
+
+
+def clean_bool_param(value: object, *, field: str) -> bool:
+    """A boolean query parameter: absent, "true"/"false" (also 1/0); else 400."""
+    if value is None:
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    raise _invalid(field, 'Must be "true" or "false".')

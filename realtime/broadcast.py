@@ -271,6 +271,22 @@ def message_updated(*, message: dict) -> None:
     _deliver(f"message.updated {message.get('id')}", build)
 
 
+def conversation_event(*, event_type: str, fields: dict) -> None:
+    """An issue-17 event (`thread.updated`, `reaction.added`, `reaction.removed`) to the
+    members of the conversation named by `fields` (`channel_id` or `conversation_id`):
+    of a private channel, its members only, as every event of the conversation."""
+    if event_type not in events.CONVERSATION_EVENTS:
+        raise ValueError(f"not a conversation event: {event_type}")
+
+    def build(*, remote_membership: bool):
+        group = events.conversation_group(
+            channel_id=fields.get("channel_id"), conversation_id=fields.get("conversation_id")
+        )
+        return [[("send", group, frame_event(event_type, fields))]]
+
+    _deliver(f"{event_type} {fields.get('message_id') or fields.get('root_id')}", build)
+
+
 def message_deleted(*, message_id: str, channel_id: str | None = None, conversation_id: str | None = None) -> None:
     """A message hidden from history."""
 

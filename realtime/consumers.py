@@ -78,6 +78,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             events.MESSAGE_CREATED: self.forward,
             events.MESSAGE_UPDATED: self.forward,
             events.MESSAGE_DELETED: self.forward,
+            events.THREAD_UPDATED: self.forward,
+            events.REACTION_ADDED: self.forward,
+            events.REACTION_REMOVED: self.forward,
             events.MEMBER_JOINED: self.forward,
             events.MEMBER_LEFT: self.forward,
             events.TYPING: self.on_typing_event,
@@ -90,6 +93,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             events.PING: self.on_ping,
             events.TYPING: self.on_typing,
             events.MESSAGE_SEND: self.on_message_send,
+            **{frame_type: self.on_message_write for frame_type in services.WRITE_FRAMES},
         }
 
     async def __call__(self, scope, receive, send):
@@ -192,6 +196,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 exc, client_msg_id=frame.get("client_msg_id") if for_send else None, for_send=for_send
             )
             return
+        if frame_type in services.WRITE_FRAMES:
+            fields["_type"] = frame_type
         await self.frame_handlers[frame_type](fields)
 
     async def on_ping(self, fields: dict) -> None:
@@ -220,6 +226,23 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send_frame(
             {"type": events.MESSAGE_ACK, "client_msg_id": message["client_msg_id"], "message": message}
         )
+
+    async def on_message_write(self, fields: dict) -> None:
+        """reaction.add, reaction.remove, message.edit, message.delete (issue 17): the
+        service's answer as {"type": "ack", "frame", "request_id", ...}, or an error frame
+        with the same `frame` and `request_id`."""
+        frame_type = fields.pop("_type")
+        request_id = services.clean_request_id(fields.pop("request_id", None))
+        try:
+            answer = await run_sync(services.socket_message_write)(
+                user=self.user, workspace=self.workspace, frame_type=frame_type, fields=fields
+            )
+        except Exception as exc:
+            error = {"type": events.ERROR, "frame": frame_type, "request_id": request_id}
+            error["error"] = as_domain_error(exc).as_dict()
+            await self.send_frame(error)
+            return
+        await self.send_frame({"type": events.ACK, "frame": frame_type, "request_id": request_id, **answer})
 
     # --- layer events -------------------------------------------------------------
 

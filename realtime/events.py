@@ -28,12 +28,25 @@ MEMBER_JOINED = "member.joined"
 MEMBER_LEFT = "member.left"
 PRESENCE_CHANGED = "presence.changed"
 TYPING = "typing"
+# Issue 17, to a conversation's group.
+THREAD_UPDATED = "thread.updated"
+REACTION_ADDED = "reaction.added"
+REACTION_REMOVED = "reaction.removed"
+CONVERSATION_EVENTS = frozenset({THREAD_UPDATED, REACTION_ADDED, REACTION_REMOVED})
+# Acknowledges a client frame other than message.send (issue 17).
+ACK = "ack"
 
 # --- Client -> server frames ---------------------------------------------------
 PING = "ping"
 MESSAGE_SEND = "message.send"
+REACTION_ADD = "reaction.add"
+REACTION_REMOVE = "reaction.remove"
+MESSAGE_EDIT = "message.edit"
+MESSAGE_DELETE = "message.delete"
 # TYPING is both a client frame and a server frame.
-CLIENT_FRAME_TYPES = frozenset({PING, TYPING, MESSAGE_SEND})
+CLIENT_FRAME_TYPES = frozenset(
+    {PING, TYPING, MESSAGE_SEND, REACTION_ADD, REACTION_REMOVE, MESSAGE_EDIT, MESSAGE_DELETE}
+)
 
 # --- Internal layer events (never sent to a client) ----------------------------
 # Sent to a user_group: the user's sockets (un)subscribe the named group.

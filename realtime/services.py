@@ -24,8 +24,24 @@ from slackclone.api.throttling import retry_after_seconds, write_budget_take
 FRAME_FIELDS: dict[str, frozenset[str]] = {
     events.PING: frozenset(),
     events.TYPING: frozenset({"channel_id", "conversation_id"}),
-    events.MESSAGE_SEND: frozenset({"channel_id", "conversation_id", "content", "client_msg_id", "file_ids"}),
+    events.MESSAGE_SEND: frozenset(
+        {"channel_id", "conversation_id", "content", "client_msg_id", "file_ids", "thread_id", "also_in_channel"}
+    ),
+    # Issue 17: writes on a message; `request_id` (optional) is echoed in the ack or error.
+    events.REACTION_ADD: frozenset({"channel_id", "conversation_id", "message_id", "emoji", "request_id"}),
+    events.REACTION_REMOVE: frozenset({"channel_id", "conversation_id", "message_id", "emoji", "request_id"}),
+    events.MESSAGE_EDIT: frozenset({"channel_id", "conversation_id", "message_id", "content", "request_id"}),
+    events.MESSAGE_DELETE: frozenset({"channel_id", "conversation_id", "message_id", "request_id"}),
 }
+# The fields those frames must carry.
+FRAME_REQUIRED: dict[str, tuple[str, ...]] = {
+    events.MESSAGE_SEND: ("content",),
+    events.REACTION_ADD: ("message_id", "emoji"),
+    events.REACTION_REMOVE: ("message_id", "emoji"),
+    events.MESSAGE_EDIT: ("message_id", "content"),
+    events.MESSAGE_DELETE: ("message_id",),
+}
+WRITE_FRAMES = frozenset({events.REACTION_ADD, events.REACTION_REMOVE, events.MESSAGE_EDIT, events.MESSAGE_DELETE})
 
 
 def _reject_constant(name: str):
@@ -70,8 +86,14 @@ def frame_validate(frame: dict) -> tuple[str, dict]:
         raise errors.ValidationFailed(
             "The frame has unknown fields.", fields={name: ["Unknown field."] for name in unknown}
         )
-    if frame_type == events.MESSAGE_SEND and "content" not in fields and not fields.get("file_ids"):
-        raise errors.ValidationFailed("The request is not valid.", fields={"content": ["This field is required."]})
+    required = FRAME_REQUIRED.get(frame_type, ())
+    if frame_type == events.MESSAGE_SEND and fields.get("file_ids"):
+        required = ()  # files alone: content may be left out (issue 20)
+    missing = [name for name in required if name not in fields]
+    if missing:
+        raise errors.ValidationFailed(
+            "The request is not valid.", fields={name: ["This field is required."] for name in missing}
+        )
     return frame_type, fields
 
 
@@ -121,6 +143,8 @@ def socket_message_send(
     content: object = None,
     client_msg_id: object = None,
     file_ids: object = None,
+    thread_id: object = None,
+    also_in_channel: object = None,
 ) -> dict:
     """message.send over a socket: the same rules, in the same order, as POST
     .../messages, and the same service (membership, storage, idempotency, broadcast).
@@ -145,5 +169,44 @@ def socket_message_send(
         content=content,
         client_msg_id=client_msg_id,
         file_ids=file_ids,
+        thread_id=thread_id,  # issue 17: replies over the socket too
+        also_in_channel=also_in_channel,
     )
     return message_to_api(result.message)
+
+
+def clean_request_id(value: object) -> str | None:
+    """The optional `request_id` of a write frame, echoed back: a string of 1-64
+    characters (else it is dropped from the answer)."""
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def socket_message_write(*, user, workspace, frame_type: str, fields: dict) -> dict:
+    """reaction.add / reaction.remove / message.edit / message.delete over a socket (issue
+    17): the user's write budget (shared with REST, 429 `throttled`), then the very
+    service of PUT/DELETE .../reactions/{emoji}, PATCH and DELETE .../messages/{id},
+    with the same rules and errors. Returns the ack's fields: {"message": Message} (for
+    a delete {"message_id"})."""
+    wait = write_budget_take(user_id=user.pk)
+    if wait is not None:
+        raise errors.Throttled(retry_after_seconds(wait))
+    from messaging import reactions
+
+    scope = {"channel_id": fields.get("channel_id"), "conversation_id": fields.get("conversation_id")}
+    if frame_type in (events.REACTION_ADD, events.REACTION_REMOVE):
+        message = reactions.reaction_set(
+            user=user,
+            workspace=workspace,
+            message_id=fields["message_id"],
+            emoji=fields["emoji"],
+            present=frame_type == events.REACTION_ADD,
+            **scope,
+        )
+    elif frame_type == events.MESSAGE_EDIT:
+        message = messaging_services.message_edit(
+            user=user, workspace=workspace, message_id=fields["message_id"], content=fields["content"], **scope
+        )
+    else:
+        messaging_services.message_delete(user=user, workspace=workspace, message_id=fields["message_id"], **scope)
+        return {"message_id": fields["message_id"]}
+    return {"message": message_to_api(message)}

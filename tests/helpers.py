@@ -15,6 +15,7 @@ BROADCAST_FUNCTIONS = [
     "member_left",
     "dm_created",
     "sessions_close",
+    "conversation_event",  # issue 17: thread.updated, reaction.added, reaction.removed
 ]
 
 

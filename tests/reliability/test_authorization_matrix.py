@@ -159,7 +159,26 @@ MATRIX = [
         non_member=403, member=400, dm_other=403, third=403, staff=403, owner=201),
     row("POST", DM + "/messages", {"content": "", "file_ids": ["{private_file}"]},
         non_member=404, member=404, dm_other=400, third=404, staff=404, owner=201),
+    # Issue 17: threads, reactions, mentions, pins: members of the conversation only.
+    ("GET", "/api/v1/threads", None, everyone(200)),
+    ("GET", "/api/v1/mentions", None, everyone(200)),
 ]
+for _base, _msg, _root, _ok in (
+    (CH, "{channel_message}", "{channel_root}", {"non_member": 403, "member": 200, "dm_other": 403, "third": 403,
+                                                 "staff": 403, "owner": 200}),
+    (DM, "{dm_message}", "{dm_root}", {"non_member": 404, "member": 404, "dm_other": 200, "third": 404,
+                                       "staff": 404, "owner": 200}),
+):
+    MATRIX += [
+        row("GET", _base + f"/messages/{_root}/replies", None, **_ok),
+        row("PUT", _base + f"/messages/{_root}/follow", None, **_ok),
+        row("DELETE", _base + f"/messages/{_root}/follow", None, **_ok),
+        row("PUT", _base + f"/messages/{_msg}/reactions/{{emoji}}", None, **_ok),
+        row("DELETE", _base + f"/messages/{_msg}/reactions/{{emoji}}", None, **_ok),
+        row("PUT", _base + f"/messages/{_msg}/pin", None, **_ok),
+        row("DELETE", _base + f"/messages/{_msg}/pin", None, **_ok),
+        row("GET", _base + "/pins", None, **_ok),
+    ]
 # fmt: on
 
 
@@ -211,7 +230,9 @@ def _make_world(make_user):
         "invite": invite_create(membership=owner_a).code,
         "channel_message": message_send(sender=users["owner"], channel_id=channel.id, content=SECRET).message.id,
         "dm_message": message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET).message.id,
+        "emoji": "%F0%9F%91%8D",  # 👍, URL-encoded
     }
+    ids["channel_root"], ids["dm_root"] = ids["channel_message"], ids["dm_message"]
     return users, ids, workspaces
 
 
@@ -282,7 +303,11 @@ def test_matrix_covers_every_rest_operation():
     covered = {
         (
             method,
-            path.split("?")[0].replace("{channel_message}", "{message_id}").replace("{dm_message}", "{message_id}"),
+            path.split("?")[0]
+            .replace("{channel_message}", "{message_id}")
+            .replace("{dm_message}", "{message_id}")
+            .replace("{channel_root}", "{root_id}")
+            .replace("{dm_root}", "{root_id}"),
         )
         for method, path, _, _ in MATRIX
     }
@@ -332,6 +357,13 @@ WS_MATRIX[("typing", "channel")] = {
 }
 WS_MATRIX[("typing", "dm")] = {r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", "dm")].items()}
 
+# Issue 17: the message writes answer "ack" where a send does.
+for _target in ("channel", "dm"):
+    WS_MATRIX[("reaction.add", _target)] = dict(WS_MATRIX[("message.send", _target)])
+    WS_MATRIX[("message.edit", _target)] = dict(WS_MATRIX[("message.send", _target)])
+WS_MATRIX[("message.edit", "channel")]["member"] = "not_author"
+WS_MATRIX[("message.edit", "dm")]["dm_other"] = "not_author"
+
 WS_CELLS = [
     pytest.param(action, target, role, expected, id=f"{action} {target} as {role}")
     for (action, target), row_ in WS_MATRIX.items()
@@ -353,12 +385,21 @@ async def test_websocket(action, target, role, expected, make_user):
         frame = {"type": action, field: str(ids[target])}
         if action == "message.send":
             frame |= {"content": "hi", "client_msg_id": "m1"}
+        message_id = str(ids["channel_message" if target == "channel" else "dm_message"])
+        if action == "reaction.add":
+            frame |= {"message_id": message_id, "emoji": ":+1:"}
+        if action == "message.edit":
+            frame |= {"message_id": message_id, "content": "edited"}
         await comm.send_to(text_data=json.dumps(frame))
         if action == "typing":
             await comm.send_to(text_data=json.dumps({"type": "ping"}))
-        answer = await next_frame(comm, within=5, skip=("presence.changed", "message.created", "typing"))
+        answer = await next_frame(
+            comm,
+            within=5,
+            skip=("presence.changed", "message.created", "typing", "reaction.added", "message.updated"),
+        )
         if expected == "ack":
-            assert answer["type"] == "message.ack", answer
+            assert answer["type"] == ("message.ack" if action == "message.send" else "ack"), answer
         elif expected == "ok":
             assert answer["type"] == "pong", answer  # no error came before the pong
         else:

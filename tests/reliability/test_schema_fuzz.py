@@ -44,7 +44,7 @@ SPEC = SchemaGenerator().get_schema(request=None, public=True)
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 SCHEMA.app = get_wsgi_application()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "code", "file_id"}
+PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "code", "file_id", "root_id", "emoji"}
 
 
 @pytest.fixture
@@ -103,8 +103,10 @@ def _use_known_ids(case, ids: dict) -> None:
     if not params or zlib.crc32(repr(sorted(params.items())).encode()) % 2:
         return
     for name in params:
-        if name == "message_id":
+        if name in ("message_id", "root_id"):
             params[name] = ids["dm_message_id" if "conversation_id" in params else "channel_message_id"]
+        elif name == "emoji":
+            params[name] = "👍"
         elif name in ids:
             params[name] = ids[name]
 

@@ -1,0 +1,236 @@
+"""The pymongo calls of threads, reactions, mentions and pins (issue 17), beside
+`messaging.repositories` (same collections, same mapping, same error translation), in
+their own module so that the features of wave 2 do not all edit one file.
+
+Every write here is ONE MongoDB update with a conditional filter and atomic operators
+(`$inc`, `$addToSet`, `$pull`, `$set`), and the services call each of them under the
+conversation's lock (`messaging.services._lock_if_stored`): on MongoDB the operators
+alone keep the counters exact; FerretDB 1.24 applies an update as a read and a
+whole-document write (docs/reliability.md), which only the lock makes safe there.
+"""
+
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from messaging.documents import MessageDocument
+from messaging.repositories import MessageRepository, _mongo_errors
+
+REPLY_USERS_MAX = 5
+# How many of a thread's newest replies are read to find its 5 most recent repliers.
+REPLY_USERS_SCAN = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _one(repo: MessageRepository, query: dict, update: dict) -> MessageDocument | None:
+    with _mongo_errors():
+        raw = repo.collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
+    return repo.from_mongo(raw) if raw is not None else None
+
+
+def _message(repo: MessageRepository, conversation_id: str, message_id: str, **extra) -> dict:
+    return {repo.conversation_field: conversation_id, "_id": ObjectId(message_id), **extra}
+
+
+# --- Threads --------------------------------------------------------------------
+
+
+def thread_recent_repliers(
+    repo: MessageRepository, *, conversation_id: str, root_id: str
+) -> tuple[list[str], datetime | None]:
+    """(up to 5 user ids of the most recent repliers, most recent first; createdAt of the
+    newest visible reply or None), read from the newest visible replies on the
+    (conversation, threadId, seq) index."""
+    users: list[str] = []
+    last: datetime | None = None
+    with _mongo_errors():
+        cursor = (
+            repo.collection.find(
+                {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None},
+                projection={"senderId": 1, "createdAt": 1},
+            )
+            .sort("seq", DESCENDING)
+            .limit(REPLY_USERS_SCAN)
+            .batch_size(50)
+        )
+        try:
+            for raw in cursor:
+                if last is None:
+                    last = raw["createdAt"].astimezone(UTC)
+                sender = raw.get("senderId")
+                if sender is not None and sender not in users:
+                    users.append(sender)
+                    if len(users) == REPLY_USERS_MAX:
+                        break
+        finally:
+            cursor.close()
+    return users, last
+
+
+def thread_counters_update(
+    repo: MessageRepository, *, conversation_id: str, root_id: str, delta: int
+) -> MessageDocument | None:
+    """One update of a root (deleted or not): replyCount += delta (never below 0 on
+    MongoDB's conditional filter), replyUsers and lastReplyAt recomputed from its
+    visible replies (FerretDB 1.24 has no `$push` `$position`, so the most-recent-first
+    list cannot be kept with `$pull` + `$push` there; under the conversation's lock the
+    recompute is exact). Returns the root after the update, None if it is gone."""
+    users, last = thread_recent_repliers(repo, conversation_id=conversation_id, root_id=root_id)
+    query = _message(repo, conversation_id, root_id)
+    if delta < 0:
+        query["replyCount"] = {"$gte": -delta}
+    return _one(repo, query, {"$inc": {"replyCount": delta}, "$set": {"replyUsers": users, "lastReplyAt": last}})
+
+
+def replies_count(repo: MessageRepository, *, conversation_id: str, root_id: str) -> int:
+    """The root's visible replies, counted (tests and check_consistency)."""
+    with _mongo_errors():
+        return repo.collection.count_documents(
+            {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None}
+        )
+
+
+def get_visible(repo: MessageRepository, *, conversation_id: str, message_id: str) -> MessageDocument | None:
+    """A live message or a tombstone (a deleted root with visible replies)."""
+    query = _message(repo, conversation_id, message_id, **{"$or": [{"deletedAt": None}, {"replyCount": {"$gt": 0}}]})
+    with _mongo_errors():
+        raw = repo.collection.find_one(query)
+    return repo.from_mongo(raw) if raw is not None else None
+
+
+def get_many_in(repo: MessageRepository, *, conversation_ids: list[str], message_ids: list[str]) -> dict:
+    """{id: message} of these messages (deleted or not) within these conversations."""
+    if not message_ids or not conversation_ids:
+        return {}
+    with _mongo_errors():
+        cursor = repo.collection.find(
+            {
+                "_id": {"$in": [ObjectId(mid) for mid in message_ids]},
+                repo.conversation_field: {"$in": list(conversation_ids)},
+            }
+        )
+        return {str(raw["_id"]): repo.from_mongo(raw) for raw in cursor}
+
+
+# --- Reactions ------------------------------------------------------------------
+
+
+def reaction_add(
+    repo: MessageRepository, *, conversation_id: str, message_id: str, emoji: str, user_id: str, max_distinct: int
+) -> MessageDocument | None:
+    """Add (emoji, user) to a live message: `$addToSet` of the pair (so the same
+    reaction twice is stored once) and of the emoji in reactionEmoji, on the condition
+    that the emoji is there already or fewer than `max_distinct` are. None: the message
+    is gone or the limit is reached (the caller tells which)."""
+    query = _message(
+        repo,
+        conversation_id,
+        message_id,
+        deletedAt=None,
+        **{"$or": [{"reactionEmoji": emoji}, {f"reactionEmoji.{max_distinct - 1}": {"$exists": False}}]},
+    )
+    return _one(repo, query, {"$addToSet": {"reactions": {"e": emoji, "u": user_id}, "reactionEmoji": emoji}})
+
+
+def reaction_remove(
+    repo: MessageRepository, *, conversation_id: str, message_id: str, emoji: str, user_id: str
+) -> MessageDocument | None:
+    """Remove (emoji, user) from a live message (`$pull` of the pair; nothing if absent),
+    then, if that was the emoji's last reaction, `$pull` the emoji from reactionEmoji.
+    (The second update decides from the first's answer: both run under the
+    conversation's lock, so no add can come between them. FerretDB 1.24 gives
+    `$elemMatch` and `$ne` on an array of documents other meanings than MongoDB, so
+    the condition is not put in the filter.) None if the message is gone."""
+    query = _message(repo, conversation_id, message_id, deletedAt=None)
+    after = _one(repo, query, {"$pull": {"reactions": {"e": emoji, "u": user_id}}})
+    if after is None or any(reaction.emoji == emoji for reaction in after.reactions):
+        return after
+    cleaned = _one(repo, {**query, "reactionEmoji": emoji}, {"$pull": {"reactionEmoji": emoji}})
+    return cleaned or after
+
+
+# --- Mentions -------------------------------------------------------------------
+
+
+def mentions_page(
+    repo: MessageRepository,
+    *,
+    user_id: str,
+    conversation_ids: list[str],
+    seek: tuple[datetime, str] | None,
+    limit: int,
+) -> list[MessageDocument]:
+    """Live messages of these conversations that mention `user_id`, newest first, keyset
+    on (createdAt, _id), on the (mentions, createdAt, _id) multikey index."""
+    if not conversation_ids:
+        return []
+    conditions: list[dict] = [
+        {"mentions": user_id},
+        {repo.conversation_field: {"$in": list(conversation_ids)}},
+        {"deletedAt": None},
+    ]
+    if seek is not None:
+        at, last_id = seek[0], ObjectId(seek[1])
+        conditions.append({"$or": [{"createdAt": {"$lt": at}}, {"createdAt": at, "_id": {"$lt": last_id}}]})
+    with _mongo_errors():
+        cursor = (
+            repo.collection.find({"$and": conditions})
+            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [repo.from_mongo(raw) for raw in cursor]
+
+
+def explain(repo: MessageRepository, *, filter: dict, sort: dict, limit: int) -> dict:
+    """The server's queryPlanner explain of a find (index checks in tests)."""
+    with _mongo_errors():
+        return repo.collection.database.command(
+            "explain",
+            {"find": repo.collection_name, "filter": filter, "sort": sort, "limit": limit},
+            verbosity="queryPlanner",
+        )
+
+
+# --- Pins -----------------------------------------------------------------------
+
+
+def pin_set(
+    repo: MessageRepository, *, conversation_id: str, message_id: str, by: str, at: datetime
+) -> MessageDocument | None:
+    """Pin a live, unpinned message; None if it is gone or already pinned."""
+    query = _message(repo, conversation_id, message_id, deletedAt=None, pinnedAt=None)
+    return _one(repo, query, {"$set": {"pinnedAt": at, "pinnedBy": by}})
+
+
+def pin_clear(repo: MessageRepository, *, conversation_id: str, message_id: str) -> MessageDocument | None:
+    """Unpin a pinned message (deleted or not); None if it is not pinned."""
+    query = _message(repo, conversation_id, message_id, pinnedAt={"$gt": _EPOCH})
+    return _one(repo, query, {"$set": {"pinnedAt": None, "pinnedBy": None}})
+
+
+def pins_query(repo: MessageRepository, conversation_id: str) -> dict:
+    return {repo.conversation_field: conversation_id, "pinnedAt": {"$gt": _EPOCH}, "deletedAt": None}
+
+
+def pins_count(repo: MessageRepository, *, conversation_id: str) -> int:
+    with _mongo_errors():
+        return repo.collection.count_documents(pins_query(repo, conversation_id))
+
+
+def pins_list(repo: MessageRepository, *, conversation_id: str, limit: int) -> list[MessageDocument]:
+    """Pinned live messages, newest pin first, on the (conversation, pinnedAt) index."""
+    with _mongo_errors():
+        cursor = (
+            repo.collection.find(pins_query(repo, conversation_id))
+            .sort([("pinnedAt", DESCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [repo.from_mongo(raw) for raw in cursor]
+
+
+def reply_mark_counted(repo: MessageRepository, *, conversation_id: str, reply_id: str) -> bool:
+    """Mark a live reply as counted in its root (once): True if this call did it."""
+    query = _message(repo, conversation_id, reply_id, deletedAt=None, threadCounted=None)
+    with _mongo_errors():
+        return repo.collection.update_one(query, {"$set": {"threadCounted": True}}).modified_count == 1

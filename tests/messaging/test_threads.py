@@ -1,0 +1,267 @@
+"""Threads (contract: "Threads"; issue 17): replies share the conversation's seq, the
+root's counters are exact under concurrency, tombstones, thread.updated, following."""
+
+import pytest
+
+from messaging import repositories_ext as ext
+from messaging import services
+from messaging.repositories import repository_for
+from tests.helpers import capture_broadcasts
+from tests.messaging.support import run_in_threads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _send(where, user, content="hi", **extra):
+    return services.message_send(sender=user, **where.kwargs, content=content, **extra).message
+
+
+def _root(where, root_id):
+    return repository_for(where.conversation.kind).get(
+        conversation_id=where.pk, message_id=root_id, include_deleted=True
+    )
+
+
+def test_a_reply_takes_the_next_seq_and_history_pages_cover_it(where, alice, bob, client_for):
+    root = _send(where, alice, "root")
+    reply = _send(where, bob, "reply", thread_id=root.id)
+    after = _send(where, alice, "after")
+    assert (root.seq, reply.seq, after.seq) == (root.seq, root.seq + 1, root.seq + 2)
+
+    client = client_for(alice)
+    full = client.get(where.url).json()["results"]
+    assert [m["id"] for m in full][-3:] == [root.id, reply.id, after.id]
+    assert full[-2]["thread_id"] == root.id and full[-2]["also_in_channel"] is False
+    assert "reply_count" not in full[-2]
+    assert full[-3]["reply_count"] == 1 and full[-3]["reply_users"] == [str(bob.pk)]
+    assert full[-3]["last_reply_at"] == full[-2]["created_at"]
+
+    view = client.get(where.url, {"thread_roots_only": "true"}).json()["results"]
+    assert reply.id not in [m["id"] for m in view] and after.id in [m["id"] for m in view]
+
+    also = _send(where, bob, "also", thread_id=root.id, also_in_channel=True)
+    view = client.get(where.url, {"thread_roots_only": "true"}).json()["results"]
+    assert also.id in [m["id"] for m in view]
+    assert client.get(where.url, {"thread_roots_only": "maybe"}).status_code == 400
+
+
+def test_replies_page_with_the_same_cursors(where, alice, bob, client_for):
+    root = _send(where, alice, "root")
+    replies = [_send(where, bob if n % 2 else alice, f"r{n}", thread_id=root.id) for n in range(5)]
+    _send(where, alice, "unrelated")
+    client = client_for(alice)
+    url = f"{where.url}/{root.id}/replies"
+
+    page = client.get(url, {"limit": 2}).json()
+    assert [m["id"] for m in page["results"]] == [r.id for r in replies[3:]]
+    assert page["has_more"] is True
+    older = client.get(url, {"limit": 2, "before": page["before_cursor"]}).json()
+    assert [m["id"] for m in older["results"]] == [r.id for r in replies[1:3]]
+    newer = client.get(url, {"after": page["after_cursor"]}).json()
+    assert newer["results"] == [] and newer["has_more"] is False
+    late = _send(where, bob, "late", thread_id=root.id)
+    assert [m["id"] for m in client.get(url, {"after": page["after_cursor"]}).json()["results"]] == [late.id]
+
+    lonely = _send(where, alice, "no replies")
+    answer = client.get(f"{where.url}/{lonely.id}/replies").json()
+    assert answer["results"] == []
+    assert client.get(f"{where.url}/{replies[0].id}/replies").status_code == 404  # a reply is no root
+    assert client.get(f"{where.url}/{'0' * 24}/replies").status_code == 404
+    assert client.get(f"{where.url}/nope/replies").status_code == 404
+
+
+@pytest.mark.parametrize("case", ["unknown", "malformed", "reply", "deleted", "system", "other_conversation"])
+def test_invalid_thread_roots_are_400(where, alice, bob, make_channel, client_for, case):
+    root = _send(where, alice, "root")
+    other = make_channel(alice)
+    thread_id = {
+        "unknown": "0" * 24,
+        "malformed": "xyz",
+        "reply": lambda: _send(where, bob, "r", thread_id=root.id).id,
+        "deleted": lambda: (services.message_delete(user=alice, message_id=root.id, **where.kwargs), root.id)[1],
+        "system": lambda: services.system_message_post(channel_id=other.pk, content="x").id,
+        "other_conversation": lambda: services.message_send(sender=alice, channel_id=other.pk, content="o").message.id,
+    }[case]
+    thread_id = thread_id() if callable(thread_id) else thread_id
+    response = client_for(alice).post(where.url, {"content": "x", "thread_id": thread_id}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_thread"
+
+
+def test_also_in_channel_without_thread_is_400(where, alice, client_for):
+    response = client_for(alice).post(where.url, {"content": "x", "also_in_channel": True}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_thread"
+
+
+def test_reply_users_are_the_five_most_recent_repliers_most_recent_first(where, alice, bob, make_user, channel, dm):
+    root = _send(where, alice, "root")
+    if where.kind == "channel":
+        from channels_app.models import ChannelMember
+
+        others = [make_user() for _ in range(5)]
+        for user in others:
+            ChannelMember.objects.create(channel=channel, user=user)
+        order = [alice, bob, *others, bob]
+    else:
+        order = [alice, bob, alice, bob]
+    for user in order:
+        _send(where, user, "r", thread_id=root.id)
+    stored = _root(where, root.id)
+    expected = list(dict.fromkeys(str(u.pk) for u in reversed(order)))[:5]
+    assert list(stored.reply_users) == expected
+    assert stored.reply_count == len(order)
+
+
+def test_deleting_a_reply_lowers_the_counts_and_announces_thread_updated(where, alice, bob):
+    root = _send(where, alice, "root")
+    first = _send(where, alice, "r1", thread_id=root.id)
+    second = _send(where, bob, "r2", thread_id=root.id)
+    with capture_broadcasts() as captured:
+        services.message_delete(user=bob, message_id=second.id, **where.kwargs)
+    stored = _root(where, root.id)
+    assert stored.reply_count == 1
+    assert list(stored.reply_users) == [str(alice.pk)]
+    assert stored.last_reply_at == first.created_at
+    assert captured.names == ["message_deleted", "conversation_event"]
+    event = captured.of("conversation_event")[0]
+    assert event["event_type"] == "thread.updated"
+    assert event["fields"] == {
+        where.api_field: where.pk,
+        "root_id": root.id,
+        "reply_count": 1,
+        "reply_users": [str(alice.pk)],
+        "last_reply_at": event["fields"]["last_reply_at"],
+    }
+
+
+def test_a_reply_announces_message_created_then_thread_updated(where, alice, bob):
+    root = _send(where, alice, "root")
+    with capture_broadcasts() as captured:
+        reply = _send(where, bob, "r", thread_id=root.id)
+    assert captured.names == ["message_created", "conversation_event"]
+    assert captured.of("message_created")[0]["message"]["id"] == reply.id
+    fields = captured.of("conversation_event")[0]["fields"]
+    assert (fields["root_id"], fields["reply_count"], fields["reply_users"]) == (root.id, 1, [str(bob.pk)])
+
+
+def test_an_idempotent_retry_of_a_reply_counts_once(where, alice, bob):
+    root = _send(where, alice, "root")
+    for _ in range(3):
+        _send(where, bob, "r", thread_id=root.id, client_msg_id="same")
+    assert _root(where, root.id).reply_count == 1
+
+
+def test_a_deleted_root_with_replies_is_a_tombstone_and_without_replies_disappears(where, alice, bob, client_for):
+    root = _send(where, alice, "root with replies")
+    reply = _send(where, bob, "r", thread_id=root.id)
+    lonely = _send(where, alice, "no replies")
+    with capture_broadcasts() as captured:
+        services.message_delete(user=alice, message_id=root.id, **where.kwargs)
+        services.message_delete(user=alice, message_id=lonely.id, **where.kwargs)
+    # The tombstone is announced as an update, the other as a deletion.
+    assert [m["message"]["id"] for m in captured.of("message_updated")] == [root.id]
+    assert [m["message_id"] for m in captured.of("message_deleted")] == [lonely.id]
+    client = client_for(bob)
+    history = {m["id"]: m for m in client.get(where.url).json()["results"]}
+    assert lonely.id not in history
+    tombstone = history[root.id]
+    assert tombstone["deleted"] is True and tombstone["content"] == "" and tombstone["reply_count"] == 1
+    # The thread stays reachable.
+    replies = client.get(f"{where.url}/{root.id}/replies").json()["results"]
+    assert [m["id"] for m in replies] == [reply.id]
+    # A tombstone takes no new reply, no edit, no second delete.
+    assert client.post(where.url, {"content": "x", "thread_id": root.id}, format="json").status_code == 400
+    assert client_for(alice).delete(f"{where.url}/{root.id}").status_code == 404
+    # Its last reply gone, the tombstone disappears too (announced).
+    with capture_broadcasts() as captured:
+        services.message_delete(user=bob, message_id=reply.id, **where.kwargs)
+    assert [m["message_id"] for m in captured.of("message_deleted")] == [reply.id, root.id]
+    assert root.id not in [m["id"] for m in client.get(where.url).json()["results"]]
+
+
+def test_concurrent_replies_and_deletes_keep_the_counts_exact(where, alice, bob):
+    """Replies sent while others are deleted: the final count equals the visible replies."""
+    root = _send(where, alice, "root")
+    early = [_send(where, bob, f"early {n}", thread_id=root.id) for n in range(6)]
+
+    def work(index):
+        if index % 2:
+            services.message_delete(user=bob, message_id=early[index].id, **where.kwargs)
+        else:
+            _send(where, alice if index % 4 else bob, f"new {index}", thread_id=root.id)
+
+    run_in_threads(12, lambda i: work(i) if i < 6 else _send(where, alice, f"more {i}", thread_id=root.id))
+    repo = repository_for(where.conversation.kind)
+    stored = _root(where, root.id)
+    visible = ext.replies_count(repo, conversation_id=where.pk, root_id=root.id)
+    assert stored.reply_count == visible == 6 - 3 + 3 + 6
+
+
+def test_a_root_deleted_while_replies_arrive_ends_consistent(where, alice, bob):
+    """Either the replies were refused (400) or they count and the root is a tombstone."""
+    for _round in range(3):
+        root = _send(where, alice, "root")
+
+        def work(index, root=root):
+            if index == 0:
+                services.message_delete(user=alice, message_id=root.id, **where.kwargs)
+                return "deleted"
+            try:
+                _send(where, bob, f"r{index}", thread_id=root.id)
+                return "replied"
+            except Exception as exc:  # invalid_thread once the root is gone
+                assert getattr(exc, "code", None) == "invalid_thread", exc
+                return "refused"
+
+        outcomes = run_in_threads(5, work)
+        repo = repository_for(where.conversation.kind)
+        stored = _root(where, root.id)
+        visible = ext.replies_count(repo, conversation_id=where.pk, root_id=root.id)
+        assert stored.reply_count == visible == outcomes.count("replied")
+        assert stored.is_deleted
+        shown = ext.get_visible(repo, conversation_id=where.pk, message_id=root.id)
+        assert (shown is not None) == (visible > 0)
+
+
+def test_followers_threads_list_and_unfollow(where, alice, bob, client_for):
+    root = _send(where, alice, "root")
+    client_a, client_b = client_for(alice), client_for(bob)
+    assert client_a.get("/api/v1/threads").json()["results"] == []  # no replies yet
+    _send(where, bob, "r1", thread_id=root.id)
+    other = _send(where, bob, "other root")
+    _send(where, alice, f"hey <@{bob.pk}>", thread_id=other.id)
+
+    listed = client_a.get("/api/v1/threads").json()
+    assert [t["root"]["id"] for t in listed["results"]] == [other.id, root.id]  # newest reply first
+    assert listed["results"][0]["unread_replies"] == 0 and listed["results"][0]["last_read_seq"] is None
+    assert [t["root"]["id"] for t in client_b.get("/api/v1/threads").json()["results"]] == [other.id, root.id]
+
+    assert client_a.delete(f"{where.url}/{root.id}/follow").json() == {"root_id": root.id, "following": False}
+    assert client_a.delete(f"{where.url}/{root.id}/follow").status_code == 200  # idempotent
+    assert [t["root"]["id"] for t in client_a.get("/api/v1/threads").json()["results"]] == [other.id]
+    _send(where, bob, "r2", thread_id=root.id)  # someone else's reply does not re-follow alice
+    assert [t["root"]["id"] for t in client_a.get("/api/v1/threads").json()["results"]] == [other.id]
+    assert client_a.put(f"{where.url}/{root.id}/follow").json()["following"] is True
+    assert [t["root"]["id"] for t in client_a.get("/api/v1/threads").json()["results"]] == [root.id, other.id]
+    assert client_a.put(f"{where.url}/{'0' * 24}/follow").status_code == 404
+    assert client_a.get("/api/v1/threads", {"limit": 1}).json()["next_cursor"]
+
+
+def test_a_reply_deleted_before_it_is_counted_is_never_counted(where, alice, bob, monkeypatch):
+    """The delete takes the lock between the reply's insert and its counting."""
+    from messaging import threads
+
+    root = _send(where, alice, "root")
+    original = threads.after_send
+
+    def delete_first(*, message):
+        services.message_delete(user=bob, message_id=message.id, **where.kwargs)
+        original(message=message)
+
+    monkeypatch.setattr(threads, "after_send", delete_first)
+    _send(where, bob, "gone at once", thread_id=root.id)
+    monkeypatch.setattr(threads, "after_send", original)
+    _send(where, bob, "stays", thread_id=root.id)
+    repo = repository_for(where.conversation.kind)
+    assert _root(where, root.id).reply_count == ext.replies_count(repo, conversation_id=where.pk, root_id=root.id) == 1
