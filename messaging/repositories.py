@@ -511,6 +511,16 @@ class MessageRepository:
             cursor = self.collection.find(query).sort([("createdAt", DESCENDING), ("_id", DESCENDING)]).limit(limit)
             return [self.from_mongo(raw) for raw in cursor]
 
+    def page_by_id(self, *, conversation_id: str, after_id: str | None, limit: int) -> list[MessageDocument]:
+        """Up to `limit` messages of a conversation, deleted ones included, in _id order
+        after `after_id` (search reindex: resumable by the last id done)."""
+        query: dict = {self.conversation_field: conversation_id}
+        if after_id:
+            query["_id"] = {"$gt": ObjectId(after_id)}
+        with _mongo_errors():
+            cursor = self.collection.find(query).sort("_id", ASCENDING).limit(limit)
+            return [self.from_mongo(raw) for raw in cursor]
+
     def iter_live(self, *, conversation_id: str, batch_size: int = 1000) -> Iterator[MessageDocument]:
         """Every live message of a conversation in seq order (export): one query on the
         (conversation, seq) index whose server cursor hands over `batch_size` documents
