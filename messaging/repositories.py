@@ -441,6 +441,18 @@ class MessageRepository:
             )
             return {row["_id"]: int(row["n"]) for row in rows}
 
+    def counts_per_conversation(self, *, created_before: datetime, live_only: bool = False) -> dict[str, int]:
+        """{conversation id: messages created before `created_before`} over the whole
+        collection (deleted ones too unless `live_only`): search index drift."""
+        match: dict = {"createdAt": {"$lt": created_before}}
+        if live_only:
+            match["deletedAt"] = None
+        with _mongo_errors():
+            rows = self.collection.aggregate(
+                [{"$match": match}, {"$group": {"_id": f"${self.conversation_field}", "n": {"$sum": 1}}}]
+            )
+            return {row["_id"]: int(row["n"]) for row in rows if isinstance(row["_id"], str)}
+
     def get_by_id(self, *, message_id: str) -> MessageDocument | None:
         """A message of any conversation, deleted or not (moderation)."""
         with _mongo_errors():

@@ -127,3 +127,33 @@ def _with_workspace(message: MessageDocument, workspace_id: str | None) -> Messa
     from dataclasses import replace
 
     return replace(message, conversation=Conversation(message.conversation.kind, message.conversation.id, workspace_id))
+
+
+def index_drift_fix(conversations: list[Conversation]) -> int:
+    """Rebuild these conversations' entries from MongoDB (check_consistency --fix); the
+    entries of a conversation that exists in neither store any more are dropped.
+    Returns the messages indexed."""
+    from messaging.selectors import conversation_ids_existing
+
+    indexed = 0
+    for conversation in conversations:
+        if not conversation_ids_existing(kind=conversation.kind, conversation_ids=[conversation.id]):
+            # Deleted in PostgreSQL: its messages are orphans (check 1 removes them).
+            with transaction.atomic():
+                conversation_unindexed(conversation)
+            continue
+        workspace_id = _workspace_of(conversation)
+        conversation = Conversation(conversation.kind, conversation.id, workspace_id)
+        reindex_progress_reset([conversation])
+        indexed += reindex_conversation(conversation)
+        reindex_progress_reset([conversation])
+    return indexed
+
+
+def _workspace_of(conversation: Conversation) -> str | None:
+    from channels_app.models import Channel
+    from dms.models import DmConversation
+
+    model = Channel if conversation.kind is ConversationKind.CHANNEL else DmConversation
+    found = model.objects.filter(pk=conversation.id).values_list("workspace_id", flat=True).first()
+    return str(found) if found is not None else None

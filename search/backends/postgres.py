@@ -128,7 +128,9 @@ class PostgresSearchBackend:
     def search(self, spec: SearchSpec) -> list[Hit]:
         where: list[str] = []
         params: list = []
-        if spec.workspace_id is not None:
+        if spec.workspace_id is not None and spec.conversations is None:
+            # (Given conversations are already the workspace's: the membership selectors
+            # answered for it. Their ids then decide, on the indexed conversation_id.)
             where.append("workspace_id = %s")
             params.append(spec.workspace_id)
         if spec.conversations is not None:
