@@ -138,7 +138,7 @@ def _documents(hits: list[Hit]) -> dict[str, MessageDocument]:
     for kind in ConversationKind:
         ids = [hit.message_id for hit in hits if hit.kind is kind]
         if ids:
-            found.update({m.id: m for m in repository_for(kind).get_many(message_ids=ids)})
+            found.update(repository_for(kind).get_each(message_ids=ids))
     return found
 
 
