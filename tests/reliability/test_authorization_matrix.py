@@ -236,7 +236,7 @@ def test_rest(method, path, body, role, expected, make_user):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_search_finds_only_what_the_caller_may_read(role, make_user):
-    users, ids, workspaces = _make_world(make_user)
+    users, _ids, workspaces = _make_world(make_user)
     client = APIClient()
     if role != "anonymous":
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(users[role], workspaces[role])}")
