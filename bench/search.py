@@ -199,7 +199,10 @@ def main():
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--member-of", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=50, help="timed engine searches per query kind")
+    parser.add_argument(
+        "--api-requests", type=int, default=None, help="timed API searches per kind (default: --requests)"
+    )
     parser.add_argument("--sends", type=int, default=200, help="sends per round (4 rounds: on, off, on, off)")
     parser.add_argument("--base-url", default=None)
     parser.add_argument("--in-process", action="store_true")
@@ -263,7 +266,7 @@ def main():
             parsed = parse_query(q)
             spec = SearchSpec(workspace_id=None, conversations=conversations, terms=parsed.terms, limit=21)
             engine = measure(lambda spec=spec: get_backend().search(spec), args.requests)
-            through = measure(lambda q=q: api(q), args.requests)
+            through = measure(lambda q=q: api(q), args.api_requests or args.requests)
             hits = api(q)
             cells = f"{through[0]:>8.1f}ms {through[1]:>8.1f}ms {engine[0]:>10.1f}ms {engine[1]:>10.1f}ms"
             print(f"{kind:<16} {q:<14} {hits:>9} {cells}")

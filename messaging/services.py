@@ -466,6 +466,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     for item, first in repeats:
         if first.result is not None:
             item.result = SendResult(message=first.result.message, created=False)
+    search_services.messages_indexed(stored)  # the batch, in the seq range's transaction
     _broadcast_created_many(stored)
     return failure
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.core import signing
+from django.db.models import Q
 
 from accounts.selectors import users_of_workspace, workspace_or_default
 from channels_app.models import Channel
@@ -113,7 +114,7 @@ def _readable_conversations(*, user, workspace, parsed: ParsedQuery) -> list[Con
         if parsed.in_dms:
             from dms.models import DmConversation
 
-            others = users_of_workspace(workspace=workspace, active_only=False).filter(username__in=parsed.in_dms)
+            others = users_of_workspace(workspace=workspace, active_only=False).filter(_usernames(parsed.in_dms))
             other_ids = [u.pk for u in others]
             pairs = DmConversation.objects.filter(workspace_id=workspace.pk, pk__in=dms)
             for conversation in pairs.values("pk", "user1_id", "user2_id"):
@@ -126,10 +127,18 @@ def _readable_conversations(*, user, workspace, parsed: ParsedQuery) -> list[Con
     ]
 
 
+def _usernames(names: list[str]) -> Q:
+    """Any of these usernames, case-insensitively (as people type them)."""
+    condition = Q(pk__in=[])
+    for name in names:
+        condition |= Q(username__iexact=name)
+    return condition
+
+
 def _sender_ids(*, workspace, parsed: ParsedQuery) -> list[str] | None:
     if not parsed.from_users:
         return None
-    users = users_of_workspace(workspace=workspace, active_only=False).filter(username__in=parsed.from_users)
+    users = users_of_workspace(workspace=workspace, active_only=False).filter(_usernames(parsed.from_users))
     return [str(pk) for pk in users.values_list("pk", flat=True)]
 
 

@@ -34,6 +34,7 @@ def test_from_in_channel_and_in_dm(alice, bob, make_user, make_channel, make_dm,
     assert sorted(contents(search(bob, "deploy in:#ops"))) == ["deploy from alice in ops", "deploy from carol in ops"]
     assert sorted(contents(search(bob, "deploy in:#OPS from:@carol"))) == ["deploy from carol in ops"]
     assert contents(search(bob, "deploy in:@alice")) == ["deploy alice to bob"]
+    assert contents(search(bob, "deploy in:@ALICE from:@Alice")) == ["deploy alice to bob"]
     assert contents(search(bob, "in:@carol")) == ["deploy carol to bob"]
     # Not a member of the DM between bob and carol: in:@bob finds only alice's own DM.
     assert contents(search(alice, "deploy in:@carol")) == []
