@@ -144,7 +144,9 @@ def test_concurrent_sends_are_each_indexed_once(alice, bob, channel, search, tra
     assert failures == []
     assert sorted(contents(search(bob, "burst", limit=50))) == sorted(f"burst {i}" for i in range(8))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT array_agg(seq ORDER BY seq) FROM search_entries")
+        cursor.execute(
+            "SELECT array_agg(seq ORDER BY seq) FROM search_entries WHERE conversation_id = %s", [str(channel.pk)]
+        )
         assert cursor.fetchone()[0] == list(range(1, 9))
 
 

@@ -18,8 +18,8 @@ Index size per message: pg_total_relation_size(search_entries) / rows.
 Send cost: --sends sends through messaging.services.message_send (the real path), in
 alternating rounds with the index write on and off (monkeypatched away), same run.
 
-    .venv/bin/python bench/search.py --messages 20000 --requests 20      # smoke check
-    .venv/bin/python bench/search.py --messages 1000000                 # the issue's size
+    .venv/bin/python bench/search_bench.py --messages 20000 --requests 20      # smoke check
+    .venv/bin/python bench/search_bench.py --messages 1000000                 # the issue's size
 """
 
 import argparse
