@@ -197,17 +197,27 @@ def message_search(
             f"At most {SEARCH_TEXT_MAX_LENGTH} characters.",
             fields={"text": [f"At most {SEARCH_TEXT_MAX_LENGTH} characters."]},
         )
-    found = repository_for(filters.kind).search(
-        conversation_id=filters.conversation_id,
-        workspace_id=filters.workspace_id,
-        sender_id=filters.sender_id,
-        created_from=filters.created_from,
-        created_before=filters.created_before,
-        text=text or None,
-        deleted={MessageStatus.LIVE: False, MessageStatus.DELETED: True}.get(filters.status),
-        seek=seek,
-        limit=limit + 1,
-    )
+    where = {
+        "workspace_id": filters.workspace_id,
+        "conversation_id": filters.conversation_id,
+        "sender_id": filters.sender_id,
+        "created_from": filters.created_from,
+        "created_before": filters.created_before,
+        "deleted": {MessageStatus.LIVE: False, MessageStatus.DELETED: True}.get(filters.status),
+        "seek": seek,
+        "limit": limit + 1,
+    }
+    repo = repository_for(filters.kind)
+    if text:
+        # The text filter runs on the search engine (search.selectors); MongoDB then
+        # hands over the documents of the ids it found, kept in its order.
+        from search.selectors import moderation_message_ids
+
+        ids = moderation_message_ids(kind=filters.kind, text=text, **where)
+        documents = repo.get_each(message_ids=ids)
+        found = [documents[mid] for mid in ids if mid in documents]
+    else:
+        found = repo.search(**where)
     results = found[:limit]
     next_cursor = None
     if len(found) > limit:

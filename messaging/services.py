@@ -114,6 +114,7 @@ from messaging.serializers import message_to_api
 from moderation.models import AuditLogEntry
 from moderation.services import AuditRecord, audit_entries_create
 from realtime import broadcast
+from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -287,6 +288,7 @@ def _insert_locked(
             continue
         if files:
             file_shares_record(message=message)
+        search_services.messages_indexed([message])  # in the seq's transaction: searchable once committed
         _broadcast_created(message)
         return SendResult(message=message, created=True)
     raise AssertionError("unreachable")
@@ -502,6 +504,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     for item, first in repeats:
         if first.result is not None:
             item.result = SendResult(message=first.result.message, created=False)
+    search_services.messages_indexed(stored)  # the batch, in the seq range's transaction
     _broadcast_created_many(stored)
     return failure
 
@@ -690,6 +693,7 @@ def message_edit(
         )
         if updated is None:  # deleted (or purged) meanwhile
             raise errors.NotFound("Message not found.")
+        search_services.messages_indexed([updated])
         try:
             broadcast.message_updated(message=message_to_api(updated))
         except Exception:
@@ -739,6 +743,8 @@ def message_delete(
 
         # A reply: its root's counters go down, still under the lock (issue 17).
         root = threads.reply_removed_locked(reply=deleted) if deleted is not None else None
+        if deleted is not None:
+            search_services.messages_unindexed([deleted])
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
     # Outside the lock: once deleted, nothing else can be announced about this message.
@@ -846,6 +852,8 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
 
                 if done is not None:  # a reply: its root's counters go down (issue 17)
                     roots.append(threads.reply_removed_locked(reply=done))
+                if done is not None:
+                    search_services.messages_unindexed([done])
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)
     finally:
@@ -863,6 +871,7 @@ def conversation_message_count(*, conversation: Conversation) -> int:
 def conversation_sequence_delete(*, conversation: Conversation) -> None:
     """Drop a deleted conversation's seq counter (inside the deleting transaction)."""
     MessageSequence.objects.filter(conversation_id=UUID(conversation.id)).delete()
+    search_services.conversation_unindexed(conversation)
 
 
 def conversation_messages_delete(*, conversation: Conversation) -> int:
@@ -896,6 +905,7 @@ def orphan_messages_delete(*, orphans: list[selectors.OrphanConversation], creat
                 counts[repo.collection_name] += repo.delete_conversation(
                     conversation_id=conversation_id, created_before=created_before
                 )
+                search_services.conversation_unindexed(Conversation(kind, conversation_id))
     return counts
 
 
@@ -937,6 +947,9 @@ def messages_purge(
             conversation_id=conversation_id,
             workspace_id=str(workspace_id) if workspace_id is not None else None,
             progress=(lambda deleted, name=name: progress(name, deleted)) if progress is not None else None,
+        )
+        search_services.messages_purged(
+            created_before=older_than, kind=kind, conversation_id=conversation_id, workspace_id=workspace_id
         )
     return counts
 
@@ -1041,6 +1054,7 @@ def _import_locked(conversation: Conversation, drafts: list[MessageDraft]) -> li
             logger.warning("seq counter of %s %s was behind MongoDB: resynced", conversation.kind, conversation.id)
             _resync_seq(conversation, max_seq=max_seq, max_created_at=max_created_at)
             continue
+        search_services.messages_indexed(messages)
         return messages
     raise AssertionError("unreachable")
 

@@ -47,7 +47,10 @@ class MessageFilterForm(forms.Form):
     since = forms.DateField(label="From", required=False, widget=_DateInput, help_text="UTC day, inclusive.")
     until = forms.DateField(label="To", required=False, widget=_DateInput, help_text="UTC day, inclusive.")
     q = forms.CharField(
-        label="Text", required=False, max_length=SEARCH_TEXT_MAX_LENGTH, help_text="Contains (case-insensitive)."
+        label="Text",
+        required=False,
+        max_length=SEARCH_TEXT_MAX_LENGTH,
+        help_text="Contains (case- and accent-insensitive; the search engine).",
     )
     status = forms.ChoiceField(
         label="Status",

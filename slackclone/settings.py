@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "realtime",
     "moderation",
     "files",
+    "search",
 ]
 
 MIDDLEWARE = [
@@ -130,6 +131,10 @@ CHANNEL_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": 10, "socket_connec
 # subscribe on their subscribe event). CHANNEL_LAYER_BACKEND=core: the list-based
 # RedisChannelLayer (groups in Redis, a bounded per-process backlog).
 CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", default="pubsub")
+
+# Message search (docs/search.md): the backend class, and the time one search may take.
+SEARCH_BACKEND = env.str("SEARCH_BACKEND", default="search.backends.postgres.PostgresSearchBackend")
+SEARCH_STATEMENT_TIMEOUT_MS = env.int("SEARCH_STATEMENT_TIMEOUT_MS", default=3000)
 if CHANNEL_LAYER_BACKEND == "core":
     CHANNEL_LAYERS = {
         "default": {

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("presence.urls")),
     path("", include("realtime.urls")),
     path("", include("files.urls")),
+    path("", include("search.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

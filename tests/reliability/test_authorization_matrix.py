@@ -162,6 +162,8 @@ MATRIX = [
     # Issue 17: threads, reactions, mentions, pins: members of the conversation only.
     ("GET", "/api/v1/threads", None, everyone(200)),
     ("GET", "/api/v1/mentions", None, everyone(200)),
+    # every caller may search; what each one finds is test_search_finds_only_what_the_caller_may_read's
+    ("GET", "/api/v1/search/messages?q=" + SECRET, None, everyone(200)),
 ]
 for _base, _msg, _root, _ok in (
     (CH, "{channel_message}", "{channel_root}", {"non_member": 403, "member": 200, "dm_other": 403, "third": 403,
@@ -180,6 +182,20 @@ for _base, _msg, _root, _ok in (
         row("GET", _base + "/pins", None, **_ok),
     ]
 # fmt: on
+
+# Who finds the secret through GET /search/messages: the channel message its members,
+# the DM message its two users; nobody else, and nothing from workspace B.
+SEARCH_FINDS = {
+    "anonymous": None,
+    "non_member": 0,
+    "member": 1,
+    "dm_other": 1,
+    "third": 0,
+    "staff": 0,
+    "owner": 2,
+    "outsider": 0,
+    "owner_in_b": 0,
+}
 
 
 def _file(user, *, image: bool) -> str:
@@ -283,6 +299,24 @@ def test_rest(method, path, body, role, expected, make_user):
     if expected >= 400:
         assert SECRET not in response.content.decode()
         assert response.json()["error"]["code"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_search_finds_only_what_the_caller_may_read(role, make_user):
+    users, _ids, workspaces = _make_world(make_user)
+    client = APIClient()
+    if role != "anonymous":
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(users[role], workspaces[role])}")
+    for q in (SECRET, "secret", f"in:@owner {SECRET}", "in:#matrix", "from:@owner"):
+        response = client.get("/api/v1/search/messages", {"q": q})
+        if SEARCH_FINDS[role] is None:
+            assert response.status_code == 401
+            continue
+        assert response.status_code == 200
+        found = [r["message"]["content"] for r in response.json()["results"]]
+        assert found.count(SECRET) <= SEARCH_FINDS[role]
+        if q in (SECRET, "secret", "from:@owner"):
+            assert found.count(SECRET) == SEARCH_FINDS[role], (q, found)
 
 
 def _generic(path: str) -> str:

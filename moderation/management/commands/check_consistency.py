@@ -14,6 +14,8 @@ from files import storage as files_storage
 from messaging import selectors as message_selectors
 from messaging import services as message_services
 from messaging.mongo import long_operations
+from search import selectors as search_selectors
+from search import services as search_services
 from slackclone import errors
 
 
@@ -26,13 +28,16 @@ class Command(BaseCommand):
         "cascades, so this is the nearest real case); "
         "(3) DM conversations whose pair is not stored smaller UUID first (impossible while the CHECK constraint "
         "dm_conversations_ordered_pair exists; checked with raw SQL in case it was dropped); "
-        "(4) MongoDB messages without a workspaceId (stored before workspaces existed). "
+        "(4) MongoDB messages without a workspaceId (stored before workspaces existed); "
+        "(5) conversations whose search index entries disagree with MongoDB (counts of stored and of live "
+        "messages). "
         "Exits with status 0 when everything is consistent (or was fixed), 1 when something was reported and "
         "not fixed. "
         "With --fix, repairs exactly what was reported: deletes the orphan messages reported (those created "
         "before the check started, after re-checking that their conversation is still missing), removes the "
         "reported memberships, swaps the users of the reported DMs where that is safe, and gives messages their "
-        "workspaceId (as backfill_workspace_ids does); DMs that duplicate "
+        "workspaceId (as backfill_workspace_ids does), rebuilds the search index of the drifted "
+        "conversations (as search_reindex --conversation does); DMs that duplicate "
         "an existing pair or pair a user with themselves are reported as needing a person."
     )
 
@@ -101,6 +106,13 @@ class Command(BaseCommand):
         )
         for file in missing_objects:
             self.stdout.write(f"  {file.pk} {file.storage_key} ({file.name}); not fixable automatically")
+        drift = search_selectors.index_drift(created_before=started)
+        self.stdout.write(f"Conversations whose search index disagrees with MongoDB: {len(drift)}")
+        for item in drift:
+            self.stdout.write(
+                f"  {item.conversation.kind.value} {item.conversation.id}: stored {item.stored[0]} "
+                f"({item.stored[1]} live), indexed {item.indexed[0]} ({item.indexed[1]} live)"
+            )
         return {
             "orphans": orphans,
             "memberships": memberships,
@@ -108,6 +120,7 @@ class Command(BaseCommand):
             "unscoped": unscoped,
             "stray_objects": stray_objects,
             "missing_objects": missing_objects,
+            "search": drift,
         }
 
     # --- Repair --------------------------------------------------------------------------
@@ -133,4 +146,9 @@ class Command(BaseCommand):
         if found["stray_objects"]:
             removed = files_storage.delete_stray(found["stray_objects"])
             self.stdout.write(f"Deleted {removed} file object(s) without metadata")
+        if found["search"]:
+            indexed = search_services.index_drift_fix([item.conversation for item in found["search"]])
+            self.stdout.write(
+                f"Rebuilt the search index of {len(found['search'])} conversation(s): {indexed} message(s)"
+            )
         return len(found["dms"]) - len(fixable) + len(found["missing_objects"])

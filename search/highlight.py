@@ -1,0 +1,60 @@
+"""Highlights: where the terms of a query occur in a message's content, as
+[start, end) offsets in Unicode code points (Python str indices, so an astral
+character such as an emoji counts as one), merged and sorted.
+
+Matching folds case and accents as the index does (NFKD, combining marks dropped,
+casefold), mapping every folded character back to the code point it came from.
+"""
+
+import re
+import unicodedata
+
+from search.query import ParsedQuery
+
+MAX_HIGHLIGHTS = 50
+
+
+def _fold_with_map(text: str) -> tuple[str, list[int]]:
+    folded: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        for piece in unicodedata.normalize("NFKD", char):
+            if unicodedata.combining(piece):
+                continue
+            for out in piece.casefold():
+                folded.append(out)
+                origin.append(index)
+    return "".join(folded), origin
+
+
+def fold(text: str) -> str:
+    return _fold_with_map(text)[0]
+
+
+def highlights(content: str, query: ParsedQuery) -> list[list[int]]:
+    """[[start, end], ...] of every positive term of `query` in `content`; a word term
+    highlights the whole word it is the prefix of."""
+    folded, origin = _fold_with_map(content)
+    spans: list[tuple[int, int]] = []
+    for term in query.positive_terms:
+        needle = fold(term.text)
+        if not needle:
+            continue
+        if term.kind == "word":
+            pattern = re.compile(r"(?<![^\W_])" + re.escape(needle) + r"[^\W_]*")
+        elif term.kind == "phrase":
+            pattern = re.compile(r"\s+".join(re.escape(part) for part in needle.split()))
+        else:
+            pattern = re.compile(re.escape(needle))
+        for match in pattern.finditer(folded):
+            if match.end() > match.start():
+                spans.append((origin[match.start()], origin[match.end() - 1] + 1))
+            if len(spans) > MAX_HIGHLIGHTS * 4:
+                break
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged[:MAX_HIGHLIGHTS]

@@ -1,0 +1,198 @@
+"""Operators, sorting, cursors, highlights and hostile queries of GET /search/messages."""
+
+import time
+from datetime import datetime
+
+import pytest
+
+from messaging import services
+from messaging.documents import Conversation, ConversationKind
+from messaging.services import MessageDraft
+from tests.search.conftest import contents
+
+
+def _send(user, content, **where):
+    return services.message_send(sender=user, content=content, **where).message
+
+
+def test_from_in_channel_and_in_dm(alice, bob, make_user, make_channel, make_dm, search):
+    carol = make_user("carol")
+    ops = make_channel(alice, bob, carol, name="ops")
+    random = make_channel(alice, bob, name="random")
+    dm_ab = make_dm(alice, bob)
+    dm_bc = make_dm(bob, carol)
+    _send(alice, "deploy from alice in ops", channel_id=ops.pk)
+    _send(carol, "deploy from carol in ops", channel_id=ops.pk)
+    _send(alice, "deploy from alice in random", channel_id=random.pk)
+    _send(alice, "deploy alice to bob", conversation_id=dm_ab.pk)
+    _send(carol, "deploy carol to bob", conversation_id=dm_bc.pk)
+    assert sorted(contents(search(bob, "deploy from:@alice"))) == [
+        "deploy alice to bob",
+        "deploy from alice in ops",
+        "deploy from alice in random",
+    ]
+    assert sorted(contents(search(bob, "deploy in:#ops"))) == ["deploy from alice in ops", "deploy from carol in ops"]
+    assert sorted(contents(search(bob, "deploy in:#OPS from:@carol"))) == ["deploy from carol in ops"]
+    assert contents(search(bob, "deploy in:@alice")) == ["deploy alice to bob"]
+    assert contents(search(bob, "deploy in:@ALICE from:@Alice")) == ["deploy alice to bob"]
+    assert contents(search(bob, "in:@carol")) == ["deploy carol to bob"]
+    # Not a member of the DM between bob and carol: in:@bob finds only alice's own DM.
+    assert contents(search(alice, "deploy in:@carol")) == []
+    assert contents(search(alice, "deploy from:@nobody")) == []
+    assert contents(search(alice, "deploy in:#nowhere")) == []
+    page = search(bob, "deploy in:#ops")
+    assert {r["conversation"]["name"] for r in page["results"]} == {"ops"}
+    dm_page = search(bob, "in:@alice")
+    assert dm_page["results"][0]["conversation"] == {"kind": "dm", "id": str(dm_ab.pk), "name": None}
+    assert dm_page["results"][0]["message"]["conversation_id"] == str(dm_ab.pk)
+
+
+def test_dates_are_utc_days(alice, bob, channel, search):
+    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk), str(channel.workspace_id))
+    days = [
+        "2024-03-01T23:59:59+00:00",
+        "2024-03-02T00:00:00+00:00",
+        "2024-03-02T23:59:59+00:00",
+        "2024-03-03T00:00:01+00:00",
+    ]
+    services.messages_import(
+        conversation=conversation,
+        drafts=[MessageDraft(str(alice.pk), f"standup {d}", created_at=datetime.fromisoformat(d)) for d in days],
+    )
+
+    def found(q):
+        return sorted(c.split()[1][:19] for c in contents(search(bob, q)))
+
+    assert found("standup on:2024-03-02") == ["2024-03-02T00:00:00", "2024-03-02T23:59:59"]
+    assert found("standup before:2024-03-02") == ["2024-03-01T23:59:59"]
+    assert found("standup after:2024-03-02") == ["2024-03-03T00:00:01"]
+    assert found("standup after:2024-03-01 before:2024-03-03") == ["2024-03-02T00:00:00", "2024-03-02T23:59:59"]
+
+
+def test_has_link_and_the_flags_of_later_features(alice, bob, channel, search):
+    _send(alice, "see https://example.com/x for details", channel_id=channel.pk)
+    _send(alice, "see the wiki for details", channel_id=channel.pk)
+    assert contents(search(bob, "details has:link")) == ["see https://example.com/x for details"]
+    assert contents(search(bob, "has:link")) == ["see https://example.com/x for details"]
+    # No files, pins or threads exist yet (issues 20 and 17): valid, and nothing found.
+    for q in ("details has:file", "details has:pin", "details is:thread"):
+        assert contents(search(bob, q)) == []
+
+
+@pytest.mark.parametrize(
+    "q",
+    ["deploy foo:bar", "has:everything", "is:dm", "on:2024-13-01", "before:yesterday", "from:@", "in:#a#b", "x\x00y"],
+)
+def test_invalid_queries_answer_400_invalid_query(alice, channel, search, q):
+    body = search(alice, q, expect=400)
+    assert body["error"]["code"] == "invalid_query"
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "a & b | !c :* <-> (d)",
+        "'; DROP TABLE search_entries; --",
+        ".*+?[](){}^$\\|",
+        "%_%\\%",
+        "(((((((((((((((((",
+        '"unterminated phrase',
+        "-",
+        '""',
+        "https://example.com/a?b=c",
+        ":tada: 12:30",
+        "\U0001f600" * 200,
+        "x" * 100,
+    ],
+)
+def test_hostile_queries_answer_quickly_never_500(alice, channel, search, client_for, q):
+    _send(alice, "plain text", channel_id=channel.pk)
+    started = time.monotonic()
+    response = client_for(alice).get("/api/v1/search/messages", {"q": q})
+    assert response.status_code in (200, 400), response.content
+    assert time.monotonic() - started < 2
+
+
+def test_too_long_and_too_many_operators_are_400(alice, channel, search):
+    assert search(alice, "x" * 501, expect=400)
+    assert search(alice, " ".join(["has:link"] * 17), expect=400)
+    assert search(alice, " ".join(f"w{i}" for i in range(17)), expect=400)
+    assert search(alice, "", expect=400)
+
+
+def test_the_statement_timeout_bounds_a_search(alice, channel, search, settings):
+    """A search slower than SEARCH_STATEMENT_TIMEOUT_MS is cancelled: 400, quickly."""
+    from django.db import connection
+
+    _send(alice, "slow-query", channel_id=channel.pk)
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION search_fold(text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS "
+            "$$ BEGIN PERFORM pg_sleep(0.5); RETURN lower(search_unaccent($1)); END $$"
+        )
+    settings.SEARCH_STATEMENT_TIMEOUT_MS = 100
+    started = time.monotonic()
+    body = search(alice, "slow-query", expect=400)
+    assert time.monotonic() - started < 0.45
+    assert body["error"]["code"] == "invalid_query"
+    assert "too long" in body["error"]["message"]
+
+
+def test_highlights_are_code_points_right_for_astral_characters(alice, bob, channel, search):
+    content = "😀😀 Dêployment 𝒳 done, DEPLOY again 🚀"  # noqa: RUF001 (an astral character on purpose)
+    _send(alice, content, channel_id=channel.pk)
+    result = search(bob, "deploy 🚀")["results"][0]
+    spans = [content[start:end] for start, end in result["highlights"]]
+    assert spans == ["Dêployment", "DEPLOY", "🚀"]
+    assert result["highlights"][0] == [3, 13]
+
+
+def test_recent_paging_is_stable_while_messages_arrive(alice, bob, channel, search):
+    for i in range(7):
+        _send(alice, f"build {i} green", channel_id=channel.pk)
+    first = search(bob, "build", limit=3)
+    assert contents(first) == ["build 6 green", "build 5 green", "build 4 green"]
+    _send(alice, "build 7 green", channel_id=channel.pk)  # arrives between pages
+    second = search(bob, "build", limit=3, cursor=first["next_cursor"])
+    third = search(bob, "build", limit=3, cursor=second["next_cursor"])
+    assert contents(second) == ["build 3 green", "build 2 green", "build 1 green"]
+    assert contents(third) == ["build 0 green"]
+    assert third["next_cursor"] is None
+
+
+def test_relevance_ranks_by_text_then_recency_and_pages(alice, bob, channel, search):
+    _send(alice, "deploy deploy deploy the deploy", channel_id=channel.pk)
+    for i in range(4):
+        _send(alice, f"one deploy among many other words here {i}", channel_id=channel.pk)
+    first = search(bob, "deploy", sort="relevance", limit=2)
+    assert contents(first)[0] == "deploy deploy deploy the deploy"
+    assert contents(first)[1] == "one deploy among many other words here 3"
+    _send(alice, "deploy deploy deploy deploy deploy", channel_id=channel.pk)
+    rest = search(bob, "deploy", sort="relevance", limit=10, cursor=first["next_cursor"])
+    assert contents(rest) == [f"one deploy among many other words here {i}" for i in (2, 1, 0)]
+
+
+def test_cursors_are_bound_to_their_search(alice, bob, channel, search):
+    for i in range(3):
+        _send(alice, f"note {i}", channel_id=channel.pk)
+    cursor = search(bob, "note", limit=1)["next_cursor"]
+    assert search(bob, "note", limit=1, cursor=cursor)["results"]
+    for other in (
+        {"q": "other"},
+        {"q": "note", "sort": "relevance"},
+        {"q": "note", "cursor": cursor + "x"},
+    ):
+        params = {"q": "note", "cursor": cursor, **other}
+        q = params.pop("q")
+        assert search(bob, q, expect=400, **params)["error"]["code"] == "invalid_cursor"
+    assert (
+        search(alice, "note", expect=400, cursor=cursor)["error"]["code"] == "invalid_cursor"
+    )  # another user's cursor
+    assert search(bob, "note", expect=400, sort="oldest")
+    assert search(bob, "note", expect=400, limit=0)
+    assert search(bob, "note", expect=400, limit="many")
+
+
+def test_system_messages_are_not_searched(alice, bob, channel, search):
+    services.system_message_post(channel_id=channel.pk, content="alice joined", actor_id=alice.pk)
+    assert contents(search(bob, "joined")) == []
