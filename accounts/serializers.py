@@ -101,6 +101,24 @@ class UserSerializer(serializers.Serializer):
         return data
 
 
+class SessionSerializer(serializers.Serializer):
+    """One of your sessions: a token you hold, on one device."""
+
+    id = serializers.CharField(read_only=True, help_text="Revoke it with DELETE /auth/sessions/{id}.")
+    device_name = serializers.CharField(
+        read_only=True, help_text="From `device_name` at login/registration, else the User-Agent; may be empty."
+    )
+    created_at = TimeField(help_text="When the token was issued (login or registration).")
+    last_used_at = TimeField(help_text="Its last use, to about a minute (its creation until then).")
+    expires_at = TimeField(
+        allow_null=True, help_text="It stops working then unless used before (sliding TOKEN_TTL); null: never."
+    )
+    current = serializers.BooleanField(read_only=True, help_text="The token of this very request.")
+
+    class Meta:
+        ref_name = "Session"
+
+
 class AuthResultSerializer(serializers.Serializer):
     """Your account and a new API token."""
 
@@ -111,6 +129,16 @@ class AuthResultSerializer(serializers.Serializer):
 # --- Input --------------------------------------------------------------------
 
 
+def device_name_field():
+    return StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        help_text='What GET /auth/sessions lists this token as (0-128 characters, e.g. "Alice\'s laptop"); '
+        "without it, the request's User-Agent.",
+    )
+
+
 class RegisterSerializer(StrictSerializer):
     """A new account. Unknown fields are refused."""
 
@@ -118,6 +146,7 @@ class RegisterSerializer(StrictSerializer):
     username = UsernameField()
     password = PasswordField(help_text="Checked by the server's password validators (length, similarity, common).")
     display_name = display_name_field(required=False, default="")
+    device_name = device_name_field()
 
 
 class LoginSerializer(StrictSerializer):
@@ -130,6 +159,7 @@ class LoginSerializer(StrictSerializer):
         required=False, max_length=USERNAME_MAX_LENGTH, trim_whitespace=False, help_text="Case-insensitive."
     )
     password = PasswordField()
+    device_name = device_name_field()
 
     def validate(self, attrs):
         given = [name for name in ("email", "username") if name in attrs]

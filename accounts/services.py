@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from knox.models import AuthToken
 
-from accounts.models import User
-from accounts.selectors import user_by_login
+from accounts.models import AuthSession, User
+from accounts.selectors import session_get_for_user, user_by_login
 from moderation.models import AuditLogEntry
 from moderation.services import audit_entry_create
 from realtime import broadcast
@@ -42,9 +42,22 @@ def _conflict_from_integrity_error(exc: IntegrityError, *, email: str | None, us
     raise exc
 
 
-def token_create(*, user: User) -> str:
-    """A new API token for `user` (one per device; knox stores only its digest)."""
-    _instance, token = AuthToken.objects.create(user)
+DEVICE_NAME_MAX_LENGTH = 128
+
+
+def device_name_from(*, device_name: str | None, user_agent: str | None) -> str:
+    """The name a session is listed under: the client's `device_name`, else its
+    User-Agent, trimmed to DEVICE_NAME_MAX_LENGTH characters ("" when neither is given)."""
+    name = (device_name or "").strip() or (user_agent or "").strip()
+    return name[:DEVICE_NAME_MAX_LENGTH]
+
+
+def token_create(*, user: User, device_name: str = "") -> str:
+    """A new API token for `user` (one per device; knox stores only its digest) and its
+    session (device name, last used). It expires TOKEN_TTL after its last use."""
+    with transaction.atomic():
+        instance, token = AuthToken.objects.create(user)
+        AuthSession.objects.create(token=instance, device_name=device_name[:DEVICE_NAME_MAX_LENGTH])
     return token
 
 
@@ -57,8 +70,29 @@ def token_revoke(*, token: AuthToken) -> None:
         transaction.on_commit(lambda: broadcast.sessions_close(user_id=user_id, token_digest=digest))
 
 
-def user_register(*, email: str, username: str, password: str, display_name: str = "") -> tuple[User, str]:
-    """Create an account and a first token. `email` and `username` are compared lower-cased."""
+def token_revoke_all(*, user: User) -> int:
+    """Revoke every token of `user` (log out everywhere), closing all their WebSockets
+    (4401). Returns how many tokens were revoked."""
+    user_id = str(user.pk)
+    with transaction.atomic():
+        revoked, _ = AuthToken.objects.filter(user_id=user.pk).delete()
+        transaction.on_commit(lambda: broadcast.sessions_close(user_id=user_id))
+    return revoked
+
+
+def session_revoke(*, user: User, session_id: str) -> None:
+    """Revoke one of the caller's sessions (GET /auth/sessions ids): its token stops
+    working and the sockets opened with it close. Another user's session, an expired
+    one or an unknown id: 404 `session_not_found` (errors.NotFound)."""
+    session = session_get_for_user(user=user, session_id=session_id)
+    token_revoke(token=session.token)
+
+
+def user_register(
+    *, email: str, username: str, password: str, display_name: str = "", device_name: str = ""
+) -> tuple[User, str]:
+    """Create an account and a first token (for `device_name`). `email` and `username`
+    are compared lower-cased."""
     email, username = email.lower(), username.lower()
     user = User(email=email, username=username, display_name=display_name)
     try:
@@ -73,14 +107,17 @@ def user_register(*, email: str, username: str, password: str, display_name: str
     try:
         with transaction.atomic():
             user.save(force_insert=True)
-            token = token_create(user=user)
+            token = token_create(user=user, device_name=device_name)
     except IntegrityError as exc:  # a concurrent registration took the email or username
         raise _conflict_from_integrity_error(exc, email=email, username=username) from exc
     return user, token
 
 
-def user_login(*, password: str, email: str | None = None, username: str | None = None) -> tuple[User, str]:
-    """A new token for the active user the email or username names, if the password matches."""
+def user_login(
+    *, password: str, email: str | None = None, username: str | None = None, device_name: str = ""
+) -> tuple[User, str]:
+    """A new token (for `device_name`) for the active user the email or username names,
+    if the password matches."""
     user = user_by_login(email=email, username=username)
     if user is None:
         User().set_password(password)  # the same hashing work, so timing does not tell which accounts exist
@@ -88,7 +125,7 @@ def user_login(*, password: str, email: str | None = None, username: str | None 
     if not user.check_password(password) or not user.is_active:
         raise InvalidCredentials()
     update_last_login(None, user)
-    return user, token_create(user=user)
+    return user, token_create(user=user, device_name=device_name)
 
 
 def user_update(*, user: User, display_name: str | None = None, username: str | None = None) -> User:

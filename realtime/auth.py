@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
-from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from accounts.auth import SessionTokenAuthentication
 from realtime import tickets
 from slackclone import errors
 
@@ -48,7 +48,7 @@ def credentials_authenticate(*, authorization: str | None, ticket: str | None):
             parts = authorization.split()
             if len(parts) != 2 or parts[0].lower() != "bearer":
                 return None, None, UNAUTHENTICATED
-            user, token = TokenAuthentication().authenticate_credentials(parts[1].encode())
+            user, token = SessionTokenAuthentication().authenticate_credentials(parts[1].encode())
             return user, token.digest, None
         if ticket is not None:
             redeemed = tickets.ticket_redeem(ticket=ticket)

@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from slackclone.health import health
+from slackclone.landing import landing
+from slackclone.metrics import metrics_view
 
 api_v1 = [
     path("health", health, name="health"),
@@ -17,6 +19,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing, name="landing"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

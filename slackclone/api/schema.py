@@ -53,6 +53,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     """Knox tokens, described as what clients send: `Authorization: Bearer <token>`."""
 
     target_class = "knox.auth.TokenAuthentication"
+    match_subclasses = True  # accounts.auth.SessionTokenAuthentication
     name = "bearerAuth"
     priority = 1  # over drf-spectacular's own knox extension (an apiKey scheme)
 
