@@ -196,9 +196,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Knox stores only a SHA-512 digest of each token; a user may hold several (one
 # per device) and logout revokes exactly the one used.
-# TOKEN_TTL (a number of seconds, or a django-environ duration such as "30d"; 0: no
-# expiry) is sliding: each use pushes the expiry TOKEN_TTL ahead (knox's AUTO_REFRESH,
-# written at most once a minute, when the token's session also records its last use).
+# TOKEN_TTL (seconds; 0: tokens never expire) is sliding: each use pushes the expiry
+# TOKEN_TTL ahead (knox's AUTO_REFRESH, written at most once a minute, when the token's
+# session also records its last use: accounts.auth).
 TOKEN_TTL_SECONDS = int(env.float("TOKEN_TTL", default=30 * 24 * 3600))
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",

@@ -53,6 +53,11 @@ MATRIX = [
     ("POST", "/api/v1/auth/register", "register", everyone(201, anonymous=201)),
     ("POST", "/api/v1/auth/login", "login", everyone(200, anonymous=200)),
     ("POST", "/api/v1/auth/logout", None, everyone(204)),
+    ("POST", "/api/v1/auth/logout-all", None, everyone(204)),
+    ("GET", "/api/v1/auth/sessions", None, everyone(200)),
+    # another session of the owner's (a second device): only the owner may revoke it
+    row("DELETE", "/api/v1/auth/sessions/{owner_session}", None,
+        non_member=404, member=404, dm_other=404, third=404, staff=404, owner=204),
     ("GET", "/api/v1/users/me", None, everyone(200)),
     ("PATCH", "/api/v1/users/me", {"display_name": "New Name"}, everyone(200)),
     ("GET", "/api/v1/users", None, everyone(200)),
@@ -94,6 +99,8 @@ MATRIX = [
 
 
 def _make_world(make_user):
+    from accounts.selectors import session_list_for_user
+    from accounts.services import token_create
     from channels_app.services import channel_create, channel_join
     from dms.services import dm_open
     from messaging.services import message_send
@@ -104,10 +111,12 @@ def _make_world(make_user):
     channel = channel_create(user=users["owner"], name="matrix")
     channel_join(user=users["member"], channel_id=channel.id)
     dm, _ = dm_open(user=users["owner"], other_user_id=users["dm_other"].id)
+    token_create(user=users["owner"], device_name="owner's phone")
     ids = {
         "channel": channel.id,
         "dm": dm.id,
         "owner_id": users["owner"].id,
+        "owner_session": session_list_for_user(user=users["owner"])[0].id,
         "channel_message": message_send(sender=users["owner"], channel_id=channel.id, content=SECRET).message.id,
         "dm_message": message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET).message.id,
     }
@@ -171,7 +180,7 @@ def test_matrix_covers_every_rest_operation():
         )
         for method, path, _, _ in MATRIX
     }
-    covered = {(m, p.replace("{owner_id}", "{user_id}")) for m, p in covered}
+    covered = {(m, p.replace("{owner_id}", "{user_id}").replace("{owner_session}", "{session_id}")) for m, p in covered}
     assert documented - covered == set()
 
 
