@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from corsheaders.defaults import default_headers
+from whitenoise.compress import Compressor
 
 from slackclone import __version__
 
@@ -277,6 +278,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Source maps are only ever fetched by a browser's developer tools: not worth the
+# minute that compressing swagger-ui's and redoc's (several MB each) costs collectstatic.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
+# Pages link the hashed names only ({% static %}); the unhashed copies would double the
+# image and collectstatic's compression time.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # LOG_FORMAT=json: one JSON object a line (python-json-logger), for a log collector;
