@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -17,6 +18,10 @@ api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
+
+admin.site.site_header = f"{settings.SERVER_NAME} administration"
+admin.site.site_title = f"{settings.SERVER_NAME} admin"
+admin.site.index_title = "Users, channels and moderation"
 
 urlpatterns = [
     path("", landing, name="landing"),
