@@ -16,7 +16,9 @@ from slackclone import __version__
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+# FileAwareEnv: any variable may also come from a file named by VAR_FILE (SECRET_KEY_FILE,
+# for a Docker or systemd secret).
+env = environ.FileAwareEnv()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 

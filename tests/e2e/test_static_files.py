@@ -63,3 +63,12 @@ def test_the_landing_page_names_the_server_and_links_docs_admin_and_health(produ
 
 def test_metrics_are_closed_in_production_by_default(production_server):
     assert httpx.get(f"{production_server.http}/metrics").status_code == 404
+
+
+def test_the_container_health_check_passes_against_a_production_server(production_server, monkeypatch):
+    from slackclone import healthcheck
+
+    monkeypatch.setenv("ALLOWED_HOSTS", "127.0.0.1")
+    assert healthcheck.main(["healthcheck", f"{production_server.http}/api/v1/health"]) == 0
+    monkeypatch.setenv("ALLOWED_HOSTS", "elsewhere.example.com")  # a host the server refuses (400)
+    assert healthcheck.main(["healthcheck", f"{production_server.http}/api/v1/health"]) == 1
