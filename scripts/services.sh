@@ -71,7 +71,8 @@ pg_bin() {
 }
 
 as_pg() {  # initdb and postgres refuse to run as root
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # (from /: the caller's directory may be one postgres cannot enter, such as /root/...)
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # Where PostgreSQL keeps its data and log: $DATA_DIR/postgres, unless we run as root and
