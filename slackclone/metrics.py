@@ -39,12 +39,16 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 logger = logging.getLogger("slackclone.request")
+
+# No `*_created` timestamp series beside every counter and histogram: noise for Prometheus.
+disable_created_metrics()
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
