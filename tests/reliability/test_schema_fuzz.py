@@ -25,6 +25,7 @@ from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from knox.models import AuthToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -44,7 +45,7 @@ SPEC = SchemaGenerator().get_schema(request=None, public=True)
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 SCHEMA.app = get_wsgi_application()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id"}
+PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "session_id"}
 
 
 @pytest.fixture
@@ -61,12 +62,15 @@ def in_process(db):
 @pytest.fixture
 def world(in_process, make_user):
     """A user with a token, a channel and a DM they belong to, and a message in each."""
+    from accounts.selectors import session_id_for
+    from accounts.services import token_create
     from channels_app.services import channel_create
     from dms.services import dm_open
     from messaging.services import message_send
 
     me = make_user("fuzzer")
     other = make_user("fuzzother")
+    spare = token_create(user=me, device_name="spare")  # a session the fuzzer may revoke
     channel = channel_create(user=me, name="fuzz", description="")
     dm = dm_open(user=me, other_user_id=other.id)[0]
     ids = {
@@ -75,8 +79,10 @@ def world(in_process, make_user):
         "user_id": str(other.id),
         "channel_message_id": message_send(sender=me, channel_id=channel.id, content="hi").message.id,
         "dm_message_id": message_send(sender=me, conversation_id=dm.id, content="hi").message.id,
+        "session_id": session_id_for(token_digest=AuthToken.objects.get(token_key=spare[:15]).digest),
     }
-    return {"user": me, "token": token_for(me), "ids": ids}
+    # logging out everywhere must not revoke the fuzzer's own token: a user of its own
+    return {"user": me, "token": token_for(me), "ids": ids, "everywhere": make_user("fuzzeverywhere")}
 
 
 def _use_known_ids(case, ids: dict) -> None:
@@ -122,6 +128,8 @@ def _run(operation, world, *, mode: GenerationMode, authenticated: bool) -> int:
         if authenticated:
             # logging out must not revoke the token the rest of the run uses
             token = token_for(world["user"]) if case.path.endswith("/auth/logout") else world["token"]
+            if case.path.endswith("/auth/logout-all"):
+                token = token_for(world["everywhere"])
             headers["Authorization"] = f"Bearer {token}"
         calls += 1
         checks = CHECKS if mode is GenerationMode.POSITIVE else NEGATIVE_CHECKS
