@@ -207,25 +207,17 @@ def test_requests_racing_a_revoke_of_their_token_get_401_never_500(make_user):
         AuthToken.objects.filter(token_key=token[:15]).update(expiry=timezone.now() + timedelta(days=1))
         barrier = threading.Barrier(5)
 
-        def use(token=token, barrier=barrier):
+        def call(method, path, token=token, barrier=barrier):
             try:
                 barrier.wait()
-                statuses.append(bearer(token).get("/api/v1/users/me").status_code)
+                statuses.append(getattr(bearer(token), method)(path).status_code)
             except Exception as exc:
                 errors.append(exc)
             finally:
                 connection.close()
 
-        def revoke(token=token, barrier=barrier):
-            try:
-                barrier.wait()
-                statuses.append(bearer(token).post("/api/v1/auth/logout").status_code)
-            except Exception as exc:
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=use) for _ in range(4)] + [threading.Thread(target=revoke)]
+        threads = [threading.Thread(target=call, args=("get", "/api/v1/users/me")) for _ in range(4)]
+        threads.append(threading.Thread(target=call, args=("post", "/api/v1/auth/logout")))
         for thread in threads:
             thread.start()
         for thread in threads:
