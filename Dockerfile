@@ -39,4 +39,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "slackclone.healthcheck"]
 # Migrations are not run here (N containers would race): `manage.py migrate` and
 # `manage.py ensure_mongo_indexes` run once per deploy (docker-compose.yml: `migrate`).
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p \"$PORT\" slackclone.asgi:application"]
+# daphne's own access log is plain text on stdout; the app logs every request itself
+# (JSON with LOG_FORMAT=json, with its request id), so daphne's is turned off.
+CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p \"$PORT\" --access-log /dev/null slackclone.asgi:application"]
