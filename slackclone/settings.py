@@ -2,7 +2,7 @@
 
 Every value has a development default that points at the local services started by
 `scripts/services.sh`. Production sets at least SECRET_KEY, DEBUG=false, ALLOWED_HOSTS
-and the three store URLs. README.md lists every variable.
+and the three store URLs. docs/deployment.md lists every variable.
 """
 
 from datetime import timedelta

@@ -69,7 +69,7 @@ def extra_server(django_db_setup, e2e_logs):
         server.stop(signal.SIGKILL)
 
 
-def test_store_env() -> dict[str, str]:
+def store_env() -> dict[str, str]:
     """The store settings of this test run, spelled as environment variables, for a
     server that runs with the production settings module (slackclone.settings)."""
     from django.conf import settings
@@ -87,7 +87,7 @@ def production_env(static_root: Path) -> dict[str, str]:
     files, no finders), but on plain HTTP on loopback and this run's stores."""
     return {
         **os.environ,
-        **test_store_env(),
+        **store_env(),
         "DJANGO_SETTINGS_MODULE": "slackclone.settings",
         "DEBUG": "false",
         "SECRET_KEY": "e2e-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz",
