@@ -90,7 +90,7 @@ def test_the_nginx_config_passes_websocket_upgrades_and_forwarded_headers():
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in ws
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in ws
     assert re.search(r"proxy_read_timeout \d+[hm];", ws)
-    assert "ssl_certificate " in conf and "listen 443 ssl;" in conf
+    assert "ssl_certificate " in conf and "listen 443 ssl http2;" in conf
     assert re.search(r"location = /metrics \{\s*return 404;", conf)
 
 
