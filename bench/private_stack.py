@@ -4,6 +4,10 @@ The services (PostgreSQL, Redis, the MongoDB-compatible server) run under their 
 DATA_DIR and ports, so stopping and restarting them disturbs nobody else:
 
     DATA_DIR=/tmp/slackclone-chaos PG_PORT=56432 REDIS_PORT=56479 MONGO_PORT=57117 scripts/services.sh start
+
+Those are the ports of a checkout on the default ports; a checkout whose own services run on
+other ports (PG_PORT, REDIS_PORT, MONGO_PORT) gets its private stack shifted the same way, with
+a data dir of its own, so two checkouts on one machine never share a private stack.
 """
 
 import os
@@ -15,8 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from slackclone import devserver  # noqa: E402
 
-DATA_DIR = os.environ.get("CHAOS_DATA_DIR", "/tmp/slackclone-chaos")
-PORTS = {"PG_PORT": "56432", "REDIS_PORT": "56479", "MONGO_PORT": "57117"}
+_PG_PORT = int(os.environ.get("PG_PORT", "55432"))
+_REDIS_PORT = int(os.environ.get("REDIS_PORT", "56379"))
+_MONGO_PORT = int(os.environ.get("MONGO_PORT", "57017"))
+_SUFFIX = "" if _PG_PORT == 55432 else f"-{_PG_PORT}"
+DATA_DIR = os.environ.get("CHAOS_DATA_DIR", f"/tmp/slackclone-chaos{_SUFFIX}")
+PORTS = {"PG_PORT": str(_PG_PORT + 1000), "REDIS_PORT": str(_REDIS_PORT + 100), "MONGO_PORT": str(_MONGO_PORT + 100)}
 STORE_ENV = {
     "DATABASE_URL": f"postgres://slackclone@127.0.0.1:{PORTS['PG_PORT']}/slackclone",
     "MONGO_URL": f"mongodb://127.0.0.1:{PORTS['MONGO_PORT']}/",

@@ -22,7 +22,11 @@ def channel_archived_error() -> errors.Conflict:
 
 
 def channel_is_archived(*, channel_id: UUID | str) -> bool:
-    return Channel.objects.filter(pk=channel_id, archived_at__isnull=False).exists()
+    """True if the channel is archived; NotFound (404) if it does not exist (any more)."""
+    archived_at = Channel.objects.filter(pk=channel_id).values_list("archived_at", flat=True)[:1]
+    if not archived_at:
+        raise errors.NotFound("Channel not found.")
+    return archived_at[0] is not None
 
 
 def channel_is_member(*, user, channel_id: UUID | str) -> bool:

@@ -117,7 +117,9 @@ def channel_join(*, user, channel_id: UUID | str) -> Channel:
     """Join a public channel. Idempotent: joining again changes nothing and posts nothing.
     An archived channel cannot be joined (409 `channel_archived`)."""
     with transaction.atomic():
-        channel = selectors.channel_get(channel_id=channel_id)
+        # The channel's row first (as archive and delete lock it): its state cannot change
+        # under the join, and the join never deadlocks with them.
+        channel = selectors.channel_get(channel_id=channel_id, lock=True)
         _refuse_if_archived(channel)
         _membership_add(user=user, channel=channel)
     return selectors.channel_get_for_viewer(user=user, channel_id=channel.pk)
@@ -128,7 +130,7 @@ def channel_leave(*, user, channel_id: UUID | str) -> None:
     An archived channel cannot be left either (409 `channel_archived`): its membership is
     frozen, and leaving would post a SYSTEM message in a read-only channel."""
     with transaction.atomic():
-        channel = selectors.channel_get(channel_id=channel_id)
+        channel = selectors.channel_get(channel_id=channel_id, lock=True)  # see channel_join
         _refuse_if_archived(channel)
         _membership_remove(user=user, channel=channel)
 
@@ -175,12 +177,17 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
     PostgreSQL goes first because it is authoritative: if MongoDB fails (or the process
     dies) after the commit, the messages are orphans that `manage.py check_consistency
     --fix` finds and removes; the other order could leave a live channel without its
-    history. A send racing the deletion can likewise leave an orphan message.
+    history. A send racing the deletion either completes before it (its message is
+    removed with the others) or answers 404 and stores nothing.
     """
     _require_staff(by)
     conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
     with transaction.atomic():
         locked = selectors.channel_get(channel_id=channel.pk, lock=True)
+        # Writes in flight (a first send, whose counter row is not committed yet, too)
+        # finish first and their messages are removed with the rest; later ones wait,
+        # then find the channel gone (404) and store nothing.
+        messaging_services.conversation_writes_lock(conversation)
         memberships = ChannelMember.objects.filter(channel_id=locked.pk).count()
         try:
             messages = messaging_services.conversation_message_count(conversation=conversation)

@@ -138,7 +138,12 @@ def _send_schema(*, where: str, message, errors: tuple[int, ...], operation_id: 
 
 def _edit_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str, archivable: bool = False):
     responses = {200: message, **error_responses(*errors)}
-    description = "The author only (403 `not_author`); SYSTEM messages never (403 `system_message_immutable`)."
+    description = (
+        "The author only (403 `not_author`), while a member (403 `not_a_member`); SYSTEM messages never "
+        "(403 `system_message_immutable`). A deleted or unknown message is a 404: an edit racing a delete of "
+        "the same message either lands before it (its `message.updated` is sent before the `message.deleted`) "
+        "or answers 404. Concurrent edits are applied one after the other; the last one wins."
+    )
     if archivable:
         responses[409] = OpenApiResponse(ErrorEnvelopeSerializer, description=_ARCHIVED)
         description += " Nothing can be edited in an archived channel (409 `channel_archived`)."
@@ -160,7 +165,10 @@ def _delete_schema(*, where: str, errors: tuple[int, ...], operation_id: str):
         summary=f"Delete a message in a {where}",
         description=(
             "Soft delete: the message no longer appears in history. Its author or staff (403 `not_author`); "
-            "a SYSTEM message only staff (403 `system_message_immutable`). Deleting twice is a 404."
+            "a SYSTEM message only staff (403 `system_message_immutable`). Deleting twice is a 404. "
+            "Of concurrent deletes of one message (API or admin) exactly one answers 204 and is announced "
+            "(one `message.deleted`); the others answer 404. Once a delete answered 204 the message stays "
+            "deleted: later edits and deletes of it answer 404."
         ),
         parameters=[_MESSAGE_ID],
         request=None,

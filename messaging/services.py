@@ -124,18 +124,33 @@ def _next_seq(conversation: Conversation) -> tuple[int, datetime]:
 
 
 def conversation_writes_lock(conversation: Conversation) -> None:
-    """Inside the caller's transaction: wait until the sends (and edits) in flight in
-    `conversation` have committed, and hold new ones off until that transaction ends.
-    `channel_archive` calls it before marking a channel archived, so no send or edit is
-    stored after that commits (a waiting one then sees the archive, step 1)."""
+    """Inside the caller's transaction: wait until the sends (and edits, deletes) in
+    flight in `conversation` have committed, and hold new ones off until that
+    transaction ends. `channel_archive` calls it before marking a channel archived, so
+    no send or edit is stored after that commits (a waiting one then sees the archive,
+    step 1); `channel_delete` before deleting one; `message_edit` and `message_delete`
+    to check their rules and write as one step (issue 12)."""
     if not connection.in_atomic_block:
         raise RuntimeError("conversation_writes_lock() needs the caller's transaction.")
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_SQL, [UUID(conversation.id), conversation.kind.value, _now_ms()])
 
 
+_LOCK_EXISTING_SQL = "SELECT 1 FROM message_sequences WHERE conversation_id = %s FOR UPDATE"
+
+
+def _lock_if_stored(conversation: Conversation) -> None:
+    """`conversation_writes_lock` for a write on a message that is already stored (its
+    conversation's row then exists, unless the conversation was deleted: no row is
+    created for an orphan here)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_EXISTING_SQL, [UUID(conversation.id)])
+
+
 def _refuse_if_archived(conversation: Conversation) -> None:
-    """Step 1, in a channel: under the lock, the archive cannot be racing us any more."""
+    """Step 1, in a channel: under the lock, the archive cannot be racing us any more;
+    nor can the channel's deletion (`channel_delete` deletes the locked row): a channel
+    gone meanwhile is 404, and the rollback leaves no counter row and no orphan message."""
     if conversation.kind is ConversationKind.CHANNEL and channel_is_archived(channel_id=conversation.id):
         raise channel_archived_error()
 
@@ -297,9 +312,18 @@ def message_edit(
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
 ) -> MessageDocument:
-    """Replace a message's content and set `edited_at`: its author only (403 `not_author`);
-    SYSTEM messages never (403 `system_message_immutable`); deleted or unknown -> 404;
-    in an archived channel 409 `channel_archived`."""
+    """Replace a message's content and set `edited_at`: its author only (403 `not_author`),
+    who must be a member (403 `not_a_member`); SYSTEM messages never (403
+    `system_message_immutable`); deleted or unknown -> 404; in an archived channel 409
+    `channel_archived`.
+
+    Atomic with its preconditions (issue 12): the checks are made once to fail fast,
+    then again under the conversation's lock (`conversation_writes_lock`), which every
+    other write of the conversation's messages and memberships also takes (sends,
+    deletes, moderation, join, leave, archive, channel delete). The MongoDB update is
+    conditional on the message not being deleted (its matched document decides: 404
+    otherwise), and `message.updated` is broadcast before the lock is released, so no
+    socket hears it after the message's `message.deleted`, and edits arrive in order."""
     conversation = selectors.conversation_get_for_member(
         user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
@@ -310,20 +334,23 @@ def message_edit(
     if message.sender_id != str(user.pk):
         raise errors.PermissionDenied("Only the author can edit a message.", code="not_author")
     with transaction.atomic():
-        # As a send does: under the conversation's lock, so no edit lands after an archive.
+        # As a send does: under the conversation's lock, so no edit lands after an
+        # archive, a delete, or the author's leave; the rules are checked again there.
         conversation_writes_lock(conversation)
-        _refuse_if_archived(conversation)
+        selectors.conversation_get_for_member(
+            user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+        )
         # Never before createdAt, even if this process's clock is behind the sender's.
         edited_at = max(_now_ms(), message.created_at)
         updated = repository_for(conversation.kind).edit(
             conversation_id=conversation.id, message_id=message.id, content=content, edited_at=edited_at
         )
-    if updated is None:  # deleted meanwhile
-        raise errors.NotFound("Message not found.")
-    try:
-        broadcast.message_updated(message=message_to_api(updated))
-    except Exception:
-        logger.exception("message_updated broadcast failed for %s", updated.id)
+        if updated is None:  # deleted (or purged) meanwhile
+            raise errors.NotFound("Message not found.")
+        try:
+            broadcast.message_updated(message=message_to_api(updated))
+        except Exception:
+            logger.exception("message_updated broadcast failed for %s", updated.id)
     return updated
 
 
@@ -334,10 +361,16 @@ def message_delete(
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
 ) -> None:
-    """Soft-delete a message (hidden from history): its author or staff, else 403
-    `not_author`. A SYSTEM message only by staff. Deleted or unknown -> 404.
-    Still possible in an archived channel. Staff deleting someone else's message is a
-    moderation act: it is audited like a deletion from the admin."""
+    """Soft-delete a message (hidden from history): its author (a member) or staff, else
+    403 `not_author` / `not_a_member`. A SYSTEM message only by staff. Deleted or unknown
+    -> 404. Still possible in an archived channel. Staff deleting someone else's message
+    is a moderation act: it is audited like a deletion from the admin.
+
+    Atomic with its preconditions (issue 12): checked once to fail fast, then again
+    under the conversation's lock (see `message_edit`), where the soft delete is a
+    conditional update (`deletedAt: null` in the filter) whose matched document decides.
+    Of concurrent deletes of one message exactly one succeeds (and is audited and
+    broadcast once); the others raise NotFound (404)."""
     conversation = selectors.conversation_get_for_deleter(
         user=user, channel_id=channel_id, conversation_id=conversation_id
     )
@@ -347,11 +380,18 @@ def message_delete(
         raise _system_immutable()
     if message.sender_id != str(user.pk) and not is_staff:
         raise errors.PermissionDenied("Only the author or staff can delete a message.", code="not_author")
-    deleted = repository_for(conversation.kind).soft_delete(
-        conversation_id=conversation.id, message_id=message.id, deleted_by=str(user.pk), deleted_at=_now_ms()
-    )
+    with transaction.atomic():
+        conversation_writes_lock(conversation)
+        selectors.conversation_get_for_deleter(user=user, channel_id=channel_id, conversation_id=conversation_id)
+        deleted = repository_for(conversation.kind).soft_delete(
+            conversation_id=conversation.id,
+            message_id=message.id,
+            deleted_by=str(user.pk),
+            deleted_at=max(_now_ms(), message.created_at),
+        )
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
+    # Outside the lock: once deleted, nothing else can be announced about this message.
     _after_deletes([deleted], by=user, audit=deleted.sender_id != str(user.pk))
 
 
@@ -396,9 +436,11 @@ MODERATION_MAX_MESSAGES = 500
 def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], by) -> list[MessageDocument]:
     """Delete messages from the admin (staff only, else 403): the same soft delete as
     `message_delete`, of any message of any conversation of `kind`, SYSTEM ones
-    included. Each message that was still live is hidden from history, recorded in the
-    audit log (after MongoDB acknowledged it) and announced with message.deleted, as
-    any deletion is. Returns those messages; ids already deleted or unknown are skipped.
+    included, each under its conversation's lock with a conditional update (so a
+    message deleted concurrently through the API is skipped, not deleted twice). Each
+    message that was still live is hidden from history, recorded in the audit log
+    (after MongoDB acknowledged it) and announced with message.deleted, as any
+    deletion is. Returns those messages; ids already deleted or unknown are skipped.
 
     If MongoDB fails part-way, the deletions already made are still audited and
     announced before the error (StoreUnavailable) is raised.
@@ -414,12 +456,15 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
         for message in repo.get_many(message_ids=ids):
             if message.is_deleted:
                 continue
-            done = repo.soft_delete(
-                conversation_id=message.conversation.id,
-                message_id=message.id,
-                deleted_by=str(by.pk),
-                deleted_at=max(_now_ms(), message.created_at),
-            )
+            # Under the conversation's lock, as every write of a message (see message_edit).
+            with transaction.atomic():
+                _lock_if_stored(message.conversation)
+                done = repo.soft_delete(
+                    conversation_id=message.conversation.id,
+                    message_id=message.id,
+                    deleted_by=str(by.pk),
+                    deleted_at=max(_now_ms(), message.created_at),
+                )
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)
     finally:

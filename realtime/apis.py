@@ -19,8 +19,10 @@ or expired credential: the socket is accepted, then closed with code **4401**. T
 carry an `Origin` whose host is in `ALLOWED_HOSTS`; any other (or none) is refused with 403.
 Close code **4503** (try again later) means a store is unavailable: reconnect with backoff.
 Any other path than `/ws/v1/` is closed with **4404**.
-Frames are limited to 16 KiB by default (`WS_MAX_FRAME_BYTES`); the server itself drops
-connections that send frames over 1 MiB.
+Frames are limited to 65 KiB by default (`WS_MAX_FRAME_BYTES`: the REST body limit,
+`MAX_REQUEST_BODY_BYTES`, plus 1 KiB for `type` and the conversation id), so any message that
+REST accepts fits in a frame however it is escaped the same way (4000 emoji escaped by
+`json.dumps` are 48,000 bytes); the server itself drops connections that send frames over 1 MiB.
 
 Every frame is a JSON object with a `type`. The server first sends
 `{{"type": "hello", "user_id", "connection_id"}}`.
@@ -45,13 +47,16 @@ join or open after connecting):
 - `{{"type": "message.send", "channel_id" | "conversation_id", "content", "client_msg_id"}}` ->
   `{{"type": "message.ack", "client_msg_id", "message": Message}}`, then `message.created` to every
   connection of every member, this one included (after its ack). A retry with a known
-  `client_msg_id` is acked with the original message and not broadcast again.
+  `client_msg_id` is acked with the original message and not broadcast again. The same rules as
+  `POST .../messages`, in the same order: the write budget (`THROTTLE_WRITE`, one budget per user
+  shared with every REST write), then `content` and `client_msg_id`, then membership and state.
 
 **Errors:** `{{"type": "error", "error": {{"code", "message", "fields"?}}}}`, the REST envelope's
 body; for a `message.send` it also has `client_msg_id`. Codes of the frame itself:
 `malformed_json`, `payload_too_large`, `unsupported_frame` (binary), `invalid` (not an object,
 no `type`, unknown fields), `unknown_type`; then those of the REST API (`not_a_member`,
-`not_found`, `invalid`, `store_unavailable`, ...). The connection stays open.
+`not_found`, `invalid`, `store_unavailable`, ...). Over the write budget: code `throttled` with
+`retry_after` (whole seconds to wait, as REST's `Retry-After`). The connection stays open.
 
 **Delivery** is best-effort: one connection receives a conversation's `message.created` in
 increasing `seq`, and only stored messages are sent; a client that sees a `seq` gap or

@@ -11,11 +11,13 @@ from django.conf import settings
 from channels_app.selectors import user_channel_ids
 from dms.selectors import user_dm_ids
 from messaging import services as messaging_services
+from messaging import validation
 from messaging.selectors import conversation_get_for_member
 from messaging.serializers import message_to_api
 from presence import services as presence_services
 from realtime import broadcast, events
 from slackclone import errors
+from slackclone.api.throttling import retry_after_seconds, write_budget_take
 
 # The fields each client frame may carry besides "type".
 FRAME_FIELDS: dict[str, frozenset[str]] = {
@@ -106,8 +108,20 @@ def typing_notify(*, user, channel_id: object = None, conversation_id: object = 
 def socket_message_send(
     *, user, channel_id: object = None, conversation_id: object = None, content: object, client_msg_id: object = None
 ) -> dict:
-    """message.send over a socket: the same service as POST .../messages (validation,
-    membership, storage, idempotency, broadcast). Returns the API Message for the ack."""
+    """message.send over a socket: the same rules, in the same order, as POST
+    .../messages, and the same service (membership, storage, idempotency, broadcast).
+    Returns the API Message for the ack.
+
+    First the user's write budget, shared with every REST write (Throttled, 429
+    `throttled` with `retry_after`), then the body's fields as the REST serializer
+    checks them (400 `invalid`), then the service (404, 403, 409, 503). The frame
+    size (`WS_MAX_FRAME_BYTES`) and its fields (`frame_validate`) were checked on
+    arrival, as REST checks the body size and unknown fields."""
+    wait = write_budget_take(user_id=user.pk)
+    if wait is not None:
+        raise errors.Throttled(retry_after_seconds(wait))
+    content = validation.clean_content(content)
+    client_msg_id = validation.clean_client_msg_id(client_msg_id)
     result = messaging_services.message_send(
         sender=user,
         channel_id=channel_id,

@@ -55,6 +55,21 @@ class Conflict(DomainError):
     default_message = "This conflicts with an existing object."
 
 
+class Throttled(DomainError):
+    """Over the user's write budget (THROTTLE_WRITE): 429 with `Retry-After` over REST;
+    over the WebSocket an `error` frame whose error carries `retry_after` (seconds)."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message or f"Request was throttled. Expected available in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+
 class StoreUnavailable(DomainError):
     """A backing store (postgres, mongo, redis) did not answer in time."""
 

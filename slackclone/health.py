@@ -58,7 +58,7 @@ _Status = serializers.ChoiceField(choices=["ok", "down"])
         ),
     },
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 @authentication_classes([])
 @permission_classes([])
 @throttle_classes([])

@@ -56,9 +56,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: every request gets its id (X-Request-ID) and is timed for /metrics.
+    # First: every request gets its id (X-Request-ID) and is timed for /metrics, with
+    # the status it finally answers (after the envelope middleware below).
     "slackclone.middleware.RequestIdMiddleware",
     "slackclone.metrics.RequestMetricsMiddleware",
+    "slackclone.middleware.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (collected, compressed, cache-busted) before anything touches the
     # session or the database; whitenoise's own advice is right after SecurityMiddleware.
@@ -233,7 +235,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "slackclone API",
     "DESCRIPTION": "REST API of slackclone, a self-hostable Slack-style chat backend. "
     "Every error answers with the envelope "
-    '`{"error": {"code", "message", "fields"}}`.',
+    '`{"error": {"code", "message", "fields"}}`: also under `/api/` outside the operations listed here '
+    "(an unknown path, a malformed id in a path or a trailing slash: 404 `not_found`; a method an "
+    "operation does not have: 405 `method_not_allowed`; an unknown `Host`: 400 `bad_request`), and for "
+    "what the server refuses before any operation runs: a body over `MAX_REQUEST_BODY_BYTES` (64 KiB) "
+    "413 `payload_too_large`, a request target (path and query) over `MAX_URL_BYTES` (8 KiB) 414 "
+    "`uri_too_long`, header fields over `MAX_HEADER_BYTES` (16 KiB) or more than `MAX_HEADERS` (100) "
+    "431 `headers_too_large`. `HEAD` answers wherever `GET` does, with the same status and headers and "
+    "no body.",
     "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
@@ -249,13 +258,23 @@ SPECTACULAR_SETTINGS = {
 # Request bodies larger than this are refused with 413 before they are parsed.
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# A longer request target (path and query string) is refused with 414, more header
+# bytes (names and values) or more header fields with 431 (slackclone.http_limits).
+MAX_URL_BYTES = env.int("MAX_URL_BYTES", default=8 * 1024)
+MAX_HEADER_BYTES = env.int("MAX_HEADER_BYTES", default=16 * 1024)
+MAX_HEADERS = env.int("MAX_HEADERS", default=100)
 
 # Seconds a client is told to wait (Retry-After) when a store is unavailable.
 STORE_RETRY_AFTER_SECONDS = 5
 
 # --- Realtime -----------------------------------------------------------------
 
-WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16 * 1024)
+# A client frame carries what a REST body carries plus its `type` and conversation id:
+# so that the WebSocket is never stricter than REST, its limit is the body's plus 1 KiB
+# for those (issue 12). The largest content REST accepts, 4000 characters outside the
+# BMP escaped by a default JSON encoder (json.dumps: \uXXXX\uXXXX, 12 bytes each), is
+# 48,000 bytes; with a 64-character client_msg_id it fits in both.
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=MAX_REQUEST_BODY_BYTES + 1024)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=5)
 # How often each server process announces presence changes and sweeps expired users.

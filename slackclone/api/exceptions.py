@@ -11,6 +11,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from slackclone import errors, metrics
+from slackclone.api.throttling import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ def response_for_domain_error(exc: errors.DomainError) -> Response:
     if isinstance(exc, errors.StoreUnavailable):
         metrics.STORE_UNAVAILABLE.labels(exc.store).inc()
         response["Retry-After"] = str(settings.STORE_RETRY_AFTER_SECONDS)
+    elif isinstance(exc, errors.Throttled):
+        response["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -85,7 +88,8 @@ def exception_handler(exc, context):
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, drf.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        # The same answer as a throttled WebSocket send (errors.Throttled): header and body.
+        return response_for_domain_error(errors.Throttled(retry_after_seconds(exc.wait)))
 
     if isinstance(exc, drf.ValidationError):
         fields = _flatten(exc.detail)

@@ -16,6 +16,10 @@ class ErrorDetailSerializer(serializers.Serializer):
     def get_fields(self):
         # `fields` is a Serializer property, so the field is added here instead of as an attribute.
         fields = super().get_fields()
+        fields["retry_after"] = serializers.IntegerField(
+            required=False,
+            help_text="Only for `throttled` (429): seconds to wait before the next write, as `Retry-After`.",
+        )
         fields["fields"] = serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()),
             required=False,
@@ -39,7 +43,8 @@ ERROR_DESCRIPTIONS = {
     405: "Method not allowed.",
     409: "Conflicts with an existing object (a taken name, email or username).",
     413: "The request body is too large (`payload_too_large`).",
-    429: "Throttled (`throttled`); the `Retry-After` header gives the seconds to wait.",
+    429: "Throttled (`throttled`): over the caller's write budget (`THROTTLE_WRITE`, shared with WebSocket "
+    "`message.send`); the `Retry-After` header and `error.retry_after` give the seconds to wait.",
     503: "A store is unavailable (`store_unavailable`); the `Retry-After` header gives the seconds to wait.",
 }
 

@@ -71,7 +71,7 @@ def test_authenticated_endpoints_document_401_and_public_ones_need_no_token(sche
 def test_error_envelope_component_has_code_message_and_fields(schema):
     detail = schema["components"]["schemas"]["ErrorDetail"]
 
-    assert set(detail["properties"]) == {"code", "message", "fields"}
+    assert set(detail["properties"]) == {"code", "message", "fields", "retry_after"}
     assert set(detail["required"]) == {"code", "message"}
 
 
