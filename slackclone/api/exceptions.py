@@ -60,7 +60,7 @@ def response_for_domain_error(exc: errors.DomainError) -> Response:
     if isinstance(exc, errors.StoreUnavailable):
         metrics.STORE_UNAVAILABLE.labels(exc.store).inc()
         response["Retry-After"] = str(settings.STORE_RETRY_AFTER_SECONDS)
-    elif isinstance(exc, errors.Throttled):
+    elif isinstance(exc, errors.Throttled | errors.Busy):
         response["Retry-After"] = str(exc.retry_after)
     return response
 
