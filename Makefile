@@ -39,7 +39,7 @@ migrate: venv services ## Apply PostgreSQL migrations and create the MongoDB ind
 	$(PY) manage.py ensure_mongo_indexes
 
 seed: migrate ## Demo users, channels and messages (idempotent); prints the demo login
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --second-workspace
 
 # Collected, hashed and compressed static files (whitenoise serves them); again when
 # the installed packages change (the admin's and Swagger UI's files come from them).

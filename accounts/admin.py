@@ -6,7 +6,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import User, Workspace, WorkspaceInvite, WorkspaceMember
 from accounts.serializers import normalize_username
 from accounts.services import user_deactivate
 from moderation.admin_tools import confirmation_page
@@ -66,7 +66,7 @@ class UserAdmin(DjangoUserAdmin):
     )
     readonly_fields = ("id", "last_login", "created_at", "updated_at")
     list_display = ("username", "email", "display_name", "is_active", "is_staff", "created_at")
-    list_filter = ("is_active", "is_staff", "is_superuser")
+    list_filter = ("workspace_memberships__workspace", "is_active", "is_staff", "is_superuser")
     search_fields = ("email", "username", "display_name")
     ordering = ("username",)
 
@@ -107,3 +107,45 @@ class UserAdmin(DjangoUserAdmin):
                 user_deactivate(user=obj, by=request.user)
             except errors.DomainError as exc:
                 self.message_user(request, f"Not deactivated: {exc.message}", messages.ERROR)
+
+
+# --- Workspaces (operators: staff) ------------------------------------------------------
+
+
+class WorkspaceMemberInline(admin.TabularInline):
+    model = WorkspaceMember
+    extra = 0
+    fields = ("user", "role", "is_active", "joined_at")
+    readonly_fields = ("joined_at",)
+    raw_id_fields = ("user",)
+    show_change_link = True
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "joining", "created_at")
+    list_filter = ("joining",)
+    search_fields = ("slug", "name")
+    readonly_fields = ("id", "created_at")
+    inlines = [WorkspaceMemberInline]
+
+
+@admin.register(WorkspaceMember)
+class WorkspaceMemberAdmin(admin.ModelAdmin):
+    """Role and activation changes made here bypass the API's rules (the last owner, the
+    audit log, closing sockets): workspace admins use the API; staff fix what is stuck."""
+
+    list_display = ("user", "workspace", "role", "is_active", "joined_at")
+    list_filter = ("workspace", "role", "is_active")
+    search_fields = ("user__username", "user__email", "workspace__slug")
+    list_select_related = ("user", "workspace")
+    raw_id_fields = ("user",)
+
+
+@admin.register(WorkspaceInvite)
+class WorkspaceInviteAdmin(admin.ModelAdmin):
+    list_display = ("code", "workspace", "created_by", "created_at", "expires_at", "uses", "max_uses", "revoked_at")
+    list_filter = ("workspace", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("=code", "workspace__slug")
+    list_select_related = ("workspace", "created_by")
+    readonly_fields = ("code", "uses", "created_at", "created_by")

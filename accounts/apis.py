@@ -7,15 +7,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.models import User
+from accounts.models import User, Workspace, WorkspaceInvite
+from accounts.selectors import require_admin
 from accounts.serializers import (
     AuthResultSerializer,
+    InviteCreateSerializer,
+    InviteSerializer,
     LoginSerializer,
+    MemberRoleSerializer,
+    MyWorkspaceSerializer,
     RegisterSerializer,
     SessionSerializer,
+    SwitchSerializer,
     UserSearchSerializer,
     UserSerializer,
     UserUpdateSerializer,
+    WorkspaceCreatedSerializer,
+    WorkspaceCreateSerializer,
+    WorkspaceSerializer,
+    WorkspaceUpdateSerializer,
 )
 from slackclone.api.pagination import ApiCursorPagination
 from slackclone.api.schema import error_responses
@@ -44,9 +54,16 @@ class RegisterApi(APIView):
         tags=TAG,
         summary="Register",
         description="Create an account and a first token. Email and username are case-insensitive and stored "
-        "lower-cased; the password is checked by the server's password validators. Throttled per client IP.",
+        "lower-cased; the password is checked by the server's password validators. Throttled per client IP.\n\n"
+        "**Workspaces.** The account joins `workspace` (a slug), or the invite's workspace when only "
+        "`invite_code` is given, or else the deployment's default workspace (`DEFAULT_WORKSPACE`); the token acts "
+        "in it. An `invite_only` workspace needs a valid `invite_code` (400 `invite_required`; 400 "
+        "`invite_invalid` for an unknown, used-up, expired or revoked code, or one of another workspace); each "
+        "registration takes one use. An unknown slug is 404 `workspace_not_found`. An account that exists already "
+        "joins with its own email, username and password (201); 409 `email_taken` if it is already a member there "
+        "or the password does not match.",
         request=RegisterSerializer,
-        responses={201: AuthResultSerializer, **error_responses(400, 409, 413, 429)},
+        responses={201: AuthResultSerializer, **error_responses(400, 404, 409, 413, 429)},
         auth=[{}],
     )
     def post(self, request):
@@ -67,7 +84,9 @@ class LoginApi(APIView):
         summary="Log in",
         description="Exchange `email` or `username` (exactly one of them, case-insensitive) and `password` for a "
         "new token. Bad credentials and deactivated accounts both answer 401 `invalid_credentials`. "
-        "Throttled per client IP.",
+        "Throttled per client IP.\n\nThe token acts in `workspace` (a slug; 401 `invalid_credentials` unless you "
+        "are an active member of it); without one: the default workspace if you are in it, else your only "
+        "workspace, else 400 `workspace_required` with your workspaces' slugs in `fields.workspace`.",
         request=LoginSerializer,
         responses={200: AuthResultSerializer, **error_responses(400, 401, 413, 429)},
         auth=[{}],
@@ -88,7 +107,7 @@ class LogoutApi(APIView):
         responses={204: OpenApiResponse(description="The token no longer works."), **error_responses(401, 429)},
     )
     def post(self, request):
-        services.token_revoke(token=request.auth)
+        services.token_revoke(token=request.auth, workspace=request.workspace)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -97,7 +116,10 @@ class LogoutAllApi(APIView):
         tags=TAG,
         summary="Log out everywhere",
         description="Revoke every token of the caller, this one included, and close all their WebSockets "
-        "(close code 4401). Use it after losing a device.",
+        "(close code 4401). Use it after losing a device.\n\n**Workspaces.** This logs the person out of EVERY "
+        "workspace: the tokens acting in the caller's other workspaces (POST /auth/switch, or a login naming "
+        "another workspace) are revoked too, and their sockets close. To end one session only, use "
+        "DELETE /auth/sessions/{id} or POST /auth/logout.",
         request=None,
         responses={
             204: OpenApiResponse(description="None of your tokens works any more."),
@@ -115,7 +137,9 @@ class SessionListApi(APIView):
         summary="My sessions",
         description="The caller's tokens that have not expired, newest first: one per login or registration "
         "(device). Tokens expire TOKEN_TTL (server setting, 30 days by default) after their last use. Not paged: "
-        "a user holds a handful.",
+        "a user holds a handful.\n\n**Workspaces.** The list is the person's, across every workspace they hold "
+        "tokens for (each token acts in one: its `workspace` slug), not only the caller's current workspace; "
+        "DELETE /auth/sessions/{id} revokes any of them.",
         responses={200: SessionSerializer(many=True), **error_responses(401)},
     )
     def get(self, request):
@@ -174,13 +198,13 @@ class UserListApi(generics.ListAPIView):
             return User.objects.none()
         query = UserSearchSerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        return selectors.user_search(q=query.validated_data.get("q"))
+        return selectors.user_search(workspace=self.request.workspace, q=query.validated_data.get("q"))
 
     @extend_schema(
         tags=TAG,
         summary="Search the user directory",
-        description="Active users, ordered by username. `q` matches a case-insensitive prefix of the username "
-        "or of the display name; without it every active user is listed.",
+        description="Active members of the token's workspace, ordered by username. `q` matches a "
+        "case-insensitive prefix of the username or of the display name; without it every active member is listed.",
         parameters=[
             OpenApiParameter("q", str, description="Case-insensitive prefix of a username or display name (max 80)."),
         ],
@@ -194,9 +218,217 @@ class UserDetailApi(APIView):
     @extend_schema(
         tags=TAG,
         summary="A user",
-        description="Any active user; unknown and deactivated users are 404.",
+        description="A member of the token's workspace, `is_active` false if deactivated there; anyone else "
+        "(unknown, or only in other workspaces) is 404.",
         responses={200: UserSerializer, **error_responses(401, 404)},
     )
     def get(self, request, user_id):
-        user = selectors.user_get_active(user_id=user_id)
+        user = selectors.user_get_in_workspace(workspace=request.workspace, user_id=user_id)
         return Response(UserSerializer(user, context={"request": request}).data)
+
+    @extend_schema(
+        tags=TAG,
+        summary="Set a member's role",
+        description="Workspace admins only (403 `admin_only`). Owners set any role; admins set `member` or "
+        "`admin` on non-owners (403 `owner_only` otherwise). The last owner cannot be demoted: 409 `last_owner`. "
+        "404 for users outside the workspace. Audited.",
+        request=MemberRoleSerializer,
+        responses={200: UserSerializer, **error_responses(400, 401, 403, 404, 409, 413, 429)},
+    )
+    def patch(self, request, user_id):
+        data = MemberRoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.member_role_set(by=request.membership, user_id=user_id, role=data.validated_data["role"])
+        user = selectors.user_get_in_workspace(workspace=request.workspace, user_id=user_id)
+        return Response(UserSerializer(user, context={"request": request}).data)
+
+
+class UserDeactivateApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="Deactivate a member of this workspace",
+        description="Workspace admins only (403; owners only by owners). The member's tokens for this workspace "
+        "are deleted (reactivating does not revive them) and their sockets of this workspace close with 4401; "
+        "their profile still answers, with `is_active` false. Not yourself (400 `cannot_deactivate_self`). "
+        "Deactivating twice is harmless. Audited.",
+        request=None,
+        responses={200: UserSerializer, **error_responses(400, 401, 403, 404, 429)},
+    )
+    def post(self, request, user_id):
+        services.member_deactivate(by=request.membership, user_id=user_id)
+        user = selectors.user_get_in_workspace(workspace=request.workspace, user_id=user_id)
+        return Response(UserSerializer(user, context={"request": request}).data)
+
+
+class UserReactivateApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="Reactivate a member of this workspace",
+        description="Workspace admins only (403; owners only by owners). They log in again for a new token. "
+        "Harmless for an active member. Audited.",
+        request=None,
+        responses={200: UserSerializer, **error_responses(401, 403, 404, 429)},
+    )
+    def post(self, request, user_id):
+        services.member_reactivate(by=request.membership, user_id=user_id)
+        user = selectors.user_get_in_workspace(workspace=request.workspace, user_id=user_id)
+        return Response(UserSerializer(user, context={"request": request}).data)
+
+
+# --- Workspaces ----------------------------------------------------------------------
+
+WS_TAG = ["workspaces"]
+
+
+class WorkspacePagination(ApiCursorPagination):
+    ordering = "slug"  # unique
+
+
+class InvitePagination(ApiCursorPagination):
+    ordering = ("-created_at", "code")
+
+
+class WorkspaceListApi(generics.ListAPIView):
+    serializer_class = MyWorkspaceSerializer
+    pagination_class = WorkspacePagination
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "POST" else super().get_permissions()
+
+    def get_throttles(self):
+        return (
+            [AuthRateThrottle()]
+            if self.request.method == "POST" and self.request.user.is_anonymous
+            else (super().get_throttles())
+        )
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Workspace.objects.none()
+        return selectors.workspaces_of_user(user=self.request.user)
+
+    @extend_schema(
+        tags=WS_TAG,
+        summary="My workspaces",
+        description="The workspaces you are an active member of, by slug, with your role (a workspace switcher; "
+        "POST /auth/switch for a token of another one).",
+        responses={200: MyWorkspaceSerializer(many=True), **error_responses(400, 401)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=WS_TAG,
+        summary="Create a workspace",
+        description="A new `invite_only` workspace. With a token, you become its owner; without one, give the new "
+        "owner's `email`, `username` and `password` too (a new account, or an existing one with its own "
+        "password). The answer has a token acting in the new workspace. 403 `workspace_creation_closed` unless "
+        "the server's `WORKSPACE_CREATION` is `open` (the default when `DEBUG`) or you are staff; 409 "
+        "`workspace_slug_taken`.",
+        request=WorkspaceCreateSerializer,
+        responses={201: WorkspaceCreatedSerializer, **error_responses(400, 401, 403, 409, 413, 429)},
+        auth=[{}, {"bearerAuth": []}],
+    )
+    def post(self, request):
+        data = WorkspaceCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        by = request.user if request.user.is_authenticated else None
+        if by is not None:
+            for name in ("email", "username", "password", "display_name"):
+                fields.pop(name, None)
+        workspace, user, token = services.workspace_create(by=by, **fields)
+        body = WorkspaceCreatedSerializer(
+            {"workspace": workspace, "user": user, "token": token}, context={"viewer": user}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WorkspaceCurrentApi(APIView):
+    @extend_schema(
+        tags=WS_TAG,
+        summary="This workspace",
+        description="The workspace of the request's token.",
+        responses={200: WorkspaceSerializer, **error_responses(401)},
+    )
+    def get(self, request):
+        return Response(WorkspaceSerializer(selectors.workspace_with_counts(workspace_id=request.workspace.pk)).data)
+
+    @extend_schema(
+        tags=WS_TAG,
+        summary="Change this workspace",
+        description="`name` and/or `joining`: workspace admins only (403 `admin_only`).",
+        request=WorkspaceUpdateSerializer,
+        responses={200: WorkspaceSerializer, **error_responses(400, 401, 403, 413, 429)},
+    )
+    def patch(self, request):
+        data = WorkspaceUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace = services.workspace_update(membership=request.membership, **data.validated_data)
+        return Response(WorkspaceSerializer(workspace).data)
+
+
+class SwitchApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="Switch workspace",
+        description="A new token acting in another workspace you are an active member of (the current token "
+        "keeps working); 404 `workspace_not_found` for any other slug. The new token is a session of its own "
+        "(GET /auth/sessions), listed as `device_name`, else the User-Agent.",
+        request=SwitchSerializer,
+        responses={200: AuthResultSerializer, **error_responses(400, 401, 404, 413, 429)},
+    )
+    def post(self, request):
+        data = SwitchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, token = services.auth_switch(user=request.user, **_with_device_name(request, data.validated_data))
+        return Response(AuthResultSerializer({"user": user, "token": token}, context={"viewer": user}).data)
+
+
+class InviteListApi(generics.ListAPIView):
+    serializer_class = InviteSerializer
+    pagination_class = InvitePagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return WorkspaceInvite.objects.none()
+        require_admin(membership=self.request.membership)
+        return selectors.invite_list(workspace=self.request.workspace)
+
+    @extend_schema(
+        tags=WS_TAG,
+        summary="Invites of this workspace",
+        description="Workspace admins only (403). The codes that can still be used (not revoked, expired or used "
+        "up), newest first.",
+        responses={200: InviteSerializer(many=True), **error_responses(400, 401, 403)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=WS_TAG,
+        summary="Create an invite",
+        description="Workspace admins only (403). `max_uses` 1-1000 (omitted: unlimited), `expires_in_hours` "
+        "1-720 (default 168). Register with `invite_code` to join; a used-up, expired or revoked code answers "
+        "400 `invite_invalid`.",
+        request=InviteCreateSerializer,
+        responses={201: InviteSerializer, **error_responses(400, 401, 403, 413, 429)},
+    )
+    def post(self, request):
+        data = InviteCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invite = services.invite_create(membership=request.membership, **data.validated_data)
+        return Response(InviteSerializer(invite).data, status=status.HTTP_201_CREATED)
+
+
+class InviteDetailApi(APIView):
+    @extend_schema(
+        tags=WS_TAG,
+        summary="Revoke an invite",
+        description="Workspace admins only (403); 404 for a code of no invite of this workspace. Harmless twice.",
+        request=None,
+        responses={204: OpenApiResponse(description="Revoked."), **error_responses(401, 403, 404, 429)},
+    )
+    def delete(self, request, code):
+        services.invite_revoke(membership=request.membership, code=code)
+        return Response(status=status.HTTP_204_NO_CONTENT)

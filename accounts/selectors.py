@@ -5,30 +5,75 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
-from django.db.models.functions import Upper
+from django.conf import settings
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 from knox.models import AuthToken
 
-from accounts.models import User
+from accounts.models import TokenWorkspace, User, Workspace, WorkspaceInvite, WorkspaceMember
 from slackclone import errors
 
 
-def user_get_active(*, user_id: UUID | str) -> User:
-    """An active user by id; deactivated and unknown users are both 404."""
+def workspace_or_default(workspace: Workspace | None) -> Workspace:
+    """`workspace`, or when a caller gives none (scripts, tests, a one-workspace
+    deployment) the deployment's default workspace. Every API view and consumer passes
+    the workspace of the request's token; this default never widens what a caller sees."""
+    if workspace is not None:
+        return workspace
+    from accounts.models import default_workspace_id
+
+    return Workspace.objects.get(pk=default_workspace_id())
+
+
+def _user_not_found() -> errors.NotFound:
+    return errors.NotFound("User not found.", code="user_not_found")
+
+
+def users_of_workspace(*, workspace: Workspace, active_only: bool = True) -> QuerySet[User]:
+    """The users of `workspace`, each annotated with `workspace_role` and
+    `workspace_is_active` (their membership's), in the query itself (one join on the
+    unique (workspace, user) index). `active_only`: active accounts with an active
+    membership."""
+    # ONE filter() call: its conditions, and the annotations after it, all apply to the
+    # same joined membership row (separate calls would join the memberships again, and
+    # match a membership of another workspace).
+    conditions = {"workspace_memberships__workspace_id": workspace.pk}
+    if active_only:
+        conditions |= {"is_active": True, "workspace_memberships__is_active": True}
+    return User.objects.filter(**conditions).annotate(
+        workspace_role=F("workspace_memberships__role"), workspace_is_active=F("workspace_memberships__is_active")
+    )
+
+
+def user_get_active(*, workspace: Workspace | None = None, user_id: UUID | str) -> User:
+    """An active member of `workspace` by id; deactivated members, users of other
+    workspaces and unknown ids are all 404."""
     try:
-        return User.objects.get(pk=user_id, is_active=True)
+        return users_of_workspace(workspace=workspace_or_default(workspace)).get(pk=user_id)
     except (User.DoesNotExist, ValueError) as exc:
-        raise errors.NotFound("User not found.", code="user_not_found") from exc
+        raise _user_not_found() from exc
 
 
-def user_search(*, q: str | None = None) -> QuerySet[User]:
-    """Active users whose username or display name starts with `q` (case-insensitive).
+def user_get_in_workspace(*, workspace: Workspace, user_id: UUID | str) -> User:
+    """A member of `workspace`, active or deactivated there (a deactivated member's
+    profile still answers, with `is_active` false); anyone else, and an account staff
+    deactivated server-wide, is 404."""
+    try:
+        return users_of_workspace(workspace=workspace, active_only=False).get(pk=user_id, is_active=True)
+    except (User.DoesNotExist, ValueError) as exc:
+        raise _user_not_found() from exc
+
+
+def user_search(*, workspace: Workspace | None = None, q: str | None = None) -> QuerySet[User]:
+    """Active members of `workspace` whose username or display name starts with `q`
+    (case-insensitive).
 
     The two branches use `users_username_*_like` (usernames are stored lower-case) and
-    `users_display_name_prefix` (UPPER(display_name) text_pattern_ops).
+    `users_display_name_prefix` (UPPER(display_name) text_pattern_ops), joined with the
+    workspace's memberships.
     """
-    users = User.objects.filter(is_active=True)
+    users = users_of_workspace(workspace=workspace_or_default(workspace))
     if q:
         users = users.alias(dn=Upper("display_name")).filter(
             Q(username__startswith=q.lower()) | Q(dn__startswith=q.upper())
@@ -51,6 +96,7 @@ class Session:
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
+    workspace: str
     token: AuthToken
 
 
@@ -61,18 +107,22 @@ def session_id_for(*, token_digest: str) -> str:
 
 
 def session_list_for_user(*, user: User) -> list[Session]:
-    """The user's tokens that have not expired, newest first. A user holds a handful
-    (one per device), so this is one small indexed query."""
+    """The user's tokens that have not expired, in every workspace, newest first, each
+    with the slug of the workspace it acts in (a legacy token without a binding acts in
+    DEFAULT_WORKSPACE). A user holds a handful (one per device and workspace), so this
+    is one small indexed query."""
     now = timezone.now()
     tokens = (
         AuthToken.objects.filter(user_id=user.pk)
         .filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
-        .select_related("session")
+        .select_related("session", "workspace_binding__member__workspace")
         .order_by("-created")
     )
     sessions = []
     for token in tokens:
         info = getattr(token, "session", None)
+        binding = getattr(token, "workspace_binding", None)
+        workspace = binding.member.workspace.slug if binding is not None else settings.DEFAULT_WORKSPACE
         sessions.append(
             Session(
                 id=session_id_for(token_digest=token.digest),
@@ -80,6 +130,7 @@ def session_list_for_user(*, user: User) -> list[Session]:
                 created_at=token.created,
                 last_used_at=info.last_used_at if info is not None and info.last_used_at else token.created,
                 expires_at=token.expiry,
+                workspace=workspace,
                 token=token,
             )
         )
@@ -93,3 +144,112 @@ def session_get_for_user(*, user: User, session_id: str) -> Session:
         if session.id == session_id:
             return session
     raise errors.NotFound("Session not found.", code="session_not_found")
+
+
+# --- Workspaces -------------------------------------------------------------------
+
+
+def token_membership(*, token) -> WorkspaceMember | None:
+    """The membership (with its workspace) a knox token acts in: its binding's, or, for
+    a legacy token without one, the user's membership of the default workspace; None if
+    there is none. The caller checks `is_active` (accounts.auth)."""
+    try:
+        return token.workspace_binding.member
+    except TokenWorkspace.DoesNotExist:
+        pass
+    return (
+        WorkspaceMember.objects.select_related("workspace")
+        .filter(user_id=token.user_id, workspace__slug=settings.DEFAULT_WORKSPACE)
+        .first()
+    )
+
+
+def workspace_by_slug(*, slug: str) -> Workspace | None:
+    return Workspace.objects.filter(slug=(slug or "").lower()).first()
+
+
+def workspace_default() -> Workspace | None:
+    return workspace_by_slug(slug=settings.DEFAULT_WORKSPACE)
+
+
+def workspace_with_counts(*, workspace_id) -> Workspace:
+    """A workspace annotated with `member_count` (active members)."""
+    return workspaces_with_counts().get(pk=workspace_id)
+
+
+def workspaces_with_counts() -> QuerySet[Workspace]:
+    """Workspaces annotated with `member_count` (active members with active accounts), a
+    correlated count on the (workspace, user) index."""
+    count = (
+        WorkspaceMember.objects.filter(workspace_id=OuterRef("pk"), is_active=True, user__is_active=True)
+        .order_by()
+        .values("workspace_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Workspace.objects.annotate(member_count=Coalesce(Subquery(count), 0))
+
+
+def workspaces_of_user(*, user) -> QuerySet[Workspace]:
+    """The workspaces `user` is an active member of, annotated with `member_count` and
+    `my_role` (for a workspace switcher)."""
+    return (
+        workspaces_with_counts()
+        .filter(memberships__user_id=user.pk, memberships__is_active=True)
+        .annotate(my_role=F("memberships__role"))
+    )
+
+
+def membership_get(*, workspace: Workspace, user_id, active_only: bool = False) -> WorkspaceMember:
+    """The membership of `user_id` in `workspace`; 404 `user_not_found` if none."""
+    members = WorkspaceMember.objects.filter(workspace_id=workspace.pk, user_id=user_id)
+    if active_only:
+        members = members.filter(is_active=True)
+    try:
+        return members.select_related("user").get()
+    except (WorkspaceMember.DoesNotExist, ValueError) as exc:
+        raise _user_not_found() from exc
+
+
+def membership_of(*, user, workspace_slug: str, active_only: bool = True) -> WorkspaceMember | None:
+    members = WorkspaceMember.objects.select_related("workspace").filter(
+        user_id=user.pk, workspace__slug=(workspace_slug or "").lower()
+    )
+    if active_only:
+        members = members.filter(is_active=True)
+    return members.first()
+
+
+def memberships_active(*, user) -> QuerySet[WorkspaceMember]:
+    return WorkspaceMember.objects.select_related("workspace").filter(user_id=user.pk, is_active=True)
+
+
+def workspace_ids_of_user(*, user_id) -> list[str]:
+    """Every workspace `user_id` has a membership row in (active or not)."""
+    return [str(w) for w in WorkspaceMember.objects.filter(user_id=user_id).values_list("workspace_id", flat=True)]
+
+
+def require_admin(*, membership: WorkspaceMember) -> None:
+    """The access rule of workspace administration: owners and admins, else 403."""
+    if not membership.is_admin:
+        raise errors.PermissionDenied("Only workspace admins can do this.", code="admin_only")
+
+
+def invite_list(*, workspace: Workspace) -> QuerySet[WorkspaceInvite]:
+    """The workspace's invites that can still be used (not revoked, not expired, not used up)."""
+    return WorkspaceInvite.objects.filter(
+        workspace_id=workspace.pk, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+
+
+def invite_get(*, workspace: Workspace, code: str) -> WorkspaceInvite:
+    try:
+        return WorkspaceInvite.objects.get(workspace_id=workspace.pk, code=code)
+    except WorkspaceInvite.DoesNotExist as exc:
+        raise errors.NotFound("Invite not found.", code="invite_not_found") from exc
+
+
+def workspace_owner_count(*, workspace_id) -> int:
+    return WorkspaceMember.objects.filter(
+        workspace_id=workspace_id, role=WorkspaceMember.Role.OWNER, is_active=True
+    ).count()

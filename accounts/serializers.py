@@ -87,11 +87,23 @@ class UserSerializer(serializers.Serializer):
     username = serializers.CharField(read_only=True, help_text="Lower case.")
     display_name = serializers.CharField(read_only=True)
     created_at = TimeField()
+    role = serializers.ChoiceField(
+        source="workspace_role",
+        choices=["owner", "admin", "member"],
+        read_only=True,
+        help_text="The user's role in the workspace of the request's token.",
+    )
+    is_active = serializers.BooleanField(
+        source="workspace_is_active",
+        read_only=True,
+        help_text="False once a workspace admin deactivated the user in this workspace (or staff the account).",
+    )
 
     class Meta:
         ref_name = "User"
 
     def to_representation(self, instance):
+        workspace_state(instance)
         data = super().to_representation(instance)
         viewer = self.context.get("viewer")
         if viewer is None and (request := self.context.get("request")) is not None:
@@ -114,9 +126,25 @@ class SessionSerializer(serializers.Serializer):
         allow_null=True, help_text="It stops working then unless used before (sliding TOKEN_TTL); null: never."
     )
     current = serializers.BooleanField(read_only=True, help_text="The token of this very request.")
+    workspace = serializers.CharField(
+        read_only=True, help_text="The slug of the workspace the token acts in (a token acts in one workspace)."
+    )
 
     class Meta:
         ref_name = "Session"
+
+
+def workspace_state(user, *, role=None, is_active=None):
+    """Give `user` the `workspace_role` and `workspace_is_active` the User shape shows:
+    from the arguments (annotations of the row that loaded the user), else from what the
+    selector annotated on it, else from the membership its token acts in."""
+    if role is not None:
+        user.workspace_role, user.workspace_is_active = role, bool(is_active)
+    elif not hasattr(user, "workspace_role") and (member := getattr(user, "workspace_member", None)) is not None:
+        user.workspace_role, user.workspace_is_active = member.role, member.is_active
+    if hasattr(user, "workspace_is_active"):
+        user.workspace_is_active = bool(user.workspace_is_active) and bool(user.is_active)
+    return user
 
 
 class AuthResultSerializer(serializers.Serializer):
@@ -139,18 +167,41 @@ def device_name_field():
     )
 
 
+def workspace_slug_field(**kwargs):
+    kwargs.setdefault("help_text", "A workspace's slug (2-40 of `[a-z0-9-]`).")
+    return StrictCharField(max_length=40, trim_whitespace=False, **kwargs)
+
+
+def invite_code_field(**kwargs):
+    kwargs.setdefault("help_text", "An invite code.")
+    return StrictCharField(max_length=64, trim_whitespace=False, **kwargs)
+
+
 class RegisterSerializer(StrictSerializer):
-    """A new account. Unknown fields are refused."""
+    """A new account (or an existing one, with its password) joining a workspace. Unknown
+    fields are refused."""
 
     email = StrictEmailField()
     username = UsernameField()
     password = PasswordField(help_text="Checked by the server's password validators (length, similarity, common).")
     display_name = display_name_field(required=False, default="")
     device_name = device_name_field()
+    workspace = workspace_slug_field(
+        required=False,
+        help_text="The workspace to join (slug). Default: the invite's workspace, else the deployment's default.",
+    )
+    invite_code = invite_code_field(required=False, help_text="Required to join an `invite_only` workspace.")
 
 
 class LoginSerializer(StrictSerializer):
-    """`email` or `username` (exactly one of them), and `password`. Unknown fields are refused."""
+    """`email` or `username` (exactly one of them), and `password`; optional `workspace`.
+    Unknown fields are refused."""
+
+    workspace = workspace_slug_field(
+        required=False,
+        help_text="The workspace the token acts in (slug). Default: the deployment's default workspace if you are "
+        "in it, else your only one, else 400 `workspace_required` with your slugs in `fields.workspace`.",
+    )
 
     email = StrictCharField(
         required=False, max_length=EMAIL_MAX_LENGTH, trim_whitespace=False, help_text="Case-insensitive."
@@ -186,3 +237,109 @@ class UserSearchSerializer(serializers.Serializer):
         trim_whitespace=False,
         help_text="Case-insensitive prefix of a username or display name.",
     )
+
+
+# --- Workspaces -------------------------------------------------------------------
+
+_SLUG_RE = re.compile(r"[a-z0-9-]{2,40}")
+WORKSPACE_NAME_MAX_LENGTH = 80
+
+
+class WorkspaceSlugField(StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("help_text", "2-40 characters of `[a-z0-9-]`; unique.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not _SLUG_RE.fullmatch(value):
+            raise serializers.ValidationError("Use 2-40 characters: lower-case letters, digits or '-'.")
+        return value
+
+
+def workspace_name_field(**kwargs):
+    return StrictCharField(max_length=WORKSPACE_NAME_MAX_LENGTH, help_text="1-80 characters, trimmed.", **kwargs)
+
+
+class WorkspaceSerializer(serializers.Serializer):
+    """A workspace (the one of the request's token, or one of yours)."""
+
+    id = serializers.UUIDField(read_only=True)
+    slug = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    joining = serializers.ChoiceField(choices=["open", "invite_only"], read_only=True)
+    created_at = TimeField()
+    member_count = serializers.IntegerField(read_only=True, help_text="Active members.")
+
+    class Meta:
+        ref_name = "Workspace"
+
+
+class MyWorkspaceSerializer(WorkspaceSerializer):
+    """One of your workspaces, with your role in it (for a workspace switcher)."""
+
+    role = serializers.ChoiceField(source="my_role", choices=["owner", "admin", "member"], read_only=True)
+
+    class Meta:
+        ref_name = "MyWorkspace"
+
+
+class WorkspaceCreateSerializer(StrictSerializer):
+    """A new workspace; without a token, also the new owner's account. Unknown fields are refused."""
+
+    slug = WorkspaceSlugField()
+    name = workspace_name_field()
+    email = StrictEmailField(required=False, help_text="Without a token: the new owner's email.")
+    username = UsernameField(required=False)
+    password = PasswordField(required=False, help_text="Without a token: the new owner's password.")
+    display_name = display_name_field(required=False, default="")
+
+
+class WorkspaceCreatedSerializer(serializers.Serializer):
+    workspace = WorkspaceSerializer(read_only=True)
+    user = UserSerializer(read_only=True)
+    token = serializers.CharField(read_only=True, help_text="A token acting in the new workspace.")
+
+
+class WorkspaceUpdateSerializer(StrictSerializer):
+    name = workspace_name_field(required=False)
+    joining = serializers.ChoiceField(choices=["open", "invite_only"], required=False)
+
+
+class SwitchSerializer(StrictSerializer):
+    workspace = workspace_slug_field(help_text="The slug of another workspace you are an active member of.")
+    device_name = device_name_field()
+
+
+class InviteCreateSerializer(StrictSerializer):
+    max_uses = serializers.IntegerField(
+        required=False, min_value=1, max_value=1000, allow_null=True, help_text="1-1000; omitted: unlimited."
+    )
+    expires_in_hours = serializers.IntegerField(required=False, min_value=1, max_value=720, default=168)
+
+    def validate_max_uses(self, value):
+        if isinstance(self.initial_data.get("max_uses"), bool):
+            raise serializers.ValidationError("A valid integer is required.")
+        return value
+
+    def validate_expires_in_hours(self, value):
+        if isinstance(self.initial_data.get("expires_in_hours"), bool):
+            raise serializers.ValidationError("A valid integer is required.")
+        return value
+
+
+class InviteSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True)
+    expires_at = TimeField()
+    max_uses = serializers.IntegerField(read_only=True, allow_null=True, help_text="Null: unlimited.")
+    uses = serializers.IntegerField(read_only=True)
+    created_at = TimeField()
+
+    class Meta:
+        ref_name = "WorkspaceInvite"
+
+
+class MemberRoleSerializer(StrictSerializer):
+    role = serializers.ChoiceField(choices=["owner", "admin", "member"])

@@ -12,4 +12,11 @@ urlpatterns = [
     path("users", apis.UserListApi.as_view(), name="user-list"),
     path("users/me", apis.MeApi.as_view(), name="user-me"),
     path("users/<uuid:user_id>", apis.UserDetailApi.as_view(), name="user-detail"),
+    path("users/<uuid:user_id>/deactivate", apis.UserDeactivateApi.as_view(), name="user-deactivate"),
+    path("users/<uuid:user_id>/reactivate", apis.UserReactivateApi.as_view(), name="user-reactivate"),
+    path("auth/switch", apis.SwitchApi.as_view(), name="auth-switch"),
+    path("workspaces", apis.WorkspaceListApi.as_view(), name="workspace-list"),
+    path("workspace", apis.WorkspaceCurrentApi.as_view(), name="workspace-current"),
+    path("workspace/invites", apis.InviteListApi.as_view(), name="workspace-invites"),
+    path("workspace/invites/<str:code>", apis.InviteDetailApi.as_view(), name="workspace-invite-detail"),
 ]

@@ -81,7 +81,7 @@ def make_world(n: int, run: str):
     from django.contrib.auth.hashers import make_password
     from knox.models import AuthToken
 
-    from accounts.models import User
+    from accounts.models import User, WorkspaceMember, default_workspace_id
     from channels_app.services import channel_create, channel_join
     from dms.services import dm_open
 
@@ -92,6 +92,8 @@ def make_world(n: int, run: str):
             for i in range(n)
         ]
     )
+    # members of the default workspace (where the services put everything by default)
+    WorkspaceMember.objects.bulk_create([WorkspaceMember(workspace_id=default_workspace_id(), user=u) for u in users])
     tokens = [AuthToken.objects.create(u)[1] for u in users]
     n_channels = max(1, n // 20)
     channels = [channel_create(user=users[c], name=f"soak-{run}-{c}") for c in range(n_channels)]

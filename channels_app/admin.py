@@ -26,9 +26,9 @@ class ChannelMemberInline(admin.TabularInline):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "created_by", "created_at", "archived_at")
+    list_display = ("name", "workspace", "description", "created_by", "created_at", "archived_at")
     list_select_related = ("created_by",)
-    list_filter = (("archived_at", admin.EmptyFieldListFilter),)
+    list_filter = ("workspace", ("archived_at", admin.EmptyFieldListFilter))
     search_fields = ("name",)
     ordering = ("name",)
     raw_id_fields = ("created_by",)
@@ -123,6 +123,7 @@ class ChannelAdmin(admin.ModelAdmin):
 @admin.register(ChannelMember)
 class ChannelMemberAdmin(admin.ModelAdmin):
     list_display = ("channel", "user", "joined_at")
+    list_filter = (("channel__workspace", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("channel", "user")
     search_fields = ("channel__name", "user__username", "user__email")
     ordering = ("-joined_at",)

@@ -42,7 +42,10 @@ class ChannelListApi(generics.ListAPIView):
         query = ChannelListQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         return selectors.channel_list(
-            user=self.request.user, member_only=query.validated_data["member"], q=query.validated_data.get("q")
+            user=self.request.user,
+            workspace=self.request.workspace,
+            member_only=query.validated_data["member"],
+            q=query.validated_data.get("q"),
         )
 
     @extend_schema(
@@ -70,7 +73,7 @@ class ChannelListApi(generics.ListAPIView):
     def post(self, request):
         data = ChannelCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        channel = services.channel_create(user=request.user, **data.validated_data)
+        channel = services.channel_create(user=request.user, workspace=request.workspace, **data.validated_data)
         return Response(ChannelSerializer(channel).data, status=status.HTTP_201_CREATED)
 
 
@@ -83,7 +86,9 @@ class ChannelDetailApi(APIView):
     )
     def get(self, request, channel_id):
         return Response(
-            ChannelSerializer(selectors.channel_get_for_viewer(user=request.user, channel_id=channel_id)).data
+            ChannelSerializer(
+                selectors.channel_get_for_viewer(user=request.user, workspace=request.workspace, channel_id=channel_id)
+            ).data
         )
 
     @extend_schema(
@@ -97,7 +102,9 @@ class ChannelDetailApi(APIView):
     def patch(self, request, channel_id):
         data = ChannelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        channel = services.channel_update(user=request.user, channel_id=channel_id, **data.validated_data)
+        channel = services.channel_update(
+            user=request.user, workspace=request.workspace, channel_id=channel_id, **data.validated_data
+        )
         return Response(ChannelSerializer(channel).data)
 
 
@@ -111,7 +118,7 @@ class ChannelJoinApi(APIView):
         responses={200: ChannelSerializer, **error_responses(401, 404, 429, 503), 409: ARCHIVED_409},
     )
     def post(self, request, channel_id):
-        channel = services.channel_join(user=request.user, channel_id=channel_id)
+        channel = services.channel_join(user=request.user, workspace=request.workspace, channel_id=channel_id)
         return Response(ChannelSerializer(channel).data)
 
 
@@ -129,7 +136,7 @@ class ChannelLeaveApi(APIView):
         },
     )
     def post(self, request, channel_id):
-        services.channel_leave(user=request.user, channel_id=channel_id)
+        services.channel_leave(user=request.user, workspace=request.workspace, channel_id=channel_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -140,7 +147,7 @@ class ChannelMemberListApi(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return ChannelMember.objects.none()
-        return selectors.channel_members_list(channel_id=self.kwargs["channel_id"])
+        return selectors.channel_members_list(workspace=self.request.workspace, channel_id=self.kwargs["channel_id"])
 
     @extend_schema(
         tags=TAG,

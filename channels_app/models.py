@@ -1,14 +1,20 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
+
+from accounts.models import workspace_foreign_key
 
 
 class Channel(models.Model):
-    """A public channel. Names are lower-case ([a-z0-9_-], 1-80), hence unique regardless of case."""
+    """A public channel of a workspace. Names are lower-case ([a-z0-9_-], 1-80), hence
+    unique within their workspace regardless of case."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=80, unique=True)
+    # Leads every index of the workspace's channel lists (see Meta).
+    workspace = workspace_foreign_key("channels")
+    name = models.CharField(max_length=80)
     description = models.CharField(max_length=250, null=True, blank=True)  # noqa: DJ001 (nullable in the data model)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_channels"
@@ -21,6 +27,11 @@ class Channel(models.Model):
 
     class Meta:
         db_table = "channels"
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="channels_unique_name_in_workspace")]
+        indexes = [
+            # The name-prefix search of a workspace: workspace_id = W AND name LIKE 'ab%'.
+            models.Index("workspace", OpClass("name", name="varchar_pattern_ops"), name="channels_workspace_name_like"),
+        ]
 
     def __str__(self):
         return f"#{self.name}"

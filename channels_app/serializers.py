@@ -4,7 +4,7 @@ import re
 
 from rest_framework import serializers
 
-from accounts.serializers import UserSerializer
+from accounts.serializers import UserSerializer, workspace_state
 from slackclone.api.fields import TimeField
 from slackclone.api.serializers import StrictCharField, StrictSerializer
 
@@ -88,6 +88,14 @@ class ChannelMemberSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "ChannelMember"
+
+    def to_representation(self, instance):
+        workspace_state(
+            instance.user,
+            role=getattr(instance, "user_workspace_role", None),
+            is_active=getattr(instance, "user_workspace_is_active", None),
+        )
+        return super().to_representation(instance)
 
 
 # --- Input --------------------------------------------------------------------

@@ -12,6 +12,7 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.selectors import workspace_or_default
 from channels_app import selectors
 from channels_app.models import Channel, ChannelMember
 from messaging import services as messaging_services
@@ -54,11 +55,17 @@ def _membership_add(*, user, channel: Channel) -> bool:
     _membership, created = ChannelMember.objects.get_or_create(channel=channel, user=user)
     if created:
         joined = messaging_services.system_message_post(
-            channel_id=channel.pk, content=f"{user.username} joined", actor_id=user.pk
+            channel_id=channel.pk,
+            workspace_id=channel.workspace_id,
+            content=f"{user.username} joined",
+            actor_id=user.pk,
         )
         channel_id, user_id, system_message = str(channel.pk), str(user.pk), message_to_api(joined)
+        workspace_id = str(channel.workspace_id)
         transaction.on_commit(
-            lambda: broadcast.member_joined(channel_id=channel_id, user_id=user_id, system_message=system_message)
+            lambda: broadcast.member_joined(
+                channel_id=channel_id, user_id=user_id, workspace_id=workspace_id, system_message=system_message
+            )
         )
     return created
 
@@ -67,37 +74,47 @@ def _membership_remove(*, user, channel: Channel) -> bool:
     """End `user`'s membership. True if they were a member."""
     deleted, _ = ChannelMember.objects.filter(channel=channel, user=user).delete()
     if deleted:
-        messaging_services.system_message_post(channel_id=channel.pk, content=f"{user.username} left", actor_id=user.pk)
-        channel_id, user_id = str(channel.pk), str(user.pk)
-        transaction.on_commit(lambda: broadcast.member_left(channel_id=channel_id, user_id=user_id))
+        messaging_services.system_message_post(
+            channel_id=channel.pk, workspace_id=channel.workspace_id, content=f"{user.username} left", actor_id=user.pk
+        )
+        channel_id, user_id, workspace_id = str(channel.pk), str(user.pk), str(channel.workspace_id)
+        transaction.on_commit(
+            lambda: broadcast.member_left(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
+        )
     return bool(deleted)
 
 
-def channel_create(*, user, name: str, description: str | None = None) -> Channel:
-    """A new channel; its creator is its first member (which posts "<username> joined")."""
+def channel_create(*, user, workspace=None, name: str, description: str | None = None) -> Channel:
+    """A new channel of `workspace`; its creator is its first member (which posts
+    "<username> joined"). 409 `channel_name_taken` if the workspace has the name."""
+    workspace = workspace_or_default(workspace)
     name = name.lower()
-    if Channel.objects.filter(name=name).exists():
+    if Channel.objects.filter(workspace_id=workspace.pk, name=name).exists():
         raise _name_taken()
     with transaction.atomic():
         try:
             with transaction.atomic():
-                channel = Channel.objects.create(name=name, description=description or None, created_by=user)
+                channel = Channel.objects.create(
+                    workspace=workspace, name=name, description=description or None, created_by=user
+                )
         except IntegrityError as exc:  # a concurrent create took the name
             raise _name_taken() from exc
         _membership_add(user=user, channel=channel)
-    return selectors.channel_get_for_viewer(user=user, channel_id=channel.pk)
+    return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
 def channel_update(
-    *, user, channel_id: UUID | str, name: str | None = None, description: str | _Unset | None = UNSET
+    *, user, workspace=None, channel_id: UUID | str, name: str | None = None, description: str | _Unset | None = UNSET
 ) -> Channel:
-    """Rename and/or re-describe a channel: its creator or staff only (403), 409 on a taken name."""
+    """Rename and/or re-describe a channel of `workspace`: its creator or staff only
+    (403), 409 on a name taken in the workspace."""
+    workspace = workspace_or_default(workspace)
     with transaction.atomic():
-        channel = selectors.channel_get_for_editor(user=user, channel_id=channel_id, lock=True)
+        channel = selectors.channel_get_for_editor(user=user, workspace=workspace, channel_id=channel_id, lock=True)
         update_fields = []
         if name is not None and name.lower() != channel.name:
             name = name.lower()
-            if Channel.objects.filter(name=name).exclude(pk=channel.pk).exists():
+            if Channel.objects.filter(workspace_id=workspace.pk, name=name).exclude(pk=channel.pk).exists():
                 raise _name_taken()
             channel.name = name
             update_fields.append("name")
@@ -110,27 +127,29 @@ def channel_update(
                     channel.save(update_fields=update_fields)
             except IntegrityError as exc:
                 raise _name_taken() from exc
-    return selectors.channel_get_for_viewer(user=user, channel_id=channel.pk)
+    return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
-def channel_join(*, user, channel_id: UUID | str) -> Channel:
-    """Join a public channel. Idempotent: joining again changes nothing and posts nothing.
-    An archived channel cannot be joined (409 `channel_archived`)."""
+def channel_join(*, user, workspace=None, channel_id: UUID | str) -> Channel:
+    """Join a public channel of `workspace`. Idempotent: joining again changes nothing and
+    posts nothing. An archived channel cannot be joined (409 `channel_archived`)."""
+    workspace = workspace_or_default(workspace)
     with transaction.atomic():
         # The channel's row first (as archive and delete lock it): its state cannot change
         # under the join, and the join never deadlocks with them.
-        channel = selectors.channel_get(channel_id=channel_id, lock=True)
+        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id, lock=True)
         _refuse_if_archived(channel)
         _membership_add(user=user, channel=channel)
-    return selectors.channel_get_for_viewer(user=user, channel_id=channel.pk)
+    return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
-def channel_leave(*, user, channel_id: UUID | str) -> None:
+def channel_leave(*, user, workspace=None, channel_id: UUID | str) -> None:
     """Leave a channel. Idempotent: leaving when not a member changes nothing and posts nothing.
     An archived channel cannot be left either (409 `channel_archived`): its membership is
     frozen, and leaving would post a SYSTEM message in a read-only channel."""
+    workspace = workspace_or_default(workspace)
     with transaction.atomic():
-        channel = selectors.channel_get(channel_id=channel_id, lock=True)  # see channel_join
+        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id, lock=True)  # see channel_join
         _refuse_if_archived(channel)
         _membership_remove(user=user, channel=channel)
 
@@ -144,7 +163,7 @@ def channel_archive(*, channel: Channel, by) -> Channel:
     Archiving an archived channel changes nothing and records nothing."""
     _require_staff(by)
     with transaction.atomic():
-        locked = selectors.channel_get(channel_id=channel.pk, lock=True)
+        locked = selectors.channel_get(workspace=channel.workspace_id, channel_id=channel.pk, lock=True)
         if not locked.is_archived:
             # Sends in flight finish first; later ones wait, then see the archive (409).
             messaging_services.conversation_writes_lock(Conversation(ConversationKind.CHANNEL, str(locked.pk)))
@@ -156,6 +175,7 @@ def channel_archive(*, channel: Channel, by) -> Channel:
                 target_type=AuditLogEntry.TargetType.CHANNEL,
                 target_id=str(locked.pk),
                 detail={"name": locked.name},
+                workspace_id=locked.workspace_id,
             )
     channel.archived_at = locked.archived_at
     return channel
@@ -183,7 +203,7 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
     _require_staff(by)
     conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
     with transaction.atomic():
-        locked = selectors.channel_get(channel_id=channel.pk, lock=True)
+        locked = selectors.channel_get(workspace=channel.workspace_id, channel_id=channel.pk, lock=True)
         # Writes in flight (a first send, whose counter row is not committed yet, too)
         # finish first and their messages are removed with the rest; later ones wait,
         # then find the channel gone (404) and store nothing.
@@ -199,6 +219,7 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
             target_type=AuditLogEntry.TargetType.CHANNEL,
             target_id=str(locked.pk),
             detail={"name": locked.name, "memberships": memberships, "messages": messages},
+            workspace_id=locked.workspace_id,
         )
         messaging_services.conversation_sequence_delete(conversation=conversation)
         locked.delete()
@@ -217,10 +238,12 @@ def channel_memberships_remove_inactive(*, membership_ids: list[UUID | str]) -> 
         memberships = list(
             ChannelMember.objects.select_for_update()
             .filter(pk__in=membership_ids, user__is_active=False)
-            .values_list("pk", "channel_id", "user_id")
+            .values_list("pk", "channel_id", "user_id", "channel__workspace_id")
         )
-        ChannelMember.objects.filter(pk__in=[pk for pk, _, _ in memberships]).delete()
-        for _pk, channel_id, user_id in memberships:
-            cid, uid = str(channel_id), str(user_id)
-            transaction.on_commit(lambda cid=cid, uid=uid: broadcast.member_left(channel_id=cid, user_id=uid))
+        ChannelMember.objects.filter(pk__in=[pk for pk, _, _, _ in memberships]).delete()
+        for _pk, channel_id, user_id, workspace_id in memberships:
+            cid, uid, wid = str(channel_id), str(user_id), str(workspace_id)
+            transaction.on_commit(
+                lambda cid=cid, uid=uid, wid=wid: broadcast.member_left(channel_id=cid, user_id=uid, workspace_id=wid)
+            )
     return len(memberships)

@@ -25,7 +25,7 @@ class DmListApi(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return DmConversation.objects.none()
-        return selectors.dm_list_for_participant(user=self.request.user)
+        return selectors.dm_list_for_participant(user=self.request.user, workspace=self.request.workspace)
 
     @extend_schema(
         tags=TAG,
@@ -52,7 +52,9 @@ class DmListApi(generics.ListAPIView):
     def post(self, request):
         data = DmOpenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        conversation, created = services.dm_open(user=request.user, other_user_id=data.validated_data["user_id"])
+        conversation, created = services.dm_open(
+            user=request.user, workspace=request.workspace, other_user_id=data.validated_data["user_id"]
+        )
         body = DmConversationSerializer(conversation, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -65,5 +67,7 @@ class DmDetailApi(APIView):
         responses={200: DmConversationSerializer, **error_responses(401, 404)},
     )
     def get(self, request, conversation_id):
-        conversation = selectors.dm_get_for_participant_with_users(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.dm_get_for_participant_with_users(
+            user=request.user, workspace=request.workspace, conversation_id=conversation_id
+        )
         return Response(DmConversationSerializer(conversation, context={"request": request}).data)

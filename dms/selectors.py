@@ -4,8 +4,9 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from accounts.models import WorkspaceMember
 from dms.models import DmConversation
 from slackclone import errors
 
@@ -15,36 +16,56 @@ def _participant(user_id) -> Q:
     return Q(user1_id=user_id) | Q(user2_id=user_id)
 
 
-def _get_for_participant(queryset: QuerySet[DmConversation], *, user, conversation_id) -> DmConversation:
+def _get_for_participant(queryset: QuerySet[DmConversation], *, user, workspace, conversation_id) -> DmConversation:
     try:
-        return queryset.get(_participant(user.pk), pk=conversation_id)
+        return queryset.get(_participant(user.pk), pk=conversation_id, workspace_id=getattr(workspace, "pk", workspace))
     except (DmConversation.DoesNotExist, ValueError) as exc:
         raise errors.NotFound("Conversation not found.") from exc
 
 
-def dm_get_for_participant(*, user, conversation_id: UUID | str) -> DmConversation:
-    """The conversation if `user` is one of its two users; 404 for anyone else."""
-    return _get_for_participant(DmConversation.objects.all(), user=user, conversation_id=conversation_id)
-
-
-def dm_get_for_participant_with_users(*, user, conversation_id: UUID | str) -> DmConversation:
-    """As `dm_get_for_participant`, with both users loaded (for `other_user`) in the same query."""
+def dm_get_for_participant(*, user, workspace, conversation_id: UUID | str) -> DmConversation:
+    """The conversation of `workspace` if `user` is one of its two users; 404 for anyone
+    else, and for a conversation of another workspace."""
     return _get_for_participant(
-        DmConversation.objects.select_related("user1", "user2"), user=user, conversation_id=conversation_id
+        DmConversation.objects.all(), user=user, workspace=workspace, conversation_id=conversation_id
     )
 
 
-def dm_list_for_participant(*, user) -> QuerySet[DmConversation]:
-    """The conversations `user` is in, with both users loaded (for `other_user`)."""
-    return DmConversation.objects.filter(_participant(user.pk)).select_related("user1", "user2")
+def _with_users(workspace) -> QuerySet[DmConversation]:
+    """Both users loaded (for `other_user`), each with their role in the workspace."""
+    workspace_id = getattr(workspace, "pk", workspace)
+    role1 = WorkspaceMember.objects.filter(workspace_id=workspace_id, user_id=OuterRef("user1_id"))
+    role2 = WorkspaceMember.objects.filter(workspace_id=workspace_id, user_id=OuterRef("user2_id"))
+    return DmConversation.objects.select_related("user1", "user2").annotate(
+        user1_workspace_role=Subquery(role1.values("role")[:1]),
+        user1_workspace_is_active=Subquery(role1.values("is_active")[:1]),
+        user2_workspace_role=Subquery(role2.values("role")[:1]),
+        user2_workspace_is_active=Subquery(role2.values("is_active")[:1]),
+    )
 
 
-def dm_get_for_pair(*, user1_id: UUID, user2_id: UUID) -> DmConversation:
-    return DmConversation.objects.select_related("user1", "user2").get(user1_id=user1_id, user2_id=user2_id)
+def dm_get_for_participant_with_users(*, user, workspace, conversation_id: UUID | str) -> DmConversation:
+    """As `dm_get_for_participant`, with both users loaded (for `other_user`) in the same query."""
+    return _get_for_participant(_with_users(workspace), user=user, workspace=workspace, conversation_id=conversation_id)
 
 
-def user_dm_ids(*, user_id: UUID | str) -> list[str]:
-    return [str(cid) for cid in DmConversation.objects.filter(_participant(user_id)).values_list("id", flat=True)]
+def dm_list_for_participant(*, user, workspace) -> QuerySet[DmConversation]:
+    """The conversations of `workspace` that `user` is in, with both users loaded (for
+    `other_user`); served by the (workspace, user1|user2, created_at) indexes."""
+    return _with_users(workspace).filter(_participant(user.pk), workspace_id=workspace.pk)
+
+
+def dm_get_for_pair(*, workspace, user1_id: UUID, user2_id: UUID) -> DmConversation:
+    return _with_users(workspace).get(workspace_id=workspace.pk, user1_id=user1_id, user2_id=user2_id)
+
+
+def user_dm_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) -> list[str]:
+    """The DM conversations of `workspace_id` (None: of every workspace, see
+    channels_app.selectors.user_channel_ids) that `user_id` is one of the two users of."""
+    conversations = DmConversation.objects.filter(_participant(user_id))
+    if workspace_id is not None:
+        conversations = conversations.filter(workspace_id=workspace_id)
+    return [str(cid) for cid in conversations.values_list("id", flat=True)]
 
 
 # --- Operations (manage.py check_consistency) -------------------------------------
@@ -54,7 +75,8 @@ SELECT d.id, d.user1_id, d.user2_id,
        CASE
            WHEN d.user1_id = d.user2_id THEN 'self'
            WHEN EXISTS (
-               SELECT 1 FROM dm_conversations o WHERE o.user1_id = d.user2_id AND o.user2_id = d.user1_id
+               SELECT 1 FROM dm_conversations o
+               WHERE o.workspace_id = d.workspace_id AND o.user1_id = d.user2_id AND o.user2_id = d.user1_id
            ) THEN 'duplicate'
            ELSE 'swapped'
        END

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import UserSerializer
+from accounts.serializers import UserSerializer, workspace_state
 from slackclone.api.fields import TimeField
 from slackclone.api.serializers import StrictSerializer
 
@@ -42,5 +42,11 @@ class DmConversationSerializer(serializers.Serializer):
     @extend_schema_field(UserSerializer)
     def get_other_user(self, conversation) -> dict:
         viewer_id = self.context["request"].user.pk
-        other = conversation.user2 if conversation.user1_id == viewer_id else conversation.user1
+        side = "user2" if conversation.user1_id == viewer_id else "user1"
+        other = getattr(conversation, side)
+        workspace_state(
+            other,
+            role=getattr(conversation, f"{side}_workspace_role", None),
+            is_active=getattr(conversation, f"{side}_workspace_is_active", None),
+        )
         return UserSerializer(other, context=self.context).data

@@ -48,7 +48,8 @@ class _ConversationMixin:
     scope_kwarg: str  # "channel_id" or "conversation_id"
 
     def scope(self, kwargs) -> dict:
-        return {self.scope_kwarg: kwargs[self.scope_kwarg]}
+        """The conversation named by the path, in the workspace of the request's token."""
+        return {self.scope_kwarg: kwargs[self.scope_kwarg], "workspace": self.request.workspace}
 
 
 class _MessagesApi(_ConversationMixin, APIView):

@@ -4,7 +4,7 @@
 string, BSON date <-> tz-aware UTC datetime, camelCase <-> snake_case).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -23,10 +23,13 @@ class MessageType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """A channel or a DM conversation, by id (canonical UUID string)."""
+    """A channel or a DM conversation, by id (canonical UUID string), and the id of its
+    workspace when known (stored as the document's `workspaceId`; not part of equality:
+    a conversation id names one conversation of one workspace)."""
 
     kind: ConversationKind
     id: str
+    workspace_id: str | None = field(default=None, compare=False)
 
     @property
     def api_field(self) -> str:

@@ -6,6 +6,8 @@ by `conversationId`. Documents keep the data model's camelCase names:
 
     _id        ObjectId (chosen here before the insert, see dedupeKey)
     channelId | conversationId   canonical UUID string
+    workspaceId  the conversation's workspace (UUID string); `backfill_workspace_ids`
+               sets it on documents stored before workspaces existed
     senderId   UUID string; null only for a SYSTEM message without an acting user
     content    string (trimmed, 1-4000 characters)
     createdAt  BSON date, server-assigned, millisecond precision
@@ -117,6 +119,10 @@ INDEXES: tuple[IndexSpec, ...] = (
     # (createdAt, _id)) and retention (purge_messages: createdAt < cutoff).
     IndexSpec("channel_messages", (("createdAt", ASCENDING), ("_id", ASCENDING))),
     IndexSpec("dm_messages", (("createdAt", ASCENDING), ("_id", ASCENDING))),
+    # One workspace's messages by time: export_workspace, purge_messages --workspace and
+    # the admin's moderation list filtered by workspace.
+    IndexSpec("channel_messages", (("workspaceId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING))),
+    IndexSpec("dm_messages", (("workspaceId", ASCENDING), ("createdAt", ASCENDING), ("_id", ASCENDING))),
 )
 
 
@@ -195,6 +201,7 @@ class MessageRepository:
         return {
             "_id": ObjectId(message.id),
             self.conversation_field: message.conversation.id,
+            "workspaceId": message.conversation.workspace_id,
             "senderId": message.sender_id,
             "content": message.content,
             "createdAt": message.created_at,
@@ -210,7 +217,7 @@ class MessageRepository:
     def from_mongo(self, raw: dict) -> MessageDocument:
         return MessageDocument(
             id=str(raw["_id"]),
-            conversation=Conversation(self.kind, raw[self.conversation_field]),
+            conversation=Conversation(self.kind, raw[self.conversation_field], raw.get("workspaceId")),
             seq=int(raw["seq"]),
             sender_id=raw.get("senderId"),
             content=raw["content"],
@@ -367,20 +374,31 @@ class MessageRepository:
         with _mongo_errors():
             return self.collection.delete_many({"_id": {"$in": [ObjectId(mid) for mid in message_ids]}}).deleted_count
 
-    def _older_than(self, created_before: datetime, conversation_id: str | None) -> dict:
+    def _older_than(self, created_before: datetime, conversation_id: str | None, workspace_id: str | None) -> dict:
         query: dict = {"createdAt": {"$lt": created_before}}
+        if workspace_id is not None:
+            query = {"workspaceId": workspace_id, **query}
         if conversation_id is not None:
             query[self.conversation_field] = conversation_id
         return query
 
-    def count_older_than(self, *, created_before: datetime, conversation_id: str | None = None) -> int:
+    def count_older_than(
+        self, *, created_before: datetime, conversation_id: str | None = None, workspace_id: str | None = None
+    ) -> int:
         with _mongo_errors():
-            return self.collection.count_documents(self._older_than(created_before, conversation_id))
+            return self.collection.count_documents(self._older_than(created_before, conversation_id, workspace_id))
 
-    def delete_older_than(self, *, created_before: datetime, conversation_id: str | None = None, progress=None) -> int:
+    def delete_older_than(
+        self,
+        *,
+        created_before: datetime,
+        conversation_id: str | None = None,
+        workspace_id: str | None = None,
+        progress=None,
+    ) -> int:
         """Hard-delete (retention) every message created before `created_before`, of one
-        conversation or of all (see delete_matching)."""
-        return self.delete_matching(self._older_than(created_before, conversation_id), progress=progress)
+        conversation, of one workspace, or of all (see delete_matching)."""
+        return self.delete_matching(self._older_than(created_before, conversation_id, workspace_id), progress=progress)
 
     def delete_matching(self, query: dict, *, batch_size: int | None = None, progress=None) -> int:
         """Hard-delete every document matching `query` (built here, never client input).
@@ -464,6 +482,7 @@ class MessageRepository:
         self,
         *,
         conversation_id: str | None = None,
+        workspace_id: str | None = None,
         sender_id: str | None = None,
         created_from: datetime | None = None,
         created_before: datetime | None = None,
@@ -480,6 +499,8 @@ class MessageRepository:
         None both. `seek` is the (createdAt, id) of the last message of the previous page.
         """
         conditions: list[dict] = []
+        if workspace_id is not None:
+            conditions.append({"workspaceId": workspace_id})
         if conversation_id is not None:
             conditions.append({self.conversation_field: conversation_id})
         if sender_id is not None:
@@ -513,6 +534,46 @@ class MessageRepository:
                     yield self.from_mongo(raw)
             finally:
                 cursor.close()
+
+    # workspaces ---------------------------------------------------------------------
+
+    def iter_workspace(self, *, workspace_id: str, batch_size: int = 1000) -> Iterator[MessageDocument]:
+        """Every message of a workspace (deleted ones included), by (createdAt, _id), on
+        the (workspaceId, createdAt, _id) index, `batch_size` documents at a time."""
+        with _mongo_errors():
+            cursor = (
+                self.collection.find({"workspaceId": workspace_id})
+                .sort([("createdAt", ASCENDING), ("_id", ASCENDING)])
+                .batch_size(batch_size)
+            )
+            try:
+                for raw in cursor:
+                    yield self.from_mongo(raw)
+            finally:
+                cursor.close()
+
+    def count_without_workspace(self) -> int:
+        """Documents stored before workspaces existed (no workspaceId yet)."""
+        with _mongo_errors():
+            return self.collection.count_documents({"workspaceId": None})
+
+    def set_workspace(self, *, conversation_ids: list[str], workspace_id: str) -> int:
+        """Backfill: set workspaceId on these conversations' documents that have none."""
+        if not conversation_ids:
+            return 0
+        with _mongo_errors():
+            return self.collection.update_many(
+                {self.conversation_field: {"$in": list(conversation_ids)}, "workspaceId": None},
+                {"$set": {"workspaceId": workspace_id}},
+            ).modified_count
+
+    def conversation_ids_without_workspace(self) -> list[str]:
+        with _mongo_errors():
+            return [
+                value
+                for value in self.collection.distinct(self.conversation_field, {"workspaceId": None})
+                if isinstance(value, str)
+            ]
 
 
 class ChannelMessageRepository(MessageRepository):

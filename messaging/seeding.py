@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
-from accounts.models import User
+from accounts.models import User, Workspace, WorkspaceMember, default_workspace_id
 from channels_app.models import Channel, ChannelMember
 from dms.models import DmConversation
 from dms.services import dm_pair
@@ -76,9 +76,20 @@ class SeedResult:
     seconds: float = 0.0
 
 
-def seed_people_and_places(*, users: int, channels: int, result: SeedResult):
-    """Users, channels, memberships and DMs; returns (users in order, conversations)."""
-    names = usernames(users)
+def seed_people_and_places(
+    *,
+    users: int,
+    channels: int,
+    result: SeedResult,
+    workspace: Workspace | None = None,
+    names: list[str] | None = None,
+    specs: list[tuple[str, str]] | None = None,
+):
+    """Users, channels, memberships and DMs of `workspace` (default: the default one),
+    the users made members of it (the first one, the demo user, its owner); returns
+    (users in order, conversations)."""
+    workspace = workspace or Workspace.objects.get(pk=default_workspace_id())
+    names = names or usernames(users)
     with transaction.atomic():
         existing = set(User.objects.filter(username__in=names).values_list("username", flat=True))
         missing = [name for name in names if name not in existing]
@@ -99,18 +110,30 @@ def seed_people_and_places(*, users: int, channels: int, result: SeedResult):
         by_name = {user.username: user for user in User.objects.filter(username__in=names)}
         result.users_created = len(by_name) - len(existing)
         people = [by_name[name] for name in names if name in by_name]
-        demo = by_name.get(DEMO_USERNAME)
+        demo = by_name.get(names[0])
         if demo is None or len(people) < len(names):
             taken = sorted(set(names) - set(by_name))
             raise errors.Conflict(f"Could not create the demo users {taken}: their emails are taken by other users.")
 
-        specs = channel_specs(channels)
-        present = set(Channel.objects.filter(name__in=[name for name, _ in specs]).values_list("name", flat=True))
-        Channel.objects.bulk_create(
-            [Channel(name=name, description=text, created_by=demo) for name, text in specs if name not in present],
+        WorkspaceMember.objects.bulk_create(
+            [
+                WorkspaceMember(workspace=workspace, user=user, role="owner" if user is demo else "member")
+                for user in people
+            ],
             ignore_conflicts=True,
         )
-        by_channel = {channel.name: channel for channel in Channel.objects.filter(name__in=[n for n, _ in specs])}
+        specs = specs or channel_specs(channels)
+        in_workspace = Channel.objects.filter(workspace=workspace)
+        present = set(in_workspace.filter(name__in=[name for name, _ in specs]).values_list("name", flat=True))
+        Channel.objects.bulk_create(
+            [
+                Channel(workspace=workspace, name=name, description=text, created_by=demo)
+                for name, text in specs
+                if name not in present
+            ],
+            ignore_conflicts=True,
+        )
+        by_channel = {channel.name: channel for channel in in_workspace.filter(name__in=[n for n, _ in specs])}
         result.channels_created = len(by_channel) - len(present)
         seeded_channels = [by_channel[name] for name, _ in specs]
 
@@ -127,10 +150,10 @@ def seed_people_and_places(*, users: int, channels: int, result: SeedResult):
         result.memberships_created = ChannelMember.objects.filter(channel__in=seeded_channels).count() - before
 
         pairs = [dm_pair(demo.pk, other.pk) for other in people[1 : 1 + _DM_PARTNERS]]
-        dm_filter = [DmConversation.objects.filter(user1_id=a, user2_id=b) for a, b in pairs]
+        dm_filter = [DmConversation.objects.filter(workspace=workspace, user1_id=a, user2_id=b) for a, b in pairs]
         before = sum(query.count() for query in dm_filter)
         DmConversation.objects.bulk_create(
-            [DmConversation(user1_id=a, user2_id=b) for a, b in pairs], ignore_conflicts=True
+            [DmConversation(workspace=workspace, user1_id=a, user2_id=b) for a, b in pairs], ignore_conflicts=True
         )
         dms = [query.get() for query in dm_filter]
         result.dms_created = len(dms) - before
@@ -139,11 +162,42 @@ def seed_people_and_places(*, users: int, channels: int, result: SeedResult):
         channel.pk: list(ChannelMember.objects.filter(channel=channel).values_list("user_id", flat=True))
         for channel in seeded_channels
     }
+    wid = str(workspace.pk)
     conversations = [
-        (Conversation(ConversationKind.CHANNEL, str(channel.pk)), [str(uid) for uid in members[channel.pk]])
+        (Conversation(ConversationKind.CHANNEL, str(channel.pk), wid), [str(uid) for uid in members[channel.pk]])
         for channel in seeded_channels
-    ] + [(Conversation(ConversationKind.DM, str(dm.pk)), [str(dm.user1_id), str(dm.user2_id)]) for dm in dms]
+    ] + [(Conversation(ConversationKind.DM, str(dm.pk), wid), [str(dm.user1_id), str(dm.user2_id)]) for dm in dms]
     return people, conversations
+
+
+# The second workspace of `make run` (seed_demo --second-workspace): invite-only, its own
+# people, channels and DMs, with the demo user as a member too (to switch between them).
+SECOND_WORKSPACE = ("acme", "Acme Corp")
+_SECOND_NAMES = ["acme-owner", "acme-ann", "acme-ben", "acme-cat", "acme-dan"]
+_SECOND_CHANNELS = [("acme-general", "Acme's own general channel"), ("acme-launch", "The launch, in Acme only")]
+
+
+def seed_second_workspace(*, messages: int, batch_size: int) -> tuple[Workspace, SeedResult]:
+    """The invite-only workspace `acme` with its own users, channels, DMs and messages;
+    the demo user is a member too. Idempotent like the rest."""
+    slug, name = SECOND_WORKSPACE
+    workspace, _ = Workspace.objects.get_or_create(
+        slug=slug, defaults={"name": name, "joining": Workspace.Joining.INVITE_ONLY}
+    )
+    result = SeedResult()
+    _people, conversations = seed_people_and_places(
+        users=len(_SECOND_NAMES),
+        channels=len(_SECOND_CHANNELS),
+        result=result,
+        workspace=workspace,
+        names=_SECOND_NAMES,
+        specs=_SECOND_CHANNELS,
+    )
+    demo = User.objects.filter(username=DEMO_USERNAME).first()
+    if demo is not None:
+        WorkspaceMember.objects.get_or_create(workspace=workspace, user=demo)
+    seed_messages(conversations=conversations, target=messages, batch_size=batch_size, result=result)
+    return workspace, result
 
 
 def _shares(total: int, conversations) -> list[int]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from accounts.selectors import workspace_or_default
 from channels_app.selectors import channel_archived_error, channel_get, channel_get_for_member, channel_ids_existing
 from dms.selectors import dm_get_for_participant, dm_ids_existing
 from messaging import validation
@@ -35,13 +36,15 @@ class HistoryPage:
 def conversation_get_for_member(
     *,
     user,
+    workspace=None,
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
     for_write: bool = False,
 ) -> Conversation:
-    """The channel or DM named by exactly one of the two ids, if `user` may read and
-    post in it. Channel: 404 if unknown, 403 if not a member. DM: 404 for anyone but
-    its two users. Checked on every call: membership can end at any time.
+    """The channel or DM of `workspace` named by exactly one of the two ids, if `user`
+    may read and post in it. Channel: 404 if unknown (or another workspace's), 403 if
+    not a member. DM: 404 for anyone but its two users. Checked on every call:
+    membership can end at any time.
 
     `for_write` (posting or editing a message): an archived channel is read-only, 409
     `channel_archived`. This is the one place that rule lives for messages; deleting
@@ -51,19 +54,20 @@ def conversation_get_for_member(
             "Give exactly one of channel_id and conversation_id.",
             fields={"channel_id": ["Give exactly one of channel_id and conversation_id."]},
         )
+    workspace = workspace_or_default(workspace)
     if channel_id is not None:
         cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
-        channel = channel_get_for_member(user=user, channel_id=cid)
+        channel = channel_get_for_member(user=user, workspace=workspace, channel_id=cid)
         if for_write and channel.is_archived:
             raise channel_archived_error()
-        return Conversation(ConversationKind.CHANNEL, cid)
+        return Conversation(ConversationKind.CHANNEL, cid, str(channel.workspace_id))
     cid = validation.clean_uuid(conversation_id, field="conversation_id", not_found="Conversation not found.")
-    dm_get_for_participant(user=user, conversation_id=cid)
-    return Conversation(ConversationKind.DM, cid)
+    dm = dm_get_for_participant(user=user, workspace=workspace, conversation_id=cid)
+    return Conversation(ConversationKind.DM, cid, str(dm.workspace_id))
 
 
 def conversation_get_for_deleter(
-    *, user, channel_id: UUID | str | None = None, conversation_id: UUID | str | None = None
+    *, user, workspace=None, channel_id: UUID | str | None = None, conversation_id: UUID | str | None = None
 ) -> Conversation:
     """Where `user` may delete messages: staff moderate every channel (channels are
     public; 404 if unknown), members their own channels; a DM stays private to its two
@@ -71,14 +75,17 @@ def conversation_get_for_deleter(
     messaging.services.message_delete's rule."""
     if channel_id is not None and conversation_id is None and getattr(user, "is_staff", False):
         cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
-        channel_get(channel_id=cid)
-        return Conversation(ConversationKind.CHANNEL, cid)
-    return conversation_get_for_member(user=user, channel_id=channel_id, conversation_id=conversation_id)
+        channel = channel_get(workspace=workspace_or_default(workspace), channel_id=cid)
+        return Conversation(ConversationKind.CHANNEL, cid, str(channel.workspace_id))
+    return conversation_get_for_member(
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
+    )
 
 
 def message_history(
     *,
     user,
+    workspace=None,
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
     limit: object = None,
@@ -92,7 +99,9 @@ def message_history(
     page hands back the position it was asked for (seq 0 for an empty conversation),
     so a client polling with `after_cursor` keeps its place.
     """
-    conversation = conversation_get_for_member(user=user, channel_id=channel_id, conversation_id=conversation_id)
+    conversation = conversation_get_for_member(
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
+    )
     limit = validation.clean_limit(limit)
     if before is not None and after is not None:
         text = "Give at most one of before and after."
@@ -142,6 +151,7 @@ class MessageFilter:
     """What the moderation list shows; every value already checked (see moderation.forms)."""
 
     kind: ConversationKind = ConversationKind.CHANNEL
+    workspace_id: str | None = None
     conversation_id: str | None = None
     sender_id: str | None = None
     created_from: datetime | None = None
@@ -171,6 +181,7 @@ def message_search(
         )
     found = repository_for(filters.kind).search(
         conversation_id=filters.conversation_id,
+        workspace_id=filters.workspace_id,
         sender_id=filters.sender_id,
         created_from=filters.created_from,
         created_before=filters.created_before,
@@ -218,7 +229,7 @@ def channel_export(*, channel_id: UUID | str, batch_size: int = 1000) -> Iterato
     """Every live message of an existing channel (404 otherwise) in seq order, read
     `batch_size` at a time."""
     cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
-    channel_get(channel_id=cid)
+    channel_get(workspace=None, channel_id=cid)
     return repository_for(ConversationKind.CHANNEL).iter_live(conversation_id=cid, batch_size=batch_size)
 
 
@@ -255,3 +266,23 @@ def orphan_conversations(*, created_before: datetime) -> list[OrphanConversation
             OrphanConversation(Conversation(kind, cid), counts[cid]) for cid in missing if counts.get(cid, 0) > 0
         ]
     return orphans
+
+
+# --- Workspaces (manage.py export_workspace, check_consistency) ----------------------
+
+
+def workspace_messages(*, workspace_id: str, batch_size: int = 1000) -> Iterator[MessageDocument]:
+    """Every stored message of a workspace, channels' then DMs', deleted ones included,
+    each collection by (createdAt, _id) on its (workspaceId, createdAt, _id) index, read
+    `batch_size` at a time (constant memory)."""
+    for kind in (ConversationKind.CHANNEL, ConversationKind.DM):
+        yield from repository_for(kind).iter_workspace(workspace_id=str(workspace_id), batch_size=batch_size)
+
+
+def messages_without_workspace() -> dict[str, int]:
+    """{collection: documents without a workspaceId} (stored before workspaces existed;
+    `manage.py backfill_workspace_ids` sets it)."""
+    return {
+        repository_for(kind).collection_name: repository_for(kind).count_without_workspace()
+        for kind in ConversationKind
+    }

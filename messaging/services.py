@@ -506,6 +506,7 @@ def _check_retry_sender(result: SendResult, *, sender_id: str) -> SendResult:
 def message_send(
     *,
     sender,
+    workspace=None,
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
     content: object,
@@ -520,7 +521,7 @@ def message_send(
     another sender, 409 `client_msg_id_conflict`.
     """
     conversation = selectors.conversation_get_for_member(
-        user=sender, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+        user=sender, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     content = validation.clean_content(content)
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
@@ -535,16 +536,19 @@ def message_send(
     return _check_retry_sender(result, sender_id=sender_id)
 
 
-def system_message_post(*, channel_id: UUID | str, content: str, actor_id: UUID | str | None = None) -> MessageDocument:
+def system_message_post(
+    *, channel_id: UUID | str, content: str, actor_id: UUID | str | None = None, workspace_id: UUID | str | None = None
+) -> MessageDocument:
     """Store a SYSTEM message in a channel (e.g. "alice joined") and broadcast it.
 
     `senderId` is the acting user's id when given (who joined, who left), else null.
-    No membership check: the caller is a service that already decided.
+    No membership check: the caller is a service that already decided. `workspace_id`
+    is the channel's (looked up when not given).
     """
-    conversation = Conversation(
-        ConversationKind.CHANNEL,
-        validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found."),
-    )
+    cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
+    if workspace_id is None:
+        workspace_id = channel_get(workspace=None, channel_id=cid).workspace_id
+    conversation = Conversation(ConversationKind.CHANNEL, cid, str(workspace_id))
     sender_id = str(UUID(str(actor_id))) if actor_id is not None else None
     result = _send(
         conversation=conversation,
@@ -571,6 +575,7 @@ def _system_immutable() -> errors.PermissionDenied:
 def message_edit(
     *,
     user,
+    workspace=None,
     message_id: str,
     content: object,
     channel_id: UUID | str | None = None,
@@ -589,7 +594,7 @@ def message_edit(
     otherwise), and `message.updated` is broadcast before the lock is released, so no
     socket hears it after the message's `message.deleted`, and edits arrive in order."""
     conversation = selectors.conversation_get_for_member(
-        user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     message = _message_get(message_id=message_id, conversation=conversation)
     content = validation.clean_content(content)
@@ -602,7 +607,7 @@ def message_edit(
         # archive, a delete, or the author's leave; the rules are checked again there.
         conversation_writes_lock(conversation)
         selectors.conversation_get_for_member(
-            user=user, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+            user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
         )
         # Never before createdAt, even if this process's clock is behind the sender's.
         edited_at = max(_now_ms(), message.created_at)
@@ -621,6 +626,7 @@ def message_edit(
 def message_delete(
     *,
     user,
+    workspace=None,
     message_id: str,
     channel_id: UUID | str | None = None,
     conversation_id: UUID | str | None = None,
@@ -636,7 +642,7 @@ def message_delete(
     Of concurrent deletes of one message exactly one succeeds (and is audited and
     broadcast once); the others raise NotFound (404)."""
     conversation = selectors.conversation_get_for_deleter(
-        user=user, channel_id=channel_id, conversation_id=conversation_id
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
     message = _message_get(message_id=message_id, conversation=conversation)
     is_staff = bool(getattr(user, "is_staff", False))
@@ -646,7 +652,9 @@ def message_delete(
         raise errors.PermissionDenied("Only the author or staff can delete a message.", code="not_author")
     with transaction.atomic():
         conversation_writes_lock(conversation)
-        selectors.conversation_get_for_deleter(user=user, channel_id=channel_id, conversation_id=conversation_id)
+        selectors.conversation_get_for_deleter(
+            user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
+        )
         deleted = repository_for(conversation.kind).soft_delete(
             conversation_id=conversation.id,
             message_id=message.id,
@@ -781,10 +789,16 @@ def orphan_messages_delete(*, orphans: list[selectors.OrphanConversation], creat
 
 
 def messages_purge(
-    *, older_than: datetime, channel_id: UUID | str | None = None, dry_run: bool = False, progress=None
+    *,
+    older_than: datetime,
+    channel_id: UUID | str | None = None,
+    workspace_id: UUID | str | None = None,
+    dry_run: bool = False,
+    progress=None,
 ) -> dict[str, int]:
     """Retention: hard-delete the messages created before `older_than`, in every channel
-    and DM, or in one channel only (404 if it does not exist). `dry_run` only counts.
+    and DM, or in one channel only (404 if it does not exist), or in one workspace
+    (`workspace_id`; on its (workspaceId, createdAt) index). `dry_run` only counts.
     Returns {collection name: messages deleted (or that would be)}; `progress(collection,
     deleted so far)` is called after each batch. Nothing is broadcast: the messages are
     far older than anything a client shows live, and history simply starts later (the
@@ -792,7 +806,7 @@ def messages_purge(
     targets: list[tuple[ConversationKind, str | None]]
     if channel_id is not None:
         cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
-        channel_get(channel_id=cid)
+        channel_get(workspace=workspace_id, channel_id=cid)
         targets = [(ConversationKind.CHANNEL, cid)]
     else:
         targets = [(ConversationKind.CHANNEL, None), (ConversationKind.DM, None)]
@@ -801,15 +815,43 @@ def messages_purge(
         repo = repository_for(kind)
         if dry_run:
             counts[repo.collection_name] = repo.count_older_than(
-                created_before=older_than, conversation_id=conversation_id
+                created_before=older_than,
+                conversation_id=conversation_id,
+                workspace_id=str(workspace_id) if workspace_id is not None else None,
             )
             continue
         name = repo.collection_name
         counts[name] = repo.delete_older_than(
             created_before=older_than,
             conversation_id=conversation_id,
+            workspace_id=str(workspace_id) if workspace_id is not None else None,
             progress=(lambda deleted, name=name: progress(name, deleted)) if progress is not None else None,
         )
+    return counts
+
+
+def messages_workspace_backfill(*, batch_size: int = 500) -> dict[str, int]:
+    """Set `workspaceId` on the documents stored before workspaces existed, from their
+    conversation's row in PostgreSQL (idempotent: only documents without one change;
+    orphans, whose conversation is gone, are left to check_consistency). Returns
+    {collection name: documents updated}."""
+    from channels_app.models import Channel
+    from dms.models import DmConversation
+
+    models = {ConversationKind.CHANNEL: Channel, ConversationKind.DM: DmConversation}
+    counts: dict[str, int] = {}
+    for kind, model in models.items():
+        repo = repository_for(kind)
+        ids = repo.conversation_ids_without_workspace()
+        updated = 0
+        for start in range(0, len(ids), batch_size):
+            chunk = [cid for cid in ids[start : start + batch_size] if validation.is_uuid(cid)]
+            by_workspace: dict[str, list[str]] = {}
+            for pk, workspace_id in model.objects.filter(pk__in=chunk).values_list("pk", "workspace_id"):
+                by_workspace.setdefault(str(workspace_id), []).append(str(pk))
+            for workspace_id, conversation_ids in by_workspace.items():
+                updated += repo.set_workspace(conversation_ids=conversation_ids, workspace_id=workspace_id)
+        counts[repo.collection_name] = updated
     return counts
 
 

@@ -100,3 +100,12 @@ def clean_uuid(value: object, *, field: str, not_found: str) -> str:
         return str(UUID(value))
     except ValueError as exc:
         raise errors.NotFound(not_found) from exc
+
+
+def is_uuid(value: object) -> bool:
+    """Whether `value` is a string naming a UUID."""
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)

@@ -46,7 +46,7 @@ class AuditLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: entries are written by the services, never by hand."""
 
     list_display = ("created_at", "action", "actor_name", "target_type", "target_id", "summary")
-    list_filter = ("action", "target_type", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("workspace", "action", "target_type", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=target_id", "actor_username", "actor__username")
     date_hierarchy = "created_at"
     list_select_related = ("actor",)

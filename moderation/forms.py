@@ -11,7 +11,7 @@ from uuid import UUID
 
 from django import forms
 
-from accounts.models import User
+from accounts.models import User, Workspace
 from channels_app.models import Channel
 from dms.models import DmConversation
 from dms.services import dm_pair
@@ -33,6 +33,7 @@ class _DateInput(forms.DateInput):
 
 
 class MessageFilterForm(forms.Form):
+    workspace = forms.CharField(label="Workspace", required=False, max_length=40, help_text="Slug.")
     kind = forms.ChoiceField(
         label="Messages in",
         choices=[(ConversationKind.CHANNEL.value, "Channels"), (ConversationKind.DM.value, "Direct messages")],
@@ -58,12 +59,26 @@ class MessageFilterForm(forms.Form):
         required=False,
     )
 
+    def clean_workspace(self) -> str | None:
+        value = self.cleaned_data["workspace"].strip().lower()
+        if not value:
+            return None
+        workspace_id = Workspace.objects.filter(slug=value).values_list("pk", flat=True).first()
+        if workspace_id is None:
+            raise forms.ValidationError("No such workspace.")
+        return str(workspace_id)
+
+    def _in_workspace(self, queryset):
+        workspace_id = self.cleaned_data.get("workspace")
+        return queryset.filter(workspace_id=workspace_id) if workspace_id else queryset
+
     def clean_channel(self) -> str | None:
         value = self.cleaned_data["channel"].strip().lstrip("#")
         if not value:
             return None
         pk = _uuid(value)
-        channel = Channel.objects.filter(pk=pk).first() if pk else Channel.objects.filter(name=value.lower()).first()
+        channels = self._in_workspace(Channel.objects.all())
+        channel = channels.filter(pk=pk).first() if pk else channels.filter(name=value.lower()).first()
         if channel is None:
             raise forms.ValidationError("No such channel.")
         return str(channel.pk)
@@ -74,14 +89,16 @@ class MessageFilterForm(forms.Form):
             return None
         pk = _uuid(value)
         if pk is not None:
-            conversation = DmConversation.objects.filter(pk=pk).first()
+            conversation = self._in_workspace(DmConversation.objects.all()).filter(pk=pk).first()
         else:
             names = [name.lower() for name in _PAIR_SEPARATOR.split(value) if name]
             users = dict(User.objects.filter(username__in=names).values_list("username", "pk"))
             if len(names) != 2 or len(users) != 2:
                 raise forms.ValidationError("Give a conversation id or two existing usernames.")
             user1_id, user2_id = dm_pair(users[names[0]], users[names[1]])
-            conversation = DmConversation.objects.filter(user1_id=user1_id, user2_id=user2_id).first()
+            conversation = (
+                self._in_workspace(DmConversation.objects.all()).filter(user1_id=user1_id, user2_id=user2_id).first()
+            )
         if conversation is None:
             raise forms.ValidationError("No such conversation.")
         return str(conversation.pk)
@@ -120,6 +137,7 @@ class MessageFilterForm(forms.Form):
             kind = ConversationKind(data.get("kind") or ConversationKind.CHANNEL.value)
         return MessageFilter(
             kind=kind,
+            workspace_id=data.get("workspace"),
             conversation_id=data.get("channel") or data.get("dm"),
             sender_id=data.get("sender"),
             created_from=_start_of(data.get("since")),

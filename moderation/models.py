@@ -19,12 +19,19 @@ class AuditLogEntry(models.Model):
         CHANNEL_ARCHIVE = "channel_archive", "channel archived"
         CHANNEL_DELETE = "channel_delete", "channel deleted"
         USER_DEACTIVATE = "user_deactivate", "user deactivated"
+        MEMBER_DEACTIVATE = "member_deactivate", "member deactivated"
+        MEMBER_REACTIVATE = "member_reactivate", "member reactivated"
+        MEMBER_ROLE = "member_role", "member role changed"
 
     class TargetType(models.TextChoices):
         MESSAGE = "message"
         CHANNEL = "channel"
         USER = "user"
 
+    # The workspace the act happened in; null for server-wide acts (a staff deactivation).
+    workspace = models.ForeignKey(
+        "accounts.Workspace", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -41,7 +48,10 @@ class AuditLogEntry(models.Model):
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log"
         ordering = ("-created_at", "-id")
-        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_log_target")]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="audit_log_target"),
+            models.Index(fields=["workspace", "-created_at"], name="audit_log_workspace"),
+        ]
 
     def __str__(self):
         return f"{self.get_action_display()}: {self.target_type} {self.target_id}"

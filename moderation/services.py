@@ -12,10 +12,12 @@ class AuditRecord:
     target_type: str  # an AuditLogEntry.TargetType value
     target_id: str
     detail: dict = field(default_factory=dict)
+    workspace_id: object = None  # the workspace the act happened in (None: server-wide)
 
 
 def _entry(*, actor, record: AuditRecord) -> AuditLogEntry:
     return AuditLogEntry(
+        workspace_id=record.workspace_id,
         actor=actor if getattr(actor, "pk", None) is not None else None,
         actor_username=getattr(actor, "username", "") or "",
         action=record.action,
@@ -26,12 +28,15 @@ def _entry(*, actor, record: AuditRecord) -> AuditLogEntry:
 
 
 def audit_entry_create(
-    *, actor, action: str, target_type: str, target_id: str, detail: dict | None = None
+    *, actor, action: str, target_type: str, target_id: str, detail: dict | None = None, workspace_id=None
 ) -> AuditLogEntry:
-    """Record one moderation act by `actor` (a user, or None for the system)."""
+    """Record one moderation act by `actor` (a user, or None for the system), in
+    `workspace_id`'s workspace (None: a server-wide act)."""
     entry = _entry(
         actor=actor,
-        record=AuditRecord(action=action, target_type=target_type, target_id=target_id, detail=detail or {}),
+        record=AuditRecord(
+            action=action, target_type=target_type, target_id=target_id, detail=detail or {}, workspace_id=workspace_id
+        ),
     )
     entry.save(force_insert=True)
     return entry

@@ -64,7 +64,8 @@ class PresenceListApi(APIView):
         description="Whether each user is online: a user is online while at least one of their WebSocket "
         "connections is open on any server process, and offline once the last one has closed (or its process "
         "died) and a short grace period has passed. Results follow the order asked, repeats removed; an unknown "
-        f"user reads as offline with a null `last_seen_at`. At most {MAX_USER_IDS} ids.",
+        "user, and anyone outside the token's workspace, reads as offline with a null `last_seen_at`. "
+        f"At most {MAX_USER_IDS} ids.",
         parameters=[
             OpenApiParameter(
                 "user_ids",
@@ -78,4 +79,6 @@ class PresenceListApi(APIView):
     def get(self, request):
         query = PresenceQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response({"results": presence_get_many(user_ids=query.validated_data["user_ids"])})
+        return Response(
+            {"results": presence_get_many(user_ids=query.validated_data["user_ids"], workspace=request.workspace)}
+        )

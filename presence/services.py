@@ -87,8 +87,9 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
                 "user_id": user_id,
                 "status": status,
                 "last_seen_at": format_time(_datetime(last_seen_at)),
-                "channel_ids": user_channel_ids(user_id=user_id),
-                "conversation_ids": user_dm_ids(user_id=user_id),
+                # Every workspace's: each socket is only in its own workspace's groups.
+                "channel_ids": user_channel_ids(user_id=user_id, workspace_id=None),
+                "conversation_ids": user_dm_ids(user_id=user_id, workspace_id=None),
             }
             for user_id, status, last_seen_at in changes
         ]
@@ -135,12 +136,26 @@ def presence_sweep(*, user_ids: list[str] | None = None) -> list[str]:
     return [user_id for user_id, _status, _seen in gone]
 
 
-def presence_get_many(*, user_ids: list[str]) -> list[dict]:
-    """The API's presence of each user, in the order given. Unknown users read as offline,
-    never seen. Raises StoreUnavailable("redis")."""
+def presence_get_many(*, user_ids: list[str], workspace=None) -> list[dict]:
+    """The API's presence of each user, in the order given. Unknown users, and with a
+    `workspace` anyone who is not an active member of it, read as offline, never seen.
+    Raises StoreUnavailable("redis")."""
+    user_ids = [str(uid) for uid in user_ids]
+    visible = set(user_ids)
+    if workspace is not None:
+        from accounts.selectors import users_of_workspace
+
+        visible = {
+            str(pk)
+            for pk in users_of_workspace(workspace=workspace).filter(pk__in=user_ids).values_list("pk", flat=True)
+        }
     return [
-        {"user_id": uid, "status": ONLINE if online else OFFLINE, "last_seen_at": format_time(_datetime(seen))}
-        for uid, online, seen in store.read_many(user_ids=[str(uid) for uid in user_ids])
+        {
+            "user_id": uid,
+            "status": ONLINE if online and uid in visible else OFFLINE,
+            "last_seen_at": format_time(_datetime(seen)) if uid in visible else None,
+        }
+        for uid, online, seen in store.read_many(user_ids=user_ids)
     ]
 
 
@@ -153,9 +168,10 @@ def _is_uuid(value: str) -> bool:
 
 
 def presence_snapshot() -> int:
-    """Copy presence from Redis into the user_presence table (analytics only): every user
-    Redis knows, and OFFLINE for rows whose user Redis no longer knows. Returns rows written."""
-    from accounts.models import User
+    """Copy presence from Redis into the user_presence table (analytics only): a row per
+    (workspace, user) for every user Redis knows and every workspace they are an active
+    member of, and OFFLINE for rows Redis no longer knows. Returns rows written."""
+    from accounts.models import WorkspaceMember
 
     known = [uid for uid in store.known_user_ids() if _is_uuid(uid)]
     rows: list[UserPresence] = []
@@ -168,14 +184,20 @@ def presence_snapshot() -> int:
                     last_seen_at=_datetime(seen),
                 )
             )
-    existing_users = {
-        str(pk) for pk in User.objects.filter(pk__in=[row.user_id for row in rows]).values_list("pk", flat=True)
-    }
-    rows = [row for row in rows if row.user_id in existing_users]
+    workspaces: dict[str, list] = {}
+    for user_id, workspace_id in WorkspaceMember.objects.filter(
+        user_id__in=[row.user_id for row in rows], is_active=True
+    ).values_list("user_id", "workspace_id"):
+        workspaces.setdefault(str(user_id), []).append(workspace_id)
+    rows = [
+        UserPresence(workspace_id=wid, user_id=row.user_id, status=row.status, last_seen_at=row.last_seen_at)
+        for row in rows
+        for wid in workspaces.get(row.user_id, [])
+    ]
     UserPresence.objects.bulk_create(
         rows,
         update_conflicts=True,
-        unique_fields=["user"],
+        unique_fields=["workspace", "user"],
         update_fields=["status", "last_seen_at"],
         batch_size=1000,
     )

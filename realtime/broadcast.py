@@ -217,10 +217,12 @@ def _remote_membership(layer) -> bool:
     return isinstance(layer, RedisChannelLayer)
 
 
-def _live_connections(user_ids: list[str]) -> dict[str, list[str]]:
+def _live_connections(user_ids: list[str], workspace_id: str) -> dict[str, list[str]]:
+    """user id -> the channel-layer names of their live sockets of `workspace_id`."""
     from presence import store  # presence imports this module; import at call time
 
-    return store.live_connections(user_ids=user_ids)
+    found = store.live_connections(user_ids=user_ids)
+    return {uid: events.connections_of_workspace(members, workspace_id) for uid, members in found.items()}
 
 
 def _conversation_fields(*, channel_id=None, conversation_id=None) -> dict:
@@ -286,7 +288,15 @@ def message_deleted(*, message_id: str, channel_id: str | None = None, conversat
 # --- Memberships ------------------------------------------------------------------
 
 
-def member_joined(*, channel_id: str, user_id: str, system_message: dict | None = None) -> None:
+def _channel_workspace_id(channel_id: str) -> str:
+    from channels_app.models import Channel  # channels_app imports this module
+
+    return str(Channel.objects.filter(pk=channel_id).values_list("workspace_id", flat=True).first())
+
+
+def member_joined(
+    *, channel_id: str, user_id: str, workspace_id: str | None = None, system_message: dict | None = None
+) -> None:
     """A user joined a channel: their sockets subscribe to it, members (the joiner's
     sockets too) hear member.joined.
 
@@ -294,13 +304,15 @@ def member_joined(*, channel_id: str, user_id: str, system_message: dict | None 
     the channel's group when it was stored, before the joiner's sockets were subscribed
     (they subscribe once the membership is committed: subscribing earlier would let a
     rolled-back join hear the channel), so it is sent to them here, before they
-    subscribe: later messages of the channel cannot overtake it on their sockets."""
+    subscribe: later messages of the channel cannot overtake it on their sockets.
+    `workspace_id` is the channel's (looked up when not given)."""
     channel_id, user_id = str(channel_id), str(user_id)
+    workspace_id = str(workspace_id) if workspace_id is not None else _channel_workspace_id(channel_id)
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
-        user_group = events.user_group(user_id)
-        connections = _live_connections([user_id])[user_id]
+        user_group = events.user_group(user_id, workspace_id)
+        connections = _live_connections([user_id], workspace_id)[user_id]
         joined = frame_event(events.MEMBER_JOINED, {"channel_id": channel_id, "user_id": user_id})
         subscribe = {"type": events.SUBSCRIBE, "group": group}
         steps = []
@@ -317,56 +329,68 @@ def member_joined(*, channel_id: str, user_id: str, system_message: dict | None 
     _deliver(f"member.joined {user_id} -> {channel_id}", build)
 
 
-def member_left(*, channel_id: str, user_id: str) -> None:
+def member_left(*, channel_id: str, user_id: str, workspace_id: str | None = None) -> None:
     """A user left a channel: members (the leaver's sockets too) hear member.left, then
-    the leaver's sockets unsubscribe."""
+    the leaver's sockets unsubscribe (`workspace_id`: the channel's, looked up when not given)."""
     channel_id, user_id = str(channel_id), str(user_id)
+    workspace_id = str(workspace_id) if workspace_id is not None else _channel_workspace_id(channel_id)
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
-        connections = _live_connections([user_id])[user_id]
+        connections = _live_connections([user_id], workspace_id)[user_id]
         left = frame_event(events.MEMBER_LEFT, {"channel_id": channel_id, "user_id": user_id})
         unsubscribe = {"type": events.UNSUBSCRIBE, "group": group}
         if not remote_membership:
-            wait = ("send_and_wait", events.user_group(user_id), (unsubscribe, connections))
+            wait = ("send_and_wait", events.user_group(user_id, workspace_id), (unsubscribe, connections))
             return [[("send", group, left)], [wait]]
         return [
             [("send", group, left)],
             [("discard", group, connection) for connection in connections]
-            + [("send", events.user_group(user_id), unsubscribe)],
+            + [("send", events.user_group(user_id, workspace_id), unsubscribe)],
         ]
 
     _deliver(f"member.left {user_id} <- {channel_id}", build)
 
 
-def dm_created(*, conversation_id: str, user_ids: list[str]) -> None:
+def dm_created(*, conversation_id: str, user_ids: list[str], workspace_id: str) -> None:
     """A new DM: both users' sockets subscribe to it (no frame: the first message.created
     of the conversation tells the clients)."""
     user_ids = [str(uid) for uid in user_ids]
 
     def build(*, remote_membership: bool):
         group = events.dm_group(conversation_id)
-        connections = _live_connections(user_ids)
+        connections = _live_connections(user_ids, workspace_id)
         subscribe = {"type": events.SUBSCRIBE, "group": group}
         if not remote_membership:
-            return [[("send_and_wait", events.user_group(uid), (subscribe, connections[uid])) for uid in user_ids]]
+            return [
+                [
+                    ("send_and_wait", events.user_group(uid, workspace_id), (subscribe, connections[uid]))
+                    for uid in user_ids
+                ]
+            ]
         return [
             [("add", group, connection) for uid in user_ids for connection in connections[uid]],
-            [("send", events.user_group(uid), subscribe) for uid in user_ids],
+            [("send", events.user_group(uid, workspace_id), subscribe) for uid in user_ids],
         ]
 
     _deliver(f"dm.created {conversation_id}", build)
 
 
-def sessions_close(*, user_id: str, token_digest: str | None = None) -> None:
-    """Close the user's open sockets: all of them (deactivated user), or only those
-    opened with the knox token of this digest (that token was revoked). They close
+def sessions_close(*, user_id: str, workspace_ids: list[str] | None = None, token_digest: str | None = None) -> None:
+    """Close the user's open sockets of these workspaces (None: of every workspace they
+    have a membership in): all of them (a deactivated account or membership), or only
+    those opened with the knox token of this digest (that token was revoked). They close
     with 4401, as a bad credential at connect would."""
     user_id = str(user_id)
 
     def build(*, remote_membership: bool):
+        nonlocal workspace_ids
+        if workspace_ids is None:
+            from accounts.selectors import workspace_ids_of_user  # accounts imports this module
+
+            workspace_ids = workspace_ids_of_user(user_id=user_id)
         event = {"type": events.SESSIONS_CLOSE, "token_digest": token_digest}
-        return [[("send", events.user_group(user_id), event)]]
+        return [[("send", events.user_group(user_id, wid), event) for wid in workspace_ids]]
 
     _deliver(f"sessions.close {user_id}", build)
 

@@ -60,6 +60,8 @@ def as_domain_error(exc: Exception) -> errors.DomainError:
 class RealtimeConsumer(AsyncWebsocketConsumer):
     user = None
     user_id: str | None = None
+    workspace = None  # the workspace of the socket's token: everything it hears and does is in it
+    presence_member: str | None = None  # its entry in the presence registry
     connection_id: str | None = None
 
     def __init__(self, *args, **kwargs):
@@ -136,10 +138,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close(code=events.CLOSE_TRY_AGAIN_LATER if failed else events.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id, self.connection_id = user, str(user.pk), uuid.uuid4().hex
+        self.workspace = self.scope["workspace"]
+        self.presence_member = events.presence_member(self.channel_name, self.workspace.pk)
         try:
             # The user's own group first, so no subscription change sent from now on is missed.
-            await self.join([events.user_group(self.user_id)])
-            opened = await run_sync(services.connection_open)(user=user, connection=self.channel_name)
+            await self.join([events.user_group(self.user_id, self.workspace.pk)])
+            opened = await run_sync(services.connection_open)(
+                user=user, workspace=self.workspace, connection=self.channel_name
+            )
             self.registered = True
             await self.join(opened.groups)
         except Exception as exc:
@@ -151,7 +157,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         await self.send_frame({"type": events.HELLO, "user_id": self.user_id, "connection_id": self.connection_id})
-        local_presence().track(user_id=self.user_id, connection=self.channel_name, went_online=opened.went_online)
+        local_presence().track(user_id=self.user_id, connection=self.presence_member, went_online=opened.went_online)
         self.ready = True
         self.counted = True
         metrics.WEBSOCKETS_TOTAL.labels("accepted").inc()
@@ -176,7 +182,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             logger.info("websocket: %s disconnected (%s)", self.user_id, self.connection_id)
         if self.registered:
             self.registered = False
-            await local_presence().untrack(user_id=self.user_id, connection=self.channel_name)
+            await local_presence().untrack(user_id=self.user_id, connection=self.presence_member)
         groups, self.subscriptions = self.subscriptions, set()
         results = await asyncio.gather(
             *(self.channel_layer.group_discard(group, self.channel_name) for group in groups),
@@ -211,7 +217,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if now - self.typing_last.get(key, float("-inf")) < TYPING_MIN_INTERVAL_SECONDS:
             return
         try:
-            await run_sync(services.typing_notify)(user=self.user, **fields)
+            await run_sync(services.typing_notify)(user=self.user, workspace=self.workspace, **fields)
         except Exception as exc:
             await self.send_error(exc)
             return
@@ -221,7 +227,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def on_message_send(self, fields: dict) -> None:
         try:
-            message = await run_sync(services.socket_message_send)(user=self.user, **fields)
+            message = await run_sync(services.socket_message_send)(user=self.user, workspace=self.workspace, **fields)
         except Exception as exc:
             metrics.MESSAGES_SENT.labels("ws", "error").inc()
             await self.send_error(exc, client_msg_id=fields.get("client_msg_id"), for_send=True)

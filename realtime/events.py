@@ -5,7 +5,9 @@ Groups
 ------
 - `channel_group(id)`: every socket of every member of a channel.
 - `dm_group(id)`: every socket of the two users of a DM conversation.
-- `user_group(id)`: every socket of one user (used for subscription changes).
+- `user_group(user_id, workspace_id)`: every socket of one user opened with a token of
+  one workspace (subscription changes, closing sessions). Per (user, workspace), so a
+  socket of workspace A is never told of anything in workspace B.
 
 A layer event that becomes a frame carries the frame already encoded as JSON text
 (`"text"`), so a fan-out to N sockets encodes once instead of N times; the consumer
@@ -65,8 +67,22 @@ def dm_group(conversation_id: UUID | str) -> str:
     return f"dm.{_id(conversation_id)}"
 
 
-def user_group(user_id: UUID | str) -> str:
-    return f"user.{_id(user_id)}"
+def user_group(user_id: UUID | str, workspace_id: UUID | str) -> str:
+    return f"user.{_id(user_id)}.{_id(workspace_id)}"
+
+
+def presence_member(connection: str, workspace_id: UUID | str) -> str:
+    """A socket's entry in its user's presence registry (presence.store): its channel-layer
+    name and the workspace it was opened for, so that a membership change in one
+    workspace reaches (and waits for) that workspace's sockets only."""
+    return f"{connection}|{_id(workspace_id)}"
+
+
+def connections_of_workspace(members: list[str], workspace_id: UUID | str) -> list[str]:
+    """The channel-layer names of the registry entries of `workspace_id` (entries without
+    a workspace, registered before workspaces existed, count for every workspace)."""
+    suffix = f"|{_id(workspace_id)}"
+    return [m[: -len(suffix)] if m.endswith(suffix) else m for m in members if m.endswith(suffix) or "|" not in m]
 
 
 def conversation_group(*, channel_id: UUID | str | None = None, conversation_id: UUID | str | None = None) -> str:

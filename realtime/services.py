@@ -80,33 +80,45 @@ class Opened:
     went_online: bool  # the user's first live connection: the caller queues the announcement
 
 
-def connection_open(*, user, connection: str) -> Opened:
-    """A socket of `user` opened (its channel-layer name is `connection`): register it for
-    presence and return the groups it must join. Announcing the user online is left to
-    the caller (the process batches announcements, see presence.services.LocalPresence).
+def connection_open(*, user, workspace, connection: str) -> Opened:
+    """A socket of `user` opened with a token of `workspace` (its channel-layer name is
+    `connection`): register it for presence and return the groups it must join: the
+    user's group of that workspace and that workspace's channels and DMs of the user,
+    nothing of any other workspace. Announcing the user online is left to the caller
+    (the process batches announcements, see presence.services.LocalPresence).
 
     Registering comes first: a membership change committed after the groups are read
     here finds the connection in the presence registry (see realtime.broadcast).
     Raises StoreUnavailable("redis")."""
-    user_id = str(user.pk)
-    registered = presence_services.presence_connect(user_id=user_id, connection=connection, announce=False)
+    user_id, workspace_id = str(user.pk), str(workspace.pk)
+    registered = presence_services.presence_connect(
+        user_id=user_id, connection=events.presence_member(connection, workspace_id), announce=False
+    )
     groups = (
-        [events.user_group(user_id)]
-        + [events.channel_group(cid) for cid in user_channel_ids(user_id=user_id)]
-        + [events.dm_group(cid) for cid in user_dm_ids(user_id=user_id)]
+        [events.user_group(user_id, workspace_id)]
+        + [events.channel_group(cid) for cid in user_channel_ids(user_id=user_id, workspace_id=workspace_id)]
+        + [events.dm_group(cid) for cid in user_dm_ids(user_id=user_id, workspace_id=workspace_id)]
     )
     return Opened(groups=groups, went_online=registered.went_online)
 
 
-def typing_notify(*, user, channel_id: object = None, conversation_id: object = None) -> None:
-    """Tell the other members of a channel or DM that `user` is typing (members only:
-    the same rule as sending; 400/403/404 like message.send)."""
-    conversation = conversation_get_for_member(user=user, channel_id=channel_id, conversation_id=conversation_id)
+def typing_notify(*, user, workspace, channel_id: object = None, conversation_id: object = None) -> None:
+    """Tell the other members of a channel or DM of `workspace` that `user` is typing
+    (members only: the same rule as sending; 400/403/404 like message.send)."""
+    conversation = conversation_get_for_member(
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
+    )
     broadcast.typing(user_id=str(user.pk), **{conversation.api_field: conversation.id})
 
 
 def socket_message_send(
-    *, user, channel_id: object = None, conversation_id: object = None, content: object, client_msg_id: object = None
+    *,
+    user,
+    workspace,
+    channel_id: object = None,
+    conversation_id: object = None,
+    content: object,
+    client_msg_id: object = None,
 ) -> dict:
     """message.send over a socket: the same rules, in the same order, as POST
     .../messages, and the same service (membership, storage, idempotency, broadcast).
@@ -124,6 +136,7 @@ def socket_message_send(
     client_msg_id = validation.clean_client_msg_id(client_msg_id)
     result = messaging_services.message_send(
         sender=user,
+        workspace=workspace,
         channel_id=channel_id,
         conversation_id=conversation_id,
         content=content,

@@ -64,3 +64,18 @@ def ticket_redeem(*, ticket: str):
     else:
         user = get_user_model().objects.filter(pk=data["user_id"]).first()
     return (user, data.get("token")) if user is not None and user.is_active else None
+
+
+def ticket_membership(*, user, token_digest: str | None):
+    """The active membership a redeemed ticket's socket acts in: its token's (see
+    accounts.auth), or, for a ticket issued without a token, the default workspace's."""
+    from accounts.selectors import token_membership
+
+    tokens = get_token_model().objects.select_related("workspace_binding__member__workspace")
+    token = tokens.filter(digest=token_digest).first() if token_digest else None
+    if token is None:
+        if token_digest:
+            return None
+        token = get_token_model()(user=user)  # a ticket of no token acts like a legacy token
+    membership = token_membership(token=token)
+    return membership if membership is not None and membership.is_active else None

@@ -216,7 +216,7 @@ REST_KNOX = {
 # --- API ----------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.SessionTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.auth.WorkspaceTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -282,6 +282,12 @@ SEND_INFLIGHT_MAX = env.int("SEND_INFLIGHT_MAX", default=64)
 SEND_SHED_LAG_MS = env.float("SEND_SHED_LAG_MS", default=500.0)
 
 # --- Realtime -----------------------------------------------------------------
+
+# Workspaces (docs/workspaces.md). Registering or logging in without a workspace means
+# this one; the migrations create it `open`, so v1 clients keep working unchanged.
+DEFAULT_WORKSPACE = env.str("DEFAULT_WORKSPACE", default="default")
+# Who may create a workspace with POST /workspaces: "open" (anyone) or "staff".
+WORKSPACE_CREATION = env.str("WORKSPACE_CREATION", default="open" if DEBUG else "staff")
 
 # A client frame carries what a REST body carries plus its `type` and conversation id:
 # so that the WebSocket is never stricter than REST, its limit is the body's plus 1 KiB

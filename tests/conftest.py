@@ -7,7 +7,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tests.helpers import capture_broadcasts  # noqa: F401  (re-exported fixture helper)
@@ -42,35 +41,52 @@ def _clean_redis():
     get_redis().flushdb()
 
 
+def join_workspace(user, workspace=None, role: str = "member"):
+    """Make `user` a member of `workspace` (default: the deployment's default workspace),
+    as registering there would; returns the membership."""
+    from accounts.models import Workspace, WorkspaceMember, default_workspace_id
+
+    workspace_id = workspace.pk if isinstance(workspace, Workspace) else (workspace or default_workspace_id())
+    membership, _ = WorkspaceMember.objects.get_or_create(workspace_id=workspace_id, user=user, defaults={"role": role})
+    return membership
+
+
 @pytest.fixture
 def make_user(db):
+    """make_user(username=None, workspace=None, role="member", **fields): a user who is a
+    member of `workspace` (default: the default workspace, so v1 tests see one workspace)."""
     from accounts.models import User
 
     counter = iter(range(1, 1_000_000))
 
-    def make(username: str | None = None, **extra):
+    def make(username: str | None = None, workspace=None, role: str = "member", **extra):
         n = next(counter)
         username = username or f"user{n}"
         extra.setdefault("email", f"{username}@example.com")
         extra.setdefault("display_name", username.title())
         password = extra.pop("password", "correct horse battery staple")
-        return User.objects.create_user(username, extra.pop("email"), password, **extra)
+        user = User.objects.create_user(username, extra.pop("email"), password, **extra)
+        join_workspace(user, workspace, role=role)
+        return user
 
     return make
 
 
-def token_for(user) -> str:
-    return AuthToken.objects.create(user)[1]
+def token_for(user, workspace=None) -> str:
+    """A token of `user` acting in `workspace` (default: the default workspace)."""
+    from accounts.services import token_create
+
+    return token_create(user=user, membership=join_workspace(user, workspace))
 
 
 @pytest.fixture
 def client_for():
     """client_for(user) -> an APIClient that sends `Authorization: Bearer <token>`."""
 
-    def make(user=None) -> APIClient:
+    def make(user=None, workspace=None) -> APIClient:
         client = APIClient()
         if user is not None:
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user, workspace)}")
         return client
 
     return make

@@ -58,9 +58,13 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     """Knox tokens, described as what clients send: `Authorization: Bearer <token>`."""
 
     target_class = "knox.auth.TokenAuthentication"
-    match_subclasses = True  # accounts.auth.SessionTokenAuthentication
+    match_subclasses = True  # accounts.auth.WorkspaceTokenAuthentication
     name = "bearerAuth"
     priority = 1  # over drf-spectacular's own knox extension (an apiKey scheme)
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "A token from /auth/register or /auth/login."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from /auth/register, /auth/login or /auth/switch; it acts in one workspace.",
+        }

@@ -50,10 +50,10 @@ def test_user_admin_add_lower_cases_username_and_email(staff_client, db):
 
 def test_presence_snapshot_admin_renders_read_only(staff_client, make_user):
     alice = make_user("alice")
-    UserPresence.objects.create(user=alice, status=UserPresence.Status.ONLINE)
+    row = UserPresence.objects.create(user=alice, status=UserPresence.Status.ONLINE)  # one row per (workspace, user)
 
     assert staff_client.get(reverse("admin:presence_userpresence_changelist")).status_code == 200
-    assert staff_client.get(reverse("admin:presence_userpresence_change", args=[alice.pk])).status_code == 200
+    assert staff_client.get(reverse("admin:presence_userpresence_change", args=[row.pk])).status_code == 200
     assert staff_client.get(reverse("admin:presence_userpresence_add")).status_code == 403
 
 

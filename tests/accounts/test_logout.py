@@ -1,6 +1,7 @@
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from accounts.models import default_workspace_id
 from tests.conftest import token_for
 from tests.helpers import capture_broadcasts
 
@@ -50,4 +51,7 @@ def test_logout_closes_the_sockets_of_that_token_only(make_user, django_capture_
     with capture_broadcasts() as sent, django_capture_on_commit_callbacks(execute=True):
         bearer(phone).post("/api/v1/auth/logout")
 
-    assert sent.calls == [("sessions_close", {"user_id": str(user.pk), "token_digest": digest})]
+    workspace_ids = [str(default_workspace_id())]
+    assert sent.calls == [
+        ("sessions_close", {"user_id": str(user.pk), "workspace_ids": workspace_ids, "token_digest": digest})
+    ]

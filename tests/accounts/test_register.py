@@ -23,6 +23,8 @@ def test_register_creates_the_user_and_answers_201_with_user_and_token(anon, db)
         "username": "alice",
         "display_name": "Alice A.",
         "created_at": body["user"]["created_at"],
+        "role": "member",
+        "is_active": True,
     }
     assert body["user"]["created_at"].endswith("Z")
     assert "password" not in body["user"]

@@ -37,6 +37,10 @@ def test_every_endpoint_of_the_contract_is_in_the_schema(schema):
         ("/api/v1/users/me", "get"),
         ("/api/v1/users/me", "patch"),
         ("/api/v1/users/{user_id}", "get"),
+        ("/api/v1/users/{user_id}", "patch"),
+        ("/api/v1/users/{user_id}/deactivate", "post"),
+        ("/api/v1/users/{user_id}/reactivate", "post"),
+        ("/api/v1/auth/switch", "post"),
         ("/api/v1/channels", "get"),
         ("/api/v1/channels", "post"),
         ("/api/v1/channels/{channel_id}", "get"),
@@ -78,5 +82,5 @@ def test_error_envelope_component_has_code_message_and_fields(schema):
 def test_user_email_is_optional_in_the_user_component(schema):
     user = schema["components"]["schemas"]["User"]
 
-    assert set(user["properties"]) == {"id", "email", "username", "display_name", "created_at"}
+    assert set(user["properties"]) == {"id", "email", "username", "display_name", "created_at", "role", "is_active"}
     assert "email" not in user["required"]

@@ -11,8 +11,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from accounts.models import AuthSession
-from tests.conftest import token_for
+from accounts.models import AuthSession, Workspace, default_workspace_id
+from tests.conftest import join_workspace, token_for
 from tests.helpers import capture_broadcasts
 
 PASSWORD = "correct horse battery staple"
@@ -98,7 +98,8 @@ def test_sessions_lists_each_device_with_its_name_times_and_the_current_one(make
     assert [s["device_name"] for s in sessions] == ["SlackcloneAndroid/2.1", "Alice's laptop"]  # newest first
     assert [s["current"] for s in sessions] == [True, False]
     for session in sessions:
-        assert set(session) == {"id", "device_name", "created_at", "last_used_at", "expires_at", "current"}
+        assert set(session) == {"id", "device_name", "created_at", "last_used_at", "expires_at", "current", "workspace"}
+        assert session["workspace"] == "default"
         assert session["created_at"].endswith("Z") and session["last_used_at"].endswith("Z")
         assert len(session["id"]) == 32
         assert session["id"] not in (knox_token(laptop).digest, knox_token(phone).digest)
@@ -156,7 +157,10 @@ def test_revoking_a_session_stops_its_token_and_closes_its_sockets(make_user, dj
     assert response.status_code == 204
     assert bearer(phone).get("/api/v1/users/me").status_code == 401
     assert client.get("/api/v1/users/me").status_code == 200
-    assert sent.calls == [("sessions_close", {"user_id": str(user.pk), "token_digest": phone_digest})]
+    workspace_ids = [str(default_workspace_id())]
+    assert sent.calls == [
+        ("sessions_close", {"user_id": str(user.pk), "workspace_ids": workspace_ids, "token_digest": phone_digest})
+    ]
     assert not AuthSession.objects.filter(device_name="phone").exists()
 
 
@@ -180,8 +184,11 @@ def test_unknown_session_ids_are_404(make_user, session_id):
 
 
 def test_logout_all_revokes_every_token_and_closes_every_socket(make_user, django_capture_on_commit_callbacks):
+    """In every workspace: the person's tokens acting in their other workspaces go too."""
     user, other = make_user(), make_user()
-    tokens = [login(user) for _ in range(3)]
+    bee = Workspace.objects.create(slug="bee", name="Bee")
+    join_workspace(user, bee)
+    tokens = [login(user), login(user), login(user, workspace="bee")]
     others = login(other)
 
     with capture_broadcasts() as sent, django_capture_on_commit_callbacks(execute=True):
@@ -191,8 +198,32 @@ def test_logout_all_revokes_every_token_and_closes_every_socket(make_user, djang
     for token in tokens:
         assert bearer(token).get("/api/v1/users/me").status_code == 401
     assert bearer(others).get("/api/v1/users/me").status_code == 200
-    assert sent.calls == [("sessions_close", {"user_id": str(user.pk)})]
+    assert len(sent.calls) == 1
+    name, kwargs = sent.calls[0]
+    assert name == "sessions_close" and kwargs["user_id"] == str(user.pk)
+    assert sorted(kwargs["workspace_ids"]) == sorted([str(default_workspace_id()), str(bee.pk)])
     assert not AuthSession.objects.filter(token__user=user).exists()
+
+
+def test_sessions_are_the_persons_across_workspaces_each_with_its_slug(make_user, django_capture_on_commit_callbacks):
+    user = make_user()
+    join_workspace(user, Workspace.objects.create(slug="bee", name="Bee"))
+    here = login(user, device_name="laptop")
+    there = bearer(here).post(
+        "/api/v1/auth/switch", {"workspace": "bee", "device_name": "laptop in bee"}, format="json"
+    )
+    assert there.status_code == 200, there.content
+
+    sessions = bearer(here).get("/api/v1/auth/sessions").json()
+    assert [(s["device_name"], s["workspace"], s["current"]) for s in sessions] == [
+        ("laptop in bee", "bee", False),
+        ("laptop", "default", True),
+    ]
+    bee_token = there.json()["token"]
+    with capture_broadcasts() as sent, django_capture_on_commit_callbacks(execute=True):
+        assert bearer(here).delete(f"/api/v1/auth/sessions/{sessions[0]['id']}").status_code == 204
+    assert bearer(bee_token).get("/api/v1/users/me").status_code == 401
+    assert sent.calls[0][1]["workspace_ids"] == [str(Workspace.objects.get(slug="bee").pk)]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -234,7 +265,7 @@ def test_a_token_revoked_between_lookup_and_renewal_is_401(make_user, session_ro
     token, another request deletes it, then this one slides its expiry."""
     from rest_framework.exceptions import AuthenticationFailed
 
-    from accounts.auth import SessionTokenAuthentication
+    from accounts.auth import renew_token
 
     user = make_user()
     token = knox_token(login(user))
@@ -244,4 +275,4 @@ def test_a_token_revoked_between_lookup_and_renewal_is_401(make_user, session_ro
     AuthToken.objects.filter(pk=token.pk).delete()
 
     with pytest.raises(AuthenticationFailed):
-        SessionTokenAuthentication().renew_token(token)
+        renew_token(token)

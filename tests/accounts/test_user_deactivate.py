@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from knox.models import AuthToken
 
-from accounts.models import User
+from accounts.models import User, default_workspace_id
 from accounts.services import user_deactivate
 from moderation.models import AuditLogEntry
 from slackclone import errors
@@ -126,4 +126,6 @@ def test_deactivate_closes_every_socket_of_the_user(make_user, staff, django_cap
     with capture_broadcasts() as sent, django_capture_on_commit_callbacks(execute=True):
         user_deactivate(user=alice, by=staff)
 
-    assert sent.calls == [("sessions_close", {"user_id": str(alice.pk)})]
+    assert sent.calls == [
+        ("sessions_close", {"user_id": str(alice.pk), "workspace_ids": [str(default_workspace_id())]})
+    ]

@@ -17,6 +17,8 @@ def test_get_me_answers_my_record_with_email(make_user, client_for):
         "username": "alice",
         "display_name": "Alice",
         "created_at": response.json()["created_at"],
+        "role": "member",
+        "is_active": True,
     }
 
 

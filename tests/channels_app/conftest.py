@@ -29,7 +29,7 @@ def system_messages(monkeypatch):
 
     posted = _Posted()
 
-    def record(*, channel_id, content, actor_id=None):
+    def record(*, channel_id, content, actor_id=None, workspace_id=None):
         posted.append((str(channel_id), content))
         posted.actor_ids.append(str(actor_id) if actor_id is not None else None)
         message_id = str(ObjectId())

@@ -1,5 +1,6 @@
 import pytest
 
+from accounts.models import default_workspace_id
 from channels_app.models import Channel, ChannelMember
 from messaging.serializers import message_to_api
 from tests.helpers import capture_broadcasts
@@ -33,7 +34,15 @@ def test_create_channel_answers_201_and_the_creator_is_a_member(
     assert system_messages == [(str(channel.pk), "alice joined")]
     joined = message_to_api(system_messages.documents[0])
     assert broadcasts.calls == [
-        ("member_joined", {"channel_id": str(channel.pk), "user_id": str(alice.pk), "system_message": joined})
+        (
+            "member_joined",
+            {
+                "channel_id": str(channel.pk),
+                "user_id": str(alice.pk),
+                "workspace_id": str(default_workspace_id()),
+                "system_message": joined,
+            },
+        )
     ]
 
 

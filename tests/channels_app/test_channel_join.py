@@ -4,6 +4,7 @@ import uuid
 import pytest
 from django.db import connection
 
+from accounts.models import default_workspace_id
 from channels_app.models import ChannelMember
 from messaging.serializers import message_to_api
 from slackclone import errors
@@ -31,7 +32,15 @@ def test_join_answers_200_channel_and_makes_me_a_member(
     assert system_messages.actor_ids == [str(bob.pk)]
     joined = message_to_api(system_messages.documents[0])
     assert broadcasts.calls == [
-        ("member_joined", {"channel_id": channel["id"], "user_id": str(bob.pk), "system_message": joined})
+        (
+            "member_joined",
+            {
+                "channel_id": channel["id"],
+                "user_id": str(bob.pk),
+                "workspace_id": str(default_workspace_id()),
+                "system_message": joined,
+            },
+        )
     ]
 
 

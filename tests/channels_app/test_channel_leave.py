@@ -2,6 +2,7 @@ import uuid
 
 import pytest
 
+from accounts.models import default_workspace_id
 from channels_app.models import ChannelMember
 from slackclone import errors
 from tests.helpers import capture_broadcasts
@@ -32,7 +33,10 @@ def test_leave_answers_204_ends_membership_posts_and_broadcasts(
     assert not ChannelMember.objects.filter(channel_id=channel["id"], user=bob).exists()
     assert system_messages == [(channel["id"], "bob left")]
     assert system_messages.actor_ids == [str(bob.pk)]
-    assert broadcasts.calls == [("member_left", {"channel_id": channel["id"], "user_id": str(bob.pk)})]
+    workspace_id = str(default_workspace_id())
+    assert broadcasts.calls == [
+        ("member_left", {"channel_id": channel["id"], "user_id": str(bob.pk), "workspace_id": workspace_id})
+    ]
 
 
 def test_leaving_when_not_a_member_is_harmless_and_silent(

@@ -10,8 +10,11 @@ from tests.helpers import capture_broadcasts
 
 
 def test_database_check_rejects_user1_greater_than_user2(make_user):
+    from accounts.models import default_workspace_id
+
     a, b = make_user("a"), make_user("b")
     small, big = sorted([a.pk, b.pk])
+    workspace_id = default_workspace_id()
 
     with (
         pytest.raises(IntegrityError, match="dm_conversations_ordered_pair"),
@@ -19,8 +22,9 @@ def test_database_check_rejects_user1_greater_than_user2(make_user):
         connection.cursor() as cursor,
     ):
         cursor.execute(
-            "INSERT INTO dm_conversations (id, user1_id, user2_id, created_at) VALUES (%s, %s, %s, now())",
-            [uuid.uuid4(), big, small],
+            "INSERT INTO dm_conversations (id, workspace_id, user1_id, user2_id, created_at)"
+            " VALUES (%s, %s, %s, %s, now())",
+            [uuid.uuid4(), workspace_id, big, small],
         )
     assert not DmConversation.objects.exists()
 

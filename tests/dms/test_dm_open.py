@@ -25,13 +25,22 @@ def test_open_dm_creates_it_with_201_and_the_smaller_uuid_as_user1(
             "username": "bob",
             "display_name": "Bob",
             "created_at": body["other_user"]["created_at"],
+            "role": "member",
+            "is_active": True,
         },
         "created_at": body["created_at"],
     }
     assert body["created_at"].endswith("Z")
     assert (conversation.user1_id, conversation.user2_id) == (small, big)
     assert broadcasts.calls == [
-        ("dm_created", {"conversation_id": str(conversation.pk), "user_ids": [str(small), str(big)]})
+        (
+            "dm_created",
+            {
+                "conversation_id": str(conversation.pk),
+                "user_ids": [str(small), str(big)],
+                "workspace_id": str(conversation.workspace_id),
+            },
+        )
     ]
 
 

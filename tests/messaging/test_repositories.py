@@ -17,6 +17,7 @@ EXPECTED = {
         "channelId_1_seq_1": ([("channelId", 1), ("seq", 1)], True),
         "channelId_1_dedupeKey_1": ([("channelId", 1), ("dedupeKey", 1)], True),
         "createdAt_1__id_1": ([("createdAt", 1), ("_id", 1)], False),
+        "workspaceId_1_createdAt_1__id_1": ([("workspaceId", 1), ("createdAt", 1), ("_id", 1)], False),
     },
     "dm_messages": {
         "conversationId_1_createdAt_1": ([("conversationId", 1), ("createdAt", 1)], False),
@@ -24,6 +25,7 @@ EXPECTED = {
         "conversationId_1_seq_1": ([("conversationId", 1), ("seq", 1)], True),
         "conversationId_1_dedupeKey_1": ([("conversationId", 1), ("dedupeKey", 1)], True),
         "createdAt_1__id_1": ([("createdAt", 1), ("_id", 1)], False),
+        "workspaceId_1_createdAt_1__id_1": ([("workspaceId", 1), ("createdAt", 1), ("_id", 1)], False),
     },
 }
 
@@ -76,6 +78,7 @@ def test_documents_round_trip_with_utc_datetimes_and_int64_seq():
     assert set(raw) == {
         "_id",
         "conversationId",
+        "workspaceId",
         "senderId",
         "content",
         "createdAt",

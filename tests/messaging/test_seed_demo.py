@@ -207,3 +207,29 @@ def test_import_and_live_sends_in_one_conversation_stay_consistent(make_user, ma
     assert len(all_messages()) == 6 * 200 + 2 * 20
     assert_seq_consistent()
     assert len(broadcasts.of("message_created")) == 40  # only the live sends
+
+
+def test_the_second_workspace_has_its_own_people_channels_and_dms(db):
+    from accounts.models import Workspace, WorkspaceMember
+
+    out = io.StringIO()
+    with capture_broadcasts():
+        call_command("seed_demo", "--second-workspace", stdout=out, stderr=io.StringIO())
+        call_command("seed_demo", "--second-workspace", stdout=io.StringIO(), stderr=io.StringIO())  # idempotent
+
+    acme = Workspace.objects.get(slug="acme")
+    assert acme.joining == "invite_only"
+    assert set(Channel.objects.filter(workspace=acme).values_list("name", flat=True)) == {"acme-general", "acme-launch"}
+    assert set(Channel.objects.exclude(workspace=acme).values_list("name", flat=True)) == {
+        "general",
+        "random",
+        "engineering",
+    }
+    assert DmConversation.objects.filter(workspace=acme).count() == 4
+    assert set(WorkspaceMember.objects.filter(user__username="demo").values_list("workspace__slug", flat=True)) == {
+        "default",
+        "acme",
+    }
+    assert not WorkspaceMember.objects.filter(workspace__slug="default", user__username__startswith="acme-").exists()
+    assert "second workspace 'acme'" in out.getvalue()
+    assert_seq_consistent()

@@ -19,9 +19,30 @@ CALLS = [
     ("message_created", {"message": MESSAGE}),
     ("message_updated", {"message": MESSAGE}),
     ("message_deleted", {"message_id": "0" * 24, "channel_id": MESSAGE["channel_id"]}),
-    ("member_joined", {"channel_id": MESSAGE["channel_id"], "user_id": "6a1c1f6e-0000-4000-8000-000000000002"}),
-    ("member_left", {"channel_id": MESSAGE["channel_id"], "user_id": "6a1c1f6e-0000-4000-8000-000000000002"}),
-    ("dm_created", {"conversation_id": MESSAGE["channel_id"], "user_ids": ["a", "b"]}),
+    (
+        "member_joined",
+        {
+            "channel_id": MESSAGE["channel_id"],
+            "user_id": "6a1c1f6e-0000-4000-8000-000000000002",
+            "workspace_id": "6a1c1f6e-0000-4000-8000-000000000009",
+        },
+    ),
+    (
+        "member_left",
+        {
+            "channel_id": MESSAGE["channel_id"],
+            "user_id": "6a1c1f6e-0000-4000-8000-000000000002",
+            "workspace_id": "6a1c1f6e-0000-4000-8000-000000000009",
+        },
+    ),
+    (
+        "dm_created",
+        {
+            "conversation_id": MESSAGE["channel_id"],
+            "user_ids": ["a", "b"],
+            "workspace_id": "6a1c1f6e-0000-4000-8000-000000000009",
+        },
+    ),
     ("typing", {"user_id": "u", "channel_id": MESSAGE["channel_id"]}),
     (
         "presence_changed",

@@ -133,13 +133,14 @@ async def test_a_consumer_that_dies_leaves_presence_and_its_groups(ws, user_with
 
     user, token = await user_with_token()
     comm = await ws(token)
-    (connection,) = (await in_thread(store.live_connections, user_ids=[str(user.pk)]))[str(user.pk)]
-    assert connection in local_presence().connections
+    (entry,) = (await in_thread(store.live_connections, user_ids=[str(user.pk)]))[str(user.pk)]
+    assert entry in local_presence().connections
+    connection = entry.split("|")[0]  # a registry entry is "<channel name>|<workspace id>"
 
     # a malformed layer event makes the consumer fail (as a lost Redis connection would)
     await get_channel_layer().send(connection, {"type": "message.created"})
     with pytest.raises(KeyError):
         await comm.wait(timeout=3)
 
-    assert connection not in local_presence().connections
+    assert entry not in local_presence().connections
     assert (await in_thread(store.live_connections, user_ids=[str(user.pk)]))[str(user.pk)] == []

@@ -1,12 +1,15 @@
 """The authorization matrix: every REST endpoint, and the WebSocket actions message.send
-and typing on a channel and on a DM, for every kind of caller.
+and typing on a channel and on a DM, for every kind of caller, in two workspaces.
 
-The world (fresh for every cell): `owner` created the channel and wrote a message in it;
-`member` is another member of the channel; `owner` and `dm_other` share a DM, in which
-`owner` wrote a message; `non_member` and `third` belong to neither; `staff` is a staff
-user who belongs to neither; `anonymous` has no token. Every object is addressed by
-its id, so a cell that is not 2xx also proves the object is not reachable by id (and no
-refused answer carries the secret content).
+The world (fresh for every cell), in workspace A (the default one): `owner` owns the
+workspace, created the channel and wrote a message in it; `member` is another member of
+the channel; `owner` and `dm_other` share a DM, in which `owner` wrote a message;
+`non_member` and `third` belong to neither; `staff` is a staff user who belongs to
+neither; `anonymous` has no token. Workspace B (invite-only): `outsider` owns it and is
+in no other; `owner_in_b` is `owner` with a token of B (the same person, in both).
+Every object is addressed by its id (all of them A's), so a cell that is not 2xx also
+proves the object is not reachable by id (and no refused answer carries the secret
+content); from B, every A object answers 404, never 403.
 """
 
 import itertools
@@ -18,11 +21,25 @@ from rest_framework.test import APIClient
 from tests.conftest import token_for
 from tests.realtime.support import bearer, communicator, in_thread, next_frame
 
-ROLES = ["anonymous", "non_member", "member", "dm_other", "third", "staff", "owner"]
+ROLES = ["anonymous", "non_member", "member", "dm_other", "third", "staff", "owner", "outsider", "owner_in_b"]
 SECRET = "the-secret-content"
 
 
-def row(method, path, body=None, *, anonymous=401, non_member, member, dm_other, third, staff, owner):
+def row(
+    method,
+    path,
+    body=None,
+    *,
+    anonymous=401,
+    non_member,
+    member,
+    dm_other,
+    third,
+    staff,
+    owner,
+    outsider=404,
+    owner_in_b=404,
+):
     return (
         method,
         path,
@@ -35,8 +52,15 @@ def row(method, path, body=None, *, anonymous=401, non_member, member, dm_other,
             "third": third,
             "staff": staff,
             "owner": owner,
+            "outsider": outsider,
+            "owner_in_b": owner_in_b,
         },
     )
+
+
+def from_b(expected: dict, status: int = 404, **overrides) -> dict:
+    """A row of workspace A's objects, seen from workspace B: 404 (unless overridden)."""
+    return expected | {"outsider": status, "owner_in_b": status} | overrides
 
 
 def everyone(status, *, anonymous=401):
@@ -55,23 +79,46 @@ MATRIX = [
     ("POST", "/api/v1/auth/logout", None, everyone(204)),
     ("POST", "/api/v1/auth/logout-all", None, everyone(204)),
     ("GET", "/api/v1/auth/sessions", None, everyone(200)),
-    # another session of the owner's (a second device): only the owner may revoke it
+    # another session of the owner's (a second device, in workspace A): only the owner may
+    # revoke it, from any workspace they are in (sessions are the person's)
     row("DELETE", "/api/v1/auth/sessions/{owner_session}", None,
-        non_member=404, member=404, dm_other=404, third=404, staff=404, owner=204),
+        non_member=404, member=404, dm_other=404, third=404, staff=404, owner=204, owner_in_b=204),
     ("GET", "/api/v1/users/me", None, everyone(200)),
     ("PATCH", "/api/v1/users/me", {"display_name": "New Name"}, everyone(200)),
     ("GET", "/api/v1/users", None, everyone(200)),
+    # the owner is in both workspaces: B sees their profile too
     ("GET", "/api/v1/users/{owner_id}", None, everyone(200)),
+    row("GET", "/api/v1/users/{member_id}", None,
+        non_member=200, member=200, dm_other=200, third=200, staff=200, owner=200),
+    row("PATCH", "/api/v1/users/{member_id}", {"role": "admin"},
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200, owner_in_b=403),
+    row("POST", "/api/v1/users/{member_id}/deactivate", None,
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200, owner_in_b=403),
+    row("POST", "/api/v1/users/{member_id}/reactivate", None,
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200, owner_in_b=403),
     ("GET", "/api/v1/presence?user_ids={owner_id}", None, everyone(200)),
+    ("POST", "/api/v1/workspaces", "workspace", everyone(201, anonymous=201)),
+    ("GET", "/api/v1/workspaces", None, everyone(200)),
+    ("GET", "/api/v1/workspace", None, everyone(200)),
+    row("PATCH", "/api/v1/workspace", {"name": "Renamed"},
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200, outsider=200, owner_in_b=403),
+    row("GET", "/api/v1/workspace/invites", None,
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200, outsider=200, owner_in_b=403),
+    row("POST", "/api/v1/workspace/invites", {"max_uses": 5},
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=201, outsider=201, owner_in_b=403),
+    row("DELETE", "/api/v1/workspace/invites/{invite}", None,
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=204, owner_in_b=403),
+    row("POST", "/api/v1/auth/switch", {"workspace": "bee"},
+        non_member=404, member=404, dm_other=404, third=404, staff=404, owner=200, outsider=200, owner_in_b=200),
     ("POST", "/api/v1/realtime/ticket", None, everyone(200)),
     ("GET", "/api/v1/channels", None, everyone(200)),
     ("POST", "/api/v1/channels", "channel", everyone(201)),
-    ("GET", CH, None, everyone(200)),
+    ("GET", CH, None, from_b(everyone(200))),
     row("PATCH", CH, {"description": "x"},
         non_member=403, member=403, dm_other=403, third=403, staff=200, owner=200),
-    ("POST", CH + "/join", None, everyone(200)),
-    ("POST", CH + "/leave", None, everyone(204)),
-    ("GET", CH + "/members", None, everyone(200)),
+    ("POST", CH + "/join", None, from_b(everyone(200))),
+    ("POST", CH + "/leave", None, from_b(everyone(204))),
+    ("GET", CH + "/members", None, from_b(everyone(200))),
     row("GET", CH + "/messages", None,
         non_member=403, member=200, dm_other=403, third=403, staff=403, owner=200),
     row("POST", CH + "/messages", {"content": "hello"},
@@ -82,8 +129,11 @@ MATRIX = [
     row("DELETE", CH + "/messages/{channel_message}", None,
         non_member=403, member=403, dm_other=403, third=403, staff=204, owner=204),
     ("GET", "/api/v1/dms", None, everyone(200)),
+    # the owner is in B too: the outsider may open a DM with them there
     row("POST", "/api/v1/dms", {"user_id": "{owner_id}"},
-        non_member=201, member=201, dm_other=200, third=201, staff=201, owner=400),
+        non_member=201, member=201, dm_other=200, third=201, staff=201, owner=400, outsider=201, owner_in_b=400),
+    row("POST", "/api/v1/dms", {"user_id": "{member_id}"},
+        non_member=201, member=400, dm_other=201, third=201, staff=201, owner=201),
     row("GET", DM, None,
         non_member=404, member=404, dm_other=200, third=404, staff=404, owner=200),
     row("GET", DM + "/messages", None,
@@ -99,28 +149,41 @@ MATRIX = [
 
 
 def _make_world(make_user):
+    from accounts.models import Workspace
     from accounts.selectors import session_list_for_user
-    from accounts.services import token_create
+    from accounts.services import invite_create, token_create
     from channels_app.services import channel_create, channel_join
     from dms.services import dm_open
     from messaging.services import message_send
+    from tests.conftest import join_workspace
 
-    users = {role: make_user(role.replace("_", "")) for role in ROLES if role != "anonymous"}
+    users = {role: make_user(role.replace("_", "")) for role in ROLES if role not in ("anonymous", "owner_in_b")}
     users["staff"].is_staff = True
     users["staff"].save(update_fields=["is_staff"])
+    owner_a = join_workspace(users["owner"])
+    owner_a.role = "owner"
+    owner_a.save(update_fields=["role"])
+    bee = Workspace.objects.create(slug="bee", name="Bee")
+    users["outsider"].workspace_memberships.all().delete()  # only in B
+    join_workspace(users["outsider"], bee, role="owner")
+    join_workspace(users["owner"], bee)
+    users["owner_in_b"] = users["owner"]
+    workspaces = {role: bee if role in ("outsider", "owner_in_b") else None for role in users}
     channel = channel_create(user=users["owner"], name="matrix")
     channel_join(user=users["member"], channel_id=channel.id)
     dm, _ = dm_open(user=users["owner"], other_user_id=users["dm_other"].id)
-    token_create(user=users["owner"], device_name="owner's phone")
+    token_create(user=users["owner"], membership=owner_a, device_name="owner's phone")
     ids = {
         "channel": channel.id,
         "dm": dm.id,
         "owner_id": users["owner"].id,
         "owner_session": session_list_for_user(user=users["owner"])[0].id,
+        "member_id": users["member"].id,
+        "invite": invite_create(membership=owner_a).code,
         "channel_message": message_send(sender=users["owner"], channel_id=channel.id, content=SECRET).message.id,
         "dm_message": message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET).message.id,
     }
-    return users, ids
+    return users, ids, workspaces
 
 
 def _body(body, ids, role, users):
@@ -131,6 +194,12 @@ def _body(body, ids, role, users):
         return {"username": "owner", "password": "correct horse battery staple"}
     if body == "channel":
         return {"name": f"new-{next(_unique)}"}
+    if body == "workspace":
+        n = next(_unique)
+        fields = {"slug": f"ws-{n}", "name": f"Workspace {n}"}
+        if role == "anonymous":
+            fields |= {"email": f"founder{n}@example.com", "username": f"founder{n}", "password": "correct horse 1"}
+        return fields
     if isinstance(body, dict):
         return {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
     return body
@@ -145,10 +214,10 @@ CELLS = [
 
 @pytest.mark.parametrize(("method", "path", "body", "role", "expected"), CELLS)
 def test_rest(method, path, body, role, expected, make_user):
-    users, ids = _make_world(make_user)
+    users, ids, workspaces = _make_world(make_user)
     client = APIClient()
     if role != "anonymous":
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(users[role])}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(users[role], workspaces[role])}")
     url = path.format(**ids)
     response = getattr(client, method.lower())(url, _body(body, ids, role, users), format="json")
 
@@ -180,7 +249,16 @@ def test_matrix_covers_every_rest_operation():
         )
         for method, path, _, _ in MATRIX
     }
-    covered = {(m, p.replace("{owner_id}", "{user_id}").replace("{owner_session}", "{session_id}")) for m, p in covered}
+    covered = {
+        (
+            m,
+            p.replace("{owner_id}", "{user_id}")
+            .replace("{member_id}", "{user_id}")
+            .replace("{invite}", "{code}")
+            .replace("{owner_session}", "{session_id}"),
+        )
+        for m, p in covered
+    }
     assert documented - covered == set()
 
 
@@ -195,6 +273,8 @@ WS_MATRIX = {
         "third": "not_a_member",
         "staff": "not_a_member",
         "owner": "ack",
+        "outsider": "not_found",
+        "owner_in_b": "not_found",
     },
     ("message.send", "dm"): {
         "non_member": "not_found",
@@ -203,6 +283,8 @@ WS_MATRIX = {
         "third": "not_found",
         "staff": "not_found",
         "owner": "ack",
+        "outsider": "not_found",
+        "owner_in_b": "not_found",
     },
 }
 WS_MATRIX[("typing", "channel")] = {
@@ -220,8 +302,8 @@ WS_CELLS = [
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("action", "target", "role", "expected"), WS_CELLS)
 async def test_websocket(action, target, role, expected, make_user):
-    users, ids = await in_thread(_make_world, make_user)
-    token = await in_thread(token_for, users[role])
+    users, ids, workspaces = await in_thread(_make_world, make_user)
+    token = await in_thread(token_for, users[role], workspaces[role])
     comm = communicator(headers=bearer(token))
     try:
         connected, _ = await comm.connect(timeout=5)

@@ -45,7 +45,7 @@ SPEC = SchemaGenerator().get_schema(request=None, public=True)
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 SCHEMA.app = get_wsgi_application()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "session_id"}
+PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "session_id", "code"}
 
 
 @pytest.fixture
@@ -61,16 +61,19 @@ def in_process(db):
 
 @pytest.fixture
 def world(in_process, make_user):
-    """A user with a token, a channel and a DM they belong to, and a message in each."""
-    from accounts.selectors import session_id_for
-    from accounts.services import token_create
+    """A user with a token (the owner of the default workspace, so the workspace's admin
+    operations run deep), a channel and a DM they belong to, a message in each, an
+    invite code of the workspace, and a spare session."""
+    from accounts.selectors import session_id_for, workspace_or_default
+    from accounts.services import invite_create, token_create
     from channels_app.services import channel_create
     from dms.services import dm_open
     from messaging.services import message_send
 
-    me = make_user("fuzzer")
+    me = make_user("fuzzer", role="owner")
     other = make_user("fuzzother")
-    spare = token_create(user=me, device_name="spare")  # a session the fuzzer may revoke
+    membership = me.workspace_memberships.select_related("workspace", "user").get(workspace=workspace_or_default(None))
+    spare = token_create(user=me, membership=membership, device_name="spare")  # a session the fuzzer may revoke
     channel = channel_create(user=me, name="fuzz", description="")
     dm = dm_open(user=me, other_user_id=other.id)[0]
     ids = {
@@ -80,6 +83,7 @@ def world(in_process, make_user):
         "channel_message_id": message_send(sender=me, channel_id=channel.id, content="hi").message.id,
         "dm_message_id": message_send(sender=me, conversation_id=dm.id, content="hi").message.id,
         "session_id": session_id_for(token_digest=AuthToken.objects.get(token_key=spare[:15]).digest),
+        "code": invite_create(membership=membership, max_uses=1000).code,
     }
     # logging out everywhere must not revoke the fuzzer's own token: a user of its own
     return {"user": me, "token": token_for(me), "ids": ids, "everywhere": make_user("fuzzeverywhere")}

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.selectors import workspace_by_slug
 from messaging import services
 from messaging.mongo import long_operations
 from slackclone import errors
@@ -25,7 +26,8 @@ def _days(value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Retention: delete for good (hard delete) every message created more than DAYS days ago, in all channels "
-        "and DMs, or only in the channel given with --channel. Reports the count per MongoDB collection. "
+        "and DMs, or only in one workspace (--workspace SLUG) or one channel (--channel). Reports the count per "
+        "MongoDB collection. "
         "Clients are not told (nobody pages that far back live); history simply starts later. "
         "With --dry-run, only counts and changes nothing."
     )
@@ -42,20 +44,35 @@ class Command(BaseCommand):
         parser.add_argument(
             "--channel", metavar="ID", help="Only this channel's messages (its UUID); DMs are then left alone."
         )
+        parser.add_argument(
+            "--workspace", metavar="SLUG", help="Only this workspace's messages (channels and DMs), by its slug."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
 
-    def handle(self, *args, days, channel, dry_run, verbosity, **options):
+    def handle(self, *args, days, channel, workspace, dry_run, verbosity, **options):
         self._verbosity = verbosity
         self._reported: dict[str, int] = {}
         cutoff = timezone.now() - timedelta(days=days)
+        workspace_id = None
+        if workspace is not None:
+            found = workspace_by_slug(slug=workspace)
+            if found is None:
+                raise CommandError(f"No workspace {workspace!r}.")
+            workspace_id = str(found.pk)
         where = f"channel {channel}" if channel else "all channels and DMs"
+        if workspace is not None:
+            where += f" of workspace {workspace}"
         action = "Counting" if dry_run else "Deleting"
         self.stdout.write(f"{action} messages created before {cutoff:%Y-%m-%d %H:%M:%S} UTC in {where}")
         self._started = time.monotonic()
         try:
             with long_operations():
                 counts = services.messages_purge(
-                    older_than=cutoff, channel_id=channel, dry_run=dry_run, progress=self._progress
+                    older_than=cutoff,
+                    channel_id=channel,
+                    workspace_id=workspace_id,
+                    dry_run=dry_run,
+                    progress=self._progress,
                 )
         except errors.StoreUnavailable as exc:
             raise CommandError(f"{exc.message} (MongoDB {settings.MONGO_URL})") from exc

@@ -25,7 +25,8 @@ def _positive(name: str, *, minimum: int):
 class Command(BaseCommand):
     help = (
         "Seed demo data for local use: users (demo, alice, bob, ...), channels (general, random, ...), "
-        "memberships, DMs of the demo user, and messages spread over the last 30 days. Idempotent: a second run "
+        "memberships, DMs of the demo user, and messages spread over the last 30 days, in the default workspace "
+        "(DEFAULT_WORKSPACE, created open if missing). Idempotent: a second run "
         "with the same sizes creates nothing; --messages is the total over the seeded channels and DMs, topped up "
         "if some are missing. Messages are inserted in bulk (one seq reservation and one insert_many per batch), "
         f"are not broadcast, and the demo user logs in with password {seeding.DEMO_PASSWORD!r}. "
@@ -49,12 +50,26 @@ class Command(BaseCommand):
             default=10_000,
             help="Messages per insert (default 10000).",
         )
+        parser.add_argument(
+            "--second-workspace",
+            action="store_true",
+            help="Also seed the invite-only workspace 'acme' with its own users, channels, DMs and 200 messages, the "
+            "demo user a member of both (make run does), so that the isolation between workspaces can be seen.",
+        )
 
-    def handle(self, *args, users, channels, messages, batch_size, **options):
+    def handle(self, *args, users, channels, messages, batch_size, second_workspace, **options):
         result = seeding.SeedResult()
         try:
             with long_operations():
                 self._seed(users=users, channels=channels, messages=messages, batch_size=batch_size, result=result)
+                if second_workspace:
+                    workspace, second = seeding.seed_second_workspace(messages=200, batch_size=batch_size)
+                    self.stdout.write(
+                        f"second workspace {workspace.slug!r} ({workspace.joining}): {second.users_created} users, "
+                        f"{second.channels_created} channels, {second.dms_created} DMs created; "
+                        f"{second.messages_created} messages created (the demo user is a member: "
+                        f"log in with workspace {workspace.slug!r}, or POST /auth/switch)"
+                    )
         except errors.StoreUnavailable as exc:
             raise CommandError(f"{exc.message} (MongoDB {settings.MONGO_URL})") from exc
         except errors.DomainError as exc:

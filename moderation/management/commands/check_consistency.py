@@ -23,12 +23,14 @@ class Command(BaseCommand):
         "(2) memberships of deactivated users (a deleted user's memberships cannot exist: the foreign key "
         "cascades, so this is the nearest real case); "
         "(3) DM conversations whose pair is not stored smaller UUID first (impossible while the CHECK constraint "
-        "dm_conversations_ordered_pair exists; checked with raw SQL in case it was dropped). "
+        "dm_conversations_ordered_pair exists; checked with raw SQL in case it was dropped); "
+        "(4) MongoDB messages without a workspaceId (stored before workspaces existed). "
         "Exits with status 0 when everything is consistent (or was fixed), 1 when something was reported and "
         "not fixed. "
         "With --fix, repairs exactly what was reported: deletes the orphan messages reported (those created "
         "before the check started, after re-checking that their conversation is still missing), removes the "
-        "reported memberships, and swaps the users of the reported DMs where that is safe; DMs that duplicate "
+        "reported memberships, swaps the users of the reported DMs where that is safe, and gives messages their "
+        "workspaceId (as backfill_workspace_ids does); DMs that duplicate "
         "an existing pair or pair a user with themselves are reported as needing a person."
     )
 
@@ -81,7 +83,13 @@ class Command(BaseCommand):
         for dm in misordered:
             how = "fixable: swap the users" if dm.fixable else f"not fixable automatically: {dm.problem}"
             self.stdout.write(f"  {dm.id}: user1 {dm.user1_id}, user2 {dm.user2_id} ({how})")
-        return {"orphans": orphans, "memberships": memberships, "dms": misordered}
+        without = message_selectors.messages_without_workspace()
+        self.stdout.write(f"Messages without a workspaceId (run backfill_workspace_ids): {sum(without.values())}")
+        for collection, count in without.items():
+            if count:
+                self.stdout.write(f"  {collection}: {count} message(s)")
+        unscoped = [f"{collection}: {count}" for collection, count in without.items() if count]
+        return {"orphans": orphans, "memberships": memberships, "dms": misordered, "unscoped": unscoped}
 
     # --- Repair --------------------------------------------------------------------------
 
@@ -99,4 +107,8 @@ class Command(BaseCommand):
         if fixable:
             swapped = dm_services.dm_pair_order_fix(conversation_ids=fixable)
             self.stdout.write(f"Swapped the users of {swapped} DM conversation(s)")
+        if found["unscoped"]:
+            counts = message_services.messages_workspace_backfill()
+            for collection, count in counts.items():
+                self.stdout.write(f"Gave {count} message(s) of {collection} their workspaceId")
         return len(found["dms"]) - len(fixable)

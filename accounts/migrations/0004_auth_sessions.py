@@ -19,7 +19,7 @@ def tokens_expire(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ('accounts', '0003_default_workspace'),
         ('knox', '0009_extend_authtoken_field'),
     ]
 
