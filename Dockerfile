@@ -1,13 +1,44 @@
-FROM python:3.11-slim
+# syntax=docker/dockerfile:1
+# slackclone's production image: `docker build -t slackclone .` (docker-compose.yml builds it).
+# Two stages: the build stage installs the runtime requirements into a virtualenv and
+# collects the static files; the runtime stage copies only those, and runs as a
+# non-root user. One daphne process per container: run N containers for N processes
+# (docker compose: APP_PROCESSES; docs/deployment.md).
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-WORKDIR /app
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /venv
+WORKDIR /src
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-
+# Only the "# Runtime" part of requirements.txt: no test tools in the image.
+RUN sed '/^# Development and tests/,$d' requirements.txt >requirements-runtime.txt \
+    && /venv/bin/pip install -r requirements-runtime.txt
 COPY . .
-RUN SECRET_KEY=build-only DEBUG=false python manage.py collectstatic --noinput -v 0
+# Hashed, compressed static files (whitenoise serves them from the image).
+RUN DEBUG=false SECRET_KEY=collectstatic-only STATIC_ROOT=/src/staticfiles \
+    /venv/bin/python manage.py collectstatic --noinput -v 0
 
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 slackclone \
+    && useradd --system --uid 10001 --gid slackclone --home-dir /app --shell /usr/sbin/nologin slackclone \
+    && mkdir -p /secrets && chown slackclone:slackclone /secrets
+COPY --from=build /venv /venv
+COPY --from=build /src /app
+ENV PATH=/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DEBUG=false \
+    LOG_FORMAT=json \
+    STATIC_ROOT=/app/staticfiles \
+    PORT=8000
+WORKDIR /app
+USER slackclone:slackclone
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_mongo_indexes && daphne -b 0.0.0.0 -p 8000 slackclone.asgi:application"]
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "slackclone.healthcheck"]
+# Migrations are not run here (N containers would race): `manage.py migrate` and
+# `manage.py ensure_mongo_indexes` run once per deploy (docker-compose.yml: `migrate`).
+# daphne's own access log is plain text on stdout; the app logs every request itself
+# (JSON with LOG_FORMAT=json, with its request id), so daphne's is turned off.
+CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p \"$PORT\" --access-log /dev/null slackclone.asgi:application"]

@@ -17,6 +17,7 @@ from accounts.serializers import (
     MemberRoleSerializer,
     MyWorkspaceSerializer,
     RegisterSerializer,
+    SessionSerializer,
     SwitchSerializer,
     UserSearchSerializer,
     UserSerializer,
@@ -35,6 +36,13 @@ TAG = ["accounts"]
 
 class UserPagination(ApiCursorPagination):
     ordering = "username"  # unique, and served by its btree index
+
+
+def _with_device_name(request, data: dict) -> dict:
+    device_name = services.device_name_from(
+        device_name=data.get("device_name"), user_agent=request.META.get("HTTP_USER_AGENT")
+    )
+    return {**data, "device_name": device_name}
 
 
 class RegisterApi(APIView):
@@ -61,7 +69,7 @@ class RegisterApi(APIView):
     def post(self, request):
         data = RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, token = services.user_register(**data.validated_data)
+        user, token = services.user_register(**_with_device_name(request, data.validated_data))
         body = AuthResultSerializer({"user": user, "token": token}, context={"viewer": user}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -86,7 +94,7 @@ class LoginApi(APIView):
     def post(self, request):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, token = services.user_login(**data.validated_data)
+        user, token = services.user_login(**_with_device_name(request, data.validated_data))
         return Response(AuthResultSerializer({"user": user, "token": token}, context={"viewer": user}).data)
 
 
@@ -100,6 +108,60 @@ class LogoutApi(APIView):
     )
     def post(self, request):
         services.token_revoke(token=request.auth, workspace=request.workspace)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="Log out everywhere",
+        description="Revoke every token of the caller, this one included, and close all their WebSockets "
+        "(close code 4401). Use it after losing a device.\n\n**Workspaces.** This logs the person out of EVERY "
+        "workspace: the tokens acting in the caller's other workspaces (POST /auth/switch, or a login naming "
+        "another workspace) are revoked too, and their sockets close. To end one session only, use "
+        "DELETE /auth/sessions/{id} or POST /auth/logout.",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="None of your tokens works any more."),
+            **error_responses(401, 429),
+        },
+    )
+    def post(self, request):
+        services.token_revoke_all(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionListApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="My sessions",
+        description="The caller's tokens that have not expired, newest first: one per login or registration "
+        "(device). Tokens expire TOKEN_TTL (server setting, 30 days by default) after their last use. Not paged: "
+        "a user holds a handful.\n\n**Workspaces.** The list is the person's, across every workspace they hold "
+        "tokens for (each token acts in one: its `workspace` slug), not only the caller's current workspace; "
+        "DELETE /auth/sessions/{id} revokes any of them.",
+        responses={200: SessionSerializer(many=True), **error_responses(401)},
+    )
+    def get(self, request):
+        current = selectors.session_id_for(token_digest=request.auth.digest)
+        sessions = selectors.session_list_for_user(user=request.user)
+        return Response(
+            [SessionSerializer({**vars(s), "current": s.id == current}).data for s in sessions],
+        )
+
+
+class SessionDetailApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        summary="Revoke a session",
+        description="Revoke one of the caller's sessions (its token stops working; its WebSockets close with "
+        "4401). Revoking the current one is a logout. Another user's session, an expired one or an unknown id "
+        "answers 404 `session_not_found`.",
+        request=None,
+        responses={204: OpenApiResponse(description="That token no longer works."), **error_responses(401, 404, 429)},
+    )
+    def delete(self, request, session_id):
+        services.session_revoke(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -311,14 +373,15 @@ class SwitchApi(APIView):
         tags=TAG,
         summary="Switch workspace",
         description="A new token acting in another workspace you are an active member of (the current token "
-        "keeps working); 404 `workspace_not_found` for any other slug.",
+        "keeps working); 404 `workspace_not_found` for any other slug. The new token is a session of its own "
+        "(GET /auth/sessions), listed as `device_name`, else the User-Agent.",
         request=SwitchSerializer,
         responses={200: AuthResultSerializer, **error_responses(400, 401, 404, 413, 429)},
     )
     def post(self, request):
         data = SwitchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, token = services.auth_switch(user=request.user, workspace=data.validated_data["workspace"])
+        user, token = services.auth_switch(user=request.user, **_with_device_name(request, data.validated_data))
         return Response(AuthResultSerializer({"user": user, "token": token}, context={"viewer": user}).data)
 
 

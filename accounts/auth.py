@@ -7,11 +7,18 @@ request and sets `request.workspace` and `request.membership`; the WebSocket aut
 middleware (realtime.auth) calls `token_authenticate` for the socket's scope. A
 deactivated membership, a deactivated account, an unknown or expired token: 401 here,
 4401 on a socket.
+
+Each use also records the last use of the token's session (`renew_token`): with a
+TOKEN_TTL, knox's AUTO_REFRESH slides the token's expiry on each use but writes it at
+most once per MIN_REFRESH_INTERVAL (60 s); `last_used_at` of the token's AuthSession
+is written at the same moments, so it costs no extra write per request and is exact
+to about a minute.
 """
 
 import binascii
 from hmac import compare_digest
 
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.utils import timezone
 from knox.auth import TokenAuthentication
 from knox.crypto import hash_token
@@ -19,6 +26,7 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
 
+from accounts.models import AuthSession
 from accounts.selectors import token_membership
 from accounts.services import member_join_legacy
 
@@ -27,11 +35,28 @@ def _invalid() -> exceptions.AuthenticationFailed:
     return exceptions.AuthenticationFailed("Invalid token.")
 
 
+def renew_token(auth_token) -> None:
+    """Slide the expiry (knox) and record the use, unless both were written less than
+    MIN_REFRESH_INTERVAL ago. A token revoked while this request authenticates
+    (logout, a session revoke, a deactivation in another request) answers 401, not
+    500: knox's save then updates no row, and the session insert breaks its key."""
+    before = auth_token.expiry
+    try:
+        TokenAuthentication().renew_token(auth_token)
+        if (auth_token.expiry - before).total_seconds() > knox_settings.MIN_REFRESH_INTERVAL:
+            AuthSession.objects.update_or_create(token=auth_token, defaults={"last_used_at": timezone.now()})
+    except (OperationalError, InterfaceError):
+        raise  # a store is down: 503 (slackclone.api.exceptions)
+    except (IntegrityError, DatabaseError) as exc:
+        raise _invalid() from exc
+
+
 def token_authenticate(raw: bytes | str):
     """(user, knox token, WorkspaceMember with its workspace) for a valid token whose
     membership is active; AuthenticationFailed otherwise. One query for a bound token
-    (token, user, binding, membership and workspace joined), one more for a legacy one.
-    An expired token is deleted when it is presented."""
+    (token, user, binding, membership and workspace joined), one more for a legacy one;
+    plus, at most once a minute per token, the expiry slide and last-use write
+    (`renew_token`). An expired token is deleted when it is presented."""
     token = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     candidates = (
         get_token_model()
@@ -49,7 +74,7 @@ def token_authenticate(raw: bytes | str):
             auth_token.delete()
             raise _invalid()
         if knox_settings.AUTO_REFRESH and auth_token.expiry:
-            TokenAuthentication().renew_token(auth_token)
+            renew_token(auth_token)
         if not auth_token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         membership = token_membership(token=auth_token)
@@ -89,3 +114,7 @@ class WorkspaceTokenAuthentication(TokenAuthentication):
         auth_token.workspace_member = membership
         user.workspace_member = membership
         return user, auth_token
+
+    def renew_token(self, auth_token) -> None:
+        """Sliding expiry plus the session's last use (see `renew_token`)."""
+        renew_token(auth_token)

@@ -55,6 +55,28 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.username
 
 
+class AuthSession(models.Model):
+    """What the user sees of one of their API tokens (knox's AuthToken keeps the digest,
+    `created` and the sliding `expiry`): the device it was issued to and its last use.
+
+    Keyed by the token (deleted with it). A token issued outside `token_create` has no
+    row until its first use; the sessions list shows it all the same (blank device).
+    `last_used_at` is written when knox slides the expiry, so at most once a minute.
+    """
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="session", db_column="token_digest"
+    )
+    device_name = models.CharField(max_length=128, blank=True, default="")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "auth_sessions"
+
+    def __str__(self):
+        return self.device_name or self.token_id[:8]
+
+
 # --- Workspaces ----------------------------------------------------------------
 
 

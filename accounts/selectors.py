@@ -1,11 +1,15 @@
 """Reads for accounts."""
 
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
+from knox.models import AuthToken
 
 from accounts.models import TokenWorkspace, User, Workspace, WorkspaceInvite, WorkspaceMember
 from slackclone import errors
@@ -83,6 +87,65 @@ def user_by_login(*, email: str | None = None, username: str | None = None) -> U
     """The user an email or a username (case-insensitive) names, active or not; None if none."""
     lookup = {"email": email.lower()} if email is not None else {"username": (username or "").lower()}
     return User.objects.filter(**lookup).first()
+
+
+@dataclass(frozen=True)
+class Session:
+    """One of a user's live tokens, as GET /auth/sessions lists it."""
+
+    id: str
+    device_name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    workspace: str
+    token: AuthToken
+
+
+def session_id_for(*, token_digest: str) -> str:
+    """A session's public id: 32 hex characters derived from its token's digest (stable,
+    reveals nothing usable: the digest itself is never shown)."""
+    return hashlib.sha256(token_digest.encode()).hexdigest()[:32]
+
+
+def session_list_for_user(*, user: User) -> list[Session]:
+    """The user's tokens that have not expired, in every workspace, newest first, each
+    with the slug of the workspace it acts in (a legacy token without a binding acts in
+    DEFAULT_WORKSPACE). A user holds a handful (one per device and workspace), so this
+    is one small indexed query."""
+    now = timezone.now()
+    tokens = (
+        AuthToken.objects.filter(user_id=user.pk)
+        .filter(Q(expiry__isnull=True) | Q(expiry__gt=now))
+        .select_related("session", "workspace_binding__member__workspace")
+        .order_by("-created")
+    )
+    sessions = []
+    for token in tokens:
+        info = getattr(token, "session", None)
+        binding = getattr(token, "workspace_binding", None)
+        workspace = binding.member.workspace.slug if binding is not None else settings.DEFAULT_WORKSPACE
+        sessions.append(
+            Session(
+                id=session_id_for(token_digest=token.digest),
+                device_name=info.device_name if info is not None else "",
+                created_at=token.created,
+                last_used_at=info.last_used_at if info is not None and info.last_used_at else token.created,
+                expires_at=token.expiry,
+                workspace=workspace,
+                token=token,
+            )
+        )
+    return sessions
+
+
+def session_get_for_user(*, user: User, session_id: str) -> Session:
+    """One of the user's live sessions by its public id; anyone else's, expired or
+    unknown: errors.NotFound `session_not_found`."""
+    for session in session_list_for_user(user=user):
+        if session.id == session_id:
+            return session
+    raise errors.NotFound("Session not found.", code="session_not_found")
 
 
 # --- Workspaces -------------------------------------------------------------------

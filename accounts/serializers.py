@@ -113,6 +113,27 @@ class UserSerializer(serializers.Serializer):
         return data
 
 
+class SessionSerializer(serializers.Serializer):
+    """One of your sessions: a token you hold, on one device."""
+
+    id = serializers.CharField(read_only=True, help_text="Revoke it with DELETE /auth/sessions/{id}.")
+    device_name = serializers.CharField(
+        read_only=True, help_text="From `device_name` at login/registration, else the User-Agent; may be empty."
+    )
+    created_at = TimeField(help_text="When the token was issued (login or registration).")
+    last_used_at = TimeField(help_text="Its last use, to about a minute (its creation until then).")
+    expires_at = TimeField(
+        allow_null=True, help_text="It stops working then unless used before (sliding TOKEN_TTL); null: never."
+    )
+    current = serializers.BooleanField(read_only=True, help_text="The token of this very request.")
+    workspace = serializers.CharField(
+        read_only=True, help_text="The slug of the workspace the token acts in (a token acts in one workspace)."
+    )
+
+    class Meta:
+        ref_name = "Session"
+
+
 def workspace_state(user, *, role=None, is_active=None):
     """Give `user` the `workspace_role` and `workspace_is_active` the User shape shows:
     from the arguments (annotations of the row that loaded the user), else from what the
@@ -136,6 +157,16 @@ class AuthResultSerializer(serializers.Serializer):
 # --- Input --------------------------------------------------------------------
 
 
+def device_name_field():
+    return StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        help_text='What GET /auth/sessions lists this token as (0-128 characters, e.g. "Alice\'s laptop"); '
+        "without it, the request's User-Agent.",
+    )
+
+
 def workspace_slug_field(**kwargs):
     kwargs.setdefault("help_text", "A workspace's slug (2-40 of `[a-z0-9-]`).")
     return StrictCharField(max_length=40, trim_whitespace=False, **kwargs)
@@ -154,6 +185,7 @@ class RegisterSerializer(StrictSerializer):
     username = UsernameField()
     password = PasswordField(help_text="Checked by the server's password validators (length, similarity, common).")
     display_name = display_name_field(required=False, default="")
+    device_name = device_name_field()
     workspace = workspace_slug_field(
         required=False,
         help_text="The workspace to join (slug). Default: the invite's workspace, else the deployment's default.",
@@ -178,6 +210,7 @@ class LoginSerializer(StrictSerializer):
         required=False, max_length=USERNAME_MAX_LENGTH, trim_whitespace=False, help_text="Case-insensitive."
     )
     password = PasswordField()
+    device_name = device_name_field()
 
     def validate(self, attrs):
         given = [name for name in ("email", "username") if name in attrs]
@@ -277,6 +310,7 @@ class WorkspaceUpdateSerializer(StrictSerializer):
 
 class SwitchSerializer(StrictSerializer):
     workspace = workspace_slug_field(help_text="The slug of another workspace you are an active member of.")
+    device_name = device_name_field()
 
 
 class InviteCreateSerializer(StrictSerializer):

@@ -14,8 +14,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts import selectors
-from accounts.models import TokenWorkspace, User, Workspace, WorkspaceInvite, WorkspaceMember
-from accounts.selectors import user_by_login
+from accounts.models import AuthSession, TokenWorkspace, User, Workspace, WorkspaceInvite, WorkspaceMember
+from accounts.selectors import session_get_for_user, user_by_login
 from moderation.models import AuditLogEntry
 from moderation.services import audit_entry_create
 from realtime import broadcast
@@ -50,12 +50,24 @@ def _conflict_from_integrity_error(exc: IntegrityError, *, email: str | None, us
     raise exc
 
 
-def token_create(*, user: User, membership: WorkspaceMember) -> str:
+DEVICE_NAME_MAX_LENGTH = 128
+
+
+def device_name_from(*, device_name: str | None, user_agent: str | None) -> str:
+    """The name a session is listed under: the client's `device_name`, else its
+    User-Agent, trimmed to DEVICE_NAME_MAX_LENGTH characters ("" when neither is given)."""
+    name = (device_name or "").strip() or (user_agent or "").strip()
+    return name[:DEVICE_NAME_MAX_LENGTH]
+
+
+def token_create(*, user: User, membership: WorkspaceMember, device_name: str = "") -> str:
     """A new API token for `user` acting in `membership`'s workspace (one per device and
-    workspace; knox stores only its digest, TokenWorkspace binds it)."""
+    workspace; knox stores only its digest, TokenWorkspace binds it) and its session
+    (device name, last used). It expires TOKEN_TTL after its last use."""
     with transaction.atomic():
         instance, token = AuthToken.objects.create(user)
         TokenWorkspace.objects.create(token=instance, member=membership)
+        AuthSession.objects.create(token=instance, device_name=device_name[:DEVICE_NAME_MAX_LENGTH])
     return token
 
 
@@ -68,6 +80,28 @@ def token_revoke(*, token: AuthToken, workspace: Workspace) -> None:
         transaction.on_commit(
             lambda: broadcast.sessions_close(user_id=user_id, workspace_ids=[workspace_id], token_digest=digest)
         )
+
+
+def token_revoke_all(*, user: User) -> int:
+    """Revoke every token of `user` in EVERY workspace (log out everywhere: the person's
+    every session, not only those of the caller's workspace), closing all their
+    WebSockets (4401). Returns how many tokens were revoked."""
+    user_id = str(user.pk)
+    workspace_ids = selectors.workspace_ids_of_user(user_id=user.pk)
+    with transaction.atomic():
+        revoked = AuthToken.objects.filter(user_id=user.pk).delete()[1].get(AuthToken._meta.label, 0)
+        transaction.on_commit(lambda: broadcast.sessions_close(user_id=user_id, workspace_ids=workspace_ids))
+    return revoked
+
+
+def session_revoke(*, user: User, session_id: str) -> None:
+    """Revoke one of the caller's sessions (GET /auth/sessions ids): its token stops
+    working and the sockets opened with it close. Another user's session, an expired
+    one or an unknown id: 404 `session_not_found` (errors.NotFound)."""
+    session = session_get_for_user(user=user, session_id=session_id)
+    binding = getattr(session.token, "workspace_binding", None)
+    workspace = binding.member.workspace if binding is not None else selectors.workspace_or_default(None)
+    token_revoke(token=session.token, workspace=workspace)
 
 
 def _invite_invalid() -> errors.ValidationFailed:
@@ -142,10 +176,11 @@ def user_register(
     display_name: str = "",
     workspace: str | None = None,
     invite_code: str | None = None,
+    device_name: str = "",
 ) -> tuple[User, str]:
     """Join a workspace (the slug `workspace`, the invite's, or DEFAULT_WORKSPACE) with a
     new account, or with an existing one (its email, username and password), and get a
-    first token for it. `email` and `username` are compared lower-cased.
+    first token for it (its session listed as `device_name`). `email` and `username` are compared lower-cased.
 
     An `invite_only` workspace needs `invite_code` (400 `invite_required`); a given
     code must be valid for the workspace (400 `invite_invalid`), and one use of it is
@@ -170,7 +205,7 @@ def user_register(
             membership, created = _member_add(workspace=target, user=user)
             if not created:
                 raise _email_taken()
-            token = token_create(user=user, membership=membership)
+            token = token_create(user=user, membership=membership, device_name=device_name)
     except IntegrityError as exc:  # a concurrent registration took the email or username
         raise _conflict_from_integrity_error(exc, email=email, username=username) from exc
     user.workspace_member = membership
@@ -217,12 +252,18 @@ def _login_membership(*, user: User, workspace: str | None) -> WorkspaceMember:
 
 
 def user_login(
-    *, password: str, email: str | None = None, username: str | None = None, workspace: str | None = None
+    *,
+    password: str,
+    email: str | None = None,
+    username: str | None = None,
+    workspace: str | None = None,
+    device_name: str = "",
 ) -> tuple[User, str]:
-    """A new token for the active user the email or username names, if the password
-    matches, acting in `workspace` (a slug; 401 unless they are an active member of it);
-    without one: the default workspace if they are in it, else their only one, else 400
-    `workspace_required` with their slugs in `fields.workspace`."""
+    """A new token (its session listed as `device_name`) for the active user the email or
+    username names, if the password matches, acting in `workspace` (a slug; 401 unless
+    they are an active member of it); without one: the default workspace if they are in
+    it, else their only one, else 400 `workspace_required` with their slugs in
+    `fields.workspace`."""
     user = user_by_login(email=email, username=username)
     if user is None:
         User().set_password(password)  # the same hashing work, so timing does not tell which accounts exist
@@ -232,16 +273,17 @@ def user_login(
     membership = _login_membership(user=user, workspace=workspace)
     update_last_login(None, user)
     user.workspace_member = membership
-    return user, token_create(user=user, membership=membership)
+    return user, token_create(user=user, membership=membership, device_name=device_name)
 
 
-def auth_switch(*, user: User, workspace: str) -> tuple[User, str]:
-    """A new token for another workspace `user` is an active member of (404 otherwise)."""
+def auth_switch(*, user: User, workspace: str, device_name: str = "") -> tuple[User, str]:
+    """A new token (its session listed as `device_name`) for another workspace `user` is
+    an active member of (404 otherwise)."""
     membership = selectors.membership_of(user=user, workspace_slug=workspace)
     if membership is None:
         raise _workspace_not_found()
     user.workspace_member = membership
-    return user, token_create(user=user, membership=membership)
+    return user, token_create(user=user, membership=membership, device_name=device_name)
 
 
 def user_update(*, user: User, display_name: str | None = None, username: str | None = None) -> User:

@@ -19,6 +19,7 @@ from messaging.serializers import (
     MessageSendSerializer,
     message_to_api,
 )
+from slackclone import metrics
 from slackclone.api.schema import ErrorEnvelopeSerializer, error_responses
 
 _HISTORY_PARAMETERS = [
@@ -81,6 +82,7 @@ class _MessagesApi(_ConversationMixin, APIView):
         serializer = MessageSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.message_send(sender=request.user, **self.scope(kwargs), **serializer.validated_data)
+        metrics.MESSAGES_SENT.labels("rest", "ok").inc()
         return Response(
             message_to_api(result.message), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         )

@@ -12,14 +12,36 @@ import threading
 from collections.abc import Iterator
 
 from django.conf import settings
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
+
+from slackclone import metrics
 
 _lock = threading.Lock()
 _client: MongoClient | None = None
 # Keyed by (url, timeout) so that a test changing the settings gets a fresh client.
 _operations_clients: dict[tuple[str, int], MongoClient] = {}
 _long_operations = contextvars.ContextVar("mongo_long_operations", default=False)
+
+
+class _CommandMetrics(monitoring.CommandListener):
+    """Each MongoDB command's latency and failures, for /metrics (slackclone.metrics)."""
+
+    def started(self, event):
+        pass
+
+    def succeeded(self, event):
+        metrics.store_observed(
+            store="mongo", operation=event.command_name, seconds=event.duration_micros / 1e6, failed=False
+        )
+
+    def failed(self, event):
+        metrics.store_observed(
+            store="mongo", operation=event.command_name, seconds=event.duration_micros / 1e6, failed=True
+        )
+
+
+_COMMAND_METRICS = _CommandMetrics()
 
 
 def get_client() -> MongoClient:
@@ -36,6 +58,7 @@ def get_client() -> MongoClient:
                     socketTimeoutMS=timeout * 2,
                     maxPoolSize=100,
                     appname="slackclone",
+                    event_listeners=[_COMMAND_METRICS],
                 )
     return _client
 

@@ -48,7 +48,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from redis.exceptions import RedisError
 
 from realtime import events
-from slackclone import errors
+from slackclone import errors, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -156,10 +156,13 @@ def _deliver(what: str, build) -> None:
             _publish_now(layer, steps)
         else:
             async_to_sync(_run)(layer, steps)
+        metrics.BROADCASTS.labels(what.split(" ", 1)[0], "ok").inc()
     except (RedisError, OSError, TimeoutError, errors.StoreUnavailable) as exc:
         _cooldown_until = time.monotonic() + COOLDOWN_SECONDS
+        metrics.BROADCASTS.labels(what.split(" ", 1)[0], "failed").inc()
         logger.warning("realtime: %s not delivered, channel layer unavailable: %r", what, exc)
     except (Exception, asyncio.CancelledError) as exc:  # best-effort by contract
+        metrics.BROADCASTS.labels(what.split(" ", 1)[0], "failed").inc()
         logger.warning("realtime: %s not delivered: %r", what, exc, exc_info=isinstance(exc, Exception))
 
 

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from presence.services import local_presence
 from realtime import events, services
 from realtime.auth import UNAVAILABLE
-from slackclone import errors
+from slackclone import errors, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.subscriptions: set[str] = set()
         self.registered = False  # in the presence registry (Redis)
         self.ready = False  # connected: frames are handled
+        self.counted = False  # in the open-connections gauge
         self.typing_last: dict[tuple, float] = {}
         self.presence_seen: deque[str] = deque(maxlen=PRESENCE_DEDUPE_WINDOW)
         self.handlers = {
@@ -123,7 +124,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         frame = {"type": events.ERROR}
         if for_send:
             frame["client_msg_id"] = client_msg_id if isinstance(client_msg_id, str) else None
-        frame["error"] = as_domain_error(exc).as_dict()
+        error = as_domain_error(exc)
+        if isinstance(error, errors.StoreUnavailable):
+            metrics.STORE_UNAVAILABLE.labels(error.store).inc()
+        frame["error"] = error.as_dict()
         await self.send_frame(frame)
 
     # --- connection -------------------------------------------------------------
@@ -132,6 +136,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             # Accept first, so that a browser sees the close code.
+            metrics.WEBSOCKETS_TOTAL.labels("refused").inc()
             await self.accept()
             failed = self.scope.get("auth_failure") == UNAVAILABLE
             await self.close(code=events.CLOSE_TRY_AGAIN_LATER if failed else events.CLOSE_UNAUTHENTICATED)
@@ -150,6 +155,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         except Exception as exc:
             error = as_domain_error(exc)
             logger.warning("websocket: connect of %s failed: %s", self.user_id, error.message)
+            metrics.WEBSOCKETS_TOTAL.labels("refused").inc()
             await self.accept()
             await self.close(code=events.CLOSE_TRY_AGAIN_LATER if error.status == 503 else 1011)
             return
@@ -157,6 +163,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": events.HELLO, "user_id": self.user_id, "connection_id": self.connection_id})
         local_presence().track(user_id=self.user_id, connection=self.presence_member, went_online=opened.went_online)
         self.ready = True
+        self.counted = True
+        metrics.WEBSOCKETS_TOTAL.labels("accepted").inc()
+        metrics.WEBSOCKETS_OPEN.inc()
+        logger.info("websocket: %s connected (%s)", self.user_id, self.connection_id)
 
     async def join(self, groups) -> None:
         new = [group for group in groups if group not in self.subscriptions]
@@ -170,6 +180,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def cleanup(self) -> None:
         """Leave presence and every group (once; errors are logged: both expire anyway)."""
         self.ready = False
+        if self.counted:
+            self.counted = False
+            metrics.WEBSOCKETS_OPEN.dec()
+            logger.info("websocket: %s disconnected (%s)", self.user_id, self.connection_id)
         if self.registered:
             self.registered = False
             await local_presence().untrack(user_id=self.user_id, connection=self.presence_member)
@@ -221,8 +235,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         try:
             message = await run_sync(services.socket_message_send)(user=self.user, workspace=self.workspace, **fields)
         except Exception as exc:
+            metrics.MESSAGES_SENT.labels("ws", "error").inc()
             await self.send_error(exc, client_msg_id=fields.get("client_msg_id"), for_send=True)
             return
+        metrics.MESSAGES_SENT.labels("ws", "ok").inc()
         await self.send_frame(
             {"type": events.MESSAGE_ACK, "client_msg_id": message["client_msg_id"], "message": message}
         )

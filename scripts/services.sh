@@ -4,7 +4,9 @@
 #
 #   scripts/services.sh start    install what is missing, start what is not running
 #   scripts/services.sh stop     stop what this script started (by pid file)
-#   scripts/services.sh status   one line per service
+#   scripts/services.sh status   one line per service (and the web server of `make run`)
+#   scripts/services.sh browser  install Debian's chromium and chromium-driver if missing
+#                                (the browser test of `make test` drives them with Selenium)
 #
 # Data, logs and pid files live under $DATA_DIR (default: .data/, git-ignored).
 # A service whose URL is given in the environment (DATABASE_URL, REDIS_URL,
@@ -78,12 +80,33 @@ pg_bin() {
 }
 
 as_pg() {  # initdb and postgres refuse to run as root
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # (from /: the caller's directory may be one postgres cannot enter, such as /root/...)
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# Where PostgreSQL keeps its data and log: $DATA_DIR/postgres, unless we run as root and
+# the postgres user cannot reach $DATA_DIR (a checkout under /root, mode 700): then
+# /var/lib/slackclone/<hash of DATA_DIR>/, which `clean` removes with the rest.
+pg_home() {
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$DATA_DIR" 2>/dev/null; then
+    echo "/var/lib/slackclone/$(printf '%s' "$DATA_DIR" | md5sum | cut -c1-12)"
+  else
+    echo "$DATA_DIR"
+  fi
+}
+
+pg_dirs() {  # sets PG_DIR and PG_LOG
+  local home
+  home="$(pg_home)"
+  PG_DIR="$home/postgres"
+  if [ "$home" = "$DATA_DIR" ]; then PG_LOG="$LOG_DIR/postgres.log"; else PG_LOG="$home/postgres.log"; fi
 }
 
 start_postgres() {
-  local bin dir="$DATA_DIR/postgres"
+  local bin dir
   bin="$(pg_bin)" || { apt_install postgresql; bin="$(pg_bin)"; }
+  pg_dirs
+  dir="$PG_DIR"
   if [ ! -f "$dir/PG_VERSION" ]; then
     log "initialising PostgreSQL in $dir"
     mkdir -p "$dir"
@@ -94,9 +117,9 @@ start_postgres() {
     log "PostgreSQL already running on port $PG_PORT"
   else
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    touch "$LOG_DIR/postgres.log"
-    [ "$(id -u)" = 0 ] && chown postgres "$LOG_DIR/postgres.log"
-    as_pg "$bin/pg_ctl" -D "$dir" -l "$LOG_DIR/postgres.log" -w -t 60 start \
+    touch "$PG_LOG"
+    [ "$(id -u)" = 0 ] && chown postgres "$PG_LOG"
+    as_pg "$bin/pg_ctl" -D "$dir" -l "$PG_LOG" -w -t 60 start \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c fsync=${PG_FSYNC:-on}" >/dev/null
   fi
   head -n1 "$dir/postmaster.pid" >"$RUN_DIR/postgres.pid"
@@ -109,7 +132,9 @@ start_postgres() {
 }
 
 stop_postgres() {
-  local dir="$DATA_DIR/postgres" bin
+  local dir bin
+  pg_dirs
+  dir="$PG_DIR"
   if [ -f "$dir/postmaster.pid" ] && kill -0 "$(head -n1 "$dir/postmaster.pid")" 2>/dev/null; then
     bin="$(pg_bin)"
     log "stopping PostgreSQL (pid $(head -n1 "$dir/postmaster.pid"))"
@@ -206,6 +231,36 @@ start_s3() {
   wait_port s3 "$S3_PORT" 30
 }
 
+# --- Chromium (for the browser test) ----------------------------------------
+
+# Debian's packages, like PostgreSQL and Redis: a browser that a tool downloads for
+# itself (Playwright's, Selenium Manager's) is not what an air-gapped CI machine has.
+CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
+CHROMEDRIVER_BIN="${CHROMEDRIVER_BIN:-/usr/bin/chromedriver}"
+
+install_browser() {
+  if [ -x "$CHROMIUM_BIN" ] && [ -x "$CHROMEDRIVER_BIN" ]; then
+    log "chromium and chromedriver present ($("$CHROMIUM_BIN" --version 2>/dev/null | head -n1))"
+    return
+  fi
+  apt_install chromium chromium-driver
+}
+
+# --- the web server of `make run` ----------------------------------------------
+
+web_status() {
+  local pidfile="$RUN_DIR/web.pid" port health
+  if pid_alive "$pidfile"; then
+    port="$(sed -n 2p "$pidfile")"
+    health="$(python3 -c "import sys, urllib.request
+try: print(urllib.request.urlopen(sys.argv[1], timeout=3).status)
+except Exception as exc: print(getattr(exc, 'code', 'no answer'))" "http://127.0.0.1:$port/api/v1/health" 2>/dev/null)"
+    echo "web: running (pid $(head -n1 "$pidfile")) on port $port, health $health"
+  else
+    echo "web: stopped"
+  fi
+}
+
 # --- commands --------------------------------------------------------------
 
 mkdir -p "$RUN_DIR" "$LOG_DIR"
@@ -241,6 +296,15 @@ case "${1:-}" in
       if pid_alive "$RUN_DIR/$s.pid"; then echo "$s: running (pid $(head -n1 "$RUN_DIR/$s.pid"))"
       else echo "$s: stopped"; fi
     done
+    web_status
     ;;
-  *) echo "usage: $0 start|stop|status|start-one NAME|stop-one NAME" >&2; exit 2 ;;
+  browser) install_browser ;;
+  clean)  # stop, then delete every byte of local data (PostgreSQL, Redis, MongoDB, logs)
+    "$0" stop
+    pg_dirs
+    case "$PG_DIR" in /var/lib/slackclone/*) log "removing $(dirname "$PG_DIR")"; rm -rf "$(dirname "$PG_DIR")" ;; esac
+    log "removing $DATA_DIR"
+    rm -rf "$DATA_DIR"
+    ;;
+  *) echo "usage: $0 start|stop|status|browser|clean|start-one NAME|stop-one NAME" >&2; exit 2 ;;
 esac

@@ -15,12 +15,15 @@ from realtime.auth import TokenAuthMiddleware  # noqa: E402
 from realtime.origin import browser_origin_validator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from slackclone.http_limits import RequestLimitsMiddleware, install_twisted_limits  # noqa: E402
+from slackclone.request_id import websocket_request_id  # noqa: E402
 
 install_twisted_limits()  # daphne imports this module before it serves
 
 application = ProtocolTypeRouter(
     {
         "http": RequestLimitsMiddleware(django_asgi_app),
-        "websocket": browser_origin_validator(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": websocket_request_id(
+            browser_origin_validator(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

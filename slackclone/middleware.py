@@ -1,7 +1,9 @@
 from django.http import JsonResponse
 
+from slackclone import request_id
 from slackclone.api.exceptions import envelope
 from slackclone.http_limits import body_limit
+from slackclone.request_id import request_id_from
 
 # The envelope's code for an error status whose body was not ours (see ApiErrorEnvelopeMiddleware).
 _STATUS_CODES = {
@@ -79,3 +81,21 @@ class BodySizeLimitMiddleware:
         if length > body_limit(request.method or "GET", request.path):
             return JsonResponse(envelope("payload_too_large", "The request body is too large."), status=413)
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Each request gets an id (the client's X-Request-ID if valid, else a new one):
+    in every log record made while serving it, and in the `X-Request-ID` response header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        token = request_id.current.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.current.reset(token)
+        response[request_id.HEADER] = request.request_id
+        return response

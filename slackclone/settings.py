@@ -2,16 +2,23 @@
 
 Every value has a development default that points at the local services started by
 `scripts/services.sh`. Production sets at least SECRET_KEY, DEBUG=false, ALLOWED_HOSTS
-and the three store URLs. README.md lists every variable.
+and the three store URLs. docs/deployment.md lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
+from whitenoise.compress import Compressor
+
+from slackclone import __version__
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+# FileAwareEnv: any variable may also come from a file named by VAR_FILE (SECRET_KEY_FILE,
+# for a Docker or systemd secret).
+env = environ.FileAwareEnv()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -30,11 +37,14 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
     "knox",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "channels",
     "accounts",
     "channels_app",
@@ -48,8 +58,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request gets its id (X-Request-ID) and is timed for /metrics, with
+    # the status it finally answers (after the envelope middleware below).
+    "slackclone.middleware.RequestIdMiddleware",
+    "slackclone.metrics.RequestMetricsMiddleware",
     "slackclone.middleware.ApiErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (collected, compressed, cache-busted) before anything touches the
+    # session or the database; whitenoise's own advice is right after SecurityMiddleware.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "slackclone.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -189,9 +207,15 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Knox stores only a SHA-512 digest of each token; a user may hold several (one
 # per device) and logout revokes exactly the one used.
+# TOKEN_TTL (seconds; 0: tokens never expire) is sliding: each use pushes the expiry
+# TOKEN_TTL ahead (knox's AUTO_REFRESH, written at most once a minute, when the token's
+# session also records its last use: accounts.auth).
+TOKEN_TTL_SECONDS = int(env.float("TOKEN_TTL", default=30 * 24 * 3600))
 REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
-    "TOKEN_TTL": None,
+    "TOKEN_TTL": timedelta(seconds=TOKEN_TTL_SECONDS) if TOKEN_TTL_SECONDS > 0 else None,
+    "AUTO_REFRESH": TOKEN_TTL_SECONDS > 0,
+    "MIN_REFRESH_INTERVAL": 60,
     "TOKEN_LIMIT_PER_USER": None,
 }
 
@@ -225,11 +249,16 @@ SPECTACULAR_SETTINGS = {
     "`uri_too_long`, header fields over `MAX_HEADER_BYTES` (16 KiB) or more than `MAX_HEADERS` (100) "
     "431 `headers_too_large`. `HEAD` answers wherever `GET` does, with the same status and headers and "
     "no body.",
-    "VERSION": "1.0.0",
+    "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
+    # Swagger UI from the pinned drf-spectacular-sidecar package, served as our own
+    # static files: no CDN, so the docs work offline and behind strict firewalls.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Request bodies larger than this are refused with 413 before they are parsed.
@@ -340,24 +369,77 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# The application serves its static files itself, in every mode (whitenoise): collected
+# by `manage.py collectstatic` (make run, the Docker build), with content-hashed names
+# (cache-busting; served with a one-year immutable Cache-Control) and gzip/brotli copies.
+# With DEBUG, whitenoise also finds them straight from the apps (no collectstatic needed).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Source maps are only ever fetched by a browser's developer tools: not worth the
+# minute that compressing swagger-ui's and redoc's (several MB each) costs collectstatic.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
+# Pages link the hashed names only ({% static %}); the unhashed copies would double the
+# image and collectstatic's compression time.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# LOG_FORMAT=json: one JSON object a line (python-json-logger), for a log collector;
+# plain (default): human-readable. Every record made while serving a request or a
+# WebSocket carries its request_id (X-Request-ID, see slackclone.middleware).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise environ.ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "slackclone.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Operators: CORS, metrics -------------------------------------------------
+
+# Browser clients served from other origins (a web client on its own domain). Off by
+# default: no origin is allowed unless listed. Bearer tokens, not cookies, so no
+# credentials are allowed cross-origin.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID"]
+CORS_ALLOW_HEADERS = [*default_headers, "x-request-id"]
+
+# GET /metrics (Prometheus text format) answers only a client whose address is in
+# METRICS_ALLOWED_IPS (addresses or networks; the direct peer, or the client NUM_PROXIES
+# proxies back) or who sends `Authorization: Bearer <METRICS_TOKEN>`; everyone else
+# gets 404. Default: loopback only with DEBUG, nobody without (set one of the two).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"] if DEBUG else [])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Shown on the landing page (/): this server's name, and a link to a web client once
+# one is served (WEB_CLIENT_URL, e.g. /app/).
+SERVER_NAME = env.str("SERVER_NAME", default="slackclone")
+WEB_CLIENT_URL = env.str("WEB_CLIENT_URL", default="")
 
 # --- Production hardening (manage.py check --deploy) ---------------------------
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)

@@ -7,7 +7,7 @@ database, MongoDB database and Redis database.
 import os
 
 from slackclone.settings import *  # noqa: F403
-from slackclone.settings import CHANNEL_LAYER_HOST, CHANNEL_LAYERS, DATABASES, REDIS_URL, REST_FRAMEWORK
+from slackclone.settings import CHANNEL_LAYER_HOST, CHANNEL_LAYERS, DATABASES, REDIS_URL, REST_FRAMEWORK, STORAGES
 
 WORKER = int(os.environ.get("SLACKCLONE_TEST_WORKER", "0"))
 
@@ -41,3 +41,10 @@ STORAGES = {**STORAGES, "default": {**STORAGES["default"]}}  # noqa: F405
 if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["default"]["OPTIONS"] = {"location": FILES_ROOT}
 PRESENCE_GRACE_SECONDS = 1
+
+# Static files straight from the apps (no collectstatic before the suite), with plain
+# names: the manifest storage of production is tested on its own
+# (tests/slackclone/test_static_files.py runs collectstatic into a temporary directory).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -10,7 +10,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from slackclone import errors
+from slackclone import errors, metrics
 from slackclone.api.throttling import retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def _flatten(detail) -> dict[str, list[str]]:
 def response_for_domain_error(exc: errors.DomainError) -> Response:
     response = Response({"error": exc.as_dict()}, status=exc.status)
     if isinstance(exc, errors.StoreUnavailable):
+        metrics.STORE_UNAVAILABLE.labels(exc.store).inc()
         response["Retry-After"] = str(settings.STORE_RETRY_AFTER_SECONDS)
     elif isinstance(exc, errors.Throttled | errors.Busy):
         response["Retry-After"] = str(exc.retry_after)

@@ -67,3 +67,59 @@ def extra_server(django_db_setup, e2e_logs):
     yield start
     for server in started:
         server.stop(signal.SIGKILL)
+
+
+def store_env() -> dict[str, str]:
+    """The store settings of this test run, spelled as environment variables, for a
+    server that runs with the production settings module (slackclone.settings)."""
+    from django.conf import settings
+
+    return {
+        "DATABASE_URL": servers_database_url(),
+        "MONGO_URL": settings.MONGO_URL,
+        "MONGO_DB": settings.MONGO_DB,
+        "REDIS_URL": settings.REDIS_URL,
+    }
+
+
+def production_env(static_root: Path) -> dict[str, str]:
+    """A bare daphne as a production deployment runs it (DEBUG=false, collected static
+    files, no finders), but on plain HTTP on loopback and this run's stores."""
+    return {
+        **os.environ,
+        **store_env(),
+        "DJANGO_SETTINGS_MODULE": "slackclone.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "e2e-only-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "STATIC_ROOT": str(static_root),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """`manage.py collectstatic` with the production storage (hashed, compressed) into a
+    temporary STATIC_ROOT, as `make run` and the Docker build do."""
+    import subprocess
+
+    static_root = tmp_path_factory.mktemp("static")
+    subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=production_env(static_root),
+        check=True,
+        timeout=300,
+    )
+    return static_root
+
+
+@pytest.fixture(scope="session")
+def production_server(django_db_setup, django_db_blocker, e2e_logs, collected_static):
+    """One daphne process with the production settings (DEBUG=false) and collected static files."""
+    with django_db_blocker.unblock():
+        server = devserver.start(e2e_logs, production_env(collected_static))
+    yield server
+    server.stop()

@@ -77,6 +77,12 @@ MATRIX = [
     ("POST", "/api/v1/auth/register", "register", everyone(201, anonymous=201)),
     ("POST", "/api/v1/auth/login", "login", everyone(200, anonymous=200)),
     ("POST", "/api/v1/auth/logout", None, everyone(204)),
+    ("POST", "/api/v1/auth/logout-all", None, everyone(204)),
+    ("GET", "/api/v1/auth/sessions", None, everyone(200)),
+    # another session of the owner's (a second device, in workspace A): only the owner may
+    # revoke it, from any workspace they are in (sessions are the person's)
+    row("DELETE", "/api/v1/auth/sessions/{owner_session}", None,
+        non_member=404, member=404, dm_other=404, third=404, staff=404, owner=204, owner_in_b=204),
     ("GET", "/api/v1/users/me", None, everyone(200)),
     ("PATCH", "/api/v1/users/me", {"display_name": "New Name"}, everyone(200)),
     ("GET", "/api/v1/users", None, everyone(200)),
@@ -211,7 +217,8 @@ def _file(user, *, image: bool) -> str:
 
 def _make_world(make_user):
     from accounts.models import Workspace
-    from accounts.services import invite_create
+    from accounts.selectors import session_list_for_user
+    from accounts.services import invite_create, token_create
     from channels_app.services import channel_create, channel_join
     from dms.services import dm_open
     from messaging.services import message_send
@@ -235,6 +242,7 @@ def _make_world(make_user):
     shared_file, dm_file, private_file = (_file(users["owner"], image=(n == 0)) for n in range(3))
     message_send(sender=users["owner"], channel_id=channel.id, content=SECRET, file_ids=[shared_file])
     message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET, file_ids=[dm_file])
+    token_create(user=users["owner"], membership=owner_a, device_name="owner's phone")
     ids = {
         "shared_file": shared_file,
         "dm_file": dm_file,
@@ -242,6 +250,7 @@ def _make_world(make_user):
         "channel": channel.id,
         "dm": dm.id,
         "owner_id": users["owner"].id,
+        "owner_session": session_list_for_user(user=users["owner"])[0].id,
         "member_id": users["member"].id,
         "invite": invite_create(membership=owner_a).code,
         "channel_message": message_send(sender=users["owner"], channel_id=channel.id, content=SECRET).message.id,
@@ -346,7 +355,13 @@ def test_matrix_covers_every_rest_operation():
         for method, path, _, _ in MATRIX
     }
     covered = {
-        (m, p.replace("{owner_id}", "{user_id}").replace("{member_id}", "{user_id}").replace("{invite}", "{code}"))
+        (
+            m,
+            p.replace("{owner_id}", "{user_id}")
+            .replace("{member_id}", "{user_id}")
+            .replace("{invite}", "{code}")
+            .replace("{owner_session}", "{session_id}"),
+        )
         for m, p in covered
     }
     covered = {

@@ -25,6 +25,7 @@ from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from knox.models import AuthToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -44,7 +45,7 @@ SPEC = SchemaGenerator().get_schema(request=None, public=True)
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 SCHEMA.app = get_wsgi_application()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "code", "file_id", "root_id", "emoji"}
+PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "session_id", "code", "file_id", "root_id", "emoji"}
 
 
 @pytest.fixture
@@ -71,10 +72,10 @@ def _image_upload(user) -> str:
 @pytest.fixture
 def world(in_process, make_user):
     """A user with a token (the owner of the default workspace, so the workspace's admin
-    operations run deep), a channel and a DM they belong to, a message in each, and an
-    invite code of the workspace."""
-    from accounts.selectors import workspace_or_default
-    from accounts.services import invite_create
+    operations run deep), a channel and a DM they belong to, a message in each, an
+    invite code of the workspace, and a spare session."""
+    from accounts.selectors import session_id_for, workspace_or_default
+    from accounts.services import invite_create, token_create
     from channels_app.services import channel_create
     from dms.services import dm_open
     from messaging.services import message_send
@@ -82,6 +83,7 @@ def world(in_process, make_user):
     me = make_user("fuzzer", role="owner")
     other = make_user("fuzzother")
     membership = me.workspace_memberships.select_related("workspace", "user").get(workspace=workspace_or_default(None))
+    spare = token_create(user=me, membership=membership, device_name="spare")  # a session the fuzzer may revoke
     channel = channel_create(user=me, name="fuzz", description="")
     dm = dm_open(user=me, other_user_id=other.id)[0]
     ids = {
@@ -90,10 +92,12 @@ def world(in_process, make_user):
         "user_id": str(other.id),
         "channel_message_id": message_send(sender=me, channel_id=channel.id, content="hi").message.id,
         "dm_message_id": message_send(sender=me, conversation_id=dm.id, content="hi").message.id,
+        "session_id": session_id_for(token_digest=AuthToken.objects.get(token_key=spare[:15]).digest),
         "code": invite_create(membership=membership, max_uses=1000).code,
         "file_id": _image_upload(me),
     }
-    return {"user": me, "token": token_for(me), "ids": ids}
+    # logging out everywhere must not revoke the fuzzer's own token: a user of its own
+    return {"user": me, "token": token_for(me), "ids": ids, "everywhere": make_user("fuzzeverywhere")}
 
 
 def _use_known_ids(case, ids: dict) -> None:
@@ -141,6 +145,8 @@ def _run(operation, world, *, mode: GenerationMode, authenticated: bool) -> int:
         if authenticated:
             # logging out must not revoke the token the rest of the run uses
             token = token_for(world["user"]) if case.path.endswith("/auth/logout") else world["token"]
+            if case.path.endswith("/auth/logout-all"):
+                token = token_for(world["everywhere"])
             headers["Authorization"] = f"Bearer {token}"
         calls += 1
         checks = CHECKS if mode is GenerationMode.POSITIVE else NEGATIVE_CHECKS
