@@ -37,7 +37,7 @@ MONGO_TIMEOUT_MS = 1000
 
 # Each worker keeps its uploads in a directory of its own (tests/files clean it).
 FILES_ROOT = str(BASE_DIR / ".data" / f"test-files-{WORKER}")  # noqa: F405
-STORAGES = {**STORAGES, "default": {**STORAGES["default"]}}  # noqa: F405
+STORAGES = {**STORAGES, "default": {**STORAGES["default"]}}
 if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["default"]["OPTIONS"] = {"location": FILES_ROOT}
 PRESENCE_GRACE_SECONDS = 1

@@ -45,7 +45,17 @@ SPEC = SchemaGenerator().get_schema(request=None, public=True)
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 SCHEMA.app = get_wsgi_application()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-PATH_PARAMETERS = {"channel_id", "conversation_id", "user_id", "message_id", "session_id", "code", "file_id", "root_id", "emoji"}
+PATH_PARAMETERS = {
+    "channel_id",
+    "conversation_id",
+    "user_id",
+    "message_id",
+    "session_id",
+    "code",
+    "file_id",
+    "root_id",
+    "emoji",
+}
 
 
 @pytest.fixture
