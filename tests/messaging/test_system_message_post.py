@@ -6,7 +6,18 @@ from messaging import selectors, services
 from messaging.models import MessageSequence
 from tests.helpers import capture_broadcasts
 
-V1_FIELDS = {"id", "channel_id", "seq", "sender_id", "content", "type", "created_at", "edited_at", "client_msg_id"}
+V1_FIELDS = {
+    "id",
+    "channel_id",
+    "seq",
+    "sender_id",
+    "content",
+    "type",
+    "created_at",
+    "edited_at",
+    "client_msg_id",
+    "files",
+}
 
 
 def test_a_system_message_is_stored_and_visible_in_history(client_for, alice, channel):

@@ -240,8 +240,8 @@ def _make_world(make_user):
     channel_join(user=users["member"], channel_id=channel.id)
     dm, _ = dm_open(user=users["owner"], other_user_id=users["dm_other"].id)
     shared_file, dm_file, private_file = (_file(users["owner"], image=(n == 0)) for n in range(3))
-    message_send(sender=users["owner"], channel_id=channel.id, content=SECRET, file_ids=[shared_file])
-    message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET, file_ids=[dm_file])
+    message_send(sender=users["owner"], channel_id=channel.id, content="a file", file_ids=[shared_file])
+    message_send(sender=users["owner"], conversation_id=dm.id, content="a file", file_ids=[dm_file])
     token_create(user=users["owner"], membership=owner_a, device_name="owner's phone")
     ids = {
         "shared_file": shared_file,
