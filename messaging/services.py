@@ -68,9 +68,10 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels_app.selectors import channel_archived_error, channel_get, channel_is_archived
+from channels_app.selectors import channel_archived_error, channel_check_sender, channel_get, channel_is_archived
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
+from messaging.latest import latest_deleted, latest_edited, latest_set
 from messaging.models import MessageSequence
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
 from messaging.serializers import message_to_api
@@ -147,11 +148,18 @@ def _lock_if_stored(conversation: Conversation) -> None:
         cursor.execute(_LOCK_EXISTING_SQL, [UUID(conversation.id)])
 
 
-def _refuse_if_archived(conversation: Conversation) -> None:
+def _refuse_if_archived(conversation: Conversation, *, sender_id: str | None = None) -> None:
     """Step 1, in a channel: under the lock, the archive cannot be racing us any more;
     nor can the channel's deletion (`channel_delete` deletes the locked row): a channel
-    gone meanwhile is 404, and the rollback leaves no counter row and no orphan message."""
-    if conversation.kind is ConversationKind.CHANNEL and channel_is_archived(channel_id=conversation.id):
+    gone meanwhile is 404, and the rollback leaves no counter row and no orphan message.
+    With `sender_id` (a TEXT send, issue 16), nor can the sender's removal or leave:
+    a sender who is no longer a member is refused here (403, 404 in a private
+    channel), so nothing is stored after a removal committed."""
+    if conversation.kind is not ConversationKind.CHANNEL:
+        return
+    if sender_id is not None:
+        channel_check_sender(channel_id=conversation.id, user_id=sender_id)
+    elif channel_is_archived(channel_id=conversation.id):
         raise channel_archived_error()
 
 
@@ -181,7 +189,7 @@ def _insert_locked(
     dedupe_key = dedupe_key_for(message_id=message_id, client_msg_id=client_msg_id)
     for attempt in range(2):
         seq, created_at = _next_seq(conversation)
-        _refuse_if_archived(conversation)
+        _refuse_if_archived(conversation, sender_id=sender_id if message_type is MessageType.TEXT else None)
         message = MessageDocument(
             id=message_id,
             conversation=conversation,
@@ -214,6 +222,7 @@ def _insert_locked(
             )
             _resync_seq(conversation, max_seq=max_seq, max_created_at=max_created_at)
             continue
+        latest_set(conversation, message)  # the sidebar's row, in the send's transaction (issue 16)
         _broadcast_created(message)
         return SendResult(message=message, created=True)
     raise AssertionError("unreachable")
@@ -352,6 +361,7 @@ def message_edit(
         )
         if updated is None:  # deleted (or purged) meanwhile
             raise errors.NotFound("Message not found.")
+        latest_edited(conversation, updated)
         try:
             broadcast.message_updated(message=message_to_api(updated))
         except Exception:
@@ -397,6 +407,8 @@ def message_delete(
             deleted_by=str(user.pk),
             deleted_at=max(_now_ms(), message.created_at),
         )
+        if deleted is not None:
+            latest_deleted(conversation, deleted)
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
     # Outside the lock: once deleted, nothing else can be announced about this message.
@@ -473,6 +485,8 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
                     deleted_by=str(by.pk),
                     deleted_at=max(_now_ms(), message.created_at),
                 )
+                if done is not None:
+                    latest_deleted(message.conversation, done)
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)
     finally:

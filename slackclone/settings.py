@@ -223,7 +223,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelRoleEnum": ["manager", "member"],
+        "WorkspaceRoleEnum": ["owner", "admin", "member"],
+    },
 }
 
 # Request bodies larger than this are refused with 413 before they are parsed.
