@@ -28,16 +28,18 @@ _signer = signing.Signer(salt="messaging.sidebar", sep=".")
 
 _BRANCHES = {
     "channel": """
-        SELECT 'channel' AS kind, c.id, c.created_at, c.name, c.is_private, NULL::uuid AS other_user_id
+        SELECT 'channel'::text AS kind, c.id, c.created_at, c.name::text AS name, c.is_private,
+               NULL::uuid AS other_user_id
         FROM channel_members m JOIN channels c ON c.id = m.channel_id
         WHERE m.user_id = %(user)s AND c.workspace_id = %(workspace)s""",
     "dm": """
-        SELECT 'dm', d.id, d.created_at, NULL, TRUE,
-               CASE WHEN d.user1_id = %(user)s THEN d.user2_id ELSE d.user1_id END
+        SELECT 'dm'::text AS kind, d.id, d.created_at, NULL::text AS name, TRUE AS is_private,
+               CASE WHEN d.user1_id = %(user)s THEN d.user2_id ELSE d.user1_id END AS other_user_id
         FROM dm_conversations d
         WHERE d.workspace_id = %(workspace)s AND (d.user1_id = %(user)s OR d.user2_id = %(user)s)""",
     "group_dm": """
-        SELECT 'group_dm', g.id, g.created_at, NULL, TRUE, NULL::uuid
+        SELECT 'group_dm'::text AS kind, g.id, g.created_at, NULL::text AS name, TRUE AS is_private,
+               NULL::uuid AS other_user_id
         FROM group_dm_members gm JOIN group_dms g ON g.id = gm.group_dm_id
         WHERE gm.user_id = %(user)s AND g.workspace_id = %(workspace)s""",
 }
