@@ -150,7 +150,9 @@ def test_archive_and_unarchive(people, client_for, chan, system_messages, django
     assert AuditLogEntry.objects.filter(target_id=chan["id"], action="channel_archive").count() == 1
     # Read-only now: no topic, no invite, no removal, no send.
     assert alice.patch(f"/api/v1/channels/{chan['id']}", {"topic": "x"}, format="json").status_code == 409
-    dave_add = alice.post(f"/api/v1/channels/{chan['id']}/members", {"user_ids": [str(people["admin"].pk)]}, format="json")
+    dave_add = alice.post(
+        f"/api/v1/channels/{chan['id']}/members", {"user_ids": [str(people["admin"].pk)]}, format="json"
+    )
     assert dave_add.status_code == 409
     assert alice.delete(f"/api/v1/channels/{chan['id']}/members/{people['bob'].pk}").status_code == 409
     # Archiving again is harmless.
