@@ -111,7 +111,7 @@ def channel_update(
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
-def channel_members_add(*, user, workspace, channel_id: UUID | str, user_ids: list[UUID | str]) -> list:
+def channel_members_add(*, user, workspace=None, channel_id: UUID | str, user_ids: list[UUID | str]) -> list:
     """Add people to a channel (public or private): any member of it (403 `not_a_member`
     on a public channel, 404 on a private one for anyone else). `user_ids`: 1-100 active
     members of the workspace (404 `user_not_found` for anyone else, nobody is added
@@ -137,7 +137,7 @@ def channel_members_add(*, user, workspace, channel_id: UUID | str, user_ids: li
     return added
 
 
-def channel_member_remove(*, user, workspace, channel_id: UUID | str, user_id: UUID | str) -> None:
+def channel_member_remove(*, user, workspace=None, channel_id: UUID | str, user_id: UUID | str) -> None:
     """Remove a member: managers and workspace admins (403 `not_a_manager`); 404
     `user_not_found` for someone outside the workspace; removing a non-member is
     harmless (204, nothing posted); removing yourself is leaving. An archived channel's
@@ -158,7 +158,7 @@ def _workspace_user(*, workspace, user_id):
 
 
 def channel_member_role_set(
-    *, user, workspace, channel_id: UUID | str, user_id: UUID | str, role: str
+    *, user, workspace=None, channel_id: UUID | str, user_id: UUID | str, role: str
 ) -> ChannelMember:
     """Make a member a manager or a plain member: managers and workspace admins (403
     `not_a_manager`); 404 `not_a_member` if the user is not in the channel. Setting the
@@ -185,7 +185,7 @@ def channel_member_role_set(
     return membership
 
 
-def channel_set_archived(*, user, workspace, channel_id: UUID | str, archived: bool) -> Channel:
+def channel_set_archived(*, user, workspace=None, channel_id: UUID | str, archived: bool) -> Channel:
     """Archive or unarchive a channel: managers and workspace admins (403
     `not_a_manager`). Archiving an archived channel (or unarchiving a live one) changes
     nothing and posts nothing. Archive: "alice archived the channel" is posted first,
@@ -218,7 +218,7 @@ def channel_set_archived(*, user, workspace, channel_id: UUID | str, archived: b
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
-def channel_delete_by_admin(*, user, workspace, channel_id: UUID | str) -> ChannelDeleteResult:
+def channel_delete_by_admin(*, user, workspace=None, channel_id: UUID | str) -> ChannelDeleteResult:
     """DELETE /channels/{id}: workspace admins only (403 `admin_only`; 404 if the channel
     is not visible to them: a private one they are not in). The channel, its memberships
     and its messages are gone (services.channel_delete); members hear channel.deleted."""
