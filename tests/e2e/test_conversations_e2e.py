@@ -80,7 +80,7 @@ async def test_a_private_channel_is_silent_to_non_members_on_both_processes(serv
     a, b = servers
     alice, alice_token = await user_and_token(make_user)
     bob, bob_token = await user_and_token(make_user)
-    eve, eve_token = await user_and_token(make_user)
+    _eve, eve_token = await user_and_token(make_user)
     channel = await in_thread(channel_services.channel_create, user=alice, name="e2e-private", is_private=True)
     await in_thread(services_manage.channel_members_add, user=alice, channel_id=channel.pk, user_ids=[bob.pk])
     channel_id = str(channel.pk)
@@ -116,7 +116,7 @@ async def test_a_group_dm_message_sent_on_one_process_reaches_every_member_on_th
     alice, alice_token = await user_and_token(make_user)
     bob, bob_token = await user_and_token(make_user)
     carol, carol_token = await user_and_token(make_user)
-    dave, dave_token = await user_and_token(make_user)
+    _dave, dave_token = await user_and_token(make_user)
 
     async with (
         open_socket(a, alice_token) as alice_ws,
