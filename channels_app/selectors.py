@@ -102,26 +102,28 @@ def user_is_workspace_admin(*, user, workspace_id: UUID | str) -> bool:
     ).exists()
 
 
-def channel_can_manage(*, user, channel: Channel) -> bool:
-    """Managers of the channel and workspace admins (issue 16); staff too on a public
-    channel (the v1 rule of PATCH; a private channel they are not in is 404 to them
-    before this is asked)."""
+def channel_can_manage(*, user, channel: Channel, allow_staff: bool = False) -> bool:
+    """Managers of the channel and workspace admins (issue 16); with `allow_staff`, staff
+    too on a public channel (the v1 rule of PATCH /channels/{id}; a private channel they
+    are not in is 404 to them before this is asked)."""
     membership = channel_membership(user=user, channel_id=channel.pk)
     if membership is not None and membership.role == ChannelMember.Role.MANAGER:
         return True
-    if bool(getattr(user, "is_staff", False)) and not channel.is_private:
+    if allow_staff and bool(getattr(user, "is_staff", False)) and not channel.is_private:
         return True
     return user_is_workspace_admin(user=user, workspace_id=channel.workspace_id)
 
 
-def channel_get_for_manager(*, user, workspace, channel_id: UUID | str, lock: bool = False) -> Channel:
+def channel_get_for_manager(
+    *, user, workspace, channel_id: UUID | str, lock: bool = False, allow_staff: bool = False
+) -> Channel:
     """The channel of `workspace`, if `user` may manage it: 404 if it is not visible to
     them (channel_get_visible), 403 `not_a_manager` for anyone but its managers and
     workspace admins."""
     channel = channel_get_visible(
         user=user, workspace=workspace_or_default(workspace), channel_id=channel_id, lock=lock
     )
-    if not channel_can_manage(user=user, channel=channel):
+    if not channel_can_manage(user=user, channel=channel, allow_staff=allow_staff):
         raise errors.PermissionDenied(
             "Only the channel's managers and workspace admins can do this.", code="not_a_manager"
         )

@@ -81,7 +81,9 @@ def channel_update(
     anything changed, members hear channel.updated. Changing nothing posts nothing."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
-        channel = selectors.channel_get_for_manager(user=user, workspace=workspace, channel_id=channel_id, lock=True)
+        channel = selectors.channel_get_for_manager(
+            user=user, workspace=workspace, channel_id=channel_id, lock=True, allow_staff=True
+        )
         _refuse_if_archived(channel)
         update_fields, notes = [], []
         if name is not None and name.lower() != channel.name:

@@ -72,6 +72,8 @@ _unique = itertools.count()
 # fmt: off
 CH = "/api/v1/channels/{channel}"
 DM = "/api/v1/dms/{dm}"
+PCH = "/api/v1/channels/{pchannel}"
+GDM = "/api/v1/group-dms/{group}"
 MATRIX = [
     ("GET", "/api/v1/health", None, everyone(200, anonymous=200)),
     ("POST", "/api/v1/auth/register", "register", everyone(201, anonymous=201)),
@@ -138,6 +140,51 @@ MATRIX = [
         non_member=404, member=404, dm_other=403, third=404, staff=404, owner=200),
     row("DELETE", DM + "/messages/{dm_message}", None,
         non_member=404, member=404, dm_other=403, third=404, staff=404, owner=204),
+    # --- issue 16: channel management (the public channel; owner: its manager and the workspace's owner)
+    row("DELETE", CH, None, non_member=403, member=403, dm_other=403, third=403, staff=403, owner=204),
+    row("POST", CH + "/members", {"user_ids": ["{third_id}"]},
+        non_member=403, member=200, dm_other=403, third=403, staff=403, owner=200),
+    row("DELETE", CH + "/members/{member_id}", None,
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=204),
+    row("PATCH", CH + "/members/{member_id}", {"role": "manager"},
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200),
+    row("POST", CH + "/archive", None, non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200),
+    row("POST", CH + "/unarchive", None, non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200),
+    # --- issue 16: a private channel (owner: manager; member: a member): 404 to everyone else, staff included
+    row("GET", PCH, None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("PATCH", PCH, {"topic": "x"}, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("DELETE", PCH, None, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=204),
+    row("POST", PCH + "/join", None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/leave", None, non_member=404, member=204, dm_other=404, third=404, staff=404, owner=204),
+    row("GET", PCH + "/members", None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/members", {"user_ids": ["{third_id}"]},
+        non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("DELETE", PCH + "/members/{member_id}", None,
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=204),
+    row("PATCH", PCH + "/members/{member_id}", {"role": "manager"},
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/archive", None, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/unarchive", None, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("GET", PCH + "/messages", None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/messages", {"content": "hello"},
+        non_member=404, member=201, dm_other=404, third=404, staff=404, owner=201),
+    row("PATCH", PCH + "/messages/{pchannel_message}", {"content": "edited"},
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("DELETE", PCH + "/messages/{pchannel_message}", None,
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=204),
+    # --- issue 16: a group DM of owner, member and dm_other
+    ("GET", "/api/v1/group-dms", None, everyone(200)),
+    row("POST", "/api/v1/group-dms", {"user_ids": ["{member_id}", "{dm_other_id}"]},
+        non_member=201, member=400, dm_other=400, third=201, staff=201, owner=200),
+    row("GET", GDM, None, non_member=404, member=200, dm_other=200, third=404, staff=404, owner=200),
+    row("GET", GDM + "/messages", None, non_member=404, member=200, dm_other=200, third=404, staff=404, owner=200),
+    row("POST", GDM + "/messages", {"content": "hello"},
+        non_member=404, member=201, dm_other=201, third=404, staff=404, owner=201),
+    row("PATCH", GDM + "/messages/{group_message}", {"content": "edited"},
+        non_member=404, member=403, dm_other=403, third=404, staff=404, owner=200),
+    row("DELETE", GDM + "/messages/{group_message}", None,
+        non_member=404, member=403, dm_other=403, third=404, staff=404, owner=204),
+    ("GET", "/api/v1/conversations", None, everyone(200)),
 ]
 # fmt: on
 
@@ -146,7 +193,8 @@ def _make_world(make_user):
     from accounts.models import Workspace
     from accounts.services import invite_create
     from channels_app.services import channel_create, channel_join
-    from dms.services import dm_open
+    from channels_app.services_manage import channel_members_add
+    from dms.services import dm_open, group_dm_open
     from messaging.services import message_send
     from tests.conftest import join_workspace
 
@@ -165,6 +213,9 @@ def _make_world(make_user):
     channel = channel_create(user=users["owner"], name="matrix")
     channel_join(user=users["member"], channel_id=channel.id)
     dm, _ = dm_open(user=users["owner"], other_user_id=users["dm_other"].id)
+    pchannel = channel_create(user=users["owner"], name="matrix-private", is_private=True)
+    channel_members_add(user=users["owner"], channel_id=pchannel.id, user_ids=[users["member"].id])
+    group, _ = group_dm_open(user=users["owner"], user_ids=[users["member"].id, users["dm_other"].id])
     ids = {
         "channel": channel.id,
         "dm": dm.id,
@@ -173,6 +224,12 @@ def _make_world(make_user):
         "invite": invite_create(membership=owner_a).code,
         "channel_message": message_send(sender=users["owner"], channel_id=channel.id, content=SECRET).message.id,
         "dm_message": message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET).message.id,
+        "third_id": users["third"].id,
+        "dm_other_id": users["dm_other"].id,
+        "pchannel": pchannel.id,
+        "pchannel_message": message_send(sender=users["owner"], channel_id=pchannel.id, content=SECRET).message.id,
+        "group": group.id,
+        "group_message": message_send(sender=users["owner"], conversation_id=group.id, content=SECRET).message.id,
     }
     return users, ids, workspaces
 
@@ -192,7 +249,13 @@ def _body(body, ids, role, users):
             fields |= {"email": f"founder{n}@example.com", "username": f"founder{n}", "password": "correct horse 1"}
         return fields
     if isinstance(body, dict):
-        return {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
+
+        def fill(value):
+            if isinstance(value, list):
+                return [fill(item) for item in value]
+            return value.format(**ids) if isinstance(value, str) else value
+
+        return {k: fill(v) for k, v in body.items()}
     return body
 
 
@@ -244,6 +307,16 @@ def test_matrix_covers_every_rest_operation():
         (m, p.replace("{owner_id}", "{user_id}").replace("{member_id}", "{user_id}").replace("{invite}", "{code}"))
         for m, p in covered
     }
+    covered = {
+        (
+            m,
+            p.replace("{pchannel}", "{channel}")
+            .replace("{group}", "{dm}")
+            .replace("{pchannel_message}", "{message_id}")
+            .replace("{group_message}", "{message_id}"),
+        )
+        for m, p in covered
+    }
     assert documented - covered == set()
 
 
@@ -271,7 +344,32 @@ WS_MATRIX = {
         "outsider": "not_found",
         "owner_in_b": "not_found",
     },
+    # issue 16: a private channel is not_found to non-members; a group DM like a DM
+    ("message.send", "pchannel"): {
+        "non_member": "not_found",
+        "member": "ack",
+        "dm_other": "not_found",
+        "third": "not_found",
+        "staff": "not_found",
+        "owner": "ack",
+        "outsider": "not_found",
+        "owner_in_b": "not_found",
+    },
+    ("message.send", "group"): {
+        "non_member": "not_found",
+        "member": "ack",
+        "dm_other": "ack",
+        "third": "not_found",
+        "staff": "not_found",
+        "owner": "ack",
+        "outsider": "not_found",
+        "owner_in_b": "not_found",
+    },
 }
+for _target in ("pchannel", "group"):
+    WS_MATRIX[("typing", _target)] = {
+        r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", _target)].items()
+    }
 WS_MATRIX[("typing", "channel")] = {
     r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", "channel")].items()
 }
@@ -294,7 +392,7 @@ async def test_websocket(action, target, role, expected, make_user):
         connected, _ = await comm.connect(timeout=5)
         assert connected
         assert (await next_frame(comm, within=5))["type"] == "hello"
-        field = "channel_id" if target == "channel" else "conversation_id"
+        field = "channel_id" if target in ("channel", "pchannel") else "conversation_id"
         frame = {"type": action, field: str(ids[target])}
         if action == "message.send":
             frame |= {"content": "hi", "client_msg_id": "m1"}
