@@ -66,7 +66,7 @@ def world(in_process, make_user):
     from accounts.selectors import workspace_or_default
     from accounts.services import invite_create
     from channels_app.services import channel_create
-    from dms.services import dm_open
+    from dms.services import dm_open, group_dm_open
     from messaging.services import message_send
 
     me = make_user("fuzzer", role="owner")
@@ -74,6 +74,7 @@ def world(in_process, make_user):
     membership = me.workspace_memberships.select_related("workspace", "user").get(workspace=workspace_or_default(None))
     channel = channel_create(user=me, name="fuzz", description="")
     dm = dm_open(user=me, other_user_id=other.id)[0]
+    group = group_dm_open(user=me, user_ids=[other.id, make_user("fuzzthird").id])[0]  # issue 16
     ids = {
         "channel_id": str(channel.id),
         "conversation_id": str(dm.id),
@@ -81,6 +82,8 @@ def world(in_process, make_user):
         "channel_message_id": message_send(sender=me, channel_id=channel.id, content="hi").message.id,
         "dm_message_id": message_send(sender=me, conversation_id=dm.id, content="hi").message.id,
         "code": invite_create(membership=membership, max_uses=1000).code,
+        "group_id": str(group.id),
+        "group_message_id": message_send(sender=me, conversation_id=group.id, content="hi").message.id,
     }
     return {"user": me, "token": token_for(me), "ids": ids}
 
@@ -91,8 +94,13 @@ def _use_known_ids(case, ids: dict) -> None:
     params = case.path_parameters or {}
     if not params or zlib.crc32(repr(sorted(params.items())).encode()) % 2:
         return
+    group = case.path.startswith("/api/v1/group-dms")  # issue 16: a group DM and its message
     for name in params:
-        if name == "message_id":
+        if name == "message_id" and group:
+            params[name] = ids["group_message_id"]
+        elif name == "conversation_id" and group:
+            params[name] = ids["group_id"]
+        elif name == "message_id":
             params[name] = ids["dm_message_id" if "conversation_id" in params else "channel_message_id"]
         elif name in ids:
             params[name] = ids[name]
