@@ -227,7 +227,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # --- layer events -------------------------------------------------------------
 
     async def forward(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
+        texts = event.get("texts")  # several frames in one event (broadcast.messages_created)
+        if texts is None:
+            await self.send(text_data=event["text"])
+            return
+        for text in texts:
+            await self.send(text_data=text)
 
     async def on_typing_event(self, event: dict) -> None:
         if event.get("user_id") != self.user_id:  # not back to the typist
