@@ -82,6 +82,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             events.REACTION_ADDED: self.forward,
             events.REACTION_REMOVED: self.forward,
             events.MEMBER_JOINED: self.forward,
+            events.READ_UPDATED: self.on_user_event,
+            events.NOTIFICATION: self.on_user_event,
             events.MEMBER_LEFT: self.forward,
             events.TYPING: self.on_typing_event,
             events.PRESENCE_CHANGED: self.on_presence_event,
@@ -248,6 +250,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def forward(self, event: dict) -> None:
         await self.send(text_data=event["text"])
+
+    async def on_user_event(self, event: dict) -> None:
+        if event.get("skip_connection") is None or event["skip_connection"] != self.connection_id:
+            await self.forward(event)
 
     async def on_typing_event(self, event: dict) -> None:
         if event.get("user_id") != self.user_id:  # not back to the typist

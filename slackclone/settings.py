@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "presence",
     "realtime",
     "moderation",
+    "readstate",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("messaging.urls")),
     path("", include("presence.urls")),
     path("", include("realtime.urls")),
+    path("", include("readstate.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
