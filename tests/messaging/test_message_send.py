@@ -36,6 +36,9 @@ def test_send_answers_201_with_the_message_in_the_api_shape(client_for, alice, w
         "created_at",
         "edited_at",
         "client_msg_id",
+        # issue 17
+        *("thread_id", "also_in_channel", "reply_count", "reply_users", "last_reply_at", "deleted"),
+        *("reactions", "mentions", "mentions_channel", "pinned_at", "pinned_by"),
     }
     assert body[where.api_field] == where.pk
     assert body["seq"] == 1

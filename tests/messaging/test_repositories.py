@@ -18,6 +18,9 @@ EXPECTED = {
         "channelId_1_dedupeKey_1": ([("channelId", 1), ("dedupeKey", 1)], True),
         "createdAt_1__id_1": ([("createdAt", 1), ("_id", 1)], False),
         "workspaceId_1_createdAt_1__id_1": ([("workspaceId", 1), ("createdAt", 1), ("_id", 1)], False),
+        "channelId_1_threadId_1_seq_1": ([("channelId", 1), ("threadId", 1), ("seq", 1)], False),
+        "mentions_1_createdAt_-1__id_-1": ([("mentions", 1), ("createdAt", -1), ("_id", -1)], False),
+        "channelId_1_pinnedAt_-1": ([("channelId", 1), ("pinnedAt", -1)], False),
     },
     "dm_messages": {
         "conversationId_1_createdAt_1": ([("conversationId", 1), ("createdAt", 1)], False),
@@ -26,6 +29,9 @@ EXPECTED = {
         "conversationId_1_dedupeKey_1": ([("conversationId", 1), ("dedupeKey", 1)], True),
         "createdAt_1__id_1": ([("createdAt", 1), ("_id", 1)], False),
         "workspaceId_1_createdAt_1__id_1": ([("workspaceId", 1), ("createdAt", 1), ("_id", 1)], False),
+        "conversationId_1_threadId_1_seq_1": ([("conversationId", 1), ("threadId", 1), ("seq", 1)], False),
+        "mentions_1_createdAt_-1__id_-1": ([("mentions", 1), ("createdAt", -1), ("_id", -1)], False),
+        "conversationId_1_pinnedAt_-1": ([("conversationId", 1), ("pinnedAt", -1)], False),
     },
 }
 
@@ -89,6 +95,7 @@ def test_documents_round_trip_with_utc_datetimes_and_int64_seq():
         "dedupeKey",
         "deletedAt",
         "deletedBy",
+        *("threadId", "alsoInChannel", "mentions", "mentionsChannel"),  # issue 17
     }
 
 
