@@ -120,6 +120,26 @@ def stop_processes(processes) -> None:
         devserver.stop(process)
 
 
+def remove_fixture(*, user_ids, channel_ids, other_conversation_ids=()) -> None:
+    """Best effort: the messages of these channels (and of other conversation ids, e.g.
+    raw inserts), their seq counters, the channels and the users. Needs django_setup()."""
+    from accounts.models import User
+    from channels_app.models import Channel
+    from messaging.documents import ConversationKind
+    from messaging.models import MessageSequence
+    from messaging.repositories import repository_for
+
+    repo = repository_for(ConversationKind.CHANNEL)
+    for cid in [*channel_ids, *other_conversation_ids]:
+        try:
+            repo.delete_conversation(conversation_id=cid)
+        except Exception as exc:  # best effort
+            print(f"warning: messages of {cid} not removed: {exc!r}")
+    MessageSequence.objects.filter(conversation_id__in=list(channel_ids)).delete()
+    Channel.objects.filter(pk__in=list(channel_ids)).delete()
+    User.objects.filter(pk__in=list(user_ids)).delete()
+
+
 def emit_row(goal: str, baseline: str, ours: str, ratio: str, passed: bool | None, note: str = "") -> None:
     """One line of the run_all table; passed None = not measurable here."""
     row = {"goal": goal, "baseline": baseline, "ours": ours, "ratio": ratio, "pass": passed, "note": note}

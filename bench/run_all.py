@@ -4,7 +4,7 @@
     .venv/bin/python bench/run_all.py            # the sizes of `make bench` (< 15 minutes)
     .venv/bin/python bench/run_all.py --quick    # small sizes, a smoke check (< 1 minute)
 
-Each script (bench/sends.py, fanout.py, history.py, idle.py) runs as its own process
+Each script (bench/sends.py, fanout.py, history.py, idle.py, hot_channel.py) runs as its own process
 and prints its own figures (echoed here) and `BENCH-ROW {json}` lines, which become
 the table's rows. A script that fails yields a FAILED row and the exit status 1; goals
 that are missed do not change the exit status (`--strict` makes them).
@@ -27,12 +27,16 @@ FULL = {
     "fanout": ["--sockets", "1000", "--servers", "2", "--rate", "2", "--messages", "60"],
     "history": ["--messages", "1000,10000", "--requests", "30"],
     "idle": ["--sockets", "10000", "--ping-interval", "20"],  # 20,000: see README "Performance"
+    # Issue 13: the rate sweep 20..400/s into one 51-member channel, 1 and 2 processes;
+    # BENCH_BASELINE_CODE=<a checkout of main> adds the concurrency-16 baseline.
+    "hot_channel": [],
 }
 QUICK = {
     "sends": ["--levels", "1,2", "--seconds", "1", "--servers", "1"],
     "fanout": ["--sockets", "30", "--servers", "2", "--rate", "10", "--messages", "10", "--timeout", "10"],
     "history": ["--messages", "200,1000", "--requests", "5"],
     "idle": ["--sockets", "200", "--users", "20", "--ping-interval", "1", "--window", "2"],
+    "hot_channel": ["--rates", "10,20", "--seconds", "1", "--servers", "1", "--c16-seconds", "1", "--drain", "1"],
 }
 
 
@@ -71,7 +75,7 @@ def run_script(name: str, args: list[str], timeout: float) -> tuple[list[dict], 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check")
-    parser.add_argument("--only", default=None, help="comma-separated subset: sends,fanout,history,idle")
+    parser.add_argument("--only", default=None, help="comma-separated subset: sends,fanout,history,idle,hot_channel")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
@@ -80,7 +84,10 @@ def main() -> int:
     table: list[dict] = []
     crashed = False
     for name in names:
-        rows, seconds, status = run_script(name, plan[name], timeout=120 if args.quick else 600)
+        script_args = list(plan[name])
+        if name == "hot_channel" and not args.quick and os.environ.get("BENCH_BASELINE_CODE"):
+            script_args += ["--baseline-code", os.environ["BENCH_BASELINE_CODE"]]
+        rows, seconds, status = run_script(name, script_args, timeout=120 if args.quick else 1200)
         if status != 0 or not rows:
             crashed = True
             rows = rows or [{"goal": name, "baseline": "-", "ours": "-", "ratio": "-", "pass": None}]

@@ -40,6 +40,7 @@ from common import (
     emit_row,
     percentile,
     raise_nofile_limit,
+    remove_fixture,
     start_daphne,
     stop_processes,
     wait_http,
@@ -76,24 +77,6 @@ def create_fixture(run: str):
         ChannelMember.objects.bulk_create([ChannelMember(channel=channel, user=u) for u in users])
     tokens = [AuthToken.objects.create(u)[1] for u in users]
     return [str(u.pk) for u in users], tokens, str(channel.pk)
-
-
-def remove_fixture(user_ids, channel_id, raw_conversation_ids) -> None:
-    from accounts.models import User
-    from channels_app.models import Channel
-    from messaging.documents import ConversationKind
-    from messaging.models import MessageSequence
-    from messaging.repositories import repository_for
-
-    repo = repository_for(ConversationKind.CHANNEL)
-    for cid in [channel_id, *raw_conversation_ids]:
-        try:
-            repo.delete_conversation(conversation_id=cid)
-        except Exception as exc:  # best effort
-            print(f"warning: messages of {cid} not removed: {exc!r}")
-    MessageSequence.objects.filter(conversation_id=channel_id).delete()
-    Channel.objects.filter(pk=channel_id).delete()
-    User.objects.filter(pk__in=user_ids).delete()
 
 
 # --- raw baseline --------------------------------------------------------------------
@@ -340,7 +323,7 @@ def main() -> None:
             )
     finally:
         stop_processes([p for _, p in servers])
-        remove_fixture(user_ids, channel_id, raw_ids)
+        remove_fixture(user_ids=user_ids, channel_ids=[channel_id], other_conversation_ids=raw_ids)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,11 @@ def _history_schema(*, where: str, page, errors: tuple[int, ...], operation_id: 
 
 
 _ARCHIVED = "`channel_archived`: the channel is archived (read-only)."
+_BUSY = (
+    "Throttled (`throttled`), or `conversation_busy`: this server process has as many sends to this "
+    "conversation in flight or queued as it serves without answering late (a hot conversation is shed, not "
+    "the server). Nothing was stored; retry after `Retry-After` seconds with the same `client_msg_id`."
+)
 
 
 def _send_schema(*, where: str, message, errors: tuple[int, ...], operation_id: str, archivable: bool = False):
@@ -138,6 +143,7 @@ def _send_schema(*, where: str, message, errors: tuple[int, ...], operation_id: 
             200: OpenApiResponse(message, description="A retry: the message stored earlier with this client_msg_id."),
             **error_responses(*errors),
             409: OpenApiResponse(ErrorEnvelopeSerializer, description=conflicts),
+            429: OpenApiResponse(ErrorEnvelopeSerializer, description=_BUSY),
         },
     )
 

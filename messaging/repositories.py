@@ -65,7 +65,15 @@ _UNAVAILABLE = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
 class DuplicateMessage(Exception):
     """An insert hit a unique index: the (conversation, seq) or the (conversation,
     dedupeKey) one. The servers do not reliably say which (FerretDB gives no key
-    pattern), so the caller finds out with `find_by_dedupe_key`."""
+    pattern), so the caller finds out with `find_by_dedupe_key`.
+
+    From an ordered `insert_many`, `index` is the position of the refused document:
+    the documents before it are stored, none after it (MongoDB and FerretDB 1.24 both
+    report the first write error's index and stop there)."""
+
+    def __init__(self, message: str = "", *, index: int | None = None):
+        super().__init__(message)
+        self.index = index
 
 
 class IndexConflict(Exception):
@@ -289,9 +297,10 @@ class MessageRepository:
         return message
 
     def insert_many(self, messages: Iterable[MessageDocument]) -> int:
-        """Bulk insert, ordered. It does not assign seq: messaging.services.messages_import
-        reserves a seq range for a batch and calls this under the conversation's lock.
-        DuplicateMessage if a seq or dedupeKey is taken (the documents before it are stored)."""
+        """Bulk insert, ordered. It does not assign seq: messaging.services (a group commit
+        of sends, messages_import) reserves a seq range for a batch and calls this under
+        the conversation's lock. DuplicateMessage(index=i) if a seq or dedupeKey is taken
+        by document i (the documents before it are stored, none after it)."""
         docs = [self.to_mongo(message) for message in messages]
         if not docs:
             return 0
@@ -299,7 +308,10 @@ class MessageRepository:
             try:
                 return len(self.collection.insert_many(docs, ordered=True).inserted_ids)
             except BulkWriteError as exc:
-                raise DuplicateMessage(str(exc.details.get("writeErrors", [])[:1])) from exc
+                write_errors = exc.details.get("writeErrors") or [{}]
+                if any(error.get("code") != 11000 for error in write_errors):
+                    raise
+                raise DuplicateMessage(str(write_errors[:1]), index=write_errors[0].get("index")) from exc
 
     def edit(self, *, conversation_id: str, message_id: str, content: str, edited_at: datetime, mentions=None):
         """Set content and editedAt of a live message (and, given `mentions` = (user ids,

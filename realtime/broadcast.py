@@ -241,6 +241,24 @@ def message_created(*, message: dict) -> None:
     _deliver(f"message.created {message.get('id')}", build)
 
 
+def messages_created(*, messages: list[dict]) -> None:
+    """Several stored messages of ONE conversation (a group commit, messaging.services),
+    in seq order: one layer event, one publish; each socket gets one message.created
+    frame per message, as if each had been broadcast alone."""
+    if not messages:
+        return
+    first = messages[0]
+
+    def build(*, remote_membership: bool):
+        group = events.conversation_group(
+            channel_id=first.get("channel_id"), conversation_id=first.get("conversation_id")
+        )
+        texts = [frame_event(events.MESSAGE_CREATED, {"message": message})["text"] for message in messages]
+        return [[("send", group, {"type": events.MESSAGE_CREATED, "texts": texts})]]
+
+    _deliver(f"message.created of {len(messages)} messages from {first.get('id')}", build)
+
+
 def message_updated(*, message: dict) -> None:
     """An edited message."""
 

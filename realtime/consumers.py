@@ -249,7 +249,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # --- layer events -------------------------------------------------------------
 
     async def forward(self, event: dict) -> None:
-        await self.send(text_data=event["text"])
+        texts = event.get("texts")  # several frames in one event (broadcast.messages_created)
+        if texts is None:
+            await self.send(text_data=event["text"])
+            return
+        for text in texts:
+            await self.send(text_data=text)
 
     async def on_user_event(self, event: dict) -> None:
         if event.get("skip_connection") is None or event["skip_connection"] != self.connection_id:

@@ -4,8 +4,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from slackclone.admission import send_admission
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slackclone.settings")
-django_asgi_app = get_asgi_application()
+django_asgi_app = send_admission(get_asgi_application())
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -70,6 +70,23 @@ class Throttled(DomainError):
         return {**super().as_dict(), "retry_after": self.retry_after}
 
 
+class Busy(DomainError):
+    """Too much work queued for one thing (e.g. sends into one hot conversation): shed
+    at once, answered 429 with `Retry-After` (`retry_after` seconds), before any of it
+    is stored."""
+
+    status = 429
+    code = "busy"
+    default_message = "Too many requests are queued here; try again shortly."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int = 1):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+
 class StoreUnavailable(DomainError):
     """A backing store (postgres, mongo, redis) did not answer in time."""
 

@@ -160,7 +160,7 @@ else:
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "slackclone.cache.SharedPoolRedisCache",  # one pool per process
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "slackclone-cache",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -238,6 +238,20 @@ MAX_HEADERS = env.int("MAX_HEADERS", default=100)
 
 # Seconds a client is told to wait (Retry-After) when a store is unavailable.
 STORE_RETRY_AFTER_SECONDS = 5
+
+# Group commit of sends (messaging.services): sends into one conversation that queue in
+# a process while its lock is held are stored together, at most SEND_BATCH_MAX per
+# batch. A process queues at most SEND_QUEUE_MAX sends per conversation, and a queued
+# send waits at most SEND_QUEUE_WAIT_SECONDS for its turn; beyond either it is shed
+# (429 `busy` with Retry-After, nothing stored).
+SEND_BATCH_MAX = env.int("SEND_BATCH_MAX", default=100)
+SEND_QUEUE_MAX = env.int("SEND_QUEUE_MAX", default=1000)
+SEND_QUEUE_WAIT_SECONDS = env.float("SEND_QUEUE_WAIT_SECONDS", default=5.0)
+# Admission of REST sends (slackclone.admission): a send is answered 429 at once, before
+# Django runs, when its conversation has SEND_INFLIGHT_MAX sends in flight in this
+# process, or already one while the event loop lags more than SEND_SHED_LAG_MS.
+SEND_INFLIGHT_MAX = env.int("SEND_INFLIGHT_MAX", default=64)
+SEND_SHED_LAG_MS = env.float("SEND_SHED_LAG_MS", default=500.0)
 
 # --- Realtime -----------------------------------------------------------------
 

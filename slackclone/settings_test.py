@@ -19,7 +19,7 @@ REDIS_URL = f"{_redis_base}/{1 + WORKER}"
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{**CHANNEL_LAYER_HOST, "address": REDIS_URL}]
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "slackclone.cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "slackclone-test-cache",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

@@ -8,6 +8,7 @@ from realtime import broadcast
 
 BROADCAST_FUNCTIONS = [
     "message_created",
+    "messages_created",
     "message_updated",
     "message_deleted",
     "member_joined",
@@ -21,6 +22,7 @@ BROADCAST_FUNCTIONS = [
 @dataclass
 class Broadcasts:
     calls: list[tuple[str, dict]] = field(default_factory=list)
+    publishes: int = 0  # calls of message_created or messages_created (one publish each)
 
     def of(self, name: str) -> list[dict]:
         return [kwargs for called, kwargs in self.calls if called == name]
@@ -40,6 +42,11 @@ def capture_broadcasts():
     for name in BROADCAST_FUNCTIONS:
 
         def record(_name=name, **kwargs):
+            if _name in ("message_created", "messages_created"):
+                captured.publishes += 1
+            if _name == "messages_created":  # a group commit's one publish: one call per message
+                captured.calls += [("message_created", {"message": message}) for message in kwargs["messages"]]
+                return
             captured.calls.append((_name, kwargs))
 
         patches.append(mock.patch.object(broadcast, name, side_effect=record))

@@ -59,7 +59,7 @@ def response_for_domain_error(exc: errors.DomainError) -> Response:
     response = Response({"error": exc.as_dict()}, status=exc.status)
     if isinstance(exc, errors.StoreUnavailable):
         response["Retry-After"] = str(settings.STORE_RETRY_AFTER_SECONDS)
-    elif isinstance(exc, errors.Throttled):
+    elif isinstance(exc, errors.Throttled | errors.Busy):
         response["Retry-After"] = str(exc.retry_after)
     return response
 

@@ -18,7 +18,7 @@ class ErrorDetailSerializer(serializers.Serializer):
         fields = super().get_fields()
         fields["retry_after"] = serializers.IntegerField(
             required=False,
-            help_text="Only for `throttled` (429): seconds to wait before the next write, as `Retry-After`.",
+            help_text="Only for 429 (`throttled`, `conversation_busy`): seconds to wait, as `Retry-After`.",
         )
         fields["fields"] = serializers.DictField(
             child=serializers.ListField(child=serializers.CharField()),

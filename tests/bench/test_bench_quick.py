@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("sends", "fanout", "history", "idle")
+SCRIPTS = ("sends", "fanout", "history", "idle", "hot_channel")
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(340)
 def test_bench_quick_runs_every_script_and_prints_the_table():
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MONGO_DB", "SLACKCLONE_TEST_WORKER")}
     env["DJANGO_SETTINGS_MODULE"] = "slackclone.settings"
@@ -31,13 +31,14 @@ def test_bench_quick_runs_every_script_and_prints_the_table():
         env=env,
         capture_output=True,
         text=True,
-        timeout=200,
+        timeout=300,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     assert "BENCHMARK TABLE (quick" in output, output[-5000:]
     table = output.split("BENCHMARK TABLE", 1)[1]
-    for goal in ("1 sends REST", "1 sends WS", "2 fan-out", "3 history newest", "3 history deep", "4 idle"):
+    goals = ("1 sends REST", "1 sends WS", "2 fan-out", "3 history newest", "3 history deep", "4 idle", "2 hot channel")
+    for goal in goals:
         assert goal in table, table
     assert "ERROR" not in table, table
     for script in SCRIPTS:

@@ -46,3 +46,15 @@ def run_in_threads(count: int, target, *args) -> list:
     if failures:
         raise failures[0]
     return results
+
+
+def in_thread(pool, func, /, **kwargs):
+    """Submit func(**kwargs) to `pool`; the worker closes its database connection after."""
+
+    def run():
+        try:
+            return func(**kwargs)
+        finally:
+            connection.close()
+
+    return pool.submit(run)

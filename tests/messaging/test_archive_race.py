@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from channels_app import services as channel_services
 from channels_app.models import Channel
@@ -17,20 +17,11 @@ from messaging.mongo import get_db
 from messaging.repositories import repository_for
 from slackclone import errors
 from tests.helpers import capture_broadcasts
+from tests.messaging.support import in_thread as _in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BLOCKED = 0.5  # how long a call must stay blocked to count as waiting for the lock
-
-
-def _in_thread(pool, func, /, **kwargs):
-    def run():
-        try:
-            return func(**kwargs)
-        finally:
-            connection.close()
-
-    return pool.submit(run)
 
 
 def _stored(channel) -> list[str]:

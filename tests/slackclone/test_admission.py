@@ -1,0 +1,97 @@
+"""Admission of REST sends (slackclone.admission): a hot conversation is shed at the
+door with 429, before Django runs; other conversations and other requests pass."""
+
+import asyncio
+import json
+import time
+import uuid
+
+from slackclone.admission import send_admission
+
+HOT, QUIET = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+class App:
+    """An ASGI app whose requests stay in flight until `release` is set."""
+
+    def __init__(self):
+        self.release = asyncio.Event()
+        self.entered = 0
+
+    async def __call__(self, scope, receive, send):
+        self.entered += 1
+        await self.release.wait()
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _request(app, path: str, method: str = "POST") -> dict:
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    await app({"type": "http", "method": method, "path": path, "headers": []}, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return {"status": start["status"], "headers": dict(start["headers"]), "body": body}
+
+
+def test_a_conversation_with_the_maximum_of_sends_in_flight_sheds_the_next_with_429(settings):
+    settings.SEND_INFLIGHT_MAX = 3
+    settings.SEND_SHED_LAG_MS = 10_000
+
+    async def scenario():
+        inner = App()
+        app = send_admission(inner)
+        hot = f"/api/v1/channels/{HOT}/messages"
+        in_flight = [asyncio.create_task(_request(app, hot)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        shed = await asyncio.wait_for(_request(app, hot), 1)
+        # Other conversations, DMs, other methods and paths are not counted with it.
+        others = [
+            asyncio.create_task(_request(app, f"/api/v1/channels/{QUIET}/messages")),
+            asyncio.create_task(_request(app, f"/api/v1/dms/{HOT}/messages/")),
+            asyncio.create_task(_request(app, hot, method="GET")),
+            asyncio.create_task(_request(app, f"/api/v1/channels/{HOT}")),
+        ]
+        await asyncio.sleep(0.01)
+        entered_before_release = inner.entered
+        inner.release.set()
+        done = await asyncio.gather(*in_flight, *others)
+        after = await _request(app, hot)  # the count went back down
+        return shed, entered_before_release, done, after
+
+    shed, entered, done, after = asyncio.run(scenario())
+    assert shed["status"] == 429
+    assert shed["headers"][b"retry-after"] == b"1"
+    assert json.loads(shed["body"])["error"]["code"] == "conversation_busy"
+    assert entered == 3 + 4
+    assert [r["status"] for r in done] == [201] * 7
+    assert after["status"] == 201
+
+
+def test_while_the_loop_lags_a_conversation_with_a_send_in_flight_is_shed_but_a_quiet_one_passes(settings):
+    settings.SEND_INFLIGHT_MAX = 100
+    settings.SEND_SHED_LAG_MS = 50
+
+    async def scenario():
+        inner = App()
+        app = send_admission(inner)
+        hot = f"/api/v1/channels/{HOT}/messages"
+        first = asyncio.create_task(_request(app, hot))
+        await asyncio.sleep(0.01)
+        time.sleep(0.3)  # noqa: ASYNC251 (on purpose: the loop is blocked, its lag watcher fires late)
+        await asyncio.sleep(0.001)  # the late watcher runs first
+        shed = await asyncio.wait_for(_request(app, hot), 1)
+        quiet = asyncio.create_task(_request(app, f"/api/v1/channels/{QUIET}/messages"))
+        await asyncio.sleep(0.01)
+        inner.release.set()
+        return shed, await first, await quiet
+
+    shed, first, quiet = asyncio.run(scenario())
+    assert shed["status"] == 429
+    assert first["status"] == 201 and quiet["status"] == 201
