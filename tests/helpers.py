@@ -16,6 +16,8 @@ BROADCAST_FUNCTIONS = [
     "dm_created",
     "sessions_close",
     "conversation_event",  # issue 17: thread.updated, reaction.added, reaction.removed
+    "user_event",  # issue 18: read.updated
+    "user_events",  # issue 18: notification
 ]
 
 
