@@ -38,7 +38,7 @@ def trio(make_channel, make_dm, alice, bob, make_user):
 
 def test_a_dm_notifies_the_other_user_not_the_sender(trio, alice, bob):
     _carol, _channel, dm = trio
-    message, notified = _send(alice, "hello", conversation_id=dm.pk)
+    _message, notified = _send(alice, "hello", conversation_id=dm.pk)
     assert notified == {str(bob.pk): ["dm"]}
 
 
