@@ -21,6 +21,12 @@ scaling part cannot hold here; real MongoDB serves it from the {channelId, seq} 
     .venv/bin/python bench/history.py --messages 10000,1000000           # the goal's sizes
     .venv/bin/python bench/history.py --base-url http://127.0.0.1:8000   # a running server
 
+--rich (issue 17) also seeds a second channel of the largest size in which every
+other message is a reply (half of them to the measured root, the rest to 9 others), every
+third carries 3 reactions from 5 users and a mention, and measures, in the same run and
+at the same rate, its newest history page, its channel view (?thread_roots_only=true)
+and the newest page of one thread's replies, beside the plain channel's newest page.
+
 The script uses the settings of DJANGO_SETTINGS_MODULE (default slackclone.settings),
 so a server given with --base-url must share its DATABASE_URL, MONGO_URL, MONGO_DB and
 SECRET_KEY (the middle page's cursor is signed here). The bench user, channel and
@@ -89,6 +95,44 @@ def seed(
             )
         repo.insert_many(batch)
     return last
+
+
+def seed_rich(repo: ChannelMessageRepository, conversation: Conversation, sender_id: str, count: int) -> str:
+    """A channel with replies, reactions and mentions (see --rich); returns a root's id."""
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    users = [str(uuid.uuid4()) for _ in range(5)]
+    roots = [repo.new_id() for _ in range(10)]
+    for first in range(1, count + 1, BATCH):
+        docs = []
+        for seq in range(first, min(first + BATCH, count + 1)):
+            message_id = roots[seq - 1] if seq <= len(roots) else repo.new_id()
+            doc = repo.to_mongo(
+                MessageDocument(
+                    id=message_id,
+                    conversation=conversation,
+                    seq=seq,
+                    sender_id=sender_id,
+                    content=f"bench message {seq} @someone",
+                    type=MessageType.TEXT,
+                    created_at=start + timedelta(milliseconds=seq),
+                    edited_at=None,
+                    client_msg_id=None,
+                    dedupe_key=f"s:{message_id}",
+                    # Every other message is a reply; half of them in the measured thread (roots[1]).
+                    thread_id=(roots[1] if seq % 4 == 1 else roots[seq % len(roots)])
+                    if seq > len(roots) and seq % 2
+                    else None,
+                    mentions=(users[0],) if seq % 3 == 0 else (),
+                )
+            )
+            if seq <= len(roots):
+                doc |= {"replyCount": count // 20, "replyUsers": users, "lastReplyAt": start}
+            if seq % 3 == 0:
+                doc["reactions"] = [{"e": e, "u": u} for e in ("👍", "🎉", "❤️") for u in users]
+                doc["reactionEmoji"] = ["👍", "🎉", "❤️"]
+            docs.append(doc)
+        repo.collection.insert_many(docs)
+    return roots[1]
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -166,6 +210,7 @@ def main() -> None:
     parser.add_argument("--base-url", default=None, help="a running server, e.g. http://127.0.0.1:8000")
     parser.add_argument("--in-process", action="store_true", help="use Django's test Client, not a daphne process")
     parser.add_argument("--keep", action="store_true", help="keep the seeded channel and messages")
+    parser.add_argument("--rich", action="store_true", help="also measure threads and reactions (issue 17)")
     args = parser.parse_args()
     sizes = sorted({int(x) for x in args.messages.split(",") if x.strip()})
     if not sizes or sizes[0] < 2 * PAGE + 1:
@@ -192,6 +237,7 @@ def main() -> None:
     api = api_getter(base_url, token, f"/api/v1/channels/{channel.pk}/messages")
 
     results = {}
+    cleanup: list = []
     try:
         seeded = 0
         for size in sizes:
@@ -221,6 +267,25 @@ def main() -> None:
                 raw_p50, raw_p99 = measure(raw, args.requests, args.rate)
                 results[(size, name)] = (api_p50, api_p99, raw_p50, raw_p99)
 
+        if args.rich:
+            rich_channel = Channel.objects.create(name=f"bench-rich-{tag}", created_by=user)
+            ChannelMember.objects.create(channel=rich_channel, user=user)
+            cleanup.append(rich_channel)
+            rich = Conversation(ConversationKind.CHANNEL, str(rich_channel.pk))
+            root_id = seed_rich(repo, rich, str(user.pk), sizes[-1])
+            MessageSequence.objects.update_or_create(
+                conversation_id=rich_channel.pk, defaults={"kind": "channel", "last_seq": sizes[-1]}
+            )
+            rich_api = api_getter(base_url, token, f"/api/v1/channels/{rich_channel.pk}/messages")
+            thread_api = api_getter(base_url, token, f"/api/v1/channels/{rich_channel.pk}/messages/{root_id}/replies")
+            cells = {
+                "plain newest (baseline)": lambda: api({"limit": PAGE}),
+                "rich newest": lambda: rich_api({"limit": PAGE}),
+                "rich channel view": lambda: rich_api({"limit": PAGE, "thread_roots_only": "true"}),
+                "thread replies": lambda: thread_api({"limit": PAGE}),
+            }
+            rich_results = {name: measure(fn, args.requests, args.rate) for name, fn in cells.items()}
+
         print(
             f"{args.requests} timed requests per cell at up to {args.rate:g}/s, {PAGE}-message pages; "
             f"API through the {through}"
@@ -246,8 +311,17 @@ def main() -> None:
                 ok,
                 note="FerretDB: every query scans the collection" if not ok else "",
             )
+        if args.rich:
+            print(f"issue 17, channels of {sizes[-1]:,} messages (same run):")
+            base99 = rich_results["plain newest (baseline)"][1]
+            for name, (p50, p99) in rich_results.items():
+                print(f"  {name:<26} p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  ({p99 / base99:.2f}x the baseline p99)")
     finally:
         stop_processes([server])
+        for extra in cleanup:
+            repo.delete_conversation(conversation_id=str(extra.pk))
+            MessageSequence.objects.filter(conversation_id=extra.pk).delete()
+            extra.delete()
         if args.keep:
             print(f"kept: channel {channel.pk} (#{channel.name}), user {user.username}")
         else:

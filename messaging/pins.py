@@ -10,14 +10,12 @@ critical section (its transaction holds the lock until commit).
 import logging
 from uuid import UUID
 
-from django.db import transaction
-
 from messaging import repositories_ext as ext
-from messaging import selectors, validation
+from messaging import selectors
 from messaging.documents import MessageDocument, MessageType
 from messaging.repositories import repository_for
 from messaging.serializers import message_to_api
-from messaging.services import _lock_if_stored, _now_ms, _send
+from messaging.services import _now_ms, _send, message_write_locked
 from realtime import broadcast
 from slackclone import errors
 
@@ -48,19 +46,9 @@ def message_pin_set(
     nothing. A deleted or unknown message is a 404. 409 `too_many_pins` for a 101st pin.
     A pin posts a SYSTEM message ("alice pinned a message") and both send
     `message.updated` with the message. Returns the message."""
-    conversation = selectors.conversation_get_for_member(
-        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
-    )
-    message_id = validation.clean_message_id(message_id)
-    repo = repository_for(conversation.kind)
-    with transaction.atomic():
-        _lock_if_stored(conversation)
-        selectors.conversation_get_for_member(
-            user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
-        )
-        message = repo.get(conversation_id=conversation.id, message_id=message_id)
-        if message is None:
-            raise errors.NotFound("Message not found.")
+    scope = {"channel_id": channel_id, "conversation_id": conversation_id}
+    with message_write_locked(user=user, workspace=workspace, message_id=message_id, **scope) as (repo, message):
+        conversation, message_id = message.conversation, message.id
         if (message.pinned_at is not None) == pinned:
             return message
         if pinned:

@@ -18,13 +18,10 @@ import logging
 from uuid import UUID
 
 import emoji as emoji_lib
-from django.db import transaction
 
 from messaging import repositories_ext as ext
-from messaging import selectors, validation
 from messaging.documents import MessageDocument
-from messaging.repositories import repository_for
-from messaging.services import _lock_if_stored
+from messaging.services import message_write_locked
 from realtime import broadcast, events
 from slackclone import errors
 
@@ -88,21 +85,10 @@ def reaction_set(
     `reaction.added` / `reaction.removed` with the emoji's new count, under the lock.
     Returns the message after the change."""
     emoji = clean_emoji(emoji)
-    conversation = selectors.conversation_get_for_member(
-        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
-    )
-    message_id = validation.clean_message_id(message_id)
-    repo = repository_for(conversation.kind)
     user_id = str(user.pk)
-    with transaction.atomic():
-        _lock_if_stored(conversation)
-        # Again under the lock: membership or the archive may have changed meanwhile.
-        selectors.conversation_get_for_member(
-            user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
-        )
-        before = repo.get(conversation_id=conversation.id, message_id=message_id)
-        if before is None:
-            raise errors.NotFound("Message not found.")
+    scope = {"channel_id": channel_id, "conversation_id": conversation_id}
+    with message_write_locked(user=user, workspace=workspace, message_id=message_id, **scope) as (repo, before):
+        conversation, message_id = before.conversation, before.id
         if _has(before, emoji=emoji, user_id=user_id) == present:
             return before  # idempotent: nothing changes, nothing is announced
         if present:

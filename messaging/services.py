@@ -90,6 +90,7 @@ becomes a savepoint: the row lock is then held until that outer transaction comm
 and a rollback there also rolls back the counter (the next send then resyncs, step 3).
 """
 
+import contextlib
 import copy
 import logging
 import threading
@@ -184,6 +185,29 @@ def _lock_if_stored(conversation: Conversation) -> None:
     created for an orphan here)."""
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_EXISTING_SQL, [UUID(conversation.id)])
+
+
+@contextlib.contextmanager
+def message_write_locked(*, user, workspace, message_id: object, channel_id=None, conversation_id=None):
+    """A write on one live message by a member (reactions, pins; issue 17): checks the
+    access rule (403/404, 409 `channel_archived`), then, in a transaction holding the
+    conversation's lock, checks it again and reads the message (404 if it is deleted or
+    unknown). Yields (repository, message); the write and its broadcast happen inside."""
+    conversation = selectors.conversation_get_for_member(
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+    )
+    message_id = validation.clean_message_id(message_id)
+    repo = repository_for(conversation.kind)
+    with transaction.atomic():
+        _lock_if_stored(conversation)
+        # Again under the lock: membership or the archive may have changed meanwhile.
+        selectors.conversation_get_for_member(
+            user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
+        )
+        message = repo.get(conversation_id=conversation.id, message_id=message_id)
+        if message is None:
+            raise errors.NotFound("Message not found.")
+        yield repo, message
 
 
 def _refuse_if_archived(conversation: Conversation) -> None:
@@ -284,7 +308,7 @@ def _send(**fields) -> SendResult:
 
 @dataclass(eq=False, slots=True)
 class _QueuedSend:
-    fields: dict  # sender_id, content, message_type, client_msg_id
+    fields: dict  # sender_id, content, message_type, client_msg_id, extra (issue 17)
     message_id: str = ""
     dedupe_key: str = ""
     result: SendResult | None = None
@@ -483,7 +507,7 @@ def _batch_message(conversation: Conversation, item: _QueuedSend, *, seq: int, c
         edited_at=None,
         client_msg_id=item.fields["client_msg_id"],
         dedupe_key=item.dedupe_key,
-        **(item.fields.get("extra") or {}),  # issue 17: thread and mention fields
+        **(item.fields.get("extra") or {}),  # issue 17: thread and mentions
     )
 
 

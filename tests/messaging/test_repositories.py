@@ -9,6 +9,7 @@ import pytest
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
 from messaging.mongo import get_db
 from messaging.repositories import INDEXES, ChannelMessageRepository, DmMessageRepository, ensure_indexes
+from tests.messaging.support import assert_index_used
 
 EXPECTED = {
     "channel_messages": {
@@ -132,14 +133,6 @@ def test_pages_and_high_water_mark():
     assert repo.high_water_mark(conversation_id=str(uuid.uuid4())) == (0, None)
 
 
-def _plan_stages(plan) -> list[dict]:
-    stages = []
-    while isinstance(plan, dict):
-        stages.append(plan)
-        plan = plan.get("inputStage") or (plan.get("inputStages") or [None])[0]
-    return stages
-
-
 @pytest.mark.parametrize("repo_class", [ChannelMessageRepository, DmMessageRepository])
 def test_the_history_query_uses_the_conversation_seq_index(repo_class):
     repo = repo_class()
@@ -148,15 +141,4 @@ def test_the_history_query_uses_the_conversation_seq_index(repo_class):
 
     explain = repo.explain_newest_page(conversation_id=conversation.id, limit=51)
 
-    ferretdb = repo.server_info().get("ferretdbVersion") or explain.get("serverInfo", {}).get("ferretdbVersion")
-    planner = explain.get("queryPlanner", {})
-    if ferretdb:
-        summary = {key: explain.get(key) for key in ("filterPushdown", "sortPushdown", "limitPushdown")}
-        summary["plan"] = planner.get("Plan") or planner
-        pytest.xfail(f"FerretDB {ferretdb} does not use indexes here: {summary}")
-    winning = planner["winningPlan"]
-    stages = _plan_stages(winning.get("queryPlan", winning))  # MongoDB 7+ (SBE) nests it
-    index_scans = [stage for stage in stages if stage.get("stage") == "IXSCAN"]
-    assert index_scans, f"no IXSCAN in {stages}"
-    assert index_scans[0]["indexName"] == f"{repo.conversation_field}_1_seq_1"
-    assert not any(stage.get("stage") == "SORT" for stage in stages), "sorted in memory"
+    assert_index_used(repo, explain, f"{repo.conversation_field}_1_seq_1")

@@ -10,31 +10,9 @@ from pymongo import DESCENDING
 from messaging import repositories_ext as ext
 from messaging.documents import Conversation, MessageDocument, MessageType
 from messaging.repositories import ChannelMessageRepository, DmMessageRepository
+from tests.messaging.support import assert_index_used
 
 pytestmark = pytest.mark.django_db
-
-
-def _stages(plan) -> list[dict]:
-    stages = []
-    while isinstance(plan, dict):
-        stages.append(plan)
-        plan = plan.get("inputStage") or (plan.get("inputStages") or [None])[0]
-    return stages
-
-
-def _check(repo, explain, index_name: str):
-    ferretdb = repo.server_info().get("ferretdbVersion") or explain.get("serverInfo", {}).get("ferretdbVersion")
-    planner = explain.get("queryPlanner", {})
-    if ferretdb:
-        summary = {key: explain.get(key) for key in ("filterPushdown", "sortPushdown", "limitPushdown")}
-        summary["plan"] = planner.get("Plan") or planner
-        pytest.xfail(f"FerretDB {ferretdb} does not use indexes here: {summary}")
-    winning = planner["winningPlan"]
-    stages = _stages(winning.get("queryPlan", winning))
-    scans = [stage for stage in stages if stage.get("stage") == "IXSCAN"]
-    assert scans, f"no IXSCAN in {stages}"
-    assert scans[0]["indexName"] == index_name
-    assert not any(stage.get("stage") == "SORT" for stage in stages), "sorted in memory"
 
 
 def _seed(repo, conversation, user_id, root_id):
@@ -74,7 +52,7 @@ def test_the_replies_of_a_root_use_the_conversation_thread_seq_index(seeded):
     repo, conversation, _user_id, root_id = seeded
     query = repo._visible(conversation.id, thread_id=root_id, seq={"$gt": 0})
     explain = ext.explain(repo, filter=query, sort={"seq": 1}, limit=51)
-    _check(repo, explain, f"{repo.conversation_field}_1_threadId_1_seq_1")
+    assert_index_used(repo, explain, f"{repo.conversation_field}_1_threadId_1_seq_1")
 
 
 def test_the_mentions_of_a_user_use_the_mentions_created_at_index(seeded):
@@ -83,7 +61,7 @@ def test_the_mentions_of_a_user_use_the_mentions_created_at_index(seeded):
         "$and": [{"mentions": user_id}, {repo.conversation_field: {"$in": [conversation.id]}}, {"deletedAt": None}]
     }
     explain = ext.explain(repo, filter=query, sort={"createdAt": DESCENDING, "_id": DESCENDING}, limit=51)
-    _check(repo, explain, "mentions_1_createdAt_-1__id_-1")
+    assert_index_used(repo, explain, "mentions_1_createdAt_-1__id_-1")
 
 
 def test_the_pins_of_a_conversation_use_the_conversation_pinned_at_index(seeded):
@@ -91,13 +69,13 @@ def test_the_pins_of_a_conversation_use_the_conversation_pinned_at_index(seeded)
     explain = ext.explain(
         repo, filter=ext.pins_query(repo, conversation.id), sort={"pinnedAt": DESCENDING, "_id": 1}, limit=100
     )
-    _check(repo, explain, f"{repo.conversation_field}_1_pinnedAt_-1")
+    assert_index_used(repo, explain, f"{repo.conversation_field}_1_pinnedAt_-1")
 
 
 def test_the_channel_view_uses_the_conversation_seq_index(seeded):
     repo, conversation, _user_id, _root_id = seeded
     explain = ext.explain(repo, filter=repo._visible(conversation.id, roots_only=True), sort={"seq": -1}, limit=51)
-    _check(repo, explain, f"{repo.conversation_field}_1_seq_1")
+    assert_index_used(repo, explain, f"{repo.conversation_field}_1_seq_1")
 
 
 def test_the_queries_answer_what_they_should(seeded):
