@@ -16,7 +16,9 @@ delete stops counting as soon as MongoDB acknowledged it, an edit that adds or r
 a mention moves `mention_count`, a late joiner's marker starts at the newest seq. The
 write path (send, edit, delete) costs nothing more.
 
-Several conversations are counted in ONE aggregation per collection: a `$match` on an
+Conversations whose newest seq (PostgreSQL's message_sequences, one query for the
+page) is not after the marker are answered 0/0 without asking MongoDB. The others are
+counted in ONE aggregation per collection: a `$match` on an
 `$or` of (conversation, seq > marker) branches, then `$group` by conversation. Only the
 messages after each marker are read (the unread ones), so the cost grows with what is
 unread, not with history.
@@ -86,9 +88,17 @@ def counts_many(*, user_id, markers: dict[Conversation, int]) -> dict[Conversati
     one aggregation per collection and count (at most 2 x kinds round trips)."""
     user_id = str(user_id)
     result = {conversation: Counts(0, 0) for conversation in markers}
+    # One PostgreSQL query first: a conversation whose newest seq is not after the
+    # marker has nothing unread, and costs MongoDB nothing.
+    newest = dict(
+        MessageSequence.objects.filter(conversation_id__in=[c.id for c in markers]).values_list(
+            "conversation_id", "last_seq"
+        )
+    )
     by_kind: dict[ConversationKind, list[tuple[Conversation, int]]] = {}
     for conversation, marker in markers.items():
-        by_kind.setdefault(conversation.kind, []).append((conversation, marker))
+        if newest.get(UUID(conversation.id), 0) > marker:
+            by_kind.setdefault(conversation.kind, []).append((conversation, marker))
     for kind, items in by_kind.items():
         repo = repository_for(kind)
         field = repo.conversation_field
