@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging.apis import _ConversationMixin
+from messaging.apis_ext import _scoped
 from readstate import selectors, services
 from slackclone.api.schema import error_responses
 
@@ -134,19 +135,11 @@ def _preferences_schema(kind: str):
     )
 
 
-def _scoped(base, kind: str, method: str, schema):
-    def handler(self, request, *args, **kwargs):
-        return getattr(base, method)(self, request, *args, **kwargs)
-
-    handler.__name__ = method
-    return type(f"{kind.title()}{base.__name__}", (base,), {"scope_kwarg": _KWARGS[kind], method: schema(handler)})
-
-
 VIEWS: dict[str, dict[str, type]] = {
     kind: {
-        "read": _scoped(_ReadApi, kind, "put", _read_schema(kind)),
-        "thread_read": _scoped(_ThreadReadApi, kind, "put", _thread_read_schema(kind)),
-        "preferences": _scoped(_PreferencesApi, kind, "put", _preferences_schema(kind)),
+        "read": _scoped(_ReadApi, kind, _KWARGS[kind], {"put": _read_schema(kind)}),
+        "thread_read": _scoped(_ThreadReadApi, kind, _KWARGS[kind], {"put": _thread_read_schema(kind)}),
+        "preferences": _scoped(_PreferencesApi, kind, _KWARGS[kind], {"put": _preferences_schema(kind)}),
     }
     for kind in _KWARGS
 }
