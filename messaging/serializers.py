@@ -42,13 +42,19 @@ def _thread_fields(message: MessageDocument) -> dict:
             "last_reply_at": format_time(message.last_reply_at),
         }
     fields["deleted"] = message.is_deleted
-    if message.is_deleted:
+    if _is_tombstone(message):
         fields["content"] = ""
     return fields
 
 
+def _is_tombstone(message: MessageDocument) -> bool:
+    """A deleted root that still has replies: shown in history without its content. (Other
+    deleted messages reach message_to_api only in exports and moderation, which keep it.)"""
+    return message.is_deleted and message.reply_count > 0
+
+
 def _reaction_mention_pin_fields(message: MessageDocument) -> dict:
-    live = not message.is_deleted
+    live = not _is_tombstone(message)
     return {
         "reactions": [
             {"emoji": reaction.emoji, "count": reaction.count, "user_ids": list(reaction.user_ids)}

@@ -248,3 +248,22 @@ def test_followers_threads_list_and_unfollow(where, alice, bob, client_for):
     assert [t["root"]["id"] for t in client_a.get("/api/v1/threads").json()["results"]] == [root.id, other.id]
     assert client_a.put(f"{where.url}/{'0' * 24}/follow").status_code == 404
     assert client_a.get("/api/v1/threads", {"limit": 1}).json()["next_cursor"]
+
+
+def test_a_reply_deleted_before_it_is_counted_is_never_counted(where, alice, bob, monkeypatch):
+    """The delete takes the lock between the reply's insert and its counting."""
+    from messaging import threads
+
+    root = _send(where, alice, "root")
+    original = threads.after_send
+
+    def delete_first(*, message):
+        services.message_delete(user=bob, message_id=message.id, **where.kwargs)
+        original(message=message)
+
+    monkeypatch.setattr(threads, "after_send", delete_first)
+    _send(where, bob, "gone at once", thread_id=root.id)
+    monkeypatch.setattr(threads, "after_send", original)
+    _send(where, bob, "stays", thread_id=root.id)
+    repo = repository_for(where.conversation.kind)
+    assert _root(where, root.id).reply_count == ext.replies_count(repo, conversation_id=where.pk, root_id=root.id) == 1
