@@ -96,6 +96,18 @@ def default_workspace_id():
     return workspace.pk
 
 
+def workspace_foreign_key(related_name: str) -> models.ForeignKey:
+    """The `workspace` column of a workspace-scoped table: non-null, defaulting to the
+    default workspace, without an index of its own (each table's indexes lead with it)."""
+    return models.ForeignKey(
+        "accounts.Workspace",
+        on_delete=models.CASCADE,
+        related_name=related_name,
+        db_index=False,
+        default=default_workspace_id,
+    )
+
+
 class WorkspaceMember(models.Model):
     """A user's membership of a workspace. Deactivation keeps the row (is_active false):
     the profile still answers, the tokens and sockets for the workspace are gone."""

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import OpClass
 from django.db import models
 
-from accounts.models import default_workspace_id
+from accounts.models import workspace_foreign_key
 
 
 class Channel(models.Model):
@@ -13,13 +13,7 @@ class Channel(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Leads every index of the workspace's channel lists (see Meta).
-    workspace = models.ForeignKey(
-        "accounts.Workspace",
-        on_delete=models.CASCADE,
-        related_name="channels",
-        db_index=False,
-        default=default_workspace_id,
-    )
+    workspace = workspace_foreign_key("channels")
     name = models.CharField(max_length=80)
     description = models.CharField(max_length=250, null=True, blank=True)  # noqa: DJ001 (nullable in the data model)
     created_by = models.ForeignKey(

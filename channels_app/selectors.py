@@ -11,10 +11,16 @@ from channels_app.models import Channel, ChannelMember
 from slackclone import errors
 
 
-def channel_get(*, workspace, channel_id: UUID | str, lock: bool = False) -> Channel:
+def channel_get(*, workspace, channel_id: UUID | str, lock: bool = False, viewer=None) -> Channel:
     """A channel of `workspace` (a Workspace or its id; None: any workspace, for
-    operators' tools); a channel of another workspace is 404 as if it did not exist."""
+    operators' tools); a channel of another workspace is 404 as if it did not exist.
+    With `viewer` (a user), the channel carries `viewer_is_member`, read in the same
+    statement as the channel itself."""
     channels = Channel.objects.select_for_update() if lock else Channel.objects.all()
+    if viewer is not None:
+        channels = channels.annotate(
+            viewer_is_member=Exists(ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id=viewer.pk))
+        )
     if workspace is not None:
         channels = channels.filter(workspace_id=getattr(workspace, "pk", workspace))
     try:
@@ -41,9 +47,12 @@ def channel_is_member(*, user, channel_id: UUID | str) -> bool:
 
 def channel_get_for_member(*, user, workspace=None, channel_id: UUID | str) -> Channel:
     """The channel of `workspace`, if `user` is a member: 404 if it does not exist (or is
-    another workspace's), 403 if not a member."""
-    channel = channel_get(workspace=workspace_or_default(workspace), channel_id=channel_id)
-    if not channel_is_member(user=user, channel_id=channel.pk):
+    another workspace's), 403 if not a member.
+
+    One statement reads both, so a channel deleted concurrently is a 404, never a 403
+    from a membership read after the delete committed (tests/reliability/test_write_races.py)."""
+    channel = channel_get(workspace=workspace_or_default(workspace), channel_id=channel_id, viewer=user)
+    if not channel.viewer_is_member:
         raise errors.PermissionDenied("You are not a member of this channel.", code="not_a_member")
     return channel
 

@@ -107,7 +107,7 @@ def channel_create(*, user, workspace=None, name: str, description: str | None =
 
 
 def channel_update(
-    *, user, workspace, channel_id: UUID | str, name: str | None = None, description: str | _Unset | None = UNSET
+    *, user, workspace=None, channel_id: UUID | str, name: str | None = None, description: str | _Unset | None = UNSET
 ) -> Channel:
     """Rename and/or re-describe a channel of `workspace`: its creator or staff only
     (403), 409 on a name taken in the workspace."""

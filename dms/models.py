@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from accounts.models import default_workspace_id
+from accounts.models import workspace_foreign_key
 
 
 class DmConversation(models.Model):
@@ -11,13 +11,7 @@ class DmConversation(models.Model):
     smaller UUID; one conversation per pair and workspace."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(
-        "accounts.Workspace",
-        on_delete=models.CASCADE,
-        related_name="dm_conversations",
-        db_index=False,
-        default=default_workspace_id,
-    )
+    workspace = workspace_foreign_key("dm_conversations")
     user1 = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     user2 = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

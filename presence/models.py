@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from accounts.models import default_workspace_id
+from accounts.models import workspace_foreign_key
 
 
 class UserPresence(models.Model):
@@ -16,9 +16,7 @@ class UserPresence(models.Model):
         OFFLINE = "OFFLINE"
 
     id = models.BigAutoField(primary_key=True)
-    workspace = models.ForeignKey(
-        "accounts.Workspace", on_delete=models.CASCADE, related_name="+", db_index=False, default=default_workspace_id
-    )
+    workspace = workspace_foreign_key("+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OFFLINE)
     last_seen_at = models.DateTimeField(null=True, blank=True)

@@ -6,13 +6,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import selectors
+from messaging.management.commands.export_channel import _plain
 from messaging.mongo import long_operations
 from moderation.selectors import workspace_export
 from slackclone import errors
-
-
-def _plain(text: str) -> str:
-    return text
 
 
 class Command(BaseCommand):
