@@ -103,6 +103,9 @@ def _claim(message_id: str, decided: dict[str, str]) -> list[str]:
 def _notify(message: MessageDocument, *, mention_only: bool, only: set[str] | None = None) -> dict[str, str]:
     if message.type is not MessageType.TEXT or message.is_deleted:
         return {}
+    direct_kind = message.conversation.kind.value in DIRECT_KINDS
+    if not (message.mentions or message.mentions_channel or message.thread_id or direct_kind):
+        return {}  # a plain channel message notifies nobody: no query at all
     members = set(selectors.conversation_member_ids(conversation=message.conversation))
     candidates = _candidates(message, members=members, mention_only=mention_only)
     if only is not None:
