@@ -118,13 +118,13 @@ def _read_updated(user, conversation: Conversation, fields: dict, marker: int, c
     )
 
 
-def marker_start(*, user_id, conversation: Conversation, seq: int) -> None:
+def marker_start(*, user_id, workspace_id, conversation: Conversation, seq: int) -> None:
     """A member joined: their marker starts at `seq` (the newest; raised, never lowered,
     so a re-join does not make old messages read again... nor unread)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _CONVERSATION_MARK_SQL,
-            [UUID(str(user_id)), UUID(conversation.workspace_id), conversation.kind.value, UUID(conversation.id), seq],
+            [UUID(str(user_id)), UUID(str(workspace_id)), conversation.kind.value, UUID(conversation.id), seq],
         )
 
 
