@@ -70,11 +70,13 @@ def user_search(*, workspace: Workspace | None = None, q: str | None = None) -> 
     workspace's memberships.
     """
     users = users_of_workspace(workspace=workspace_or_default(workspace))
-    if q:
-        users = users.alias(dn=Upper("display_name")).filter(
-            Q(username__startswith=q.lower()) | Q(dn__startswith=q.upper())
-        )
-    return users
+    return users_matching(users, q=q) if q else users
+
+
+def users_matching(users: QuerySet[User], *, q: str) -> QuerySet[User]:
+    """`users` whose username or display name starts with `q` (case-insensitive): the
+    part of the directory search the two prefix indexes serve."""
+    return users.alias(dn=Upper("display_name")).filter(Q(username__startswith=q.lower()) | Q(dn__startswith=q.upper()))
 
 
 def user_by_login(*, email: str | None = None, username: str | None = None) -> User | None:

@@ -23,7 +23,9 @@ from slackclone.api.throttling import retry_after_seconds, write_budget_take
 FRAME_FIELDS: dict[str, frozenset[str]] = {
     events.PING: frozenset(),
     events.TYPING: frozenset({"channel_id", "conversation_id"}),
-    events.MESSAGE_SEND: frozenset({"channel_id", "conversation_id", "content", "client_msg_id"}),
+    events.MESSAGE_SEND: frozenset(
+        {"channel_id", "conversation_id", "content", "client_msg_id", "thread_id", "also_in_channel"}
+    ),
     # Issue 17: writes on a message; `request_id` (optional) is echoed in the ack or error.
     events.REACTION_ADD: frozenset({"channel_id", "conversation_id", "message_id", "emoji", "request_id"}),
     events.REACTION_REMOVE: frozenset({"channel_id", "conversation_id", "message_id", "emoji", "request_id"}),
@@ -136,6 +138,8 @@ def socket_message_send(
     conversation_id: object = None,
     content: object,
     client_msg_id: object = None,
+    thread_id: object = None,
+    also_in_channel: object = None,
 ) -> dict:
     """message.send over a socket: the same rules, in the same order, as POST
     .../messages, and the same service (membership, storage, idempotency, broadcast).
@@ -158,6 +162,8 @@ def socket_message_send(
         conversation_id=conversation_id,
         content=content,
         client_msg_id=client_msg_id,
+        thread_id=thread_id,  # issue 17: replies over the socket too
+        also_in_channel=also_in_channel,
     )
     return message_to_api(result.message)
 

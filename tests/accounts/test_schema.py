@@ -48,6 +48,8 @@ def test_every_endpoint_of_the_contract_is_in_the_schema(schema):
         ("/api/v1/dms", "get"),
         ("/api/v1/dms", "post"),
         ("/api/v1/dms/{conversation_id}", "get"),
+        ("/api/v1/channels/{channel_id}/pins", "get"),  # issue 17
+        ("/api/v1/dms/{conversation_id}/pins", "get"),  # issue 17
     }
 
 
