@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "moderation",
     "files",
     "search",
+    "webclient",
 ]
 
 MIDDLEWARE = [
@@ -75,6 +76,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy: only on the views that set one (the web client's,
+    # webclient/views.py); no CONTENT_SECURITY_POLICY setting, so no other page gets one.
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "slackclone.urls"
@@ -376,7 +380,9 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # With DEBUG, whitenoise also finds them straight from the apps (no collectstatic needed).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # whitenoise's CompressedManifestStaticFilesStorage, plus the web client's ES module
+    # imports rewritten to their hashed names (webclient/storage.py).
+    "staticfiles": {"BACKEND": "webclient.storage.StaticFilesStorage"},
 }
 # Source maps are only ever fetched by a browser's developer tools: not worth the
 # minute that compressing swagger-ui's and redoc's (several MB each) costs collectstatic.
@@ -429,10 +435,10 @@ CORS_ALLOW_HEADERS = [*default_headers, "x-request-id"]
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"] if DEBUG else [])
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
-# Shown on the landing page (/): this server's name, and a link to a web client once
-# one is served (WEB_CLIENT_URL, e.g. /app/).
+# Shown on the landing page (/): this server's name, and a link to the web client
+# (WEB_CLIENT_URL: the one this server serves at /app/, another address, or "" for none).
 SERVER_NAME = env.str("SERVER_NAME", default="slackclone")
-WEB_CLIENT_URL = env.str("WEB_CLIENT_URL", default="")
+WEB_CLIENT_URL = env.str("WEB_CLIENT_URL", default="/app/")
 
 # --- Production hardening (manage.py check --deploy) ---------------------------
 

@@ -30,6 +30,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    path("app/", include("webclient.urls")),
 ]
 
 handler400 = "slackclone.api.exceptions.json_400"

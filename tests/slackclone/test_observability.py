@@ -244,9 +244,13 @@ def test_the_landing_page_links_docs_admin_and_health(db):
 
     assert response.status_code == 200
     page = response.content.decode()
-    for href in ('href="/api/v1/docs/"', 'href="/admin/"', 'href="/api/v1/health"'):
-        assert href in page
-    assert "/app/" not in page
+    for href in ('href="/api/v1/docs/"', 'href="/admin/"', 'href="/api/v1/health"', 'href="/app/"'):
+        assert href in page  # /app/: the web client this server serves (issue 21)
+
+
+@override_settings(WEB_CLIENT_URL="")
+def test_the_landing_page_leaves_out_the_web_client_when_unset(db):
+    assert "/app/" not in Client().get("/").content.decode()
 
 
 @override_settings(WEB_CLIENT_URL="/app/", SERVER_NAME="Acme chat")

@@ -1,0 +1,110 @@
+// The web client's entry point: sign in or register, then the chat.
+// Every request is one of the public contract's (API.md, /api/v1/schema/).
+
+import { Api } from "./api.js";
+import { Chat } from "./chat.js";
+import { h } from "./render.js";
+
+const TOKEN_KEY = "slackclone.token";
+const root = document.getElementById("app");
+let chat = null;
+
+function signOut() {
+  if (chat) chat.stop();
+  chat = null;
+  localStorage.removeItem(TOKEN_KEY);
+  showAuth("You are signed out.");
+}
+
+async function startChat(token) {
+  localStorage.setItem(TOKEN_KEY, token);
+  if (chat) chat.stop();
+  const api = new Api({ token, onUnauthorized: () => signOut() });
+  chat = new Chat({ api, root, onSignOut: signOut, onSwitch: (newToken) => startChat(newToken) });
+  try {
+    await chat.start();
+  } catch (err) {
+    if (err.status !== 401) showAuth(`The server answered: ${err.message}`);
+  }
+}
+
+function field(label, prefix, attrs) {
+  const id = `${prefix}-${attrs.name}`;
+  return h("p", { class: "field" }, h("label", { for: id }, label), h("input", { id, ...attrs }));
+}
+
+function showAuth(notice = "") {
+  root.replaceChildren();
+  root.removeAttribute("aria-busy");
+  const api = new Api();
+  const status = h("p", { class: "form-error", role: "alert" }, notice);
+  const params = new URLSearchParams(location.hash.replace(/^#\/?/, "").split("?")[1] || "");
+
+  const loginForm = h(
+    "form",
+    { class: "auth-form", "aria-labelledby": "login-title", id: "login-form" },
+    h("h2", { id: "login-title" }, "Sign in"),
+    field("Username or e-mail", "login", { name: "login", autocomplete: "username", required: true }),
+    field("Password", "login", { name: "password", type: "password", autocomplete: "current-password", required: true }),
+    field("Workspace (optional)", "login", { name: "workspace", placeholder: "default", value: params.get("workspace") || "" }),
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
+  );
+  const registerForm = h(
+    "form",
+    { class: "auth-form", "aria-labelledby": "register-title", id: "register-form" },
+    h("h2", { id: "register-title" }, "Create an account"),
+    field("E-mail", "register", { name: "email", type: "email", autocomplete: "email", required: true }),
+    field("Username", "register", { name: "username", autocomplete: "username", required: true }),
+    field("Display name (optional)", "register", { name: "display_name", autocomplete: "name" }),
+    field("Password", "register", { name: "password", type: "password", autocomplete: "new-password", required: true }),
+    field("Workspace (optional)", "register", { name: "workspace", placeholder: "default", value: params.get("workspace") || "" }),
+    field("Invite code (if the workspace needs one)", "register", { name: "invite_code", value: params.get("invite") || "" }),
+    h("button", { type: "submit", class: "primary" }, "Create account"),
+  );
+
+  function explain(err) {
+    const fields = Object.entries(err.fields || {}).map(([name, texts]) => `${name}: ${[].concat(texts).join(" ")}`);
+    status.textContent = [err.message, ...fields].join(" — ");
+  }
+
+  loginForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(loginForm));
+    const body = { password: data.password, device_name: "web client" };
+    body[data.login.includes("@") ? "email" : "username"] = data.login.trim();
+    if (data.workspace.trim()) body.workspace = data.workspace.trim();
+    try {
+      const answer = await api.post("/auth/login", body);
+      startChat(answer.token);
+    } catch (err) {
+      explain(err);
+    }
+  });
+  registerForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(registerForm));
+    const body = { email: data.email.trim(), username: data.username.trim(), password: data.password, device_name: "web client" };
+    for (const name of ["display_name", "workspace", "invite_code"]) if (data[name].trim()) body[name] = data[name].trim();
+    try {
+      const answer = await api.post("/auth/register", body);
+      startChat(answer.token);
+    } catch (err) {
+      explain(err);
+    }
+  });
+
+  root.append(
+    h(
+      "main",
+      { class: "auth", id: "main" },
+      h("h1", {}, "slackclone"),
+      status,
+      h("div", { class: "auth-forms" }, loginForm, registerForm),
+    ),
+  );
+  loginForm.querySelector("input").focus();
+}
+
+const saved = localStorage.getItem(TOKEN_KEY);
+if (saved) startChat(saved);
+else showAuth();

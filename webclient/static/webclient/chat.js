@@ -1,0 +1,1137 @@
+// The chat: sidebar, conversation, thread / pins / search pane, dialogs.
+// State lives here (conversations, users, presence, one MessageList per opened
+// conversation); the DOM is rebuilt from it, message elements reused by key.
+
+import { conversationPath } from "./api.js";
+import { Socket } from "./socket.js";
+import { MessageList, newClientMsgId } from "./store.js";
+import { formatTime, h, renderMrkdwn } from "./render.js";
+import { Composer } from "./composer.js";
+
+const PALETTE = ["👍", "❤️", "😄", "🎉", "👀", "🚀", "✅", "🙏"];
+const MAIN_VIEW = (m) => !m.thread_id || m.also_in_channel;
+
+function convKey(frame) {
+  const m = frame.message || frame;
+  return m.channel_id || m.conversation_id || m.root_channel_id || null;
+}
+
+export class Chat {
+  constructor({ api, root, onSignOut, onSwitch }) {
+    this.api = api;
+    this.root = root;
+    this.onSignOut = onSignOut;
+    this.onSwitch = onSwitch;
+    this.conversations = new Map();
+    this.users = new Map();
+    this.presence = new Map();
+    this.lists = new Map();
+    this.elements = new Map(); // "main" | "thread" -> Map key -> {el, version}
+    this.active = null;
+    this.pane = null; // {kind: "thread" | "pins" | "search", ...}
+    this.typing = new Map(); // user id -> timeout
+    this.serverUnreads = false; // GET /conversations gave unread counts (issue 18 is deployed)
+    this.serverNotifications = false;
+    this.socket = new Socket(api);
+    this.onHash = () => this.route();
+    this.onVisible = () => this.maybeMarkRead();
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------
+
+  async start() {
+    const [me, workspace, workspaces] = await Promise.all([
+      this.api.get("/users/me"),
+      this.api.get("/workspace").catch(() => null),
+      this.api.get("/workspaces").catch(() => null),
+    ]);
+    this.me = me;
+    this.users.set(me.id, me);
+    this.workspace = workspace;
+    this.workspaces = workspaces ? workspaces.results || workspaces : [];
+    this.buildLayout();
+    await this.loadConversations();
+    this.socket.addEventListener("frame", (e) => this.onFrame(e.detail));
+    this.socket.addEventListener("reconnect", () => this.onReconnect());
+    this.socket.addEventListener("state", (e) => this.showConnection(e.detail));
+    this.socket.addEventListener("unauthorized", () => this.onSignOut());
+    this.socket.start();
+    window.addEventListener("hashchange", this.onHash);
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.root.removeAttribute("aria-busy");
+    this.route();
+  }
+
+  stop() {
+    this.socket.stop();
+    window.removeEventListener("hashchange", this.onHash);
+    document.removeEventListener("visibilitychange", this.onVisible);
+  }
+
+  // ---- layout ----------------------------------------------------------------------
+
+  buildLayout() {
+    this.root.replaceChildren();
+    const switcher = h("select", { id: "workspace-switch", "aria-label": "Workspace", onchange: (e) => this.switchWorkspace(e.target.value) });
+    for (const ws of this.workspaces) {
+      switcher.append(h("option", { value: ws.slug, selected: this.workspace && ws.slug === this.workspace.slug }, ws.name || ws.slug));
+    }
+    this.searchInput = h("input", { type: "search", id: "search-input", name: "q", placeholder: "Search (from:@ana in:#ops has:link)", "aria-label": "Search messages" });
+    const searchForm = h("form", { role: "search", class: "search", onsubmit: (e) => { e.preventDefault(); this.openSearch(this.searchInput.value); } }, this.searchInput);
+    this.connection = h("span", { class: "connection", role: "status", "aria-live": "polite" });
+    const notify = "Notification" in window && Notification.permission === "default"
+      ? h("button", { type: "button", class: "link", onclick: (e) => { Notification.requestPermission(); e.target.remove(); } }, "Enable notifications")
+      : null;
+    this.header = h(
+      "header",
+      { class: "topbar", role: "banner" },
+      h("button", { type: "button", class: "menu-toggle", "aria-controls": "sidebar", "aria-expanded": "false", onclick: (e) => this.toggleSidebar(e.currentTarget) }, "☰", h("span", { class: "visually-hidden" }, "Conversations")),
+      h("h1", { class: "brand" }, "slackclone"),
+      this.workspaces.length > 1 ? switcher : h("span", { class: "workspace-name" }, this.workspace ? this.workspace.name : ""),
+      searchForm,
+      this.connection,
+      notify,
+      h("span", { class: "me", id: "me" }, this.me.display_name || this.me.username),
+      h("button", { type: "button", class: "link", id: "sign-out", onclick: () => this.signOut() }, "Sign out"),
+    );
+    this.sidebar = h("nav", { id: "sidebar", class: "sidebar", "aria-label": "Conversations" });
+    this.main = h("main", { id: "main", class: "conversation", "aria-label": "Conversation" }, h("p", { class: "empty" }, "Pick a conversation."));
+    this.aside = h("aside", { class: "pane", id: "pane", hidden: true });
+    this.root.append(this.header, h("div", { class: "layout" }, this.sidebar, this.main, this.aside));
+  }
+
+  toggleSidebar(button) {
+    const open = this.sidebar.classList.toggle("open");
+    button.setAttribute("aria-expanded", String(open));
+  }
+
+  showConnection(state) {
+    const text = { open: "", connecting: "Connecting…", offline: "Offline: reconnecting…", closed: "Disconnected" }[state];
+    this.connection.textContent = text;
+    this.connection.dataset.state = state;
+  }
+
+  announce(text) {
+    const region = document.getElementById("announcer");
+    region.textContent = "";
+    region.textContent = text; // re-set so that repeats are read too
+  }
+
+  toast(text) {
+    const el = h("div", { class: "toast", role: "alert" }, text);
+    document.body.append(el);
+    setTimeout(() => el.remove(), 6000);
+  }
+
+  async signOut() {
+    try {
+      await this.api.post("/auth/logout");
+    } catch (err) {
+      // the token is forgotten either way
+    }
+    this.onSignOut();
+  }
+
+  async switchWorkspace(slug) {
+    try {
+      const answer = await this.api.post("/auth/switch", { workspace: slug });
+      location.hash = "";
+      this.onSwitch(answer.token);
+    } catch (err) {
+      this.toast(err.message);
+    }
+  }
+
+  // ---- users and presence -------------------------------------------------------------
+
+  userName(id) {
+    const user = this.users.get(id);
+    if (user) return user.display_name || user.username;
+    this.fetchUser(id);
+    return "…";
+  }
+
+  fetchUser(id) {
+    if (this.users.has(id) || this.fetching?.has(id)) return;
+    this.fetching = this.fetching || new Set();
+    this.fetching.add(id);
+    this.api.get(`/users/${id}`).then((user) => {
+      this.users.set(id, user);
+      this.renderMessages();
+      this.renderPane();
+    }).catch(() => {}).finally(() => this.fetching.delete(id));
+  }
+
+  remember(users) {
+    for (const user of users) if (user && user.id) this.users.set(user.id, user);
+  }
+
+  async loadPresence(ids) {
+    const wanted = [...new Set(ids)].filter((id) => id && id !== this.me.id);
+    for (let i = 0; i < wanted.length; i += 50) {
+      try {
+        const answer = await this.api.get("/presence", { user_ids: wanted.slice(i, i + 50).join(",") });
+        for (const row of answer.results) this.presence.set(row.user_id, row.status);
+      } catch (err) {
+        return;
+      }
+    }
+    this.renderSidebar();
+  }
+
+  presenceDot(userId) {
+    const status = this.presence.get(userId) || "offline";
+    return h("span", { class: `presence ${status}`, role: "img", "aria-label": status, title: status });
+  }
+
+  // ---- the sidebar --------------------------------------------------------------------
+
+  async loadConversations() {
+    let rows;
+    try {
+      rows = await this.api.all("/conversations");
+      this.serverUnreads = rows.some((row) => "unread_count" in row) || rows.length === 0;
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      rows = await this.loadConversationsV1(); // a server without GET /conversations
+    }
+    const previous = this.conversations;
+    this.conversations = new Map();
+    for (const row of rows) {
+      const old = previous.get(row.id);
+      const conv = { unread_count: 0, mention_count: 0, muted: false, last_read_seq: null, ...row };
+      if (!this.serverUnreads && old) Object.assign(conv, { unread_count: old.unread_count, mention_count: old.mention_count });
+      this.conversations.set(conv.id, conv);
+      if (conv.other_user) this.remember([conv.other_user]);
+      if (conv.members) this.remember(conv.members);
+    }
+    this.renderSidebar();
+    const people = [...this.conversations.values()].flatMap((c) => [c.other_user?.id, ...(c.members || []).map((m) => m.id)]);
+    this.loadPresence(people);
+  }
+
+  async loadConversationsV1() {
+    const [channels, dms, groups] = await Promise.all([
+      this.api.all("/channels", { member: "true" }),
+      this.api.all("/dms"),
+      this.api.all("/group-dms").catch(() => []),
+    ]);
+    return [
+      ...channels.map((c) => ({ kind: "channel", id: c.id, name: c.name, is_private: !!c.is_private, latest: null })),
+      ...dms.map((d) => ({ kind: "dm", id: d.id, other_user: d.other_user, is_private: true, latest: null })),
+      ...groups.map((g) => ({ kind: "group_dm", id: g.id, members: g.members, is_private: true, latest: null })),
+    ];
+  }
+
+  title(conv) {
+    if (conv.kind === "channel") return conv.name;
+    if (conv.kind === "dm") return conv.other_user ? conv.other_user.display_name || conv.other_user.username : "Direct message";
+    return (conv.members || []).filter((m) => m.id !== this.me.id).map((m) => m.display_name || m.username).join(", ");
+  }
+
+  renderSidebar() {
+    if (!this.sidebar) return;
+    const section = (label, id, kinds, extra) => {
+      const items = [...this.conversations.values()].filter((c) => kinds.includes(c.kind));
+      items.sort((a, b) => this.title(a).localeCompare(this.title(b)));
+      return h(
+        "section",
+        { class: "sidebar-section", "aria-labelledby": id },
+        h("h2", { id }, label),
+        h("ul", {}, items.map((conv) => this.sidebarItem(conv))),
+        extra,
+      );
+    };
+    this.sidebar.replaceChildren(
+      section("Channels", "channels-heading", ["channel"], h("button", { type: "button", class: "link", id: "browse-channels", onclick: () => this.openBrowse() }, "+ Browse or create channels")),
+      section("Direct messages", "dms-heading", ["dm", "group_dm"], h("button", { type: "button", class: "link", id: "new-dm", onclick: () => this.openDirectory() }, "+ New message")),
+    );
+  }
+
+  sidebarItem(conv) {
+    const unread = conv.unread_count > 0 && conv.id !== this.activeVisibleId();
+    const label = [
+      this.title(conv),
+      conv.unread_count ? `${conv.unread_count} unread` : "",
+      conv.mention_count ? `${conv.mention_count} mentions` : "",
+      conv.muted ? "muted" : "",
+    ].filter(Boolean).join(", ");
+    const prefix = conv.kind === "channel"
+      ? h("span", { class: "hash", "aria-hidden": "true" }, conv.is_private ? "🔒" : "#")
+      : conv.kind === "dm" && conv.other_user ? this.presenceDot(conv.other_user.id) : h("span", { class: "hash", "aria-hidden": "true" }, "👥");
+    return h(
+      "li",
+      {},
+      h(
+        "a",
+        {
+          href: `#/c/${conv.id}`,
+          class: ["conv-link", unread ? "unread" : "", conv.muted ? "muted" : ""].join(" "),
+          "aria-current": conv.id === this.active ? "page" : null,
+          "aria-label": label,
+          dataset: { convId: conv.id, kind: conv.kind },
+        },
+        prefix,
+        h("span", { class: "conv-name" }, this.title(conv)),
+        conv.mention_count > 0 ? h("span", { class: "badge mention-badge", "aria-hidden": "true" }, `@${conv.mention_count}`) : null,
+        conv.unread_count > 0 ? h("span", { class: "badge unread-badge", "aria-hidden": "true" }, String(conv.unread_count)) : null,
+      ),
+    );
+  }
+
+  // ---- routing and the conversation view -----------------------------------------------
+
+  route() {
+    const match = location.hash.match(/^#\/c\/([0-9a-f-]{36})/);
+    if (match && this.conversations.has(match[1])) this.open(match[1]);
+    else if (!this.active && this.conversations.size) {
+      const first = [...this.conversations.values()].find((c) => c.kind === "channel") || this.conversations.values().next().value;
+      location.replace(`#/c/${first.id}`);
+    }
+  }
+
+  activeVisibleId() {
+    return document.visibilityState === "visible" ? this.active : null;
+  }
+
+  listOf(convId) {
+    if (!this.lists.has(convId)) this.lists.set(convId, new MessageList());
+    return this.lists.get(convId);
+  }
+
+  async open(convId) {
+    const conv = this.conversations.get(convId);
+    this.active = convId;
+    this.sidebar.classList.remove("open");
+    this.elements.set("main", new Map());
+    this.typing.clear();
+    const list = this.listOf(convId);
+    const title = this.title(conv);
+    const prefix = conv.kind === "channel" ? (conv.is_private ? "🔒 " : "#") : "";
+    this.messagesEl = h("div", { class: "messages", id: "messages", role: "log", "aria-live": "off", "aria-label": `Messages in ${prefix}${title}`, tabindex: "0" });
+    this.olderButton = h("button", { type: "button", class: "link older", onclick: () => this.loadOlder() }, "Load older messages");
+    this.typingEl = h("p", { class: "typing", "aria-live": "polite" });
+    const actions = [
+      h("button", { type: "button", id: "open-pins", onclick: () => this.openPins() }, "📌 Pins"),
+      h("button", { type: "button", id: "toggle-mute", "aria-pressed": String(!!conv.muted), onclick: () => this.toggleMute(conv) }, conv.muted ? "Unmute" : "Mute"),
+    ];
+    if (conv.kind === "channel") actions.push(h("button", { type: "button", id: "leave-channel", onclick: () => this.leave(conv) }, "Leave"));
+    this.composer = new Composer(this, conv, {});
+    this.main.replaceChildren(
+      h("header", { class: "conv-header" }, h("h2", { id: "conv-title" }, prefix + title), conv.topic ? h("p", { class: "topic" }, conv.topic) : null, h("div", { class: "conv-actions" }, actions)),
+      this.olderButton,
+      this.messagesEl,
+      this.typingEl,
+      this.composer.el,
+    );
+    this.messagesEl.addEventListener("scroll", () => {
+      if (this.messagesEl.scrollTop < 80) this.loadOlder();
+      this.maybeMarkRead();
+    });
+    this.renderSidebar();
+    if (!list.loaded) {
+      this.renderMessages();
+      try {
+        const page = await this.api.get(conversationPath(conv) + "/messages", { limit: 50 });
+        list.addPage(page, "first");
+        this.remember([]);
+      } catch (err) {
+        this.toast(err.message);
+      }
+    } else {
+      await this.catchUp(conv);
+    }
+    if (this.active !== convId) return;
+    this.renderMessages({ toBottom: true });
+    this.maybeMarkRead();
+  }
+
+  async loadOlder() {
+    const conv = this.conversations.get(this.active);
+    const list = this.listOf(this.active);
+    if (!conv || !list.loaded || !list.hasOlder || list.loadingOlder) return;
+    list.loadingOlder = true;
+    try {
+      const page = await this.api.get(conversationPath(conv) + "/messages", { before: list.beforeCursor, limit: 50 });
+      list.addPage(page, "before");
+    } catch (err) {
+      this.toast(err.message);
+    } finally {
+      list.loadingOlder = false;
+    }
+    if (this.active === conv.id) this.renderMessages({ keepPosition: true });
+  }
+
+  // Everything stored since our after_cursor: on a reconnect, a seq gap, or reopening.
+  async catchUp(conv) {
+    const list = this.lists.get(conv.id);
+    if (!list || !list.loaded) return;
+    if (list.catching) {
+      list.again = true;
+      return list.catching;
+    }
+    list.catching = (async () => {
+      do {
+        list.again = false;
+        for (let page = 0; page < 50; page++) {
+          const answer = await this.api.get(conversationPath(conv) + "/messages", { after: list.afterCursor, limit: 200 });
+          const fresh = answer.results.filter((m) => !list.bySeq.has(m.seq));
+          list.addPage(answer, "after");
+          for (const message of fresh) this.countUnread(conv, message);
+          if (!answer.has_more) break;
+        }
+      } while (list.again);
+    })();
+    try {
+      await list.catching;
+    } catch (err) {
+      // retried on the next reconnect or gap
+    } finally {
+      list.catching = null;
+    }
+    if (this.active === conv.id) {
+      this.renderMessages();
+      this.maybeMarkRead();
+    }
+    this.renderSidebar();
+  }
+
+  async onReconnect() {
+    // Missed events: every conversation we hold messages of catches up from its after_cursor.
+    const loaded = [...this.lists.keys()].map((id) => this.conversations.get(id)).filter(Boolean);
+    await Promise.all(loaded.map((conv) => this.catchUp(conv)));
+    try {
+      await this.loadConversations();
+    } catch (err) {
+      // the sidebar stays as it was
+    }
+    if (this.pane && this.pane.kind === "thread") this.openThread(this.pane.conv, this.pane.rootId, { keepFocus: true });
+    for (const list of this.lists.values()) {
+      for (const pending of list.pendingList()) if (pending.state === "failed" && pending.retryable) this.deliver(pending.conv, pending);
+    }
+  }
+
+  // ---- rendering messages --------------------------------------------------------------
+
+  nearBottom() {
+    const el = this.messagesEl;
+    return el && el.scrollHeight - el.scrollTop - el.clientHeight < 60;
+  }
+
+  renderMessages({ toBottom = false, keepPosition = false } = {}) {
+    if (!this.active || !this.messagesEl) return;
+    const list = this.listOf(this.active);
+    const el = this.messagesEl;
+    const stick = toBottom || this.nearBottom();
+    const fromBottom = el.scrollHeight - el.scrollTop;
+    const items = list.list(MAIN_VIEW).map((m) => ({ key: "s" + m.seq, version: this.versionOf(m), make: () => this.messageEl(m, "main") }));
+    for (const p of list.pendingList()) {
+      if (!p.thread_id) items.push({ key: "p" + p.client_msg_id, version: p.state, make: () => this.pendingEl(p) });
+    }
+    if (list.loaded && !list.hasOlder) items.unshift({ key: "start", version: "", make: () => h("p", { class: "start" }, "This is the very beginning of the conversation.") });
+    reconcile(el, items, this.elements.get("main"));
+    this.olderButton.hidden = !list.loaded || !list.hasOlder;
+    if (keepPosition) el.scrollTop = el.scrollHeight - fromBottom;
+    else if (stick) el.scrollTop = el.scrollHeight;
+  }
+
+  versionOf(m) {
+    return JSON.stringify([m.edited_at, m.content, m.reactions, m.reply_count, m.pinned_at, m.deleted, this.users.has(m.sender_id)]);
+  }
+
+  messageEl(m, where) {
+    const mine = m.sender_id === this.me.id;
+    const conv = this.conversations.get(convKey(m));
+    const author = this.userName(m.sender_id);
+    if (m.type === "SYSTEM") {
+      return h("article", { class: "message system", dataset: { seq: m.seq, id: m.id } }, h("p", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this)));
+    }
+    const body = m.deleted
+      ? h("p", { class: "content deleted" }, "This message was deleted.")
+      : h("div", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this));
+    const reactions = h(
+      "div",
+      { class: "reactions", role: "group", "aria-label": "Reactions" },
+      (m.reactions || []).map((r) =>
+        h(
+          "button",
+          {
+            type: "button",
+            class: "reaction",
+            "aria-pressed": String(r.user_ids.includes(this.me.id)),
+            "aria-label": `${r.emoji} ${r.count}`,
+            onclick: () => this.toggleReaction(conv, m, r.emoji),
+          },
+          r.emoji,
+          " ",
+          h("span", { class: "count" }, String(r.count)),
+        ),
+      ),
+    );
+    const actions = h("div", { class: "actions", role: "group", "aria-label": "Message actions" });
+    if (!m.deleted) {
+      actions.append(h("button", { type: "button", class: "react", "aria-label": "Add a reaction", "aria-haspopup": "true", onclick: (e) => this.openPalette(e.currentTarget, conv, m) }, "☺+"));
+      if (where === "main" && !m.thread_id) actions.append(h("button", { type: "button", class: "reply", onclick: () => this.openThread(conv, m.id) }, "Reply"));
+      actions.append(h("button", { type: "button", class: "pin", onclick: () => this.togglePin(conv, m) }, m.pinned_at ? "Unpin" : "Pin"));
+      if (mine) {
+        actions.append(h("button", { type: "button", class: "edit", onclick: () => this.startEdit(conv, m, body) }, "Edit"));
+        actions.append(h("button", { type: "button", class: "delete", onclick: () => this.deleteMessage(conv, m) }, "Delete"));
+      }
+    }
+    const thread = where === "main" && m.reply_count
+      ? h("button", { type: "button", class: "thread-summary link", onclick: () => this.openThread(conv, m.id) }, `${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}`)
+      : null;
+    return h(
+      "article",
+      { class: ["message", mine ? "mine" : ""].join(" "), dataset: { seq: m.seq, id: m.id }, "aria-label": `${author}, ${formatTime(m.created_at)}` },
+      h(
+        "header",
+        {},
+        h("span", { class: "author" }, author),
+        " ",
+        h("time", { datetime: m.created_at }, formatTime(m.created_at)),
+        m.edited_at ? h("span", { class: "edited" }, " (edited)") : null,
+        m.pinned_at ? h("span", { class: "pinned", title: "pinned" }, " 📌") : null,
+      ),
+      body,
+      this.filesEl(m.files || []),
+      reactions,
+      thread,
+      actions,
+    );
+  }
+
+  pendingEl(p) {
+    const failed = p.state === "failed";
+    return h(
+      "article",
+      { class: `message mine ${failed ? "failed" : "pending"}`, dataset: { clientMsgId: p.client_msg_id } },
+      h("div", { class: "content", dir: "auto" }, renderMrkdwn(p.content, this)),
+      failed
+        ? h(
+            "p",
+            { class: "send-state", role: "alert" },
+            `Not sent: ${p.error || "error"}. `,
+            h("button", { type: "button", class: "retry", onclick: () => this.deliver(p.conv, p) }, "Retry"),
+            " ",
+            h("button", { type: "button", class: "discard", onclick: () => this.discard(p) }, "Discard"),
+          )
+        : h("p", { class: "send-state" }, "Sending…"),
+    );
+  }
+
+  filesEl(files) {
+    if (!files.length) return null;
+    return h(
+      "ul",
+      { class: "files" },
+      files.map((file) => {
+        if (file.image && file.thumbnail_url !== null) {
+          const img = h("img", { alt: file.name, width: Math.min(file.image.width, 320) });
+          this.api.blobUrl(`/files/${file.id}/thumbnail`).then((url) => { img.src = url; }).catch(() => { img.alt = `${file.name} (unavailable)`; });
+          return h("li", {}, img, h("span", { class: "file-name" }, file.name));
+        }
+        return h(
+          "li",
+          {},
+          h("button", { type: "button", class: "link", onclick: () => this.download(file) }, `📎 ${file.name}`),
+          h("span", { class: "file-size" }, ` (${Math.ceil(file.size / 1024)} KiB)`),
+        );
+      }),
+    );
+  }
+
+  async download(file) {
+    const url = await this.api.blobUrl(`/files/${file.id}/content`);
+    const a = h("a", { href: url, download: file.name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+
+  // ---- sending -------------------------------------------------------------------------
+
+  send(conv, content, { threadId = null, fileIds = [] } = {}) {
+    const list = this.listOf(conv.id);
+    const pending = { client_msg_id: newClientMsgId(), content, state: "pending", thread_id: threadId, file_ids: fileIds, conv };
+    list.pending.set(pending.client_msg_id, pending);
+    this.rerender(conv.id, { toBottom: true });
+    return this.deliver(conv, pending);
+  }
+
+  async deliver(conv, pending) {
+    pending.state = "pending";
+    this.rerender(conv.id);
+    const body = { content: pending.content, client_msg_id: pending.client_msg_id };
+    if (pending.thread_id) body.thread_id = pending.thread_id;
+    if (pending.file_ids.length) body.file_ids = pending.file_ids;
+    try {
+      const message = await this.api.post(conversationPath(conv) + "/messages", body);
+      this.addMessage(conv, message);
+    } catch (err) {
+      pending.state = "failed";
+      pending.error = err.message;
+      pending.retryable = err.status === 0 || err.status === 503 || err.status === 429;
+      this.rerender(conv.id);
+    }
+  }
+
+  discard(pending) {
+    this.listOf(pending.conv.id).pending.delete(pending.client_msg_id);
+    this.rerender(pending.conv.id);
+  }
+
+  rerender(convId, options = {}) {
+    if (convId === this.active) this.renderMessages(options);
+    if (this.pane && this.pane.kind === "thread" && this.pane.conv.id === convId) this.renderPane();
+  }
+
+  // A message we learned about (event, ack or answer): in order, or a catch-up if a seq is missing.
+  addMessage(conv, message) {
+    const list = this.lists.get(conv.id);
+    const known = list ? list.bySeq.has(message.seq) : false;
+    if (list && list.loaded) {
+      if (!list.acceptLive(message)) {
+        list.pending.delete(message.client_msg_id);
+        this.catchUp(conv);
+      }
+    }
+    if (this.pane && this.pane.kind === "thread" && message.thread_id === this.pane.rootId) this.pane.list.upsert(message);
+    if (!known) {
+      this.countUnread(conv, message);
+      if (conv.id === this.active && message.sender_id !== this.me.id) {
+        this.announce(`${this.userName(message.sender_id)}: ${message.content.slice(0, 200)}`);
+      }
+    }
+    if (conv.latest === null || !conv.latest || conv.latest.seq < message.seq) {
+      conv.latest = { seq: message.seq, created_at: message.created_at, sender_id: message.sender_id, preview: message.content.slice(0, 120) };
+    }
+    this.rerender(conv.id);
+    this.maybeMarkRead();
+  }
+
+  countUnread(conv, message) {
+    if (message.sender_id === this.me.id || message.type === "SYSTEM" || !MAIN_VIEW(message)) return;
+    if (conv.id === this.activeVisibleId() && this.nearBottom()) return;
+    if (conv.last_read_seq !== null && conv.last_read_seq !== undefined && message.seq <= conv.last_read_seq) return;
+    conv.unread_count = (conv.unread_count || 0) + 1;
+    const mentioned = (message.mentions || []).includes(this.me.id) || message.mentions_channel;
+    if (mentioned) conv.mention_count = (conv.mention_count || 0) + 1;
+    this.renderSidebar();
+    if (!this.serverNotifications && (conv.kind !== "channel" || mentioned)) this.notify(conv, message);
+  }
+
+  notify(conv, message) {
+    if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+    const note = new Notification(`${this.userName(message.sender_id)} in ${this.title(conv)}`, { body: message.content.slice(0, 200), tag: conv.id });
+    note.onclick = () => {
+      window.focus();
+      location.hash = `#/c/${conv.id}`;
+    };
+  }
+
+  // ---- read markers --------------------------------------------------------------------
+
+  maybeMarkRead() {
+    const conv = this.conversations.get(this.active);
+    if (!conv || document.visibilityState !== "visible" || !this.nearBottom()) return;
+    const list = this.listOf(conv.id);
+    const seq = list.maxSeq;
+    if (!seq || (conv.last_read_seq !== null && conv.last_read_seq >= seq && !conv.unread_count)) return;
+    conv.unread_count = 0;
+    conv.mention_count = 0;
+    conv.last_read_seq = Math.max(conv.last_read_seq || 0, seq);
+    this.renderSidebar();
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(async () => {
+      try {
+        const answer = await this.api.put(conversationPath(conv) + "/read", { seq });
+        conv.unread_count = answer.unread_count;
+        conv.mention_count = answer.mention_count;
+        conv.last_read_seq = answer.last_read_seq;
+        this.renderSidebar();
+      } catch (err) {
+        // a server without read state (issue 18) answers 404: the counts stay client-side
+      }
+    }, 300);
+  }
+
+  // ---- events ------------------------------------------------------------------------
+
+  onFrame(frame) {
+    const conv = this.conversations.get(convKey(frame));
+    switch (frame.type) {
+      case "message.created":
+        if (conv) this.addMessage(conv, frame.message);
+        else this.reloadSidebarSoon();
+        break;
+      case "message.updated":
+        if (conv) {
+          this.lists.get(conv.id)?.upsert(frame.message);
+          if (this.pane?.list) this.pane.list.get(frame.message.id) && this.pane.list.upsert(frame.message);
+          this.rerender(conv.id);
+        }
+        break;
+      case "message.deleted":
+        if (conv) {
+          this.lists.get(conv.id)?.remove(frame.id);
+          this.pane?.list?.remove(frame.id);
+          this.rerender(conv.id);
+        }
+        break;
+      case "reaction.added":
+      case "reaction.removed":
+        if (conv) this.applyReaction(conv, frame);
+        break;
+      case "thread.updated":
+        if (conv) {
+          const root = this.lists.get(conv.id)?.get(frame.root_id);
+          if (root) Object.assign(root, { reply_count: frame.reply_count, reply_users: frame.reply_users, last_reply_at: frame.last_reply_at });
+          this.rerender(conv.id);
+        }
+        break;
+      case "typing":
+        if (conv && conv.id === this.active && frame.user_id !== this.me.id) this.showTyping(frame.user_id);
+        break;
+      case "presence.changed":
+        this.presence.set(frame.user_id, frame.status);
+        this.renderSidebar();
+        break;
+      case "member.joined":
+      case "member.left":
+      case "channel.updated":
+      case "channel.deleted":
+      case "member.role_changed":
+        if (frame.user_id === this.me.id || frame.type.startsWith("channel.")) this.reloadSidebarSoon();
+        break;
+      case "read.updated":
+        if (conv) {
+          conv.last_read_seq = Math.max(conv.last_read_seq || 0, frame.last_read_seq);
+          if (!conv.latest || conv.latest.seq <= conv.last_read_seq) Object.assign(conv, { unread_count: 0, mention_count: 0 });
+          this.reloadSidebarSoon();
+        }
+        break;
+      case "notification":
+        this.serverNotifications = true;
+        {
+          const where = this.conversations.get(convKey(frame.message));
+          if (where) this.notify(where, frame.message);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  reloadSidebarSoon() {
+    clearTimeout(this.sidebarTimer);
+    this.sidebarTimer = setTimeout(() => this.loadConversations().catch(() => {}), 200);
+  }
+
+  showTyping(userId) {
+    clearTimeout(this.typing.get(userId));
+    this.typing.set(userId, setTimeout(() => { this.typing.delete(userId); this.renderTyping(); }, 5000));
+    this.renderTyping();
+  }
+
+  renderTyping() {
+    const names = [...this.typing.keys()].map((id) => this.userName(id));
+    this.typingEl.textContent = names.length ? `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…` : "";
+  }
+
+  sendTyping(conv) {
+    const now = Date.now();
+    if (this.lastTyping && now - this.lastTyping < 3000) return;
+    this.lastTyping = now;
+    this.socket.send({ type: "typing", [conv.kind === "channel" ? "channel_id" : "conversation_id"]: conv.id });
+  }
+
+  // ---- message actions ----------------------------------------------------------------
+
+  messagePath(conv, m) {
+    return `${conversationPath(conv)}/messages/${m.id}`;
+  }
+
+  applyReaction(conv, frame) {
+    const lists = [this.lists.get(conv.id), this.pane?.list].filter(Boolean);
+    for (const list of lists) {
+      const m = list.get(frame.message_id);
+      if (!m) continue;
+      const reactions = (m.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
+      let entry = reactions.find((r) => r.emoji === frame.emoji);
+      if (!entry) {
+        entry = { emoji: frame.emoji, count: 0, user_ids: [] };
+        reactions.push(entry);
+      }
+      entry.count = frame.count;
+      if (frame.type === "reaction.added" && !entry.user_ids.includes(frame.user_id)) entry.user_ids.push(frame.user_id);
+      if (frame.type === "reaction.removed") entry.user_ids = entry.user_ids.filter((id) => id !== frame.user_id);
+      m.reactions = reactions.filter((r) => r.count > 0);
+    }
+    this.rerender(conv.id);
+  }
+
+  async toggleReaction(conv, m, emoji) {
+    const mine = (m.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(this.me.id));
+    const path = `${this.messagePath(conv, m)}/reactions/${encodeURIComponent(emoji)}`;
+    try {
+      const updated = mine ? await this.api.del(path) : await this.api.put(path);
+      if (updated) this.upsertEverywhere(conv, updated);
+    } catch (err) {
+      this.toast(err.message);
+    }
+  }
+
+  upsertEverywhere(conv, message) {
+    this.lists.get(conv.id)?.upsert(message);
+    if (this.pane?.list?.get(message.id)) this.pane.list.upsert(message);
+    this.rerender(conv.id);
+  }
+
+  openPalette(button, conv, m) {
+    document.querySelector(".palette")?.remove();
+    const close = () => {
+      palette.remove();
+      button.focus();
+    };
+    const palette = h(
+      "div",
+      { class: "palette", role: "group", "aria-label": "Pick a reaction", onkeydown: (e) => { if (e.key === "Escape") close(); } },
+      PALETTE.map((emoji) => h("button", { type: "button", class: "palette-emoji", "aria-label": `React with ${emoji}`, onclick: () => { close(); this.toggleReaction(conv, m, emoji); } }, emoji)),
+    );
+    button.after(palette);
+    palette.querySelector("button").focus();
+  }
+
+  async togglePin(conv, m) {
+    try {
+      const updated = m.pinned_at ? await this.api.del(`${this.messagePath(conv, m)}/pin`) : await this.api.put(`${this.messagePath(conv, m)}/pin`);
+      if (updated) this.upsertEverywhere(conv, updated);
+    } catch (err) {
+      this.toast(err.message);
+    }
+  }
+
+  startEdit(conv, m, body) {
+    const input = h("textarea", { class: "edit-input", "aria-label": "Edit message", value: m.content });
+    const save = async () => {
+      const content = input.value.trim();
+      if (!content || content === m.content) return cancel();
+      try {
+        const updated = await this.api.patch(this.messagePath(conv, m), { content });
+        this.upsertEverywhere(conv, updated);
+      } catch (err) {
+        this.toast(err.message);
+      }
+    };
+    const cancel = () => this.upsertEverywhere(conv, { ...m });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey) {
+        e.preventDefault();
+        save();
+      } else if (e.key === "Escape") cancel();
+    });
+    const form = h("div", { class: "edit-form" }, input, h("button", { type: "button", class: "save-edit", onclick: save }, "Save"), h("button", { type: "button", onclick: cancel }, "Cancel"));
+    body.replaceWith(form);
+    input.focus();
+  }
+
+  async deleteMessage(conv, m) {
+    if (!window.confirm("Delete this message?")) return;
+    try {
+      await this.api.del(this.messagePath(conv, m));
+      this.lists.get(conv.id)?.remove(m.id);
+      this.pane?.list?.remove(m.id);
+      this.rerender(conv.id);
+    } catch (err) {
+      this.toast(err.message);
+    }
+  }
+
+  async toggleMute(conv) {
+    try {
+      await this.api.put(conversationPath(conv) + "/preferences", { muted: !conv.muted });
+      conv.muted = !conv.muted;
+      this.open(conv.id);
+    } catch (err) {
+      this.toast(err.status === 404 ? "This server does not support muting yet." : err.message);
+    }
+  }
+
+  async leave(conv) {
+    try {
+      await this.api.post(conversationPath(conv) + "/leave");
+      this.conversations.delete(conv.id);
+      this.lists.delete(conv.id);
+      this.active = null;
+      location.hash = "";
+      this.main.replaceChildren(h("p", { class: "empty" }, `You left #${conv.name}.`));
+      this.renderSidebar();
+      this.route();
+    } catch (err) {
+      this.toast(err.message);
+    }
+  }
+
+  // ---- the side pane: thread, pins, search ----------------------------------------------
+
+  async openThread(conv, rootId, { keepFocus = false } = {}) {
+    const list = new MessageList();
+    this.pane = { kind: "thread", conv, rootId, list };
+    this.elements.set("thread", new Map());
+    try {
+      const root = this.lists.get(conv.id)?.get(rootId);
+      if (root) list.upsert(root);
+      let after = null;
+      for (let page = 0; page < 20; page++) {
+        const answer = await this.api.get(`${this.messagePath(conv, { id: rootId })}/replies`, { limit: 200, after });
+        for (const m of answer.results) list.upsert(m);
+        after = answer.after_cursor;
+        if (!answer.has_more) break;
+      }
+    } catch (err) {
+      this.toast(err.message);
+    }
+    this.renderPane();
+    if (!keepFocus) this.aside.querySelector("textarea")?.focus();
+  }
+
+  async openPins() {
+    const conv = this.conversations.get(this.active);
+    this.pane = { kind: "pins", conv, results: null };
+    this.renderPane();
+    try {
+      const answer = await this.api.get(conversationPath(conv) + "/pins");
+      this.pane.results = answer.results;
+    } catch (err) {
+      this.pane.results = [];
+      this.toast(err.message);
+    }
+    this.renderPane();
+  }
+
+  async openSearch(query) {
+    if (!query.trim()) return;
+    this.pane = { kind: "search", query, results: null };
+    this.renderPane();
+    try {
+      const answer = await this.api.get("/search/messages", { q: query, limit: 50 });
+      this.pane.results = answer.results;
+    } catch (err) {
+      this.pane.results = [];
+      this.pane.error = err.message;
+    }
+    this.renderPane();
+  }
+
+  closePane() {
+    this.pane = null;
+    this.aside.hidden = true;
+    this.aside.replaceChildren();
+  }
+
+  renderPane() {
+    if (!this.pane) return;
+    const pane = this.pane;
+    const close = h("button", { type: "button", class: "close", "aria-label": "Close the pane", onclick: () => this.closePane() }, "✕");
+    this.aside.hidden = false;
+    if (pane.kind === "thread") {
+      this.aside.setAttribute("aria-label", "Thread");
+      if (!this.threadParts || this.threadParts.pane !== pane) {
+        const composer = new Composer(this, pane.conv, { threadId: pane.rootId });
+        const messages = h("div", { class: "messages thread-messages", id: "thread-messages", role: "log", "aria-label": "Thread replies" });
+        this.threadParts = { pane, messages, composer };
+        this.aside.replaceChildren(h("header", { class: "pane-header" }, h("h2", {}, "Thread"), close), messages, composer.el);
+      }
+      const items = pane.list.list().map((m) => ({ key: "s" + m.seq, version: this.versionOf(m), make: () => this.messageEl(m, "thread") }));
+      for (const p of this.listOf(pane.conv.id).pendingList()) {
+        if (p.thread_id === pane.rootId) items.push({ key: "p" + p.client_msg_id, version: p.state, make: () => this.pendingEl(p) });
+      }
+      reconcile(this.threadParts.messages, items, this.elements.get("thread"));
+      return;
+    }
+    this.threadParts = null;
+    const heading = pane.kind === "pins" ? "Pinned messages" : `Search: ${pane.query}`;
+    this.aside.setAttribute("aria-label", heading);
+    let body;
+    if (pane.results === null) body = h("p", {}, "Loading…");
+    else if (pane.error) body = h("p", { class: "form-error" }, pane.error);
+    else if (!pane.results.length) body = h("p", {}, pane.kind === "pins" ? "Nothing is pinned here." : "No messages match.");
+    else {
+      body = h(
+        "ul",
+        { class: "results" },
+        pane.results.map((row) => {
+          const m = row.message || row;
+          const where = row.conversation;
+          return h(
+            "li",
+            {},
+            h(
+              "p",
+              { class: "result-meta" },
+              where ? h("a", { href: `#/c/${where.id}` }, where.kind === "channel" ? `#${where.name}` : where.name || "direct message") : null,
+              " ",
+              h("span", { class: "author" }, this.userName(m.sender_id)),
+              " ",
+              h("time", { datetime: m.created_at }, formatTime(m.created_at)),
+            ),
+            h("div", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this)),
+          );
+        }),
+      );
+    }
+    this.aside.replaceChildren(h("header", { class: "pane-header" }, h("h2", {}, heading), close), body);
+  }
+
+  // ---- dialogs: browse channels, directory ----------------------------------------------
+
+  dialog(title, ...content) {
+    document.querySelector("dialog")?.remove();
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "dialog-title", class: "dialog" },
+      h("header", { class: "pane-header" }, h("h2", { id: "dialog-title" }, title), h("button", { type: "button", class: "close", "aria-label": "Close", onclick: () => dialog.close() }, "✕")),
+      ...content,
+    );
+    dialog.addEventListener("close", () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    return dialog;
+  }
+
+  openBrowse() {
+    const results = h("ul", { class: "results", "aria-live": "polite" });
+    const search = h("input", { type: "search", id: "channel-search", "aria-label": "Find a channel", placeholder: "Find a channel" });
+    const load = async () => {
+      const answer = await this.api.get("/channels", { q: search.value.trim().toLowerCase(), limit: 50 });
+      results.replaceChildren(
+        ...answer.results.map((c) =>
+          h(
+            "li",
+            {},
+            h("span", { class: "channel-name" }, `${c.is_private ? "🔒" : "#"}${c.name}`),
+            " ",
+            h("span", { class: "muted-text" }, `${c.member_count} members${c.description ? " — " + c.description : ""}`),
+            " ",
+            c.is_member
+              ? h("a", { href: `#/c/${c.id}`, onclick: () => dialog.close() }, "Open")
+              : h("button", { type: "button", class: "join", "aria-label": `Join #${c.name}`, onclick: () => this.join(c, dialog) }, "Join"),
+          ),
+        ),
+      );
+    };
+    search.addEventListener("input", debounce(load, 250));
+    const name = h("input", { id: "new-channel-name", name: "name", required: true, pattern: "[a-z0-9_-]{1,80}" });
+    const description = h("input", { id: "new-channel-description", name: "description" });
+    const isPrivate = h("input", { id: "new-channel-private", name: "is_private", type: "checkbox" });
+    const error = h("p", { class: "form-error", role: "alert" });
+    const form = h(
+      "form",
+      { class: "create-channel", onsubmit: async (e) => {
+        e.preventDefault();
+        const body = { name: name.value.trim().toLowerCase(), description: description.value.trim() };
+        if (isPrivate.checked) body.is_private = true;
+        try {
+          const channel = await this.api.post("/channels", body);
+          dialog.close();
+          await this.loadConversations();
+          location.hash = `#/c/${channel.id}`;
+        } catch (err) {
+          error.textContent = err.message;
+        }
+      } },
+      h("h3", {}, "Create a channel"),
+      h("p", { class: "field" }, h("label", { for: "new-channel-name" }, "Name (lowercase letters, digits, - and _)"), name),
+      h("p", { class: "field" }, h("label", { for: "new-channel-description" }, "Description"), description),
+      h("p", { class: "field inline" }, isPrivate, h("label", { for: "new-channel-private" }, "Private (invisible to non-members)")),
+      error,
+      h("button", { type: "submit", class: "primary" }, "Create"),
+    );
+    const dialog = this.dialog("Channels", search, results, form);
+    load().catch((err) => { error.textContent = err.message; });
+    search.focus();
+  }
+
+  async join(channel, dialog) {
+    try {
+      await this.api.post(`/channels/${channel.id}/join`);
+      dialog.close();
+      await this.loadConversations();
+      location.hash = `#/c/${channel.id}`;
+    } catch (err) {
+      this.toast(err.message);
+    }
+  }
+
+  openDirectory() {
+    const chosen = new Map();
+    const results = h("ul", { class: "results" });
+    const picked = h("p", { class: "picked", "aria-live": "polite" });
+    const search = h("input", { type: "search", id: "user-search", "aria-label": "Find people", placeholder: "Find people by name" });
+    const error = h("p", { class: "form-error", role: "alert" });
+    const showPicked = () => { picked.textContent = chosen.size ? `With: ${[...chosen.values()].map((u) => u.username).join(", ")}` : ""; };
+    const load = async () => {
+      const answer = await this.api.get("/users", { q: search.value.trim(), limit: 20 });
+      this.remember(answer.results);
+      results.replaceChildren(
+        ...answer.results.filter((u) => u.id !== this.me.id).map((u) => {
+          const id = `pick-${u.id}`;
+          const box = h("input", { type: "checkbox", id, checked: chosen.has(u.id), onchange: (e) => { if (e.target.checked) chosen.set(u.id, u); else chosen.delete(u.id); showPicked(); } });
+          return h("li", {}, box, h("label", { for: id }, `${u.display_name || u.username} (@${u.username})`));
+        }),
+      );
+    };
+    search.addEventListener("input", debounce(load, 250));
+    const start = h("button", { type: "button", class: "primary", id: "start-dm", onclick: async () => {
+      const ids = [...chosen.keys()];
+      if (!ids.length) return;
+      try {
+        const conv = ids.length === 1 ? await this.api.post("/dms", { user_id: ids[0] }) : await this.api.post("/group-dms", { user_ids: ids });
+        dialog.close();
+        await this.loadConversations();
+        location.hash = `#/c/${conv.id}`;
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    } }, "Start conversation");
+    const dialog = this.dialog("New message", search, results, picked, error, start);
+    load().catch((err) => { error.textContent = err.message; });
+    search.focus();
+  }
+}
+
+// Puts `items` ({key, version, make}) in `container` in order, reusing the element of
+// a key whose version did not change.
+function reconcile(container, items, cache) {
+  const seen = new Set();
+  let previous = null;
+  for (const item of items) {
+    seen.add(item.key);
+    let entry = cache.get(item.key);
+    if (!entry || entry.version !== item.version) {
+      const el = item.make();
+      if (entry) entry.el.replaceWith(el);
+      entry = { el, version: item.version };
+      cache.set(item.key, entry);
+    }
+    const expected = previous ? previous.nextSibling : container.firstChild;
+    if (expected !== entry.el) container.insertBefore(entry.el, expected);
+    previous = entry.el;
+  }
+  for (const [key, entry] of cache) {
+    if (!seen.has(key)) {
+      entry.el.remove();
+      cache.delete(key);
+    }
+  }
+}
+
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
