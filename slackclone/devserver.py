@@ -19,9 +19,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def spawn_daphne(log_dir: Path, env: dict, *daphne_args: str) -> tuple[int, subprocess.Popen, Path]:
-    """One daphne process on a free loopback port, its output in log_dir: (port, process, log)."""
-    port = free_port()
+def spawn_daphne(
+    log_dir: Path, env: dict, *daphne_args: str, port: int | None = None
+) -> tuple[int, subprocess.Popen, Path]:
+    """One daphne process on `port` (default: a free loopback port), its output in
+    log_dir: (port, process, log)."""
+    port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"daphne-{port}.log"
     with log.open("w") as out:
@@ -89,9 +92,9 @@ class Server:
         stop(self.process, sig)
 
 
-def start(log_dir: Path, env: dict, *, timeout: float = 30) -> Server:
+def start(log_dir: Path, env: dict, *, timeout: float = 30, port: int | None = None) -> Server:
     """spawn_daphne, then wait until it is healthy (killing it if it never is)."""
-    server = Server(*spawn_daphne(log_dir, env))
+    server = Server(*spawn_daphne(log_dir, env, port=port))
     try:
         server.wait_healthy(timeout=timeout)
     except BaseException:

@@ -229,26 +229,35 @@ export class Chat {
     return (conv.members || []).filter((m) => m.id !== this.me.id).map((m) => m.display_name || m.username).join(", ");
   }
 
+  // The sidebar is built once; its links are kept and updated in place (so that focus
+  // and a half-finished click survive presence and unread updates).
   renderSidebar() {
     if (!this.sidebar) return;
-    const section = (label, id, kinds, extra) => {
+    if (!this.sidebarLists) {
+      const section = (label, id, extra) => {
+        const ul = h("ul", {});
+        this.sidebar.append(h("section", { class: "sidebar-section", "aria-labelledby": id }, h("h2", { id }, label), ul, extra));
+        return ul;
+      };
+      this.sidebarLists = {
+        channels: section("Channels", "channels-heading", h("button", { type: "button", class: "link", id: "browse-channels", onclick: () => this.openBrowse() }, "+ Browse or create channels")),
+        people: section("Direct messages", "dms-heading", h("button", { type: "button", class: "link", id: "new-dm", onclick: () => this.openDirectory() }, "+ New message")),
+      };
+      this.sidebarCaches = { channels: new Map(), people: new Map() };
+    }
+    const fill = (which, kinds) => {
       const items = [...this.conversations.values()].filter((c) => kinds.includes(c.kind));
-      items.sort((a, b) => this.title(a).localeCompare(this.title(b)));
-      return h(
-        "section",
-        { class: "sidebar-section", "aria-labelledby": id },
-        h("h2", { id }, label),
-        h("ul", {}, items.map((conv) => this.sidebarItem(conv))),
-        extra,
-      );
+      items.sort((x, y) => this.title(x).localeCompare(this.title(y)));
+      const cache = this.sidebarCaches[which];
+      const make = (conv) => () => h("li", {}, h("a", { href: `#/c/${conv.id}`, class: "conv-link" }));
+      reconcile(this.sidebarLists[which], items.map((conv) => ({ key: conv.id, version: "", make: make(conv) })), cache);
+      for (const conv of items) this.updateSidebarItem(cache.get(conv.id).el.firstChild, conv);
     };
-    this.sidebar.replaceChildren(
-      section("Channels", "channels-heading", ["channel"], h("button", { type: "button", class: "link", id: "browse-channels", onclick: () => this.openBrowse() }, "+ Browse or create channels")),
-      section("Direct messages", "dms-heading", ["dm", "group_dm"], h("button", { type: "button", class: "link", id: "new-dm", onclick: () => this.openDirectory() }, "+ New message")),
-    );
+    fill("channels", ["channel"]);
+    fill("people", ["dm", "group_dm"]);
   }
 
-  sidebarItem(conv) {
+  updateSidebarItem(a, conv) {
     const unread = conv.unread_count > 0 && conv.id !== this.activeVisibleId();
     const label = [
       this.title(conv),
@@ -259,23 +268,17 @@ export class Chat {
     const prefix = conv.kind === "channel"
       ? h("span", { class: "hash", "aria-hidden": "true" }, conv.is_private ? "🔒" : "#")
       : conv.kind === "dm" && conv.other_user ? this.presenceDot(conv.other_user.id) : h("span", { class: "hash", "aria-hidden": "true" }, "👥");
-    return h(
-      "li",
-      {},
-      h(
-        "a",
-        {
-          href: `#/c/${conv.id}`,
-          class: ["conv-link", unread ? "unread" : "", conv.muted ? "muted" : ""].join(" "),
-          "aria-current": conv.id === this.active ? "page" : null,
-          "aria-label": label,
-          dataset: { convId: conv.id, kind: conv.kind },
-        },
-        prefix,
-        h("span", { class: "conv-name" }, this.title(conv)),
-        conv.mention_count > 0 ? h("span", { class: "badge mention-badge", "aria-hidden": "true" }, `@${conv.mention_count}`) : null,
-        conv.unread_count > 0 ? h("span", { class: "badge unread-badge", "aria-hidden": "true" }, String(conv.unread_count)) : null,
-      ),
+    a.className = ["conv-link", unread ? "unread" : "", conv.muted ? "muted" : ""].join(" ").trim();
+    a.dataset.convId = conv.id;
+    a.dataset.kind = conv.kind;
+    a.setAttribute("aria-label", label);
+    if (conv.id === this.active) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+    a.replaceChildren(
+      prefix,
+      h("span", { class: "conv-name" }, this.title(conv)),
+      conv.mention_count > 0 ? h("span", { class: "badge mention-badge", "aria-hidden": "true" }, `@${conv.mention_count}`) : null,
+      conv.unread_count > 0 ? h("span", { class: "badge unread-badge", "aria-hidden": "true" }, String(conv.unread_count)) : null,
     );
   }
 
@@ -800,7 +803,7 @@ export class Chat {
       { class: "palette", role: "group", "aria-label": "Pick a reaction", onkeydown: (e) => { if (e.key === "Escape") close(); } },
       PALETTE.map((emoji) => h("button", { type: "button", class: "palette-emoji", "aria-label": `React with ${emoji}`, onclick: () => { close(); this.toggleReaction(conv, m, emoji); } }, emoji)),
     );
-    button.after(palette);
+    button.closest("article").append(palette);
     palette.querySelector("button").focus();
   }
 

@@ -94,8 +94,8 @@ export class Composer {
     if (this.input.value.trim()) this.chat.sendTyping(this.conv);
     const before = this.input.value.slice(0, this.input.selectionStart);
     const match = before.match(/(?:^|\s)@([A-Za-z0-9_.-]{0,32})$/);
-    if (!match) return this.hideSuggestions();
     clearTimeout(this.lookup);
+    if (!match) return this.hideSuggestions();
     this.lookup = setTimeout(() => this.suggest(match[1]), 150);
   }
 
@@ -107,6 +107,8 @@ export class Composer {
       return;
     }
     this.chat.remember(users);
+    const now = this.input.value.slice(0, this.input.selectionStart).match(/(?:^|\s)@([A-Za-z0-9_.-]{0,32})$/);
+    if (!now || now[1] !== prefix) return; // typed on meanwhile
     const special = ["channel", "here"].filter((name) => name.startsWith(prefix.toLowerCase())).map((name) => ({ id: name, username: name, display_name: `everyone in the conversation (@${name})` }));
     this.suggestions = [...users, ...special];
     if (!this.suggestions.length) return this.hideSuggestions();

@@ -64,7 +64,7 @@ export function safeUrl(raw) {
 function link(href, label) {
   const url = safeUrl(href);
   if (!url) return safeText(label === href ? href : `<${href}|${label}>`);
-  return h("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow" }, safeText(label));
+  return [h("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow" }, safeText(label))];
 }
 
 // The inline grammar, tried left to right; the first alternative that matches wins.
@@ -93,12 +93,12 @@ export function renderInline(text, ctx = {}) {
     if (m.index > last) out.push(...safeText(text.slice(last, m.index)));
     last = m.index + m[0].length;
     if (m[1] !== undefined) out.push(h("code", {}, safeText(m[1])));
-    else if (m[2] !== undefined) out.push(link(m[2], m[3] !== undefined ? m[3] : m[2]));
+    else if (m[2] !== undefined) out.push(...link(m[2], m[3] !== undefined ? m[3] : m[2]));
     else if (m[4] !== undefined) {
       const name = ctx.userName ? ctx.userName(m[4]) : m[4];
       out.push(h("span", { class: "mention", dataset: { userId: m[4] } }, "@", safeText(name)));
     } else if (m[5] !== undefined) out.push(h("span", { class: "mention mention-all" }, "@" + m[5]));
-    else if (m[6] !== undefined) out.push(link(m[6], m[6]));
+    else if (m[6] !== undefined) out.push(...link(m[6], m[6]));
     else if (m[7] !== undefined) out.push(h("strong", {}, renderInline(m[7], ctx)));
     else if (m[8] !== undefined) out.push(h("em", {}, renderInline(m[8], ctx)));
     else if (m[9] !== undefined) out.push(h("s", {}, renderInline(m[9], ctx)));
