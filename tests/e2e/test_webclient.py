@@ -228,7 +228,8 @@ def type_message(driver, text: str, selector="#composer-input") -> None:
 
 
 FIND_MESSAGE = """const [scope, text] = arguments;
-    return [...document.querySelectorAll(scope + ' article')].find(a => a.querySelector('.content')?.textContent.includes(text));"""
+    return [...document.querySelectorAll(scope + ' article')]
+      .find(a => a.querySelector('.content')?.textContent.includes(text));"""
 
 
 def message_text(driver, text: str, scope="#messages") -> str:
@@ -240,7 +241,8 @@ def message_text(driver, text: str, scope="#messages") -> str:
 
 def click_in_message(driver, text: str, button: str, scope="#messages") -> None:
     clicked = driver.execute_script(
-        f"const el = (() => {{ {FIND_MESSAGE} }})(); const b = el && el.querySelector(arguments[2]); if (b) b.click(); return !!b;",
+        f"const el = (() => {{ {FIND_MESSAGE} }})();"
+        "const b = el && el.querySelector(arguments[2]); if (b) b.click(); return !!b;",
         scope,
         text,
         button,
@@ -410,7 +412,8 @@ def test_hostile_messages_render_inert_and_the_page_has_a_strict_csp(web, browse
     assert "U+202E" in rtl and "U+2066" in rtl
     assert a.execute_script("return /[\\u202a-\\u202e\\u2066-\\u2069]/.test(document.body.textContent)") is False
     formatted = a.execute_script(
-        f"const el = (() => {{ {FIND_MESSAGE} }})(); return ['strong', 'em', 's', 'code', '.emoji'].map(t => el.querySelector('.content ' + t)?.textContent);",
+        f"const el = (() => {{ {FIND_MESSAGE} }})();"
+        "return ['strong', 'em', 's', 'code', '.emoji'].map(t => el.querySelector('.content ' + t)?.textContent);",
         "#messages",
         "bold",
     )
@@ -420,9 +423,14 @@ def test_hostile_messages_render_inert_and_the_page_has_a_strict_csp(web, browse
     results = a.execute_async_script(
         """
         const done = arguments[arguments.length - 1];
-        const url = performance.getEntriesByType('resource').map(r => r.name).find(n => /\\/webclient\\/render\\.[^/]*js$/.test(n));
+        const url = performance.getEntriesByType('resource').map(r => r.name)
+          .find(n => /\\/webclient\\/render\\.[^/]*js$/.test(n));
         import(url).then(({renderMrkdwn, safeUrl}) => {
-          const html = (text) => { const d = document.createElement('div'); d.append(...renderMrkdwn(text, {userName: () => 'Ann <b>'})); return d.innerHTML; };
+          const html = (text) => {
+            const d = document.createElement('div');
+            d.append(...renderMrkdwn(text, {userName: () => 'Ann <b>'}));
+            return d.innerHTML;
+          };
           done({
             tags: html('<b>x</b> & "q"'),
             link: html('<https://a.example/?q="x"|go "now">'),
@@ -431,26 +439,23 @@ def test_hostile_messages_render_inert_and_the_page_has_a_strict_csp(web, browse
             mention: html('<@0b5e5d3c-9c1e-4c71-8f0e-5ab0f8f3b1a2> <!here>'),
             code: html('```\\n<i>pre</i>\\n```'),
             nested: html('*bold _both_*'),
-            unsafe: [safeUrl('javascript:alert(1)'), safeUrl('JaVaScRiPt:alert(1)'), safeUrl(' data:x'), safeUrl('https://ok.example/')],
-            sink: (() => { try { document.createElement('div').innerHTML = '<b>x</b>'; return 'assigned'; } catch (e) { return e.name; } })(),
+            unsafe: ['javascript:alert(1)', 'JaVaScRiPt:alert(1)', ' data:x', 'https://ok.example/'].map(safeUrl),
+            sink: (() => {
+              try { document.createElement('div').innerHTML = '<b>x</b>'; return 'assigned'; }
+              catch (e) { return e.name; }
+            })(),
           });
         }, (e) => done({error: String(e)}));
         """
     )
     assert results["tags"] == '&lt;b&gt;x&lt;/b&gt; &amp; "q"', results
-    assert (
-        results["link"]
-        == '<a href="https://a.example/?q=%22x%22" target="_blank" rel="noopener noreferrer nofollow">go "now"</a>'
-    )
-
+    link_attributes = 'target="_blank" rel="noopener noreferrer nofollow"'
+    assert results["link"] == f'<a href="https://a.example/?q=%22x%22" {link_attributes}>go "now"</a>'
     assert "<a" not in results["js"] and "&lt;javascript:alert(1)|go&gt;" in results["js"]
-    assert (
-        results["bare"]
-        == 'see <a href="https://a.example/x_y" target="_blank" rel="noopener noreferrer nofollow">https://a.example/x_y</a>, then'
-    )
-    assert (
-        results["mention"]
-        == '<span class="mention" data-user-id="0b5e5d3c-9c1e-4c71-8f0e-5ab0f8f3b1a2">@Ann &lt;b&gt;</span> <span class="mention mention-all">@here</span>'
+    assert results["bare"] == f'see <a href="https://a.example/x_y" {link_attributes}>https://a.example/x_y</a>, then'
+    assert results["mention"] == (
+        '<span class="mention" data-user-id="0b5e5d3c-9c1e-4c71-8f0e-5ab0f8f3b1a2">@Ann &lt;b&gt;</span>'
+        ' <span class="mention mention-all">@here</span>'
     )
     assert results["code"] == "<pre><code>&lt;i&gt;pre&lt;/i&gt;\n</code></pre>"
     assert results["nested"] == "<strong>bold <em>both</em></strong>"
@@ -487,7 +492,8 @@ def test_unread_and_mention_badges_go_up_and_down(web, browsers, team, shots):
     def badges(driver):
         return driver.execute_script(
             """const a = document.querySelector(`#sidebar a[data-conv-id="${arguments[0]}"]`);
-               return [a.querySelector('.unread-badge')?.textContent || '', a.querySelector('.mention-badge')?.textContent || '', a.classList.contains('unread')];""",
+               const text = (selector) => a.querySelector(selector)?.textContent || '';
+               return [text('.unread-badge'), text('.mention-badge'), a.classList.contains('unread')];""",
             random_,
         )
 
@@ -509,8 +515,9 @@ def test_unread_and_mention_badges_go_up_and_down(web, browsers, team, shots):
 
 
 def test_channels_dms_search_pins_and_an_image_by_drag_and_drop(web, browsers, team, make_user):
-    from channels_app.services import channel_create
     from PIL import Image
+
+    from channels_app.services import channel_create
 
     a, b = browsers
     carol = person(make_user, "carol", "Carol Danvers")
@@ -554,7 +561,10 @@ def test_channels_dms_search_pins_and_an_image_by_drag_and_drop(web, browsers, t
     )
     wait_for(a, lambda d: by_css(d, ".attachment.ready img.preview"), message="previewed and uploaded")
     type_message(a, "the chart")
-    loaded = "return [...document.querySelectorAll('#messages .files img')].filter(i => i.complete && i.naturalWidth > 0 && i.src.startsWith('blob:')).length"
+    loaded = (
+        "return [...document.querySelectorAll('#messages .files img')]"
+        ".filter(i => i.complete && i.naturalWidth > 0 && i.src.startsWith('blob:')).length"
+    )
     wait_for(b, lambda d: d.execute_script(loaded) == 1, message="Bob sees the image")
     png.unlink()
 
@@ -593,7 +603,8 @@ def test_keyboard_landmarks_and_phone_width(web, browsers, team, shots):
     # Every control has an accessible name.
     unnamed = a.execute_script(
         """return [...document.querySelectorAll('button, input, textarea, select, a[href]')].filter(el => {
-             const label = el.getAttribute('aria-label') || el.textContent.trim() || el.labels?.[0]?.textContent || el.getAttribute('placeholder');
+             const label = el.getAttribute('aria-label') || el.textContent.trim()
+               || el.labels?.[0]?.textContent || el.getAttribute('placeholder');
              return !label && !el.classList.contains('visually-hidden');
            }).map(el => el.outerHTML.slice(0, 80));"""
     )
