@@ -63,8 +63,8 @@ browser: ## Install Debian's chromium and chromium-driver if missing (for the br
 test: venv services browser ## The whole test suite against real services (separate test databases)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-screenshots: venv services browser ## Run the browser test and save its screenshots to docs/img/ (for the README)
-	SLACKCLONE_SCREENSHOTS=docs/img $(PY) -m pytest tests/e2e/test_browser.py -q
+screenshots: venv services browser ## Run the browser tests and save their screenshots to docs/img/ (for the README)
+	SLACKCLONE_SCREENSHOTS=docs/img $(PY) -m pytest tests/e2e/test_browser.py tests/e2e/test_webclient.py -q
 
 lint: venv ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .

@@ -378,8 +378,11 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # by `manage.py collectstatic` (make run, the Docker build), with content-hashed names
 # (cache-busting; served with a one-year immutable Cache-Control) and gzip/brotli copies.
 # With DEBUG, whitenoise also finds them straight from the apps (no collectstatic needed).
+# (Only "staticfiles" here: "default" is the files' storage, set above from FILES_ROOT or
+# STORAGE_URL; replacing the whole dict here sent uploads to the process's working
+# directory and ignored STORAGE_URL under the production settings.)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **STORAGES,
     # whitenoise's CompressedManifestStaticFilesStorage, plus the web client's ES module
     # imports rewritten to their hashed names (webclient/storage.py).
     "staticfiles": {"BACKEND": "webclient.storage.StaticFilesStorage"},
