@@ -176,9 +176,16 @@ def wait_for(driver, condition, timeout=WAIT, message=""):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
-        condition, message
-    )
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+    except TimeoutException:
+        screen = driver.execute_script(
+            "return [document.querySelector('#conv-title')?.textContent, document.querySelector('.connection')?.dataset.state,"
+            " [...document.querySelectorAll('#messages article')].map(a => a.className + ': ' + a.innerText)];"
+        )
+        raise TimeoutException(f"{message}; the page shows {screen}") from None
 
 
 def by_css(driver, selector):
@@ -498,6 +505,7 @@ def test_unread_and_mention_badges_go_up_and_down(web, browsers, team, shots):
         )
 
     assert badges(a) == ["", "", False]
+    assert "null" not in by_css(a, "#sidebar")[0].text
     type_message(b, "anyone around?")
     wait_for(a, lambda d: badges(d) == ["1", "", True], message="one unread")
     type_message(b, f"@{alice.username} can you look at this?")

@@ -274,12 +274,10 @@ export class Chat {
     a.setAttribute("aria-label", label);
     if (conv.id === this.active) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
-    a.replaceChildren(
-      prefix,
-      h("span", { class: "conv-name" }, this.title(conv)),
-      conv.mention_count > 0 ? h("span", { class: "badge mention-badge", "aria-hidden": "true" }, `@${conv.mention_count}`) : null,
-      conv.unread_count > 0 ? h("span", { class: "badge unread-badge", "aria-hidden": "true" }, String(conv.unread_count)) : null,
-    );
+    const parts = [prefix, h("span", { class: "conv-name" }, this.title(conv))];
+    if (conv.mention_count > 0) parts.push(h("span", { class: "badge mention-badge", "aria-hidden": "true" }, `@${conv.mention_count}`));
+    if (conv.unread_count > 0) parts.push(h("span", { class: "badge unread-badge", "aria-hidden": "true" }, String(conv.unread_count)));
+    a.replaceChildren(...parts);
   }
 
   // ---- routing and the conversation view -----------------------------------------------
@@ -563,7 +561,19 @@ export class Chat {
     return this.deliver(conv, pending);
   }
 
-  async deliver(conv, pending) {
+  // Sends into one conversation go one after the other, so that the server assigns
+  // their seq in the order they were written (concurrent requests could swap them).
+  deliver(conv, pending) {
+    pending.state = "pending";
+    this.rerender(conv.id);
+    this.sendQueues = this.sendQueues || new Map();
+    const previous = this.sendQueues.get(conv.id) || Promise.resolve();
+    const done = previous.then(() => this.post(conv, pending));
+    this.sendQueues.set(conv.id, done);
+    return done;
+  }
+
+  async post(conv, pending) {
     pending.state = "pending";
     this.rerender(conv.id);
     const body = { content: pending.content, client_msg_id: pending.client_msg_id };
