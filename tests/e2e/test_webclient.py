@@ -173,16 +173,15 @@ def person(make_user, username: str, display_name: str):
 
 
 def wait_for(driver, condition, timeout=WAIT, message=""):
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
-
-    from selenium.common.exceptions import TimeoutException
 
     try:
         return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
     except TimeoutException:
         screen = driver.execute_script(
-            "return [document.querySelector('#conv-title')?.textContent, document.querySelector('.connection')?.dataset.state,"
+            "return [document.querySelector('#conv-title')?.textContent,"
+            " document.querySelector('.connection')?.dataset.state,"
             " [...document.querySelectorAll('#messages article')].map(a => a.className + ': ' + a.innerText)];"
         )
         raise TimeoutException(f"{message}; the page shows {screen}") from None
