@@ -30,7 +30,7 @@ export class Chat {
     this.active = null;
     this.pane = null; // {kind: "thread" | "pins" | "search", ...}
     this.typing = new Map(); // user id -> timeout
-    this.serverUnreads = false; // GET /conversations gave unread counts (issue 18 is deployed)
+    this.serverUnreads = false; // the server keeps read state (issue 18 is deployed)
     this.serverNotifications = false;
     this.socket = new Socket(api);
     this.onHash = () => this.route();
@@ -49,6 +49,9 @@ export class Chat {
     this.users.set(me.id, me);
     this.workspace = workspace;
     this.workspaces = workspaces ? workspaces.results || workspaces : [];
+    // Read state (issue 18) is served where GET /unreads is; elsewhere the sidebar's
+    // counts are placeholders and the client counts by itself.
+    this.serverUnreads = await this.api.get("/unreads").then(() => true, () => false);
     this.buildLayout();
     await this.loadConversations();
     this.socket.addEventListener("frame", (e) => this.onFrame(e.detail));
@@ -190,7 +193,6 @@ export class Chat {
     let rows;
     try {
       rows = await this.api.all("/conversations");
-      this.serverUnreads = rows.some((row) => "unread_count" in row) || rows.length === 0;
     } catch (err) {
       if (err.status !== 404) throw err;
       rows = await this.loadConversationsV1(); // a server without GET /conversations
@@ -200,7 +202,10 @@ export class Chat {
     for (const row of rows) {
       const old = previous.get(row.id);
       const conv = { unread_count: 0, mention_count: 0, muted: false, last_read_seq: null, ...row };
-      if (!this.serverUnreads && old) Object.assign(conv, { unread_count: old.unread_count, mention_count: old.mention_count });
+      if (!this.serverUnreads) {
+        Object.assign(conv, { unread_count: 0, mention_count: 0, last_read_seq: null });
+        if (old) Object.assign(conv, { unread_count: old.unread_count, mention_count: old.mention_count, last_read_seq: old.last_read_seq });
+      }
       this.conversations.set(conv.id, conv);
       if (conv.other_user) this.remember([conv.other_user]);
       if (conv.members) this.remember(conv.members);
@@ -677,7 +682,13 @@ export class Chat {
     switch (frame.type) {
       case "message.created":
         if (conv) this.addMessage(conv, frame.message);
-        else this.reloadSidebarSoon();
+        else {
+          // A conversation new to us (a DM or group DM someone opened, a channel we were added to).
+          this.reloadSidebarSoon().then(() => {
+            const added = this.conversations.get(convKey(frame));
+            if (added) this.addMessage(added, frame.message);
+          });
+        }
         break;
       case "message.updated":
         if (conv) {
@@ -737,9 +748,17 @@ export class Chat {
     }
   }
 
+  // One sidebar reload for a burst of events; resolves when it is done.
   reloadSidebarSoon() {
-    clearTimeout(this.sidebarTimer);
-    this.sidebarTimer = setTimeout(() => this.loadConversations().catch(() => {}), 200);
+    if (!this.sidebarReload) {
+      this.sidebarReload = new Promise((resolve) => {
+        setTimeout(() => {
+          this.sidebarReload = null;
+          this.loadConversations().catch(() => {}).then(resolve);
+        }, 200);
+      });
+    }
+    return this.sidebarReload;
   }
 
   showTyping(userId) {
