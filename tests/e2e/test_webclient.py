@@ -380,6 +380,28 @@ def test_the_client_catches_up_after_the_server_drops_its_socket_without_duplica
     assert shown_ids == [m.id for m in stored]
 
 
+def test_a_seq_gap_is_filled_from_history_before_the_later_message_shows(web, browsers, team):
+    from unittest import mock
+
+    from messaging.services import message_send
+    from realtime import broadcast
+
+    a, _ = browsers
+    bob, general = team["bob"], team["general"].id
+    sign_in(a, web.http, "alice")
+    open_conversation(a, general)
+    message_send(sender=bob, channel_id=general, content="heard")
+    wait_for(a, lambda d: texts(d)[-1] == "heard")
+    # A message whose event is lost (realtime is best-effort), then one that arrives: the
+    # client sees seq jump by two, asks history with after_cursor, and shows both in order.
+    with mock.patch.object(broadcast, "message_created"), mock.patch.object(broadcast, "messages_created"):
+        message_send(sender=bob, channel_id=general, content="never broadcast")
+    message_send(sender=bob, channel_id=general, content="broadcast after the gap")
+    wait_for(a, lambda d: texts(d)[-2:] == ["never broadcast", "broadcast after the gap"], message="the gap filled")
+    assert seqs(a) == sorted(set(seqs(a)))
+    assert texts(a).count("broadcast after the gap") == 1
+
+
 def test_hostile_messages_render_inert_and_the_page_has_a_strict_csp(web, browsers, team):
     import httpx
 
