@@ -135,3 +135,37 @@ export function formatTime(iso) {
 export function formatDay(iso) {
   return new Date(iso).toLocaleDateString([], { weekday: "long", month: "long", day: "numeric" });
 }
+
+// Puts `items` ({key, version, make}) in `container` in order, reusing the element of
+// a key whose version did not change.
+export function reconcile(container, items, cache) {
+  const seen = new Set();
+  let previous = null;
+  for (const item of items) {
+    seen.add(item.key);
+    let entry = cache.get(item.key);
+    if (!entry || entry.version !== item.version) {
+      const el = item.make();
+      if (entry) entry.el.replaceWith(el);
+      entry = { el, version: item.version };
+      cache.set(item.key, entry);
+    }
+    const expected = previous ? previous.nextSibling : container.firstChild;
+    if (expected !== entry.el) container.insertBefore(entry.el, expected);
+    previous = entry.el;
+  }
+  for (const [key, entry] of cache) {
+    if (!seen.has(key)) {
+      entry.el.remove();
+      cache.delete(key);
+    }
+  }
+}
+
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
