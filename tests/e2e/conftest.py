@@ -123,3 +123,29 @@ def production_server(django_db_setup, django_db_blocker, e2e_logs, collected_st
         server = devserver.start(e2e_logs, production_env(collected_static))
     yield server
     server.stop()
+
+
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
+
+
+def chrome(*, window_size: str = "1280,860", logging_prefs: dict | None = None):
+    """Debian's chromium, headless, driven by Selenium through Debian's chromedriver (the
+    caller quits it). logging_prefs: Chrome's goog:loggingPrefs, e.g. {"performance": "ALL"}."""
+    import shutil
+
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail(f"{CHROMIUM} or {CHROMEDRIVER} is missing: run scripts/services.sh browser (make test does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={window_size}"):
+        options.add_argument(argument)
+    options.add_argument("--force-device-scale-factor=1")
+    if logging_prefs:
+        options.set_capability("goog:loggingPrefs", logging_prefs)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    return driver

@@ -8,15 +8,14 @@ README's come from), else to a temporary directory.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import chrome
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
 STAFF_PASSWORD = "staff-password-for-the-browser-test"
 # base.css: #header { background: var(--header-bg) }, --header-bg: var(--secondary) = #417690
 ADMIN_HEADER_BACKGROUND = "rgb(65, 118, 144)"
@@ -24,18 +23,7 @@ ADMIN_HEADER_BACKGROUND = "rgb(65, 118, 144)"
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail(f"{CHROMIUM} or {CHROMEDRIVER} is missing: run scripts/services.sh browser (make test does)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,860"):
-        options.add_argument(argument)
-    options.add_argument("--force-device-scale-factor=1")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = chrome()
     yield driver
     driver.quit()
 

@@ -15,7 +15,6 @@ temporary directory.
 import json
 import os
 import re
-import shutil
 import signal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -23,12 +22,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from slackclone import devserver
-from tests.e2e.conftest import production_env
+from tests.e2e.conftest import chrome, production_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")
 PASSWORD = "web-client-password-for-the-browser-test"
 WAIT = 20
 
@@ -78,29 +75,13 @@ def web(django_db_setup, django_db_blocker, e2e_logs, collected_static):
     server.kill()
 
 
-def new_browser():
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail(f"{CHROMIUM} or {CHROMEDRIVER} is missing: run scripts/services.sh browser (make test does)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,800"):
-        options.add_argument(argument)
-    options.add_argument("--force-device-scale-factor=1")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
-
-
 @pytest.fixture(scope="module")
 def browsers():
     """Two separate browsers (own processes, own storage): one per user."""
     started = []
     try:
-        started = [new_browser(), new_browser()]
+        prefs = {"performance": "ALL", "browser": "ALL"}  # requests (for the contract check), console
+        started = [chrome(window_size="1200,800", logging_prefs=prefs) for _ in range(2)]
         yield started
     finally:
         for driver in started:
