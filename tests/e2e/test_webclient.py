@@ -302,6 +302,9 @@ def test_two_users_chat_live_in_order_with_a_thread_reply_a_reaction_and_an_edit
 
     # Bob edits his message: Alice sees the new text, marked edited.
     click_in_message(b, "Hi Alice", "button.edit")
+    by_css(b, "textarea.edit-input")[0].send_keys(Keys.ESCAPE)  # Escape cancels
+    wait_for(b, lambda d: not by_css(d, "textarea.edit-input") and "Hi Alice" in texts(d))
+    click_in_message(b, "Hi Alice", "button.edit")
     editor = by_css(b, "textarea.edit-input")[0]
     editor.clear()
     editor.send_keys("Hi Alice, edited", Keys.ENTER)

@@ -342,7 +342,6 @@ export class Chat {
       try {
         const page = await this.api.get(conversationPath(conv) + "/messages", { limit: 50 });
         list.addPage(page, "first");
-        this.remember([]);
       } catch (err) {
         this.toast(err.message);
       }
@@ -664,6 +663,7 @@ export class Chat {
     conv.last_read_seq = Math.max(conv.last_read_seq || 0, seq);
     this.renderSidebar();
     clearTimeout(this.readTimer);
+    if (!this.serverUnreads) return; // no read state on this server (issue 18): client-side counts only
     this.readTimer = setTimeout(async () => {
       try {
         const answer = await this.api.put(conversationPath(conv) + "/read", { seq });
@@ -859,7 +859,7 @@ export class Chat {
         this.toast(err.message);
       }
     };
-    const cancel = () => this.upsertEverywhere(conv, { ...m });
+    const cancel = () => form.replaceWith(body);
     input.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey) {
         e.preventDefault();
