@@ -142,8 +142,9 @@ class ThreadsApi(APIView):
         summary="Followed threads",
         description=(
             "Threads the caller follows in the token's workspace that have replies, in conversations the caller "
-            "is in now, newest reply first. `unread_replies` is 0 and `last_read_seq` null until read state "
-            "exists (issue 18). A root is a channel or a DM message (with `channel_id` or `conversation_id`)."
+            "is in now, newest reply first. `unread_replies`: visible replies after the caller's thread "
+            "marker `last_read_seq` (0 until PUT …/replies/read set it), not the caller's own. "
+            "A root is a channel or a DM message (with `channel_id` or `conversation_id`)."
         ),
         responses={
             200: inline_serializer(
@@ -169,13 +170,17 @@ class ThreadsApi(APIView):
         rows = paginator.paginate_queryset(
             threads.thread_follows_for_user(user=request.user, workspace=request.workspace), request, view=self
         )
+        items = threads.followed_threads(rows=list(rows))
+        from readstate.selectors import thread_states  # issue 18
+
+        states = thread_states(user_id=request.user.pk, roots=[item.root for item in items])
         data = [
             {
                 "root": message_to_api(item.root),
-                "unread_replies": item.unread_replies,
-                "last_read_seq": item.last_read_seq,
+                "unread_replies": states[item.root.id][1],
+                "last_read_seq": states[item.root.id][0],
             }
-            for item in threads.followed_threads(rows=list(rows))
+            for item in items
         ]
         return paginator.get_paginated_response(data)
 

@@ -217,6 +217,9 @@ MATRIX = [
     row("DELETE", GDM + "/messages/{group_message}", None,
         non_member=404, member=403, dm_other=403, third=404, staff=404, owner=204),
     ("GET", "/api/v1/conversations", None, everyone(200)),
+    # Issue 18: read state.
+    ("GET", "/api/v1/unreads", None, everyone(200)),
+    ("PATCH", "/api/v1/users/me", {"status_text": "away", "dnd_until": None}, everyone(200)),
 ]
 for _base, _msg, _root, _ok in (
     (CH, "{channel_message}", "{channel_root}", {"non_member": 403, "member": 200, "dm_other": 403, "third": 403,
@@ -233,6 +236,10 @@ for _base, _msg, _root, _ok in (
         row("PUT", _base + f"/messages/{_msg}/pin", None, **_ok),
         row("DELETE", _base + f"/messages/{_msg}/pin", None, **_ok),
         row("GET", _base + "/pins", None, **_ok),
+        # Issue 18: read markers and preferences.
+        row("PUT", _base + "/read", {"seq": 1}, **_ok),
+        row("PUT", _base + f"/messages/{_root}/replies/read", {"seq": 1}, **_ok),
+        row("PUT", _base + "/preferences", {"muted": True}, **_ok),
     ]
 # fmt: on
 
