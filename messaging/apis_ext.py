@@ -35,7 +35,8 @@ _SCOPES = {
     "channel": {"message": ChannelMessageSerializer, "page": ChannelHistorySerializer, "errors": (401, 403, 404)},
     "dm": {"message": DmMessageSerializer, "page": DmHistorySerializer, "errors": (401, 404)},
 }
-_WHERE = {"channel": "channel", "dm": "DM conversation"}
+_SCOPES["group_dm"] = _SCOPES["dm"]  # a group DM is addressed like a DM (issue 16)
+_WHERE = {"channel": "channel", "dm": "DM conversation", "group_dm": "group DM"}
 
 
 def _scoped(base, where: str, scope_kwarg: str, decorate: dict):
@@ -270,7 +271,9 @@ def _pins_schema(kind: str):
         summary=f"Pinned messages of a {_WHERE[kind]}",
         description="Newest pin first; at most 100 (the limit of pins), so there is no further page.",
         responses={
-            200: inline_serializer(f"{kind.title()}PinList", {"results": _SCOPES[kind]["message"](many=True)}),
+            200: inline_serializer(
+                f"{kind.title().replace('_', '')}PinList", {"results": _SCOPES[kind]["message"](many=True)}
+            ),
             **error_responses(*_SCOPES[kind]["errors"], 503),
         },
     )
@@ -318,7 +321,7 @@ class MentionsApi(APIView):
 
 # --- The concrete views ---------------------------------------------------------------------
 
-_KWARGS = {"channel": "channel_id", "dm": "conversation_id"}
+_KWARGS = {"channel": "channel_id", "dm": "conversation_id", "group_dm": "conversation_id"}
 VIEWS: dict[str, dict[str, type]] = {}
 for _kind, _kwarg in _KWARGS.items():
     VIEWS[_kind] = {

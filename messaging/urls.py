@@ -33,7 +33,7 @@ urlpatterns = [
 for _kind, _prefix, _views in (
     ("channel", "channels/<uuid:channel_id>", apis_ext.VIEWS["channel"]),
     ("dm", "dms/<uuid:conversation_id>", apis_ext.VIEWS["dm"]),
-    ("group-dm", "group-dms/<uuid:conversation_id>", apis_ext.VIEWS["dm"]),
+    ("group-dm", "group-dms/<uuid:conversation_id>", apis_ext.VIEWS["group_dm"]),
 ):
     urlpatterns += [
         path(f"{_prefix}/messages/<str:root_id>/replies", _views["replies"].as_view(), name=f"{_kind}-replies"),

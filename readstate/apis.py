@@ -14,9 +14,9 @@ from slackclone.api.schema import error_responses
 
 CONNECTION_HEADER = "X-Connection-Id"
 
-_ERRORS = {"channel": (401, 403, 404), "dm": (401, 404)}
-_WHERE = {"channel": "channel", "dm": "DM conversation"}
-_KWARGS = {"channel": "channel_id", "dm": "conversation_id"}
+_ERRORS = {"channel": (401, 403, 404), "dm": (401, 404), "group_dm": (401, 404)}
+_WHERE = {"channel": "channel", "dm": "DM conversation", "group_dm": "group DM"}
+_KWARGS = {"channel": "channel_id", "dm": "conversation_id", "group_dm": "conversation_id"}
 
 _READ_IN = inline_serializer(
     "ReadMarkIn",

@@ -8,7 +8,7 @@ urlpatterns = [path("unreads", apis.UnreadsApi.as_view(), name="unreads")]
 for _kind, _prefix, _views in (
     ("channel", "channels/<uuid:channel_id>", apis.VIEWS["channel"]),
     ("dm", "dms/<uuid:conversation_id>", apis.VIEWS["dm"]),
-    ("group-dm", "group-dms/<uuid:conversation_id>", apis.VIEWS["dm"]),  # the contract: "…/read (… group DMs)"
+    ("group-dm", "group-dms/<uuid:conversation_id>", apis.VIEWS["group_dm"]),  # the contract: "…/read (… group DMs)"
 ):
     urlpatterns += [
         path(f"{_prefix}/read", _views["read"].as_view(), name=f"{_kind}-read"),

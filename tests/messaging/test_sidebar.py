@@ -123,7 +123,7 @@ def test_one_query_for_the_page_however_many_conversations(make_user, client_for
 def test_the_sidebar_counts_go_up_and_down_with_the_read_marker_and_mutes(world, client_for):
     """GET /conversations carries the read state of issue 18 for every item of the page:
     others' messages and mentions count, PUT …/read clears them, a mute shows."""
-    people, general, _secret, _dm, group = world
+    people, _general, _secret, _dm, group = world
     a, carol = people["a"], client_for(people["carol"])
     carol.post(f"/api/v1/group-dms/{group['id']}/messages", {"content": "one"}, format="json")
     last = carol.post(

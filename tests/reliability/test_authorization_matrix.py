@@ -226,6 +226,11 @@ for _base, _msg, _root, _ok in (
                                                  "staff": 403, "owner": 200}),
     (DM, "{dm_message}", "{dm_root}", {"non_member": 404, "member": 404, "dm_other": 200, "third": 404,
                                        "staff": 404, "owner": 200}),
+    # issues 16-18: a private channel's and a group DM's threads, reactions, pins and read state
+    (PCH, "{pchannel_message}", "{pchannel_root}", {"non_member": 404, "member": 200, "dm_other": 404,
+                                                       "third": 404, "staff": 404, "owner": 200}),
+    (GDM, "{group_message}", "{group_root}", {"non_member": 404, "member": 200, "dm_other": 200, "third": 404,
+                                                 "staff": 404, "owner": 200}),
 ):
     MATRIX += [
         row("GET", _base + f"/messages/{_root}/replies", None, **_ok),
@@ -322,6 +327,7 @@ def _make_world(make_user):
         "group_message": message_send(sender=users["owner"], conversation_id=group.id, content=SECRET).message.id,
     }
     ids["channel_root"], ids["dm_root"] = ids["channel_message"], ids["dm_message"]
+    ids["pchannel_root"], ids["group_root"] = ids["pchannel_message"], ids["group_message"]
     return users, ids, workspaces
 
 
@@ -446,7 +452,9 @@ def test_matrix_covers_every_rest_operation():
             p.replace("{pchannel}", "{channel}")
             .replace("{group}", "{dm}")
             .replace("{pchannel_message}", "{message_id}")
-            .replace("{group_message}", "{message_id}"),
+            .replace("{group_message}", "{message_id}")
+            .replace("{pchannel_root}", "{root_id}")
+            .replace("{group_root}", "{root_id}"),
         )
         for m, p in covered
     }
