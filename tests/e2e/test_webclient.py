@@ -5,8 +5,8 @@ stores. Two users chat in two separate browsers; the server is killed and restar
 under one of them; hostile messages are checked inert; the renderer's escaping is
 unit-tested inside the page (there is no Node here).
 
-Every request a page makes is checked against the contract (the OpenAPI schema, plus
-the API.md operations the client already uses that this server does not serve yet).
+Every request a page makes is checked against the contract: it must be an operation of
+the OpenAPI schema.
 
 Screenshots go to SLACKCLONE_SCREENSHOTS (`make screenshots`: docs/img), else to a
 temporary directory.
@@ -29,17 +29,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "web-client-password-for-the-browser-test"
 WAIT = 20
 
-# Operations of API.md the client calls that this server's OpenAPI schema does not have
-# yet: the read state of issue 18 (the client falls back to counting unread messages by
-# itself when they answer 404). Once they are served, the schema covers them.
-CONTRACT_ONLY = {
-    ("GET", "/api/v1/unreads"),
-    *(
-        ("PUT", f"/api/v1/{kind}/{{id}}/{what}")
-        for kind in ("channels", "dms", "group-dms")
-        for what in ("read", "preferences")
-    ),
-}
 
 
 # --- the server and the browsers ----------------------------------------------------------
@@ -113,7 +102,7 @@ def only_contract_calls(request, schema_operations):
     if "browsers" not in request.fixturenames:
         return
     drivers = request.getfixturevalue("browsers")
-    allowed = schema_operations | CONTRACT_ONLY
+    allowed = schema_operations
     calls = set()
     for driver in drivers:
         for entry in driver.get_log("performance"):

@@ -54,6 +54,7 @@ export class Chat {
     // Read state (issue 18) is served where GET /unreads is; elsewhere the sidebar's
     // counts are placeholders and the client counts by itself.
     this.serverUnreads = await this.api.get("/unreads").then(() => true, () => false);
+    this.serverNotifications = this.serverUnreads; // the same issue brings `notification` events
     this.buildLayout();
     await this.loadConversations();
     this.socket.addEventListener("frame", (e) => this.onFrame(e.detail));
@@ -607,7 +608,7 @@ export class Chat {
   }
 
   // A message we learned about (event, ack or answer): in order, or a catch-up if a seq is missing.
-  addMessage(conv, message) {
+  addMessage(conv, message, { counted = false } = {}) {
     const list = this.lists.get(conv.id);
     const known = list ? list.bySeq.has(message.seq) : false;
     if (list && list.loaded) {
@@ -618,7 +619,7 @@ export class Chat {
     }
     if (this.pane && this.pane.kind === "thread" && message.thread_id === this.pane.rootId) this.pane.list.upsert(message);
     if (!known) {
-      this.countUnread(conv, message);
+      if (!counted) this.countUnread(conv, message);
       if (conv.id === this.active && message.sender_id !== this.me.id) {
         this.announce(`${this.userName(message.sender_id)}: ${message.content.slice(0, 200)}`);
       }
@@ -688,7 +689,8 @@ export class Chat {
           // A conversation new to us (a DM or group DM someone opened, a channel we were added to).
           this.reloadSidebarSoon().then(() => {
             const added = this.conversations.get(convKey(frame));
-            if (added) this.addMessage(added, frame.message);
+            // With server read state, the sidebar's counts already include this message.
+            if (added) this.addMessage(added, frame.message, { counted: this.serverUnreads });
           });
         }
         break;
