@@ -30,7 +30,6 @@ PASSWORD = "web-client-password-for-the-browser-test"
 WAIT = 20
 
 
-
 # --- the server and the browsers ----------------------------------------------------------
 
 
