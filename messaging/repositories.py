@@ -14,6 +14,9 @@ by `conversationId`. Documents keep the data model's camelCase names:
     editedAt   BSON date or null
     type       "TEXT" | "SYSTEM"
     seq        int64, per conversation, strictly increasing (messaging.services)
+    seqBlock   "<conversation id>:<seq // SEQ_BLOCK>": the seq window the document is in
+               (issue 13: history reads a page block by block, see `window_page`);
+               `manage.py backfill_seq_blocks` sets it on documents stored before it
     clientMsgId  string or null
     dedupeKey  "c:<clientMsgId>" or "s:<own _id hex>" (unique per conversation)
     deletedAt, deletedBy   null unless soft-deleted
@@ -56,6 +59,12 @@ from slackclone import errors
 logger = logging.getLogger(__name__)
 
 DELETE_BATCH_SIZE = 5000
+# History windows (issue 13): a page is read in blocks of SEQ_BLOCK consecutive seqs of
+# one conversation, each by an equality on `seqBlock` plus a seq range; after
+# WINDOW_MAX_BLOCKS block reads for one page (a long run of deleted or hidden messages,
+# or a hard-deleted past), one unbounded keyset read finishes it.
+SEQ_BLOCK = 32
+WINDOW_MAX_BLOCKS = 16
 
 # ConnectionFailure covers AutoReconnect, NetworkTimeout, NotPrimaryError and
 # ServerSelectionTimeoutError.
@@ -87,6 +96,11 @@ def _mongo_errors() -> Iterator[None]:
     except _UNAVAILABLE as exc:
         logger.warning("mongo unavailable: %s: %.200s", exc.__class__.__name__, exc)
         raise errors.StoreUnavailable("mongo") from exc
+
+
+def seq_block(conversation_id: str, seq: int) -> str:
+    """The `seqBlock` of a conversation's message with this seq."""
+    return f"{conversation_id}:{seq // SEQ_BLOCK}"
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -223,6 +237,7 @@ class MessageRepository:
             "editedAt": message.edited_at,
             "type": message.type.value,
             "seq": Int64(message.seq),
+            "seqBlock": seq_block(message.conversation.id, message.seq),
             "clientMsgId": message.client_msg_id,
             "dedupeKey": message.dedupe_key,
             "deletedAt": message.deleted_at,
@@ -282,10 +297,24 @@ class MessageRepository:
             conditions.append({"$or": [{"threadId": None}, {"alsoInChannel": True}]})
         return {self.conversation_field: conversation_id, **extra, "$and": conditions}
 
-    def _find(self, query: dict, *, sort_direction: int, limit: int) -> list[MessageDocument]:
+    def _find(self, query: dict, *, sort_direction: int, limit: int, hint=None) -> list[MessageDocument]:
         with _mongo_errors():
             cursor = self.collection.find(query).sort("seq", sort_direction).limit(limit)
+            if hint is not None:
+                cursor = cursor.hint(hint)
             return [self.from_mongo(raw) for raw in cursor]
+
+    @property
+    def seq_index(self) -> list[tuple[str, int]]:
+        """The unique (conversation, seq) index, as a hint."""
+        return [(self.conversation_field, ASCENDING), ("seq", ASCENDING)]
+
+    def _block_query(self, conversation_id: str, block: int, low: int, high: int, **view) -> dict:
+        """The visible messages of one seq block of a conversation with low <= seq <= high
+        (both inside the block): equalities on the conversation and on `seqBlock` plus
+        the seq range."""
+        key = f"{conversation_id}:{block}"
+        return self._visible(conversation_id, seqBlock=key, seq={"$gte": Int64(low), "$lte": Int64(high)}, **view)
 
     # writes ---------------------------------------------------------------------
 
@@ -396,6 +425,95 @@ class MessageRepository:
         query = self._visible(conversation_id, seq={"$gt": seq}, **view)
         return self._find(query, sort_direction=ASCENDING, limit=limit)
 
+    def window_page(
+        self,
+        *,
+        conversation_id: str,
+        top: int,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        **view,
+    ) -> list[MessageDocument]:
+        """The page `newest_page` / `page_before(seq=before)` / `page_after(seq=after)`
+        would return (same documents, same order: newest first, or oldest first with
+        `after`), read as bounded seq windows (issue 13).
+
+        `top` is the conversation's newest seq as the server knows it (its counter,
+        `message_sequences.last_seq`). The page is read block by block (SEQ_BLOCK
+        consecutive seqs), each block by ONE query: equalities on the conversation and
+        `seqBlock` and a seq range, hinted to the (conversation, seq) index, so MongoDB
+        reads at most a block of index entries and FerretDB's PostgreSQL handler answers
+        it from the GIN index on `seqBlock` (messaging.ferretdb), never reading the rest
+        of the conversation. Hidden messages (deleted, or replies in the channel view)
+        do not shorten the page: blocks are read until `limit` visible ones are found or
+        the conversation's start (or, after a cursor, the first empty block past `top`:
+        messages stored beyond a counter that is behind MongoDB are found too). After
+        WINDOW_MAX_BLOCKS blocks, one unbounded keyset query (`page_before` /
+        `page_after`) finishes the page. A thread's replies (`thread_id`) are not read in
+        windows: the (conversation, threadId, seq) index serves them."""
+        if view.get("thread_id") is not None:
+            if after is not None:
+                return self.page_after(conversation_id=conversation_id, seq=after, limit=limit, **view)
+            if before is not None:
+                return self.page_before(conversation_id=conversation_id, seq=before, limit=limit, **view)
+            return self.newest_page(conversation_id=conversation_id, limit=limit, **view)
+        top = max(int(top), 0)
+        found: list[MessageDocument] = []
+        reads = 0
+
+        def read(block: int, low: int, high: int, direction: int) -> list[MessageDocument]:
+            nonlocal reads
+            reads += 1
+            query = self._block_query(conversation_id, block, low, high, **view)
+            return self._find(query, sort_direction=direction, limit=limit - len(found), hint=self.seq_index)
+
+        if after is not None:  # oldest first, from after + 1 upwards
+            block, low = (after + 1) // SEQ_BLOCK, after + 1
+            while len(found) < limit:
+                if reads == WINDOW_MAX_BLOCKS:
+                    found += self.page_after(
+                        conversation_id=conversation_id, seq=low - 1, limit=limit - len(found), **view
+                    )
+                    break
+                docs = read(block, low, (block + 1) * SEQ_BLOCK - 1, ASCENDING)
+                found += docs
+                if not docs and block > top // SEQ_BLOCK:
+                    break
+                block, low = block + 1, (block + 1) * SEQ_BLOCK
+            return found
+
+        # newest first
+        if before is None or before - 1 > top:
+            # Blocks past the counter (it can be behind MongoDB): up to the first empty one.
+            block, above = top // SEQ_BLOCK + 1, []
+            while True:
+                docs = self._find(
+                    self._block_query(conversation_id, block, block * SEQ_BLOCK, (block + 1) * SEQ_BLOCK - 1, **view),
+                    sort_direction=DESCENDING,
+                    limit=SEQ_BLOCK,
+                    hint=self.seq_index,
+                )
+                if not docs:
+                    break
+                above = docs + above
+                block += 1
+            high = top if before is None else min(before - 1, top)
+            found = [m for m in above if before is None or m.seq < before][:limit]
+        else:
+            high = before - 1
+        block = high // SEQ_BLOCK
+        while len(found) < limit and high >= 0:
+            if reads == WINDOW_MAX_BLOCKS:
+                found += self.page_before(
+                    conversation_id=conversation_id, seq=high + 1, limit=limit - len(found), **view
+                )
+                break
+            found += read(block, block * SEQ_BLOCK, high, DESCENDING)
+            block -= 1
+            high = block * SEQ_BLOCK + SEQ_BLOCK - 1
+        return found
+
     def high_water_mark(self, *, conversation_id: str) -> tuple[int, datetime | None]:
         """(max seq, its createdAt) over every stored message, deleted ones included;
         (0, None) for an empty conversation."""
@@ -420,6 +538,22 @@ class MessageRepository:
                     "filter": self._visible(conversation_id),
                     "sort": {"seq": DESCENDING},
                     "limit": limit,
+                },
+                verbosity="queryPlanner",
+            )
+
+    def explain_window(self, *, conversation_id: str, seq: int, limit: int) -> dict:
+        """The server's explain output of one block read of `window_page` (index checks)."""
+        block = seq // SEQ_BLOCK
+        with _mongo_errors():
+            return self.collection.database.command(
+                "explain",
+                {
+                    "find": self.collection_name,
+                    "filter": self._block_query(conversation_id, block, block * SEQ_BLOCK, seq),
+                    "sort": {"seq": DESCENDING},
+                    "limit": limit,
+                    "hint": dict(self.seq_index),
                 },
                 verbosity="queryPlanner",
             )

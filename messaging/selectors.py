@@ -21,6 +21,7 @@ from dms.selectors import dm_get_for_participant, dm_ids_existing
 from messaging import validation
 from messaging.cursors import decode_cursor, decode_moderation_cursor, encode_cursor, encode_moderation_cursor
 from messaging.documents import Conversation, ConversationKind, MessageDocument
+from messaging.models import MessageSequence
 from messaging.repositories import repository_for
 from slackclone import errors
 
@@ -116,18 +117,24 @@ def message_history(
     repo = repository_for(conversation.kind)
     view = _history_view(conversation, thread_roots_only=thread_roots_only, thread_root_id=thread_root_id)
 
-    # Fetch one more than asked: its presence is `has_more`.
+    # Fetch one more than asked: its presence is `has_more`. Read in bounded seq windows
+    # below the conversation's counter (issue 13, MessageRepository.window_page).
+    top = conversation_last_seq(conversation=conversation)
     if after is not None:
         boundary = decode_cursor(after, conversation=conversation, field="after")
-        found = repo.page_after(conversation_id=conversation.id, seq=boundary, limit=limit + 1, **view)
+        found = repo.window_page(conversation_id=conversation.id, top=top, after=boundary, limit=limit + 1, **view)
         results = found[:limit]
     else:
+        boundary = 0
         if before is not None:
             boundary = decode_cursor(before, conversation=conversation, field="before")
-            found = repo.page_before(conversation_id=conversation.id, seq=boundary, limit=limit + 1, **view)
-        else:
-            boundary = 0
-            found = repo.newest_page(conversation_id=conversation.id, limit=limit + 1, **view)
+        found = repo.window_page(
+            conversation_id=conversation.id,
+            top=top,
+            before=boundary if before is not None else None,
+            limit=limit + 1,
+            **view,
+        )
         results = found[:limit][::-1]  # fetched newest first
 
     if results:
@@ -138,6 +145,14 @@ def message_history(
     return HistoryPage(
         results=results, has_more=len(found) > limit, before_cursor=before_cursor, after_cursor=after_cursor
     )
+
+
+def conversation_last_seq(*, conversation: Conversation) -> int:
+    """The conversation's newest committed seq (its `message_sequences` counter; 0 if
+    nothing was ever sent). One primary-key read in PostgreSQL; what bounds a history
+    window (issue 13)."""
+    last = MessageSequence.objects.filter(conversation_id=conversation.id).values_list("last_seq", flat=True).first()
+    return int(last or 0)
 
 
 def _history_view(conversation: Conversation, *, thread_roots_only: object, thread_root_id: object) -> dict:
