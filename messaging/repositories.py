@@ -182,7 +182,8 @@ def _check_existing(spec: IndexSpec, existing: dict[str, dict]) -> bool:
 
 
 def ensure_indexes() -> list[str]:
-    """Create the missing MongoDB indexes; return "<collection>.<name>" of those created.
+    """Create the missing MongoDB indexes; return "<collection>.<name>" of those created
+    (on FerretDB's PostgreSQL handler also the GIN indexes of messaging.ferretdb).
 
     Raises IndexConflict (and creates nothing more) if an existing index has one of
     our names with other keys or options, or our keys under another name.
@@ -203,6 +204,12 @@ def ensure_indexes() -> list[str]:
                 raise
             existing[spec.name] = {"key": list(spec.keys), "unique": spec.unique}
             created.append(f"{spec.collection}.{spec.name}")
+        ferretdb = db.client.server_info().get("ferretdbVersion")
+    if ferretdb:
+        # FerretDB's PostgreSQL handler: the GIN indexes its pushed-down equalities need.
+        from messaging.ferretdb import ensure_gin_indexes
+
+        created += ensure_gin_indexes(db.name)
     return created
 
 
@@ -484,24 +491,23 @@ class MessageRepository:
             return found
 
         # newest first
-        if before is None or before - 1 > top:
-            # Blocks past the counter (it can be behind MongoDB): up to the first empty one.
-            block, above = top // SEQ_BLOCK + 1, []
+        high = top if before is None else before - 1
+        if before is None or high > top:
+            # Past the counter (an insert not yet committed, or a counter behind MongoDB):
+            # block by block from top + 1 up to the first empty read.
+            ceiling, start = top, top + 1
             while True:
+                block = start // SEQ_BLOCK
                 docs = self._find(
-                    self._block_query(conversation_id, block, block * SEQ_BLOCK, (block + 1) * SEQ_BLOCK - 1, **view),
+                    self._block_query(conversation_id, block, start, (block + 1) * SEQ_BLOCK - 1, **view),
                     sort_direction=DESCENDING,
-                    limit=SEQ_BLOCK,
+                    limit=1,
                     hint=self.seq_index,
                 )
                 if not docs:
                     break
-                above = docs + above
-                block += 1
-            high = top if before is None else min(before - 1, top)
-            found = [m for m in above if before is None or m.seq < before][:limit]
-        else:
-            high = before - 1
+                ceiling, start = (block + 1) * SEQ_BLOCK - 1, (block + 1) * SEQ_BLOCK
+            high = ceiling if before is None else min(high, ceiling)
         block = high // SEQ_BLOCK
         while len(found) < limit and high >= 0:
             if reads == WINDOW_MAX_BLOCKS:
