@@ -818,6 +818,31 @@ class MessageRepository:
                 {"$set": {"workspaceId": workspace_id}},
             ).modified_count
 
+    def backfill_seq_blocks(self, *, batch_size: int = 1000) -> int:
+        """Set `seqBlock` on every document stored before it existed (issue 13); the
+        number set. One query streams those documents (it reads the collection once),
+        and each batch is one unordered bulk of `$set` by `_id`. Idempotent."""
+        from pymongo import UpdateOne
+
+        updated = 0
+        with _mongo_errors():
+            cursor = self.collection.find(
+                {"seqBlock": None}, projection={self.conversation_field: 1, "seq": 1}
+            ).batch_size(batch_size)
+            try:
+                batch: list[UpdateOne] = []
+                for raw in cursor:
+                    key = seq_block(raw[self.conversation_field], int(raw["seq"]))
+                    batch.append(UpdateOne({"_id": raw["_id"]}, {"$set": {"seqBlock": key}}))
+                    if len(batch) == batch_size:
+                        updated += self.collection.bulk_write(batch, ordered=False).modified_count
+                        batch = []
+                if batch:
+                    updated += self.collection.bulk_write(batch, ordered=False).modified_count
+            finally:
+                cursor.close()
+        return updated
+
     def conversation_ids_without_workspace(self) -> list[str]:
         with _mongo_errors():
             return [

@@ -6,6 +6,7 @@ one seq block (`seqBlock` equality plus a seq range): the store never reads the 
 of the conversation. Deleted messages and hidden replies inside a window must not
 shorten a page or break has_more."""
 
+import io
 import random
 import threading
 import time
@@ -310,3 +311,20 @@ def test_newest_pages_read_during_concurrent_sends_are_contiguous(make_user, mak
     assert len(pages) > 3
     final = selectors.message_history(user=users[0], channel_id=channel.pk, limit=10)
     assert [m.seq for m in final.results] == list(range(91, 101))
+
+
+def test_backfill_seq_blocks_makes_documents_stored_before_windows_visible():
+    from django.core.management import call_command
+
+    repo = ChannelMessageRepository()
+    conversation = Conversation(ConversationKind.CHANNEL, str(uuid.uuid4()))
+    _store(repo, conversation, range(1, 81))
+    repo.collection.update_many({repo.conversation_field: conversation.id}, {"$unset": {"seqBlock": ""}})
+    assert repo.window_page(conversation_id=conversation.id, top=80, limit=5) == []
+
+    out = io.StringIO()
+    call_command("backfill_seq_blocks", stdout=out)
+    call_command("backfill_seq_blocks", stdout=out)  # idempotent
+
+    assert [m.seq for m in repo.window_page(conversation_id=conversation.id, top=80, limit=5)] == [80, 79, 78, 77, 76]
+    assert repo.collection.count_documents({"seqBlock": None}) == 0
