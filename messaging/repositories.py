@@ -446,19 +446,23 @@ class MessageRepository:
         would return (same documents, same order: newest first, or oldest first with
         `after`), read as bounded seq windows (issue 13).
 
-        `top` is the conversation's newest seq as the server knows it (its counter,
-        `message_sequences.last_seq`). The page is read block by block (SEQ_BLOCK
+        `top` is the conversation's newest seq as the server knows it: its committed
+        counter (`message_sequences.last_seq`; every message up to it is stored, since a
+        send inserts before it commits). The page is read block by block (SEQ_BLOCK
         consecutive seqs), each block by ONE query: equalities on the conversation and
         `seqBlock` and a seq range, hinted to the (conversation, seq) index, so MongoDB
         reads at most a block of index entries and FerretDB's PostgreSQL handler answers
         it from the GIN index on `seqBlock` (messaging.ferretdb), never reading the rest
         of the conversation. Hidden messages (deleted, or replies in the channel view)
         do not shorten the page: blocks are read until `limit` visible ones are found or
-        the conversation's start (or, after a cursor, the first empty block past `top`:
-        messages stored beyond a counter that is behind MongoDB are found too). After
-        WINDOW_MAX_BLOCKS blocks, one unbounded keyset query (`page_before` /
-        `page_after`) finishes the page. A thread's replies (`thread_id`) are not read in
-        windows: the (conversation, threadId, seq) index serves them."""
+        the conversation's start (or its end). After WINDOW_MAX_BLOCKS blocks, one
+        unbounded keyset query (`page_before` / `page_after`) finishes the page.
+
+        The end: `_ceiling` extends `top` over the messages stored past it without a
+        hole (a batch being committed, or a counter behind MongoDB): what one snapshot
+        would have shown, never a later message without an earlier one, although the
+        blocks are read by several queries. A thread's replies (`thread_id`) are not
+        read in windows: the (conversation, threadId, seq) index serves them."""
         if view.get("thread_id") is not None:
             if after is not None:
                 return self.page_after(conversation_id=conversation_id, seq=after, limit=limit, **view)
@@ -475,50 +479,61 @@ class MessageRepository:
             query = self._block_query(conversation_id, block, low, high, **view)
             return self._find(query, sort_direction=direction, limit=limit - len(found), hint=self.seq_index)
 
-        if after is not None:  # oldest first, from after + 1 upwards
-            block, low = (after + 1) // SEQ_BLOCK, after + 1
-            while len(found) < limit:
+        if after is not None:  # oldest first, from after + 1 up to the end
+            end = self._ceiling(conversation_id, top)
+            low = after + 1
+            while len(found) < limit and low <= end:
+                block = low // SEQ_BLOCK
+                high = min(end, (block + 1) * SEQ_BLOCK - 1)
                 if reads == WINDOW_MAX_BLOCKS:
-                    found += self.page_after(
+                    rest = self.page_after(
                         conversation_id=conversation_id, seq=low - 1, limit=limit - len(found), **view
                     )
+                    found += [m for m in rest if m.seq <= end]
                     break
-                docs = read(block, low, (block + 1) * SEQ_BLOCK - 1, ASCENDING)
-                found += docs
-                if not docs and block > top // SEQ_BLOCK:
-                    break
-                block, low = block + 1, (block + 1) * SEQ_BLOCK
+                found += read(block, low, high, ASCENDING)
+                low = high + 1
             return found
 
-        # newest first
+        # newest first, from before - 1 (or the end) down to seq 0
         high = top if before is None else before - 1
-        if before is None or high > top:
-            # Past the counter (an insert not yet committed, or a counter behind MongoDB):
-            # block by block from top + 1 up to the first empty read.
-            ceiling, start = top, top + 1
-            while True:
-                block = start // SEQ_BLOCK
-                docs = self._find(
-                    self._block_query(conversation_id, block, start, (block + 1) * SEQ_BLOCK - 1, **view),
-                    sort_direction=DESCENDING,
-                    limit=1,
-                    hint=self.seq_index,
-                )
-                if not docs:
-                    break
-                ceiling, start = (block + 1) * SEQ_BLOCK - 1, (block + 1) * SEQ_BLOCK
+        if high >= top:
+            ceiling = self._ceiling(conversation_id, top)
             high = ceiling if before is None else min(high, ceiling)
-        block = high // SEQ_BLOCK
         while len(found) < limit and high >= 0:
+            block = high // SEQ_BLOCK
             if reads == WINDOW_MAX_BLOCKS:
                 found += self.page_before(
                     conversation_id=conversation_id, seq=high + 1, limit=limit - len(found), **view
                 )
                 break
             found += read(block, block * SEQ_BLOCK, high, DESCENDING)
-            block -= 1
-            high = block * SEQ_BLOCK + SEQ_BLOCK - 1
+            high = block * SEQ_BLOCK - 1
         return found
+
+    def _ceiling(self, conversation_id: str, top: int) -> int:
+        """The last seq of the run of stored messages top + 1, top + 2, ... without a
+        hole (deleted ones count: they are stored); `top` if there is none. Usually one
+        query that finds nothing. Inserts into a conversation are made in seq order, so
+        a message seen here has every earlier one stored too."""
+        ceiling = top
+        while True:
+            block = (ceiling + 1) // SEQ_BLOCK
+            block_end = (block + 1) * SEQ_BLOCK - 1
+            query = {
+                self.conversation_field: conversation_id,
+                "seqBlock": f"{conversation_id}:{block}",
+                "seq": {"$gte": Int64(ceiling + 1), "$lte": Int64(block_end)},
+            }
+            with _mongo_errors():
+                cursor = self.collection.find(query, projection={"seq": 1, "_id": 0}).hint(self.seq_index)
+                seqs = sorted(int(raw["seq"]) for raw in cursor)
+            for seq in seqs:
+                if seq != ceiling + 1:
+                    return ceiling
+                ceiling = seq
+            if ceiling != block_end:
+                return ceiling
 
     def high_water_mark(self, *, conversation_id: str) -> tuple[int, datetime | None]:
         """(max seq, its createdAt) over every stored message, deleted ones included;
@@ -701,14 +716,11 @@ class MessageRepository:
         return found
 
     def get_many(self, *, message_ids: list[str]) -> list[MessageDocument]:
-        """Messages by id, deleted or not, newest first (moderation)."""
-        if not message_ids:
-            return []
-        with _mongo_errors():
-            cursor = self.collection.find({"_id": {"$in": [ObjectId(mid) for mid in message_ids]}}).sort(
-                [("createdAt", DESCENDING), ("_id", DESCENDING)]
-            )
-            return [self.from_mongo(raw) for raw in cursor]
+        """Messages by id, deleted or not, newest first by (createdAt, _id) (moderation:
+        at most a few hundred). One _id point read each, as `get_each` (issue 13: FerretDB
+        1.24 answers `$in` with a collection scan, an _id equality from an index)."""
+        found = self.get_each(message_ids=list(dict.fromkeys(message_ids)))
+        return sorted(found.values(), key=lambda m: (m.created_at, m.id), reverse=True)
 
     def around(self, *, conversation_id: str, seq: int, count: int) -> tuple[list[MessageDocument], list]:
         """Up to `count` messages just before and just after `seq` in the conversation,
@@ -818,17 +830,21 @@ class MessageRepository:
                 {"$set": {"workspaceId": workspace_id}},
             ).modified_count
 
-    def backfill_seq_blocks(self, *, batch_size: int = 1000) -> int:
+    def backfill_seq_blocks(self, *, batch_size: int = 16) -> int:
         """Set `seqBlock` on every document stored before it existed (issue 13); the
         number set. One query streams those documents (it reads the collection once),
-        and each batch is one unordered bulk of `$set` by `_id`. Idempotent."""
+        and each batch is one unordered bulk of `$set` by `_id`. Idempotent.
+
+        Small batches: FerretDB 1.24 (PostgreSQL handler) keeps each statement's query
+        open, holding one of its pooled PostgreSQL connections (50), until the whole
+        command ends: a bulk of more statements than its pool hangs it."""
         from pymongo import UpdateOne
 
         updated = 0
         with _mongo_errors():
             cursor = self.collection.find(
                 {"seqBlock": None}, projection={self.conversation_field: 1, "seq": 1}
-            ).batch_size(batch_size)
+            ).batch_size(1000)
             try:
                 batch: list[UpdateOne] = []
                 for raw in cursor:
