@@ -21,7 +21,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--redis", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0"))
+    default_redis = f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '56379')}/0"  # as settings.py derives it
+    parser.add_argument("--redis", default=os.environ.get("REDIS_URL", default_redis))
     parser.add_argument("--channel", default="slackclone-bench-bare")
     parser.add_argument("--ping-interval", type=float, default=0, help="keepalive pings, seconds (0: off)")
     return parser.parse_args()

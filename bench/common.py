@@ -112,6 +112,26 @@ def wait_http(url: str, process: subprocess.Popen | None = None, timeout: float 
         time.sleep(0.2)
 
 
+def wait_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    """Wait until 127.0.0.1:`port` accepts a TCP connection (a server without an HTTP
+    health path, like bench/bare_broadcaster.py); SystemExit if `process` exits first
+    or `timeout` seconds pass."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"server on port {port} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"port {port} did not open within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def stop_processes(processes) -> None:
     for process in processes:
         if process is not None and process.poll() is None:

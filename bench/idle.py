@@ -43,6 +43,7 @@ from common import (
     start_daphne,
     stop_processes,
     wait_http,
+    wait_port,
 )
 
 GOAL_KIB, GOAL_RATIO, GOAL_CPU = 48, 3.5, 5.0
@@ -196,7 +197,7 @@ def main() -> None:
                     start_new_session=True,
                 )
             try:
-                time.sleep(1.0)
+                wait_port(bport, bare_process)
                 bare = asyncio.run(hold(f"ws://127.0.0.1:{bport}/", None, args, bare_process.pid))
                 report("bare", bare)
             finally:

@@ -16,6 +16,9 @@ class Channel(models.Model):
     workspace = workspace_foreign_key("channels")
     name = models.CharField(max_length=80)
     description = models.CharField(max_length=250, null=True, blank=True)  # noqa: DJ001 (nullable in the data model)
+    # Issue 16: a private channel is invisible to non-members (channels_app.selectors); fixed at creation.
+    is_private = models.BooleanField(default=False)
+    topic = models.CharField(max_length=250, default="", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_channels"
     )
@@ -42,12 +45,17 @@ class Channel(models.Model):
 
 
 class ChannelMember(models.Model):
+    class Role(models.TextChoices):
+        MANAGER = "manager"
+        MEMBER = "member"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The unique (channel, user) index serves membership checks; user has its own index;
     # (channel, joined_at, id) serves the members list, keyset-paged in that order.
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_memberships")
     joined_at = models.DateTimeField(auto_now_add=True)
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
 
     class Meta:
         db_table = "channel_members"

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from accounts.models import WorkspaceMember
@@ -41,19 +41,101 @@ def channel_is_archived(*, channel_id: UUID | str) -> bool:
     return archived_at[0] is not None
 
 
+def channel_check_sender(*, channel_id: UUID | str, user_id: UUID | str) -> None:
+    """Under the conversation's lock (messaging.services, step 1): may `user_id` post in
+    the channel now? 404 if it is gone, 409 `channel_archived`, 403 `not_a_member` (404
+    in a private channel) if they were removed or left meanwhile. One query."""
+    row = (
+        Channel.objects.filter(pk=channel_id)
+        .annotate(is_member=Exists(ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id=user_id)))
+        .values_list("archived_at", "is_private", "is_member")
+        .first()
+    )
+    if row is None:
+        raise errors.NotFound("Channel not found.")
+    archived_at, is_private, is_member = row
+    if not is_member:
+        if is_private:
+            raise errors.NotFound("Channel not found.")
+        raise errors.PermissionDenied("You are not a member of this channel.", code="not_a_member")
+    if archived_at is not None:
+        raise channel_archived_error()
+
+
 def channel_is_member(*, user, channel_id: UUID | str) -> bool:
     return ChannelMember.objects.filter(channel_id=channel_id, user_id=user.pk).exists()
 
 
+def _not_found() -> errors.NotFound:
+    return errors.NotFound("Channel not found.")
+
+
+def channel_membership(*, user, channel_id: UUID | str) -> ChannelMember | None:
+    """`user`'s membership of the channel (its role), or None."""
+    return ChannelMember.objects.filter(channel_id=channel_id, user_id=user.pk).first()
+
+
+def channel_get_visible(*, user, workspace, channel_id: UUID | str, lock: bool = False) -> Channel:
+    """THE visibility rule of channels (issue 16): a channel of `workspace` that `user`
+    may see. A public one is visible to every member of the workspace; a private one
+    only to its members: to anyone else (staff and workspace admins included) it is
+    404, as if it did not exist. Every path under a channel starts here."""
+    channel = channel_get(workspace=workspace, channel_id=channel_id, lock=lock, viewer=user)
+    if channel.is_private and not channel.viewer_is_member:
+        raise _not_found()
+    return channel
+
+
 def channel_get_for_member(*, user, workspace=None, channel_id: UUID | str) -> Channel:
     """The channel of `workspace`, if `user` is a member: 404 if it does not exist (or is
-    another workspace's), 403 if not a member.
+    another workspace's, or is private and `user` is not in it), 403 if not a member of
+    a public one.
 
     One statement reads both, so a channel deleted concurrently is a 404, never a 403
     from a membership read after the delete committed (tests/reliability/test_write_races.py)."""
     channel = channel_get(workspace=workspace_or_default(workspace), channel_id=channel_id, viewer=user)
     if not channel.viewer_is_member:
+        if channel.is_private:
+            raise _not_found()
         raise errors.PermissionDenied("You are not a member of this channel.", code="not_a_member")
+    return channel
+
+
+def user_is_workspace_admin(*, user, workspace_id: UUID | str) -> bool:
+    """An active owner or admin of the workspace (owners have every right admins have)."""
+    return WorkspaceMember.objects.filter(
+        workspace_id=workspace_id,
+        user_id=user.pk,
+        is_active=True,
+        role__in=(WorkspaceMember.Role.OWNER, WorkspaceMember.Role.ADMIN),
+    ).exists()
+
+
+def channel_can_manage(*, user, channel: Channel, allow_staff: bool = False) -> bool:
+    """Managers of the channel and workspace admins (issue 16); with `allow_staff`, staff
+    too on a public channel (the v1 rule of PATCH /channels/{id}; a private channel they
+    are not in is 404 to them before this is asked)."""
+    membership = channel_membership(user=user, channel_id=channel.pk)
+    if membership is not None and membership.role == ChannelMember.Role.MANAGER:
+        return True
+    if allow_staff and bool(getattr(user, "is_staff", False)) and not channel.is_private:
+        return True
+    return user_is_workspace_admin(user=user, workspace_id=channel.workspace_id)
+
+
+def channel_get_for_manager(
+    *, user, workspace, channel_id: UUID | str, lock: bool = False, allow_staff: bool = False
+) -> Channel:
+    """The channel of `workspace`, if `user` may manage it: 404 if it is not visible to
+    them (channel_get_visible), 403 `not_a_manager` for anyone but its managers and
+    workspace admins."""
+    channel = channel_get_visible(
+        user=user, workspace=workspace_or_default(workspace), channel_id=channel_id, lock=lock
+    )
+    if not channel_can_manage(user=user, channel=channel, allow_staff=allow_staff):
+        raise errors.PermissionDenied(
+            "Only the channel's managers and workspace admins can do this.", code="not_a_manager"
+        )
     return channel
 
 
@@ -88,14 +170,23 @@ def channels_for_viewer(*, user, workspace) -> QuerySet[Channel]:
         .annotate(n=Count("*"))
         .values("n")
     )
-    return Channel.objects.filter(workspace_id=workspace.pk).annotate(
-        member_count=Coalesce(Subquery(member_count), 0),
-        is_member=Exists(ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id=user.pk)),
+    mine = ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id=user.pk)
+    return (
+        Channel.objects.filter(workspace_id=workspace.pk)
+        .annotate(
+            member_count=Coalesce(Subquery(member_count), 0),
+            is_member=Exists(mine),
+            my_role=Subquery(mine.values("role")[:1]),
+        )
+        # The visibility rule (see channel_get_visible), in the query: private channels
+        # only for their members.
+        .filter(Q(is_private=False) | Q(is_member=True))
     )
 
 
 def channel_list(*, user, workspace, member_only: bool = False, q: str | None = None) -> QuerySet[Channel]:
-    """Every channel of `workspace` (channels are public), or only `user`'s; `q` is a
+    """Every channel of `workspace` visible to `user` (the public ones and the private
+    ones they are in), or only `user`'s; `q` is a
     case-insensitive name prefix (names are lower-case, so it uses the (workspace, name
     varchar_pattern_ops) index)."""
     channels = channels_for_viewer(user=user, workspace=workspace)
@@ -107,32 +198,19 @@ def channel_list(*, user, workspace, member_only: bool = False, q: str | None = 
 
 
 def channel_get_for_viewer(*, user, workspace, channel_id: UUID | str) -> Channel:
-    """Any channel of `workspace` (they are public), annotated for `user`; 404 if it does
-    not exist there."""
+    """A channel of `workspace` visible to `user`, annotated for them; 404 if it does not
+    exist there or is private and `user` is not in it."""
     try:
         return channels_for_viewer(user=user, workspace=workspace).get(pk=channel_id)
     except (Channel.DoesNotExist, ValueError) as exc:
         raise errors.NotFound("Channel not found.") from exc
 
 
-def channel_can_edit(*, user, channel: Channel) -> bool:
-    return bool(user.is_staff) or (channel.created_by_id is not None and channel.created_by_id == user.pk)
-
-
-def channel_get_for_editor(*, user, workspace, channel_id: UUID | str, lock: bool = False) -> Channel:
-    """The channel of `workspace`, if `user` may change it (its creator, or staff): 404 if
-    it does not exist there, else 403."""
-    channel = channel_get(workspace=workspace, channel_id=channel_id, lock=lock)
-    if not channel_can_edit(user=user, channel=channel):
-        raise errors.PermissionDenied("Only the channel's creator or staff can change it.")
-    return channel
-
-
-def channel_members_list(*, workspace=None, channel_id: UUID | str) -> QuerySet[ChannelMember]:
-    """The memberships of a channel of `workspace` with their users, each user's role in
-    the workspace annotated (`user_workspace_role`, `user_workspace_is_active`). Channels
-    are public: any member of the workspace may list them."""
-    channel = channel_get(workspace=workspace_or_default(workspace), channel_id=channel_id)
+def channel_members_list(*, user, workspace=None, channel_id: UUID | str) -> QuerySet[ChannelMember]:
+    """The memberships of a channel of `workspace` visible to `user` (channel_get_visible:
+    a private one only to its members), with their users, each user's role in the
+    workspace annotated (`user_workspace_role`, `user_workspace_is_active`)."""
+    channel = channel_get_visible(user=user, workspace=workspace_or_default(workspace), channel_id=channel_id)
     membership = WorkspaceMember.objects.filter(workspace_id=channel.workspace_id, user_id=OuterRef("user_id"))
     return (
         ChannelMember.objects.filter(channel_id=channel.pk)

@@ -10,6 +10,7 @@ from slackclone.api.serializers import StrictCharField, StrictSerializer
 
 NAME_MAX_LENGTH = 80
 DESCRIPTION_MAX_LENGTH = 250
+TOPIC_MAX_LENGTH = 250
 
 # Checked on the raw input (ASCII only, either case), then lower-cased: "General" -> "general".
 _NAME_RE = re.compile(r"[A-Za-z0-9_\-]{1,80}")
@@ -72,8 +73,23 @@ class ChannelSerializer(serializers.Serializer):
     is_member = serializers.BooleanField(read_only=True, help_text="Whether you are a member.")
     archived_at = TimeField(
         allow_null=True,
-        help_text="When staff archived the channel, or null. An archived channel stays readable, but nobody can "
-        "join or leave it, or post or edit messages in it (409 `channel_archived`).",
+        help_text="When a manager, a workspace admin or staff archived the channel, or null. An archived channel "
+        "stays readable, but nobody can join or leave it, be added or removed, or post or edit messages in it, and "
+        "only unarchiving changes it (409 `channel_archived`).",
+    )
+    is_private = serializers.BooleanField(
+        read_only=True,
+        help_text="A private channel is invisible to non-members (404 on every path under it, staff and workspace "
+        "admins included); members add people to it. Fixed at creation.",
+    )
+    topic = serializers.CharField(read_only=True, help_text="0-250 characters; empty when none is set.")
+    my_role = serializers.ChoiceField(
+        choices=["manager", "member"],
+        read_only=True,
+        allow_null=True,
+        help_text="Your role in the channel, null if you are not a member. Managers (the creator is the first) and "
+        "workspace admins may rename it, set its description and topic, set roles, remove members, archive and "
+        "unarchive it. In a `channel.updated` event it is null (it differs per member; see `member.role_changed`).",
     )
 
     class Meta:
@@ -85,6 +101,7 @@ class ChannelMemberSerializer(serializers.Serializer):
 
     user = UserSerializer(read_only=True)
     joined_at = TimeField()
+    role = serializers.ChoiceField(choices=["manager", "member"], read_only=True, help_text="The role in the channel.")
 
     class Meta:
         ref_name = "ChannelMember"
@@ -106,6 +123,9 @@ class ChannelCreateSerializer(StrictSerializer):
 
     name = ChannelNameField()
     description = DescriptionField(required=False, default=None)
+    is_private = serializers.BooleanField(
+        required=False, default=False, help_text="Default false; it cannot change later."
+    )
 
 
 class ChannelUpdateSerializer(StrictSerializer):
@@ -113,6 +133,32 @@ class ChannelUpdateSerializer(StrictSerializer):
 
     name = ChannelNameField(required=False)
     description = DescriptionField(required=False)
+    topic = StrictCharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=TOPIC_MAX_LENGTH,
+        help_text="0-250 characters, trimmed; empty or null clears it.",
+    )
+
+
+class ChannelMembersAddSerializer(StrictSerializer):
+    """People to add to a channel."""
+
+    user_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=100,
+        help_text="1-100 user ids of active members of the workspace; those already in the channel are skipped.",
+    )
+
+
+class ChannelMemberRoleSerializer(StrictSerializer):
+    role = serializers.ChoiceField(choices=["manager", "member"], help_text="The member's new role in the channel.")
+
+
+class ChannelMembersAddedSerializer(serializers.Serializer):
+    added = UserSerializer(many=True, read_only=True, help_text="The users added (those already in it are not).")
 
 
 class ChannelListQuerySerializer(serializers.Serializer):

@@ -51,15 +51,17 @@ def _require_staff(by) -> None:
         raise errors.PermissionDenied("Only staff can do this.", code="staff_only")
 
 
-def _membership_add(*, user, channel: Channel) -> bool:
-    """Make `user` a member (race-safe on the unique pair). True if they were not one already."""
-    _membership, created = ChannelMember.objects.get_or_create(channel=channel, user=user)
+def _membership_add(*, user, channel: Channel, role: str = ChannelMember.Role.MEMBER, actor=None) -> bool:
+    """Make `user` a member (race-safe on the unique pair). True if they were not one already.
+    Posts "<username> joined", or "<actor> added <username>" when someone else added them."""
+    _membership, created = ChannelMember.objects.get_or_create(channel=channel, user=user, defaults={"role": role})
     if created:
+        added_by_other = actor is not None and actor.pk != user.pk
         joined = messaging_services.system_message_post(
             channel_id=channel.pk,
             workspace_id=channel.workspace_id,
-            content=f"{user.username} joined",
-            actor_id=user.pk,
+            content=f"{actor.username} added {user.username}" if added_by_other else f"{user.username} joined",
+            actor_id=actor.pk if added_by_other else user.pk,
         )
         channel_id, user_id, system_message = str(channel.pk), str(user.pk), message_to_api(joined)
         workspace_id = str(channel.workspace_id)
@@ -71,23 +73,47 @@ def _membership_add(*, user, channel: Channel) -> bool:
     return created
 
 
-def _membership_remove(*, user, channel: Channel) -> bool:
-    """End `user`'s membership. True if they were a member."""
+def _membership_remove(*, user, channel: Channel, actor=None) -> bool:
+    """End `user`'s membership (they left, or `actor` removed them). True if they were a member.
+
+    The order is the rule of issue 16, "removal takes effect on live sockets before it is
+    announced": under the conversation's lock (sends in flight finish first; later ones
+    then find the sender gone, messaging.services step 1), the membership is deleted,
+    then the user's live sockets on every server process leave the channel's group
+    (broadcast.member_unsubscribe waits for them), and only then is the SYSTEM message
+    posted (it is broadcast to the group); once committed, the user's own sockets get
+    member.left for themselves and the remaining members hear member.left. If the
+    transaction fails after the unsubscribe, the sockets are subscribed again."""
+    messaging_services.conversation_writes_lock(Conversation(ConversationKind.CHANNEL, str(channel.pk)))
     deleted, _ = ChannelMember.objects.filter(channel=channel, user=user).delete()
-    if deleted:
+    if not deleted:
+        return False
+    channel_id, user_id, workspace_id = str(channel.pk), str(user.pk), str(channel.workspace_id)
+    broadcast.member_unsubscribe(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
+    removed_by_other = actor is not None and actor.pk != user.pk
+    try:
         messaging_services.system_message_post(
-            channel_id=channel.pk, workspace_id=channel.workspace_id, content=f"{user.username} left", actor_id=user.pk
+            channel_id=channel.pk,
+            workspace_id=channel.workspace_id,
+            content=f"{actor.username} removed {user.username}" if removed_by_other else f"{user.username} left",
+            actor_id=actor.pk if removed_by_other else user.pk,
         )
-        channel_id, user_id, workspace_id = str(channel.pk), str(user.pk), str(channel.workspace_id)
-        transaction.on_commit(
-            lambda: broadcast.member_left(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
-        )
-    return bool(deleted)
+    except Exception:
+        broadcast.member_resubscribe(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
+        raise
+    transaction.on_commit(
+        lambda: broadcast.member_removed_announce(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
+    )
+    return True
 
 
-def channel_create(*, user, workspace=None, name: str, description: str | None = None) -> Channel:
-    """A new channel of `workspace`; its creator is its first member (which posts
-    "<username> joined"). 409 `channel_name_taken` if the workspace has the name."""
+def channel_create(
+    *, user, workspace=None, name: str, description: str | None = None, is_private: bool = False
+) -> Channel:
+    """A new channel of `workspace`; its creator is its first member and manager (which
+    posts "<username> joined"). 409 `channel_name_taken` if the workspace has the name
+    (private channels' names included: names are unique per workspace). `is_private`
+    cannot change later."""
     workspace = workspace_or_default(workspace)
     name = name.lower()
     if Channel.objects.filter(workspace_id=workspace.pk, name=name).exists():
@@ -96,49 +122,28 @@ def channel_create(*, user, workspace=None, name: str, description: str | None =
         try:
             with transaction.atomic():
                 channel = Channel.objects.create(
-                    workspace=workspace, name=name, description=description or None, created_by=user
+                    workspace=workspace,
+                    name=name,
+                    description=description or None,
+                    created_by=user,
+                    is_private=is_private,
                 )
         except IntegrityError as exc:  # a concurrent create took the name
             raise _name_taken() from exc
-        _membership_add(user=user, channel=channel)
-    return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
-
-
-def channel_update(
-    *, user, workspace=None, channel_id: UUID | str, name: str | None = None, description: str | _Unset | None = UNSET
-) -> Channel:
-    """Rename and/or re-describe a channel of `workspace`: its creator or staff only
-    (403), 409 on a name taken in the workspace."""
-    workspace = workspace_or_default(workspace)
-    with transaction.atomic():
-        channel = selectors.channel_get_for_editor(user=user, workspace=workspace, channel_id=channel_id, lock=True)
-        update_fields = []
-        if name is not None and name.lower() != channel.name:
-            name = name.lower()
-            if Channel.objects.filter(workspace_id=workspace.pk, name=name).exclude(pk=channel.pk).exists():
-                raise _name_taken()
-            channel.name = name
-            update_fields.append("name")
-        if not isinstance(description, _Unset) and (description or None) != channel.description:
-            channel.description = description or None
-            update_fields.append("description")
-        if update_fields:
-            try:
-                with transaction.atomic():
-                    channel.save(update_fields=update_fields)
-            except IntegrityError as exc:
-                raise _name_taken() from exc
+        _membership_add(user=user, channel=channel, role=ChannelMember.Role.MANAGER)
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
 def channel_join(*, user, workspace=None, channel_id: UUID | str) -> Channel:
     """Join a public channel of `workspace`. Idempotent: joining again changes nothing and
-    posts nothing. An archived channel cannot be joined (409 `channel_archived`)."""
+    posts nothing. An archived channel cannot be joined (409 `channel_archived`). Nobody
+    joins a private channel by themselves: 404 to a non-member (it is invisible to them),
+    harmless for a member."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
         # The channel's row first (as archive and delete lock it): its state cannot change
         # under the join, and the join never deadlocks with them.
-        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id, lock=True)
+        channel = selectors.channel_get_visible(user=user, workspace=workspace, channel_id=channel_id, lock=True)
         _refuse_if_archived(channel)
         _membership_add(user=user, channel=channel)
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
@@ -150,7 +155,8 @@ def channel_leave(*, user, workspace=None, channel_id: UUID | str) -> None:
     frozen, and leaving would post a SYSTEM message in a read-only channel."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
-        channel = selectors.channel_get(workspace=workspace, channel_id=channel_id, lock=True)  # see channel_join
+        # See channel_join; a private channel the user is not in is 404.
+        channel = selectors.channel_get_visible(user=user, workspace=workspace, channel_id=channel_id, lock=True)
         _refuse_if_archived(channel)
         _membership_remove(user=user, channel=channel)
 
@@ -190,7 +196,7 @@ class ChannelDeleteResult:
     messages: int | None  # in MongoDB when it was deleted (removed once the deletion commits); None: unknown
 
 
-def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
+def channel_delete(*, channel: Channel, by, as_workspace_admin: bool = False) -> ChannelDeleteResult:
     """Delete a channel for good (staff only): its row, its memberships (cascade) and its
     seq counter in PostgreSQL, with an audit entry, in one transaction; then, once that
     commits, every message of the channel in MongoDB.
@@ -200,8 +206,12 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
     --fix` finds and removes; the other order could leave a live channel without its
     history. A send racing the deletion either completes before it (its message is
     removed with the others) or answers 404 and stores nothing.
+
+    `as_workspace_admin`: the caller (services_manage.channel_delete_by_admin) already
+    checked that `by` is an admin of the channel's workspace (DELETE /channels/{id}).
     """
-    _require_staff(by)
+    if not as_workspace_admin:
+        _require_staff(by)
     conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
     with transaction.atomic():
         locked = selectors.channel_get(workspace=channel.workspace_id, channel_id=channel.pk, lock=True)
@@ -209,7 +219,10 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
         # finish first and their messages are removed with the rest; later ones wait,
         # then find the channel gone (404) and store nothing.
         messaging_services.conversation_writes_lock(conversation)
-        memberships = ChannelMember.objects.filter(channel_id=locked.pk).count()
+        member_ids = [
+            str(uid) for uid in ChannelMember.objects.filter(channel_id=locked.pk).values_list("user_id", flat=True)
+        ]
+        memberships = len(member_ids)
         try:
             messages = messaging_services.conversation_message_count(conversation=conversation)
         except errors.StoreUnavailable:
@@ -225,8 +238,13 @@ def channel_delete(*, channel: Channel, by) -> ChannelDeleteResult:
         messaging_services.conversation_sequence_delete(conversation=conversation)
         conversation_files_delete(conversation_id=conversation.id)  # its shares, and the files only it carried
         locked.delete()
-        # TODO(realtime): tell the members' sockets (e.g. member.left or a channel.deleted
-        # event) and unsubscribe them; for now their clients learn it from a 404.
+        workspace_id = str(locked.workspace_id)
+        # Members hear channel.deleted, then their sockets leave the group (issue 16).
+        transaction.on_commit(
+            lambda: broadcast.channel_deleted(
+                channel_id=conversation.id, member_ids=member_ids, workspace_id=workspace_id
+            )
+        )
         transaction.on_commit(lambda: messaging_services.conversation_messages_delete(conversation=conversation))
     return ChannelDeleteResult(channel_id=conversation.id, name=locked.name, memberships=memberships, messages=messages)
 
@@ -249,3 +267,10 @@ def channel_memberships_remove_inactive(*, membership_ids: list[UUID | str]) -> 
                 lambda cid=cid, uid=uid, wid=wid: broadcast.member_left(channel_id=cid, user_id=uid, workspace_id=wid)
             )
     return len(memberships)
+
+
+def channel_update(**kwargs) -> Channel:
+    """See channels_app.services_manage.channel_update (issue 16 moved it there)."""
+    from channels_app.services_manage import channel_update as update
+
+    return update(**kwargs)

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from accounts.models import WorkspaceMember
-from dms.models import DmConversation
+from dms.models import DmConversation, GroupDm, GroupDmMember
 from slackclone import errors
 
 
@@ -23,12 +23,16 @@ def _get_for_participant(queryset: QuerySet[DmConversation], *, user, workspace,
         raise errors.NotFound("Conversation not found.") from exc
 
 
-def dm_get_for_participant(*, user, workspace, conversation_id: UUID | str) -> DmConversation:
-    """The conversation of `workspace` if `user` is one of its two users; 404 for anyone
-    else, and for a conversation of another workspace."""
-    return _get_for_participant(
-        DmConversation.objects.all(), user=user, workspace=workspace, conversation_id=conversation_id
-    )
+def dm_get_for_participant(*, user, workspace, conversation_id: UUID | str) -> DmConversation | GroupDm:
+    """The DM or group DM of `workspace` (both are addressed by conversation_id, issue 16)
+    if `user` is one of its members; 404 for anyone else, and for a conversation of
+    another workspace."""
+    try:
+        return _get_for_participant(
+            DmConversation.objects.all(), user=user, workspace=workspace, conversation_id=conversation_id
+        )
+    except errors.NotFound:
+        return group_dm_get_for_member(user=user, workspace=workspace, conversation_id=conversation_id)
 
 
 def _with_users(workspace) -> QuerySet[DmConversation]:
@@ -63,9 +67,12 @@ def user_dm_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) -> list
     """The DM conversations of `workspace_id` (None: of every workspace, see
     channels_app.selectors.user_channel_ids) that `user_id` is one of the two users of."""
     conversations = DmConversation.objects.filter(_participant(user_id))
+    groups = GroupDmMember.objects.filter(user_id=user_id)  # group DMs are addressed like DMs (issue 16)
     if workspace_id is not None:
         conversations = conversations.filter(workspace_id=workspace_id)
-    return [str(cid) for cid in conversations.values_list("id", flat=True)]
+        groups = groups.filter(group_dm__workspace_id=workspace_id)
+    ids = [str(cid) for cid in conversations.values_list("id", flat=True)]
+    return ids + [str(gid) for gid in groups.values_list("group_dm_id", flat=True)]
 
 
 # --- Operations (manage.py check_consistency) -------------------------------------
@@ -112,7 +119,8 @@ def dm_ids_existing(*, conversation_ids: list[str]) -> set[str]:
             valid.append(UUID(cid))
         except (TypeError, ValueError):
             continue
-    return {str(pk) for pk in DmConversation.objects.filter(pk__in=valid).values_list("pk", flat=True)}
+    found = {str(pk) for pk in DmConversation.objects.filter(pk__in=valid).values_list("pk", flat=True)}
+    return found | {str(pk) for pk in GroupDm.objects.filter(pk__in=valid).values_list("pk", flat=True)}
 
 
 def dm_misordered_pairs() -> list[MisorderedDm]:
@@ -124,3 +132,59 @@ def dm_misordered_pairs() -> list[MisorderedDm]:
     with connection.cursor() as cursor:
         cursor.execute(_MISORDERED_PAIRS_SQL)
         return [MisorderedDm(*row) for row in cursor.fetchall()]
+
+
+# --- Group DMs (issue 16) ------------------------------------------------------------
+
+
+def group_dm_member_key(user_ids) -> str:
+    """The canonical key of a member set: the distinct ids, sorted as strings, joined by ","."""
+    return ",".join(sorted({str(uid) for uid in user_ids}))
+
+
+def _group_dms_of(user, workspace) -> QuerySet[GroupDm]:
+    """The group DMs of `workspace` that `user` is a member of: the access rule (served
+    by the (user, group_dm) index), with the members prefetched for the API shape."""
+    workspace_id = getattr(workspace, "pk", workspace)
+    mine = GroupDmMember.objects.filter(group_dm_id=OuterRef("pk"), user_id=user.pk)
+    return GroupDm.objects.filter(Exists(mine), workspace_id=workspace_id)
+
+
+def group_dm_get_for_member(*, user, workspace, conversation_id: UUID | str, with_members: bool = False) -> GroupDm:
+    """The group DM of `workspace` if `user` is one of its members; 404 for anyone else."""
+    group_dms = _group_dms_of(user, workspace)
+    if with_members:
+        group_dms = _with_members(group_dms, workspace)
+    try:
+        return group_dms.get(pk=conversation_id)
+    except (GroupDm.DoesNotExist, ValueError) as exc:
+        raise errors.NotFound("Conversation not found.") from exc
+
+
+def _with_members(group_dms: QuerySet[GroupDm], workspace) -> QuerySet[GroupDm]:
+    workspace_id = getattr(workspace, "pk", workspace)
+    role = WorkspaceMember.objects.filter(workspace_id=workspace_id, user_id=OuterRef("user_id"))
+    memberships = (
+        GroupDmMember.objects.select_related("user")
+        .annotate(
+            user_workspace_role=Subquery(role.values("role")[:1]),
+            user_workspace_is_active=Subquery(role.values("is_active")[:1]),
+        )
+        .order_by("user__username", "user_id")
+    )
+    return group_dms.prefetch_related(Prefetch("memberships", queryset=memberships))
+
+
+def group_dm_list_for_member(*, user, workspace) -> QuerySet[GroupDm]:
+    """The group DMs of `workspace` that `user` is in, members prefetched (one more query per page)."""
+    return _with_members(_group_dms_of(user, workspace), workspace)
+
+
+def group_dm_get_by_key(*, workspace, member_key: str) -> GroupDm:
+    return _with_members(GroupDm.objects.filter(workspace_id=getattr(workspace, "pk", workspace)), workspace).get(
+        member_key=member_key
+    )
+
+
+def group_dm_member_ids(*, conversation_id: UUID | str) -> list[str]:
+    return [str(u) for u in GroupDmMember.objects.filter(group_dm_id=conversation_id).values_list("user_id", flat=True)]

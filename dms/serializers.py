@@ -50,3 +50,46 @@ class DmConversationSerializer(serializers.Serializer):
             is_active=getattr(conversation, f"{side}_workspace_is_active", None),
         )
         return UserSerializer(other, context=self.context).data
+
+
+# --- Group DMs (issue 16) ------------------------------------------------------------
+
+GROUP_DM_MIN_OTHERS = 2
+GROUP_DM_MAX_OTHERS = 8
+
+
+class GroupDmOpenSerializer(StrictSerializer):
+    """The other members of the group DM (2-8 distinct users, the caller excluded)."""
+
+    user_ids = serializers.ListField(
+        child=StrictUUIDField(),
+        min_length=GROUP_DM_MIN_OTHERS,
+        max_length=GROUP_DM_MAX_OTHERS,
+        help_text="The other members: 2-8 distinct user ids of active members of the workspace, not your own. "
+        "Their order does not matter.",
+    )
+
+
+class GroupDmSerializer(serializers.Serializer):
+    """A conversation of 3-9 people (the caller included); its members never change."""
+
+    # Expects the memberships prefetched with their users (dms.selectors._with_members).
+
+    id = serializers.UUIDField(read_only=True)
+    members = serializers.SerializerMethodField(help_text="Every member, you included, by username.")
+    created_at = TimeField()
+
+    class Meta:
+        ref_name = "GroupDm"
+
+    @extend_schema_field(UserSerializer(many=True))
+    def get_members(self, group_dm) -> list[dict]:
+        users = []
+        for membership in group_dm.memberships.all():
+            workspace_state(
+                membership.user,
+                role=getattr(membership, "user_workspace_role", None),
+                is_active=getattr(membership, "user_workspace_is_active", None),
+            )
+            users.append(UserSerializer(membership.user, context=self.context).data)
+        return users

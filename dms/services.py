@@ -6,7 +6,7 @@ from django.db import connection, transaction
 
 from accounts.selectors import user_get_active, workspace_or_default
 from dms import selectors
-from dms.models import DmConversation
+from dms.models import DmConversation, GroupDm, GroupDmMember
 from realtime import broadcast
 from slackclone import errors
 
@@ -77,3 +77,42 @@ def dm_pair_order_fix(*, conversation_ids: list[UUID]) -> int:
             cursor.execute(_SWAP_PAIR_SQL, [conversation_id])
             fixed += cursor.rowcount
     return fixed
+
+
+# --- Group DMs (issue 16) ------------------------------------------------------------
+
+
+def group_dm_open(*, user, workspace=None, user_ids: list[UUID | str]) -> tuple[GroupDm, bool]:
+    """The group DM of `workspace` whose members are `user` and `user_ids` (2-8 other
+    distinct active members of the workspace: 400 `invalid_members` for fewer, more,
+    repeats or yourself; 404 `user_not_found` for anyone else), created if needed.
+
+    Returns (group DM, created). One per member set: the set's canonical key
+    (dms.selectors.group_dm_member_key) is unique per workspace, so concurrent opens of
+    the same set, in any order of `user_ids`, insert at most one row (INSERT ... ON
+    CONFLICT DO NOTHING) and all get that row; only the one that created it adds the
+    members and announces it (the members are added in the creating transaction, so
+    nobody ever sees the row without them).
+    """
+    workspace = workspace_or_default(workspace)
+    others = [uid if isinstance(uid, UUID) else UUID(str(uid)) for uid in user_ids]
+    if user.pk in others or len(set(others)) != len(others) or not 2 <= len(others) <= 8:
+        text = "Give 2-8 distinct other members (not yourself)."
+        raise errors.ValidationFailed(text, code="invalid_members", fields={"user_ids": [text]})
+    members = [user.pk] + [user_get_active(workspace=workspace, user_id=uid).pk for uid in others]
+    key = selectors.group_dm_member_key(members)
+    with transaction.atomic():
+        candidate = GroupDm(workspace=workspace, member_key=key, created_by=user)
+        GroupDm.objects.bulk_create([candidate], ignore_conflicts=True)
+        # ignore_conflicts: a concurrent creator's row, not yet committed, makes this insert
+        # wait for it, then skip: the row read below is then the committed one, members and all.
+        created = GroupDm.objects.filter(pk=candidate.pk).exists()
+        if created:
+            GroupDmMember.objects.bulk_create([GroupDmMember(group_dm=candidate, user_id=uid) for uid in members])
+            conversation_id, member_ids, workspace_id = str(candidate.pk), [str(m) for m in members], str(workspace.pk)
+            transaction.on_commit(
+                lambda: broadcast.dm_created(
+                    conversation_id=conversation_id, user_ids=member_ids, workspace_id=workspace_id
+                )
+            )
+    return selectors.group_dm_get_by_key(workspace=workspace, member_key=key), created

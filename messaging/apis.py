@@ -268,3 +268,42 @@ class DmMessageApi(_MessageApi):
     @_delete_schema(where="DM conversation", errors=(401, 403, 404, 429, 503), operation_id="dm_messages_delete")
     def delete(self, request, message_id: str, **kwargs):
         return super().delete(request, message_id, **kwargs)
+
+
+# Group DMs (issue 16): the same operations as a DM's, addressed by conversation_id.
+
+
+class GroupDmMessagesApi(_MessagesApi):
+    scope_kwarg = "conversation_id"
+
+    @_history_schema(
+        where="group DM", page=DmHistorySerializer, errors=(400, 401, 404, 503), operation_id="group_dm_messages_list"
+    )
+    def get(self, request, **kwargs):
+        return super().get(request, **kwargs)
+
+    @_send_schema(
+        where="group DM",
+        message=DmMessageSerializer,
+        errors=(400, 401, 404, 413, 429, 503),
+        operation_id="group_dm_messages_send",
+    )
+    def post(self, request, **kwargs):
+        return super().post(request, **kwargs)
+
+
+class GroupDmMessageApi(_MessageApi):
+    scope_kwarg = "conversation_id"
+
+    @_edit_schema(
+        where="group DM",
+        message=DmMessageSerializer,
+        errors=(400, 401, 403, 404, 413, 429, 503),
+        operation_id="group_dm_messages_edit",
+    )
+    def patch(self, request, message_id: str, **kwargs):
+        return super().patch(request, message_id, **kwargs)
+
+    @_delete_schema(where="group DM", errors=(401, 403, 404, 429, 503), operation_id="group_dm_messages_delete")
+    def delete(self, request, message_id: str, **kwargs):
+        return super().delete(request, message_id, **kwargs)

@@ -16,7 +16,13 @@ from enum import StrEnum
 from uuid import UUID
 
 from accounts.selectors import workspace_or_default
-from channels_app.selectors import channel_archived_error, channel_get, channel_get_for_member, channel_ids_existing
+from channels_app.selectors import (
+    channel_archived_error,
+    channel_get,
+    channel_get_for_member,
+    channel_get_visible,
+    channel_ids_existing,
+)
 from dms.selectors import dm_get_for_participant, dm_ids_existing
 from messaging import validation
 from messaging.cursors import decode_cursor, decode_moderation_cursor, encode_cursor, encode_moderation_cursor
@@ -63,6 +69,8 @@ def conversation_get_for_member(
             raise channel_archived_error()
         return Conversation(ConversationKind.CHANNEL, cid, str(channel.workspace_id))
     cid = validation.clean_uuid(conversation_id, field="conversation_id", not_found="Conversation not found.")
+    # A DM or a group DM (issue 16): both are addressed by conversation_id and stored in
+    # dm_messages; each is visible to its own members only (404 for anyone else).
     dm = dm_get_for_participant(user=user, workspace=workspace, conversation_id=cid)
     return Conversation(ConversationKind.DM, cid, str(dm.workspace_id))
 
@@ -76,7 +84,7 @@ def conversation_get_for_deleter(
     messaging.services.message_delete's rule."""
     if channel_id is not None and conversation_id is None and getattr(user, "is_staff", False):
         cid = validation.clean_uuid(channel_id, field="channel_id", not_found="Channel not found.")
-        channel = channel_get(workspace=workspace_or_default(workspace), channel_id=cid)
+        channel = channel_get_visible(user=user, workspace=workspace_or_default(workspace), channel_id=cid)
         return Conversation(ConversationKind.CHANNEL, cid, str(channel.workspace_id))
     return conversation_get_for_member(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id

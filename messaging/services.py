@@ -103,11 +103,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels_app.selectors import channel_archived_error, channel_get, channel_is_archived
+from channels_app.selectors import channel_archived_error, channel_check_sender, channel_get, channel_is_archived
 from files.services import file_shares_record, files_lock_for_send
 from files.validation import clean_file_ids
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
+from messaging.latest import latest_deleted, latest_edited, latest_set
 from messaging.models import MessageSequence
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
 from messaging.serializers import message_to_api
@@ -213,11 +214,18 @@ def message_write_locked(*, user, workspace, message_id: object, channel_id=None
         yield repo, message
 
 
-def _refuse_if_archived(conversation: Conversation) -> None:
+def _refuse_if_archived(conversation: Conversation, *, sender_id: str | None = None) -> None:
     """Step 1, in a channel: under the lock, the archive cannot be racing us any more;
     nor can the channel's deletion (`channel_delete` deletes the locked row): a channel
-    gone meanwhile is 404, and the rollback leaves no counter row and no orphan message."""
-    if conversation.kind is ConversationKind.CHANNEL and channel_is_archived(channel_id=conversation.id):
+    gone meanwhile is 404, and the rollback leaves no counter row and no orphan message.
+    With `sender_id` (a TEXT send, issue 16), nor can the sender's removal or leave:
+    a sender who is no longer a member is refused here (403, 404 in a private
+    channel), so nothing is stored after a removal committed."""
+    if conversation.kind is not ConversationKind.CHANNEL:
+        return
+    if sender_id is not None:
+        channel_check_sender(channel_id=conversation.id, user_id=sender_id)
+    elif channel_is_archived(channel_id=conversation.id):
         raise channel_archived_error()
 
 
@@ -251,7 +259,7 @@ def _insert_locked(
     dedupe_key = dedupe_key_for(message_id=message_id, client_msg_id=client_msg_id)
     for attempt in range(2):
         seq, created_at = _next_seq(conversation)
-        _refuse_if_archived(conversation)
+        _refuse_if_archived(conversation, sender_id=sender_id if message_type is MessageType.TEXT else None)
         message = MessageDocument(
             id=message_id,
             conversation=conversation,
@@ -289,6 +297,7 @@ def _insert_locked(
         if files:
             file_shares_record(message=message)
         search_services.messages_indexed([message])  # in the seq's transaction: searchable once committed
+        latest_set(conversation, [message])  # the sidebar's row, in the send's transaction (issue 16)
         _broadcast_created(message)
         return SendResult(message=message, created=True)
     raise AssertionError("unreachable")
@@ -453,6 +462,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     first_seq, created_at = _reserve_seq_range(conversation, count=len(pending), earliest=_now_ms())
     reserved_last = first_seq + len(pending) - 1
     _refuse_if_archived(conversation)
+    pending = _refuse_removed_senders(conversation, pending)  # issue 16
     counter, next_seq, resynced = first_seq - 1, first_seq, False
     stored: list[MessageDocument] = []
     failure: errors.StoreUnavailable | None = None
@@ -504,9 +514,39 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     for item, first in repeats:
         if first.result is not None:
             item.result = SendResult(message=first.result.message, created=False)
+        elif first.error is not None:
+            item.error = first.error
     search_services.messages_indexed(stored)  # the batch, in the seq range's transaction
+    latest_set(conversation, stored)  # the sidebar's row, once per batch, in its transaction (issue 16)
     _broadcast_created_many(stored)
     return failure
+
+
+def _refuse_removed_senders(conversation: Conversation, pending: list[_QueuedSend]) -> list[_QueuedSend]:
+    """Under the lock, in a channel: the sends whose sender is no longer a member (a
+    removal or leave committed while they waited) get that error (403, 404 in a private
+    channel) and are not stored; the others are returned (issue 16). The seqs reserved
+    for the refused ones are given back by the counter update at the end of the batch."""
+    if conversation.kind is not ConversationKind.CHANNEL:
+        return pending
+    verdicts: dict[str, errors.DomainError | None] = {}
+    kept = []
+    for item in pending:
+        sender_id = item.fields.get("sender_id")
+        if item.fields.get("message_type") is not MessageType.TEXT or sender_id is None:
+            kept.append(item)
+            continue
+        if sender_id not in verdicts:
+            try:
+                channel_check_sender(channel_id=conversation.id, user_id=sender_id)
+                verdicts[sender_id] = None
+            except errors.DomainError as exc:
+                verdicts[sender_id] = exc
+        if verdicts[sender_id] is None:
+            kept.append(item)
+        else:
+            item.error = verdicts[sender_id]
+    return kept
 
 
 def _batch_message(conversation: Conversation, item: _QueuedSend, *, seq: int, created_at: datetime) -> MessageDocument:
@@ -694,6 +734,7 @@ def message_edit(
         if updated is None:  # deleted (or purged) meanwhile
             raise errors.NotFound("Message not found.")
         search_services.messages_indexed([updated])
+        latest_edited(conversation, updated)
         try:
             broadcast.message_updated(message=message_to_api(updated))
         except Exception:
@@ -745,6 +786,7 @@ def message_delete(
         root = threads.reply_removed_locked(reply=deleted) if deleted is not None else None
         if deleted is not None:
             search_services.messages_unindexed([deleted])
+            latest_deleted(conversation, deleted)
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
     # Outside the lock: once deleted, nothing else can be announced about this message.
@@ -854,6 +896,7 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
                     roots.append(threads.reply_removed_locked(reply=done))
                 if done is not None:
                     search_services.messages_unindexed([done])
+                    latest_deleted(message.conversation, done)
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)
     finally:

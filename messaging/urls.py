@@ -3,9 +3,10 @@ and validated by the services (a malformed id is a 404 in our JSON envelope)."""
 
 from django.urls import path
 
-from messaging import apis, apis_ext
+from messaging import apis, apis_ext, sidebar_apis
 
 urlpatterns = [
+    path("conversations", sidebar_apis.ConversationListApi.as_view(), name="conversation-list"),
     path("channels/<uuid:channel_id>/messages", apis.ChannelMessagesApi.as_view(), name="channel-messages"),
     path(
         "channels/<uuid:channel_id>/messages/<str:message_id>",
@@ -21,6 +22,12 @@ urlpatterns = [
     # Issue 17: threads, reactions, mentions, pins.
     path("threads", apis_ext.ThreadsApi.as_view(), name="threads"),
     path("mentions", apis_ext.MentionsApi.as_view(), name="mentions"),
+    path("group-dms/<uuid:conversation_id>/messages", apis.GroupDmMessagesApi.as_view(), name="group-dm-messages"),
+    path(
+        "group-dms/<uuid:conversation_id>/messages/<str:message_id>",
+        apis.GroupDmMessageApi.as_view(),
+        name="group-dm-message",
+    ),
 ]
 for _kind, _prefix in (("channel", "channels/<uuid:channel_id>"), ("dm", "dms/<uuid:conversation_id>")):
     _views = apis_ext.VIEWS[_kind]

@@ -26,6 +26,9 @@ MESSAGE_UPDATED = "message.updated"
 MESSAGE_DELETED = "message.deleted"
 MEMBER_JOINED = "member.joined"
 MEMBER_LEFT = "member.left"
+MEMBER_ROLE_CHANGED = "member.role_changed"  # issue 16
+CHANNEL_UPDATED = "channel.updated"  # issue 16
+CHANNEL_DELETED = "channel.deleted"  # issue 16
 PRESENCE_CHANGED = "presence.changed"
 TYPING = "typing"
 # Issue 17, to a conversation's group.

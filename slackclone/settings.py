@@ -263,12 +263,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
     # Swagger UI from the pinned drf-spectacular-sidecar package, served as our own
     # static files: no CDN, so the docs work offline and behind strict firewalls.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelRoleEnum": ["manager", "member"],
+        "WorkspaceRoleEnum": ["owner", "admin", "member"],
+    },
 }
 
 # Request bodies larger than this are refused with 413 before they are parsed.

@@ -14,6 +14,12 @@ BROADCAST_FUNCTIONS = [
     "member_joined",
     "member_left",
     "dm_created",
+    "member_unsubscribe",
+    "member_resubscribe",
+    "member_removed_announce",
+    "member_role_changed",
+    "channel_updated",
+    "channel_deleted",
     "sessions_close",
     "conversation_event",  # issue 17: thread.updated, reaction.added, reaction.removed
 ]

@@ -48,6 +48,13 @@ def test_every_endpoint_of_the_contract_is_in_the_schema(schema):
         ("/api/v1/channels/{channel_id}/join", "post"),
         ("/api/v1/channels/{channel_id}/leave", "post"),
         ("/api/v1/channels/{channel_id}/members", "get"),
+        # issue 16: channel management
+        ("/api/v1/channels/{channel_id}", "delete"),
+        ("/api/v1/channels/{channel_id}/members", "post"),
+        ("/api/v1/channels/{channel_id}/members/{user_id}", "delete"),
+        ("/api/v1/channels/{channel_id}/members/{user_id}", "patch"),
+        ("/api/v1/channels/{channel_id}/archive", "post"),
+        ("/api/v1/channels/{channel_id}/unarchive", "post"),
         ("/api/v1/dms", "get"),
         ("/api/v1/dms", "post"),
         ("/api/v1/dms/{conversation_id}", "get"),

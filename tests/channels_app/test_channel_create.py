@@ -28,6 +28,9 @@ def test_create_channel_answers_201_and_the_creator_is_a_member(
         "member_count": 1,
         "is_member": True,
         "archived_at": None,
+        "is_private": False,
+        "topic": "",
+        "my_role": "manager",
     }
     assert body["created_at"].endswith("Z")
     assert ChannelMember.objects.filter(channel=channel, user=alice).exists()

@@ -36,7 +36,7 @@ def test_delete_removes_the_row_memberships_counter_and_messages_and_is_audited(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = channel_delete(channel=doomed, by=staff)
 
-    assert len(callbacks) == 1  # the MongoDB clean-up waits for the commit
+    assert len(callbacks) == 2  # channel.deleted, and the MongoDB clean-up, wait for the commit
     assert not Channel.objects.filter(pk=doomed.pk).exists()
     assert not ChannelMember.objects.filter(channel_id=doomed.pk).exists()
     assert not MessageSequence.objects.filter(conversation_id=doomed.pk).exists()

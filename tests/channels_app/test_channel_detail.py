@@ -14,7 +14,7 @@ def test_get_channel_answers_200_for_any_signed_in_user(make_user, client_for, c
     response = client_for(make_user("bob")).get(f"/api/v1/channels/{channel['id']}")
 
     assert response.status_code == 200
-    assert response.json() == {**channel, "is_member": False}
+    assert response.json() == {**channel, "is_member": False, "my_role": None}
 
 
 def test_get_unknown_channel_is_404(client_for, alice):
@@ -74,7 +74,7 @@ def test_a_member_who_is_not_the_creator_cannot_patch(make_user, client_for, cha
     response = client.patch(f"/api/v1/channels/{channel['id']}", {"description": "Mine now"}, format="json")
 
     assert response.status_code == 403
-    assert response.json()["error"]["code"] == "permission_denied"
+    assert response.json()["error"]["code"] == "not_a_manager"
     assert Channel.objects.get().description == "About everything"
 
 
@@ -122,8 +122,9 @@ def test_patch_unknown_channel_is_404(client_for, alice):
     assert response.status_code == 404
 
 
-def test_delete_a_channel_is_405(client_for, alice, channel):
+def test_delete_a_channel_is_403_to_its_creator_who_is_not_a_workspace_admin(client_for, alice, channel):
     response = client_for(alice).delete(f"/api/v1/channels/{channel['id']}")
 
-    assert response.status_code == 405
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "admin_only"
     assert Channel.objects.exists()

@@ -26,7 +26,7 @@ def test_join_answers_200_channel_and_makes_me_a_member(
         response = client_for(bob).post(f"/api/v1/channels/{channel['id']}/join")
 
     assert response.status_code == 200
-    assert response.json() == {**channel, "member_count": 2, "is_member": True}
+    assert response.json() == {**channel, "member_count": 2, "is_member": True, "my_role": "member"}
     assert ChannelMember.objects.filter(channel_id=channel["id"], user=bob).exists()
     assert system_messages == [(channel["id"], "bob joined")]
     assert system_messages.actor_ids == [str(bob.pk)]

@@ -49,7 +49,7 @@ def test_channel_permission_matrix(world, anon, client_for, role, method, path, 
         assert response.json()["error"]["code"]
 
 
-def test_the_creator_may_patch_even_after_leaving(world, client_for):
+def test_the_creator_may_no_longer_patch_after_leaving(world, client_for):
     channel, _users = world
     from accounts.models import User
 
@@ -57,7 +57,8 @@ def test_the_creator_may_patch_even_after_leaving(world, client_for):
     client = client_for(owner)
     client.post(f"/api/v1/channels/{channel['id']}/leave")
 
+    # Issue 16: managing is a role of the membership; leaving ends it.
     assert (
         client.patch(f"/api/v1/channels/{channel['id']}", {"description": "still mine"}, format="json").status_code
-        == 200
+        == 403
     )

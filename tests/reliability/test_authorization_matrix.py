@@ -72,6 +72,8 @@ _unique = itertools.count()
 # fmt: off
 CH = "/api/v1/channels/{channel}"
 DM = "/api/v1/dms/{dm}"
+PCH = "/api/v1/channels/{pchannel}"
+GDM = "/api/v1/group-dms/{group}"
 MATRIX = [
     ("GET", "/api/v1/health", None, everyone(200, anonymous=200)),
     ("POST", "/api/v1/auth/register", "register", everyone(201, anonymous=201)),
@@ -170,6 +172,51 @@ MATRIX = [
     ("GET", "/api/v1/mentions", None, everyone(200)),
     # every caller may search; what each one finds is test_search_finds_only_what_the_caller_may_read's
     ("GET", "/api/v1/search/messages?q=" + SECRET, None, everyone(200)),
+    # --- issue 16: channel management (the public channel; owner: its manager and the workspace's owner)
+    row("DELETE", CH, None, non_member=403, member=403, dm_other=403, third=403, staff=403, owner=204),
+    row("POST", CH + "/members", {"user_ids": ["{third_id}"]},
+        non_member=403, member=200, dm_other=403, third=403, staff=403, owner=200),
+    row("DELETE", CH + "/members/{member_id}", None,
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=204),
+    row("PATCH", CH + "/members/{member_id}", {"role": "manager"},
+        non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200),
+    row("POST", CH + "/archive", None, non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200),
+    row("POST", CH + "/unarchive", None, non_member=403, member=403, dm_other=403, third=403, staff=403, owner=200),
+    # --- issue 16: a private channel (owner: manager; member: a member): 404 to everyone else, staff included
+    row("GET", PCH, None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("PATCH", PCH, {"topic": "x"}, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("DELETE", PCH, None, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=204),
+    row("POST", PCH + "/join", None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/leave", None, non_member=404, member=204, dm_other=404, third=404, staff=404, owner=204),
+    row("GET", PCH + "/members", None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/members", {"user_ids": ["{third_id}"]},
+        non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("DELETE", PCH + "/members/{member_id}", None,
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=204),
+    row("PATCH", PCH + "/members/{member_id}", {"role": "manager"},
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/archive", None, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/unarchive", None, non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("GET", PCH + "/messages", None, non_member=404, member=200, dm_other=404, third=404, staff=404, owner=200),
+    row("POST", PCH + "/messages", {"content": "hello"},
+        non_member=404, member=201, dm_other=404, third=404, staff=404, owner=201),
+    row("PATCH", PCH + "/messages/{pchannel_message}", {"content": "edited"},
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=200),
+    row("DELETE", PCH + "/messages/{pchannel_message}", None,
+        non_member=404, member=403, dm_other=404, third=404, staff=404, owner=204),
+    # --- issue 16: a group DM of owner, member and dm_other
+    ("GET", "/api/v1/group-dms", None, everyone(200)),
+    row("POST", "/api/v1/group-dms", {"user_ids": ["{member_id}", "{dm_other_id}"]},
+        non_member=201, member=400, dm_other=400, third=201, staff=201, owner=200),
+    row("GET", GDM, None, non_member=404, member=200, dm_other=200, third=404, staff=404, owner=200),
+    row("GET", GDM + "/messages", None, non_member=404, member=200, dm_other=200, third=404, staff=404, owner=200),
+    row("POST", GDM + "/messages", {"content": "hello"},
+        non_member=404, member=201, dm_other=201, third=404, staff=404, owner=201),
+    row("PATCH", GDM + "/messages/{group_message}", {"content": "edited"},
+        non_member=404, member=403, dm_other=403, third=404, staff=404, owner=200),
+    row("DELETE", GDM + "/messages/{group_message}", None,
+        non_member=404, member=403, dm_other=403, third=404, staff=404, owner=204),
+    ("GET", "/api/v1/conversations", None, everyone(200)),
 ]
 for _base, _msg, _root, _ok in (
     (CH, "{channel_message}", "{channel_root}", {"non_member": 403, "member": 200, "dm_other": 403, "third": 403,
@@ -189,16 +236,16 @@ for _base, _msg, _root, _ok in (
     ]
 # fmt: on
 
-# Who finds the secret through GET /search/messages: the channel message its members,
-# the DM message its two users; nobody else, and nothing from workspace B.
+# Who finds the secret through GET /search/messages: each message its conversation's members,
+# (the private channel and group DM included); nobody else, and nothing from workspace B.
 SEARCH_FINDS = {
     "anonymous": None,
     "non_member": 0,
-    "member": 1,
-    "dm_other": 1,
+    "member": 3,  # the channel's, the private channel's and the group DM's
+    "dm_other": 2,  # the DM's and the group DM's
     "third": 0,
     "staff": 0,
-    "owner": 2,
+    "owner": 4,
     "outsider": 0,
     "owner_in_b": 0,
 }
@@ -220,7 +267,8 @@ def _make_world(make_user):
     from accounts.selectors import session_list_for_user
     from accounts.services import invite_create, token_create
     from channels_app.services import channel_create, channel_join
-    from dms.services import dm_open
+    from channels_app.services_manage import channel_members_add
+    from dms.services import dm_open, group_dm_open
     from messaging.services import message_send
     from tests.conftest import join_workspace
 
@@ -243,6 +291,9 @@ def _make_world(make_user):
     message_send(sender=users["owner"], channel_id=channel.id, content="a file", file_ids=[shared_file])
     message_send(sender=users["owner"], conversation_id=dm.id, content="a file", file_ids=[dm_file])
     token_create(user=users["owner"], membership=owner_a, device_name="owner's phone")
+    pchannel = channel_create(user=users["owner"], name="matrix-private", is_private=True)
+    channel_members_add(user=users["owner"], channel_id=pchannel.id, user_ids=[users["member"].id])
+    group, _ = group_dm_open(user=users["owner"], user_ids=[users["member"].id, users["dm_other"].id])
     ids = {
         "shared_file": shared_file,
         "dm_file": dm_file,
@@ -256,6 +307,12 @@ def _make_world(make_user):
         "channel_message": message_send(sender=users["owner"], channel_id=channel.id, content=SECRET).message.id,
         "dm_message": message_send(sender=users["owner"], conversation_id=dm.id, content=SECRET).message.id,
         "emoji": "%F0%9F%91%8D",  # 👍, URL-encoded
+        "third_id": users["third"].id,
+        "dm_other_id": users["dm_other"].id,
+        "pchannel": pchannel.id,
+        "pchannel_message": message_send(sender=users["owner"], channel_id=pchannel.id, content=SECRET).message.id,
+        "group": group.id,
+        "group_message": message_send(sender=users["owner"], conversation_id=group.id, content=SECRET).message.id,
     }
     ids["channel_root"], ids["dm_root"] = ids["channel_message"], ids["dm_message"]
     return users, ids, workspaces
@@ -276,10 +333,13 @@ def _body(body, ids, role, users):
             fields |= {"email": f"founder{n}@example.com", "username": f"founder{n}", "password": "correct horse 1"}
         return fields
     if isinstance(body, dict):
-        return {
-            k: v.format(**ids) if isinstance(v, str) else [x.format(**ids) for x in v] if isinstance(v, list) else v
-            for k, v in body.items()
-        }
+
+        def fill(value):
+            if isinstance(value, list):
+                return [fill(item) for item in value]
+            return value.format(**ids) if isinstance(value, str) else value
+
+        return {k: fill(v) for k, v in body.items()}
     return body
 
 
@@ -373,6 +433,16 @@ def test_matrix_covers_every_rest_operation():
         )
         for m, p in covered
     }
+    covered = {
+        (
+            m,
+            p.replace("{pchannel}", "{channel}")
+            .replace("{group}", "{dm}")
+            .replace("{pchannel_message}", "{message_id}")
+            .replace("{group_message}", "{message_id}"),
+        )
+        for m, p in covered
+    }
     assert documented - covered == set()
 
 
@@ -400,7 +470,32 @@ WS_MATRIX = {
         "outsider": "not_found",
         "owner_in_b": "not_found",
     },
+    # issue 16: a private channel is not_found to non-members; a group DM like a DM
+    ("message.send", "pchannel"): {
+        "non_member": "not_found",
+        "member": "ack",
+        "dm_other": "not_found",
+        "third": "not_found",
+        "staff": "not_found",
+        "owner": "ack",
+        "outsider": "not_found",
+        "owner_in_b": "not_found",
+    },
+    ("message.send", "group"): {
+        "non_member": "not_found",
+        "member": "ack",
+        "dm_other": "ack",
+        "third": "not_found",
+        "staff": "not_found",
+        "owner": "ack",
+        "outsider": "not_found",
+        "owner_in_b": "not_found",
+    },
 }
+for _target in ("pchannel", "group"):
+    WS_MATRIX[("typing", _target)] = {
+        r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", _target)].items()
+    }
 WS_MATRIX[("typing", "channel")] = {
     r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", "channel")].items()
 }
@@ -430,7 +525,7 @@ async def test_websocket(action, target, role, expected, make_user):
         connected, _ = await comm.connect(timeout=5)
         assert connected
         assert (await next_frame(comm, within=5))["type"] == "hello"
-        field = "channel_id" if target == "channel" else "conversation_id"
+        field = "channel_id" if target in ("channel", "pchannel") else "conversation_id"
         frame = {"type": action, field: str(ids[target])}
         if action == "message.send":
             frame |= {"content": "hi", "client_msg_id": "m1"}

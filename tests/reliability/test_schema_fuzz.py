@@ -87,7 +87,7 @@ def world(in_process, make_user):
     from accounts.selectors import session_id_for, workspace_or_default
     from accounts.services import invite_create, token_create
     from channels_app.services import channel_create
-    from dms.services import dm_open
+    from dms.services import dm_open, group_dm_open
     from messaging.services import message_send
 
     me = make_user("fuzzer", role="owner")
@@ -96,6 +96,7 @@ def world(in_process, make_user):
     spare = token_create(user=me, membership=membership, device_name="spare")  # a session the fuzzer may revoke
     channel = channel_create(user=me, name="fuzz", description="")
     dm = dm_open(user=me, other_user_id=other.id)[0]
+    group = group_dm_open(user=me, user_ids=[other.id, make_user("fuzzthird").id])[0]  # issue 16
     ids = {
         "channel_id": str(channel.id),
         "conversation_id": str(dm.id),
@@ -105,6 +106,8 @@ def world(in_process, make_user):
         "session_id": session_id_for(token_digest=AuthToken.objects.get(token_key=spare[:15]).digest),
         "code": invite_create(membership=membership, max_uses=1000).code,
         "file_id": _image_upload(me),
+        "group_id": str(group.id),
+        "group_message_id": message_send(sender=me, conversation_id=group.id, content="hi").message.id,
     }
     # logging out everywhere must not revoke the fuzzer's own token: a user of its own
     return {"user": me, "token": token_for(me), "ids": ids, "everywhere": make_user("fuzzeverywhere")}
@@ -116,8 +119,13 @@ def _use_known_ids(case, ids: dict) -> None:
     params = case.path_parameters or {}
     if not params or zlib.crc32(repr(sorted(params.items())).encode()) % 2:
         return
+    group = case.path.startswith("/api/v1/group-dms")  # issue 16: a group DM and its message
     for name in params:
-        if name in ("message_id", "root_id"):
+        if name in ("message_id", "root_id") and group:
+            params[name] = ids["group_message_id"]
+        elif name == "conversation_id" and group:
+            params[name] = ids["group_id"]
+        elif name in ("message_id", "root_id"):
             params[name] = ids["dm_message_id" if "conversation_id" in params else "channel_message_id"]
         elif name == "emoji":
             params[name] = "👍"

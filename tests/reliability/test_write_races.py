@@ -299,6 +299,8 @@ def test_a_leave_racing_a_channel_delete_never_deadlocks(members, monkeypatch):
 def test_concurrent_renames_to_one_name_give_one_200_and_409s(members):
     alice, _bob, _staff = members
     channels = [Channel.objects.create(name=f"src-{i}", created_by=alice) for i in range(3)]
+    for channel in channels:  # the creator is the channel's manager (issue 16)
+        ChannelMember.objects.create(channel=channel, user=alice, role=ChannelMember.Role.MANAGER)
     outcomes = run_in_threads(
         3, lambda i: _outcome(channel_services.channel_update, user=alice, channel_id=channels[i].pk, name="target")
     )

@@ -1,0 +1,188 @@
+"""Races of channel management (issue 16), with real threads and real commits: a removal
+racing a send, an archive racing an invite, a delete racing a send or an edit. Nothing
+acknowledged is lost; nothing is stored after the change committed.
+
+Each test pauses the first operation just after its checks made outside the lock (the
+window a race falls into), commits the second one there, then lets the first go on."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from accounts.models import default_workspace_id
+from channels_app import services_manage
+from channels_app.models import Channel, ChannelMember
+from messaging import services as messaging_services
+from messaging import validation
+from messaging.documents import ConversationKind
+from messaging.models import MessageSequence
+from messaging.repositories import repository_for
+from slackclone import errors
+from tests.helpers import capture_broadcasts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _outcome(func, **kwargs) -> str:
+    try:
+        func(**kwargs)
+    except errors.DomainError as exc:
+        return exc.code
+    finally:
+        connection.close()
+    return "ok"
+
+
+@pytest.fixture
+def people(make_user):
+    return make_user("alice"), make_user("bob"), make_user("carol"), make_user("wsadmin", role="admin")
+
+
+def _channel(alice, bob, *, private=False) -> Channel:
+    channel = Channel.objects.create(name="race", created_by=alice, is_private=private)
+    ChannelMember.objects.create(channel=channel, user=alice, role=ChannelMember.Role.MANAGER)
+    ChannelMember.objects.create(channel=channel, user=bob)
+    return channel
+
+
+def _paused(monkeypatch, module, name):
+    """Make module.name wait (once) until `go` is set, after setting `reached`."""
+    real, reached, go = getattr(module, name), threading.Event(), threading.Event()
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            reached.set()
+            assert go.wait(15)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return reached, go
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+def test_a_send_racing_the_senders_removal_is_refused_and_stores_nothing(people, monkeypatch, private):
+    alice, bob, _carol, _admin = people
+    channel = _channel(alice, bob, private=private)
+    # message_send validates the content right after its membership check (outside the lock).
+    reached, go = _paused(monkeypatch, validation, "clean_content")
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts():
+        sending = pool.submit(
+            _outcome, messaging_services.message_send, sender=bob, channel_id=channel.pk, content="sneaky"
+        )
+        assert reached.wait(15)
+        go_remove = pool.submit(
+            _outcome,
+            services_manage.channel_member_remove,
+            user=alice,
+            workspace=None,
+            channel_id=channel.pk,
+            user_id=bob.pk,
+        )
+        assert go_remove.result(timeout=15) == "ok"  # committed while the send waited
+        go.set()
+        assert sending.result(timeout=15) == ("not_found" if private else "not_a_member")
+    texts = [
+        m.content
+        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
+    ]
+    assert "sneaky" not in texts and "alice removed bob" in texts
+
+
+@pytest.mark.parametrize("rounds", [6])
+def test_removals_racing_sends_never_store_a_message_after_the_removal(people, rounds):
+    """Unpaused: the two run at once; whatever the interleaving, an acknowledged send
+    comes before the removal's SYSTEM message, and none comes after it."""
+    alice, bob, _carol, _admin = people
+    for n in range(rounds):
+        channel = Channel.objects.create(name=f"r{n}", created_by=alice)
+        ChannelMember.objects.create(channel=channel, user=alice, role=ChannelMember.Role.MANAGER)
+        ChannelMember.objects.create(channel=channel, user=bob)
+        barrier = threading.Barrier(2)
+
+        def send(channel=channel, barrier=barrier):
+            barrier.wait()
+            return _outcome(messaging_services.message_send, sender=bob, channel_id=channel.pk, content="mine")
+
+        def remove(channel=channel, barrier=barrier):
+            barrier.wait()
+            return _outcome(
+                services_manage.channel_member_remove,
+                user=alice,
+                workspace=None,
+                channel_id=channel.pk,
+                user_id=bob.pk,
+            )
+
+        with ThreadPoolExecutor(2) as pool, capture_broadcasts():
+            sent, removed = pool.submit(send), pool.submit(remove)
+            assert removed.result(timeout=30) == "ok"
+            outcome = sent.result(timeout=30)
+        stored = repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
+        by_content = {m.content: m.seq for m in stored}
+        if outcome == "ok":
+            assert by_content["mine"] < by_content["alice removed bob"]
+        else:
+            assert outcome == "not_a_member" and "mine" not in by_content
+
+
+def test_an_invite_racing_an_archive_is_refused_once_the_archive_committed(people, monkeypatch):
+    alice, bob, carol, _admin = people
+    channel = _channel(alice, bob)
+    from channels_app import services_manage as module
+
+    # channel_members_add looks the invitees up before it locks the channel.
+    reached, go = _paused(monkeypatch, module, "user_get_active")
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts():
+        inviting = pool.submit(
+            _outcome, module.channel_members_add, user=bob, workspace=None, channel_id=channel.pk, user_ids=[carol.pk]
+        )
+        assert reached.wait(15)
+        archiving = pool.submit(
+            _outcome, module.channel_set_archived, user=alice, workspace=None, channel_id=channel.pk, archived=True
+        )
+        assert archiving.result(timeout=15) == "ok"
+        go.set()
+        assert inviting.result(timeout=15) == "channel_archived"
+    assert not ChannelMember.objects.filter(channel=channel, user=carol).exists()
+    texts = [
+        m.content
+        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
+    ]
+    assert texts[0] == "alice archived the channel" and "bob added carol" not in texts
+
+
+@pytest.mark.parametrize("operation", ["send", "edit"])
+def test_a_send_or_edit_racing_the_channels_deletion_stores_nothing(people, monkeypatch, operation):
+    alice, bob, _carol, admin = people
+    channel = _channel(alice, bob)
+    with capture_broadcasts():
+        message = messaging_services.message_send(sender=bob, channel_id=channel.pk, content="before").message
+    reached, go = _paused(monkeypatch, validation, "clean_content")
+    if operation == "send":
+        call = {"func": messaging_services.message_send, "sender": bob, "channel_id": channel.pk, "content": "after"}
+    else:
+        call = {
+            "func": messaging_services.message_edit,
+            "user": bob,
+            "channel_id": channel.pk,
+            "message_id": message.id,
+            "content": "after",
+        }
+    func = call.pop("func")
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts():
+        writing = pool.submit(_outcome, func, **call)
+        assert reached.wait(15)
+        deleting = pool.submit(
+            _outcome, services_manage.channel_delete_by_admin, user=admin, workspace=None, channel_id=channel.pk
+        )
+        assert deleting.result(timeout=15) == "ok"
+        go.set()
+        assert writing.result(timeout=15) == "not_found"
+    assert not Channel.objects.filter(pk=channel.pk).exists()
+    assert not MessageSequence.objects.filter(conversation_id=channel.pk).exists()
+    assert repository_for(ConversationKind.CHANNEL).count(conversation_id=str(channel.pk)) == 0
+    assert str(default_workspace_id())  # the channel was the default workspace's
