@@ -70,6 +70,7 @@ from channels_app.models import Channel, ChannelMember  # noqa: E402
 from messaging.cursors import encode_cursor  # noqa: E402
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType  # noqa: E402
 from messaging.models import MessageSequence  # noqa: E402
+from messaging.mongo import long_operations  # noqa: E402
 from messaging.repositories import ChannelMessageRepository, ensure_indexes  # noqa: E402
 
 PAGE = 50
@@ -450,7 +451,8 @@ def main() -> None:
         if args.keep:
             print(f"kept: channels {channel.pk}, {small_channel.pk}, user {user.username}")
         else:
-            repo.delete_matching({"senderId": str(user.pk)})
+            with long_operations():  # a scan of the collection on FerretDB
+                repo.delete_matching({"senderId": str(user.pk)})
             MessageSequence.objects.filter(conversation_id__in=[channel.pk, small_channel.pk]).delete()
             channel.delete()
             small_channel.delete()

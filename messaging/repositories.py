@@ -513,19 +513,22 @@ class MessageRepository:
 
     def _ceiling(self, conversation_id: str, top: int) -> int:
         """The last seq of the run of stored messages top + 1, top + 2, ... without a
-        hole (deleted ones count: they are stored); `top` if there is none. Usually one
-        query that finds nothing. Inserts into a conversation are made in seq order, so
-        a message seen here has every earlier one stored too."""
+        hole (deleted ones count: they are stored); `top` if there is none. Usually ONE
+        point read of seq top + 1 that finds nothing (an equality on seqBlock and seq,
+        both pushed down by FerretDB: it decodes no document). Inserts into a
+        conversation are made in seq order, so a message seen here has every earlier
+        one stored too."""
         ceiling = top
         while True:
-            block = (ceiling + 1) // SEQ_BLOCK
-            block_end = (block + 1) * SEQ_BLOCK - 1
-            query = {
-                self.conversation_field: conversation_id,
-                "seqBlock": f"{conversation_id}:{block}",
-                "seq": {"$gte": Int64(ceiling + 1), "$lte": Int64(block_end)},
-            }
+            following = ceiling + 1
+            block = following // SEQ_BLOCK
+            base = {self.conversation_field: conversation_id, "seqBlock": f"{conversation_id}:{block}"}
             with _mongo_errors():
+                if self.collection.find_one({**base, "seq": Int64(following)}, projection={"_id": 1}) is None:
+                    return ceiling
+                # Messages past the counter: the rest of this block in one read.
+                block_end = (block + 1) * SEQ_BLOCK - 1
+                query = {**base, "seq": {"$gte": Int64(following), "$lte": Int64(block_end)}}
                 cursor = self.collection.find(query, projection={"seq": 1, "_id": 0}).hint(self.seq_index)
                 seqs = sorted(int(raw["seq"]) for raw in cursor)
             for seq in seqs:
