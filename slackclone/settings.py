@@ -371,6 +371,10 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=5)
 # How often each server process announces presence changes and sweeps expired users.
 PRESENCE_SWEEP_SECONDS = env.float("PRESENCE_SWEEP_SECONDS", default=1.0)
+# Issue 13: a channel with more members than this no longer hears every member's
+# presence.changed (O(N^2) frames when N people connect); clients subscribe to the
+# presence they show with the `presence.subscribe` frame (realtime.apis).
+PRESENCE_FANOUT_MAX_MEMBERS = env.int("PRESENCE_FANOUT_MAX_MEMBERS", default=100)
 # A broadcast (a send to the channel layer) gives up after this long; the write it
 # announces has already been stored.
 REALTIME_BROADCAST_TIMEOUT_SECONDS = env.float("REALTIME_BROADCAST_TIMEOUT_SECONDS", default=1.0)
