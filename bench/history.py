@@ -286,6 +286,9 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
     parser.add_argument("--small-channels", type=int, default=100, help="small channels sharing 10%% (default 100)")
+    parser.add_argument(
+        "--small-size", type=int, default=200, help="messages of the measured small channel (default 200)"
+    )
     parser.add_argument("--base-url", default=None, help="a running server, e.g. http://127.0.0.1:8000")
     parser.add_argument("--in-process", action="store_true", help="use Django's test Client, not a daphne process")
     parser.add_argument("--keep", action="store_true", help="keep the seeded channels and messages")
@@ -309,8 +312,9 @@ def main() -> None:
     token = AuthToken.objects.create(user)[1]
     conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
     small = Conversation(ConversationKind.CHANNEL, str(small_channel.pk))
-    # The other small channels exist only in MongoDB (they make the collection's shape).
-    smalls = [small] + [Conversation(ConversationKind.CHANNEL, str(uuid.uuid4())) for _ in range(small_channels - 1)]
+    # The other small channels exist only in MongoDB (they make the collection's shape);
+    # the measured one keeps --small-size messages whatever the collection's size.
+    smalls = [Conversation(ConversationKind.CHANNEL, str(uuid.uuid4())) for _ in range(small_channels)]
     repo = ChannelMessageRepository()
     with long_operations():  # the old query takes seconds at 100,000 on FerretDB
         old_collection = repo.collection
@@ -337,6 +341,8 @@ def main() -> None:
         for size in sizes:
             started = time.perf_counter()
             with long_operations():  # 10,000 documents per insert_many
+                if not seeded:
+                    seed(repo, small, [], str(user.pk), 0, args.small_size, state)
                 last_created_at = seed(repo, conversation, smalls, str(user.pk), seeded, size - seeded, state)
             seconds = time.perf_counter() - started
             for conv in (conversation, small):
