@@ -87,13 +87,15 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
     event per group, to: the user's DMs and group DMs; the user's channels of at most
     PRESENCE_FANOUT_MAX_MEMBERS members (issue 13: a bigger channel no longer hears
     every member's presence, O(N^2) frames when N people connect), and then the user's
-    own sockets (who heard themselves through it); and, per workspace of the user, the sockets subscribed to them with
-    `presence.subscribe` (realtime.services.presence_subscribe)."""
+    own sockets (who heard themselves through it); and, per workspace of the user, the
+    sockets subscribed to them with `presence.subscribe`
+    (realtime.services.presence_subscribe)."""
     if not changes:
         return
     from accounts.models import WorkspaceMember
 
     user_ids = [str(user_id) for user_id, _status, _seen in changes]
+    statuses = _statuses(user_ids)
     # Every workspace's: each socket is only in its own workspace's groups.
     channels = {uid: user_channel_ids(user_id=uid, workspace_id=None) for uid in user_ids}
     fanning = channel_ids_with_at_most(
@@ -114,6 +116,7 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
                 "user_id": uid,
                 "status": status,
                 "last_seen_at": format_time(_datetime(last_seen_at)),
+                "extra": statuses[uid],  # issue 18: status text/emoji, DND
                 "channel_ids": fanned,
                 "conversation_ids": user_dm_ids(user_id=uid, workspace_id=None),
                 "workspace_ids": workspaces.get(uid, []),
@@ -122,6 +125,24 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
             }
         )
     broadcast.presence_changed_many(changes=announced)
+
+
+def _statuses(user_ids: list[str]) -> dict[str, dict]:
+    """{user_id: {status_text, status_emoji, dnd, dnd_until}} (issue 18), one query."""
+    from readstate.selectors import status_fields, statuses_of
+
+    found = statuses_of(user_ids=[str(uid) for uid in user_ids])
+    out = {}
+    for uid in user_ids:
+        fields = status_fields(found.get(str(uid)))
+        out[str(uid)] = {**fields, "dnd_until": format_time(fields["dnd_until"])}
+    return out
+
+
+def presence_status_announce(*, user_id: str) -> None:
+    """The user's status or DND changed: presence.changed with their current presence."""
+    for uid, online, seen in store.read_many(user_ids=[str(user_id)]):
+        presence_announce(user_id=uid, status=ONLINE if online else OFFLINE, last_seen_at=seen)
 
 
 def presence_announce(*, user_id: str, status: str, last_seen_at: float | None) -> None:
@@ -177,11 +198,14 @@ def presence_get_many(*, user_ids: list[str], workspace=None) -> list[dict]:
             str(pk)
             for pk in users_of_workspace(workspace=workspace).filter(pk__in=user_ids).values_list("pk", flat=True)
         }
+    statuses = _statuses(list(visible))
+    hidden = {"status_text": "", "status_emoji": "", "dnd": False, "dnd_until": None}
     return [
         {
             "user_id": uid,
             "status": ONLINE if online and uid in visible else OFFLINE,
             "last_seen_at": format_time(_datetime(seen)) if uid in visible else None,
+            **(statuses.get(uid, hidden) if uid in visible else hidden),
         }
         for uid, online, seen in store.read_many(user_ids=user_ids)
     ]

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "moderation",
     "files",
     "search",
+    "readstate",
 ]
 
 MIDDLEWARE = [
