@@ -476,6 +476,9 @@ def main() -> None:
             MessageSequence.objects.filter(conversation_id__in=[channel.pk, small_channel.pk]).delete()
             channel.delete()
             small_channel.delete()
+            from readstate.models import ReadMarker  # issue 18: history reads move read markers
+
+            ReadMarker.objects.filter(user=user).delete()
             user.delete()
 
 
