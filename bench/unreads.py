@@ -105,10 +105,9 @@ def main() -> None:
             )
         )
     repo = repository_for(ConversationKind.CHANNEL)
-    repo.collection.bulk_write(
-        [UpdateOne({"_id": ObjectId(mid)}, {"$set": {"mentions": [str(reader.pk)]}}) for _c, _s, mid in lasts],
-        ordered=False,
-    )
+    updates = [UpdateOne({"_id": ObjectId(mid)}, {"$set": {"mentions": [str(reader.pk)]}}) for _c, _s, mid in lasts]
+    for start in range(0, len(updates), 10):  # small commands: FerretDB 1.24 scans per _id lookup
+        repo.collection.bulk_write(updates[start : start + 10], ordered=False)
     # The import does not resolve mentions: the last message of each mentions the
     # reader, in both stores (the unread index is what the counts read).
     with connection.cursor() as cursor:
