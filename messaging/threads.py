@@ -44,6 +44,7 @@ from messaging.repositories import repository_for
 from messaging.serializers import message_to_api
 from messaging.services import _lock_if_stored
 from realtime import broadcast, events
+from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def after_send(*, message: MessageDocument) -> None:
         root = ext.thread_counters_update(repo, conversation_id=conversation.id, root_id=message.thread_id, delta=1)
         if root is None:
             return  # the root was purged
+        search_services.messages_indexed([root])  # `is:thread` from its first reply on
         _follows_on_reply(root=root, reply=message)
         _announce(events.THREAD_UPDATED, _thread_event(root))
 
@@ -144,7 +146,10 @@ def reply_removed_locked(*, reply: MessageDocument) -> MessageDocument | None:
     if reply.thread_id is None or not reply.thread_counted:
         return None
     repo = repository_for(reply.conversation.kind)
-    return ext.thread_counters_update(repo, conversation_id=reply.conversation.id, root_id=reply.thread_id, delta=-1)
+    root = ext.thread_counters_update(repo, conversation_id=reply.conversation.id, root_id=reply.thread_id, delta=-1)
+    if root is not None:
+        search_services.messages_indexed([root])  # no longer `is:thread` once its last reply went
+    return root
 
 
 def after_reply_removed(*, root: MessageDocument | None) -> None:

@@ -79,6 +79,33 @@ def test_has_link_and_the_flags_of_later_features(alice, bob, channel, search):
         assert contents(search(bob, q)) == []
 
 
+def test_has_pin_follows_pin_and_unpin(alice, bob, channel, search):
+    from messaging.pins import message_pin_set
+
+    message = _send(alice, "pin these details", channel_id=channel.pk)
+    _send(alice, "other details", channel_id=channel.pk)
+    message_pin_set(user=bob, message_id=message.id, pinned=True, channel_id=channel.pk)
+    assert contents(search(bob, "details has:pin")) == ["pin these details"]
+    message_pin_set(user=bob, message_id=message.id, pinned=False, channel_id=channel.pk)
+    assert contents(search(bob, "details has:pin")) == []
+
+
+def test_is_thread_follows_a_roots_first_and_last_reply(alice, bob, channel, make_user, search):
+    root = _send(alice, "root details", channel_id=channel.pk)
+    _send(alice, "plain details", channel_id=channel.pk)
+    assert contents(search(bob, "details is:thread")) == []
+    reply = _send(bob, "reply details", channel_id=channel.pk, thread_id=root.id)
+    assert sorted(contents(search(bob, "details is:thread"))) == ["reply details", "root details"]
+    services.message_delete(user=bob, message_id=reply.id, channel_id=channel.pk)
+    assert contents(search(bob, "details is:thread")) == []
+    # Moderation's delete takes the same path (threads.reply_removed_locked).
+    second = _send(bob, "second reply details", channel_id=channel.pk, thread_id=root.id)
+    assert sorted(contents(search(bob, "details is:thread"))) == ["root details", "second reply details"]
+    staff = make_user("moderator", is_staff=True)
+    services.message_moderate_delete(kind=ConversationKind.CHANNEL, message_ids=[second.id], by=staff)
+    assert contents(search(bob, "details is:thread")) == []
+
+
 @pytest.mark.parametrize(
     "q",
     ["deploy foo:bar", "has:everything", "is:dm", "on:2024-13-01", "before:yesterday", "from:@", "in:#a#b", "x\x00y"],
