@@ -15,6 +15,7 @@ from accounts.serializers import (
     InviteSerializer,
     LoginSerializer,
     MemberRoleSerializer,
+    MeSerializer,
     MyWorkspaceSerializer,
     RegisterSerializer,
     SessionSerializer,
@@ -169,24 +170,35 @@ class MeApi(APIView):
     @extend_schema(
         tags=TAG,
         summary="My account",
-        responses={200: UserSerializer, **error_responses(401)},
+        responses={200: MeSerializer, **error_responses(401)},
     )
     def get(self, request):
-        return Response(UserSerializer(request.user, context={"request": request}).data)
+        return Response(MeSerializer(request.user, context={"request": request}).data)
 
     @extend_schema(
         tags=TAG,
         summary="Update my account",
         description="Change `display_name` and/or `username` (other fields are refused). A username is "
-        "case-insensitive and stored lower-cased; 409 `username_taken` if someone else has it.",
+        "case-insensitive and stored lower-cased; 409 `username_taken` if someone else has it. "
+        "`dnd_until` (a time, or null to end it), `status_text` and `status_emoji` set your status; a change is "
+        "announced in `presence.changed` to those who share a conversation with you.",
         request=UserUpdateSerializer,
-        responses={200: UserSerializer, **error_responses(400, 401, 409, 413, 429)},
+        responses={200: MeSerializer, **error_responses(400, 401, 409, 413, 429)},
     )
     def patch(self, request):
         data = UserUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        status = {
+            k: data.validated_data.pop(k)
+            for k in ("dnd_until", "status_text", "status_emoji")
+            if k in data.validated_data
+        }
         user = services.user_update(user=request.user, **data.validated_data)
-        return Response(UserSerializer(user, context={"request": request}).data)
+        if status:
+            from readstate.services import status_update  # issue 18
+
+            status_update(user=user, **status)
+        return Response(MeSerializer(user, context={"request": request}).data)
 
 
 class UserListApi(generics.ListAPIView):

@@ -225,6 +225,34 @@ class UserUpdateSerializer(StrictSerializer):
 
     display_name = display_name_field(required=False)
     username = UsernameField(required=False)
+    # Issue 18: status and do-not-disturb.
+    dnd_until = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Do not disturb until this time (null: off)."
+    )
+    status_text = StrictCharField(required=False, allow_blank=True, max_length=100, help_text="0-100 characters.")
+    status_emoji = StrictCharField(
+        required=False, allow_blank=True, max_length=64, help_text="An emoji or `:shortcode:` (empty: none)."
+    )
+
+
+class MeSerializer(UserSerializer):
+    """Your own record: a User with your status and do-not-disturb (issue 18)."""
+
+    status_text = serializers.CharField(read_only=True)
+    status_emoji = serializers.CharField(read_only=True)
+    dnd = serializers.BooleanField(read_only=True, help_text="True while `dnd_until` is in the future.")
+    dnd_until = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        ref_name = "Me"
+
+    def to_representation(self, instance):
+        from readstate.selectors import status_fields, statuses_of
+        from slackclone.api.fields import format_time
+
+        data = super().to_representation(instance)
+        fields = status_fields(statuses_of(user_ids=[str(instance.pk)]).get(str(instance.pk)))
+        return {**data, **fields, "dnd_until": format_time(fields["dnd_until"])}
 
 
 class UserSearchSerializer(serializers.Serializer):

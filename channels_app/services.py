@@ -63,6 +63,11 @@ def _membership_add(*, user, channel: Channel, role: str = ChannelMember.Role.ME
             content=f"{actor.username} added {user.username}" if added_by_other else f"{user.username} joined",
             actor_id=actor.pk if added_by_other else user.pk,
         )
+        from readstate.services import marker_start  # issue 18: a new member has read everything so far
+
+        marker_start(
+            user_id=user.pk, workspace_id=channel.workspace_id, conversation=joined.conversation, seq=joined.seq
+        )
         channel_id, user_id, system_message = str(channel.pk), str(user.pk), message_to_api(joined)
         workspace_id = str(channel.workspace_id)
         transaction.on_commit(

@@ -188,3 +188,24 @@ def group_dm_get_by_key(*, workspace, member_key: str) -> GroupDm:
 
 def group_dm_member_ids(*, conversation_id: UUID | str) -> list[str]:
     return [str(u) for u in GroupDmMember.objects.filter(group_dm_id=conversation_id).values_list("user_id", flat=True)]
+
+
+# --- DMs and group DMs alike (both are `ConversationKind.DM`, messages in dm_messages) ---
+
+
+def dm_member_ids(*, conversation_id: UUID | str) -> list[str]:
+    """Who is in a DM (its two users) or a group DM (its members) now, as user id
+    strings; [] for an unknown id. Notifications, read state and search use this one
+    rule so a group DM is never a DM with two members missing (issue 16)."""
+    pair = DmConversation.objects.filter(pk=conversation_id).values_list("user1_id", "user2_id").first()
+    if pair is not None:
+        return [str(uid) for uid in pair]
+    return group_dm_member_ids(conversation_id=conversation_id)
+
+
+def dm_workspace_ids(*, conversation_ids: list[str]) -> dict[str, str]:
+    """{conversation id: workspace id} of the DMs and group DMs among `conversation_ids`
+    (unknown ids are left out); two queries."""
+    found = dict(DmConversation.objects.filter(pk__in=conversation_ids).values_list("pk", "workspace_id"))
+    found |= dict(GroupDm.objects.filter(pk__in=conversation_ids).values_list("pk", "workspace_id"))
+    return {str(pk): str(workspace_id) for pk, workspace_id in found.items()}

@@ -35,7 +35,8 @@ _SCOPES = {
     "channel": {"message": ChannelMessageSerializer, "page": ChannelHistorySerializer, "errors": (401, 403, 404)},
     "dm": {"message": DmMessageSerializer, "page": DmHistorySerializer, "errors": (401, 404)},
 }
-_WHERE = {"channel": "channel", "dm": "DM conversation"}
+_SCOPES["group_dm"] = _SCOPES["dm"]  # a group DM is addressed like a DM (issue 16)
+_WHERE = {"channel": "channel", "dm": "DM conversation", "group_dm": "group DM"}
 
 
 def _scoped(base, where: str, scope_kwarg: str, decorate: dict):
@@ -142,8 +143,9 @@ class ThreadsApi(APIView):
         summary="Followed threads",
         description=(
             "Threads the caller follows in the token's workspace that have replies, in conversations the caller "
-            "is in now, newest reply first. `unread_replies` is 0 and `last_read_seq` null until read state "
-            "exists (issue 18). A root is a channel or a DM message (with `channel_id` or `conversation_id`)."
+            "is in now, newest reply first. `unread_replies`: visible replies after the caller's thread "
+            "marker `last_read_seq` (0 until PUT …/replies/read set it), not the caller's own. "
+            "A root is a channel or a DM message (with `channel_id` or `conversation_id`)."
         ),
         responses={
             200: inline_serializer(
@@ -169,13 +171,17 @@ class ThreadsApi(APIView):
         rows = paginator.paginate_queryset(
             threads.thread_follows_for_user(user=request.user, workspace=request.workspace), request, view=self
         )
+        items = threads.followed_threads(rows=list(rows))
+        from readstate.selectors import thread_states  # issue 18
+
+        states = thread_states(user_id=request.user.pk, roots=[item.root for item in items])
         data = [
             {
                 "root": message_to_api(item.root),
-                "unread_replies": item.unread_replies,
-                "last_read_seq": item.last_read_seq,
+                "unread_replies": states[item.root.id][1],
+                "last_read_seq": states[item.root.id][0],
             }
-            for item in threads.followed_threads(rows=list(rows))
+            for item in items
         ]
         return paginator.get_paginated_response(data)
 
@@ -265,7 +271,9 @@ def _pins_schema(kind: str):
         summary=f"Pinned messages of a {_WHERE[kind]}",
         description="Newest pin first; at most 100 (the limit of pins), so there is no further page.",
         responses={
-            200: inline_serializer(f"{kind.title()}PinList", {"results": _SCOPES[kind]["message"](many=True)}),
+            200: inline_serializer(
+                f"{kind.title().replace('_', '')}PinList", {"results": _SCOPES[kind]["message"](many=True)}
+            ),
             **error_responses(*_SCOPES[kind]["errors"], 503),
         },
     )
@@ -313,7 +321,7 @@ class MentionsApi(APIView):
 
 # --- The concrete views ---------------------------------------------------------------------
 
-_KWARGS = {"channel": "channel_id", "dm": "conversation_id"}
+_KWARGS = {"channel": "channel_id", "dm": "conversation_id", "group_dm": "conversation_id"}
 VIEWS: dict[str, dict[str, type]] = {}
 for _kind, _kwarg in _KWARGS.items():
     VIEWS[_kind] = {

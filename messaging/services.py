@@ -643,6 +643,9 @@ def message_send(
     result = _check_retry_sender(result, sender_id=sender_id)
     if result.created:
         threads.after_send(message=result.message)
+        from readstate import notifications  # issue 18
+
+        notifications.after_send(message=result.message)
     return result
 
 
@@ -739,6 +742,9 @@ def message_edit(
             broadcast.message_updated(message=message_to_api(updated))
         except Exception:
             logger.exception("message_updated broadcast failed for %s", updated.id)
+    from readstate import notifications  # issue 18: whoever the edit newly mentions
+
+    notifications.after_edit(before=message, after=updated)
     return updated
 
 

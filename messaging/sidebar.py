@@ -21,6 +21,7 @@ from django.db import connection
 
 from accounts.selectors import users_of_workspace
 from dms.models import GroupDmMember
+from messaging.documents import Conversation, ConversationKind
 from slackclone import errors
 
 KINDS = ("channel", "dm", "group_dm")
@@ -47,9 +48,11 @@ _BRANCHES = {
 _PAGE_SQL = """
 SELECT mine.kind, mine.id, mine.name, mine.is_private, mine.other_user_id,
        s.latest_seq, s.latest_created_at, s.latest_sender_id, s.latest_preview,
-       COALESCE(s.latest_created_at, mine.created_at) AS activity
+       COALESCE(s.latest_created_at, mine.created_at) AS activity,
+       COALESCE(s.last_seq, 0), COALESCE(r.last_read_seq, 0), COALESCE(r.muted, FALSE)
 FROM ({branches}) AS mine
 LEFT JOIN message_sequences s ON s.conversation_id = mine.id
+LEFT JOIN read_markers r ON r.user_id = %(user)s AND r.conversation_id = mine.id
 {seek}
 ORDER BY activity DESC, mine.id DESC
 LIMIT %(limit)s
@@ -68,6 +71,9 @@ class SidebarRow:
     latest_sender_id: UUID | None
     latest_preview: str | None
     activity: datetime
+    last_seq: int  # the conversation's newest seq (0: none yet)
+    last_read_seq: int  # the caller's read marker (issue 18; 0 without one)
+    muted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,7 @@ class SidebarPage:
     next_cursor: str | None
     other_users: dict  # user id -> User (annotated with the workspace role), for DMs
     group_members: dict  # group DM id -> [User], for group DMs
+    read_states: dict  # conversation id (str) -> readstate.selectors.ReadState (issue 18)
 
 
 def clean_kinds(raw: str | None) -> list[str]:
@@ -149,9 +156,20 @@ def conversations_list(*, user, workspace, kinds: list[str], cursor: str | None 
             group_members[gid].append(users[uid])
     for members in group_members.values():
         members.sort(key=lambda u: (u.username, str(u.pk)))
+    from readstate.selectors import read_states_from  # readstate builds on messaging: imported late
+
+    markers = {
+        Conversation(ConversationKind.CHANNEL if row.kind == "channel" else ConversationKind.DM, str(row.id)): (
+            row.last_read_seq,
+            row.muted,
+            row.last_seq,
+        )
+        for row in results
+    }
     return SidebarPage(
         results=results,
         next_cursor=next_cursor,
         other_users={uid: users.get(uid) for uid in other_ids},
         group_members=group_members,
+        read_states=read_states_from(user_id=user.pk, markers=markers),
     )

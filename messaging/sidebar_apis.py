@@ -35,10 +35,15 @@ class ConversationItemSerializer(serializers.Serializer):
         help_text="The newest visible message (a SYSTEM one too), or null if none. An edit of it updates "
         "`preview`; deleting it moves `latest` back to the newest visible message.",
     )
-    last_read_seq = serializers.IntegerField(help_text="0 until read state exists (issue 18).")
-    unread_count = serializers.IntegerField(help_text="0 until read state exists (issue 18).")
-    mention_count = serializers.IntegerField(help_text="0 until read state exists (issue 18).")
-    muted = serializers.BooleanField(help_text="false until preferences exist (issue 18).")
+    last_read_seq = serializers.IntegerField(help_text="Your read marker (0: nothing read yet).")
+    unread_count = serializers.IntegerField(
+        help_text="Messages after your marker that are not yours: TEXT, visible, in the conversation's view "
+        "(thread replies only when also sent to it). Exact (counted from the marker on the stored messages)."
+    )
+    mention_count = serializers.IntegerField(
+        help_text="The part of `unread_count` that mentions you or the whole conversation."
+    )
+    muted = serializers.BooleanField(help_text="As set by PUT …/preferences.")
 
     class Meta:
         ref_name = "ConversationItem"
@@ -55,6 +60,7 @@ def _item(row: sidebar.SidebarRow, page: sidebar.SidebarPage, context) -> dict:
         }
     other = page.other_users.get(row.other_user_id) if row.kind == "dm" else None
     members = page.group_members.get(row.id) if row.kind == "group_dm" else None
+    state = page.read_states[str(row.id)]
     return {
         "kind": row.kind,
         "id": str(row.id),
@@ -63,10 +69,10 @@ def _item(row: sidebar.SidebarRow, page: sidebar.SidebarPage, context) -> dict:
         "members": [UserSerializer(u, context=context).data for u in members] if members is not None else None,
         "is_private": bool(row.is_private),
         "latest": latest,
-        "last_read_seq": 0,
-        "unread_count": 0,
-        "mention_count": 0,
-        "muted": False,
+        "last_read_seq": state.last_read_seq,
+        "unread_count": state.unread_count,
+        "mention_count": state.mention_count,
+        "muted": state.muted,
     }
 
 
@@ -77,8 +83,9 @@ class ConversationListApi(APIView):
         description="Your channels, DMs and group DMs in this workspace, most recent activity first (the newest "
         "message's time, else the conversation's creation; ties by id), paginated with `cursor`/`limit` (default "
         "50, max 200). One query per page however many conversations you have. `kinds` restricts the kinds "
-        "(comma-separated subset of `channel,dm,group_dm`; default all). Until read state exists (issue 18), "
-        "`last_read_seq`, `unread_count` and `mention_count` are 0 and `muted` is false.",
+        "(comma-separated subset of `channel,dm,group_dm`; default all). Each item carries your read state "
+        "(`last_read_seq`, `unread_count`, `mention_count`, `muted`), counted for the page in a few more queries "
+        "(one per store and count, over the unread messages only).",
         parameters=[
             OpenApiParameter("kinds", str, description="Comma-separated subset of `channel`, `dm`, `group_dm`."),
             OpenApiParameter("cursor", str, description="A `next_cursor` of an earlier page."),

@@ -29,8 +29,12 @@ urlpatterns = [
         name="group-dm-message",
     ),
 ]
-for _kind, _prefix in (("channel", "channels/<uuid:channel_id>"), ("dm", "dms/<uuid:conversation_id>")):
-    _views = apis_ext.VIEWS[_kind]
+# A group DM has "everything that /dms/{id}/messages has" (the contract, "Group DMs").
+for _kind, _prefix, _views in (
+    ("channel", "channels/<uuid:channel_id>", apis_ext.VIEWS["channel"]),
+    ("dm", "dms/<uuid:conversation_id>", apis_ext.VIEWS["dm"]),
+    ("group-dm", "group-dms/<uuid:conversation_id>", apis_ext.VIEWS["group_dm"]),
+):
     urlpatterns += [
         path(f"{_prefix}/messages/<str:root_id>/replies", _views["replies"].as_view(), name=f"{_kind}-replies"),
         path(f"{_prefix}/messages/<str:root_id>/follow", _views["follow"].as_view(), name=f"{_kind}-follow"),

@@ -50,6 +50,10 @@ class PresenceSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The last time a connection of the user was seen (UTC, milliseconds); null if never.",
     )
+    status_text = serializers.CharField(help_text="The user's status text (0-100 characters; empty if none).")
+    status_emoji = serializers.CharField(help_text="The user's status emoji (empty if none).")
+    dnd = serializers.BooleanField(help_text="Do not disturb: true while `dnd_until` is in the future.")
+    dnd_until = serializers.DateTimeField(allow_null=True, help_text="Until when the user does not want notifications.")
 
 
 class PresenceListSerializer(serializers.Serializer):

@@ -81,12 +81,14 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
     who shares a channel or DM with that user, in one layer event per group."""
     if not changes:
         return
+    statuses = _statuses([user_id for user_id, _status, _seen in changes])
     broadcast.presence_changed_many(
         changes=[
             {
                 "user_id": user_id,
                 "status": status,
                 "last_seen_at": format_time(_datetime(last_seen_at)),
+                "extra": statuses[str(user_id)],  # issue 18: status text/emoji, DND
                 # Every workspace's: each socket is only in its own workspace's groups.
                 "channel_ids": user_channel_ids(user_id=user_id, workspace_id=None),
                 "conversation_ids": user_dm_ids(user_id=user_id, workspace_id=None),
@@ -94,6 +96,24 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
             for user_id, status, last_seen_at in changes
         ]
     )
+
+
+def _statuses(user_ids: list[str]) -> dict[str, dict]:
+    """{user_id: {status_text, status_emoji, dnd, dnd_until}} (issue 18), one query."""
+    from readstate.selectors import status_fields, statuses_of
+
+    found = statuses_of(user_ids=[str(uid) for uid in user_ids])
+    out = {}
+    for uid in user_ids:
+        fields = status_fields(found.get(str(uid)))
+        out[str(uid)] = {**fields, "dnd_until": format_time(fields["dnd_until"])}
+    return out
+
+
+def presence_status_announce(*, user_id: str) -> None:
+    """The user's status or DND changed: presence.changed with their current presence."""
+    for uid, online, seen in store.read_many(user_ids=[str(user_id)]):
+        presence_announce(user_id=uid, status=ONLINE if online else OFFLINE, last_seen_at=seen)
 
 
 def presence_announce(*, user_id: str, status: str, last_seen_at: float | None) -> None:
@@ -149,11 +169,14 @@ def presence_get_many(*, user_ids: list[str], workspace=None) -> list[dict]:
             str(pk)
             for pk in users_of_workspace(workspace=workspace).filter(pk__in=user_ids).values_list("pk", flat=True)
         }
+    statuses = _statuses(list(visible))
+    hidden = {"status_text": "", "status_emoji": "", "dnd": False, "dnd_until": None}
     return [
         {
             "user_id": uid,
             "status": ONLINE if online and uid in visible else OFFLINE,
             "last_seen_at": format_time(_datetime(seen)) if uid in visible else None,
+            **(statuses.get(uid, hidden) if uid in visible else hidden),
         }
         for uid, online, seen in store.read_many(user_ids=user_ids)
     ]

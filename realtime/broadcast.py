@@ -290,6 +290,39 @@ def conversation_event(*, event_type: str, fields: dict) -> None:
     _deliver(f"{event_type} {fields.get('message_id') or fields.get('root_id')}", build)
 
 
+def user_event(
+    *, user_id: str, workspace_id: str, event_type: str, fields: dict, skip_connection: str | None = None
+) -> None:
+    """An issue-18 event (`read.updated`, `notification`) to one user's sockets of one
+    workspace; the socket whose hello `connection_id` is `skip_connection` is left out."""
+    if event_type not in events.USER_EVENTS:
+        raise ValueError(f"not a user event: {event_type}")
+
+    def build(*, remote_membership: bool):
+        group = events.user_group(user_id, workspace_id)
+        return [[("send", group, frame_event(event_type, fields, skip_connection=skip_connection))]]
+
+    _deliver(f"{event_type} -> {user_id}", build)
+
+
+def user_events(*, workspace_id: str, event_type: str, per_user: dict[str, dict]) -> None:
+    """`user_event` to several users at once ({user_id: fields}), in one delivery."""
+    if event_type not in events.USER_EVENTS:
+        raise ValueError(f"not a user event: {event_type}")
+    if not per_user:
+        return
+
+    def build(*, remote_membership: bool):
+        return [
+            [
+                ("send", events.user_group(uid, workspace_id), frame_event(event_type, fields))
+                for uid, fields in per_user.items()
+            ]
+        ]
+
+    _deliver(f"{event_type} x{len(per_user)}", build)
+
+
 def message_deleted(*, message_id: str, channel_id: str | None = None, conversation_id: str | None = None) -> None:
     """A message hidden from history."""
 
@@ -568,6 +601,7 @@ def presence_changed_many(*, changes: list[dict]) -> None:
             user_id = str(change["user_id"])
             frame = {"type": events.PRESENCE_CHANGED, "user_id": user_id}
             frame |= {"status": change["status"], "last_seen_at": change["last_seen_at"]}
+            frame |= change.get("extra") or {}  # issue 18: status_text, status_emoji, dnd, dnd_until
             item = [uuid.uuid4().hex, json.dumps(frame, separators=(",", ":"))]
             groups = [events.channel_group(cid) for cid in change["channel_ids"]]
             groups += [events.dm_group(cid) for cid in change["conversation_ids"]]

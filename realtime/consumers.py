@@ -83,6 +83,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             events.REACTION_ADDED: self.forward,
             events.REACTION_REMOVED: self.forward,
             events.MEMBER_JOINED: self.forward,
+            events.READ_UPDATED: self.on_user_event,
+            events.NOTIFICATION: self.on_user_event,
             events.MEMBER_LEFT: self.forward,
             events.MEMBER_ROLE_CHANGED: self.forward,
             events.CHANNEL_UPDATED: self.forward,
@@ -272,6 +274,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         for text in texts:
             await self.send(text_data=text)
+
+    async def on_user_event(self, event: dict) -> None:
+        if event.get("skip_connection") is None or event["skip_connection"] != self.connection_id:
+            await self.forward(event)
 
     async def on_typing_event(self, event: dict) -> None:
         if event.get("user_id") != self.user_id:  # not back to the typist

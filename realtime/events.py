@@ -36,6 +36,10 @@ THREAD_UPDATED = "thread.updated"
 REACTION_ADDED = "reaction.added"
 REACTION_REMOVED = "reaction.removed"
 CONVERSATION_EVENTS = frozenset({THREAD_UPDATED, REACTION_ADDED, REACTION_REMOVED})
+# Issue 18, to a user_group: a read marker moved; a notification for the user.
+READ_UPDATED = "read.updated"
+NOTIFICATION = "notification"
+USER_EVENTS = frozenset({READ_UPDATED, NOTIFICATION})
 # Acknowledges a client frame other than message.send (issue 17).
 ACK = "ack"
 

@@ -154,8 +154,9 @@ def index_drift_fix(conversations: list[Conversation]) -> int:
 
 def _workspace_of(conversation: Conversation) -> str | None:
     from channels_app.models import Channel
-    from dms.models import DmConversation
+    from dms.selectors import dm_workspace_ids
 
-    model = Channel if conversation.kind is ConversationKind.CHANNEL else DmConversation
-    found = model.objects.filter(pk=conversation.id).values_list("workspace_id", flat=True).first()
+    if conversation.kind is ConversationKind.DM:  # a DM or a group DM
+        return dm_workspace_ids(conversation_ids=[conversation.id]).get(conversation.id)
+    found = Channel.objects.filter(pk=conversation.id).values_list("workspace_id", flat=True).first()
     return str(found) if found is not None else None

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "moderation",
     "files",
     "search",
+    "readstate",
 ]
 
 MIDDLEWARE = [

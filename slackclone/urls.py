@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("realtime.urls")),
     path("", include("files.urls")),
     path("", include("search.urls")),
+    path("", include("readstate.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

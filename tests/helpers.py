@@ -22,6 +22,8 @@ BROADCAST_FUNCTIONS = [
     "channel_deleted",
     "sessions_close",
     "conversation_event",  # issue 17: thread.updated, reaction.added, reaction.removed
+    "user_event",  # issue 18: read.updated
+    "user_events",  # issue 18: notification
 ]
 
 

@@ -60,6 +60,10 @@ def test_every_endpoint_of_the_contract_is_in_the_schema(schema):
         ("/api/v1/dms/{conversation_id}", "get"),
         ("/api/v1/channels/{channel_id}/pins", "get"),  # issue 17
         ("/api/v1/dms/{conversation_id}/pins", "get"),  # issue 17
+        ("/api/v1/channels/{channel_id}/read", "put"),  # issue 18
+        ("/api/v1/channels/{channel_id}/preferences", "put"),  # issue 18
+        ("/api/v1/dms/{conversation_id}/read", "put"),  # issue 18
+        ("/api/v1/dms/{conversation_id}/preferences", "put"),  # issue 18
     }
 
 

@@ -19,6 +19,11 @@ def test_get_me_answers_my_record_with_email(make_user, client_for):
         "created_at": response.json()["created_at"],
         "role": "member",
         "is_active": True,
+        # Issue 18: status and do-not-disturb (your own record).
+        "status_text": "",
+        "status_emoji": "",
+        "dnd": False,
+        "dnd_until": None,
     }
 
 

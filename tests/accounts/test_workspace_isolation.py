@@ -15,6 +15,9 @@ from tests.conftest import join_workspace
 
 SECRET = "only-for-workspace-a"
 
+# Issue 18: presence gains the status fields (empty, no DND, for these users).
+NO_STATUS = {"status_text": "", "status_emoji": "", "dnd": False, "dnd_until": None}
+
 
 @pytest.fixture
 def world(make_user):
@@ -95,7 +98,7 @@ def test_lists_directory_and_presence_from_b_show_nothing_of_a(world, client_for
     assert dms == []
     assert sorted(u["username"] for u in users) == ["alice", "carol"]
     assert found == []
-    assert presence == [{"user_id": str(world["bob"].pk), "status": "offline", "last_seen_at": None}]
+    assert presence == [{"user_id": str(world["bob"].pk), "status": "offline", "last_seen_at": None, **NO_STATUS}]
 
 
 def test_the_same_person_sees_each_workspace_through_its_own_token(world, client_for):

@@ -21,7 +21,7 @@ def _ids(response):
     return [(item["kind"], item["id"]) for item in response.json()["results"]]
 
 
-def test_most_recent_activity_first_with_latest_and_placeholders(world, client_for):
+def test_most_recent_activity_first_with_latest_and_read_state(world, client_for):
     people, general, secret, dm, group = world
     a = people["a"]
     a.post(f"/api/v1/dms/{dm['id']}/messages", {"content": "psst"}, format="json")
@@ -36,8 +36,13 @@ def test_most_recent_activity_first_with_latest_and_placeholders(world, client_f
     assert dm_item["other_user"]["username"] == "bob" and dm_item["latest"]["seq"] == 1
     assert channel_item["name"] == "general" and channel_item["is_private"] is False
     assert channel_item["latest"]["preview"] == "alice joined"  # SYSTEM messages are activity too
-    for item in response.json()["results"]:
-        assert (item["last_read_seq"], item["unread_count"], item["mention_count"], item["muted"]) == (0, 0, 0, False)
+    # Read state (issue 18): carol's message is unread for alice; her own DM message and
+    # the SYSTEM message are not.
+    state = {
+        item["kind"]: (item["unread_count"], item["mention_count"], item["muted"])
+        for item in response.json()["results"]
+    }
+    assert state == {"group_dm": (1, 0, False), "dm": (0, 0, False), "channel": (0, 0, False)}
     # A new message moves its conversation to the top.
     a.post(f"/api/v1/channels/{general['id']}/messages", {"content": "x" * 500}, format="json")
     first = a.get("/api/v1/conversations").json()["results"][0]
@@ -108,7 +113,31 @@ def test_one_query_for_the_page_however_many_conversations(make_user, client_for
     with count_queries() as queries:
         response = a.get("/api/v1/conversations")
     assert len(response.json()["results"]) == 21
-    # Authentication (token, membership), the page, the DMs' and group DMs' users.
-    page_queries = [q for q in queries if "message_sequences" in q]
+    # Authentication (token, membership), the page (with each conversation's newest seq
+    # and the caller's read marker: issue 18), the DMs' and group DMs' users.
+    page_queries = [q for q in queries if "message_sequences" in q or "read_markers" in q]
     assert len(page_queries) == 1
     assert len(queries) <= 6, queries
+
+
+def test_the_sidebar_counts_go_up_and_down_with_the_read_marker_and_mutes(world, client_for):
+    """GET /conversations carries the read state of issue 18 for every item of the page:
+    others' messages and mentions count, PUT …/read clears them, a mute shows."""
+    people, _general, _secret, _dm, group = world
+    a, carol = people["a"], client_for(people["carol"])
+    carol.post(f"/api/v1/group-dms/{group['id']}/messages", {"content": "one"}, format="json")
+    last = carol.post(
+        f"/api/v1/group-dms/{group['id']}/messages", {"content": f"<@{people['alice'].pk}> two"}, format="json"
+    ).json()
+
+    def group_item():
+        items = a.get("/api/v1/conversations").json()["results"]
+        return next(item for item in items if item["id"] == group["id"])
+
+    item = group_item()
+    assert (item["unread_count"], item["mention_count"], item["last_read_seq"]) == (2, 1, 0)
+    assert a.put(f"/api/v1/group-dms/{group['id']}/read", {"seq": last["seq"]}, format="json").status_code == 200
+    item = group_item()
+    assert (item["unread_count"], item["mention_count"], item["last_read_seq"]) == (0, 0, last["seq"])
+    assert a.put(f"/api/v1/group-dms/{group['id']}/preferences", {"muted": True}, format="json").status_code == 200
+    assert group_item()["muted"] is True

@@ -10,6 +10,9 @@ from presence.services import presence_connect
 
 pytestmark = pytest.mark.django_db
 
+# Issue 18: presence gains the status fields (empty, no DND, for these users).
+NO_STATUS = {"status_text": "", "status_emoji": "", "dnd": False, "dnd_until": None}
+
 
 def get(client, user_ids: str):
     return client.get("/api/v1/presence", {"user_ids": user_ids})
@@ -33,7 +36,7 @@ def test_presence_answers_each_user_in_the_order_asked_without_repeats(make_user
     assert [r["user_id"] for r in results] == [str(b.pk), str(a.pk)]
     assert results[0]["status"] == "online"
     assert results[0]["last_seen_at"].endswith("Z")
-    assert results[1] == {"user_id": str(a.pk), "status": "offline", "last_seen_at": None}
+    assert results[1] == {"user_id": str(a.pk), "status": "offline", "last_seen_at": None, **NO_STATUS}
 
 
 def test_an_unknown_user_reads_as_offline(make_user, client_for):
@@ -41,7 +44,9 @@ def test_an_unknown_user_reads_as_offline(make_user, client_for):
 
     response = get(client_for(make_user()), unknown)
 
-    assert response.json() == {"results": [{"user_id": unknown, "status": "offline", "last_seen_at": None}]}
+    assert response.json() == {
+        "results": [{"user_id": unknown, "status": "offline", "last_seen_at": None, **NO_STATUS}]
+    }
 
 
 def test_an_empty_list_answers_no_results(make_user, client_for):

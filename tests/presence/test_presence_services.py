@@ -23,6 +23,9 @@ pytestmark = pytest.mark.django_db
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
+# Issue 18: presence gains the status fields (empty, no DND, for these users).
+NO_STATUS = {"status_text": "", "status_emoji": "", "dnd": False, "dnd_until": None}
+
 
 def status_of(user) -> dict:
     return presence_get_many(user_ids=[str(user.pk)])[0]
@@ -31,7 +34,7 @@ def status_of(user) -> dict:
 def test_a_user_never_seen_is_offline_with_no_last_seen(make_user):
     user = make_user()
 
-    assert status_of(user) == {"user_id": str(user.pk), "status": "offline", "last_seen_at": None}
+    assert status_of(user) == {"user_id": str(user.pk), "status": "offline", "last_seen_at": None, **NO_STATUS}
 
 
 def test_the_first_connection_turns_the_user_online_and_is_announced_once(make_user, announced):

@@ -217,12 +217,20 @@ MATRIX = [
     row("DELETE", GDM + "/messages/{group_message}", None,
         non_member=404, member=403, dm_other=403, third=404, staff=404, owner=204),
     ("GET", "/api/v1/conversations", None, everyone(200)),
+    # Issue 18: read state.
+    ("GET", "/api/v1/unreads", None, everyone(200)),
+    ("PATCH", "/api/v1/users/me", {"status_text": "away", "dnd_until": None}, everyone(200)),
 ]
 for _base, _msg, _root, _ok in (
     (CH, "{channel_message}", "{channel_root}", {"non_member": 403, "member": 200, "dm_other": 403, "third": 403,
                                                  "staff": 403, "owner": 200}),
     (DM, "{dm_message}", "{dm_root}", {"non_member": 404, "member": 404, "dm_other": 200, "third": 404,
                                        "staff": 404, "owner": 200}),
+    # issues 16-18: a private channel's and a group DM's threads, reactions, pins and read state
+    (PCH, "{pchannel_message}", "{pchannel_root}", {"non_member": 404, "member": 200, "dm_other": 404,
+                                                       "third": 404, "staff": 404, "owner": 200}),
+    (GDM, "{group_message}", "{group_root}", {"non_member": 404, "member": 200, "dm_other": 200, "third": 404,
+                                                 "staff": 404, "owner": 200}),
 ):
     MATRIX += [
         row("GET", _base + f"/messages/{_root}/replies", None, **_ok),
@@ -233,6 +241,10 @@ for _base, _msg, _root, _ok in (
         row("PUT", _base + f"/messages/{_msg}/pin", None, **_ok),
         row("DELETE", _base + f"/messages/{_msg}/pin", None, **_ok),
         row("GET", _base + "/pins", None, **_ok),
+        # Issue 18: read markers and preferences.
+        row("PUT", _base + "/read", {"seq": 1}, **_ok),
+        row("PUT", _base + f"/messages/{_root}/replies/read", {"seq": 1}, **_ok),
+        row("PUT", _base + "/preferences", {"muted": True}, **_ok),
     ]
 # fmt: on
 
@@ -315,6 +327,7 @@ def _make_world(make_user):
         "group_message": message_send(sender=users["owner"], conversation_id=group.id, content=SECRET).message.id,
     }
     ids["channel_root"], ids["dm_root"] = ids["channel_message"], ids["dm_message"]
+    ids["pchannel_root"], ids["group_root"] = ids["pchannel_message"], ids["group_message"]
     return users, ids, workspaces
 
 
@@ -439,7 +452,9 @@ def test_matrix_covers_every_rest_operation():
             p.replace("{pchannel}", "{channel}")
             .replace("{group}", "{dm}")
             .replace("{pchannel_message}", "{message_id}")
-            .replace("{group_message}", "{message_id}"),
+            .replace("{group_message}", "{message_id}")
+            .replace("{pchannel_root}", "{root_id}")
+            .replace("{group_root}", "{root_id}"),
         )
         for m, p in covered
     }

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from accounts.models import Workspace
 from channels_app.models import Channel
-from dms.models import DmConversation
+from dms.models import DmConversation, GroupDm
 from messaging.documents import Conversation, ConversationKind
 from messaging.repositories import repository_for
 from messaging.validation import is_uuid
@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", help="Only this workspace (slug or id).")
-        parser.add_argument("--conversation", help="Only this channel or DM conversation (id).")
+        parser.add_argument("--conversation", help="Only this channel, DM or group DM (id).")
         parser.add_argument("--restart", action="store_true", help="Forget the progress of an earlier run.")
         parser.add_argument("--batch-size", type=int, default=services.REINDEX_BATCH)
 
@@ -53,21 +53,26 @@ class Command(BaseCommand):
     def _conversations(self, workspace: str | None, conversation: str | None) -> list[Conversation]:
         channels = Channel.objects.all()
         dms = DmConversation.objects.all()
+        groups = GroupDm.objects.all()
         if workspace:
             found = Workspace.objects.filter(slug=workspace).first() or (
                 Workspace.objects.filter(pk=workspace).first() if is_uuid(workspace) else None
             )
             if found is None:
                 raise CommandError(f"No workspace {workspace!r}.")
-            channels, dms = channels.filter(workspace=found), dms.filter(workspace=found)
+            channels, dms, groups = (q.filter(workspace=found) for q in (channels, dms, groups))
         if conversation:
             if not is_uuid(conversation):
-                raise CommandError("--conversation takes a channel or DM conversation id.")
-            channels, dms = channels.filter(pk=conversation), dms.filter(pk=conversation)
+                raise CommandError("--conversation takes a channel, DM or group DM id.")
+            channels, dms, groups = (q.filter(pk=conversation) for q in (channels, dms, groups))
         result = [
             Conversation(ConversationKind.CHANNEL, str(pk), str(ws))
             for pk, ws in channels.values_list("pk", "workspace_id")
-        ] + [Conversation(ConversationKind.DM, str(pk), str(ws)) for pk, ws in dms.values_list("pk", "workspace_id")]
+        ] + [
+            Conversation(ConversationKind.DM, str(pk), str(ws))  # group DMs are DMs to the message store
+            for query in (dms, groups)
+            for pk, ws in query.values_list("pk", "workspace_id")
+        ]
         if conversation and not result:
             raise CommandError(f"No channel or DM conversation {conversation}.")
         return result

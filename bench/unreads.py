@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Unread and mention counts for a user in many conversations (issue 18).
+
+Seeds a user in --conversations channels (default 500) with --messages each (default
+20, bulk imported); the user has read every channel to its newest seq except --unread
+of them (default 100), where the last 5 messages are unread and one of them mentions the
+user. Then measures, in-process, p50/p99 of:
+
+  * the counts of one sidebar page (50 conversations, 10 of them with unread), as
+    GET /conversations computes them: `readstate.selectors.counts_many`, one
+    aggregation per collection and count;
+  * GET /unreads through Django's test client (all conversations, plus threads);
+  * the baseline: the same page counted with one count_documents per conversation and
+    count (what a naive per-row count costs).
+
+and the per-send cost of read state: the p50 of message_send in a 2-member channel
+with the notification decision on and off (monkeypatched out), in the same run, and
+with an `@channel` mention in a 50-member channel (the fan-out case).
+
+    .venv/bin/python bench/unreads.py                      # the issue's figures
+    .venv/bin/python bench/unreads.py --conversations 50 --unread 10 --requests 20   # smoke
+"""
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import django_setup, emit_row, percentile, remove_fixture
+
+
+def _timed(func, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        func()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def _fmt(values) -> str:
+    return f"p50 {percentile(values, 50):.2f} ms, p99 {percentile(values, 99):.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--conversations", type=int, default=500)
+    parser.add_argument("--unread", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--sends", type=int, default=100)
+    args = parser.parse_args()
+    django_setup()
+
+    from rest_framework.test import APIClient
+
+    from accounts.models import User, WorkspaceMember, default_workspace_id
+    from accounts.services import token_create
+    from channels_app.models import Channel, ChannelMember
+    from messaging import services
+    from messaging.documents import Conversation, ConversationKind
+    from messaging.repositories import repository_for
+    from readstate import notifications, selectors
+    from readstate.models import ReadMarker
+
+    tag = uuid.uuid4().hex[:8]
+    workspace_id = default_workspace_id()
+    reader = User.objects.create_user(f"sb{tag}r", f"sb{tag}r@example.com", "x" * 12)
+    writer = User.objects.create_user(f"sb{tag}w", f"sb{tag}w@example.com", "x" * 12)
+    extras = [User.objects.create_user(f"sb{tag}x{n}", f"sb{tag}x{n}@example.com", "x" * 12) for n in range(48)]
+    users = [reader, writer, *extras]
+    memberships = [WorkspaceMember.objects.create(workspace_id=workspace_id, user=u) for u in users]
+    channels = Channel.objects.bulk_create(
+        [Channel(workspace_id=workspace_id, name=f"sb{tag}-{n}", created_by=writer) for n in range(args.conversations)]
+    )
+    ChannelMember.objects.bulk_create([ChannelMember(channel=c, user=u) for c in channels for u in (reader, writer)])
+    print(f"seeding {args.conversations} channels x {args.messages} messages ...", flush=True)
+    conversations = [Conversation(ConversationKind.CHANNEL, str(c.pk), str(workspace_id)) for c in channels]
+    unread_ids = {c.id for c in conversations[:: max(1, args.conversations // args.unread)][: args.unread]}
+    markers = []
+    for conversation in conversations:
+        drafts = [
+            services.MessageDraft(
+                sender_id=str(writer.pk),
+                content=f"m{n} <@{reader.pk}>" if n == args.messages - 1 else f"m{n}",
+            )
+            for n in range(args.messages)
+        ]
+        stored = services.messages_import(conversation=conversation, drafts=drafts)
+        last = stored[-1].seq
+        markers.append(
+            ReadMarker(
+                user=reader,
+                workspace_id=workspace_id,
+                kind="channel",
+                conversation_id=conversation.id,
+                last_read_seq=last - 5 if conversation.id in unread_ids else last,
+            )
+        )
+    repo = repository_for(ConversationKind.CHANNEL)
+    repo.collection.update_many(
+        {"channelId": {"$in": [c.id for c in conversations]}, "content": {"$regex": "<@"}},
+        {"$set": {"mentions": [str(reader.pk)]}},
+    )
+    ReadMarker.objects.bulk_create(markers)
+    marks = {c: m.last_read_seq for c, m in zip(conversations, markers, strict=True)}
+
+    # A sidebar page: 50 conversations, 10 of them unread (as in 100 of 500).
+    page = list(marks)[:50]
+    page_marks = {c: marks[c] for c in page}
+    got = selectors.counts_many(user_id=reader.pk, markers=page_marks)
+    print(f"page: {sum(1 for n in got.values() if n.unread_count)} conversations with unread")
+
+    def naive():
+        for c, m in page_marks.items():
+            selectors.counts_many(user_id=reader.pk, markers={c: m})
+
+    page_times = _timed(lambda: selectors.counts_many(user_id=reader.pk, markers=page_marks), args.requests)
+    naive_times = _timed(naive, max(5, args.requests // 5))
+    client = APIClient(SERVER_NAME="127.0.0.1")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(user=reader, membership=memberships[0])}")
+    totals = client.get("/api/v1/unreads").json()
+    print("GET /unreads:", totals)
+    unreads_times = _timed(lambda: client.get("/api/v1/unreads"), args.requests)
+    print(f"sidebar page counts (50 conversations, 1 aggregation x 2): {_fmt(page_times)}")
+    print(f"baseline, one count per conversation (50 x 2 counts):       {_fmt(naive_times)}")
+    print(f"GET /unreads ({args.conversations} conversations):               {_fmt(unreads_times)}")
+
+    # Per-send cost of the notification decision.
+    small = channels[0]
+    big = channels[1]
+    ChannelMember.objects.bulk_create([ChannelMember(channel=big, user=u) for u in extras])
+
+    def send(channel, content):
+        return lambda: services.message_send(sender=writer, channel_id=channel.pk, content=content)
+
+    with_n = _timed(send(small, "hello"), args.sends)
+    original = notifications.after_send
+    notifications.after_send = lambda **kwargs: {}
+    try:
+        without_n = _timed(send(small, "hello"), args.sends)
+        big_without = _timed(send(big, "@channel hello"), max(10, args.sends // 5))
+    finally:
+        notifications.after_send = original
+    big_with = _timed(send(big, "@channel hello"), max(10, args.sends // 5))
+    print(f"send, 2 members, notifications off (baseline): p50 {statistics.median(without_n):.2f} ms")
+    print(f"send, 2 members, notifications on:             p50 {statistics.median(with_n):.2f} ms")
+    print(f"send @channel, 50 members, off (baseline):      p50 {statistics.median(big_without):.2f} ms")
+    print(f"send @channel, 50 members, on (49 notified):    p50 {statistics.median(big_with):.2f} ms")
+    emit_row(
+        "sidebar page counts, 500 conversations / 100 unread",
+        f"{percentile(naive_times, 50):.1f} ms (per-row counts)",
+        f"{percentile(page_times, 50):.1f} ms",
+        f"{percentile(page_times, 50) / max(percentile(naive_times, 50), 1e-9):.2f}",
+        None,
+        "FerretDB 1.24 (SQLite): no index use for the $or match",
+    )
+    remove_fixture(user_ids=[u.pk for u in users], channel_ids=[str(c.pk) for c in channels])
+
+
+if __name__ == "__main__":
+    main()
