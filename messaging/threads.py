@@ -350,7 +350,8 @@ def thread_counters_repair(*, roots: list[tuple[Conversation, str]], created_bef
     and mentioned follow, as `after_send` would have done), then `replyCount` is set to
     the number of live counted replies and `replyUsers`/`lastReplyAt` recomputed. A
     reply whose send is still in flight then finds itself counted and is not counted
-    twice. Idempotent: a root already right is rewritten with the same values and not
+    twice; one stored at or after `created_before` is left to its send (or to a next
+    run). Idempotent: a root already right is rewritten with the same values and not
     announced. Announces `thread.updated` for each root that changed (and
     `message.deleted` for a tombstone left without replies). Returns roots changed."""
     changed = 0
