@@ -14,6 +14,8 @@ from messaging import services, threads
 from messaging.repositories import repository_for
 from tests.helpers import capture_broadcasts
 from tests.messaging.support import run_in_threads
+from tests.messaging.test_threads import _root as _stored
+from tests.messaging.test_threads import _send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,16 +31,6 @@ class Crash(Exception):
 
 def _crash(*args, **kwargs):
     raise Crash
-
-
-def _send(where, user, content="hi", **extra):
-    return services.message_send(sender=user, **where.kwargs, content=content, **extra).message
-
-
-def _stored(where, message_id):
-    return repository_for(where.conversation.kind).get(
-        conversation_id=where.pk, message_id=message_id, include_deleted=True
-    )
 
 
 def _by_content(where, content):
