@@ -223,3 +223,24 @@ def test_cursors_are_bound_to_their_search(alice, bob, channel, search):
 def test_system_messages_are_not_searched(alice, bob, channel, search):
     services.system_message_post(channel_id=channel.pk, content="alice joined", actor_id=alice.pk)
     assert contents(search(bob, "joined")) == []
+
+
+def test_terms_shorter_than_a_trigram_are_not_asked_of_the_trigram_index(alice, bob, channel, search):
+    """pg_trgm extracts nothing from `%部署%`: its index would hand back every row (at
+    1,000,000 rows the planner chose it and the search ran into the statement timeout)."""
+    from django.db import connection, transaction
+
+    from search.backends.postgres import _folded_for
+
+    _send(alice, "明天我们部署新版本", channel_id=channel.pk)
+    _send(alice, "the db is up", channel_id=channel.pk)
+    for q, short in (("部署", True), ("db", True), ("部署新", False), ("the db", False)):
+        assert len(search(bob, f'"{q}"')["results"]) == 1
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # any index that can serve it, if one can
+            cursor.execute(
+                f"EXPLAIN SELECT message_id FROM search_entries WHERE {_folded_for(q)} LIKE search_fold(%s)",
+                [f"%{q}%"],
+            )
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert ("search_entries_folded_trgm" in plan) is not short, (q, plan)
