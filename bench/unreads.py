@@ -8,10 +8,10 @@ user. Then measures, in-process, p50/p99 of:
 
   * the counts of one sidebar page (50 conversations, 10 of them with unread), as
     GET /conversations computes them: `readstate.selectors.counts_many`, one
-    aggregation per collection and count;
+    PostgreSQL query on the unread index;
   * GET /unreads through Django's test client (all conversations, plus threads);
-  * the baseline: the same page counted with one count_documents per conversation and
-    count (what a naive per-row count costs).
+  * the baselines: the same page counted with one query per conversation (a naive
+    per-row count), and with the first design's two aggregations on MongoDB.
 
 and the per-send cost of read state: the p50 of message_send in a 2-member channel
 with the notification decision on and off (monkeypatched out), in the same run, and
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=100)
     args = parser.parse_args()
     django_setup()
-
+    from django.db import connection
     from rest_framework.test import APIClient
 
     from accounts.models import User, WorkspaceMember, default_workspace_id
@@ -81,7 +81,7 @@ def main() -> None:
     print(f"seeding {args.conversations} channels x {args.messages} messages ...", flush=True)
     conversations = [Conversation(ConversationKind.CHANNEL, str(c.pk), str(workspace_id)) for c in channels]
     unread_ids = {c.id for c in conversations[:: max(1, args.conversations // args.unread)][: args.unread]}
-    markers = []
+    markers, lasts = [], []
     for conversation in conversations:
         drafts = [
             services.MessageDraft(
@@ -92,6 +92,7 @@ def main() -> None:
         ]
         stored = services.messages_import(conversation=conversation, drafts=drafts)
         last = stored[-1].seq
+        lasts.append((conversation.id, last))
         markers.append(
             ReadMarker(
                 user=reader,
@@ -106,6 +107,13 @@ def main() -> None:
         {"channelId": {"$in": [c.id for c in conversations]}, "content": {"$regex": "<@"}},
         {"$set": {"mentions": [str(reader.pk)]}},
     )
+    # The import does not resolve mentions: the last message of each mentions the
+    # reader, in both stores (the unread index is what the counts read).
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE unread_entries SET mentions = ARRAY[%s]::uuid[] WHERE conversation_id = %s AND seq = %s",
+            [(reader.pk, uuid.UUID(cid), seq) for cid, seq in lasts],
+        )
     ReadMarker.objects.bulk_create(markers)
     marks = {c: m.last_read_seq for c, m in zip(conversations, markers, strict=True)}
 
@@ -119,15 +127,32 @@ def main() -> None:
         for c, m in page_marks.items():
             selectors.counts_many(user_id=reader.pk, markers={c: m})
 
+    def on_the_message_store():
+        """The first design's count, for comparison: one aggregation per count on MongoDB."""
+        user = str(reader.pk)
+        branches = [{"channelId": c.id, "seq": {"$gt": m}} for c, m in page_marks.items()]
+        unread = {
+            "$and": [
+                {"$or": branches},
+                {"deletedAt": None, "type": "TEXT", "senderId": {"$ne": user}},
+                {"$or": [{"threadId": None}, {"alsoInChannel": True}]},
+            ]
+        }
+        mentions = {"$and": [unread, {"$or": [{"mentions": user}, {"mentionsChannel": True}]}]}
+        for query in (unread, mentions):
+            list(repo.collection.aggregate([{"$match": query}, {"$group": {"_id": "$channelId", "n": {"$sum": 1}}}]))
+
     page_times = _timed(lambda: selectors.counts_many(user_id=reader.pk, markers=page_marks), args.requests)
     naive_times = _timed(naive, max(5, args.requests // 5))
+    store_times = _timed(on_the_message_store, max(3, args.requests // 10))
     client = APIClient(SERVER_NAME="127.0.0.1")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(user=reader, membership=memberships[0])}")
     totals = client.get("/api/v1/unreads").json()
     print("GET /unreads:", totals)
     unreads_times = _timed(lambda: client.get("/api/v1/unreads"), args.requests)
-    print(f"sidebar page counts (50 conversations, 1 aggregation x 2): {_fmt(page_times)}")
-    print(f"baseline, one count per conversation (50 x 2 counts):       {_fmt(naive_times)}")
+    print(f"sidebar page counts (50 conversations, one query):          {_fmt(page_times)}")
+    print(f"baseline, one query per conversation (50 queries):          {_fmt(naive_times)}")
+    print(f"baseline, first design: 2 aggregations on the message store: {_fmt(store_times)}")
     print(f"GET /unreads ({args.conversations} conversations):               {_fmt(unreads_times)}")
 
     # Per-send cost of the notification decision.

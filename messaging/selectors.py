@@ -332,3 +332,39 @@ def messages_without_workspace() -> dict[str, int]:
         repository_for(kind).collection_name: repository_for(kind).count_without_workspace()
         for kind in ConversationKind
     }
+
+
+def conversations_for_maintenance(
+    *, workspace: str | None = None, conversation: str | None = None
+) -> list[Conversation]:
+    """Every channel, DM and group DM (group DMs are DMs to the message store), or those
+    of one workspace (slug or id), or one conversation (id): what maintenance commands
+    walk (search_reindex, unread_index_rebuild). Raises errors.NotFound for an unknown
+    workspace or conversation, errors.ValidationFailed for a malformed id."""
+    from accounts.models import Workspace
+    from channels_app.models import Channel
+    from dms.models import DmConversation, GroupDm
+
+    channels, dms, groups = Channel.objects.all(), DmConversation.objects.all(), GroupDm.objects.all()
+    if workspace:
+        found = Workspace.objects.filter(slug=workspace).first() or (
+            Workspace.objects.filter(pk=workspace).first() if validation.is_uuid(workspace) else None
+        )
+        if found is None:
+            raise errors.NotFound(f"No workspace {workspace!r}.")
+        channels, dms, groups = (q.filter(workspace=found) for q in (channels, dms, groups))
+    if conversation:
+        if not validation.is_uuid(conversation):
+            raise errors.ValidationFailed("A conversation is given by its channel, DM or group DM id.")
+        channels, dms, groups = (q.filter(pk=conversation) for q in (channels, dms, groups))
+    result = [
+        Conversation(ConversationKind.CHANNEL, str(pk), str(ws))
+        for pk, ws in channels.values_list("pk", "workspace_id")
+    ] + [
+        Conversation(ConversationKind.DM, str(pk), str(ws))
+        for query in (dms, groups)
+        for pk, ws in query.values_list("pk", "workspace_id")
+    ]
+    if conversation and not result:
+        raise errors.NotFound(f"No channel, DM or group DM {conversation}.")
+    return result

@@ -114,6 +114,7 @@ from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
 from messaging.serializers import message_to_api
 from moderation.models import AuditLogEntry
 from moderation.services import AuditRecord, audit_entries_create
+from readstate import counting as unread_index
 from realtime import broadcast
 from search import services as search_services
 from slackclone import errors
@@ -297,6 +298,7 @@ def _insert_locked(
         if files:
             file_shares_record(message=message)
         search_services.messages_indexed([message])  # in the seq's transaction: searchable once committed
+        unread_index.entries_add([message])  # counted from the same commit (issue 18)
         latest_set(conversation, [message])  # the sidebar's row, in the send's transaction (issue 16)
         _broadcast_created(message)
         return SendResult(message=message, created=True)
@@ -517,6 +519,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
         elif first.error is not None:
             item.error = first.error
     search_services.messages_indexed(stored)  # the batch, in the seq range's transaction
+    unread_index.entries_add(stored)
     latest_set(conversation, stored)  # the sidebar's row, once per batch, in its transaction (issue 16)
     _broadcast_created_many(stored)
     return failure
@@ -737,6 +740,7 @@ def message_edit(
         if updated is None:  # deleted (or purged) meanwhile
             raise errors.NotFound("Message not found.")
         search_services.messages_indexed([updated])
+        unread_index.entries_edited(updated)  # mentions added or removed
         latest_edited(conversation, updated)
         try:
             broadcast.message_updated(message=message_to_api(updated))
@@ -792,6 +796,7 @@ def message_delete(
         root = threads.reply_removed_locked(reply=deleted) if deleted is not None else None
         if deleted is not None:
             search_services.messages_unindexed([deleted])
+            unread_index.entries_remove([deleted])
             latest_deleted(conversation, deleted)
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
@@ -902,6 +907,7 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
                     roots.append(threads.reply_removed_locked(reply=done))
                 if done is not None:
                     search_services.messages_unindexed([done])
+                    unread_index.entries_remove([done])
                     latest_deleted(message.conversation, done)
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)
@@ -921,6 +927,7 @@ def conversation_sequence_delete(*, conversation: Conversation) -> None:
     """Drop a deleted conversation's seq counter (inside the deleting transaction)."""
     MessageSequence.objects.filter(conversation_id=UUID(conversation.id)).delete()
     search_services.conversation_unindexed(conversation)
+    unread_index.conversation_entries_drop(conversation)
 
 
 def conversation_messages_delete(*, conversation: Conversation) -> int:
@@ -955,6 +962,7 @@ def orphan_messages_delete(*, orphans: list[selectors.OrphanConversation], creat
                     conversation_id=conversation_id, created_before=created_before
                 )
                 search_services.conversation_unindexed(Conversation(kind, conversation_id))
+                unread_index.conversation_entries_drop(Conversation(kind, conversation_id))
     return counts
 
 
@@ -998,6 +1006,9 @@ def messages_purge(
             progress=(lambda deleted, name=name: progress(name, deleted)) if progress is not None else None,
         )
         search_services.messages_purged(
+            created_before=older_than, kind=kind, conversation_id=conversation_id, workspace_id=workspace_id
+        )
+        unread_index.entries_purged(
             created_before=older_than, kind=kind, conversation_id=conversation_id, workspace_id=workspace_id
         )
     return counts
@@ -1104,6 +1115,7 @@ def _import_locked(conversation: Conversation, drafts: list[MessageDraft]) -> li
             _resync_seq(conversation, max_seq=max_seq, max_created_at=max_created_at)
             continue
         search_services.messages_indexed(messages)
+        unread_index.entries_add(messages)
         return messages
     raise AssertionError("unreachable")
 

@@ -85,7 +85,7 @@ class ConversationListApi(APIView):
         "50, max 200). One query per page however many conversations you have. `kinds` restricts the kinds "
         "(comma-separated subset of `channel,dm,group_dm`; default all). Each item carries your read state "
         "(`last_read_seq`, `unread_count`, `mention_count`, `muted`), counted for the page in a few more queries "
-        "(one per store and count, over the unread messages only).",
+        "(over the unread messages only, on the unread index).",
         parameters=[
             OpenApiParameter("kinds", str, description="Comma-separated subset of `channel`, `dm`, `group_dm`."),
             OpenApiParameter("cursor", str, description="A `next_cursor` of an earlier page."),

@@ -1,8 +1,9 @@
 """Read state, preferences, user status and sent notifications (issue 18).
 
 See docs/read-state.md for the design: markers only move forward (one conditional
-upsert), counts are computed on the messages' (conversation, seq) index."""
+upsert), counts are counted from the marker on the unread index (UnreadEntry)."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -85,3 +86,39 @@ class NotificationSent(models.Model):
 
     def __str__(self):
         return f"{self.reason} {self.message_id} -> {self.user_id}"
+
+
+class UnreadEntry(models.Model):
+    """One countable message, for exact unread and mention counts (issue 18): a live
+    TEXT message of a conversation (channel, DM, group DM), kept beside its `seq` in
+    the transactions that store, edit and delete it (`readstate.counting`), so that
+    counting from a read marker is an index range in PostgreSQL, in the same query as
+    the sidebar's page, whatever the message store is.
+
+    `in_conversation`: shown in the conversation's history (a root, or a reply also
+    sent to it); `thread_id`: a reply's root. The contract's definitions are WHERE
+    clauses on these columns (readstate.selectors)."""
+
+    pk = models.CompositePrimaryKey("conversation_id", "seq")
+    conversation_id = models.UUIDField()
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=8)
+    workspace_id = models.UUIDField(null=True)
+    sender_id = models.UUIDField(null=True)
+    thread_id = models.CharField(max_length=24, null=True)  # noqa: DJ001 (NULL: not a reply; the partial index)
+    in_conversation = models.BooleanField()
+    mentions = ArrayField(models.UUIDField(), default=list)
+    mentions_conversation = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "unread_entries"
+        indexes = [
+            models.Index(
+                fields=["thread_id", "seq"], name="unread_entries_thread", condition=models.Q(thread_id__isnull=False)
+            ),
+            models.Index(fields=["created_at"], name="unread_entries_created"),  # retention (messages_purge)
+        ]
+
+    def __str__(self):
+        return f"{self.conversation_id}#{self.seq}"

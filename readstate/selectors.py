@@ -2,37 +2,33 @@
 
 Counting (docs/read-state.md)
 =============================
-The counts are not stored: they are counted on MongoDB, on the messages' unique
-(conversation, seq) index, from the reader's marker. `unread_count` of `user` in a
-conversation is the number of messages with
+The counts are counted, not stored: from the reader's marker, on the unread index
+(`unread_entries`, one row per live TEXT message, kept by the messages' own write
+transactions: readstate.counting). `unread_count` of `user` in a conversation is the
+number of messages with
 
     seq > marker, deletedAt null, type TEXT, senderId != user,
     and (threadId null or alsoInChannel true)
 
 and `mention_count` the part of those with `mentions` containing the user or
-`mentionsChannel` true. Because the definition is evaluated on the stored documents,
-every later change is reflected at once with no maintenance on the write path: a
-delete stops counting as soon as MongoDB acknowledged it, an edit that adds or removes
-a mention moves `mention_count`, a late joiner's marker starts at the newest seq. The
-write path (send, edit, delete) costs nothing more.
-
-Conversations whose newest seq (PostgreSQL's message_sequences, one query for the
-page) is not after the marker are answered 0/0 without asking MongoDB. The others are
-counted in ONE aggregation per collection: a `$match` on an
-`$or` of (conversation, seq > marker) branches, then `$group` by conversation. Only the
-messages after each marker are read (the unread ones), so the cost grows with what is
-unread, not with history.
+`mentionsChannel` true: WHERE clauses on those rows. Every later change shows at once:
+a delete removes its row in the delete's transaction, an edit that adds or removes a
+mention updates it, a late joiner's marker starts at the newest seq. Counting a page
+is one PostgreSQL query: a range on the (conversation, seq) primary key per
+conversation with something after its marker, so the cost grows with what is unread,
+not with history, and does not depend on the message store.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+from django.db import connection
+
 from channels_app.selectors import channel_member_ids, user_channel_ids
 from dms.selectors import dm_member_ids, user_dm_ids
 from messaging.documents import Conversation, ConversationKind
 from messaging.models import MessageSequence, ThreadFollow
-from messaging.repositories import _mongo_errors, repository_for
 from readstate.models import ReadMarker, ThreadReadMarker, UserStatus
 
 
@@ -40,6 +36,27 @@ from readstate.models import ReadMarker, ThreadReadMarker, UserStatus
 class Counts:
     unread_count: int
     mention_count: int
+
+
+# The contract's definitions as WHERE clauses on the unread index (readstate.counting).
+_COUNTS_SQL = """
+SELECT e.conversation_id, count(*),
+       count(*) FILTER (WHERE e.mentions_conversation OR %(me)s = ANY(e.mentions))
+FROM unnest(%(ids)s::uuid[], %(markers)s::bigint[]) AS m(conversation_id, last_read_seq)
+JOIN unread_entries e ON e.conversation_id = m.conversation_id AND e.seq > m.last_read_seq
+WHERE e.in_conversation AND e.sender_id IS DISTINCT FROM %(me)s
+GROUP BY e.conversation_id
+"""
+
+_THREAD_COUNTS_SQL = """
+SELECT e.thread_id, count(*),
+       count(*) FILTER (WHERE e.mentions_conversation OR %(me)s = ANY(e.mentions))
+FROM unnest(%(roots)s::varchar[], %(ids)s::uuid[], %(markers)s::bigint[]) AS t(root_id, conversation_id, last_read_seq)
+JOIN unread_entries e
+  ON e.thread_id = t.root_id AND e.conversation_id = t.conversation_id AND e.seq > t.last_read_seq
+WHERE e.sender_id IS DISTINCT FROM %(me)s
+GROUP BY e.thread_id
+"""
 
 
 def newest_seq(*, conversation_id: UUID | str) -> int:
@@ -66,34 +83,18 @@ def thread_marker_get(*, user_id, root_id: str) -> int:
     return int(value or 0)
 
 
-def _unread_filter(user_id: str) -> dict:
-    return {
-        "deletedAt": None,
-        "type": "TEXT",
-        "senderId": {"$ne": user_id},
-    }
-
-
-def _in_channel_view() -> dict:
-    return {"$or": [{"threadId": None}, {"alsoInChannel": True}]}
-
-
-def _mentioning(user_id: str) -> dict:
-    return {"$or": [{"mentions": user_id}, {"mentionsChannel": True}]}
-
-
 def counts_many(
     *, user_id, markers: dict[Conversation, int], newest: dict[str, int] | None = None
 ) -> dict[Conversation, Counts]:
-    """Unread and mention counts of `user_id` in each conversation, from its marker:
-    one aggregation per collection and count (at most 2 x kinds round trips).
-    `newest` ({conversation id: newest seq}) when the caller already read it."""
+    """Unread and mention counts of `user_id` in each conversation, from its marker, in
+    one query on the unread index. `newest` ({conversation id: newest seq}) when the
+    caller already read it, else one more query reads it."""
     user_id = str(user_id)
     result = {conversation: Counts(0, 0) for conversation in markers}
     if not markers:
         return result
-    # A conversation whose newest seq is not after the marker has nothing unread, and
-    # costs MongoDB nothing (one PostgreSQL query, unless the caller has them).
+    # A conversation whose newest seq is not after the marker has nothing unread and
+    # is left out of the count query.
     if newest is None:
         newest = {
             str(cid): seq
@@ -101,24 +102,19 @@ def counts_many(
                 "conversation_id", "last_seq"
             )
         }
-    by_kind: dict[ConversationKind, list[tuple[Conversation, int]]] = {}
-    for conversation, marker in markers.items():
-        if newest.get(conversation.id, 0) > marker:
-            by_kind.setdefault(conversation.kind, []).append((conversation, marker))
-    for kind, items in by_kind.items():
-        repo = repository_for(kind)
-        field = repo.conversation_field
-        branches = [{field: conversation.id, "seq": {"$gt": marker}} for conversation, marker in items]
-        unread = {"$and": [{"$or": branches}, _unread_filter(user_id), _in_channel_view()]}
-        found: dict[str, list[int]] = {}
-        for index, query in enumerate((unread, {"$and": [unread, _mentioning(user_id)]})):
-            pipeline = [{"$match": query}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
-            with _mongo_errors():
-                for row in repo.collection.aggregate(pipeline):
-                    found.setdefault(row["_id"], [0, 0])[index] = int(row["n"])
-        for conversation, _marker in items:
-            unread_n, mention_n = found.get(conversation.id, [0, 0])
-            result[conversation] = Counts(unread_n, mention_n)
+    todo = [
+        (conversation, marker) for conversation, marker in markers.items() if newest.get(conversation.id, 0) > marker
+    ]
+    if not todo:
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _COUNTS_SQL,
+            {"me": UUID(user_id), "ids": [UUID(c.id) for c, _m in todo], "markers": [m for _c, m in todo]},
+        )
+        found = {str(cid): Counts(int(unread), int(mentions)) for cid, unread, mentions in cursor.fetchall()}
+    for conversation, _marker in todo:
+        result[conversation] = found.get(conversation.id, Counts(0, 0))
     return result
 
 
@@ -128,21 +124,23 @@ def counts_for(*, user_id, conversation: Conversation, marker: int) -> Counts:
 
 def thread_unread_many(*, user_id, threads: list[tuple[ConversationKind, str, str, int]]) -> dict[str, int]:
     """{root_id: replies after the marker, visible, not the user's own} for each
-    (kind, conversation_id, root_id, marker); one aggregation per collection."""
+    (kind, conversation_id, root_id, marker); one query on the unread index."""
     user_id = str(user_id)
     counts: dict[str, int] = {root_id: 0 for _k, _c, root_id, _m in threads}
-    for kind in ConversationKind:
-        mine = [t for t in threads if t[0] is kind]
-        if not mine:
-            continue
-        repo = repository_for(kind)
-        field = repo.conversation_field
-        branches = [{field: cid, "threadId": root_id, "seq": {"$gt": marker}} for _k, cid, root_id, marker in mine]
-        query = {"$and": [{"$or": branches}, {"deletedAt": None, "senderId": {"$ne": user_id}}]}
-        pipeline = [{"$match": query}, {"$group": {"_id": "$threadId", "n": {"$sum": 1}}}]
-        with _mongo_errors():
-            for row in repo.collection.aggregate(pipeline):
-                counts[row["_id"]] = int(row["n"])
+    if not threads:
+        return counts
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _THREAD_COUNTS_SQL,
+            {
+                "me": UUID(user_id),
+                "roots": [root_id for _k, _c, root_id, _m in threads],
+                "ids": [UUID(cid) for _k, cid, _r, _m in threads],
+                "markers": [marker for _k, _c, _r, marker in threads],
+            },
+        )
+        for root_id, unread, _mentions in cursor.fetchall():
+            counts[root_id] = int(unread)
     return counts
 
 
@@ -186,7 +184,7 @@ def read_states_from(*, user_id, markers: dict[Conversation, tuple[int, bool, in
     """{conversation id: ReadState} for one sidebar page (GET /conversations), from
     {conversation: (last_read_seq, muted, newest seq)} that the page's one PostgreSQL
     query read beside each conversation: only conversations with a message after the
-    marker cost anything, one aggregation per collection and count (counts_many)."""
+    marker are counted, in one more query (counts_many)."""
     newest = {c.id: last_seq for c, (_seq, _muted, last_seq) in markers.items()}
     counts = counts_many(user_id=user_id, markers={c: seq for c, (seq, _m, _l) in markers.items()}, newest=newest)
     return {
@@ -253,14 +251,13 @@ def status_fields(status: UserStatus | None, *, now: datetime | None = None) -> 
 def thread_counts(*, user_id, conversation: Conversation, root_id: str, marker: int) -> Counts:
     """A thread's replies after `marker`: visible, not the user's own; and the part of
     them that mention the user or the conversation."""
-    user_id = str(user_id)
-    repo = repository_for(conversation.kind)
-    query = {repo.conversation_field: conversation.id, "threadId": root_id, "seq": {"$gt": marker}}
-    query |= {"deletedAt": None, "senderId": {"$ne": user_id}}
-    with _mongo_errors():
-        unread = repo.collection.count_documents(query)
-        mentions = repo.collection.count_documents({"$and": [query, _mentioning(user_id)]}) if unread else 0
-    return Counts(unread, mentions)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _THREAD_COUNTS_SQL,
+            {"me": UUID(str(user_id)), "roots": [root_id], "ids": [UUID(conversation.id)], "markers": [marker]},
+        )
+        row = cursor.fetchone()
+    return Counts(int(row[1]), int(row[2])) if row else Counts(0, 0)
 
 
 def thread_states(*, user_id, roots: list) -> dict[str, tuple[int, int]]:

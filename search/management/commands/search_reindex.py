@@ -10,13 +10,11 @@ of the messages indexed.
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from accounts.models import Workspace
-from channels_app.models import Channel
-from dms.models import DmConversation, GroupDm
-from messaging.documents import Conversation, ConversationKind
+from messaging.documents import Conversation
 from messaging.repositories import repository_for
-from messaging.validation import is_uuid
+from messaging.selectors import conversations_for_maintenance
 from search import services
+from slackclone import errors
 
 
 class Command(BaseCommand):
@@ -51,28 +49,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Indexed {indexed} messages of {len(todo)} conversations."))
 
     def _conversations(self, workspace: str | None, conversation: str | None) -> list[Conversation]:
-        channels = Channel.objects.all()
-        dms = DmConversation.objects.all()
-        groups = GroupDm.objects.all()
-        if workspace:
-            found = Workspace.objects.filter(slug=workspace).first() or (
-                Workspace.objects.filter(pk=workspace).first() if is_uuid(workspace) else None
-            )
-            if found is None:
-                raise CommandError(f"No workspace {workspace!r}.")
-            channels, dms, groups = (q.filter(workspace=found) for q in (channels, dms, groups))
-        if conversation:
-            if not is_uuid(conversation):
-                raise CommandError("--conversation takes a channel, DM or group DM id.")
-            channels, dms, groups = (q.filter(pk=conversation) for q in (channels, dms, groups))
-        result = [
-            Conversation(ConversationKind.CHANNEL, str(pk), str(ws))
-            for pk, ws in channels.values_list("pk", "workspace_id")
-        ] + [
-            Conversation(ConversationKind.DM, str(pk), str(ws))  # group DMs are DMs to the message store
-            for query in (dms, groups)
-            for pk, ws in query.values_list("pk", "workspace_id")
-        ]
-        if conversation and not result:
-            raise CommandError(f"No channel or DM conversation {conversation}.")
-        return result
+        try:
+            return conversations_for_maintenance(workspace=workspace, conversation=conversation)
+        except errors.DomainError as exc:
+            raise CommandError(str(exc)) from exc

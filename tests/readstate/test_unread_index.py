@@ -1,0 +1,101 @@
+"""The unread index (readstate.counting): counts are counted in PostgreSQL, kept by the
+messages' own write transactions, rebuilt by `manage.py unread_index_rebuild`, and
+follow retention and conversation deletion."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from messaging import services
+from readstate.models import UnreadEntry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _send(where, user, content="hi", **extra):
+    return services.message_send(sender=user, **where.kwargs, content=content, **extra).message
+
+
+def _read_url(where):
+    return where.url.rsplit("/messages", 1)[0] + "/read"
+
+
+def _item(client, conversation_id):
+    items = client.get("/api/v1/conversations").json()["results"]
+    return next(item for item in items if item["id"] == str(conversation_id))
+
+
+def test_the_counts_need_no_message_store(where, alice, bob, client_for):
+    """The sidebar's counts and PUT …/read's answer are counted in PostgreSQL: they are
+    right while MongoDB is unreachable (FerretDB 1.24 would scan a collection per
+    count; MongoDB's outage no longer takes the badges down)."""
+    _send(where, bob, "one")
+    _send(where, bob, f"<@{alice.pk}> two")
+    client = client_for(alice)
+    before = _item(client, where.pk)
+    restore = _mongo_down()
+    try:
+        item = _item(client, where.pk)
+        assert (item["unread_count"], item["mention_count"]) == (before["unread_count"], before["mention_count"])
+        assert (item["unread_count"], item["mention_count"]) == (2, 1)
+        answer = client.put(_read_url(where), {"seq": item["latest"]["seq"] - 1}, format="json")
+        assert answer.status_code == 200, answer.json()
+        assert (answer.json()["unread_count"], answer.json()["mention_count"]) == (1, 1)
+    finally:
+        restore()
+
+
+def _mongo_down():
+    """Point the process's MongoDB client at a closed port (as the `mongo_down` fixture
+    of tests/messaging does, after the test's setup); returns the restore."""
+    from django.conf import settings
+
+    from messaging import mongo
+
+    real = mongo._client
+    original = (settings.MONGO_URL, settings.MONGO_TIMEOUT_MS)
+    settings.MONGO_URL, settings.MONGO_TIMEOUT_MS = "mongodb://127.0.0.1:9/", 150
+    mongo._client = None
+
+    def restore():
+        if mongo._client is not None and mongo._client is not real:
+            mongo._client.close()
+        settings.MONGO_URL, settings.MONGO_TIMEOUT_MS = original
+        mongo._client = real
+
+    return restore
+
+
+def test_rebuild_restores_the_index_from_the_message_store(where, alice, bob, client_for):
+    _send(where, bob, "one")
+    deleted = _send(where, bob, "two")
+    services.message_delete(user=bob, message_id=deleted.id, **where.kwargs)
+    _send(where, bob, f"<@{alice.pk}> three")
+    _send(where, alice, "mine")
+    client = client_for(alice)
+    expected = _item(client, where.pk)
+    assert (expected["unread_count"], expected["mention_count"]) == (2, 1)
+    rows = UnreadEntry.objects.filter(conversation_id=where.pk).count()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM unread_entries")
+    assert _item(client, where.pk)["unread_count"] == 0  # lost: what an upgrade starts from
+    call_command("unread_index_rebuild", verbosity=0)
+    assert UnreadEntry.objects.filter(conversation_id=where.pk).count() == rows
+    item = _item(client, where.pk)
+    assert (item["unread_count"], item["mention_count"]) == (2, 1)
+
+
+def test_retention_and_conversation_deletion_take_their_rows(channel, alice, bob):
+    for n in range(3):
+        services.message_send(sender=bob, channel_id=channel.pk, content=f"m{n}")
+    assert UnreadEntry.objects.filter(conversation_id=channel.pk).count() == 3
+    services.messages_purge(older_than=datetime.now(UTC) + timedelta(seconds=1), channel_id=channel.pk)
+    assert UnreadEntry.objects.filter(conversation_id=channel.pk).count() == 0
+    services.message_send(sender=bob, channel_id=channel.pk, content="after")
+    from channels_app.services import channel_delete
+
+    alice.is_staff = True
+    channel_delete(channel=channel, by=alice)
+    assert UnreadEntry.objects.filter(conversation_id=channel.pk).count() == 0
