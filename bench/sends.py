@@ -20,7 +20,7 @@ message is counted in MongoDB (stored == acked), and everything created is remov
 Goal: at the level that maximises throughput, ours >= 35% of raw insert_one at that
 same level. Sends into one channel are serialised BY DESIGN (a PostgreSQL row lock per
 conversation is held across the seq upsert, the MongoDB insert and the broadcast; see
-messaging/services.py): adding concurrency beyond ~2 only queues on that lock.
+messaging/services/store.py): adding concurrency beyond ~2 only queues on that lock.
 """
 
 import argparse

@@ -15,6 +15,7 @@ from messaging.documents import ConversationKind
 from messaging.models import MessageSequence
 from messaging.mongo import get_db
 from messaging.repositories import repository_for
+from messaging.services import group_commit
 from slackclone import errors
 from tests.helpers import capture_broadcasts
 from tests.messaging.support import in_thread, run_in_threads
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _queued(channel) -> int:
-    queue = services._send_queues.get((ConversationKind.CHANNEL.value, str(channel.pk)))
+    queue = group_commit._send_queues.get((ConversationKind.CHANNEL.value, str(channel.pk)))
     return len(queue.waiting) if queue is not None else 0
 
 

@@ -1,0 +1,292 @@
+"""Group commit: sends to one conversation that queue in a process while its lock is held
+go in together (issue 13; see docs/performance.md)."""
+
+import copy
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from channels_app.selectors import channel_check_sender
+from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
+from messaging.latest import latest_set
+from messaging.repositories import DuplicateMessage, repository_for
+from messaging.serializers import message_to_api
+from messaging.services.store import (
+    _SET_SEQ_SQL,
+    SendResult,
+    _broadcast_created,
+    _now_ms,
+    _refuse_if_archived,
+    _reserve_seq_range,
+    _send,
+)
+from readstate import counting as unread_index
+from realtime import broadcast
+from search import services as search_services
+from slackclone import errors
+
+logger = logging.getLogger(__name__)
+
+# --- Group commit ------------------------------------------------------------------
+# One process, one conversation: the first send finds no batch running and leads; the
+# sends that arrive while it waits for the row lock and stores queue behind it and go
+# into the NEXT batch together. The leader of a batch answers its own request only;
+# before returning it hands the lead to the oldest send still queued, which runs the
+# next batch (so every request does at most one batch of work and waits for at most one
+# batch ahead of it). Queued sends hold no PostgreSQL connection: a hot conversation
+# takes at most one pooled connection per process while it waits for its lock.
+
+
+@dataclass(eq=False, slots=True)
+class _QueuedSend:
+    fields: dict  # sender_id, content, message_type, client_msg_id, extra (issue 17)
+    message_id: str = ""
+    dedupe_key: str = ""
+    result: SendResult | None = None
+    error: BaseException | None = None
+    lead: bool = False  # this send's thread runs the next batch
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(eq=False, slots=True)
+class _SendQueue:
+    waiting: deque = field(default_factory=deque)
+    running: bool = False  # a batch is being stored (or its leader is about to)
+
+
+_send_queues: dict[tuple[str, str], _SendQueue] = {}
+_send_queues_lock = threading.Lock()
+
+
+def _send_grouped(*, conversation: Conversation, **fields) -> SendResult:
+    """`_send`, grouped with the sends queued in this process for the same
+    conversation (see "Group commit" in the module docstring). Raises errors.Busy (429,
+    nothing stored) when SEND_QUEUE_MAX sends already wait, or when this one waited
+    SEND_QUEUE_WAIT_SECONDS without being taken into a batch."""
+    if connection.in_atomic_block:
+        # Inside a caller's transaction the lock must be held until that commits: alone.
+        return _send(conversation=conversation, **fields)
+    key = (conversation.kind.value, conversation.id)
+    item = _QueuedSend(fields=fields)
+    with _send_queues_lock:
+        queue = _send_queues.get(key)
+        if queue is None:
+            queue = _send_queues[key] = _SendQueue()
+        if len(queue.waiting) >= settings.SEND_QUEUE_MAX:
+            raise _busy()
+        queue.waiting.append(item)
+        leads = item.lead = not queue.running
+        queue.running = True
+    if not leads:
+        # Waiting for a turn: give the pooled connection back (others need it).
+        connection.close()
+        _wait_for_turn(queue, item)
+        if not item.lead:
+            return _answer(item)
+    _lead_batch(conversation, key, queue)
+    return _answer(item)
+
+
+def _busy() -> errors.Busy:
+    return errors.Busy(
+        "Too many messages are queued for this conversation; try again shortly.", code="conversation_busy"
+    )
+
+
+def _wait_for_turn(queue: _SendQueue, item: _QueuedSend) -> None:
+    if item.done.wait(settings.SEND_QUEUE_WAIT_SECONDS):
+        return
+    with _send_queues_lock:
+        if not item.lead and item in queue.waiting:
+            queue.waiting.remove(item)  # never taken: shed, nothing stored
+            raise _busy()
+    # Taken into a batch meanwhile (or just made leader): its outcome is bounded by the
+    # stores' own timeouts.
+    item.done.wait()
+
+
+def _answer(item: _QueuedSend) -> SendResult:
+    if item.error is not None:
+        try:  # one exception object per request: the batch's senders raise it in their own threads
+            error = copy.copy(item.error)
+        except Exception:
+            error = item.error
+        raise error
+    assert item.result is not None
+    return item.result
+
+
+def _lead_batch(conversation: Conversation, key: tuple[str, str], queue: _SendQueue) -> None:
+    """Store the oldest queued sends (this thread's among them) as one batch, answer
+    them, and hand the lead to the next queued send, if any."""
+    with _send_queues_lock:
+        batch = [queue.waiting.popleft() for _ in range(min(len(queue.waiting), settings.SEND_BATCH_MAX))]
+    try:
+        _send_batch(conversation, batch)
+    finally:
+        with _send_queues_lock:
+            if queue.waiting:
+                successor = queue.waiting[0]
+                successor.lead = True
+                successor.done.set()
+            else:
+                queue.running = False
+                _send_queues.pop(key, None)
+        for item in batch:
+            item.done.set()
+
+
+def _send_batch(conversation: Conversation, batch: list[_QueuedSend]) -> None:
+    """Steps 1-5 once for the whole batch, in one transaction: one seq range, one
+    insert_many, one publish. Every send of the batch gets its result or the error."""
+    failure: BaseException | None = None
+    try:
+        with transaction.atomic():
+            failure = _insert_batch_locked(conversation, batch)
+    except Exception as exc:  # rolled back: every send of the batch fails with it
+        failure = exc
+    for item in batch:
+        if item.result is None and item.error is None:
+            item.error = failure if failure is not None else AssertionError("send left unanswered")
+
+
+def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -> errors.StoreUnavailable | None:
+    """Inside the batch's transaction. Duplicates of one client_msg_id inside the batch
+    are stored once (the first; the others get it with created=False). A document the
+    unique indexes refuse is, as in step 3, either a retry of a stored client_msg_id
+    (answered with the original; its seq goes to the next document, so no seq is
+    consumed) or a counter behind MongoDB (resynced once). At the end the counter is set
+    to the last seq stored. Returns the StoreUnavailable to answer the sends that got
+    no result (step 4: what was reserved stays consumed), else None."""
+    repo = repository_for(conversation.kind)
+    firsts: dict[str, _QueuedSend] = {}
+    repeats: list[tuple[_QueuedSend, _QueuedSend]] = []
+    for item in batch:
+        item.message_id = repo.new_id()
+        item.dedupe_key = dedupe_key_for(message_id=item.message_id, client_msg_id=item.fields["client_msg_id"])
+        first = firsts.setdefault(item.dedupe_key, item)
+        if first is not item:
+            repeats.append((item, first))
+    pending = list(firsts.values())
+    first_seq, created_at = _reserve_seq_range(conversation, count=len(pending), earliest=_now_ms())
+    reserved_last = first_seq + len(pending) - 1
+    _refuse_if_archived(conversation)
+    pending = _refuse_removed_senders(conversation, pending)  # issue 16
+    counter, next_seq, resynced = first_seq - 1, first_seq, False
+    stored: list[MessageDocument] = []
+    failure: errors.StoreUnavailable | None = None
+    try:
+        while pending:
+            messages = [
+                _batch_message(conversation, item, seq=next_seq + offset, created_at=created_at)
+                for offset, item in enumerate(pending)
+            ]
+            try:
+                if len(messages) == 1:  # the common case of a quiet conversation
+                    repo.insert(messages[0])
+                else:
+                    repo.insert_many(messages)
+                refused = len(messages)
+            except DuplicateMessage as exc:
+                refused = exc.index or 0
+            for item, message in zip(pending[:refused], messages[:refused], strict=True):
+                item.result = SendResult(message=message, created=True)
+                stored.append(message)
+                counter = message.seq
+            if refused == len(messages):
+                break
+            item, message = pending[refused], messages[refused]
+            existing = repo.find_by_dedupe_key(conversation_id=conversation.id, dedupe_key=item.dedupe_key)
+            if existing is not None:  # a retry of a stored client_msg_id: no seq consumed
+                item.result = SendResult(message=existing, created=False)
+                pending, next_seq = pending[refused + 1 :], message.seq
+                continue
+            if resynced:
+                raise DuplicateMessage(f"seq {message.seq} taken after a resync")
+            max_seq, max_created_at = repo.high_water_mark(conversation_id=conversation.id)
+            logger.warning(
+                "seq counter of %s %s was behind MongoDB (gave %d, max stored %d): resynced",
+                conversation.kind,
+                conversation.id,
+                message.seq,
+                max_seq,
+            )
+            resynced = True
+            counter = max(counter, max_seq)
+            pending, next_seq = pending[refused:], max(message.seq, max_seq + 1)
+            created_at = max(created_at, max_created_at or created_at)
+    except errors.StoreUnavailable as exc:
+        failure, counter = exc, max(counter, reserved_last, next_seq + len(pending) - 1)
+    if counter != reserved_last:
+        with connection.cursor() as cursor:
+            cursor.execute(_SET_SEQ_SQL, [counter, created_at, UUID(conversation.id)])
+    for item, first in repeats:
+        if first.result is not None:
+            item.result = SendResult(message=first.result.message, created=False)
+        elif first.error is not None:
+            item.error = first.error
+    search_services.messages_indexed(stored)  # the batch, in the seq range's transaction
+    unread_index.entries_add(stored)
+    latest_set(conversation, stored)  # the sidebar's row, once per batch, in its transaction (issue 16)
+    _broadcast_created_many(stored)
+    return failure
+
+
+def _refuse_removed_senders(conversation: Conversation, pending: list[_QueuedSend]) -> list[_QueuedSend]:
+    """Under the lock, in a channel: the sends whose sender is no longer a member (a
+    removal or leave committed while they waited) get that error (403, 404 in a private
+    channel) and are not stored; the others are returned (issue 16). The seqs reserved
+    for the refused ones are given back by the counter update at the end of the batch."""
+    if conversation.kind is not ConversationKind.CHANNEL:
+        return pending
+    verdicts: dict[str, errors.DomainError | None] = {}
+    kept = []
+    for item in pending:
+        sender_id = item.fields.get("sender_id")
+        if item.fields.get("message_type") is not MessageType.TEXT or sender_id is None:
+            kept.append(item)
+            continue
+        if sender_id not in verdicts:
+            try:
+                channel_check_sender(channel_id=conversation.id, user_id=sender_id)
+                verdicts[sender_id] = None
+            except errors.DomainError as exc:
+                verdicts[sender_id] = exc
+        if verdicts[sender_id] is None:
+            kept.append(item)
+        else:
+            item.error = verdicts[sender_id]
+    return kept
+
+
+def _batch_message(conversation: Conversation, item: _QueuedSend, *, seq: int, created_at: datetime) -> MessageDocument:
+    return MessageDocument(
+        id=item.message_id,
+        conversation=conversation,
+        seq=seq,
+        sender_id=item.fields["sender_id"],
+        content=item.fields["content"],
+        type=item.fields["message_type"],
+        created_at=created_at,
+        edited_at=None,
+        client_msg_id=item.fields["client_msg_id"],
+        dedupe_key=item.dedupe_key,
+        **(item.fields.get("extra") or {}),  # issue 17: thread and mentions
+    )
+
+
+def _broadcast_created_many(messages: list[MessageDocument]) -> None:
+    """Step 5 for a batch: one publish of every stored message, in seq order."""
+    if len(messages) == 1:
+        _broadcast_created(messages[0])
+    elif messages:
+        try:
+            broadcast.messages_created(messages=[message_to_api(message) for message in messages])
+        except Exception:  # as _broadcast_created
+            logger.exception("message_created broadcast failed for %d messages", len(messages))
