@@ -33,7 +33,8 @@ API no more than 3x the raw store query.
 other message is a reply (half of them to the measured root, the rest to 9 others), every
 third carries 3 reactions from 5 users and a mention, and measures, in the same run and
 at the same rate, its newest history page, its channel view (?thread_roots_only=true)
-and the newest page of one thread's replies, beside the plain channel's newest page.
+and the newest page of one thread's replies, beside the plain channel's newest page: the
+four cells' requests taken in turn (round-robin), so the machine's load weighs on each alike.
 
 The script uses the settings of DJANGO_SETTINGS_MODULE (default slackclone.settings),
 so a server given with --base-url must share its DATABASE_URL, MONGO_URL, MONGO_DB and
@@ -183,6 +184,31 @@ def measure(
             raise SystemExit(f"expected a page of {expect} messages, got {size}")
         next_at = max(next_at, time.perf_counter() - interval)  # do not burst to catch up
     return statistics.median(samples), percentile(samples, 0.99)
+
+
+def measure_interleaved(
+    cells: dict[str, Callable[[], int]], requests: int, rate: float, warmup: int = 2
+) -> dict[str, tuple[float, float]]:
+    """{name: (p50, p99)} of each cell, its requests taken in turn with the others' (one
+    of each, round after round, at `rate` requests per second in all), so that the
+    machine's load, which drifts over a run on a shared machine, weighs on every cell
+    alike: the fair same-run comparison of --rich."""
+    for fn in cells.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in cells}
+    interval, next_at = 1.0 / rate, time.perf_counter()
+    for _ in range(requests):
+        for name, fn in cells.items():
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at += interval
+            started = time.perf_counter()
+            size = fn()
+            samples[name].append((time.perf_counter() - started) * 1000)
+            if size != PAGE:
+                raise SystemExit(f"{name}: expected a page of {PAGE} messages, got {size}")
+            next_at = max(next_at, time.perf_counter() - interval)
+    return {name: (statistics.median(found), percentile(found, 0.99)) for name, found in samples.items()}
 
 
 def api_getter(base_url: str | None, token: str, url: str) -> Callable[[dict], int]:
@@ -416,7 +442,7 @@ def main() -> None:
                 "rich channel view": lambda: rich_api({"limit": PAGE, "thread_roots_only": "true"}),
                 "thread replies": lambda: thread_api({"limit": PAGE}),
             }
-            rich_results = {name: measure(fn, args.requests, args.rate) for name, fn in rich_cells.items()}
+            rich_results = measure_interleaved(rich_cells, args.requests, args.rate)
 
         load_after = os.getloadavg()
         print(

@@ -144,6 +144,12 @@ def message_history(
             **view,
         )
         results = found[:limit][::-1]  # fetched newest first
+    if "thread_id" in view and not found:
+        # Replies found prove their root (only a root of this conversation gets replies,
+        # and one with live replies is live or a tombstone); an empty page must check it.
+        from messaging.threads import thread_root_get
+
+        thread_root_get(conversation=conversation, root_id=view["thread_id"], include_tombstone=True, in_path=True)
 
     if results:
         before_cursor = encode_cursor(conversation, results[0].seq)
@@ -166,10 +172,14 @@ def conversation_last_seq(*, conversation: Conversation) -> int:
 def _history_view(conversation: Conversation, *, thread_roots_only: object, thread_root_id: object) -> dict:
     """The repository's history view (issue 17) from the raw query values."""
     if thread_root_id is not None:
-        from messaging.threads import thread_root_get
-
-        root = thread_root_get(conversation=conversation, root_id=thread_root_id, include_tombstone=True, in_path=True)
-        return {"thread_id": root.id}
+        # The root itself is checked by message_history only when the page is empty: on
+        # FerretDB every read is a collection scan, and this one doubled the thread view's cost.
+        if not isinstance(thread_root_id, str):
+            raise errors.NotFound("Thread not found.")
+        try:
+            return {"thread_id": validation.clean_message_id(thread_root_id)}
+        except errors.NotFound as exc:
+            raise errors.NotFound("Thread not found.") from exc
     return {"roots_only": validation.clean_bool_param(thread_roots_only, field="thread_roots_only")}
 
 
