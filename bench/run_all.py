@@ -25,7 +25,7 @@ ROW_PREFIX = "BENCH-ROW "
 FULL = {
     "sends": ["--levels", "1,2,4,8", "--seconds", "6"],
     "fanout": ["--sockets", "1000", "--servers", "2", "--rate", "2", "--messages", "60"],
-    "history": ["--messages", "1000,10000", "--requests", "30"],
+    "history": ["--messages", "10000,100000", "--requests", "50"],  # issue 13: 10k and 100k stored
     "idle": ["--sockets", "10000", "--ping-interval", "20"],  # 20,000: see README "Performance"
     # Issue 13: the rate sweep 20..400/s into one 51-member channel, 1 and 2 processes;
     # BENCH_BASELINE_CODE=<a checkout of main> adds the concurrency-16 baseline.
@@ -34,7 +34,7 @@ FULL = {
 QUICK = {
     "sends": ["--levels", "1,2", "--seconds", "1", "--servers", "1"],
     "fanout": ["--sockets", "30", "--servers", "2", "--rate", "10", "--messages", "10", "--timeout", "10"],
-    "history": ["--messages", "200,1000", "--requests", "5"],
+    "history": ["--messages", "200,1000", "--requests", "5", "--small-size", "60"],
     "idle": ["--sockets", "200", "--users", "20", "--ping-interval", "1", "--window", "2"],
     "hot_channel": ["--rates", "10,20", "--seconds", "1", "--servers", "1", "--c16-seconds", "1", "--drain", "1"],
 }

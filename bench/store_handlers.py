@@ -7,14 +7,17 @@
 For each handler a private FerretDB is started here on a free port (SQLite: in a
 temporary directory; PostgreSQL: a temporary database of the dev cluster, PG_PORT),
 and a third time with the PostgreSQL handler plus GIN indexes created directly in its
-tables on `(_jsonb->'channelId')`, `(_jsonb->'dedupeKey')` and `(_jsonb->'_id')`
+tables on `(_jsonb->'channelId')`, `(_jsonb->'dedupeKey')`, `(_jsonb->'_id')` and
+`(_jsonb->'seqBlock')` (since issue 13 `ensure_mongo_indexes` makes all but the first)
 (FerretDB does not see them; its own btree indexes on `(_jsonb->'k')` cannot serve the
 `@>` it pushes down). The collection is seeded with --messages (growing), 90% in one big
 channel and the rest over 100 small ones, through the project's repository (its
 indexes, its document shape), and the repository's own operations are timed at each
 size (p50 / p99 over --requests calls): the newest page of the big and of a small
 channel, a deep page of the big one (90% back), a catch-up page (after a cursor near the
-end), the dedupe lookup of a send retry, an `_id` lookup, an edit and a soft delete.
+end), the dedupe lookup of a send retry, an `_id` lookup, an edit and a soft delete; and
+the same four pages as the history read runs them since issue 13 (`window_page`: bounded
+seq windows below the conversation's counter, "window: ...").
 
 Everything runs on the machine's shared cores with the dev services; each FerretDB and
 its data are removed at the end.
@@ -47,7 +50,7 @@ FERRETDB = (
 )
 SMALL_CHANNELS = 100
 PAGE = 50
-GIN_FIELDS = ("channelId", "dedupeKey", "_id")
+GIN_FIELDS = ("channelId", "dedupeKey", "_id", "seqBlock")
 
 
 def parse_args():
@@ -177,7 +180,18 @@ def measure(repo, big: str, small: str, state: dict, requests: int) -> dict:
             deleted_at=datetime.now(UTC),
         )
 
+    small_last = state[small]
     ops = {
+        # issue 13: the seq-window reads the API runs now (MessageRepository.window_page)
+        "window: newest, big": lambda: repo.window_page(conversation_id=big, top=big_last, limit=PAGE + 1),
+        "window: newest, small": lambda: repo.window_page(conversation_id=small, top=small_last, limit=PAGE + 1),
+        "window: deep, big": lambda: repo.window_page(
+            conversation_id=big, top=big_last, before=big_last // 10, limit=PAGE + 1
+        ),
+        "window: catch-up, big": lambda: repo.window_page(
+            conversation_id=big, top=big_last, after=big_last - 20, limit=PAGE + 1
+        ),
+        # the keyset queries the history read ran before issue 13 (the baseline)
         "newest page, big channel": lambda: repo.newest_page(conversation_id=big, limit=PAGE + 1),
         "newest page, small channel": lambda: repo.newest_page(conversation_id=small, limit=PAGE + 1),
         "deep page, big channel": lambda: repo.page_before(conversation_id=big, seq=big_last // 10, limit=PAGE + 1),
@@ -199,6 +213,11 @@ def run_handler(handler: str, sizes: list[int], requests: int) -> dict:
     results = {}
     with ferretdb(handler.split("+")[0]) as (url, database):
         settings.MONGO_URL = url
+        db = settings.DATABASES["default"]
+        # ensure_indexes makes the project's GIN indexes (messaging.ferretdb) only in "+gin".
+        settings.FERRETDB_POSTGRESQL_URL = (
+            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{database}" if handler.endswith("+gin") else ""
+        )
         mongo._client = None
         stack = contextlib.ExitStack()
         stack.enter_context(mongo.long_operations())  # a page on SQLite at 100k takes longer than a request may

@@ -149,6 +149,22 @@ def user_channel_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) ->
     return [str(cid) for cid in memberships.values_list("channel_id", flat=True)]
 
 
+def channel_ids_with_at_most(*, channel_ids: list[str], members: int) -> set[str]:
+    """Which of these channels have at most `members` members (one grouped count on the
+    (channel, user) index): the channels that still fan presence out to every member
+    (issue 13, PRESENCE_FANOUT_MAX_MEMBERS)."""
+    if not channel_ids:
+        return set()
+    rows = (
+        ChannelMember.objects.filter(channel_id__in=channel_ids)
+        .values("channel_id")
+        .annotate(n=Count("id"))
+        .filter(n__lte=members)
+        .values_list("channel_id", flat=True)
+    )
+    return {str(cid) for cid in rows}
+
+
 def channel_member_ids(*, channel_id: UUID | str) -> list[str]:
     return [str(uid) for uid in ChannelMember.objects.filter(channel_id=channel_id).values_list("user_id", flat=True)]
 

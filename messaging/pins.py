@@ -17,6 +17,7 @@ from messaging.repositories import repository_for
 from messaging.serializers import message_to_api
 from messaging.services import _now_ms, _send, message_write_locked
 from realtime import broadcast
+from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def message_pin_set(
             changed = ext.pin_clear(repo, conversation_id=conversation.id, message_id=message_id)
         if changed is None:
             raise errors.NotFound("Message not found.")
+        search_services.messages_indexed([changed])  # `has:pin`, in the pin's transaction
         _updated(changed)
         if pinned:
             # Same lock, same transaction: the SYSTEM message's seq follows at once.

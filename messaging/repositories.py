@@ -14,6 +14,9 @@ by `conversationId`. Documents keep the data model's camelCase names:
     editedAt   BSON date or null
     type       "TEXT" | "SYSTEM"
     seq        int64, per conversation, strictly increasing (messaging.services)
+    seqBlock   "<conversation id>:<seq // SEQ_BLOCK>": the seq window the document is in
+               (issue 13: history reads a page block by block, see `window_page`);
+               `manage.py backfill_seq_blocks` sets it on documents stored before it
     clientMsgId  string or null
     dedupeKey  "c:<clientMsgId>" or "s:<own _id hex>" (unique per conversation)
     deletedAt, deletedBy   null unless soft-deleted
@@ -56,6 +59,12 @@ from slackclone import errors
 logger = logging.getLogger(__name__)
 
 DELETE_BATCH_SIZE = 5000
+# History windows (issue 13): a page is read in blocks of SEQ_BLOCK consecutive seqs of
+# one conversation, each by an equality on `seqBlock` plus a seq range; after
+# WINDOW_MAX_BLOCKS block reads for one page (a long run of deleted or hidden messages,
+# or a hard-deleted past), one unbounded keyset read finishes it.
+SEQ_BLOCK = 32
+WINDOW_MAX_BLOCKS = 16
 
 # ConnectionFailure covers AutoReconnect, NetworkTimeout, NotPrimaryError and
 # ServerSelectionTimeoutError.
@@ -87,6 +96,11 @@ def _mongo_errors() -> Iterator[None]:
     except _UNAVAILABLE as exc:
         logger.warning("mongo unavailable: %s: %.200s", exc.__class__.__name__, exc)
         raise errors.StoreUnavailable("mongo") from exc
+
+
+def seq_block(conversation_id: str, seq: int) -> str:
+    """The `seqBlock` of a conversation's message with this seq."""
+    return f"{conversation_id}:{seq // SEQ_BLOCK}"
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -168,7 +182,8 @@ def _check_existing(spec: IndexSpec, existing: dict[str, dict]) -> bool:
 
 
 def ensure_indexes() -> list[str]:
-    """Create the missing MongoDB indexes; return "<collection>.<name>" of those created.
+    """Create the missing MongoDB indexes; return "<collection>.<name>" of those created
+    (on FerretDB's PostgreSQL handler also the GIN indexes of messaging.ferretdb).
 
     Raises IndexConflict (and creates nothing more) if an existing index has one of
     our names with other keys or options, or our keys under another name.
@@ -189,6 +204,12 @@ def ensure_indexes() -> list[str]:
                 raise
             existing[spec.name] = {"key": list(spec.keys), "unique": spec.unique}
             created.append(f"{spec.collection}.{spec.name}")
+        ferretdb = db.client.server_info().get("ferretdbVersion")
+    if ferretdb:
+        # FerretDB's PostgreSQL handler: the GIN indexes its pushed-down equalities need.
+        from messaging.ferretdb import ensure_gin_indexes
+
+        created += ensure_gin_indexes(db.name)
     return created
 
 
@@ -223,6 +244,7 @@ class MessageRepository:
             "editedAt": message.edited_at,
             "type": message.type.value,
             "seq": Int64(message.seq),
+            "seqBlock": seq_block(message.conversation.id, message.seq),
             "clientMsgId": message.client_msg_id,
             "dedupeKey": message.dedupe_key,
             "deletedAt": message.deleted_at,
@@ -282,10 +304,24 @@ class MessageRepository:
             conditions.append({"$or": [{"threadId": None}, {"alsoInChannel": True}]})
         return {self.conversation_field: conversation_id, **extra, "$and": conditions}
 
-    def _find(self, query: dict, *, sort_direction: int, limit: int) -> list[MessageDocument]:
+    def _find(self, query: dict, *, sort_direction: int, limit: int, hint=None) -> list[MessageDocument]:
         with _mongo_errors():
             cursor = self.collection.find(query).sort("seq", sort_direction).limit(limit)
+            if hint is not None:
+                cursor = cursor.hint(hint)
             return [self.from_mongo(raw) for raw in cursor]
+
+    @property
+    def seq_index(self) -> list[tuple[str, int]]:
+        """The unique (conversation, seq) index, as a hint."""
+        return [(self.conversation_field, ASCENDING), ("seq", ASCENDING)]
+
+    def _block_query(self, conversation_id: str, block: int, low: int, high: int, **view) -> dict:
+        """The visible messages of one seq block of a conversation with low <= seq <= high
+        (both inside the block): equalities on the conversation and on `seqBlock` plus
+        the seq range."""
+        key = f"{conversation_id}:{block}"
+        return self._visible(conversation_id, seqBlock=key, seq={"$gte": Int64(low), "$lte": Int64(high)}, **view)
 
     # writes ---------------------------------------------------------------------
 
@@ -396,6 +432,112 @@ class MessageRepository:
         query = self._visible(conversation_id, seq={"$gt": seq}, **view)
         return self._find(query, sort_direction=ASCENDING, limit=limit)
 
+    def window_page(
+        self,
+        *,
+        conversation_id: str,
+        top: int,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        **view,
+    ) -> list[MessageDocument]:
+        """The page `newest_page` / `page_before(seq=before)` / `page_after(seq=after)`
+        would return (same documents, same order: newest first, or oldest first with
+        `after`), read as bounded seq windows (issue 13).
+
+        `top` is the conversation's newest seq as the server knows it: its committed
+        counter (`message_sequences.last_seq`; every message up to it is stored, since a
+        send inserts before it commits). The page is read block by block (SEQ_BLOCK
+        consecutive seqs), each block by ONE query: equalities on the conversation and
+        `seqBlock` and a seq range, hinted to the (conversation, seq) index, so MongoDB
+        reads at most a block of index entries and FerretDB's PostgreSQL handler answers
+        it from the GIN index on `seqBlock` (messaging.ferretdb), never reading the rest
+        of the conversation. Hidden messages (deleted, or replies in the channel view)
+        do not shorten the page: blocks are read until `limit` visible ones are found or
+        the conversation's start (or its end). After WINDOW_MAX_BLOCKS blocks, one
+        unbounded keyset query (`page_before` / `page_after`) finishes the page.
+
+        The end: `_ceiling` extends `top` over the messages stored past it without a
+        hole (a batch being committed, or a counter behind MongoDB): what one snapshot
+        would have shown, never a later message without an earlier one, although the
+        blocks are read by several queries. A thread's replies (`thread_id`) are not
+        read in windows: the (conversation, threadId, seq) index serves them."""
+        if view.get("thread_id") is not None:
+            if after is not None:
+                return self.page_after(conversation_id=conversation_id, seq=after, limit=limit, **view)
+            if before is not None:
+                return self.page_before(conversation_id=conversation_id, seq=before, limit=limit, **view)
+            return self.newest_page(conversation_id=conversation_id, limit=limit, **view)
+        top = max(int(top), 0)
+        found: list[MessageDocument] = []
+        reads = 0
+
+        def read(block: int, low: int, high: int, direction: int) -> list[MessageDocument]:
+            nonlocal reads
+            reads += 1
+            query = self._block_query(conversation_id, block, low, high, **view)
+            return self._find(query, sort_direction=direction, limit=limit - len(found), hint=self.seq_index)
+
+        if after is not None:  # oldest first, from after + 1 up to the end
+            end = self._ceiling(conversation_id, top)
+            low = after + 1
+            while len(found) < limit and low <= end:
+                block = low // SEQ_BLOCK
+                high = min(end, (block + 1) * SEQ_BLOCK - 1)
+                if reads == WINDOW_MAX_BLOCKS:
+                    rest = self.page_after(
+                        conversation_id=conversation_id, seq=low - 1, limit=limit - len(found), **view
+                    )
+                    found += [m for m in rest if m.seq <= end]
+                    break
+                found += read(block, low, high, ASCENDING)
+                low = high + 1
+            return found
+
+        # newest first, from before - 1 (or the end) down to seq 0
+        high = top if before is None else before - 1
+        if high >= top:
+            ceiling = self._ceiling(conversation_id, top)
+            high = ceiling if before is None else min(high, ceiling)
+        while len(found) < limit and high >= 0:
+            block = high // SEQ_BLOCK
+            if reads == WINDOW_MAX_BLOCKS:
+                found += self.page_before(
+                    conversation_id=conversation_id, seq=high + 1, limit=limit - len(found), **view
+                )
+                break
+            found += read(block, block * SEQ_BLOCK, high, DESCENDING)
+            high = block * SEQ_BLOCK - 1
+        return found
+
+    def _ceiling(self, conversation_id: str, top: int) -> int:
+        """The last seq of the run of stored messages top + 1, top + 2, ... without a
+        hole (deleted ones count: they are stored); `top` if there is none. Usually ONE
+        point read of seq top + 1 that finds nothing (an equality on seqBlock and seq,
+        both pushed down by FerretDB: it decodes no document). Inserts into a
+        conversation are made in seq order, so a message seen here has every earlier
+        one stored too."""
+        ceiling = top
+        while True:
+            following = ceiling + 1
+            block = following // SEQ_BLOCK
+            base = {self.conversation_field: conversation_id, "seqBlock": f"{conversation_id}:{block}"}
+            with _mongo_errors():
+                if self.collection.find_one({**base, "seq": Int64(following)}, projection={"_id": 1}) is None:
+                    return ceiling
+                # Messages past the counter: the rest of this block in one read.
+                block_end = (block + 1) * SEQ_BLOCK - 1
+                query = {**base, "seq": {"$gte": Int64(following), "$lte": Int64(block_end)}}
+                cursor = self.collection.find(query, projection={"seq": 1, "_id": 0}).hint(self.seq_index)
+                seqs = sorted(int(raw["seq"]) for raw in cursor)
+            for seq in seqs:
+                if seq != ceiling + 1:
+                    return ceiling
+                ceiling = seq
+            if ceiling != block_end:
+                return ceiling
+
     def high_water_mark(self, *, conversation_id: str) -> tuple[int, datetime | None]:
         """(max seq, its createdAt) over every stored message, deleted ones included;
         (0, None) for an empty conversation."""
@@ -420,6 +562,22 @@ class MessageRepository:
                     "filter": self._visible(conversation_id),
                     "sort": {"seq": DESCENDING},
                     "limit": limit,
+                },
+                verbosity="queryPlanner",
+            )
+
+    def explain_window(self, *, conversation_id: str, seq: int, limit: int) -> dict:
+        """The server's explain output of one block read of `window_page` (index checks)."""
+        block = seq // SEQ_BLOCK
+        with _mongo_errors():
+            return self.collection.database.command(
+                "explain",
+                {
+                    "find": self.collection_name,
+                    "filter": self._block_query(conversation_id, block, block * SEQ_BLOCK, seq),
+                    "sort": {"seq": DESCENDING},
+                    "limit": limit,
+                    "hint": dict(self.seq_index),
                 },
                 verbosity="queryPlanner",
             )
@@ -561,14 +719,11 @@ class MessageRepository:
         return found
 
     def get_many(self, *, message_ids: list[str]) -> list[MessageDocument]:
-        """Messages by id, deleted or not, newest first (moderation)."""
-        if not message_ids:
-            return []
-        with _mongo_errors():
-            cursor = self.collection.find({"_id": {"$in": [ObjectId(mid) for mid in message_ids]}}).sort(
-                [("createdAt", DESCENDING), ("_id", DESCENDING)]
-            )
-            return [self.from_mongo(raw) for raw in cursor]
+        """Messages by id, deleted or not, newest first by (createdAt, _id) (moderation:
+        at most a few hundred). One _id point read each, as `get_each` (issue 13: FerretDB
+        1.24 answers `$in` with a collection scan, an _id equality from an index)."""
+        found = self.get_each(message_ids=list(dict.fromkeys(message_ids)))
+        return sorted(found.values(), key=lambda m: (m.created_at, m.id), reverse=True)
 
     def around(self, *, conversation_id: str, seq: int, count: int) -> tuple[list[MessageDocument], list]:
         """Up to `count` messages just before and just after `seq` in the conversation,
@@ -677,6 +832,35 @@ class MessageRepository:
                 {self.conversation_field: {"$in": list(conversation_ids)}, "workspaceId": None},
                 {"$set": {"workspaceId": workspace_id}},
             ).modified_count
+
+    def backfill_seq_blocks(self, *, batch_size: int = 16) -> int:
+        """Set `seqBlock` on every document stored before it existed (issue 13); the
+        number set. One query streams those documents (it reads the collection once),
+        and each batch is one unordered bulk of `$set` by `_id`. Idempotent.
+
+        Small batches: FerretDB 1.24 (PostgreSQL handler) keeps each statement's query
+        open, holding one of its pooled PostgreSQL connections (50), until the whole
+        command ends: a bulk of more statements than its pool hangs it."""
+        from pymongo import UpdateOne
+
+        updated = 0
+        with _mongo_errors():
+            cursor = self.collection.find(
+                {"seqBlock": None}, projection={self.conversation_field: 1, "seq": 1}
+            ).batch_size(1000)
+            try:
+                batch: list[UpdateOne] = []
+                for raw in cursor:
+                    key = seq_block(raw[self.conversation_field], int(raw["seq"]))
+                    batch.append(UpdateOne({"_id": raw["_id"]}, {"$set": {"seqBlock": key}}))
+                    if len(batch) == batch_size:
+                        updated += self.collection.bulk_write(batch, ordered=False).modified_count
+                        batch = []
+                if batch:
+                    updated += self.collection.bulk_write(batch, ordered=False).modified_count
+            finally:
+                cursor.close()
+        return updated
 
     def conversation_ids_without_workspace(self) -> list[str]:
         with _mongo_errors():

@@ -234,3 +234,63 @@ def reply_mark_counted(repo: MessageRepository, *, conversation_id: str, reply_i
     query = _message(repo, conversation_id, reply_id, deletedAt=None, threadCounted=None)
     with _mongo_errors():
         return repo.collection.update_one(query, {"$set": {"threadCounted": True}}).modified_count == 1
+
+
+# --- Repair of thread counters (check_consistency) -------------------------------------
+
+
+def thread_replies_scan(repo: MessageRepository):
+    """Every reply of the collection (deleted ones included), as raw documents with only
+    the fields the counters are computed from; for check_consistency's scan."""
+    projection = {
+        repo.conversation_field: 1,
+        "threadId": 1,
+        "seq": 1,
+        "senderId": 1,
+        "createdAt": 1,
+        "deletedAt": 1,
+        "threadCounted": 1,
+    }
+    with _mongo_errors():
+        yield from repo.collection.find({"threadId": {"$exists": True, "$ne": None}}, projection=projection)
+
+
+def thread_roots_counted(repo: MessageRepository):
+    """Every message with a positive replyCount (roots, deleted ones included), raw."""
+    with _mongo_errors():
+        yield from repo.collection.find({"replyCount": {"$gt": 0}})
+
+
+def replies_uncounted(
+    repo: MessageRepository, *, conversation_id: str, root_id: str, created_before: datetime
+) -> list[MessageDocument]:
+    """The live replies of a root that were never counted in it, stored before
+    `created_before` (a crash between a reply's insert and its counting; newer ones may
+    still be on their way through the send path)."""
+    query = {
+        repo.conversation_field: conversation_id,
+        "threadId": root_id,
+        "deletedAt": None,
+        "threadCounted": None,
+        "createdAt": {"$lt": created_before},
+    }
+    with _mongo_errors():
+        return [repo.from_mongo(raw) for raw in repo.collection.find(query).sort("seq", ASCENDING)]
+
+
+def replies_counted(repo: MessageRepository, *, conversation_id: str, root_id: str) -> int:
+    """The root's live replies that are counted in it: what its replyCount must be."""
+    with _mongo_errors():
+        return repo.collection.count_documents(
+            {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None, "threadCounted": True}
+        )
+
+
+def thread_counters_set(
+    repo: MessageRepository, *, conversation_id: str, root_id: str, count: int
+) -> MessageDocument | None:
+    """Set a root's replyCount to `count` and recompute replyUsers and lastReplyAt (the
+    repair of check_consistency, under the conversation's lock). None if it is gone."""
+    users, last = thread_recent_repliers(repo, conversation_id=conversation_id, root_id=root_id)
+    query = _message(repo, conversation_id, root_id)
+    return _one(repo, query, {"$set": {"replyCount": count, "replyUsers": users, "lastReplyAt": last}})

@@ -27,6 +27,7 @@ from dms.selectors import dm_get_for_participant, dm_ids_existing
 from messaging import validation
 from messaging.cursors import decode_cursor, decode_moderation_cursor, encode_cursor, encode_moderation_cursor
 from messaging.documents import Conversation, ConversationKind, MessageDocument
+from messaging.models import MessageSequence
 from messaging.repositories import repository_for
 from slackclone import errors
 
@@ -124,19 +125,31 @@ def message_history(
     repo = repository_for(conversation.kind)
     view = _history_view(conversation, thread_roots_only=thread_roots_only, thread_root_id=thread_root_id)
 
-    # Fetch one more than asked: its presence is `has_more`.
+    # Fetch one more than asked: its presence is `has_more`. Read in bounded seq windows
+    # below the conversation's counter (issue 13, MessageRepository.window_page).
+    top = conversation_last_seq(conversation=conversation)
     if after is not None:
         boundary = decode_cursor(after, conversation=conversation, field="after")
-        found = repo.page_after(conversation_id=conversation.id, seq=boundary, limit=limit + 1, **view)
+        found = repo.window_page(conversation_id=conversation.id, top=top, after=boundary, limit=limit + 1, **view)
         results = found[:limit]
     else:
+        boundary = 0
         if before is not None:
             boundary = decode_cursor(before, conversation=conversation, field="before")
-            found = repo.page_before(conversation_id=conversation.id, seq=boundary, limit=limit + 1, **view)
-        else:
-            boundary = 0
-            found = repo.newest_page(conversation_id=conversation.id, limit=limit + 1, **view)
+        found = repo.window_page(
+            conversation_id=conversation.id,
+            top=top,
+            before=boundary if before is not None else None,
+            limit=limit + 1,
+            **view,
+        )
         results = found[:limit][::-1]  # fetched newest first
+    if "thread_id" in view and not found:
+        # Replies found prove their root (only a root of this conversation gets replies,
+        # and one with live replies is live or a tombstone); an empty page must check it.
+        from messaging.threads import thread_root_get
+
+        thread_root_get(conversation=conversation, root_id=view["thread_id"], include_tombstone=True, in_path=True)
 
     if results:
         before_cursor = encode_cursor(conversation, results[0].seq)
@@ -148,13 +161,25 @@ def message_history(
     )
 
 
+def conversation_last_seq(*, conversation: Conversation) -> int:
+    """The conversation's newest committed seq (its `message_sequences` counter; 0 if
+    nothing was ever sent). One primary-key read in PostgreSQL; what bounds a history
+    window (issue 13)."""
+    last = MessageSequence.objects.filter(conversation_id=conversation.id).values_list("last_seq", flat=True).first()
+    return int(last or 0)
+
+
 def _history_view(conversation: Conversation, *, thread_roots_only: object, thread_root_id: object) -> dict:
     """The repository's history view (issue 17) from the raw query values."""
     if thread_root_id is not None:
-        from messaging.threads import thread_root_get
-
-        root = thread_root_get(conversation=conversation, root_id=thread_root_id, include_tombstone=True, in_path=True)
-        return {"thread_id": root.id}
+        # The root itself is checked by message_history only when the page is empty: on
+        # FerretDB every read is a collection scan, and this one doubled the thread view's cost.
+        if not isinstance(thread_root_id, str):
+            raise errors.NotFound("Thread not found.")
+        try:
+            return {"thread_id": validation.clean_message_id(thread_root_id)}
+        except errors.NotFound as exc:
+            raise errors.NotFound("Thread not found.") from exc
     return {"roots_only": validation.clean_bool_param(thread_roots_only, field="thread_roots_only")}
 
 

@@ -23,8 +23,12 @@ How it works
 - Reads (`presence_get_many`, GET /api/v1/presence) evaluate lazily: a user whose
   connections have all expired reads as offline even before any sweep has run, so a
   reader never sees a dead process's users online forever.
-- presence.changed goes to each channel and DM group of the user; a socket in several
-  of those groups drops the repeats (each change has an id).
+- presence.changed goes to each DM (and group DM) group of the user, each of the
+  user's channels of at most PRESENCE_FANOUT_MAX_MEMBERS members (and the user's own
+  sockets when a bigger channel is left out), and the sockets that subscribed to the
+  user (`presence.subscribe`, issue 13: a client names whose presence it shows, up to
+  500 users, each frame replacing the last); a socket in several of those groups drops
+  the repeats (each change has an id).
 
 `last_seen_at` is the last time a connection of the user was seen: connect, heartbeat
 or close (a dead process's users: their last heartbeat). Never seen: null.
@@ -41,7 +45,7 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from channels_app.selectors import user_channel_ids
+from channels_app.selectors import channel_ids_with_at_most, user_channel_ids
 from dms.selectors import user_dm_ids
 from presence import store
 from presence.models import UserPresence
@@ -53,6 +57,8 @@ logger = logging.getLogger(__name__)
 ONLINE = store.ONLINE
 OFFLINE = store.OFFLINE
 MAX_USER_IDS = 200
+# presence.subscribe (issue 13): at most this many user ids per frame, as Slack's.
+SUBSCRIBE_MAX_USER_IDS = 500
 
 
 def _ttl() -> float:
@@ -77,25 +83,48 @@ class Registered(NamedTuple):
 
 
 def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> None:
-    """Broadcast presence.changed for each (user_id, status, last_seen_at) to everyone
-    who shares a channel or DM with that user, in one layer event per group."""
+    """Broadcast presence.changed for each (user_id, status, last_seen_at), in one layer
+    event per group, to: the user's DMs and group DMs; the user's channels of at most
+    PRESENCE_FANOUT_MAX_MEMBERS members (issue 13: a bigger channel no longer hears
+    every member's presence, O(N^2) frames when N people connect), and then the user's
+    own sockets (who heard themselves through it); and, per workspace of the user, the
+    sockets subscribed to them with `presence.subscribe`
+    (realtime.services.presence_subscribe)."""
     if not changes:
         return
-    statuses = _statuses([user_id for user_id, _status, _seen in changes])
-    broadcast.presence_changed_many(
-        changes=[
+    from accounts.models import WorkspaceMember
+
+    user_ids = [str(user_id) for user_id, _status, _seen in changes]
+    statuses = _statuses(user_ids)
+    # Every workspace's: each socket is only in its own workspace's groups.
+    channels = {uid: user_channel_ids(user_id=uid, workspace_id=None) for uid in user_ids}
+    fanning = channel_ids_with_at_most(
+        channel_ids=sorted({cid for ids in channels.values() for cid in ids}),
+        members=settings.PRESENCE_FANOUT_MAX_MEMBERS,
+    )
+    workspaces: dict[str, list[str]] = {}
+    for uid, wid in WorkspaceMember.objects.filter(user_id__in=user_ids, is_active=True).values_list(
+        "user_id", "workspace_id"
+    ):
+        workspaces.setdefault(str(uid), []).append(str(wid))
+    announced = []
+    for user_id, status, last_seen_at in changes:
+        uid = str(user_id)
+        fanned = [cid for cid in channels[uid] if cid in fanning]
+        announced.append(
             {
-                "user_id": user_id,
+                "user_id": uid,
                 "status": status,
                 "last_seen_at": format_time(_datetime(last_seen_at)),
-                "extra": statuses[str(user_id)],  # issue 18: status text/emoji, DND
-                # Every workspace's: each socket is only in its own workspace's groups.
-                "channel_ids": user_channel_ids(user_id=user_id, workspace_id=None),
-                "conversation_ids": user_dm_ids(user_id=user_id, workspace_id=None),
+                "extra": statuses[uid],  # issue 18: status text/emoji, DND
+                "channel_ids": fanned,
+                "conversation_ids": user_dm_ids(user_id=uid, workspace_id=None),
+                "workspace_ids": workspaces.get(uid, []),
+                # "yourself included": a channel no longer fanning out would have told them.
+                "self_workspace_ids": workspaces.get(uid, []) if len(fanned) < len(channels[uid]) else [],
             }
-            for user_id, status, last_seen_at in changes
-        ]
-    )
+        )
+    broadcast.presence_changed_many(changes=announced)
 
 
 def _statuses(user_ids: list[str]) -> dict[str, dict]:

@@ -33,10 +33,13 @@ join or open after connecting):
 - `message.deleted` `{{"id", "channel_id" | "conversation_id"}}`
 - `member.joined` / `member.left` `{{"channel_id", "user_id"}}` (the member who left receives
   their own `member.left`, then stops receiving the channel's events)
-- `presence.changed` `{{"user_id", "status": "online" | "offline", "last_seen_at"}}` for users who
-  share a channel or DM with you, yourself included (once per change, whatever the number of
-  shared conversations; "online" within about a second of the first connection, "offline" after
-  the last one closed and a grace period passed)
+- `presence.changed` `{{"user_id", "status": "online" | "offline", "last_seen_at"}}` for yourself,
+  the users of your DMs and group DMs, the members of your channels of at most
+  `PRESENCE_FANOUT_MAX_MEMBERS` (default 100) members, and the users you subscribed to with
+  `presence.subscribe` (once per change, whatever the number of shared conversations; "online"
+  within about a second of the first connection, "offline" after the last one closed and a
+  grace period passed). *Addition (issue 13):* a channel with more members no longer tells every
+  member of every member's presence; a client shows such members' presence by subscribing.
 - `typing` `{{"channel_id" | "conversation_id", "user_id"}}` (never sent back to the typist's own
   connections)
 
@@ -50,6 +53,15 @@ join or open after connecting):
   `client_msg_id` is acked with the original message and not broadcast again. The same rules as
   `POST .../messages`, in the same order: the write budget (`THROTTLE_WRITE`, one budget per user
   shared with every REST write), then `content` and `client_msg_id`, then membership and state.
+
+- *Addition (issue 13):* `{{"type": "presence.subscribe", "user_ids": [id, ...], "request_id"?}}`: the
+  users whose presence this connection hears from now on (at most 500; each frame REPLACES the
+  previous one, `[]` ends it; DM and group-DM partners and small channels' members are implied,
+  ids that are not active members of the workspace are dropped) -> `{{"type": "ack", "frame":
+  "presence.subscribe", "request_id", "user_ids": [the ids subscribed], "presence": [{{"user_id",
+  "status", "last_seen_at"}}, ...]}}` (their current presence, as `GET /presence`), then
+  `presence.changed` for each of their changes. More than 500 ids, or one that is not a UUID:
+  an error frame with `frame` and `request_id`, code `invalid` (the previous subscription stays).
 
 **Errors:** `{{"type": "error", "error": {{"code", "message", "fields"?}}}}`, the REST envelope's
 body; for a `message.send` it also has `client_msg_id`. Codes of the frame itself:

@@ -590,10 +590,13 @@ def presence_changed(
 
 def presence_changed_many(*, changes: list[dict]) -> None:
     """Several presence changes, each {user_id, status, last_seen_at, channel_ids,
-    conversation_ids}. Each group gets ONE layer event carrying the changes of every
-    user it concerns (a burst of users connecting costs one event per group, not one
-    per user), and a socket turns it into one presence.changed frame per change. A
-    socket in several of a user's groups drops the repeats by each change's id."""
+    conversation_ids, workspace_ids?, self_workspace_ids?} (issue 13: the presence
+    subscribers of each of workspace_ids hear it too, and the user's own sockets of each
+    of self_workspace_ids). Each group gets
+    ONE layer event carrying the changes of every user it concerns (a burst of users
+    connecting costs one event per group, not one per user), and a socket turns it
+    into one presence.changed frame per change. A socket in several of a user's groups
+    drops the repeats by each change's id."""
 
     def build(*, remote_membership: bool):
         per_group: dict[str, list] = {}
@@ -605,6 +608,10 @@ def presence_changed_many(*, changes: list[dict]) -> None:
             item = [uuid.uuid4().hex, json.dumps(frame, separators=(",", ":"))]
             groups = [events.channel_group(cid) for cid in change["channel_ids"]]
             groups += [events.dm_group(cid) for cid in change["conversation_ids"]]
+            # Issue 13: the sockets subscribed to the user, per workspace; the user's own
+            # sockets when a channel too big to fan out would have told them.
+            groups += [events.presence_group(user_id, wid) for wid in change.get("workspace_ids", ())]
+            groups += [events.user_group(user_id, wid) for wid in change.get("self_workspace_ids", ())]
             for group in groups:
                 per_group.setdefault(group, []).append(item)
         return [

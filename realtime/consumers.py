@@ -67,6 +67,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.subscriptions: set[str] = set()
+        self.presence_groups: set[str] = set()  # of the last presence.subscribe (issue 13)
         self.registered = False  # in the presence registry (Redis)
         self.ready = False  # connected: frames are handled
         self.counted = False  # in the open-connections gauge
@@ -99,6 +100,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             events.PING: self.on_ping,
             events.TYPING: self.on_typing,
             events.MESSAGE_SEND: self.on_message_send,
+            events.PRESENCE_SUBSCRIBE: self.on_presence_subscribe,
             **{frame_type: self.on_message_write for frame_type in services.WRITE_FRAMES},
         }
 
@@ -264,6 +266,32 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.send_frame(error)
             return
         await self.send_frame({"type": events.ACK, "frame": frame_type, "request_id": request_id, **answer})
+
+    async def on_presence_subscribe(self, fields: dict) -> None:
+        """presence.subscribe (issue 13): hear the presence of these users from now on,
+        instead of those of the previous frame. Answered {"type": "ack", "frame",
+        "request_id", "user_ids", "presence"}, or an error frame with `frame` and
+        `request_id` (the previous subscription then stays)."""
+        request_id = services.clean_request_id(fields.get("request_id"))
+        try:
+            answer = await run_sync(services.presence_subscribe)(
+                workspace=self.workspace, user_ids=fields.get("user_ids")
+            )
+            wanted = {events.presence_group(uid, self.workspace.pk) for uid in answer["user_ids"]}
+            gone, new = self.presence_groups - wanted, wanted - self.presence_groups
+            # Recorded first: whatever was joined is left at close, even if this fails.
+            self.presence_groups = (self.presence_groups - gone) | new
+            self.subscriptions = (self.subscriptions - gone) | new
+            await asyncio.gather(*(self.channel_layer.group_discard(group, self.channel_name) for group in gone))
+            await asyncio.gather(*(self.channel_layer.group_add(group, self.channel_name) for group in new))
+        except Exception as exc:
+            error = {"type": events.ERROR, "frame": events.PRESENCE_SUBSCRIBE, "request_id": request_id}
+            error["error"] = as_domain_error(exc).as_dict()
+            await self.send_frame(error)
+            return
+        await self.send_frame(
+            {"type": events.ACK, "frame": events.PRESENCE_SUBSCRIBE, "request_id": request_id, **answer}
+        )
 
     # --- layer events -------------------------------------------------------------
 

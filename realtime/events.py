@@ -8,6 +8,8 @@ Groups
 - `user_group(user_id, workspace_id)`: every socket of one user opened with a token of
   one workspace (subscription changes, closing sessions). Per (user, workspace), so a
   socket of workspace A is never told of anything in workspace B.
+- `presence_group(user_id, workspace_id)`: every socket of that workspace that
+  subscribed to the user's presence (`presence.subscribe`, issue 13).
 
 A layer event that becomes a frame carries the frame already encoded as JSON text
 (`"text"`), so a fan-out to N sockets encodes once instead of N times; the consumer
@@ -50,9 +52,11 @@ REACTION_ADD = "reaction.add"
 REACTION_REMOVE = "reaction.remove"
 MESSAGE_EDIT = "message.edit"
 MESSAGE_DELETE = "message.delete"
+# Issue 13: whose presence this socket hears besides its small channels and DMs.
+PRESENCE_SUBSCRIBE = "presence.subscribe"
 # TYPING is both a client frame and a server frame.
 CLIENT_FRAME_TYPES = frozenset(
-    {PING, TYPING, MESSAGE_SEND, REACTION_ADD, REACTION_REMOVE, MESSAGE_EDIT, MESSAGE_DELETE}
+    {PING, TYPING, MESSAGE_SEND, REACTION_ADD, REACTION_REMOVE, MESSAGE_EDIT, MESSAGE_DELETE, PRESENCE_SUBSCRIBE}
 )
 
 # --- Internal layer events (never sent to a client) ----------------------------
@@ -89,6 +93,12 @@ def dm_group(conversation_id: UUID | str) -> str:
 
 def user_group(user_id: UUID | str, workspace_id: UUID | str) -> str:
     return f"user.{_id(user_id)}.{_id(workspace_id)}"
+
+
+def presence_group(user_id: UUID | str, workspace_id: UUID | str) -> str:
+    """Every socket of `workspace_id` subscribed (presence.subscribe) to the presence of
+    `user_id` (issue 13)."""
+    return f"presence.{_id(user_id)}.{_id(workspace_id)}"
 
 
 def presence_member(connection: str, workspace_id: UUID | str) -> str:

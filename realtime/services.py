@@ -5,6 +5,7 @@ message; plus the frame rules (`frame_parse`, `frame_validate`), so the consumer
 
 import json
 from dataclasses import dataclass
+from uuid import UUID
 
 from django.conf import settings
 
@@ -32,6 +33,8 @@ FRAME_FIELDS: dict[str, frozenset[str]] = {
     events.REACTION_REMOVE: frozenset({"channel_id", "conversation_id", "message_id", "emoji", "request_id"}),
     events.MESSAGE_EDIT: frozenset({"channel_id", "conversation_id", "message_id", "content", "request_id"}),
     events.MESSAGE_DELETE: frozenset({"channel_id", "conversation_id", "message_id", "request_id"}),
+    # Issue 13: whose presence this socket hears (replaces the previous subscription).
+    events.PRESENCE_SUBSCRIBE: frozenset({"user_ids", "request_id"}),
 }
 # The fields those frames must carry.
 FRAME_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -40,6 +43,7 @@ FRAME_REQUIRED: dict[str, tuple[str, ...]] = {
     events.REACTION_REMOVE: ("message_id", "emoji"),
     events.MESSAGE_EDIT: ("message_id", "content"),
     events.MESSAGE_DELETE: ("message_id",),
+    events.PRESENCE_SUBSCRIBE: ("user_ids",),
 }
 WRITE_FRAMES = frozenset({events.REACTION_ADD, events.REACTION_REMOVE, events.MESSAGE_EDIT, events.MESSAGE_DELETE})
 
@@ -123,6 +127,46 @@ def connection_open(*, user, workspace, connection: str) -> Opened:
         + [events.dm_group(cid) for cid in user_dm_ids(user_id=user_id, workspace_id=workspace_id)]
     )
     return Opened(groups=groups, went_online=registered.went_online)
+
+
+def _uuid_text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return None
+
+
+def presence_subscribe(*, workspace, user_ids: object) -> dict:
+    """A `presence.subscribe` frame of a socket of `workspace` (issue 13): the users whose
+    presence it hears from now on besides its DMs, group DMs and channels of at most
+    PRESENCE_FANOUT_MAX_MEMBERS members; each frame REPLACES the previous subscription
+    ([] ends it). `user_ids`: a list of at most 500 user ids (400 `invalid` otherwise;
+    repeats count once). Ids that are not active members of the workspace are dropped,
+    as GET /presence reads them offline. Returns {"user_ids": the subscribed ids in the
+    order given, "presence": their current presence, as GET /presence answers}, and the
+    caller joins `events.presence_group(id, workspace)` of each. Raises
+    StoreUnavailable("redis")."""
+    from accounts.selectors import users_of_workspace
+
+    limit = presence_services.SUBSCRIBE_MAX_USER_IDS
+    if not isinstance(user_ids, list) or len(user_ids) > limit:
+        text = f"A list of at most {limit} user ids."
+        raise errors.ValidationFailed(text, fields={"user_ids": [text]})
+    wanted = [_uuid_text(value) for value in user_ids]
+    if None in wanted:
+        text = "Each user id must be a UUID."
+        raise errors.ValidationFailed(text, fields={"user_ids": [text]})
+    wanted = list(dict.fromkeys(wanted))
+    members = {
+        str(pk) for pk in users_of_workspace(workspace=workspace).filter(pk__in=wanted).values_list("pk", flat=True)
+    }
+    subscribed = [uid for uid in wanted if uid in members]
+    return {
+        "user_ids": subscribed,
+        "presence": presence_services.presence_get_many(user_ids=subscribed, workspace=workspace),
+    }
 
 
 def typing_notify(*, user, workspace, channel_id: object = None, conversation_id: object = None) -> None:

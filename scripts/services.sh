@@ -24,6 +24,7 @@ REDIS_PORT="${REDIS_PORT:-56379}"
 MONGO_PORT="${MONGO_PORT:-57017}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.0}"
 FERRETDB_BIN="$CACHE_DIR/bin/ferretdb-$FERRETDB_VERSION"
+FERRETDB_HANDLER="${FERRETDB_HANDLER:-postgresql}"  # or sqlite
 # S3: versitygw (a real S3 gateway over a POSIX directory, Apache-2.0), built from the
 # Go module proxy once. Its port follows PG_PORT unless given (tests/files/test_s3.py
 # derives it the same way); S3_SKIP=1 starts none.
@@ -125,9 +126,13 @@ start_postgres() {
   head -n1 "$dir/postmaster.pid" >"$RUN_DIR/postgres.pid"
   wait_port postgres "$PG_PORT" 30
   # The application database; test databases are created by the test runner.
+  ensure_pg_database slackclone
+}
+
+ensure_pg_database() {  # name
   if ! PGPASSWORD= psql -h 127.0.0.1 -p "$PG_PORT" -U slackclone -d postgres -tAc \
-      "SELECT 1 FROM pg_database WHERE datname = 'slackclone'" | grep -q 1; then
-    psql -h 127.0.0.1 -p "$PG_PORT" -U slackclone -d postgres -qc "CREATE DATABASE slackclone" >/dev/null
+      "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U slackclone -d postgres -qc "CREATE DATABASE $1" >/dev/null
   fi
 }
 
@@ -198,9 +203,24 @@ start_mongo() {
       --logpath "$LOG_DIR/mongo.log" --fork --pidfilepath "$RUN_DIR/mongo.pid" >/dev/null
   else
     install_ferretdb
-    mkdir -p "$DATA_DIR/ferretdb/sqlite"
-    log "starting FerretDB $FERRETDB_VERSION (SQLite backend) on 127.0.0.1:$MONGO_PORT"
-    nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/sqlite/" \
+    mkdir -p "$DATA_DIR/ferretdb"
+    if [ "$FERRETDB_HANDLER" = sqlite ]; then
+      mkdir -p "$DATA_DIR/ferretdb/sqlite"
+      log "starting FerretDB $FERRETDB_VERSION (SQLite backend) on 127.0.0.1:$MONGO_PORT"
+      set -- --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/sqlite/"
+    else
+      # The PostgreSQL handler, in the `ferretdb` database of the cluster started above
+      # (issue 13: with the GIN indexes `manage.py ensure_mongo_indexes` makes in its
+      # tables, history windows, _id and dedupe lookups do not scan the collection;
+      # docs/performance.md). FERRETDB_HANDLER=sqlite keeps the former default.
+      ensure_pg_database ferretdb
+      if [ -n "$(ls -A "$DATA_DIR/ferretdb/sqlite" 2>/dev/null)" ]; then
+        log "note: messages stored with the former SQLite backend stay in $DATA_DIR/ferretdb/sqlite (FERRETDB_HANDLER=sqlite serves them)"
+      fi
+      log "starting FerretDB $FERRETDB_VERSION (PostgreSQL backend, database ferretdb) on 127.0.0.1:$MONGO_PORT"
+      set -- --handler=postgresql --postgresql-url="postgres://slackclone@127.0.0.1:$PG_PORT/ferretdb"
+    fi
+    nohup "$FERRETDB_BIN" "$@" \
       --state-dir="$DATA_DIR/ferretdb" --listen-addr="127.0.0.1:$MONGO_PORT" \
       --debug-addr=127.0.0.1:0 --telemetry=disable --log-level=warn \
       >"$LOG_DIR/mongo.log" 2>&1 </dev/null &

@@ -2,7 +2,9 @@
 transaction that stores the change, after MongoDB acknowledged it:
 
 - `messages_indexed` in the send path's transaction (the one holding the seq), for a
-  batch of stored messages (a send, a group commit, an import), and for an edit;
+  batch of stored messages (a send, a group commit, an import), for an edit, and for
+  the changes of a document's flags: a pin or unpin (`has:pin`, messaging.pins) and a
+  root's counters after a reply is counted or removed (`is:thread`, messaging.threads);
 - `messages_unindexed` with a soft delete (user or moderation);
 - `conversation_unindexed` in the transaction deleting a channel or DM;
 - `messages_purged` after retention purged MongoDB.

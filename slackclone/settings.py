@@ -5,6 +5,7 @@ Every value has a development default that points at the local services started 
 and the three store URLs. docs/deployment.md lists every variable.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -132,6 +133,15 @@ if DB_POOL_MAX_SIZE := env.int("DB_POOL_MAX_SIZE", default=20):
     }
 
 MONGO_URL = env.str("MONGO_URL", default=f"mongodb://127.0.0.1:{_MONGO_PORT}/")
+# FerretDB's PostgreSQL database (issue 13): when the MongoDB server is FerretDB with its
+# PostgreSQL handler, `manage.py ensure_mongo_indexes` also creates, directly in FerretDB's
+# tables, the GIN indexes that serve the equality lookups FerretDB pushes down (history
+# windows, _id, dedupe; messaging.ferretdb). Default: the `ferretdb` database of the
+# cluster scripts/services.sh runs, unless MONGO_URL is given; "" turns it off.
+FERRETDB_POSTGRESQL_URL = env.str(
+    "FERRETDB_POSTGRESQL_URL",
+    default="" if "MONGO_URL" in os.environ else f"postgres://slackclone@127.0.0.1:{_PG_PORT}/ferretdb",
+)
 MONGO_DB = env.str("MONGO_DB", default="slackclone")
 # One budget for server selection, connecting and each operation: a dead server
 # answers 503 within about this long instead of hanging a request.
@@ -366,6 +376,10 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=30)
 PRESENCE_GRACE_SECONDS = env.int("PRESENCE_GRACE_SECONDS", default=5)
 # How often each server process announces presence changes and sweeps expired users.
 PRESENCE_SWEEP_SECONDS = env.float("PRESENCE_SWEEP_SECONDS", default=1.0)
+# Issue 13: a channel with more members than this no longer hears every member's
+# presence.changed (O(N^2) frames when N people connect); clients subscribe to the
+# presence they show with the `presence.subscribe` frame (realtime.apis).
+PRESENCE_FANOUT_MAX_MEMBERS = env.int("PRESENCE_FANOUT_MAX_MEMBERS", default=100)
 # A broadcast (a send to the channel layer) gives up after this long; the write it
 # announces has already been stored.
 REALTIME_BROADCAST_TIMEOUT_SECONDS = env.float("REALTIME_BROADCAST_TIMEOUT_SECONDS", default=1.0)

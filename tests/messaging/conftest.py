@@ -50,9 +50,32 @@ def dm(make_dm, alice, bob):
 def where(request, channel, dm):
     """Runs a test once in a channel and once in a DM (alice and bob in both).
     Gives (url prefix, service kwargs, Conversation)."""
-    if request.param == "channel":
+    return _where(request.param, channel, dm)
+
+
+def _where(kind, channel, dm):
+    if kind == "channel":
         return Where(f"/api/v1/channels/{channel.pk}/messages", {"channel_id": channel.pk}, channel.pk, "channel")
     return Where(f"/api/v1/dms/{dm.pk}/messages", {"conversation_id": dm.pk}, dm.pk, "dm")
+
+
+@pytest.fixture
+def group_dm(make_user, alice, bob):
+    """A group DM of alice, bob and a third member, opened through the service (issue 16)."""
+    from dms.services import group_dm_open
+
+    group, _ = group_dm_open(user=alice, user_ids=[bob.pk, make_user("gdmthird").pk])
+    return group
+
+
+@pytest.fixture(params=["channel", "dm", "group_dm"])
+def where_all(request, channel, dm, group_dm):
+    """`where`, and a group DM too (alice and bob are members of all three): the issue-17
+    tests run with it, since threads, reactions, mentions and pins work in a group DM
+    exactly as in a DM, under /group-dms/{id}/."""
+    if request.param == "group_dm":
+        return Where(f"/api/v1/group-dms/{group_dm.pk}/messages", {"conversation_id": group_dm.pk}, group_dm.pk, "dm")
+    return _where(request.param, channel, dm)
 
 
 @pytest.fixture

@@ -8,6 +8,13 @@ from messaging.mentions import mentions_parse, mentions_resolve
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def where(where_all):
+    """Each test in a channel, a DM and a group DM (issue 16): threads, reactions,
+    mentions and pins work in a group DM exactly as in a DM."""
+    return where_all
+
+
 def test_parse_finds_ids_names_and_channel_mentions_outside_code():
     uid = "0b6f1c1e-8c1a-4f7e-9a39-0c3c6f2d9a11"
     parsed = mentions_parse(f"hi <@{uid}> and @Bob. mail me at x@bob.com `@carol` ```\n@dave <!here>\n``` @eve")

@@ -9,6 +9,13 @@ from tests.messaging.support import run_in_threads
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def where(where_all):
+    """Each test in a channel, a DM and a group DM (issue 16): threads, reactions,
+    mentions and pins work in a group DM exactly as in a DM."""
+    return where_all
+
+
 def test_pin_unpin_idempotent_system_message_and_events(where, alice, bob, client_for):
     first = services.message_send(sender=alice, **where.kwargs, content="first").message
     second = services.message_send(sender=bob, **where.kwargs, content="second").message

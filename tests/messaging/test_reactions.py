@@ -12,6 +12,13 @@ from tests.messaging.support import run_in_threads
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def where(where_all):
+    """Each test in a channel, a DM and a group DM (issue 16): threads, reactions,
+    mentions and pins work in a group DM exactly as in a DM."""
+    return where_all
+
+
 @pytest.mark.parametrize(
     ("raw", "stored"),
     [

@@ -92,6 +92,7 @@ def test_documents_round_trip_with_utc_datetimes_and_int64_seq():
         "editedAt",
         "type",
         "seq",
+        "seqBlock",  # issue 13: the history window
         "clientMsgId",
         "dedupeKey",
         "deletedAt",

@@ -12,6 +12,13 @@ from tests.messaging.support import run_in_threads
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def where(where_all):
+    """Each test in a channel, a DM and a group DM (issue 16): threads, reactions,
+    mentions and pins work in a group DM exactly as in a DM."""
+    return where_all
+
+
 def _send(where, user, content="hi", **extra):
     return services.message_send(sender=user, **where.kwargs, content=content, **extra).message
 
@@ -68,6 +75,26 @@ def test_replies_page_with_the_same_cursors(where, alice, bob, client_for):
     assert client.get(f"{where.url}/{replies[0].id}/replies").status_code == 404  # a reply is no root
     assert client.get(f"{where.url}/{'0' * 24}/replies").status_code == 404
     assert client.get(f"{where.url}/nope/replies").status_code == 404
+
+
+def test_a_replies_page_with_replies_does_not_read_its_root_again(where, alice, bob, client_for, monkeypatch):
+    """The thread view is one MongoDB query when it has replies (bench/history.py --rich:
+    on FerretDB each read scans the collection, so a second read doubled its cost); the
+    root is checked only when the page is empty."""
+    from messaging import threads
+
+    root = _send(where, alice, "root")
+    reply = _send(where, bob, "r", thread_id=root.id)
+    lonely = _send(where, alice, "lonely")
+    checked = []
+    real = threads.thread_root_get
+    monkeypatch.setattr(threads, "thread_root_get", lambda **kw: checked.append(kw["root_id"]) or real(**kw))
+    client = client_for(alice)
+    assert [m["id"] for m in client.get(f"{where.url}/{root.id}/replies").json()["results"]] == [reply.id]
+    assert checked == []
+    assert client.get(f"{where.url}/{lonely.id}/replies").json()["results"] == []
+    assert client.get(f"{where.url}/{reply.id}/replies").status_code == 404
+    assert checked == [lonely.id, reply.id]
 
 
 @pytest.mark.parametrize("case", ["unknown", "malformed", "reply", "deleted", "system", "other_conversation"])

@@ -516,12 +516,13 @@ WS_MATRIX[("typing", "channel")] = {
 }
 WS_MATRIX[("typing", "dm")] = {r: "ok" if v == "ack" else v for r, v in WS_MATRIX[("message.send", "dm")].items()}
 
-# Issue 17: the message writes answer "ack" where a send does.
-for _target in ("channel", "dm"):
+# Issue 17: the message writes answer "ack" where a send does (a group DM's as a DM's).
+for _target in ("channel", "dm", "group"):
     WS_MATRIX[("reaction.add", _target)] = dict(WS_MATRIX[("message.send", _target)])
     WS_MATRIX[("message.edit", _target)] = dict(WS_MATRIX[("message.send", _target)])
 WS_MATRIX[("message.edit", "channel")]["member"] = "not_author"
 WS_MATRIX[("message.edit", "dm")]["dm_other"] = "not_author"
+WS_MATRIX[("message.edit", "group")] |= {"member": "not_author", "dm_other": "not_author"}
 
 WS_CELLS = [
     pytest.param(action, target, role, expected, id=f"{action} {target} as {role}")
@@ -544,7 +545,7 @@ async def test_websocket(action, target, role, expected, make_user):
         frame = {"type": action, field: str(ids[target])}
         if action == "message.send":
             frame |= {"content": "hi", "client_msg_id": "m1"}
-        message_id = str(ids["channel_message" if target == "channel" else "dm_message"])
+        message_id = str(ids[f"{target}_message"])
         if action == "reaction.add":
             frame |= {"message_id": message_id, "emoji": ":+1:"}
         if action == "message.edit":

@@ -79,6 +79,33 @@ def test_has_link_and_the_flags_of_later_features(alice, bob, channel, search):
         assert contents(search(bob, q)) == []
 
 
+def test_has_pin_follows_pin_and_unpin(alice, bob, channel, search):
+    from messaging.pins import message_pin_set
+
+    message = _send(alice, "pin these details", channel_id=channel.pk)
+    _send(alice, "other details", channel_id=channel.pk)
+    message_pin_set(user=bob, message_id=message.id, pinned=True, channel_id=channel.pk)
+    assert contents(search(bob, "details has:pin")) == ["pin these details"]
+    message_pin_set(user=bob, message_id=message.id, pinned=False, channel_id=channel.pk)
+    assert contents(search(bob, "details has:pin")) == []
+
+
+def test_is_thread_follows_a_roots_first_and_last_reply(alice, bob, channel, make_user, search):
+    root = _send(alice, "root details", channel_id=channel.pk)
+    _send(alice, "plain details", channel_id=channel.pk)
+    assert contents(search(bob, "details is:thread")) == []
+    reply = _send(bob, "reply details", channel_id=channel.pk, thread_id=root.id)
+    assert sorted(contents(search(bob, "details is:thread"))) == ["reply details", "root details"]
+    services.message_delete(user=bob, message_id=reply.id, channel_id=channel.pk)
+    assert contents(search(bob, "details is:thread")) == []
+    # Moderation's delete takes the same path (threads.reply_removed_locked).
+    second = _send(bob, "second reply details", channel_id=channel.pk, thread_id=root.id)
+    assert sorted(contents(search(bob, "details is:thread"))) == ["root details", "second reply details"]
+    staff = make_user("moderator", is_staff=True)
+    services.message_moderate_delete(kind=ConversationKind.CHANNEL, message_ids=[second.id], by=staff)
+    assert contents(search(bob, "details is:thread")) == []
+
+
 @pytest.mark.parametrize(
     "q",
     ["deploy foo:bar", "has:everything", "is:dm", "on:2024-13-01", "before:yesterday", "from:@", "in:#a#b", "x\x00y"],
@@ -196,3 +223,24 @@ def test_cursors_are_bound_to_their_search(alice, bob, channel, search):
 def test_system_messages_are_not_searched(alice, bob, channel, search):
     services.system_message_post(channel_id=channel.pk, content="alice joined", actor_id=alice.pk)
     assert contents(search(bob, "joined")) == []
+
+
+def test_terms_shorter_than_a_trigram_are_not_asked_of_the_trigram_index(alice, bob, channel, search):
+    """pg_trgm extracts nothing from `%部署%`: its index would hand back every row (at
+    1,000,000 rows the planner chose it and the search ran into the statement timeout)."""
+    from django.db import connection, transaction
+
+    from search.backends.postgres import _folded_for
+
+    _send(alice, "明天我们部署新版本", channel_id=channel.pk)
+    _send(alice, "the db is up", channel_id=channel.pk)
+    for q, short in (("部署", True), ("db", True), ("部署新", False), ("the db", False)):
+        assert len(search(bob, f'"{q}"')["results"]) == 1
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # any index that can serve it, if one can
+            cursor.execute(
+                f"EXPLAIN SELECT message_id FROM search_entries WHERE {_folded_for(q)} LIKE search_fold(%s)",
+                [f"%{q}%"],
+            )
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert ("search_entries_folded_trgm" in plan) is not short, (q, plan)

@@ -23,11 +23,16 @@ class Command(BaseCommand):
             raise CommandError(f"Conflicting MongoDB index: {exc}") from exc
         except errors.StoreUnavailable as exc:
             raise CommandError(f"MongoDB at {settings.MONGO_URL} is unavailable: {exc.message}") from exc
+        gin = [name for name in created if "_sc_gin_" in name]
+        created = [name for name in created if "_sc_gin_" not in name]
         for name in created:
             self.stdout.write(f"created {name}")
+        for name in gin:
+            self.stdout.write(f"made GIN index in FerretDB's PostgreSQL table: {name}")
         kept = len(INDEXES) - len(created)
         self.stdout.write(
             self.style.SUCCESS(
-                f"MongoDB indexes of {settings.MONGO_DB}: {len(created)} created, {kept} already present."
+                f"MongoDB indexes of {settings.MONGO_DB}: {len(created)} created, {kept} already present"
+                + (f"; {len(gin)} GIN indexes made in FerretDB's PostgreSQL tables." if gin else ".")
             )
         )

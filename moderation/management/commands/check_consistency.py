@@ -13,6 +13,7 @@ from files import selectors as files_selectors
 from files import storage as files_storage
 from messaging import selectors as message_selectors
 from messaging import services as message_services
+from messaging import threads as message_threads
 from messaging.mongo import long_operations
 from search import selectors as search_selectors
 from search import services as search_services
@@ -30,14 +31,17 @@ class Command(BaseCommand):
         "dm_conversations_ordered_pair exists; checked with raw SQL in case it was dropped); "
         "(4) MongoDB messages without a workspaceId (stored before workspaces existed); "
         "(5) conversations whose search index entries disagree with MongoDB (counts of stored and of live "
-        "messages). "
+        "messages); "
+        "(6) thread roots whose replyCount, replyUsers or lastReplyAt disagree with their replies, or with live "
+        "replies never counted (a crash between a reply's insert and its root's update). "
         "Exits with status 0 when everything is consistent (or was fixed), 1 when something was reported and "
         "not fixed. "
         "With --fix, repairs exactly what was reported: deletes the orphan messages reported (those created "
         "before the check started, after re-checking that their conversation is still missing), removes the "
         "reported memberships, swaps the users of the reported DMs where that is safe, and gives messages their "
         "workspaceId (as backfill_workspace_ids does), rebuilds the search index of the drifted "
-        "conversations (as search_reindex --conversation does); DMs that duplicate "
+        "conversations (as search_reindex --conversation does), recomputes the reported roots' counters from "
+        "their replies under the conversation's lock (safe beside live traffic; idempotent); DMs that duplicate "
         "an existing pair or pair a user with themselves are reported as needing a person."
     )
 
@@ -113,8 +117,16 @@ class Command(BaseCommand):
                 f"  {item.conversation.kind.value} {item.conversation.id}: stored {item.stored[0]} "
                 f"({item.stored[1]} live), indexed {item.indexed[0]} ({item.indexed[1]} live)"
             )
+        roots = message_threads.thread_counters_drift(created_before=started)
+        self.stdout.write(f"Thread roots whose counters disagree with their replies: {len(roots)}")
+        for item in roots:
+            self.stdout.write(
+                f"  {item.conversation.kind.value} {item.conversation.id} root {item.root_id}: replyCount "
+                f"{item.stored[0]}, its live replies {item.expected[0]} ({item.uncounted} never counted)"
+            )
         return {
             "orphans": orphans,
+            "threads": roots,
             "memberships": memberships,
             "dms": misordered,
             "unscoped": unscoped,
@@ -151,4 +163,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Rebuilt the search index of {len(found['search'])} conversation(s): {indexed} message(s)"
             )
+        if found["threads"]:
+            changed = message_threads.thread_counters_repair(
+                roots=[(item.conversation, item.root_id) for item in found["threads"]], created_before=started
+            )
+            self.stdout.write(f"Recomputed the reply counters of {changed} thread root(s)")
         return len(found["dms"]) - len(fixable) + len(found["missing_objects"])

@@ -1,0 +1,118 @@
+"""Indexes that FerretDB 1.24's PostgreSQL handler needs but cannot make (issue 13).
+
+FerretDB stores each collection as a PostgreSQL table of one `_jsonb` column and pushes
+down only top-level equalities on scalars, as `_jsonb->'field' @> 'value'`
+(internal/backends/postgresql/query.go); the btree indexes it creates for MongoDB
+indexes, on `(_jsonb->'field')`, cannot serve `@>`, so without these every query is a
+sequential scan of the collection. A GIN index on the same expression serves `@>`. They
+are created here, directly in FerretDB's tables (FerretDB does not see them; dropping a
+collection drops them with its table), for the equalities the message code relies on:
+
+    seqBlock    one block of a history window (MessageRepository.window_page)
+    _id         every message read or write by id (edit, delete, reactions, pins...)
+    dedupeKey   the send retry's lookup (find_by_dedupe_key)
+    threadId    a thread's replies
+
+Real MongoDB needs none of this: its (conversation, seq), _id and (conversation,
+dedupeKey) indexes serve the same queries. `ensure_indexes` calls `ensure_gin_indexes`
+only when the server is FerretDB and settings.FERRETDB_POSTGRESQL_URL names its
+PostgreSQL database; a FerretDB on SQLite (no such database) is reported and skipped.
+"""
+
+import logging
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+GIN_FIELDS = ("seqBlock", "_id", "dedupeKey", "threadId")
+COLLECTIONS = ("channel_messages", "dm_messages")
+_METADATA_TABLE = "_ferretdb_database_metadata"
+
+
+def index_name(table: str, field: str) -> str:
+    return f"{table}_sc_gin_{field.strip('_').lower()}"
+
+
+def ensure_gin_indexes(database: str) -> list[str]:
+    """Create the missing GIN indexes on the message tables of MongoDB database
+    `database` in FerretDB's PostgreSQL database; return "<collection>.<index>" of those
+    created. CONCURRENTLY: a deploy on a big table does not block sends. [] (and a
+    warning) if that database cannot be reached or holds no such tables."""
+    import psycopg
+    from psycopg import sql
+
+    url = settings.FERRETDB_POSTGRESQL_URL
+    if not url:
+        return []
+    created: list[str] = []
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            tables = _tables(conn, database)
+            for collection in COLLECTIONS:
+                table = tables.get(collection)
+                if table is None:
+                    continue
+                existing = _indexes(conn, database, table)
+                for field in GIN_FIELDS:
+                    name = index_name(table, field)
+                    if existing.get(name):
+                        continue
+                    if name in existing:  # a concurrent build that failed leaves an invalid index
+                        conn.execute(
+                            sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(database, name))
+                        )
+                    conn.execute(
+                        sql.SQL(
+                            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} USING gin ((_jsonb -> {}) jsonb_path_ops)"
+                        ).format(sql.Identifier(name), sql.Identifier(database, table), sql.Literal(field))
+                    )
+                    created.append(f"{collection}.{name}")
+    except psycopg.OperationalError as exc:
+        logger.warning("FerretDB's PostgreSQL database is unreachable, no GIN indexes: %.200s", exc)
+        return []
+    return created
+
+
+def _indexes(conn, database: str, table: str) -> dict[str, bool]:
+    """{index name: valid} of one table."""
+    rows = conn.execute(
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+        "WHERE n.nspname = %s AND t.relname = %s",
+        [database, table],
+    )
+    return {name: valid for name, valid in rows}
+
+
+def _tables(conn, database: str) -> dict[str, str]:
+    """{collection: FerretDB's table} of MongoDB database `database` ({} if none)."""
+    from psycopg import sql
+
+    exists = conn.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+        [database, _METADATA_TABLE],
+    ).fetchone()
+    if not exists:
+        return {}
+    rows = conn.execute(
+        sql.SQL("SELECT _jsonb->>'_id', _jsonb->>'table' FROM {}").format(sql.Identifier(database, _METADATA_TABLE))
+    )
+    return {collection: table for collection, table in rows}
+
+
+def gin_indexes_present(database: str) -> dict[str, list[str]]:
+    """{collection: names of its valid GIN indexes made here} (tests, checks)."""
+    import psycopg
+
+    with psycopg.connect(settings.FERRETDB_POSTGRESQL_URL, autocommit=True, connect_timeout=5) as conn:
+        tables = _tables(conn, database)
+        return {
+            collection: sorted(
+                name
+                for name, valid in _indexes(conn, database, table).items()
+                if valid and name.startswith(f"{table}_sc_gin_")
+            )
+            for collection, table in tables.items()
+            if collection in COLLECTIONS
+        }
