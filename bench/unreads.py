@@ -58,6 +58,7 @@ def main() -> None:
     from bson import ObjectId
     from django.db import connection
     from pymongo import UpdateOne
+    from pymongo.errors import PyMongoError
     from rest_framework.test import APIClient
 
     from accounts.models import User, WorkspaceMember, default_workspace_id
@@ -145,7 +146,11 @@ def main() -> None:
 
     page_times = _timed(lambda: selectors.counts_many(user_id=reader.pk, markers=page_marks), args.requests)
     naive_times = _timed(naive, max(5, args.requests // 5))
-    store_times = _timed(on_the_message_store, max(3, args.requests // 10))
+    try:
+        store_times = _timed(on_the_message_store, max(3, args.requests // 10))
+    except PyMongoError as exc:  # FerretDB 1.24 reads the whole collection for it
+        print(f"first design on the message store: failed ({type(exc).__name__}: over the socket timeout)")
+        store_times = None
     client = APIClient(SERVER_NAME="127.0.0.1")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(user=reader, membership=memberships[0])}")
     totals = client.get("/api/v1/unreads").json()
@@ -153,7 +158,8 @@ def main() -> None:
     unreads_times = _timed(lambda: client.get("/api/v1/unreads"), args.requests)
     print(f"sidebar page counts (50 conversations, one query):          {_fmt(page_times)}")
     print(f"baseline, one query per conversation (50 queries):          {_fmt(naive_times)}")
-    print(f"baseline, first design: 2 aggregations on the message store: {_fmt(store_times)}")
+    if store_times is not None:
+        print(f"baseline, first design: 2 aggregations on the message store: {_fmt(store_times)}")
     print(f"GET /unreads ({args.conversations} conversations):               {_fmt(unreads_times)}")
 
     # Per-send cost of the notification decision.
@@ -197,7 +203,8 @@ def main() -> None:
         f"{percentile(page_times, 50):.1f} ms",
         f"{percentile(page_times, 50) / max(percentile(naive_times, 50), 1e-9):.2f}",
         None,
-        f"first design on the message store: {percentile(store_times, 50):.1f} ms",
+        "first design on the message store: "
+        + (f"{percentile(store_times, 50):.1f} ms" if store_times is not None else "timed out (> 4 s)"),
     )
     emit_row(
         "send cost of the unread index, 2 members",
