@@ -78,19 +78,19 @@ def where_all(request, channel, dm, group_dm):
     return _where(request.param, channel, dm)
 
 
-@pytest.fixture
-def mongo_down(settings, monkeypatch):
+def mongo_unreachable():
     """Point the process's MongoClient at a closed port (the shared server keeps
-    running): every MongoDB call fails fast with a server-selection timeout.
-    Gives `.db` (the real database, to check what was not written) and `.restore()`
-    (bring the real client back before the test ends)."""
+    running): every MongoDB call fails fast with a server-selection timeout. Returns
+    (the real database, restore): restore() brings the real client back."""
+    from django.conf import settings
+
     from messaging import mongo
 
     real_client = mongo.get_client()
     original = (settings.MONGO_URL, settings.MONGO_TIMEOUT_MS)
     settings.MONGO_URL = "mongodb://127.0.0.1:9/"
     settings.MONGO_TIMEOUT_MS = 150
-    monkeypatch.setattr(mongo, "_client", None)
+    mongo._client = None
 
     def restore():
         if mongo._client is not None and mongo._client is not real_client:
@@ -98,5 +98,14 @@ def mongo_down(settings, monkeypatch):
         settings.MONGO_URL, settings.MONGO_TIMEOUT_MS = original
         mongo._client = real_client
 
-    yield SimpleNamespace(db=real_client[settings.MONGO_DB], restore=restore)
+    return real_client[settings.MONGO_DB], restore
+
+
+@pytest.fixture
+def mongo_down():
+    """MongoDB unreachable for the test (see mongo_unreachable). Gives `.db` (the real
+    database, to check what was not written) and `.restore()` (bring the real client
+    back before the test ends)."""
+    db, restore = mongo_unreachable()
+    yield SimpleNamespace(db=db, restore=restore)
     restore()

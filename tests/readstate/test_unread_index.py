@@ -10,6 +10,7 @@ from django.db import connection
 
 from messaging import services
 from readstate.models import UnreadEntry
+from tests.messaging.conftest import mongo_unreachable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ def test_the_counts_need_no_message_store(where, alice, bob, client_for):
     _send(where, bob, f"<@{alice.pk}> two")
     client = client_for(alice)
     before = _item(client, where.pk)
-    restore = _mongo_down()
+    _db, restore = mongo_unreachable()
     try:
         item = _item(client, where.pk)
         assert (item["unread_count"], item["mention_count"]) == (before["unread_count"], before["mention_count"])
@@ -45,27 +46,6 @@ def test_the_counts_need_no_message_store(where, alice, bob, client_for):
         assert (answer.json()["unread_count"], answer.json()["mention_count"]) == (1, 1)
     finally:
         restore()
-
-
-def _mongo_down():
-    """Point the process's MongoDB client at a closed port (as the `mongo_down` fixture
-    of tests/messaging does, after the test's setup); returns the restore."""
-    from django.conf import settings
-
-    from messaging import mongo
-
-    real = mongo._client
-    original = (settings.MONGO_URL, settings.MONGO_TIMEOUT_MS)
-    settings.MONGO_URL, settings.MONGO_TIMEOUT_MS = "mongodb://127.0.0.1:9/", 150
-    mongo._client = None
-
-    def restore():
-        if mongo._client is not None and mongo._client is not real:
-            mongo._client.close()
-        settings.MONGO_URL, settings.MONGO_TIMEOUT_MS = original
-        mongo._client = real
-
-    return restore
 
 
 def test_rebuild_restores_the_index_from_the_message_store(where, alice, bob, client_for):
