@@ -2,7 +2,7 @@
 
 Each live TEXT message has one `unread_entries` row (readstate.models.UnreadEntry),
 written by the message's own write path, inside the transaction that holds the
-conversation's lock (messaging.services), beside the search index:
+conversation's lock (messaging.services.derived), beside the search index:
 
 - `entries_add` when messages are stored (a send, a group commit's batch, an import);
 - `entries_edited` when an edit changes the mentions;

@@ -10,9 +10,8 @@ from django.db import connection, transaction
 
 from messaging.documents import Conversation, MessageDocument, MessageType, dedupe_key_for
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
+from messaging.services import derived
 from messaging.services.store import _now_ms, _reserve_seq_range, _resync_seq
-from readstate import counting as unread_index
-from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -71,8 +70,7 @@ def _import_locked(conversation: Conversation, drafts: list[MessageDraft]) -> li
             logger.warning("seq counter of %s %s was behind MongoDB: resynced", conversation.kind, conversation.id)
             _resync_seq(conversation, max_seq=max_seq, max_created_at=max_created_at)
             continue
-        search_services.messages_indexed(messages)
-        unread_index.entries_add(messages)
+        derived.messages_stored(messages)
         return messages
     raise AssertionError("unreachable")
 

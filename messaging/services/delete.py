@@ -11,13 +11,12 @@ from messaging.documents import Conversation, ConversationKind, MessageDocument,
 from messaging.latest import latest_deleted
 from messaging.repositories import repository_for
 from messaging.serializers import message_to_api
+from messaging.services import derived
 from messaging.services.edit import _message_get, _system_immutable
 from messaging.services.store import _lock_if_stored, _now_ms, conversation_writes_lock
 from moderation.models import AuditLogEntry
 from moderation.services import AuditRecord, audit_entries_create
-from readstate import counting as unread_index
 from realtime import broadcast
-from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -66,8 +65,7 @@ def message_delete(
         # A reply: its root's counters go down, still under the lock (issue 17).
         root = threads.reply_removed_locked(reply=deleted) if deleted is not None else None
         if deleted is not None:
-            search_services.messages_unindexed([deleted])
-            unread_index.entries_remove([deleted])
+            derived.messages_deleted([deleted])
             latest_deleted(conversation, deleted)
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
@@ -177,8 +175,7 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
                 if done is not None:  # a reply: its root's counters go down (issue 17)
                     roots.append(threads.reply_removed_locked(reply=done))
                 if done is not None:
-                    search_services.messages_unindexed([done])
-                    unread_index.entries_remove([done])
+                    derived.messages_deleted([done])
                     latest_deleted(message.conversation, done)
             if done is not None:  # else deleted meanwhile by someone else
                 deleted.append(done)

@@ -10,10 +10,9 @@ from messaging.documents import Conversation, MessageDocument, MessageType
 from messaging.latest import latest_edited
 from messaging.repositories import repository_for
 from messaging.serializers import message_to_api
+from messaging.services import derived
 from messaging.services.store import _now_ms, conversation_writes_lock
-from readstate import counting as unread_index
 from realtime import broadcast
-from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -82,8 +81,7 @@ def message_edit(
         )
         if updated is None:  # deleted (or purged) meanwhile
             raise errors.NotFound("Message not found.")
-        search_services.messages_indexed([updated])
-        unread_index.entries_edited(updated)  # mentions added or removed
+        derived.message_edited(updated)
         latest_edited(conversation, updated)
         try:
             broadcast.message_updated(message=message_to_api(updated))

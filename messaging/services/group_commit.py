@@ -17,6 +17,7 @@ from messaging.documents import Conversation, ConversationKind, MessageDocument,
 from messaging.latest import latest_set
 from messaging.repositories import DuplicateMessage, repository_for
 from messaging.serializers import message_to_api
+from messaging.services import derived
 from messaging.services.store import (
     _SET_SEQ_SQL,
     SendResult,
@@ -26,9 +27,7 @@ from messaging.services.store import (
     _reserve_seq_range,
     _send,
 )
-from readstate import counting as unread_index
 from realtime import broadcast
-from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -231,8 +230,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
             item.result = SendResult(message=first.result.message, created=False)
         elif first.error is not None:
             item.error = first.error
-    search_services.messages_indexed(stored)  # the batch, in the seq range's transaction
-    unread_index.entries_add(stored)
+    derived.messages_stored(stored)  # the batch, in the seq range's transaction
     latest_set(conversation, stored)  # the sidebar's row, once per batch, in its transaction (issue 16)
     _broadcast_created_many(stored)
     return failure

@@ -10,8 +10,7 @@ from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind
 from messaging.models import MessageSequence
 from messaging.repositories import repository_for
-from readstate import counting as unread_index
-from search import services as search_services
+from messaging.services import derived
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +23,7 @@ def conversation_message_count(*, conversation: Conversation) -> int:
 def conversation_sequence_delete(*, conversation: Conversation) -> None:
     """Drop a deleted conversation's seq counter (inside the deleting transaction)."""
     MessageSequence.objects.filter(conversation_id=UUID(conversation.id)).delete()
-    search_services.conversation_unindexed(conversation)
-    unread_index.conversation_entries_drop(conversation)
+    derived.conversation_dropped(conversation)
 
 
 def conversation_messages_delete(*, conversation: Conversation) -> int:
@@ -59,8 +57,7 @@ def orphan_messages_delete(*, orphans: list[selectors.OrphanConversation], creat
                 counts[repo.collection_name] += repo.delete_conversation(
                     conversation_id=conversation_id, created_before=created_before
                 )
-                search_services.conversation_unindexed(Conversation(kind, conversation_id))
-                unread_index.conversation_entries_drop(Conversation(kind, conversation_id))
+                derived.conversation_dropped(Conversation(kind, conversation_id))
     return counts
 
 
@@ -103,10 +100,7 @@ def messages_purge(
             workspace_id=str(workspace_id) if workspace_id is not None else None,
             progress=(lambda deleted, name=name: progress(name, deleted)) if progress is not None else None,
         )
-        search_services.messages_purged(
-            created_before=older_than, kind=kind, conversation_id=conversation_id, workspace_id=workspace_id
-        )
-        unread_index.entries_purged(
+        derived.messages_purged(
             created_before=older_than, kind=kind, conversation_id=conversation_id, workspace_id=workspace_id
         )
     return counts

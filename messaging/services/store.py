@@ -18,9 +18,8 @@ from messaging.documents import Conversation, ConversationKind, MessageDocument,
 from messaging.latest import latest_set
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
 from messaging.serializers import message_to_api
-from readstate import counting as unread_index
+from messaging.services import derived
 from realtime import broadcast
-from search import services as search_services
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
@@ -201,8 +200,7 @@ def _insert_locked(
             continue
         if files:
             file_shares_record(message=message)
-        search_services.messages_indexed([message])  # in the seq's transaction: searchable once committed
-        unread_index.entries_add([message])  # counted from the same commit (issue 18)
+        derived.messages_stored([message])  # in the seq's transaction
         latest_set(conversation, [message])  # the sidebar's row, in the send's transaction (issue 16)
         _broadcast_created(message)
         return SendResult(message=message, created=True)

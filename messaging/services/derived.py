@@ -1,0 +1,42 @@
+"""The indexes derived from stored messages, kept inside the writes' own transactions
+(under the conversation's lock), so that neither is ever behind nor ahead of a
+committed write: the search index (search.services) and the unread index
+(readstate.counting, issue 18). Every write path of messaging.services calls one of
+these, never the two indexes one by one."""
+
+from datetime import datetime
+
+from messaging.documents import Conversation, ConversationKind, MessageDocument
+from readstate import counting as unread_index
+from search import services as search_services
+
+
+def messages_stored(messages: list[MessageDocument]) -> None:
+    """A send, a group commit's batch or an import stored these (in seq's transaction)."""
+    search_services.messages_indexed(messages)  # searchable once committed
+    unread_index.entries_add(messages)  # counted from the same commit
+
+
+def message_edited(message: MessageDocument) -> None:
+    """An edit: new content for search, the mentions as they are now for the counts."""
+    search_services.messages_indexed([message])
+    unread_index.entries_edited(message)
+
+
+def messages_deleted(messages: list[MessageDocument]) -> None:
+    """Soft deletes (author, staff, moderation): no longer found nor counted."""
+    search_services.messages_unindexed(messages)
+    unread_index.entries_remove(messages)
+
+
+def conversation_dropped(conversation: Conversation) -> None:
+    """A deleted conversation (or an orphan's messages removed): all its rows."""
+    search_services.conversation_unindexed(conversation)
+    unread_index.conversation_entries_drop(conversation)
+
+
+def messages_purged(*, created_before: datetime, kind: ConversationKind, conversation_id=None, workspace_id=None):
+    """Retention removed the messages created before `created_before`."""
+    scope = {"kind": kind, "conversation_id": conversation_id, "workspace_id": workspace_id}
+    search_services.messages_purged(created_before=created_before, **scope)
+    unread_index.entries_purged(created_before=created_before, **scope)
