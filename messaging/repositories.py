@@ -687,12 +687,17 @@ class MessageRepository:
             )
             return {row["_id"]: int(row["n"]) for row in rows}
 
-    def counts_per_conversation(self, *, created_before: datetime, live_only: bool = False) -> dict[str, int]:
+    def counts_per_conversation(
+        self, *, created_before: datetime, live_only: bool = False, text_only: bool = False
+    ) -> dict[str, int]:
         """{conversation id: messages created before `created_before`} over the whole
-        collection (deleted ones too unless `live_only`): search index drift."""
+        collection (deleted ones too unless `live_only`; every type unless `text_only`):
+        search index drift, and unread index drift (live TEXT messages)."""
         match: dict = {"createdAt": {"$lt": created_before}}
         if live_only:
             match["deletedAt"] = None
+        if text_only:
+            match["type"] = MessageType.TEXT.value
         with _mongo_errors():
             rows = self.collection.aggregate(
                 [{"$match": match}, {"$group": {"_id": f"${self.conversation_field}", "n": {"$sum": 1}}}]

@@ -170,3 +170,29 @@ def status_update(*, user, dnd_until=_UNSET, status_text=_UNSET, status_emoji=_U
 
         presence_status_announce(user_id=str(user.pk))
     return status
+
+
+def unread_index_rebuild(conversation: Conversation) -> int:
+    """Rebuild one conversation's unread index rows (`unread_entries`) from MongoDB, in
+    one transaction holding the conversation's lock (the lock every send, edit and
+    delete takes), so it runs beside live traffic and never writes an older state over
+    a newer one. A conversation whose messages are gone from MongoDB loses its rows, and
+    so does one that no longer exists in PostgreSQL (its messages are orphans:
+    check_consistency's first check removes them). Returns the rows written. Used by
+    `manage.py unread_index_rebuild` and `check_consistency --fix`. Raises
+    StoreUnavailable when MongoDB is unreachable."""
+    from django.db import transaction
+
+    from messaging.repositories import repository_for
+    from messaging.selectors import conversation_ids_existing
+    from messaging.services import conversation_writes_lock
+    from readstate.counting import conversation_entries_drop, conversation_entries_rebuild
+
+    if not conversation_ids_existing(kind=conversation.kind, conversation_ids=[conversation.id]):
+        with transaction.atomic():
+            conversation_entries_drop(conversation)
+        return 0
+    with transaction.atomic():
+        conversation_writes_lock(conversation)
+        messages = list(repository_for(conversation.kind).iter_live(conversation_id=conversation.id))
+        return conversation_entries_rebuild(conversation, messages)

@@ -79,3 +79,32 @@ def test_retention_and_conversation_deletion_take_their_rows(channel, alice, bob
     alice.is_staff = True
     channel_delete(channel=channel, by=alice)
     assert UnreadEntry.objects.filter(conversation_id=channel.pk).count() == 0
+
+
+def test_check_consistency_reports_a_drifted_index_and_fix_rebuilds_it(where, alice, bob, client_for):
+    """A restore of PostgreSQL without MongoDB (or the reverse) leaves the rows behind the
+    messages: check_consistency reports the conversation, --fix rebuilds exactly it."""
+    import io
+
+    from django.core.management import CommandError
+
+    from tests.helpers import capture_broadcasts
+
+    _send(where, bob, "one")
+    _send(where, bob, f"<@{alice.pk}> two")
+    client = client_for(alice)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM unread_entries WHERE conversation_id = %s", [where.pk])
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="problem"), capture_broadcasts():
+        call_command("check_consistency", stdout=out)
+    assert "Conversations whose unread index disagrees with MongoDB: 1" in out.getvalue()
+    assert f"{where.pk}: 2 live message(s) to count, 0 indexed" in out.getvalue()
+    with capture_broadcasts():
+        call_command("check_consistency", "--fix", stdout=io.StringIO())
+    item = _item(client, where.pk)
+    assert (item["unread_count"], item["mention_count"]) == (2, 1)
+    out = io.StringIO()
+    with capture_broadcasts():
+        call_command("check_consistency", stdout=out)
+    assert "Conversations whose unread index disagrees with MongoDB: 0" in out.getvalue()

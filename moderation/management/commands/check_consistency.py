@@ -15,6 +15,8 @@ from messaging import selectors as message_selectors
 from messaging import services as message_services
 from messaging import threads as message_threads
 from messaging.mongo import long_operations
+from readstate import selectors as readstate_selectors
+from readstate import services as readstate_services
 from search import selectors as search_selectors
 from search import services as search_services
 from slackclone import errors
@@ -33,7 +35,9 @@ class Command(BaseCommand):
         "(5) conversations whose search index entries disagree with MongoDB (counts of stored and of live "
         "messages); "
         "(6) thread roots whose replyCount, replyUsers or lastReplyAt disagree with their replies, or with live "
-        "replies never counted (a crash between a reply's insert and its root's update). "
+        "replies never counted (a crash between a reply's insert and its root's update); "
+        "(7) conversations whose unread index (the rows exact unread and mention counts are counted on) "
+        "disagrees with MongoDB's live messages (a restore of one store without the other). "
         "Exits with status 0 when everything is consistent (or was fixed), 1 when something was reported and "
         "not fixed. "
         "With --fix, repairs exactly what was reported: deletes the orphan messages reported (those created "
@@ -41,7 +45,8 @@ class Command(BaseCommand):
         "reported memberships, swaps the users of the reported DMs where that is safe, and gives messages their "
         "workspaceId (as backfill_workspace_ids does), rebuilds the search index of the drifted "
         "conversations (as search_reindex --conversation does), recomputes the reported roots' counters from "
-        "their replies under the conversation's lock (safe beside live traffic; idempotent); DMs that duplicate "
+        "their replies under the conversation's lock (safe beside live traffic; idempotent), rebuilds the unread "
+        "index of the drifted conversations (as unread_index_rebuild --conversation does); DMs that duplicate "
         "an existing pair or pair a user with themselves are reported as needing a person."
     )
 
@@ -124,8 +129,16 @@ class Command(BaseCommand):
                 f"  {item.conversation.kind.value} {item.conversation.id} root {item.root_id}: replyCount "
                 f"{item.stored[0]}, its live replies {item.expected[0]} ({item.uncounted} never counted)"
             )
+        unread = readstate_selectors.unread_index_drift(created_before=started)
+        self.stdout.write(f"Conversations whose unread index disagrees with MongoDB: {len(unread)}")
+        for item in unread:
+            self.stdout.write(
+                f"  {item.conversation.kind.value} {item.conversation.id}: {item.stored} live message(s) to count, "
+                f"{item.indexed} indexed"
+            )
         return {
             "orphans": orphans,
+            "unread": unread,
             "threads": roots,
             "memberships": memberships,
             "dms": misordered,
@@ -168,4 +181,7 @@ class Command(BaseCommand):
                 roots=[(item.conversation, item.root_id) for item in found["threads"]], created_before=started
             )
             self.stdout.write(f"Recomputed the reply counters of {changed} thread root(s)")
+        if found["unread"]:
+            rows = sum(readstate_services.unread_index_rebuild(item.conversation) for item in found["unread"])
+            self.stdout.write(f"Rebuilt the unread index of {len(found['unread'])} conversation(s): {rows} row(s)")
         return len(found["dms"]) - len(fixable) + len(found["missing_objects"])

@@ -9,12 +9,9 @@ restoring MongoDB and PostgreSQL from backups taken at different times.
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from messaging.repositories import repository_for
 from messaging.selectors import conversations_for_maintenance
-from messaging.services import conversation_writes_lock
-from readstate.counting import conversation_entries_rebuild
+from readstate.services import unread_index_rebuild
 from slackclone import errors
 
 
@@ -32,12 +29,7 @@ class Command(BaseCommand):
             )
         except errors.DomainError as exc:
             raise CommandError(str(exc)) from exc
-        rows = 0
-        for conversation in conversations:
-            with transaction.atomic():
-                conversation_writes_lock(conversation)
-                messages = list(repository_for(conversation.kind).iter_live(conversation_id=conversation.id))
-                rows += conversation_entries_rebuild(conversation, messages)
+        rows = sum(unread_index_rebuild(conversation) for conversation in conversations)
         self.stdout.write(
             self.style.SUCCESS(f"Indexed {rows} countable messages of {len(conversations)} conversations.")
         )
