@@ -3,7 +3,10 @@
 # Two stages: the build stage installs the runtime requirements into a virtualenv and
 # collects the static files; the runtime stage copies only those, and runs as a
 # non-root user. One daphne process per container: run N containers for N processes
-# (docker compose: APP_PROCESSES; docs/deployment.md).
+# (docker compose: APP_PROCESSES; docs/deployment.md). Uploaded files go to /data/files
+# (FILES_ROOT): mount ONE volume there shared by every container, or set STORAGE_URL
+# to an S3-compatible store; a container's own filesystem would keep each upload on
+# the one container that received it, and lose it with the container.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -23,7 +26,7 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only STATIC_ROOT=/src/staticfiles \
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 slackclone \
     && useradd --system --uid 10001 --gid slackclone --home-dir /app --shell /usr/sbin/nologin slackclone \
-    && mkdir -p /secrets && chown slackclone:slackclone /secrets
+    && mkdir -p /secrets /data/files && chown slackclone:slackclone /secrets /data/files
 COPY --from=build /venv /venv
 COPY --from=build /src /app
 ENV PATH=/venv/bin:$PATH \
@@ -32,6 +35,7 @@ ENV PATH=/venv/bin:$PATH \
     DEBUG=false \
     LOG_FORMAT=json \
     STATIC_ROOT=/app/staticfiles \
+    FILES_ROOT=/data/files \
     PORT=8000
 WORKDIR /app
 USER slackclone:slackclone

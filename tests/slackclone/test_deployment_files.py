@@ -131,3 +131,14 @@ def test_the_health_check_fails_when_nothing_answers():
     from slackclone.devserver import free_port
 
     assert healthcheck.main(["healthcheck", f"http://127.0.0.1:{free_port()}/api/v1/health"]) == 1
+
+
+def test_uploads_live_on_one_volume_shared_by_every_app_container(compose):
+    """With APP_PROCESSES replicas, a file uploaded through one container must be served
+    by the others and outlive the container: FILES_ROOT is a named volume they all mount."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    files_root = re.search(r"FILES_ROOT=(\S+)", dockerfile).group(1)
+
+    assert f"files:{files_root}" in compose["services"]["app"]["volumes"]
+    assert "files" in compose["volumes"]
+    assert re.search(rf"mkdir -p [^\n]*{re.escape(files_root)}[^\n]*&& chown slackclone", dockerfile)
