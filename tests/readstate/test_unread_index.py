@@ -108,3 +108,39 @@ def test_check_consistency_reports_a_drifted_index_and_fix_rebuilds_it(where, al
     with capture_broadcasts():
         call_command("check_consistency", stdout=out)
     assert "Conversations whose unread index disagrees with MongoDB: 0" in out.getvalue()
+
+
+def test_concurrent_sends_edits_and_deletes_leave_exactly_the_live_messages_counted(where, alice, bob):
+    """The rows are written in the writes' own transactions under the conversation's lock:
+    an edit racing a delete of the same message never brings its row back, a send racing
+    both is counted once. Afterwards the rows are exactly the live TEXT messages, with the
+    mentions MongoDB stores."""
+    from messaging.documents import ConversationKind
+    from messaging.repositories import repository_for
+    from slackclone import errors
+    from tests.messaging.support import run_in_threads
+
+    seeded = [_send(where, bob, f"m{n}") for n in range(8)]
+
+    def act(index):
+        if index >= 16:
+            return _send(where, bob, f"new {index} <@{alice.pk}>")
+        target = seeded[index // 2]
+        try:
+            if index % 2:
+                return services.message_delete(user=bob, message_id=target.id, **where.kwargs)
+            return services.message_edit(user=bob, message_id=target.id, content=f"<@{alice.pk}> e", **where.kwargs)
+        except errors.NotFound:  # the edit came after the delete
+            return None
+
+    run_in_threads(20, act)
+    live = {
+        m.seq: sorted(m.mentions)
+        for m in repository_for(ConversationKind(where.kind)).iter_live(conversation_id=where.pk)
+        if m.type.value == "TEXT"
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq, mentions FROM unread_entries WHERE conversation_id = %s", [where.pk])
+        rows = {seq: sorted(str(u) for u in mentions) for seq, mentions in cursor.fetchall()}
+    assert len(live) == 4  # the 8 seeded are deleted, the 4 new ones live
+    assert rows == live
