@@ -2,6 +2,7 @@
 
 from uuid import UUID
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -41,24 +42,46 @@ def channel_is_archived(*, channel_id: UUID | str) -> bool:
     return archived_at[0] is not None
 
 
-def channel_check_sender(*, channel_id: UUID | str, user_id: UUID | str) -> None:
-    """Under the conversation's lock (messaging.services, step 1): may `user_id` post in
-    the channel now? 404 if it is gone, 409 `channel_archived`, 403 `not_a_member` (404
-    in a private channel) if they were removed or left meanwhile. One query."""
+def channel_senders_check(*, channel_id: UUID | str, user_ids: list[str]) -> tuple[bool, dict[str, errors.DomainError]]:
+    """Under the conversation's lock (messaging.services, step 1): may these users post
+    in the channel now? Returns (archived, {user id: the error of each one who may not}):
+    403 `not_a_member` (404 in a private channel) for those removed or gone meanwhile;
+    the caller refuses everything with 409 `channel_archived` when archived. NotFound
+    (404) if the channel is gone. ONE query for a whole group-commit batch, whatever the
+    number of senders (it runs inside the hot conversation's critical section)."""
     row = (
         Channel.objects.filter(pk=channel_id)
-        .annotate(is_member=Exists(ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id=user_id)))
-        .values_list("archived_at", "is_private", "is_member")
+        .annotate(
+            member_ids=ArraySubquery(
+                ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id__in=user_ids).values("user_id")
+            )
+        )
+        .values_list("archived_at", "is_private", "member_ids")
         .first()
     )
     if row is None:
         raise errors.NotFound("Channel not found.")
-    archived_at, is_private, is_member = row
-    if not is_member:
-        if is_private:
-            raise errors.NotFound("Channel not found.")
-        raise errors.PermissionDenied("You are not a member of this channel.", code="not_a_member")
-    if archived_at is not None:
+    archived_at, is_private, member_ids = row
+    members = {str(member_id) for member_id in member_ids}
+    refused: dict[str, errors.DomainError] = {}
+    for user_id in user_ids:
+        if str(user_id) not in members:
+            refused[str(user_id)] = (
+                errors.NotFound("Channel not found.")
+                if is_private
+                else errors.PermissionDenied("You are not a member of this channel.", code="not_a_member")
+            )
+    return archived_at is not None, refused
+
+
+def channel_check_sender(*, channel_id: UUID | str, user_id: UUID | str) -> None:
+    """`channel_senders_check` for one sender, raising its verdict: 404 if the channel is
+    gone, 403 `not_a_member` (404 in a private channel) if they were removed or left
+    meanwhile, else 409 `channel_archived` if archived. One query."""
+    archived, refused = channel_senders_check(channel_id=channel_id, user_ids=[str(user_id)])
+    if refused:
+        raise refused[str(user_id)]
+    if archived:
         raise channel_archived_error()
 
 

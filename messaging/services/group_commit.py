@@ -12,7 +12,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection, transaction
 
-from channels_app.selectors import channel_check_sender
+from channels_app.selectors import channel_archived_error, channel_senders_check
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.latest import latest_set
 from messaging.repositories import DuplicateMessage, repository_for
@@ -23,7 +23,6 @@ from messaging.services.store import (
     SendResult,
     _broadcast_created,
     _now_ms,
-    _refuse_if_archived,
     _reserve_seq_range,
     _send,
 )
@@ -175,7 +174,6 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     pending = list(firsts.values())
     first_seq, created_at = _reserve_seq_range(conversation, count=len(pending), earliest=_now_ms())
     reserved_last = first_seq + len(pending) - 1
-    _refuse_if_archived(conversation)
     pending = _refuse_removed_senders(conversation, pending)  # issue 16
     counter, next_seq, resynced = first_seq - 1, first_seq, False
     stored: list[MessageDocument] = []
@@ -237,29 +235,33 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
 
 
 def _refuse_removed_senders(conversation: Conversation, pending: list[_QueuedSend]) -> list[_QueuedSend]:
-    """Under the lock, in a channel: the sends whose sender is no longer a member (a
-    removal or leave committed while they waited) get that error (403, 404 in a private
-    channel) and are not stored; the others are returned (issue 16). The seqs reserved
-    for the refused ones are given back by the counter update at the end of the batch."""
+    """Under the lock: the channel must still exist (404) and not be archived (409 for the
+    whole batch, raised), and the sends whose sender is no longer a member (a removal or
+    leave committed while they waited) get that error (403, 404 in a private channel)
+    and are not stored (issue 16); the others are returned. One query per batch. The
+    seqs reserved for the refused ones are given back by the counter update at the end
+    of the batch."""
     if conversation.kind is not ConversationKind.CHANNEL:
         return pending
-    verdicts: dict[str, errors.DomainError | None] = {}
+    senders = sorted(
+        {
+            item.fields["sender_id"]
+            for item in pending
+            if item.fields.get("message_type") is MessageType.TEXT and item.fields.get("sender_id") is not None
+        }
+    )
+    archived, refused = channel_senders_check(channel_id=conversation.id, user_ids=senders)
+    if archived:
+        raise channel_archived_error()
     kept = []
     for item in pending:
-        sender_id = item.fields.get("sender_id")
-        if item.fields.get("message_type") is not MessageType.TEXT or sender_id is None:
-            kept.append(item)
-            continue
-        if sender_id not in verdicts:
-            try:
-                channel_check_sender(channel_id=conversation.id, user_id=sender_id)
-                verdicts[sender_id] = None
-            except errors.DomainError as exc:
-                verdicts[sender_id] = exc
-        if verdicts[sender_id] is None:
+        error = (
+            refused.get(item.fields.get("sender_id")) if item.fields.get("message_type") is MessageType.TEXT else None
+        )
+        if error is None:
             kept.append(item)
         else:
-            item.error = verdicts[sender_id]
+            item.error = error
     return kept
 
 

@@ -186,3 +186,56 @@ def test_a_send_or_edit_racing_the_channels_deletion_stores_nothing(people, monk
     assert not MessageSequence.objects.filter(conversation_id=channel.pk).exists()
     assert repository_for(ConversationKind.CHANNEL).count(conversation_id=str(channel.pk)) == 0
     assert str(default_workspace_id())  # the channel was the default workspace's
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+def test_one_query_decides_a_whole_batchs_senders(people, private, django_assert_num_queries):
+    """A group-commit batch checks its senders under the hot conversation's lock: one
+    query whatever their number (it was one per sender, plus one for the archive)."""
+    from channels_app.selectors import channel_senders_check
+
+    alice, bob, carol, admin = people
+    channel = _channel(alice, bob, private=private)
+    senders = [str(alice.pk), str(bob.pk), str(carol.pk), str(admin.pk)]
+    with django_assert_num_queries(1):
+        archived, refused = channel_senders_check(channel_id=channel.pk, user_ids=senders)
+    assert archived is False
+    assert set(refused) == {str(carol.pk), str(admin.pk)}
+    assert {exc.code for exc in refused.values()} == {"not_found" if private else "not_a_member"}
+    Channel.objects.filter(pk=channel.pk).update(archived_at="2026-01-01T00:00:00Z")
+    assert channel_senders_check(channel_id=channel.pk, user_ids=senders)[0] is True
+    channel.delete()
+    with pytest.raises(errors.NotFound):
+        channel_senders_check(channel_id=channel.pk, user_ids=senders)
+
+
+def test_only_the_removed_sender_is_refused_while_others_send(people, monkeypatch):
+    """Bob's send is paused after its checks outside the lock; he is removed; carol sends.
+    Bob's is refused under the lock, carol's is stored (the per-sender verdicts of
+    `channel_senders_check`, not one verdict for everyone in the batch)."""
+    alice, bob, carol, _admin = people
+    channel = _channel(alice, bob)
+    ChannelMember.objects.create(channel=channel, user=carol)
+    reached, go = _paused(monkeypatch, validation, "clean_content")
+    with ThreadPoolExecutor(3) as pool, capture_broadcasts():
+        bobs = pool.submit(_outcome, messaging_services.message_send, sender=bob, channel_id=channel.pk, content="b")
+        assert reached.wait(15)
+        assert (
+            _outcome(
+                services_manage.channel_member_remove,
+                user=alice,
+                workspace=None,
+                channel_id=channel.pk,
+                user_id=bob.pk,
+            )
+            == "ok"
+        )
+        carols = pool.submit(_outcome, messaging_services.message_send, sender=carol, channel_id=channel.pk, content="c")
+        go.set()
+        assert bobs.result(timeout=15) == "not_a_member"
+        assert carols.result(timeout=15) == "ok"
+    texts = [
+        m.content
+        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
+    ]
+    assert "c" in texts and "b" not in texts
