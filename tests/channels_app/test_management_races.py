@@ -230,7 +230,8 @@ def test_only_the_removed_sender_is_refused_while_others_send(people, monkeypatc
             )
             == "ok"
         )
-        carols = pool.submit(_outcome, messaging_services.message_send, sender=carol, channel_id=channel.pk, content="c")
+        send = messaging_services.message_send
+        carols = pool.submit(_outcome, send, sender=carol, channel_id=channel.pk, content="c")
         go.set()
         assert bobs.result(timeout=15) == "not_a_member"
         assert carols.result(timeout=15) == "ok"
