@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import apis
+from accounts import apis, workspace_apis
 
 urlpatterns = [
     path("auth/register", apis.RegisterApi.as_view(), name="auth-register"),
@@ -14,9 +14,9 @@ urlpatterns = [
     path("users/<uuid:user_id>", apis.UserDetailApi.as_view(), name="user-detail"),
     path("users/<uuid:user_id>/deactivate", apis.UserDeactivateApi.as_view(), name="user-deactivate"),
     path("users/<uuid:user_id>/reactivate", apis.UserReactivateApi.as_view(), name="user-reactivate"),
-    path("auth/switch", apis.SwitchApi.as_view(), name="auth-switch"),
-    path("workspaces", apis.WorkspaceListApi.as_view(), name="workspace-list"),
-    path("workspace", apis.WorkspaceCurrentApi.as_view(), name="workspace-current"),
-    path("workspace/invites", apis.InviteListApi.as_view(), name="workspace-invites"),
-    path("workspace/invites/<str:code>", apis.InviteDetailApi.as_view(), name="workspace-invite-detail"),
+    path("auth/switch", workspace_apis.SwitchApi.as_view(), name="auth-switch"),
+    path("workspaces", workspace_apis.WorkspaceListApi.as_view(), name="workspace-list"),
+    path("workspace", workspace_apis.WorkspaceCurrentApi.as_view(), name="workspace-current"),
+    path("workspace/invites", workspace_apis.InviteListApi.as_view(), name="workspace-invites"),
+    path("workspace/invites/<str:code>", workspace_apis.InviteDetailApi.as_view(), name="workspace-invite-detail"),
 ]
