@@ -63,7 +63,7 @@ def frame_parse(*, text: str | None = None, data: bytes | None = None):
         raise errors.ValidationFailed(f"A frame may have at most {limit} bytes.", code="payload_too_large")
     try:
         frame = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply for the decoder
         raise errors.ValidationFailed("The frame is not valid JSON.", code="malformed_json") from exc
     if not isinstance(frame, dict):
         raise errors.ValidationFailed("A frame must be a JSON object.")

@@ -34,6 +34,7 @@ async def test_ping_gets_pong(ws, user_with_token):
         ("not json", "malformed_json"),
         ('{"type": "ping"', "malformed_json"),
         ('{"type": NaN}', "malformed_json"),
+        ('{"type": "ping", "x": ' + "[" * 5000 + "]" * 5000 + "}", "malformed_json"),  # deeper than the decoder
         ("[1, 2]", "invalid"),
         ('"ping"', "invalid"),
         ("{}", "invalid"),

@@ -63,6 +63,15 @@ CASES = [
     ("delete", "/api/v1/channels", {}, True, 405, "method_not_allowed"),
     ("get", "/api/v1/health", {"HTTP_HOST": "evil.example"}, False, 400, "bad_request"),
     ("post", "/api/v1/channels", {"data": "{", "content_type": "application/json"}, True, 400, "malformed_json"),
+    # Nested deeper than Python's decoder recurses (a RecursionError was a 500), without a token.
+    (
+        "post",
+        "/api/v1/auth/login",
+        {"data": '{"username": ' + "[" * 5000 + "]" * 5000 + "}", "content_type": "application/json"},
+        False,
+        400,
+        "malformed_json",
+    ),
     (
         "post",
         "/api/v1/channels",
