@@ -35,6 +35,20 @@ def dm_get_for_participant(*, user, workspace, conversation_id: UUID | str) -> D
         return group_dm_get_for_member(user=user, workspace=workspace, conversation_id=conversation_id)
 
 
+def conversation_route_check(*, conversation_id: UUID | str, group: bool) -> None:
+    """The REST routes name the kind: `/dms/{id}/…` is a 1:1 DM, `/group-dms/{id}/…` a
+    group DM (the contract's "Group DMs"; over the WebSocket both are `conversation_id`).
+    NotFound (404) when the id is not a conversation of the route's kind, so a DM is
+    never reachable under /group-dms/ nor a group DM under /dms/. One primary-key read."""
+    model = GroupDm if group else DmConversation
+    try:
+        exists = model.objects.filter(pk=conversation_id).exists()
+    except (TypeError, ValueError, errors.DomainError):
+        exists = False
+    if not exists:
+        raise errors.NotFound("Conversation not found.")
+
+
 def _with_users(workspace) -> QuerySet[DmConversation]:
     """Both users loaded (for `other_user`), each with their role in the workspace."""
     workspace_id = getattr(workspace, "pk", workspace)

@@ -9,6 +9,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dms.selectors import conversation_route_check
 from messaging import selectors, services
 from messaging.serializers import (
     ChannelHistorySerializer,
@@ -18,6 +19,7 @@ from messaging.serializers import (
     MessageEditSerializer,
     MessageSendSerializer,
     message_to_api,
+    sent_message_to_api,
 )
 from slackclone import metrics
 from slackclone.api.schema import ErrorEnvelopeSerializer, error_responses
@@ -52,6 +54,14 @@ _MESSAGE_ID = OpenApiParameter(
 
 class _ConversationMixin:
     scope_kwarg: str  # "channel_id" or "conversation_id"
+    route_kind: str = "channel"  # "channel", "dm" or "group_dm": what the path names
+
+    def initial(self, request, *args, **kwargs):
+        """After authentication: a /dms/ path must name a 1:1 DM and a /group-dms/ path a
+        group DM (404 otherwise); the services accept either by conversation_id."""
+        super().initial(request, *args, **kwargs)
+        if self.route_kind != "channel":
+            conversation_route_check(conversation_id=kwargs[self.scope_kwarg], group=self.route_kind == "group_dm")
 
     def scope(self, kwargs) -> dict:
         """The conversation named by the path, in the workspace of the request's token."""
@@ -83,9 +93,8 @@ class _MessagesApi(_ConversationMixin, APIView):
         serializer.is_valid(raise_exception=True)
         result = services.message_send(sender=request.user, **self.scope(kwargs), **serializer.validated_data)
         metrics.MESSAGES_SENT.labels("rest", "ok").inc()
-        return Response(
-            message_to_api(result.message), status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        )
+        answer = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(sent_message_to_api(result.message), status=answer)
 
 
 class _MessageApi(_ConversationMixin, APIView):
@@ -233,6 +242,7 @@ class ChannelMessageApi(_MessageApi):
 
 class DmMessagesApi(_MessagesApi):
     scope_kwarg = "conversation_id"
+    route_kind = "dm"
 
     @_history_schema(
         where="DM conversation",
@@ -255,6 +265,7 @@ class DmMessagesApi(_MessagesApi):
 
 class DmMessageApi(_MessageApi):
     scope_kwarg = "conversation_id"
+    route_kind = "dm"
 
     @_edit_schema(
         where="DM conversation",
@@ -275,6 +286,7 @@ class DmMessageApi(_MessageApi):
 
 class GroupDmMessagesApi(_MessagesApi):
     scope_kwarg = "conversation_id"
+    route_kind = "group_dm"
 
     @_history_schema(
         where="group DM", page=DmHistorySerializer, errors=(400, 401, 404, 503), operation_id="group_dm_messages_list"
@@ -294,6 +306,7 @@ class GroupDmMessagesApi(_MessagesApi):
 
 class GroupDmMessageApi(_MessageApi):
     scope_kwarg = "conversation_id"
+    route_kind = "group_dm"
 
     @_edit_schema(
         where="group DM",

@@ -42,7 +42,7 @@ _WHERE = {"channel": "channel", "dm": "DM conversation", "group_dm": "group DM"}
 def _scoped(base, where: str, scope_kwarg: str, decorate: dict):
     """A concrete view of `base` for one kind of conversation, its methods wrapped in
     their schema (the schema differs per kind: channel_id or conversation_id)."""
-    attrs = {"scope_kwarg": scope_kwarg}
+    attrs = {"scope_kwarg": scope_kwarg, "route_kind": where}
     for method, schema in decorate.items():
         attrs[method] = schema(_fresh(getattr(base, method)))
     return type(f"{where.title()}{base.__name__}", (base,), attrs)

@@ -32,6 +32,17 @@ def message_to_api(message: MessageDocument) -> dict:
     return data
 
 
+def sent_message_to_api(message: MessageDocument) -> dict:
+    """The answer to a send (REST 201/200, the WebSocket's message.ack). A retry whose
+    client_msg_id names a message deleted since answers 200 with that message as
+    deleted: `deleted` true, no content, files, reactions or mentions (a deleted
+    message is never shown again, even to its author)."""
+    data = message_to_api(message)
+    if message.is_deleted:
+        data.update(content="", files=[], reactions=[], mentions=[], mentions_channel=False)
+    return data
+
+
 def _thread_fields(message: MessageDocument) -> dict:
     """Threads (issue 17): every message says whether it is a reply; a message that is
     not one is a (possible) root and carries its counters; a deleted root that still
@@ -125,7 +136,7 @@ class ClientMsgIdField(_RawField):
         )
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string", "format": "uuid"}, "minItems": 1, "maxItems": 10})
+@extend_schema_field({"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 10, "nullable": True})
 class FileIdsField(_RawField):
     def __init__(self, **kwargs):
         from files.validation import clean_file_ids
@@ -133,8 +144,9 @@ class FileIdsField(_RawField):
         super().__init__(
             clean=clean_file_ids,
             required=False,
+            allow_null=True,  # as message.send over a socket: null or [] attach nothing
             help_text="1-10 ids of the caller's own uploads (POST /files) to attach; `content` may then be empty "
-            '("" or left out).',
+            '("" or left out). Null or [] attach nothing.',
             **kwargs,
         )
 

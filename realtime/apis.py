@@ -15,8 +15,9 @@ The ticket is valid for {TICKET_TTL_SECONDS} seconds and for one connection atte
 ## WebSocket protocol: `/ws/v1/`
 
 **Connect** with `Authorization: Bearer <token>` or with `?ticket=<ticket>`. A missing, bad, used
-or expired credential: the socket is accepted, then closed with code **4401**. The handshake must
-carry an `Origin` whose host is in `ALLOWED_HOSTS`; any other (or none) is refused with 403.
+or expired credential: the socket is accepted, then closed with code **4401**. A handshake that
+carries an `Origin` (every browser sends one) must name a host in `ALLOWED_HOSTS`, else it is refused
+with 403; a handshake without `Origin` (a native or server-side client) proceeds to authentication.
 Close code **4503** (try again later) means a store is unavailable: reconnect with backoff.
 Any other path than `/ws/v1/` is closed with **4404**.
 Frames are limited to 65 KiB by default (`WS_MAX_FRAME_BYTES`: the REST body limit,

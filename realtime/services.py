@@ -15,7 +15,7 @@ from files.validation import clean_file_ids
 from messaging import services as messaging_services
 from messaging import validation
 from messaging.selectors import conversation_get_for_member
-from messaging.serializers import message_to_api
+from messaging.serializers import message_to_api, sent_message_to_api
 from presence import services as presence_services
 from realtime import broadcast, events
 from slackclone import errors
@@ -216,7 +216,7 @@ def socket_message_send(
         thread_id=thread_id,  # issue 17: replies over the socket too
         also_in_channel=also_in_channel,
     )
-    return message_to_api(result.message)
+    return sent_message_to_api(result.message)
 
 
 def clean_request_id(value: object) -> str | None:

@@ -47,6 +47,7 @@ _CHANNEL = re.compile(r"#?([^\s#]{1,80})")
 _EDGE_PUNCTUATION = ",;:!?()[]{}<>\"'`"
 HAS_VALUES = ("link", "file", "pin")
 IS_VALUES = ("thread",)
+OPERATOR_NAMES = ("from", "in", "before", "after", "on", "has", "is")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,9 @@ def parse_query(q: object) -> ParsedQuery:
         else:
             token = match.group(3)
             operator = _OPERATOR.fullmatch(token)
+            if operator and not operator.group(2) and operator.group(1).lower() in OPERATOR_NAMES:
+                # `from:` with nothing after it: an operator left unfinished, not the word "from".
+                _operator(parsed, operator.group(1), "")
             if operator and operator.group(2) and not operator.group(2).startswith("//"):
                 operators += 1
                 if operators > OPERATORS_MAX:

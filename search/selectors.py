@@ -23,8 +23,8 @@ from search.highlight import highlights
 from search.query import ParsedQuery, Term, invalid_query, parse_query
 from slackclone import errors
 
-LIMIT_DEFAULT = 20
-LIMIT_MAX = 100
+LIMIT_DEFAULT = 50  # the contract's conventions for paginated lists: default 50, max 200
+LIMIT_MAX = 200
 SORTS = ("recent", "relevance")
 _SALT = "search.cursor"
 _signer = signing.Signer(salt=_SALT, sep=".")
@@ -156,7 +156,7 @@ def message_search(
 ) -> SearchPage:
     """GET /search/messages: the live TEXT messages of the conversations `user` belongs
     to now in `workspace` matching `q` (search.query), `sort` "recent" (newest first,
-    the default) or "relevance" (text rank, then newest), `limit` 1-100 (default 20),
+    the default) or "relevance" (text rank, then newest), `limit` 1-200 (default 50, the contract's conventions),
     paged by a signed `cursor` (the last hit's sort key: stable while messages arrive).
 
     400 `invalid_query` (search.query, or a search that hit the statement timeout), 400

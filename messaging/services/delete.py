@@ -122,6 +122,8 @@ def message_files_remove(*, file_id: str, shares) -> list[MessageDocument]:
             message = repository_for(conversation.kind).files_remove(
                 conversation_id=conversation.id, message_id=share.message_id, file_id=file_id
             )
+            if message is not None:
+                derived.message_files_removed(message)  # in the same transaction, as every write
         if message is not None:
             updated.append(message)
             try:

@@ -23,6 +23,12 @@ def message_edited(message: MessageDocument) -> None:
     unread_index.entries_edited(message)
 
 
+def message_files_removed(message: MessageDocument) -> None:
+    """A deleted file left this live message (files.services.file_delete): `has:file`
+    follows what the message carries now. The counts do not depend on files."""
+    search_services.messages_indexed([message])
+
+
 def messages_deleted(messages: list[MessageDocument]) -> None:
     """Soft deletes (author, staff, moderation): no longer found nor counted."""
     search_services.messages_unindexed(messages)

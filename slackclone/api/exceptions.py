@@ -84,6 +84,8 @@ def exception_handler(exc, context):
         return None  # a bug: Django answers 500 (with our JSON handler500)
 
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None) or exc.default_code
+    if isinstance(exc, drf.ParseError) and _is_multipart(context):
+        code = "malformed_multipart"  # POST /files: the form, not JSON, could not be read
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
@@ -101,6 +103,11 @@ def exception_handler(exc, context):
     # DRF answers 401 only when it can send WWW-Authenticate; unauthenticated is 401 here.
     status = 401 if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed) else exc.status_code
     return Response(body, status=status, headers=headers)
+
+
+def _is_multipart(context) -> bool:
+    request = (context or {}).get("request")
+    return bool(request is not None and (request.content_type or "").startswith("multipart/"))
 
 
 # --- Errors raised outside DRF views (URL resolution, middleware) -------------

@@ -7,6 +7,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from slackclone import errors
+
 
 class ApiCursorPagination(CursorPagination):
     page_size = 50
@@ -39,7 +41,10 @@ class ApiCursorPagination(CursorPagination):
                 raise ValueError(encoded)
             return super().decode_cursor(request)
         except Exception as exc:
-            raise ValidationError({"cursor": ["Invalid cursor."]}) from exc
+            # The same code as every other cursor of the API (history, search, sidebar).
+            raise errors.ValidationFailed(
+                "Invalid cursor.", fields={"cursor": ["Invalid cursor."]}, code="invalid_cursor"
+            ) from exc
 
     def encode_cursor(self, cursor):
         # DRF builds a whole URL; clients get only the opaque token.

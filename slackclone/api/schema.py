@@ -36,7 +36,8 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input (`fields` names the invalid fields), or a body that is not JSON (`malformed_json`).",
+    400: "Invalid input (`fields` names the invalid fields), or a body that is not JSON (`malformed_json`; "
+    "`malformed_multipart` for a form that cannot be read, POST /files).",
     401: "Missing or invalid token (`not_authenticated`, `authentication_failed`) or bad credentials.",
     403: "Authenticated but not allowed.",
     404: "Not found, or not visible to you.",

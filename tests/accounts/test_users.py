@@ -74,7 +74,9 @@ def test_user_list_rejects_bad_paging_parameters(people, client_for, params):
     response = client_for(people["carol"]).get("/api/v1/users", params)
 
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    # A bad cursor has the code of every other cursor of the API (history, search, sidebar).
+    assert response.json()["error"]["code"] == ("invalid_cursor" if "cursor" in params else "invalid")
+    assert set(response.json()["error"]["fields"]) == set(params)
 
 
 def test_user_search_rejects_an_over_long_q(people, client_for):

@@ -56,6 +56,7 @@ def test_list_channels_rejects_bad_paging(client_for, alice, params):
     response = client_for(alice).get("/api/v1/channels", params)
 
     assert response.status_code == 400
+    assert response.json()["error"]["code"] == ("invalid_cursor" if "cursor" in params else "invalid")
 
 
 def test_join_ignores_a_body(client_for, alice, make_channel, system_messages):

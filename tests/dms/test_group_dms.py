@@ -137,3 +137,38 @@ def test_concurrent_opens_of_one_set_in_any_order_create_one_group_dm(make_user,
     assert {gid for _, gid, _ in results} == {str(group.pk)}
     assert {n for _, _, n in results} == {4}  # nobody saw the row without its members
     assert broadcasts.names == ["dm_created"]
+
+
+def test_a_dm_is_not_reachable_under_group_dms_nor_a_group_dm_under_dms(four, client_for):
+    """The path names the kind (the contract's "Group DMs"): every /dms/{id}/… route
+    answers 404 for a group DM's id and every /group-dms/{id}/… route for a 1:1 DM's,
+    even for their members; nothing is stored or changed through the wrong route."""
+    alice, bob, carol, _dave = four
+    client = client_for(alice)
+    gid = _open(client, [bob, carol]).json()["id"]
+    dm_id = client.post("/api/v1/dms", {"user_id": str(bob.pk)}, format="json").json()["id"]
+    in_dm = client.post(f"/api/v1/dms/{dm_id}/messages", {"content": "dm"}, format="json").json()
+    in_group = client.post(f"/api/v1/group-dms/{gid}/messages", {"content": "group"}, format="json").json()
+    for wrong, cid, message in (("group-dms", dm_id, in_dm), ("dms", gid, in_group)):
+        base = f"/api/v1/{wrong}/{cid}"
+        mid = message["id"]
+        for method, url, body in [
+            ("get", base, None),
+            ("get", f"{base}/messages", None),
+            ("post", f"{base}/messages", {"content": "wrong route"}),
+            ("patch", f"{base}/messages/{mid}", {"content": "x"}),
+            ("delete", f"{base}/messages/{mid}", None),
+            ("get", f"{base}/messages/{mid}/replies", None),
+            ("put", f"{base}/messages/{mid}/follow", None),
+            ("put", f"{base}/messages/{mid}/reactions/thumbsup", None),
+            ("put", f"{base}/messages/{mid}/pin", None),
+            ("get", f"{base}/pins", None),
+            ("put", f"{base}/read", {"seq": 1}),
+            ("put", f"{base}/messages/{mid}/replies/read", {"seq": 1}),
+            ("put", f"{base}/preferences", {"muted": True}),
+        ]:
+            answer = getattr(client, method)(url, body, format="json")
+            assert answer.status_code == 404, (method, url, answer.status_code)
+            assert answer.json()["error"]["code"] == "not_found"
+    assert [m["content"] for m in client.get(f"/api/v1/dms/{dm_id}/messages").json()["results"]] == ["dm"]
+    assert [m["content"] for m in client.get(f"/api/v1/group-dms/{gid}/messages").json()["results"]] == ["group"]

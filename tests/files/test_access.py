@@ -117,6 +117,10 @@ def test_delete_by_the_uploader_removes_it_from_every_message(clients, channel, 
     history = clients["bob"].get(f"/api/v1/channels/{channel.pk}/messages").json()["results"]
     assert [f["id"] for f in history[-1]["files"]] == [keep]
     assert not File.objects.filter(pk=fid).exists() and not FileShare.objects.filter(file_id=fid).exists()
+    # Search follows, in the same transaction: `has:file` finds the message that still
+    # carries a file, not the one whose only file went.
+    found = clients["bob"].get("/api/v1/search/messages", {"q": "has:file"}).json()["results"]
+    assert [hit["message"]["id"] for hit in found] == [one]
 
 
 @pytest.mark.parametrize(

@@ -174,3 +174,16 @@ def test_the_json_body_limit_stays_for_everything_else(client_for, alice):
 
 def test_unauthenticated_is_401(anon):
     assert upload(anon, b"data").status_code == 401
+
+
+def test_a_form_that_cannot_be_read_is_malformed_multipart_not_json(client):
+    """A part header past Django's limits (a 1000-character file name) is a form the
+    parser refuses: 400 `malformed_multipart`, not `malformed_json` (there is no JSON)."""
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{"n" * 1000}.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\nx\r\n--{boundary}--\r\n"
+    ).encode()  # by hand: Django's test client would shorten the name to 255 characters
+    response = client.generic("POST", "/api/v1/files", body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "malformed_multipart"

@@ -186,3 +186,18 @@ def test_a_retry_of_a_deleted_message_does_not_store_it_again(alice, where):
 
 def _collection(where):
     return "channel_messages" if where.kind == "channel" else "dm_messages"
+
+
+def test_a_retry_of_a_deleted_message_answers_it_deleted_without_its_content(alice, where, client_for):
+    """REST and the WebSocket's ack answer a send through sent_message_to_api: a retry of
+    a message deleted since answers 200 with the tombstone, never the deleted text."""
+    client = client_for(alice)
+    first = client.post(where.url, {"content": "secret", "client_msg_id": "k"}, format="json").json()
+    assert client.delete(f"{where.url}/{first['id']}").status_code == 204
+
+    again = client.post(where.url, {"content": "secret", "client_msg_id": "k"}, format="json")
+
+    assert again.status_code == 200
+    body = again.json()
+    assert body["id"] == first["id"] and body["deleted"] is True
+    assert body["content"] == "" and body["files"] == [] and body["reactions"] == []

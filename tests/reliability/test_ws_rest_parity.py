@@ -136,6 +136,8 @@ CASES = [
         "client_msg_id_conflict",
         None,
     ),
+    ("file_ids null: no files", "mine", {"content": "x", "file_ids": None}, 201, None, None),
+    ("file_ids not a list", "mine", {"content": "x", "file_ids": "f"}, 400, "invalid", "file_ids"),
     ("a body over the size limit", "mine", {"content": "x" * 70000}, 413, "payload_too_large", None),
 ]
 

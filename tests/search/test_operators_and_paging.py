@@ -217,6 +217,10 @@ def test_cursors_are_bound_to_their_search(alice, bob, channel, search):
     )  # another user's cursor
     assert search(bob, "note", expect=400, sort="oldest")
     assert search(bob, "note", expect=400, limit=0)
+    assert search(bob, "note", expect=400, limit=201)
+    assert search(bob, "note", limit=200)["results"]  # the conventions' maximum
+    for unfinished in ("note from:", "note in:", "note has:", "note on:", "IS:"):  # an operator left empty
+        assert search(bob, unfinished, expect=400)["error"]["code"] == "invalid_query", unfinished
     assert search(bob, "note", expect=400, limit="many")
 
 
