@@ -22,6 +22,7 @@ Every call runs inside the caller's transaction, under the conversation's lock.
 import logging
 from uuid import UUID
 
+import regex
 from django.db import connection
 
 from messaging.documents import Conversation, MessageDocument
@@ -41,8 +42,21 @@ _EDIT_SQL = "UPDATE message_sequences SET latest_preview = %s WHERE conversation
 
 
 def preview_of(content: str) -> str:
-    """The first 120 characters (Unicode code points) of a message's content."""
-    return content[:PREVIEW_LENGTH]
+    """The first 120 characters (Unicode code points, the contract's "The sidebar") of a
+    message's content, without cutting a grapheme cluster (an emoji ZWJ sequence, a
+    flag, a letter and its combining marks): a cluster that would cross the 120th code
+    point is left out whole, so the preview may be a few code points shorter."""
+    if len(content) <= PREVIEW_LENGTH:
+        return content
+    end = 0
+    for cluster in _GRAPHEME.finditer(content):
+        if cluster.end() > PREVIEW_LENGTH:
+            break
+        end = cluster.end()
+    return content[:end]
+
+
+_GRAPHEME = regex.compile(r"\X")
 
 
 _CLEAR_SQL = """

@@ -141,3 +141,16 @@ def test_the_sidebar_counts_go_up_and_down_with_the_read_marker_and_mutes(world,
     assert (item["unread_count"], item["mention_count"], item["last_read_seq"]) == (0, 0, last["seq"])
     assert a.put(f"/api/v1/group-dms/{group['id']}/preferences", {"muted": True}, format="json").status_code == 200
     assert group_item()["muted"] is True
+
+
+def test_the_preview_never_cuts_an_emoji_sequence_in_half():
+    """120 code points, but a grapheme cluster crossing the 120th is left out whole: a
+    family emoji (7 code points joined by ZWJ) is never shown as a lone adult."""
+    from messaging.latest import PREVIEW_LENGTH, preview_of
+
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+    text = "x" * (PREVIEW_LENGTH - 3) + family + " and more"
+    assert preview_of(text) == "x" * (PREVIEW_LENGTH - 3)
+    assert preview_of("x" * (PREVIEW_LENGTH - 7) + family + "y") == "x" * (PREVIEW_LENGTH - 7) + family
+    assert preview_of("e\u0301" * 70) == "e\u0301" * 60  # a letter and its accent stay together
+    assert preview_of("short " + family) == "short " + family

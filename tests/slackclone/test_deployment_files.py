@@ -142,3 +142,59 @@ def test_uploads_live_on_one_volume_shared_by_every_app_container(compose):
     assert f"files:{files_root}" in compose["services"]["app"]["volumes"]
     assert "files" in compose["volumes"]
     assert re.search(rf"mkdir -p [^\n]*{re.escape(files_root)}[^\n]*&& chown slackclone", dockerfile)
+
+
+def test_every_package_the_application_imports_is_in_the_runtime_requirements():
+    """The image installs only the "# Runtime" part of requirements.txt (Dockerfile):
+    every third-party module the application imports (outside tests, benchmarks and
+    the dev-only slackclone.devserver) must come from a runtime requirement or one of
+    their dependencies. (`emoji` was listed under tests: the image's reactions failed.)"""
+    import ast
+    import importlib.metadata as metadata
+    import sys
+
+    runtime: set[str] = set()
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.startswith("# Development"):
+            break
+        if line.strip() and not line.startswith("#"):
+            runtime.add(re.split(r"[\[=<>]", line.strip())[0])
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    closure, todo = set(), [canonical(name) for name in runtime]
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:  # a dependency of another Python version
+            continue
+        for requirement in requires:
+            if "extra ==" not in requirement or any(f'extra == "{e}"' in requirement for e in ("s3", "binary", "pool")):
+                todo.append(canonical(re.split(r"[\s\[=<>;!~(]", requirement)[0]))
+    providers = metadata.packages_distributions()
+    local = {path.name for path in ROOT.iterdir() if (path / "__init__.py").exists()}
+    skipped = {"tests", "bench", "scripts", ".venv", ".data", "node_modules"}
+    missing: dict[str, str] = {}
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in skipped or relative == Path("slackclone/devserver.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in local:
+                    continue
+                if not {canonical(d) for d in providers.get(top, [])} & closure:
+                    missing[top] = str(relative)
+    assert missing == {}
