@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Capacity: how many active people two daphne processes serve while they stay healthy.
 
-    .venv/bin/python bench/capacity.py                       # the ramp 250..1500, ~10 minutes
+    .venv/bin/python bench/capacity.py                       # the ramp 100..1500, <= ~12 minutes
     .venv/bin/python bench/capacity.py --steps 500,1000 --hold 60
     .venv/bin/python bench/capacity.py --quick               # a smoke run, < 1 minute
 
@@ -98,6 +98,7 @@ from common import (
 
 THRESHOLDS = {"avg_ms": 100.0, "p99_ms": 2000.0, "error_pct": 0.025}
 GOAL_PEOPLE = 1000
+DEFAULT_STEPS = "100,200,300,500,750,1000,1250,1500"
 REQUEST_TIMEOUT = 15.0
 REACTION = quote("\N{THUMBS UP SIGN}")
 PATHS = {"channel": "channels", "dm": "dms", "group_dm": "group-dms"}
@@ -108,7 +109,7 @@ SWITCH_WEIGHTS = {"dm": 0.35, "small": 0.40, "big": 0.20, "group_dm": 0.05}
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", default="250,500,750,1000,1250,1500", help="active people per step")
+    p.add_argument("--steps", default=DEFAULT_STEPS, help=f"active people per step (default {DEFAULT_STEPS})")
     p.add_argument("--hold", type=float, default=60.0, help="seconds each step is measured (default 60)")
     p.add_argument("--ramp", type=float, default=20.0, help="seconds over which a step's new people arrive")
     p.add_argument("--baseline-people", type=int, default=10, help="the warm-up step (same-run baseline)")
@@ -247,6 +248,7 @@ class Recorder:
         self.acks: list[tuple[str, str, float]] = []
         self.counts: Counter = Counter()
         self.duplicated: list[float] = []  # when a message came twice over one socket
+        self.frames: Counter = Counter()  # frames received per whole second of time.monotonic()
 
     def request(self, started: float, ok: bool, kind: str) -> None:
         self.requests.append((started, time.monotonic() - started, ok, kind))
@@ -317,8 +319,9 @@ class Person:
                 )
                 hello = json.loads(await asyncio.wait_for(ws.recv(), REQUEST_TIMEOUT))
                 assert hello["type"] == "hello", hello
-            except Exception:
+            except Exception as exc:
                 self.rec.request(started, False, "ws_connect")
+                self.rec.counts[f"ws_connect_{type(exc).__name__}"] += 1
                 await asyncio.sleep(1 + self.rng.random())
                 continue
             self.ws, self.dropped, self.closing = ws, False, False
@@ -331,6 +334,7 @@ class Person:
     async def read(self, ws, seen: set) -> None:
         try:
             async for text in ws:
+                self.rec.frames[int(time.monotonic())] += 1
                 head = text[:40]
                 if '"message.created"' in head:
                     message = json.loads(text)["message"]
@@ -567,7 +571,7 @@ async def _client(worker: int, people: list[tuple[int, dict, str, str]], cfg: di
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.sleep(cfg["drain"])
-            conn.send(("records", rec.requests, rec.acks, dict(rec.counts)))
+            conn.send(("records", rec.requests, rec.acks, dict(rec.counts), dict(rec.frames)))
         elif command[0] == "peek":
             _, start, end = command
             conn.send(("peek", [r for r in rec.requests if start <= r[0] < end]))
@@ -727,7 +731,10 @@ def step_figures(requests, window: tuple[float, float]) -> dict:
     latencies = [r[1] * 1000 for r in inside]
     errors = sum(1 for r in inside if not r[2]) + len(connects)
     n = len(inside)
-    kinds = Counter(r[3] for r in inside)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for r in inside:
+        by_kind[r[3]].append(r[1] * 1000)
+    kinds = {k: (len(v), sum(v) / len(v), percentile(v, 99)) for k, v in sorted(by_kind.items())}
     return {
         "requests": n,
         "rps": n / max(1e-9, end - start),
@@ -735,7 +742,7 @@ def step_figures(requests, window: tuple[float, float]) -> dict:
         "p99_ms": percentile(latencies, 99),
         "errors": errors,
         "error_pct": 100 * errors / max(1, n),
-        "kinds": dict(kinds),
+        "kinds": kinds,
     }
 
 
@@ -817,7 +824,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
                 "people": target,
                 "baseline": k == 0,
                 "window": (before["_t"], after["_t"]),
-                "span": (t0, after["_t"]),
+                "span": (results[-1]["span"][1] if results else t0, after["_t"]),
                 "ramp_s": ramp_s,
                 "cpu": CpuMeter.delta(before, after),
                 "load1": load,
@@ -846,9 +853,10 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
         records = ask_all(("stop",))
         requests = [r for rec in records for r in rec[1]]
         acks = [a for rec in records for a in rec[2]]
-        counts = Counter()
+        counts, frames = Counter(), Counter()
         for rec in records:
             counts.update(rec[3])
+            frames.update(rec[4])
         checks = ask_all(("check", acks))
         lost_times = [t for c in checks for t in c[1]]
         duplicated = [t for c in checks for t in c[2]]
@@ -864,6 +872,10 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
         fig["lost"] = sum(1 for t in lost_times if start <= t < end)
         fig["duplicated"] = sum(1 for t in duplicated if start <= t < end)
         fig["sent"] = sum(1 for a in acks if start <= a[2] < end)
+        hold_start, hold_end = step["window"]
+        fig["frames_per_s"] = sum(v for t, v in frames.items() if hold_start <= t < hold_end) / (hold_end - hold_start)
+        daphne_cores = sum(v for k, v in step["cpu"].items() if k.startswith("daphne")) / 100
+        fig["daphne_ms_per_request"] = 1000 * daphne_cores / max(1e-9, fig["rps"])
         step.update(fig)
     return {
         "steps": results,
@@ -893,9 +905,8 @@ def report(args, out: dict, load_before: tuple, load_after: tuple, seconds: floa
     before, after = (" / ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after))
     print(f"load average before {before}, after {after} (1/5/15 min)")
     header = (
-        "| people | req/s | avg ms | p99 ms | errors | sent | lost | dup | CPU % of a core: "
-        + " / ".join(names)
-        + " | machine busy % | load 1m | thresholds |"
+        "| people | req/s | frames/s | avg ms | p99 ms | errors | sent | lost | dup | daphne CPU ms/req "
+        "| CPU % of a core: " + " / ".join(names) + " | machine busy % | load 1m | thresholds |"
     )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
@@ -910,8 +921,9 @@ def report(args, out: dict, load_before: tuple, load_after: tuple, seconds: floa
                 first_break = (step, broken)
         cpu = step["cpu"]
         print(
-            f"| {step['people']} | {step['rps']:.1f} | {step['avg_ms']:.1f} | {step['p99_ms']:.0f} | "
-            f"{step['errors']} ({step['error_pct']:.3f}%) | {step['sent']} | {step['lost']} | {step['duplicated']} | "
+            f"| {step['people']} | {step['rps']:.1f} | {step['frames_per_s']:.0f} | {step['avg_ms']:.1f} | "
+            f"{step['p99_ms']:.0f} | {step['errors']} ({step['error_pct']:.3f}%) | {step['sent']} | {step['lost']} | "
+            f"{step['duplicated']} | {step['daphne_ms_per_request']:.0f} | "
             + " / ".join(cpu_cell(cpu, n) for n in names)
             + f" | {cpu['machine_busy_pct']:.0f} | {step['load1']:.1f} | {label} |"
         )
@@ -922,8 +934,8 @@ def report(args, out: dict, load_before: tuple, load_after: tuple, seconds: floa
         "(losses and duplicates are attributed to the step during whose ramp or hold the message was sent)"
     )
     for step in steps:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(step["kinds"].items()))
-        print(f"  requests at {step['people']}: {kinds}")
+        kinds = ", ".join(f"{k} {n} ({avg:.0f}/{p99:.0f})" for k, (n, avg, p99) in step["kinds"].items())
+        print(f"  requests at {step['people']} (count, avg/p99 ms): {kinds}")
     shown = first_break[0] if first_break else steps[-1]
     for n, profile in enumerate(shown.get("profiles", [])):
         print(f"py-spy of daphne{n} at {shown['people']} people: {profile}")
