@@ -49,9 +49,10 @@ count it reports is conservative against Mattermost's published figures.
 
 Thresholds, per step (Mattermost's health check of a load test): average request
 latency <= 100 ms, p99 <= 2 s, errors <= 0.025% of requests, and zero messages lost or
-duplicated. Requests = every HTTP request after boot plus each WebSocket
-`message.send` (its ack latency); an error = a non-2xx answer (429 shed included), a
-timeout, a refused or dropped socket or an `error` frame. Lost = an acknowledged
+duplicated. Latency: every HTTP request after boot plus each WebSocket `message.send`
+(its ack latency), over the hold of the step; errors: over the whole step (its ramp
+too, boot requests included), a non-2xx answer (429 shed included), a timeout, a
+refused socket or an `error` frame, per request. Lost = an acknowledged
 message that did not reach, over its socket or by its after_cursor catch-up after a
 reconnect, a member who was active (hello received) before it was sent; duplicated =
 the same message twice on one socket. The largest step that holds every threshold is
@@ -292,9 +293,9 @@ class Person:
         started = time.monotonic()
         try:
             status, data = await self.http.request(method, url, self.token, payload, REQUEST_TIMEOUT)
-        except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError):
+        except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
             self.rec.request(started, False, kind)
-            self.rec.counts["timeout_or_reset"] += 1
+            self.rec.counts[f"{kind}_{type(exc).__name__}"] += 1
             return None
         ok = 200 <= status < 300
         self.rec.request(started, ok, kind)
@@ -724,12 +725,17 @@ def summarise_profile(path: Path, seconds: float, top: int = 6) -> str:
 # --- the ramp ----------------------------------------------------------------------------------
 
 
-def step_figures(requests, window: tuple[float, float]) -> dict:
+def step_figures(requests, window: tuple[float, float], span: tuple[float, float] | None = None) -> dict:
+    """Latency over the hold (`window`: every person of the step active, boot requests left
+    out); errors over the whole `span` (the step's ramp and hold, default the window), so
+    that none goes unseen: failed requests (boot included) and refused sockets, over the
+    span's requests."""
     start, end = window
     inside = [r for r in requests if start <= r[0] < end and r[3] not in ("boot", "ws_connect")]
-    connects = [r for r in requests if start <= r[0] < end and r[3] == "ws_connect"]
+    span_start, span_end = span or window
+    spanned = [r for r in requests if span_start <= r[0] < span_end]
     latencies = [r[1] * 1000 for r in inside]
-    errors = sum(1 for r in inside if not r[2]) + len(connects)
+    errors = sum(1 for r in spanned if not r[2])
     n = len(inside)
     by_kind: dict[str, list[float]] = defaultdict(list)
     for r in inside:
@@ -741,7 +747,7 @@ def step_figures(requests, window: tuple[float, float]) -> dict:
         "avg_ms": sum(latencies) / n if n else float("nan"),
         "p99_ms": percentile(latencies, 99),
         "errors": errors,
-        "error_pct": 100 * errors / max(1, n),
+        "error_pct": 100 * errors / max(1, sum(1 for r in spanned if r[3] != "ws_connect")),
         "kinds": kinds,
     }
 
@@ -844,9 +850,9 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
             )
             if k and not args.keep_going:
                 # the step's latency and errors so far (losses are known only at the end)
-                window = step["window"]
-                peek = [r for reply in ask_all(("peek", *window)) for r in reply[1]]
-                broken = verdict(step_figures(peek, window))
+                window, span = step["window"], step["span"]
+                peek = [r for reply in ask_all(("peek", *span)) for r in reply[1]]
+                broken = verdict(step_figures(peek, window, span))
                 if broken:
                     print(f"[capacity] {target} people: {'; '.join(broken)}: the ramp stops here", flush=True)
                     break
@@ -867,7 +873,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
             if process.is_alive():
                 process.kill()
     for step in results:
-        fig = step_figures(requests, step["window"])
+        fig = step_figures(requests, step["window"], step["span"])
         start, end = step["span"]  # losses and duplicates: from the step's ramp on
         fig["lost"] = sum(1 for t in lost_times if start <= t < end)
         fig["duplicated"] = sum(1 for t in duplicated if start <= t < end)

@@ -169,11 +169,12 @@ class Http:
     def __init__(self):
         self.idle: dict[tuple[str, int], list] = {}
 
-    async def _connection(self, host: str, port: int):
+    async def _connection(self, host: str, port: int, *, fresh: bool = False):
+        """(reader, writer, reused): a kept-alive connection of the pool, or a new one."""
         pool = self.idle.setdefault((host, port), [])
-        if pool:
-            return pool.pop()
-        return await asyncio.open_connection(host, port)
+        if pool and not fresh:
+            return (*pool.pop(), True)
+        return (*await asyncio.open_connection(host, port), False)
 
     async def post_json(self, url: str, token: str, payload: dict, request_timeout: float) -> tuple[int, bytes]:
         return await self.request("POST", url, token, payload, request_timeout)
@@ -192,13 +193,25 @@ class Http:
         head = (
             f"{method} {target} HTTP/1.1\r\nHost: {parts.hostname}\r\nAuthorization: Bearer {token}\r\n{content}\r\n"
         ).encode()
-        reader, writer = await self._connection(parts.hostname, parts.port)
+        reader, writer, reused = await self._connection(parts.hostname, parts.port)
         try:
             async with asyncio.timeout(request_timeout):
-                writer.write(head + body)
-                status_line = await reader.readline()
-                if not status_line:
-                    raise ConnectionError("closed")
+                try:
+                    writer.write(head + body)
+                    status_line = await reader.readline()
+                    if not status_line:
+                        raise ConnectionError("closed")
+                except (ConnectionError, OSError):
+                    if not reused:
+                        raise
+                    # The server closed this idle kept-alive connection before it read the
+                    # request: send it again on a new one, as browsers and httpx do.
+                    writer.close()
+                    reader, writer, _ = await self._connection(parts.hostname, parts.port, fresh=True)
+                    writer.write(head + body)
+                    status_line = await reader.readline()
+                    if not status_line:
+                        raise ConnectionError("closed") from None
                 length, keep = 0, True
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     name, _, value = line.decode("latin-1").partition(":")
