@@ -683,6 +683,7 @@ def py_spy(pids: list[int], seconds: float, out_dir: Path, tag: str) -> list[sub
                     "50",
                     "--format",
                     "raw",
+                    "--gil",
                     "--nonblocking",
                     "--output",
                     str(out),
@@ -695,8 +696,9 @@ def py_spy(pids: list[int], seconds: float, out_dir: Path, tag: str) -> list[sub
 
 
 def summarise_profile(path: Path, seconds: float, top: int = 6) -> str:
-    """py-spy's raw (collapsed) stacks (50 samples/s of every non-idle thread): the mean
-    number of busy threads, the share of samples per leaf function, and per project
+    """py-spy's raw (collapsed) stacks, recorded with --gil (50 samples/s of the thread
+    holding the GIL, so samples/s / 50 = the share of time the process runs Python: 1.0
+    is a saturated process), the share of samples per leaf function, and per project
     function anywhere on the stack (inclusive; middleware left out)."""
     if not path.exists():
         return "(no profile)"
@@ -719,7 +721,7 @@ def summarise_profile(path: Path, seconds: float, top: int = 6) -> str:
     leafs = ", ".join(f"{name} {100 * c / total:.0f}%" for name, c in leaf.most_common(top))
     incl = ", ".join(f"{name} {100 * c / total:.0f}%" for name, c in inclusive.most_common(top))
     busy = total / 50 / seconds
-    return f"{total} samples ({busy:.2f} threads busy on average); leaf: {leafs}; project (inclusive): {incl}"
+    return f"{total} samples (GIL held {100 * busy:.0f}% of the time); leaf: {leafs}; project (inclusive): {incl}"
 
 
 # --- the ramp ----------------------------------------------------------------------------------
