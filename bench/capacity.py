@@ -623,15 +623,6 @@ def find_store_pids() -> dict[str, list[int]]:
     return found
 
 
-def children_cpu(pid: int) -> float:
-    """CPU of the reaped children of `pid` (cutime + cstime): exited PostgreSQL backends."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy() -> tuple[float, float]:
     """(busy jiffies, total jiffies) of all CPUs, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -650,7 +641,7 @@ class CpuMeter:
         groups = {**self.groups, **stores}
         snap = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}
         if stores["postgres"]:
-            snap["postgres"] += children_cpu(stores["postgres"][0])
+            snap["postgres"] += cpu_seconds(stores["postgres"][0], reaped_children=True)  # exited backends
         snap["_machine"] = machine_busy()
         snap["_t"] = time.monotonic()
         return snap
