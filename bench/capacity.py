@@ -122,6 +122,7 @@ def parse_args():
     p.add_argument("--reconnect-interval", type=float, default=900.0, help="mean s between socket drops")
     p.add_argument("--read-interval", type=float, default=15.0, help="min s between marks read on new messages")
     p.add_argument("--drain", type=float, default=5.0, help="s after the last step for late frames")
+    p.add_argument("--boot-timeout", type=float, default=60.0, help="s after the ramp for people to start")
     p.add_argument("--profile-seconds", type=float, default=8.0, help="py-spy record per step (0: none)")
     p.add_argument("--keep-going", action="store_true", help="run every step even after one fails")
     p.add_argument("--quick", action="store_true", help="small and fast: a smoke run for make bench-quick")
@@ -169,7 +170,7 @@ def build_world(n: int, run: str, seed: int = 13) -> tuple[list[dict], dict]:
     convs: list[list[tuple[str, str, str]]] = [[] for _ in range(n)]
     members: dict[str, list[int]] = defaultdict(list)
     with transaction.atomic():
-        big = [(name, step) for name, step in (("general", 1), ("random", 2), ("eng", 4))]
+        big = (("general", 1), ("random", 2), ("eng", 4))
         n_small = max(2, n // 10)
         channels = Channel.objects.bulk_create(
             [Channel(name=f"cap-{run}-{name}", description="bench/capacity.py") for name, _ in big]
@@ -553,9 +554,12 @@ async def _client(worker: int, people: list[tuple[int, dict, str, str]], cfg: di
     tasks: list[asyncio.Task] = []
     active = 0
 
-    async def boot_after(person: Person, delay: float) -> None:
+    async def arrive(person: Person, delay: float, booted: asyncio.Event) -> None:
         await asyncio.sleep(delay)
         await person.boot()
+        booted.set()
+        if not stop.is_set():
+            await person.live(stop, stop_at)
 
     while True:
         command = await loop.run_in_executor(None, conn.recv)
@@ -563,13 +567,24 @@ async def _client(worker: int, people: list[tuple[int, dict, str, str]], cfg: di
             _, upto, ramp = command
             new = [p for p in persons[active:] if p.i < upto]
             spacing = ramp / max(1, len(new))
-            await asyncio.gather(*(boot_after(p, k * spacing) for k, p in enumerate(new)))
-            tasks += [asyncio.create_task(p.live(stop, stop_at)) for p in new]
+            booted = [asyncio.Event() for _ in new]
+            tasks += [asyncio.create_task(arrive(p, k * spacing, booted[k])) for k, p in enumerate(new)]
             active += len(new)
-            conn.send(("active", active))
+            # A person who cannot start (refused sockets, boot requests that fail) keeps
+            # trying in the background; the step goes on without them after the deadline.
+            waits = [asyncio.create_task(b.wait()) for b in booted]
+            if waits:
+                _done, late = await asyncio.wait(waits, timeout=ramp + cfg["boot_timeout"])
+                for wait in late:
+                    wait.cancel()
+            conn.send(("active", active, sum(1 for b in booted if not b.is_set())))
         elif command[0] == "stop":
             stop_at[0] = time.monotonic() + cfg["drain"] * 4
             stop.set()
+            _done, pending = await asyncio.wait(tasks, timeout=cfg["drain"] * 4 + 30) if tasks else (set(), set())
+            for task in pending:  # still booting (e.g. a socket refused again and again)
+                task.cancel()
+            rec.counts["people_cancelled_at_stop"] += len(pending)
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.sleep(cfg["drain"])
             conn.send(("records", rec.requests, rec.acks, dict(rec.counts), dict(rec.frames)))
@@ -755,6 +770,8 @@ def verdict(fig: dict) -> list[str]:
         broken.append(f"p99 {fig['p99_ms']:.0f} ms > 2000")
     if fig["error_pct"] > THRESHOLDS["error_pct"]:
         broken.append(f"errors {fig['error_pct']:.3f}% > 0.025%")
+    if fig.get("not_started"):
+        broken.append(f"{fig['not_started']} people could not start (boot) within the ramp + boot timeout")
     if fig.get("lost"):
         broken.append(f"lost {fig['lost']}")
     if fig.get("duplicated"):
@@ -775,6 +792,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
         "reconnect_interval": args.reconnect_interval,
         "read_interval": args.read_interval,
         "drain": args.drain,
+        "boot_timeout": args.boot_timeout,
     }
     workers = []
     for w in range(args.workers):
@@ -804,7 +822,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
     try:
         for k, target in enumerate(steps):
             t0 = time.monotonic()
-            ask_all(("activate", target, args.ramp if k else 1.0))
+            not_started = sum(reply[2] for reply in ask_all(("activate", target, args.ramp if k else 1.0)))
             ramp_s = time.monotonic() - t0
             hold = args.hold if k else max(args.hold / 3, min(args.hold, 20.0))
             before = meter.snapshot()
@@ -825,6 +843,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
                 "window": (before["_t"], after["_t"]),
                 "span": (results[-1]["span"][1] if results else t0, after["_t"]),
                 "ramp_s": ramp_s,
+                "not_started": not_started,
                 "cpu": CpuMeter.delta(before, after),
                 "load1": load,
                 "profiles": [
@@ -845,7 +864,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
                 # the step's latency and errors so far (losses are known only at the end)
                 window, span = step["window"], step["span"]
                 peek = [r for reply in ask_all(("peek", *span)) for r in reply[1]]
-                broken = verdict(step_figures(peek, window, span))
+                broken = verdict({**step_figures(peek, window, span), "not_started": not_started})
                 if broken:
                     print(f"[capacity] {target} people: {'; '.join(broken)}: the ramp stops here", flush=True)
                     break
