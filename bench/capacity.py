@@ -61,6 +61,9 @@ saturates: per-process CPU (each daphne, PostgreSQL, FerretDB, Redis, the client
 processes, from /proc), the machine's busy share, and py-spy's top frames of each
 daphne process during the step.
 
+A step whose people cannot all start (boot) within its ramp + --boot-timeout (60 s)
+goes on without them and fails with their number (they keep trying in the background).
+
 Baseline (same run): a warm-up step of --baseline-people (10) people, whose latency is
 that of nearly idle servers. The ramp stops after the first failing step
 (--keep-going to run every step). Each run uses its own MongoDB database
