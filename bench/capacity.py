@@ -286,6 +286,9 @@ class Person:
         self.last_read = 0.0
         self.dropped = False
         self.closing = False
+        # Set while the person is disconnected or not yet caught up after a reconnect:
+        # messages sent after it are not expected of them unless the catch-up completes.
+        self.uncovered_from: float | None = None
 
     # --- transport ---
 
@@ -311,6 +314,7 @@ class Person:
     async def connect(self) -> None:
         from websockets.asyncio.client import connect
 
+        failures = 0
         while True:
             started = time.monotonic()
             try:
@@ -327,7 +331,8 @@ class Person:
             except Exception as exc:
                 self.rec.request(started, False, "ws_connect")
                 self.rec.counts[f"ws_connect_{type(exc).__name__}"] += 1
-                await asyncio.sleep(1 + self.rng.random())
+                failures += 1  # exponential backoff with jitter, as real clients do: 1, 2, 4 ... 30 s
+                await asyncio.sleep(min(30.0, 2.0 ** (failures - 1)) * (0.5 + self.rng.random()))
                 continue
             self.ws, self.dropped, self.closing = ws, False, False
             self.connection_seen = set()
@@ -364,6 +369,7 @@ class Person:
         finally:
             if not self.closing:
                 self.dropped = True
+                self.uncovered_from = self.uncovered_from or time.monotonic()
                 self.rec.counts["socket_dropped_by_server"] += 1
             for future in list(self.pending.values()):
                 if not future.done():
@@ -487,25 +493,33 @@ class Person:
         if by_us:
             self.closing = True
             self.rec.counts["reconnects"] += 1
+            self.uncovered_from = self.uncovered_from or time.monotonic()
             with contextlib.suppress(Exception):
                 await self.ws.close()
             await asyncio.sleep(1 + self.rng.random() * 2)
         await self.connect()
-        await self.catch_up()
+        if await self.catch_up():
+            self.uncovered_from = None
 
-    async def catch_up(self) -> None:
+    async def catch_up(self) -> bool:
+        """Every conversation from its after_cursor to the newest message; False if a
+        conversation could not be read (20 failed pages, with backoff)."""
         for cid in self.convs:
-            cursor = self.cursor.get(cid)
-            for _ in range(100):
+            cursor, failures = self.cursor.get(cid), 0
+            while True:
                 params = "limit=200" + (f"&after={quote(cursor)}" if cursor else "")
                 page = await self.call("GET", self.url(cid, f"/messages?{params}"), None, "catch_up")
                 if page is None:
-                    await asyncio.sleep(1)
+                    failures += 1
+                    if failures >= 20:
+                        return False
+                    await asyncio.sleep(min(10.0, 0.5 * 2**failures))
                     continue
                 self.take_page(cid, page)
                 cursor = self.cursor.get(cid)
                 if not page.get("has_more") or not cursor:
                     break
+        return True
 
     async def live(self, stop: asyncio.Event, stop_at: list[float]) -> None:
         cfg, now = self.cfg, time.monotonic()
@@ -544,7 +558,15 @@ class Person:
         after it was active, that it never got (socket or catch-up)."""
         if self.activated_at is None:
             return []
-        return [t for cid, mid, t in acks if cid in self.convs and t > self.activated_at and mid not in self.got[cid]]
+        # A person still disconnected (or not caught up) at the end is not a connected
+        # member: what was sent after it dropped (5 s of frames in flight before) is not
+        # counted against it.
+        until = float("inf") if self.uncovered_from is None else self.uncovered_from - 5.0
+        return [
+            t
+            for cid, mid, t in acks
+            if cid in self.convs and self.activated_at < t < until and mid not in self.got[cid]
+        ]
 
 
 async def _client(worker: int, people: list[tuple[int, dict, str, str]], cfg: dict, conn) -> None:
@@ -597,7 +619,8 @@ async def _client(worker: int, people: list[tuple[int, dict, str, str]], cfg: di
         elif command[0] == "check":
             acks = command[1]
             lost = [t for p in persons for t in p.lost(acks)]
-            conn.send(("lost", lost, rec.duplicated))
+            disconnected = sum(1 for p in persons if p.uncovered_from is not None)
+            conn.send(("lost", lost, rec.duplicated, disconnected))
         elif command[0] == "close":
             for p in persons:
                 p.closing = True
@@ -758,7 +781,7 @@ def step_figures(requests, window: tuple[float, float], span: tuple[float, float
         "avg_ms": sum(latencies) / n if n else float("nan"),
         "p99_ms": percentile(latencies, 99),
         "errors": errors,
-        "error_pct": 100 * errors / max(1, sum(1 for r in spanned if r[3] != "ws_connect")),
+        "error_pct": 100 * errors / max(1, len(spanned)),
         "kinds": kinds,
     }
 
@@ -881,6 +904,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
         checks = ask_all(("check", acks))
         lost_times = [t for c in checks for t in c[1]]
         duplicated = [t for c in checks for t in c[2]]
+        counts["people_disconnected_at_end"] = sum(c[3] for c in checks)
         ask_all(("close",))
     finally:
         for process, _ in workers:
