@@ -52,14 +52,16 @@ latency <= 100 ms, p99 <= 2 s, errors <= 0.025% of requests, and zero messages l
 duplicated. Latency: every HTTP request after boot plus each WebSocket `message.send`
 (its ack latency), over the hold of the step; errors: over the whole step (its ramp
 too, boot requests included), a non-2xx answer (429 shed included), a timeout, a
-refused socket or an `error` frame, per request. Lost = an acknowledged
-message that did not reach, over its socket or by its after_cursor catch-up after a
-reconnect, a member who was active (hello received) before it was sent; duplicated =
-the same message twice on one socket. The largest step that holds every threshold is
-the capacity; the first step that breaks one is printed with what broke, and with what
-saturates: per-process CPU (each daphne, PostgreSQL, FerretDB, Redis, the client
-processes, from /proc), the machine's busy share, and py-spy's top frames of each
-daphne process during the step.
+refused socket or an `error` frame, over every attempt. Lost = an acknowledged message
+that did not reach, over its socket or by its after_cursor catch-up after a reconnect,
+a member who was active (hello received) before it was sent (a member whose reconnect
+or catch-up had not completed by the end is not a connected member: what was sent
+after it dropped is left out, and the number of such people is printed as
+people_disconnected_at_end); duplicated = the same message twice on one socket. The
+largest step that holds every threshold is the capacity; the first step that breaks
+one is printed with what broke, and with what saturates: per-process CPU (each daphne,
+PostgreSQL, FerretDB, Redis, the client processes, from /proc), the machine's busy
+share, and py-spy's top frames of each daphne process during the step.
 
 A step whose people cannot all start (boot) within its ramp + --boot-timeout (60 s)
 goes on without them and fails with their number (they keep trying in the background).
