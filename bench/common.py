@@ -4,6 +4,7 @@ Every script prints its own figures, then one `BENCH-ROW {json}` line per goal, 
 bench/run_all.py collects into the one table (goal, baseline, ours, ratio, pass).
 """
 
+import asyncio
 import contextlib
 import json
 import os
@@ -74,13 +75,15 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU time of a process; with `reaped_children`, that of its exited
+    children it has waited for instead (cutime + cstime: e.g. PostgreSQL's backends)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if reaped_children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_daphne(
@@ -158,6 +161,82 @@ def remove_fixture(*, user_ids, channel_ids, other_conversation_ids=()) -> None:
     MessageSequence.objects.filter(conversation_id__in=list(channel_ids)).delete()
     Channel.objects.filter(pk__in=list(channel_ids)).delete()
     User.objects.filter(pk__in=list(user_ids)).delete()
+
+
+class Http:
+    """A minimal HTTP/1.1 client for JSON requests over kept-alive connections: about a
+    tenth of httpx's CPU per request, so that the client, which shares the machine's
+    two cores with the servers, does not become what is measured."""
+
+    def __init__(self):
+        self.idle: dict[tuple[str, int], list] = {}
+
+    async def _connection(self, host: str, port: int, *, fresh: bool = False):
+        """(reader, writer, reused): a kept-alive connection of the pool, or a new one."""
+        pool = self.idle.setdefault((host, port), [])
+        if pool and not fresh:
+            return (*pool.pop(), True)
+        return (*await asyncio.open_connection(host, port), False)
+
+    async def post_json(self, url: str, token: str, payload: dict, request_timeout: float) -> tuple[int, bytes]:
+        return await self.request("POST", url, token, payload, request_timeout)
+
+    async def request(
+        self, method: str, url: str, token: str, payload: dict | None, request_timeout: float
+    ) -> tuple[int, bytes]:
+        """`method` `url` (absolute, with its query string) with a JSON body (None: no
+        body); (status, body bytes). Raises TimeoutError / OSError / ConnectionError."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        body = b"" if payload is None else json.dumps(payload).encode()
+        content = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if payload is not None else ""
+        head = (
+            f"{method} {target} HTTP/1.1\r\nHost: {parts.hostname}\r\nAuthorization: Bearer {token}\r\n{content}\r\n"
+        ).encode()
+        reader, writer, reused = await self._connection(parts.hostname, parts.port)
+        try:
+            async with asyncio.timeout(request_timeout):
+                try:
+                    writer.write(head + body)
+                    status_line = await reader.readline()
+                    if not status_line:
+                        raise ConnectionError("closed")
+                except (ConnectionError, OSError):
+                    if not reused:
+                        raise
+                    # The server closed this idle kept-alive connection before it read the
+                    # request: send it again on a new one, as browsers and httpx do.
+                    writer.close()
+                    reader, writer, _ = await self._connection(parts.hostname, parts.port, fresh=True)
+                    writer.write(head + body)
+                    status_line = await reader.readline()
+                    if not status_line:
+                        raise ConnectionError("closed") from None
+                length, keep = 0, True
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    name = name.strip().lower()
+                    if name == "content-length":
+                        length = int(value)
+                    elif name == "connection" and "close" in value.lower():
+                        keep = False
+                data = await reader.readexactly(length) if length else b""
+        except BaseException:
+            writer.close()
+            raise
+        if keep:
+            self.idle[(parts.hostname, parts.port)].append((reader, writer))
+        else:
+            writer.close()
+        return int(status_line.split()[1]), data
+
+    async def close(self) -> None:
+        for pool in self.idle.values():
+            for _reader, writer in pool:
+                writer.close()
+        self.idle.clear()
 
 
 def emit_row(goal: str, baseline: str, ours: str, ratio: str, passed: bool | None, note: str = "") -> None:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     ORIGIN,
     ROOT,
+    Http,
     cpu_seconds,
     django_setup,
     emit_row,
@@ -231,61 +232,6 @@ class Children:
             process.join(30)
             if process.is_alive():
                 process.kill()
-
-
-class Http:
-    """A minimal HTTP/1.1 client for JSON POSTs over kept-alive connections: about a
-    tenth of httpx's CPU per request, so that the client, which shares the machine's
-    two cores with the servers, does not become what is measured."""
-
-    def __init__(self):
-        self.idle: dict[tuple[str, int], list] = {}
-
-    async def _connection(self, host: str, port: int):
-        pool = self.idle.setdefault((host, port), [])
-        if pool:
-            return pool.pop()
-        return await asyncio.open_connection(host, port)
-
-    async def post_json(self, url: str, token: str, payload: dict, request_timeout: float) -> tuple[int, bytes]:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        body = json.dumps(payload).encode()
-        head = (
-            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.hostname}\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        reader, writer = await self._connection(parts.hostname, parts.port)
-        try:
-            async with asyncio.timeout(request_timeout):
-                writer.write(head + body)
-                status_line = await reader.readline()
-                if not status_line:
-                    raise ConnectionError("closed")
-                length, keep = 0, True
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    name = name.strip().lower()
-                    if name == "content-length":
-                        length = int(value)
-                    elif name == "connection" and "close" in value.lower():
-                        keep = False
-                data = await reader.readexactly(length) if length else b""
-        except BaseException:
-            writer.close()
-            raise
-        if keep:
-            self.idle[(parts.hostname, parts.port)].append((reader, writer))
-        else:
-            writer.close()
-        return int(status_line.split()[1]), data
-
-    async def close(self) -> None:
-        for pool in self.idle.values():
-            for _reader, writer in pool:
-                writer.close()
-        self.idle.clear()
 
 
 async def post(client: Http, url, token, content, request_timeout) -> dict:

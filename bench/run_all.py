@@ -4,7 +4,7 @@
     .venv/bin/python bench/run_all.py            # the sizes of `make bench` (< 15 minutes)
     .venv/bin/python bench/run_all.py --quick    # small sizes, a smoke check (< 1 minute)
 
-Each script (bench/sends.py, fanout.py, history.py, idle.py, hot_channel.py) runs as its own process
+Each script (bench/sends.py, fanout.py, history.py, idle.py, hot_channel.py, capacity.py) runs as its own process
 and prints its own figures (echoed here) and `BENCH-ROW {json}` lines, which become
 the table's rows. A script that fails yields a FAILED row and the exit status 1; goals
 that are missed do not change the exit status (`--strict` makes them).
@@ -30,6 +30,8 @@ FULL = {
     # Issue 13: the rate sweep 20..400/s into one 51-member channel, 1 and 2 processes;
     # BENCH_BASELINE_CODE=<a checkout of main> adds the concurrency-16 baseline.
     "hot_channel": [],
+    # Issue 13, section 4: simulated people ramped 100..1500 against two processes (<= ~12 minutes).
+    "capacity": [],
 }
 QUICK = {
     "sends": ["--levels", "1,2", "--seconds", "1", "--servers", "1"],
@@ -37,6 +39,7 @@ QUICK = {
     "history": ["--messages", "200,1000", "--requests", "5", "--small-size", "60"],
     "idle": ["--sockets", "200", "--users", "20", "--ping-interval", "1", "--window", "2"],
     "hot_channel": ["--rates", "10,20", "--seconds", "1", "--servers", "1", "--c16-seconds", "1", "--drain", "1"],
+    "capacity": ["--quick"],
 }
 
 
@@ -75,7 +78,7 @@ def run_script(name: str, args: list[str], timeout: float) -> tuple[list[dict], 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check")
-    parser.add_argument("--only", default=None, help="comma-separated subset: sends,fanout,history,idle,hot_channel")
+    parser.add_argument("--only", default=None, help="comma-separated subset: " + ",".join(FULL))
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL

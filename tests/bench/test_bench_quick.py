@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("sends", "fanout", "history", "idle", "hot_channel")
+SCRIPTS = ("sends", "fanout", "history", "idle", "hot_channel", "capacity")
 
 
 @pytest.mark.timeout(340)
@@ -37,7 +37,16 @@ def test_bench_quick_runs_every_script_and_prints_the_table():
     assert result.returncode == 0, output[-5000:]
     assert "BENCHMARK TABLE (quick" in output, output[-5000:]
     table = output.split("BENCHMARK TABLE", 1)[1]
-    goals = ("1 sends REST", "1 sends WS", "2 fan-out", "3 history newest", "3 history deep", "4 idle", "2 hot channel")
+    goals = (
+        "1 sends REST",
+        "1 sends WS",
+        "2 fan-out",
+        "3 history newest",
+        "3 history deep",
+        "4 idle",
+        "2 hot channel",
+        "5 capacity",
+    )
     for goal in goals:
         assert goal in table, table
     assert "ERROR" not in table, table
