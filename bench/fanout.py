@@ -342,6 +342,7 @@ async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -
         "sent": len(sent),
         "server_cpu": server_cpu if pids else None,
         "last_receipts": last_receipts,
+        "after_ack": after_ack(sent, acks, receivers),
     }
 
 
@@ -352,6 +353,17 @@ def last_receipt_latencies(sent: dict[str, float], receivers) -> list[float]:
         arrivals = [r.arrivals.get(cid) for r in receivers]
         if all(a is not None for a in arrivals):
             out.append((max(arrivals) - at) * 1000)
+    return out
+
+
+def after_ack(sent: dict[str, float], acks: dict[str, float], receivers) -> list[float]:
+    """Per message delivered to every socket: ms from the sender's ack (the message is
+    stored and published) to the last socket's receipt: the fan-out without the send."""
+    out = []
+    for cid in sent:
+        arrivals = [r.arrivals.get(cid) for r in receivers]
+        if cid in acks and all(a is not None for a in arrivals):
+            out.append((max(arrivals) - acks[cid]) * 1000)
     return out
 
 
@@ -499,6 +511,10 @@ def report(args, result: dict, servers: list[Server]) -> None:
     )
     acks = result["ack_latencies"]
     print(f"ack latency (ms)   p50 {percentile(acks, 50):.1f}  p99 {percentile(acks, 99):.1f}")
+    fan = result["after_ack"]
+    print(
+        f"ack to last (ms)   p50 {percentile(fan, 50):.1f}  p99 {percentile(fan, 99):.1f}  (the fan-out after the send)"
+    )
     if result["rss_before"] and result["rss_after"] and result["on_first"]:
         delta = result["rss_after"] - result["rss_before"]
         print(
@@ -543,12 +559,13 @@ def summary(args, results: list[tuple[str, dict]], bare: dict | None) -> None:
     print(f"--- same run: {args.sockets} sockets over {args.servers} processes, {args.rate:g} msg/s")
     print(
         "configuration             delivered      last-receipt p50/p99 ms   per-socket p99 ms   "
-        "ack p50 ms   server us/frame   KiB/socket"
+        "ack p50 ms   ack-to-last p99   server us/frame   KiB/socket"
     )
     rows = list(results) + ([("bare broadcaster", bare)] if bare is not None else [])
     for label, r in rows:
         last, lat = r["last_receipts"], r["latencies"]
         acks = r.get("ack_latencies") or []
+        fan = r.get("after_ack") or []
         per_frame = 1e6 * r["server_cpu"] / max(1, r["delivered"]) if r.get("server_cpu") is not None else None
         kib = None
         if r.get("rss_before") and r.get("rss_after") and r.get("on_first"):
@@ -558,6 +575,7 @@ def summary(args, results: list[tuple[str, dict]], bare: dict | None) -> None:
             f"{percentile(last, 50):>8.1f} / {percentile(last, 99):<8.1f}      "
             f"{percentile(lat, 99):>8.1f}       "
             f"{(f'{percentile(acks, 50):.1f}' if acks else '-'):>10}   "
+            f"{(f'{percentile(fan, 99):.1f}' if fan else '-'):>15}   "
             f"{(f'{per_frame:.0f}' if per_frame is not None else '-'):>15}   "
             f"{(f'{kib:.1f}' if kib is not None else '-'):>10}"
         )
