@@ -607,8 +607,10 @@ def main() -> None:
     results: list[tuple[str, dict]] = []
     servers: list[Server] = []
     try:
+        goal_label = None
         for config in configs if not args.url else configs[:1]:
             args.label = config["label"] if not args.url else ",".join(args.url)
+            goal_label = goal_label or args.label
             servers = [Server(url) for url in args.url] or start_servers(args.servers, args.settings, log_dir, config)
             wait_healthy(servers)
             try:
@@ -628,7 +630,7 @@ def main() -> None:
         if len(results) > 1 or bare is not None:
             summary(args, results, bare)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-        if results and results[0][0] == configs[0]["label"]:
+        if results and results[0][0] == goal_label:
             report_goal(args, results[0][1], bare)
     finally:
         stop_servers(servers)
