@@ -108,7 +108,7 @@ def start_server(
 
     `kind` is "daphne" (the default server), "uvicorn" (uvicorn with its `websockets`
     implementation on the asyncio loop and h11, no access log, frames up to 1 MiB as
-    daphne's limit: issue 13's comparison) or "uvicorn-sansio" (the same with uvicorn's
+    daphne's limit, no permessage-deflate as daphne: issue 13's comparison) or "uvicorn-sansio" (the same with uvicorn's
     newer `websockets-sansio` implementation). `code`: serve another checkout (e.g. of main)
     with this venv. `ping_interval`: keepalive pings, seconds (daphne's default 20)."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
@@ -127,6 +127,9 @@ def start_server(
         command += ["--loop", "asyncio", "--http", "h11", "--lifespan", "off"]
         command += ["--no-access-log", "--log-level", "warning", "--ws-max-size", str(1024 * 1024)]
         command += ["--ws-ping-interval", str(ping_interval or 20), "--ws-ping-timeout", "60"]
+        # No permessage-deflate, as daphne (autobahn) offers none: a zlib context per
+        # socket costs ~100 KiB and a compression of every frame per socket.
+        command += ["--ws-per-message-deflate", "false"]
     else:
         raise ValueError(f"unknown server {kind!r} (one of {', '.join(SERVERS)})")
     with (log_dir / f"{kind}-{port}.log").open("w") as out:
