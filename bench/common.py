@@ -95,6 +95,58 @@ def start_daphne(
     return f"http://127.0.0.1:{port}", process
 
 
+SERVERS = ("daphne", "uvicorn", "uvicorn-sansio")
+
+
+def start_server(
+    kind: str,
+    log_dir: Path,
+    settings_module: str,
+    *,
+    ping_interval: float | None = None,
+    code: str | None = None,
+    **env_extra: str,
+) -> tuple[str, subprocess.Popen]:
+    """One ASGI server process on a free port: (http base url, process).
+
+    `kind` is "daphne" (the default server), "uvicorn" (uvicorn with its `websockets`
+    implementation on the asyncio loop and h11, no access log, frames up to 1 MiB as
+    daphne's limit, no permessage-deflate as daphne: issue 13's comparison) or "uvicorn-sansio" (the same with uvicorn's
+    newer `websockets-sansio` implementation). `code`: serve another checkout (e.g. of main)
+    with this venv. `ping_interval`: keepalive pings, seconds (daphne's default 20)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
+    if code is not None:
+        env["PYTHONPATH"] = code
+    port = devserver.free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if kind == "daphne":
+        command = [str(devserver.DAPHNE), "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull]
+        if ping_interval is not None:
+            command += ["--ping-interval", str(int(max(1, ping_interval))), "--ping-timeout", "60"]
+        command.append(APP)
+    elif kind in ("uvicorn", "uvicorn-sansio"):
+        command = [str(ROOT / ".venv" / "bin" / "uvicorn"), APP, "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--ws", "websockets" if kind == "uvicorn" else "websockets-sansio"]
+        command += ["--loop", "asyncio", "--http", "h11", "--lifespan", "off"]
+        command += ["--no-access-log", "--log-level", "warning", "--ws-max-size", str(1024 * 1024)]
+        command += ["--ws-ping-interval", str(ping_interval or 20), "--ws-ping-timeout", "60"]
+        # No permessage-deflate, as daphne (autobahn) offers none: a zlib context per
+        # socket costs ~100 KiB and a compression of every frame per socket.
+        command += ["--ws-per-message-deflate", "false"]
+    else:
+        raise ValueError(f"unknown server {kind!r} (one of {', '.join(SERVERS)})")
+    with (log_dir / f"{kind}-{port}.log").open("w") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=code or ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return f"http://127.0.0.1:{port}", process
+
+
 def wait_http(url: str, process: subprocess.Popen | None = None, timeout: float = 30, path="/api/v1/health") -> None:
     import logging
 

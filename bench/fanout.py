@@ -3,6 +3,8 @@
 
     .venv/bin/python bench/fanout.py                       # 1000 sockets, 100 messages at 10/s
     .venv/bin/python bench/fanout.py --sockets 20 --messages 10 --rate 20   # smoke check
+    .venv/bin/python bench/fanout.py --rate 2 --messages 40 \
+        --configs daphne,daphne+queue,uvicorn,uvicorn+queue,daphne@/tmp/base   # issue 13's comparison
 
 What it does, against the development services and database (settings
 `slackclone.settings` unless --settings says otherwise; `make services` and
@@ -22,7 +24,13 @@ What it does, against the development services and database (settings
 6. prints p50/p95/p99 of send-to-receive latency, p50/p99 of send-to-LAST-receipt (per
    message, when the last socket got it) and delivered/expected, then removes
    everything it created;
-7. unless --no-baseline: starts as many bench/bare_broadcaster.py processes (a bare
+7. with --configs, steps 2-6 again for each configuration, on the same users and
+   channel, one after the other: SERVER[+queue][@CHECKOUT], SERVER daphne (default) or
+   uvicorn (bench/common.py start_server), "+queue" with REALTIME_LOCAL_FANOUT=false
+   (channels_redis' per-socket queues instead of realtime.layers' local fan-out),
+   "@CHECKOUT" serving another checkout (e.g. of main); the first is the one the goal
+   row reports; a table of all of them follows;
+8. unless --no-baseline: starts as many bench/bare_broadcaster.py processes (a bare
    `websockets` server fed by Redis pub/sub), opens the same number of sockets, and
    PUBLISHes the same payload at the same rate: its send-to-last-receipt p99 is the
    baseline of the goal "p99 <= 3x bare, <= 100 ms, zero lost".
@@ -47,7 +55,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from common import cpu_seconds, emit_row, percentile, raise_nofile_limit, rss_kib, stop_processes  # noqa: E402
+from common import (  # noqa: E402
+    SERVERS,
+    cpu_seconds,
+    emit_row,
+    percentile,
+    raise_nofile_limit,
+    rss_kib,
+    start_server,
+    stop_processes,
+)
 
 from slackclone import devserver  # noqa: E402
 
@@ -61,7 +78,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=None, help="distinct receiving users (default: one per socket)")
     parser.add_argument("--messages", type=int, default=100, help="messages to send (default 100)")
     parser.add_argument("--rate", type=float, default=10.0, help="messages per second (default 10)")
-    parser.add_argument("--servers", type=int, default=2, help="daphne processes to start (default 2)")
+    parser.add_argument("--servers", type=int, default=2, help="server processes to start (default 2)")
+    parser.add_argument(
+        "--configs",
+        default=os.environ.get("SERVER", "daphne"),
+        help="comma-separated SERVER[+queue][@CHECKOUT] measured one after the other (default: $SERVER or daphne)",
+    )
+    parser.add_argument("--profile", type=float, default=0, help="py-spy the first server for this many s of sends")
     parser.add_argument("--url", action="append", default=[], help="use a running server (http://host:port)")
     parser.add_argument("--settings", default=os.environ.get("DJANGO_SETTINGS_MODULE", "slackclone.settings"))
     parser.add_argument("--connect-concurrency", type=int, default=50)
@@ -129,12 +152,22 @@ class Server:
         return self.process.pid if self.process else None
 
 
-def start_servers(count: int, settings_module: str, log_dir: Path) -> list[Server]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING"}
+def parse_config(spec: str) -> dict:
+    """SERVER[+queue][@CHECKOUT] -> {label, server, env, code}."""
+    spec = spec.strip()
+    rest, _, code = spec.partition("@")
+    server, _, flag = rest.partition("+")
+    if server not in SERVERS or flag not in ("", "queue"):
+        raise SystemExit(f"--configs: bad configuration {spec!r} (SERVER[+queue][@CHECKOUT], SERVER in {SERVERS})")
+    env = {"REALTIME_LOCAL_FANOUT": "false"} if flag == "queue" else {}
+    return {"label": spec, "server": server, "env": env, "code": code or None}
+
+
+def start_servers(count: int, settings_module: str, log_dir: Path, config: dict) -> list[Server]:
     servers = []
     for _ in range(count):
-        port, process, _log = devserver.spawn_daphne(log_dir, env, "--access-log", os.devnull)
-        servers.append(Server(f"http://127.0.0.1:{port}", process))
+        url, process = start_server(config["server"], log_dir, settings_module, code=config["code"], **config["env"])
+        servers.append(Server(url, process))
     return servers
 
 
@@ -246,6 +279,16 @@ async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -
             return
 
     ack_task = asyncio.create_task(read_acks())
+    profiler = None
+    if args.profile and first.pid:
+        out = args.log_dir / f"profile-{args.label.replace('/', '_')}-{first.pid}.txt"
+        py_spy = [str(ROOT / ".venv/bin/py-spy"), "record", "-p", str(first.pid), "-r", "200", "-f", "raw"]
+        profiler = subprocess.Popen(  # noqa: ASYNC220
+            [*py_spy, "-d", str(int(args.profile)), "-o", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        print(f"profiling {first.url} (pid {first.pid}) for {args.profile:g} s -> {out}", flush=True)
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
     sent: dict[str, float] = {}
     interval = 1.0 / args.rate
@@ -274,6 +317,8 @@ async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -
         await asyncio.sleep(0.1)
 
     server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+    if profiler is not None:
+        profiler.wait(timeout=args.profile + 30)
     last_receipts = last_receipt_latencies(sent, receivers)
     latencies = [(arrived - sent[cid]) * 1000 for r in receivers for cid, arrived in r.arrivals.items() if cid in sent]
     ack_latencies = [(acks[cid] - sent[cid]) * 1000 for cid in sent if cid in acks]
@@ -297,6 +342,7 @@ async def run(args, servers: list[Server], tokens: list[str], channel_id: str) -
         "sent": len(sent),
         "server_cpu": server_cpu if pids else None,
         "last_receipts": last_receipts,
+        "after_ack": after_ack(sent, acks, receivers),
     }
 
 
@@ -307,6 +353,17 @@ def last_receipt_latencies(sent: dict[str, float], receivers) -> list[float]:
         arrivals = [r.arrivals.get(cid) for r in receivers]
         if all(a is not None for a in arrivals):
             out.append((max(arrivals) - at) * 1000)
+    return out
+
+
+def after_ack(sent: dict[str, float], acks: dict[str, float], receivers) -> list[float]:
+    """Per message delivered to every socket: ms from the sender's ack (the message is
+    stored and published) to the last socket's receipt: the fan-out without the send."""
+    out = []
+    for cid in sent:
+        arrivals = [r.arrivals.get(cid) for r in receivers]
+        if cid in acks and all(a is not None for a in arrivals):
+            out.append((max(arrivals) - acks[cid]) * 1000)
     return out
 
 
@@ -422,6 +479,7 @@ async def run_bare(args, log_dir: Path) -> dict:
 
 def report(args, result: dict, servers: list[Server]) -> None:
     lat = result["latencies"]
+    print(f"--- {args.label}")
     print(f"servers            {len(servers)} ({', '.join(s.url for s in servers)})")
     print(
         f"sockets            {result['sockets']} receiving ({args.users or result['sockets']} users) + 1 sending; "
@@ -453,6 +511,10 @@ def report(args, result: dict, servers: list[Server]) -> None:
     )
     acks = result["ack_latencies"]
     print(f"ack latency (ms)   p50 {percentile(acks, 50):.1f}  p99 {percentile(acks, 99):.1f}")
+    fan = result["after_ack"]
+    print(
+        f"ack to last (ms)   p50 {percentile(fan, 50):.1f}  p99 {percentile(fan, 99):.1f}  (the fan-out after the send)"
+    )
     if result["rss_before"] and result["rss_after"] and result["on_first"]:
         delta = result["rss_after"] - result["rss_before"]
         print(
@@ -492,8 +554,36 @@ def report_goal(args, result: dict, bare: dict | None) -> None:
     )
 
 
+def summary(args, results: list[tuple[str, dict]], bare: dict | None) -> None:
+    """One line per configuration of this run (and the bare broadcaster)."""
+    print(f"--- same run: {args.sockets} sockets over {args.servers} processes, {args.rate:g} msg/s")
+    print(
+        "configuration             delivered      last-receipt p50/p99 ms   per-socket p99 ms   "
+        "ack p50 ms   ack-to-last p99   server us/frame   KiB/socket"
+    )
+    rows = list(results) + ([("bare broadcaster", bare)] if bare is not None else [])
+    for label, r in rows:
+        last, lat = r["last_receipts"], r["latencies"]
+        acks = r.get("ack_latencies") or []
+        fan = r.get("after_ack") or []
+        per_frame = 1e6 * r["server_cpu"] / max(1, r["delivered"]) if r.get("server_cpu") is not None else None
+        kib = None
+        if r.get("rss_before") and r.get("rss_after") and r.get("on_first"):
+            kib = (r["rss_after"] - r["rss_before"]) / r["on_first"]
+        print(
+            f"{label:<25} {r['delivered']:>6}/{r['expected']:<7} "
+            f"{percentile(last, 50):>8.1f} / {percentile(last, 99):<8.1f}      "
+            f"{percentile(lat, 99):>8.1f}       "
+            f"{(f'{percentile(acks, 50):.1f}' if acks else '-'):>10}   "
+            f"{(f'{percentile(fan, 99):.1f}' if fan else '-'):>15}   "
+            f"{(f'{per_frame:.0f}' if per_frame is not None else '-'):>15}   "
+            f"{(f'{kib:.1f}' if kib is not None else '-'):>10}"
+        )
+
+
 def main() -> None:
     args = parse_args()
+    configs = [parse_config(spec) for spec in args.configs.split(",") if spec.strip()]
     nofile = raise_nofile_limit()
     if args.sockets + 50 > nofile:
         raise SystemExit(f"RLIMIT_NOFILE is {nofile}: too low for {args.sockets} sockets")
@@ -506,20 +596,42 @@ def main() -> None:
 
     run_id = uuid.uuid4().hex[:8]
     print(f"bench {run_id}: creating users and a channel ...", flush=True)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     users = min(args.users or args.sockets, args.sockets)
     user_ids, tokens, channel_id = create_fixture(users, run_id)
     # the sender, then one token per socket (round-robin over the receiving users)
     tokens = [tokens[0]] + [tokens[1 + i % users] for i in range(args.sockets)]
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-{run_id}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    servers = [Server(url) for url in args.url] or start_servers(args.servers, args.settings, log_dir)
+    args.log_dir = log_dir
+    results: list[tuple[str, dict]] = []
+    servers: list[Server] = []
     try:
-        wait_healthy(servers)
-        result = asyncio.run(run(args, servers, tokens, channel_id))
-        report(args, result, servers)
-        stop_servers(servers)
+        goal_label = None
+        for config in configs if not args.url else configs[:1]:
+            args.label = config["label"] if not args.url else ",".join(args.url)
+            goal_label = goal_label or args.label
+            servers = [Server(url) for url in args.url] or start_servers(args.servers, args.settings, log_dir, config)
+            wait_healthy(servers)
+            try:
+                result = asyncio.run(run(args, servers, tokens, channel_id))
+            except Exception as exc:  # e.g. connects refused on an overloaded machine: go on with the others
+                if not results and len(configs) == 1:
+                    raise
+                print(f"--- {args.label}: FAILED: {exc!r}", flush=True)
+                stop_servers(servers)
+                continue
+            report(args, result, servers)
+            stop_servers(servers)
+            results.append((args.label, result))
+            if len(configs) > 1:
+                time.sleep(3)  # let the users' presence grace end between configurations
         bare = None if args.no_baseline else asyncio.run(run_bare(args, log_dir))
-        report_goal(args, result, bare)
+        if len(results) > 1 or bare is not None:
+            summary(args, results, bare)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        if results and results[0][0] == goal_label:
+            report_goal(args, results[0][1], bare)
     finally:
         stop_servers(servers)
         if not args.keep:

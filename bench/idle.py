@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/idle.py                       # 20,000 sockets
     .venv/bin/python bench/idle.py --sockets 500 --ping-interval 2 --window 3   # smoke check
+    .venv/bin/python bench/idle.py --sockets 5000 --configs daphne,uvicorn     # + uvicorn, same run
 
 1. creates --users users (default 200) and a knox token each (ORM, dev database);
 2. starts one daphne process (keepalive pings every --ping-interval s, default 20) and
@@ -13,6 +14,8 @@
 4. lets them idle, then measures the server's VmRSS (added KiB per socket) and its
    CPU over --window seconds (default: one ping interval + 2 s): the keepalive pings
    and the presence heartbeats are all it does;
+   With --configs, steps 2-4 for each server in turn (daphne, uvicorn, uvicorn-sansio:
+   bench/common.py start_server); the goal row reports the first;
 5. does the same against bench/bare_broadcaster.py (a bare `websockets` server, the
    same ping interval): the baseline; then removes what it created.
 
@@ -40,7 +43,7 @@ from common import (
     free_port,
     raise_nofile_limit,
     rss_kib,
-    start_daphne,
+    start_server,
     stop_processes,
     wait_http,
     wait_port,
@@ -58,6 +61,9 @@ def parse_args():
     parser.add_argument("--connect-concurrency", type=int, default=32)
     parser.add_argument("--sources", type=int, default=4, help="loopback source addresses 127.0.0.2.. (default 4)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare websockets server")
+    parser.add_argument(
+        "--configs", default=os.environ.get("SERVER", "daphne"), help="servers measured in turn (default daphne)"
+    )
     parser.add_argument("--settings", default=os.environ.get("DJANGO_SETTINGS_MODULE", "slackclone.settings"))
     return parser.parse_args()
 
@@ -140,7 +146,7 @@ async def hold(url: str, tokens: list[str] | None, args, pid: int) -> dict:
 
 def report(name: str, r: dict) -> None:
     print(
-        f"{name:<8} {r['opened']} sockets opened in {r['connect_seconds']:.1f} s "
+        f"{name:<14} {r['opened']} sockets opened in {r['connect_seconds']:.1f} s "
         f"({r['alive']} still open after idling); "
         f"VmRSS {r['rss_before']} -> {r['rss_after']} KiB = {r['per_socket']:.1f} KiB per socket; "
         f"idle CPU {r['cpu_pct']:.2f}% of a core over {r['window']:g} s",
@@ -168,16 +174,19 @@ def main() -> None:
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-idle-{run}"
     log_dir.mkdir(parents=True, exist_ok=True)
     user_ids, tokens = create_users(min(args.users, args.sockets), run)
-    pings = ("--ping-interval", str(int(max(1, args.ping_interval))), "--ping-timeout", "60")
-    url, process = start_daphne(log_dir, args.settings, daphne_args=pings)
-    port = url.rsplit(":", 1)[1]
     bare = None
     ours = None
+    process = None
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     try:
-        wait_http(url, process)
-        ours = asyncio.run(hold(f"ws://127.0.0.1:{port}/ws/v1/", tokens, args, process.pid))
-        report("ours", ours)
-        stop_processes([process])
+        for kind in args.configs.split(","):
+            url, process = start_server(kind, log_dir, args.settings, ping_interval=args.ping_interval)
+            port = url.rsplit(":", 1)[1]
+            wait_http(url, process)
+            held = asyncio.run(hold(f"ws://127.0.0.1:{port}/ws/v1/", tokens, args, process.pid))
+            report(kind, held)
+            ours = ours or held
+            stop_processes([process])
         if not args.no_baseline:
             bport = free_port()
             with (log_dir / f"bare-{bport}.log").open("w") as log:
@@ -203,8 +212,10 @@ def main() -> None:
             finally:
                 stop_processes([bare_process])
     finally:
-        stop_processes([process])
+        if process is not None:
+            stop_processes([process])
         User.objects.filter(pk__in=user_ids).delete()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     if ours is None:
         return
     ratio = ours["per_socket"] / bare["per_socket"] if bare and bare["per_socket"] > 0 else float("nan")

@@ -8,6 +8,12 @@ Delivery order: a consumer handles one thing at a time (a client frame or a laye
 event), so the `message.ack` of a send reaches the sending socket before the
 `message.created` of the same message, which the sending socket also receives
 (every socket of every member gets message.created, in seq order).
+
+Frames of layer events usually do not go through `dispatch`: the channel layer
+(realtime.layers, issue 13) writes them straight to every idle socket of the process
+that joined the group (`frames_of` says which frames, `can_take_now` whether the socket
+is idle, i.e. has nothing queued or in hand); only a busy socket's events are queued and
+handled here, in order, as before.
 """
 
 import asyncio
@@ -73,25 +79,36 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.counted = False  # in the open-connections gauge
         self.typing_last: dict[tuple, float] = {}
         self.presence_seen: deque[str] = deque(maxlen=PRESENCE_DEDUPE_WINDOW)
+        # The local fan-out (realtime.layers): layer events queued for this socket and
+        # not yet handled, whether dispatch is handling something, a direct send still
+        # being written.
+        self.queued = 0
+        self.handling = False
+        self.sending: asyncio.Task | None = None
+        self.fanout_registered = False
+        # Layer event type -> which of its frames this socket sends (frames_of).
+        self.frame_selectors = {
+            events.MESSAGE_CREATED: self.texts_of,
+            events.MESSAGE_UPDATED: self.texts_of,
+            events.MESSAGE_DELETED: self.texts_of,
+            events.THREAD_UPDATED: self.texts_of,
+            events.REACTION_ADDED: self.texts_of,
+            events.REACTION_REMOVED: self.texts_of,
+            events.MEMBER_JOINED: self.texts_of,
+            events.MEMBER_LEFT: self.texts_of,
+            events.MEMBER_ROLE_CHANGED: self.texts_of,
+            events.CHANNEL_UPDATED: self.texts_of,
+            events.CHANNEL_DELETED: self.texts_of,
+            events.READ_UPDATED: self.user_event_texts,
+            events.NOTIFICATION: self.user_event_texts,
+            events.TYPING: self.typing_texts,
+            events.PRESENCE_CHANGED: self.presence_texts,
+        }
         self.handlers = {
             "websocket.connect": self.websocket_connect,
             "websocket.receive": self.websocket_receive,
             "websocket.disconnect": self.websocket_disconnect,
-            events.MESSAGE_CREATED: self.forward,
-            events.MESSAGE_UPDATED: self.forward,
-            events.MESSAGE_DELETED: self.forward,
-            events.THREAD_UPDATED: self.forward,
-            events.REACTION_ADDED: self.forward,
-            events.REACTION_REMOVED: self.forward,
-            events.MEMBER_JOINED: self.forward,
-            events.READ_UPDATED: self.on_user_event,
-            events.NOTIFICATION: self.on_user_event,
-            events.MEMBER_LEFT: self.forward,
-            events.MEMBER_ROLE_CHANGED: self.forward,
-            events.CHANNEL_UPDATED: self.forward,
-            events.CHANNEL_DELETED: self.forward,
-            events.TYPING: self.on_typing_event,
-            events.PRESENCE_CHANGED: self.on_presence_event,
+            **{event_type: self.forward for event_type in self.frame_selectors},
             events.SUBSCRIBE: self.on_subscribe,
             events.UNSUBSCRIBE: self.on_unsubscribe,
             events.SESSIONS_CLOSE: self.on_sessions_close,
@@ -116,11 +133,37 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # Channels' dispatch also runs close_old_connections in a thread before every
         # message; nothing here touches the ORM outside run_sync (which does that
         # itself), so a fan-out to many sockets costs no thread hops.
+        if not message["type"].startswith("websocket."):
+            self.queued = max(0, self.queued - 1)  # a layer event queued by realtime.layers
         handler = self.handlers.get(message["type"])
         if handler is None:
             logger.warning("websocket: no handler for %r", message["type"])
             return
-        await handler(message)
+        self.handling = True
+        try:
+            if self.sending is not None:  # a direct frame still being written goes first
+                sending, self.sending = self.sending, None
+                await asyncio.gather(sending, return_exceptions=True)
+            await handler(message)
+        finally:
+            self.handling = False
+
+    # --- the local fan-out (realtime.layers) --------------------------------------
+
+    def can_take_now(self) -> bool:
+        """Whether a layer event's frames may be written now, bypassing dispatch: the
+        socket is connected and has no layer event queued, nothing in hand (a client
+        frame being answered, e.g. a message.send whose ack must come first) and no
+        direct frame still being written. Otherwise the event is queued behind them."""
+        return self.ready and not self.handling and self.queued == 0 and (self.sending is None or self.sending.done())
+
+    def layer_event_queued(self) -> None:
+        self.queued += 1
+
+    def send_now(self, message: dict):
+        """The ASGI send of a {"type": "websocket.send", "text"} message shared by every
+        socket of a fan-out (a coroutine)."""
+        return self.base_send(message)
 
     # --- frames out -------------------------------------------------------------
 
@@ -149,6 +192,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close(code=events.CLOSE_TRY_AGAIN_LATER if failed else events.CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id, self.connection_id = user, str(user.pk), uuid.uuid4().hex
+        register = getattr(self.channel_layer, "register", None)
+        if register is not None:  # before the first group: every event queued is counted
+            register(self.channel_name, self)
+            self.fanout_registered = True
         self.workspace = self.scope["workspace"]
         self.presence_member = events.presence_member(self.channel_name, self.workspace.pk)
         try:
@@ -187,6 +234,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def cleanup(self) -> None:
         """Leave presence and every group (once; errors are logged: both expire anyway)."""
         self.ready = False
+        if self.fanout_registered:
+            self.fanout_registered = False
+            self.channel_layer.unregister(self.channel_name)
         if self.counted:
             self.counted = False
             metrics.WEBSOCKETS_OPEN.dec()
@@ -295,27 +345,36 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     # --- layer events -------------------------------------------------------------
 
-    async def forward(self, event: dict) -> None:
+    def frames_of(self, event: dict) -> list[str] | None:
+        """The frames (encoded texts) this socket sends for a layer event, the same
+        whether realtime.layers writes them directly or `forward` does; None for an event
+        it must handle itself (subscribe, unsubscribe, sessions.close)."""
+        select = self.frame_selectors.get(event["type"])
+        return None if select is None else select(event)
+
+    def texts_of(self, event: dict) -> list[str]:
         texts = event.get("texts")  # several frames in one event (broadcast.messages_created)
-        if texts is None:
-            await self.send(text_data=event["text"])
-            return
-        for text in texts:
-            await self.send(text_data=text)
+        return [event["text"]] if texts is None else texts
 
-    async def on_user_event(self, event: dict) -> None:
+    def user_event_texts(self, event: dict) -> list[str]:
         if event.get("skip_connection") is None or event["skip_connection"] != self.connection_id:
-            await self.forward(event)
+            return self.texts_of(event)
+        return []
 
-    async def on_typing_event(self, event: dict) -> None:
-        if event.get("user_id") != self.user_id:  # not back to the typist
-            await self.forward(event)
+    def typing_texts(self, event: dict) -> list[str]:
+        return self.texts_of(event) if event.get("user_id") != self.user_id else []  # not back to the typist
 
-    async def on_presence_event(self, event: dict) -> None:
+    def presence_texts(self, event: dict) -> list[str]:
+        texts = []
         for change_id, text in event["changes"]:
             if change_id in self.presence_seen:
                 continue  # heard through another shared group
             self.presence_seen.append(change_id)
+            texts.append(text)
+        return texts
+
+    async def forward(self, event: dict) -> None:
+        for text in self.frames_of(event):
             await self.send(text_data=text)
 
     async def on_subscribe(self, event: dict) -> None:

@@ -186,10 +186,16 @@ if CHANNEL_LAYER_BACKEND == "core":
 elif CHANNEL_LAYER_BACKEND == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis' pub/sub layer plus a process-local fan-out (issue 13:
+            # realtime.layers): a group message is decoded once per process and its
+            # already-encoded frames written to every idle local socket of the group,
+            # instead of a queue, a consumer wake-up and a dispatch per socket.
+            # REALTIME_LOCAL_FANOUT=false: channels_redis' behaviour (bench/fanout.py's baseline).
+            "BACKEND": "realtime.layers.LocalFanoutPubSubLayer",
             "CONFIG": {
                 "hosts": [CHANNEL_LAYER_HOST],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="slackclone"),
+                "local_fanout": env.bool("REALTIME_LOCAL_FANOUT", default=True),
             },
         },
     }

@@ -1,0 +1,210 @@
+"""The channel layer: channels_redis' Redis pub/sub layer with a process-local fan-out.
+
+Why (issue 13, section 3; docs/performance.md)
+-----------------------------------------------
+With channels_redis' pub/sub layer a group message reaches a process once (one Redis
+subscription per group), and then costs, PER LOCAL SOCKET: a put into the socket's
+in-process queue, the wake-up of its consumer's receive task (channels'
+`await_many_dispatch`: an `asyncio.wait`, a new task per message), a msgpack decode of
+the same event, a dispatch, and the ASGI send. At 500 sockets per process that machinery
+was about as much CPU as the frame writes themselves (py-spy, docs/performance.md).
+
+What this layer does instead
+----------------------------
+Every message read from Redis goes, in arrival order, through ONE delivery task of the
+process. For a group message it decodes the event once, and for each local socket of
+the group whose consumer registered itself (`register`) and has nothing in flight
+(no layer event queued or being handled, no client frame being handled: see
+`RealtimeConsumer.can_take_now`) it asks the consumer for the frames of that event
+(`frames_of`: the already-encoded texts, after the consumer's own filters: typing not
+back to the typist, presence repeats, `skip_connection`) and writes them with one ASGI
+`websocket.send` message per text shared by every socket. Anything else (a consumer that
+is busy, or events that need the consumer: subscribe, unsubscribe, sessions.close, or a
+consumer that does not register) goes into the socket's queue exactly as before. So the
+order of everything one socket receives is the order the process read it from Redis,
+as before (a socket with something queued gets the rest queued behind it; a socket busy
+with a client frame, e.g. a message.send, gets the frames of that time after its answer:
+`message.ack` still precedes the `message.created` of the same message).
+
+Only groups the socket joined reach it (the layer's groups, joined and left by the
+consumer and realtime.broadcast as before); a socket that leaves a group or closes is
+no longer in it, and `unregister` at close drops it from the registry.
+
+`local_fanout: False` in the layer's CONFIG (env `REALTIME_LOCAL_FANOUT=false`) turns
+this off: every message then goes to the sockets' queues as in channels_redis (the
+same-run baseline of bench/fanout.py).
+
+This relies on channels_redis 4.3's pub/sub internals (`RedisPubSubLoopLayer.channels`,
+`.groups`, `RedisSingleShardConnection._receive_message`), pinned in requirements.txt;
+tests/realtime/test_local_fanout.py pins the behaviour.
+"""
+
+import asyncio
+import logging
+import types
+from collections import deque
+
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
+from channels_redis.utils import _wrap_close
+
+logger = logging.getLogger(__name__)
+
+
+class LocalFanoutPubSubLayer(RedisPubSubChannelLayer):
+    """channels_redis' RedisPubSubChannelLayer whose per-event-loop layer fans group
+    messages out to the process's registered consumers directly (module docstring)."""
+
+    def __init__(self, *args, local_fanout: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.local_fanout = local_fanout
+
+    def _get_layer(self):
+        loop = asyncio.get_running_loop()
+        try:
+            return self._layers[loop]
+        except KeyError:
+            layer = LocalFanoutLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            self._layers[loop] = layer
+            _wrap_close(self, loop)
+            return layer
+
+    # Sync (the consumer calls them on its loop, without awaiting anything).
+    def register(self, channel_name: str, consumer) -> None:
+        """Let the layer write frames of `channel_name`'s group messages through `consumer`
+        (frames_of, can_take_now, send_now, layer_event_queued). Call before the first
+        group_add of the channel; `unregister` when it closes."""
+        self._get_layer().consumers[channel_name] = consumer
+
+    def unregister(self, channel_name: str) -> None:
+        self._get_layer().consumers.pop(channel_name, None)
+
+    def registered(self) -> int:
+        """How many consumers of the running loop are registered (tests: no leak)."""
+        return len(self._get_layer().consumers)
+
+
+class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # channel name -> consumer, of this loop's sockets that registered
+        self.consumers: dict[str, object] = {}
+        self._inbox: deque[tuple[str, bytes]] = deque()
+        self._delivering: asyncio.Task | None = None
+        self._shards = [LocalFanoutShard(shard.host, self) for shard in self._shards]
+        self.stats = {"decoded": 0, "direct": 0, "queued": 0}  # tests and bench
+
+    def accept(self, name: str, data: bytes) -> None:
+        """A message read from Redis on channel `name`: delivered in arrival order by
+        the one delivery task."""
+        self._inbox.append((name, data))
+        if self._delivering is None:
+            self._delivering = asyncio.get_running_loop().create_task(self._deliver_all())
+
+    async def _deliver_all(self) -> None:
+        try:
+            while self._inbox:
+                name, data = self._inbox.popleft()
+                try:
+                    await self._deliver(name, data)
+                except Exception:  # one bad message must not stop the delivery of the rest
+                    logger.exception("realtime: local fan-out of a message on %s failed", name)
+        finally:
+            self._delivering = None
+            if self._inbox:  # cancelled with messages left (loop closing): nothing to do
+                self._inbox.clear()
+
+    def _queue(self, channel: str, queue: asyncio.Queue, data: bytes) -> None:
+        consumer = self.consumers.get(channel)
+        if consumer is not None:
+            consumer.layer_event_queued()
+        queue.put_nowait(data)
+        self.stats["queued"] += 1
+
+    async def _deliver(self, name: str, data: bytes) -> None:
+        queue = self.channels.get(name)
+        if queue is not None:  # a specific channel (a reply channel, a consumer's own)
+            self._queue(name, queue, data)
+            return
+        members = self.groups.get(name)
+        if not members:
+            return
+        event = None
+        sends: dict[str, dict] = {}  # text -> the one ASGI message for every socket
+        for channel in list(members):
+            queue = self.channels.get(channel)
+            if queue is None:
+                continue
+            consumer = self.consumers.get(channel)
+            if consumer is None or not self.channel_layer.local_fanout or not consumer.can_take_now():
+                self._queue(channel, queue, data)
+                continue
+            if event is None:
+                event = self.channel_layer.deserialize(data)
+                self.stats["decoded"] += 1
+            texts = consumer.frames_of(event)
+            if texts is None:  # the consumer must handle this event itself
+                self._queue(channel, queue, data)
+                continue
+            self.stats["direct"] += 1
+            for text in texts:
+                message = sends.get(text)
+                if message is None:
+                    message = sends[text] = {"type": "websocket.send", "text": text}
+                await send_eagerly(consumer, message)
+
+
+class LocalFanoutShard(RedisSingleShardConnection):
+    def _receive_message(self, message):
+        if message is None:
+            return
+        name = message["channel"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        self.channel_layer.accept(name, message["data"])
+
+
+async def send_eagerly(consumer, message: dict) -> None:
+    """`await consumer.send_now(message)` when it completes without suspending (daphne's
+    send never suspends); when it would suspend (a server with write backpressure,
+    e.g. uvicorn's websockets on a full buffer), the rest of it runs as its own task,
+    recorded on the consumer (`sending`), so one slow socket does not hold up the
+    fan-out to the others, and the consumer handles nothing else until it is done."""
+    coro = consumer.send_now(message)
+    try:
+        pending = coro.send(None)
+    except StopIteration:
+        return
+    except Exception as exc:  # a socket closing meanwhile: its own business, not the others'
+        logger.debug("realtime: a local fan-out send failed: %r", exc)
+        return
+    task = asyncio.get_running_loop().create_task(_finish(coro, pending))
+    task.add_done_callback(_retrieve)
+    consumer.sending = task
+
+
+async def _finish(coro, pending):
+    return await _resume(coro, pending)
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("realtime: a local fan-out send failed: %r", task.exception())
+
+
+@types.coroutine
+def _resume(coro, pending):
+    """Continue a coroutine that was started by hand and yielded `pending` (a future),
+    as the task running this would have (what asyncio's eager tasks do in 3.12)."""
+    while True:
+        try:
+            value = yield pending
+        except BaseException as exc:  # thrown into the task (cancellation): pass it on
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = coro.send(value)
+            except StopIteration as stop:
+                return stop.value

@@ -1,0 +1,191 @@
+"""The process-local fan-out of the channel layer (realtime.layers, issue 13 section 3):
+a group message is decoded once per process and its frame written to every idle local
+socket with one shared ASGI message; busy sockets get it queued, in order; the registry
+of consumers is emptied when sockets close."""
+
+import asyncio
+import json
+
+import pytest
+from channels.layers import get_channel_layer
+
+from messaging import services as messaging_services
+from realtime import events, layers
+from tests.realtime.support import in_thread, next_frame
+from tests.realtime.test_ws_events import make_channel, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def output_of_type(comm, frame_type: str, within: float = 3) -> dict:
+    """The next raw ASGI message sent to `comm` whose frame has type `frame_type`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        message = await comm.receive_output(timeout=max(0.01, deadline - loop.time()))
+        if message["type"] == "websocket.send" and json.loads(message["text"])["type"] == frame_type:
+            return message
+
+
+async def test_a_channel_message_is_decoded_once_and_the_same_frame_goes_to_every_socket(
+    ws, user_with_token, monkeypatch
+):
+    alice, alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    carol, carol_token = await user_with_token()
+    channel_id = await make_channel(alice, bob, carol)
+    sockets = [await ws(alice_token), await ws(bob_token), await ws(carol_token)]
+    await asyncio.sleep(0.3)  # presence of the connects delivered
+
+    layer = get_channel_layer()
+    decoded = []
+    original = layer.deserialize
+
+    def counting(data):
+        event = original(data)
+        decoded.append(event["type"])
+        return event
+
+    monkeypatch.setattr(layer, "deserialize", counting)
+    await in_thread(messaging_services.message_send, sender=alice, channel_id=channel_id, content="once")
+
+    received = [await output_of_type(comm, events.MESSAGE_CREATED) for comm in sockets]
+    assert decoded.count(events.MESSAGE_CREATED) == 1  # not once per socket
+    assert received[0] is received[1] is received[2]  # one ASGI message (one encoded text) for all
+    assert json.loads(received[0]["text"])["message"]["content"] == "once"
+
+
+async def test_the_sender_still_gets_its_ack_before_the_message_and_later_frames_in_order(ws, user_with_token):
+    alice, alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    alice_socket, bob_socket = await ws(alice_token), await ws(bob_token)
+
+    for i in range(5):
+        await send(alice_socket, channel_id, f"m{i}", f"c{i}")
+    seen = {"ack": [], "created": []}
+    while len(seen["created"]) < 5:
+        frame = await next_frame(alice_socket, within=5)
+        if frame["type"] == "message.ack":
+            seen["ack"].append(frame["client_msg_id"])
+        else:
+            assert frame["type"] == "message.created"
+            assert frame["message"]["client_msg_id"] in seen["ack"]  # its ack came first
+            seen["created"].append(frame["message"]["seq"])
+    assert seen["created"] == sorted(seen["created"])
+    bob_seqs = [(await next_frame(bob_socket))["message"]["seq"] for _ in range(5)]
+    assert bob_seqs == seen["created"]
+
+
+async def test_closing_sockets_leaves_no_consumer_in_the_registry(ws, user_with_token):
+    layer = get_channel_layer()
+    before = layer.registered()
+    _alice, alice_token = await user_with_token()
+    opened = [await ws(alice_token) for _ in range(3)]
+    assert layer.registered() == before + 3
+    for comm in opened:
+        await comm.disconnect(timeout=3)
+    assert layer.registered() == before
+    loop_layer = layer._get_layer()
+    assert not any(name in loop_layer.consumers for name in loop_layer.channels if name.startswith("slackclone"))
+
+
+# --- the layer alone, with stand-in consumers --------------------------------------------
+
+
+class StandIn:
+    """What realtime.layers needs of a consumer."""
+
+    def __init__(self, *, idle=True, suspend_on=None):
+        self.idle = idle
+        self.suspend_on = suspend_on  # an asyncio.Event the send waits for
+        self.sent = []
+        self.queued = 0
+        self.sending = None
+
+    def can_take_now(self):
+        return self.idle and self.queued == 0 and (self.sending is None or self.sending.done())
+
+    def layer_event_queued(self):
+        self.queued += 1
+
+    def frames_of(self, event):
+        return event.get("texts") if event["type"] == events.MESSAGE_CREATED else None
+
+    async def send_now(self, message):
+        if self.suspend_on is not None:
+            await self.suspend_on.wait()
+        self.sent.append(message["text"])
+
+
+@pytest.fixture
+async def loop_layer(settings):
+    layer = layers.LocalFanoutPubSubLayer(hosts=[settings.REDIS_URL], prefix="test-local-fanout")
+    loop_layer = layer._get_layer()
+    yield layer, loop_layer
+    await layer.flush()
+
+
+def attach(loop_layer, group: str, **consumers):
+    loop_layer.groups[group] = set(consumers)
+    for name, consumer in consumers.items():
+        loop_layer.channels[name] = asyncio.Queue()
+        if consumer is not None:
+            loop_layer.consumers[name] = consumer
+
+
+async def test_busy_or_unregistered_sockets_get_the_event_queued_behind_what_they_have(loop_layer):
+    layer, loop_layer = loop_layer
+    idle, busy, behind = StandIn(), StandIn(idle=False), StandIn()
+    behind.queued = 1  # already has an event waiting: the next one must not overtake it
+    attach(loop_layer, "g", idle=idle, busy=busy, behind=behind, plain=None)
+    data = layer.serialize({"type": events.MESSAGE_CREATED, "texts": ["a", "b"]})
+
+    await loop_layer._deliver("g", data)
+
+    assert idle.sent == ["a", "b"]
+    assert busy.sent == [] and busy.queued == 1
+    assert behind.sent == [] and behind.queued == 2
+    for name in ("busy", "behind", "plain"):
+        assert loop_layer.channels[name].get_nowait() == data
+    # An event the consumer must handle itself (subscribe) is queued even for the idle one.
+    await loop_layer._deliver("g", layer.serialize({"type": events.SUBSCRIBE, "group": "x"}))
+    assert idle.queued == 1 and loop_layer.channels["idle"].qsize() == 1
+
+
+async def test_without_local_fanout_every_socket_gets_its_queue_as_in_channels_redis(settings):
+    layer = layers.LocalFanoutPubSubLayer(hosts=[settings.REDIS_URL], prefix="test-local-fanout", local_fanout=False)
+    loop_layer = layer._get_layer()
+    idle = StandIn()
+    attach(loop_layer, "g", idle=idle)
+    await loop_layer._deliver("g", layer.serialize({"type": events.MESSAGE_CREATED, "texts": ["a"]}))
+    assert idle.sent == [] and loop_layer.channels["idle"].qsize() == 1
+    await layer.flush()
+
+
+async def test_a_socket_whose_send_would_wait_does_not_hold_up_the_others(loop_layer):
+    layer, loop_layer = loop_layer
+    gate = asyncio.Event()
+    slow, fast = StandIn(suspend_on=gate), StandIn()
+    attach(loop_layer, "g", slow=slow, fast=fast)
+
+    await asyncio.wait_for(loop_layer._deliver("g", layer.serialize({"type": "message.created", "texts": ["a"]})), 1)
+
+    assert fast.sent == ["a"]
+    assert slow.sent == [] and slow.sending is not None and not slow.sending.done()
+    # Until its send is written, the slow socket takes nothing directly: the next event queues.
+    await loop_layer._deliver("g", layer.serialize({"type": "message.created", "texts": ["b"]}))
+    assert fast.sent == ["a", "b"] and slow.queued == 1
+    gate.set()
+    await asyncio.wait_for(slow.sending, 1)
+    assert slow.sent == ["a"]
+
+
+async def test_messages_read_from_redis_are_delivered_in_arrival_order(loop_layer):
+    layer, loop_layer = loop_layer
+    one = StandIn()
+    attach(loop_layer, "g", one=one)
+    for text in ("1", "2", "3"):
+        loop_layer.accept("g", layer.serialize({"type": "message.created", "texts": [text]}))
+    await asyncio.wait_for(loop_layer._delivering, 1)
+    assert one.sent == ["1", "2", "3"]
