@@ -135,6 +135,12 @@ def clean_emoji(value: object, *, field: str = "emoji") -> str:
     candidate = emoji_lib.emojize(value.strip(), language="alias")
     if not emoji_lib.is_emoji(candidate):
         raise errors.ValidationFailed(text, fields={field: [text]}, code="invalid_emoji")
-    # Through its name and back: the fully-qualified form (❤ -> ❤️).
-    normalized = emoji_lib.emojize(emoji_lib.demojize(candidate), language="alias")
-    return normalized if emoji_lib.is_emoji(normalized) else candidate
+    if emoji_lib.EMOJI_DATA.get(candidate, {}).get("status") == emoji_lib.STATUS["fully_qualified"]:
+        return candidate
+    # Through its name and back: the fully-qualified form (❤ -> ❤️), kept only if it is
+    # the same sequence up to variation selectors. (The round trip through the English
+    # names used before turned some fully-qualified emoji into others: 📅 -> 📆.)
+    normalized = emoji_lib.emojize(emoji_lib.demojize(candidate, language="alias"), language="alias")
+    if emoji_lib.is_emoji(normalized) and normalized.replace("\ufe0f", "") == candidate.replace("\ufe0f", ""):
+        return normalized
+    return candidate
