@@ -4,8 +4,10 @@ import re
 
 from rest_framework import serializers
 
+from messaging.validation import EMOJI_MAX_LENGTH, clean_emoji
 from slackclone.api.fields import TimeField
-from slackclone.api.serializers import StrictCharField, StrictSerializer
+from slackclone.api.serializers import SingleLineCharField, StrictCharField, StrictSerializer
+from slackclone.text import SINGLE_LINE_HELP
 
 USERNAME_MAX_LENGTH = 32
 EMAIL_MAX_LENGTH = 254
@@ -17,14 +19,24 @@ SEARCH_MAX_LENGTH = 80
 _USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 
 USERNAME_HELP = (
-    "1-32 characters of letters, digits, `_`, `.` and `-`. Case-insensitive: stored and returned in lower case."
+    "1-32 characters of letters, digits, `_`, `.` and `-`. Case-insensitive: stored and returned in lower case. "
+    "`channel`, `here` and `everyone` are reserved (broadcast mentions): 400 `invalid`."
 )
+
+
+# The words of the broadcast mentions (messaging.mentions: `@channel`, `@here`,
+# `<!everyone>`): a user holding one could never be mentioned, so nobody may take one.
+RESERVED_USERNAMES = frozenset({"channel", "here", "everyone"})
 
 
 def normalize_username(value: str) -> str:
     if not _USERNAME_RE.fullmatch(value):
         raise serializers.ValidationError(
             "Use 1-32 characters: letters, digits, '_', '.' or '-' (case-insensitive, stored in lower case)."
+        )
+    if value.lower() in RESERVED_USERNAMES:
+        raise serializers.ValidationError(
+            f"This name is reserved (@{value.lower()} mentions everyone in a conversation); choose another."
         )
     return value.lower()
 
@@ -66,10 +78,10 @@ class PasswordField(StrictCharField):
 
 
 def display_name_field(**kwargs):
-    return StrictCharField(
+    return SingleLineCharField(
         max_length=DISPLAY_NAME_MAX_LENGTH,
         allow_blank=True,
-        help_text="0-80 characters; surrounding whitespace is trimmed.",
+        help_text="0-80 characters; surrounding whitespace is trimmed. " + SINGLE_LINE_HELP,
         **kwargs,
     )
 
@@ -158,12 +170,12 @@ class AuthResultSerializer(serializers.Serializer):
 
 
 def device_name_field():
-    return StrictCharField(
+    return SingleLineCharField(
         required=False,
         allow_blank=True,
         max_length=128,
         help_text='What GET /auth/sessions lists this token as (0-128 characters, e.g. "Alice\'s laptop"); '
-        "without it, the request's User-Agent.",
+        "without it, the request's User-Agent. " + SINGLE_LINE_HELP,
     )
 
 
@@ -220,6 +232,26 @@ class LoginSerializer(StrictSerializer):
         return attrs
 
 
+class StatusEmojiField(StrictCharField):
+    """`status_emoji`: "" (or only whitespace) clears it; else the very rule of reactions
+    (messaging.validation.clean_emoji: one Unicode emoji or a `:shortcode:`, stored as the
+    fully-qualified Unicode emoji; anything else 400 `invalid_emoji` on `status_emoji`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("max_length", EMOJI_MAX_LENGTH)
+        kwargs.setdefault(
+            "help_text",
+            "One Unicode emoji (skin tones and ZWJ sequences included) or a standard `:shortcode:`, stored as the "
+            "Unicode emoji, as reactions take them; anything else is 400 `invalid_emoji`. Empty: none.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        return clean_emoji(value, field="status_emoji") if value else value
+
+
 class UserUpdateSerializer(StrictSerializer):
     """The fields of your account you may change; any other field is refused."""
 
@@ -229,10 +261,10 @@ class UserUpdateSerializer(StrictSerializer):
     dnd_until = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Do not disturb until this time (null: off)."
     )
-    status_text = StrictCharField(required=False, allow_blank=True, max_length=100, help_text="0-100 characters.")
-    status_emoji = StrictCharField(
-        required=False, allow_blank=True, max_length=64, help_text="An emoji or `:shortcode:` (empty: none)."
+    status_text = SingleLineCharField(
+        required=False, allow_blank=True, max_length=100, help_text="0-100 characters. " + SINGLE_LINE_HELP
     )
+    status_emoji = StatusEmojiField(required=False)
 
 
 class MeSerializer(UserSerializer):
@@ -288,7 +320,9 @@ class WorkspaceSlugField(StrictCharField):
 
 
 def workspace_name_field(**kwargs):
-    return StrictCharField(max_length=WORKSPACE_NAME_MAX_LENGTH, help_text="1-80 characters, trimmed.", **kwargs)
+    return SingleLineCharField(
+        max_length=WORKSPACE_NAME_MAX_LENGTH, help_text="1-80 characters, trimmed. " + SINGLE_LINE_HELP, **kwargs
+    )
 
 
 class WorkspaceSerializer(serializers.Serializer):

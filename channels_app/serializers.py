@@ -6,7 +6,8 @@ from rest_framework import serializers
 
 from accounts.serializers import UserSerializer, workspace_state
 from slackclone.api.fields import TimeField
-from slackclone.api.serializers import StrictCharField, StrictSerializer
+from slackclone.api.serializers import MultiLineCharField, StrictBooleanField, StrictCharField, StrictSerializer
+from slackclone.text import MULTILINE_HELP
 
 NAME_MAX_LENGTH = 80
 DESCRIPTION_MAX_LENGTH = 250
@@ -40,14 +41,16 @@ class ChannelNameField(StrictCharField):
         return normalize_channel_name(super().to_internal_value(data))
 
 
-class DescriptionField(StrictCharField):
+class DescriptionField(MultiLineCharField):
     """0-250 characters or null; blank (after trimming) means no description, stored as null."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", DESCRIPTION_MAX_LENGTH)
         kwargs.setdefault("allow_blank", True)
         kwargs.setdefault("allow_null", True)
-        kwargs.setdefault("help_text", "0-250 characters, trimmed; an empty description is stored as null.")
+        kwargs.setdefault(
+            "help_text", "0-250 characters, trimmed; an empty description is stored as null. " + MULTILINE_HELP
+        )
         super().__init__(**kwargs)
 
     def run_validation(self, data=serializers.empty):
@@ -123,8 +126,10 @@ class ChannelCreateSerializer(StrictSerializer):
 
     name = ChannelNameField()
     description = DescriptionField(required=False, default=None)
-    is_private = serializers.BooleanField(
-        required=False, default=False, help_text="Default false; it cannot change later."
+    is_private = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="`true` or `false` (a JSON boolean); default false; it cannot change later.",
     )
 
 
@@ -133,12 +138,12 @@ class ChannelUpdateSerializer(StrictSerializer):
 
     name = ChannelNameField(required=False)
     description = DescriptionField(required=False)
-    topic = StrictCharField(
+    topic = MultiLineCharField(
         required=False,
         allow_blank=True,
         allow_null=True,
         max_length=TOPIC_MAX_LENGTH,
-        help_text="0-250 characters, trimmed; empty or null clears it.",
+        help_text="0-250 characters, trimmed; empty or null clears it. " + MULTILINE_HELP,
     )
 
 

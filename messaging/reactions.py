@@ -17,32 +17,16 @@ are one reaction, and ❤ (without its variation selector) is ❤️.
 import logging
 from uuid import UUID
 
-import emoji as emoji_lib
-
 from messaging import repositories_ext as ext
 from messaging.documents import MessageDocument
 from messaging.services import message_write_locked
+from messaging.validation import clean_emoji
 from realtime import broadcast, events
 from slackclone import errors
 
 logger = logging.getLogger(__name__)
 
 REACTIONS_MAX_EMOJI = 50
-EMOJI_MAX_LENGTH = 64  # characters of the raw value (the longest ZWJ sequences have ~10)
-
-
-def clean_emoji(value: object) -> str:
-    """One emoji (Unicode or `:shortcode:`) -> its fully-qualified Unicode form; anything
-    else (text, two emoji, an unknown shortcode, a lone modifier) is 400 `invalid_emoji`."""
-    text = "Must be one emoji or a :shortcode:."
-    if not isinstance(value, str) or not 0 < len(value) <= EMOJI_MAX_LENGTH:
-        raise errors.ValidationFailed(text, fields={"emoji": [text]}, code="invalid_emoji")
-    candidate = emoji_lib.emojize(value.strip(), language="alias")
-    if not emoji_lib.is_emoji(candidate):
-        raise errors.ValidationFailed(text, fields={"emoji": [text]}, code="invalid_emoji")
-    # Through its name and back: the fully-qualified form (❤ -> ❤️).
-    normalized = emoji_lib.emojize(emoji_lib.demojize(candidate), language="alias")
-    return normalized if emoji_lib.is_emoji(normalized) else candidate
 
 
 def _event(message: MessageDocument, *, emoji: str, user_id: str) -> dict:

@@ -10,7 +10,7 @@ from messaging import validation
 from messaging.documents import MessageDocument, MessageType
 from slackclone import errors
 from slackclone.api.fields import format_time
-from slackclone.api.serializers import StrictSerializer
+from slackclone.api.serializers import StrictBooleanField, StrictSerializer
 
 
 def message_to_api(message: MessageDocument) -> dict:
@@ -106,7 +106,9 @@ class ContentField(_RawField):
             clean=clean,
             help_text=(
                 f"1-{validation.CONTENT_MAX_LENGTH} characters once leading and trailing whitespace is trimmed "
-                "(the trimmed text is stored). Line feeds and tabs are allowed; other control characters are not."
+                "(the trimmed text is stored). Line breaks are normalised first: `\\r\\n` and a lone `\\r` (text "
+                "pasted from Windows) are stored as `\\n`. Line feeds and tabs are allowed; other control characters "
+                "are not (400 naming the character, e.g. U+0007)."
             ),
             **kwargs,
         )
@@ -163,8 +165,11 @@ class MessageSendSerializer(StrictSerializer):
         help_text="Reply in this root's thread: a live TEXT message of this conversation that is no reply itself "
         "(else 400 `invalid_thread`).",
     )
-    also_in_channel = serializers.BooleanField(
-        required=False, help_text="A reply shown in the channel view too (thread_roots_only). Default false."
+    also_in_channel = StrictBooleanField(
+        required=False,
+        allow_null=True,
+        help_text="A reply shown in the channel view too (thread_roots_only): `true` or `false` (a JSON boolean); "
+        "default false.",
     )
 
     def validate(self, attrs):

@@ -47,6 +47,7 @@ from messaging.services import _lock_if_stored
 from realtime import broadcast, events
 from search import services as search_services
 from slackclone import errors
+from slackclone.api.serializers import StrictBooleanField, clean_value
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,10 @@ def _invalid_thread(text: str = "thread_id must name a live message of this conv
 
 
 def clean_also_in_channel(value: object) -> bool:
+    """`also_in_channel`: absent/null -> false, else a JSON boolean (the REST field's rule)."""
     if value is None:
         return False
-    if not isinstance(value, bool):
-        raise errors.ValidationFailed("Must be a boolean.", fields={"also_in_channel": ["Must be a boolean."]})
-    return value
+    return clean_value(StrictBooleanField(), value, name="also_in_channel")
 
 
 def thread_root_get(

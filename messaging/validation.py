@@ -8,21 +8,17 @@ store, and nothing returned from here can be a dict, list or operator: only `str
 """
 
 import re
-import unicodedata
 from uuid import UUID
 
-from slackclone import errors
+import emoji as emoji_lib
+
+from slackclone import errors, text
 
 CONTENT_MAX_LENGTH = 4000
 CLIENT_MSG_ID_MAX_LENGTH = 64
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
-
-# Control characters a message may carry: line feed and tab. Everything else in the
-# Unicode category Cc (NUL, CR, ESC, DEL, C1 controls such as NEL...) is refused, and
-# so are lone surrogates (Cs), which JSON can encode but no store can: they are not text.
-_ALLOWED_CONTROLS = frozenset("\n\t")
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cs"})
+EMOJI_MAX_LENGTH = 64  # characters of the raw value (the longest ZWJ sequences have ~10)
 
 # client_msg_id: printable ASCII without space (0x21-0x7E). A client typically uses a
 # UUID or a counter; restricting the alphabet keeps the value safe to log, to compare
@@ -37,19 +33,20 @@ def _invalid(field: str, text: str, *, code: str = "invalid") -> errors.Validati
 
 
 def clean_content(value: object, *, field: str = "content") -> str:
-    """The message text to store: a string that, trimmed of surrounding whitespace, has
-    1-4000 characters (code points) and no control character other than \\n and \\t."""
+    """The message text to store: a string that, with `\\r\\n` and lone `\\r` normalised to
+    `\\n` and trimmed of surrounding whitespace, has 1-4000 characters (code points) and no
+    control character other than \\n and \\t (slackclone.text's multi-line rule)."""
     if not isinstance(value, str):
         raise _invalid(field, "Must be a string.")
-    for char in value:
-        if char not in _ALLOWED_CONTROLS and unicodedata.category(char) in _REFUSED_CATEGORIES:
-            raise _invalid(field, f"Must not contain the control character U+{ord(char):04X}.")
-    text = value.strip()
-    if not text:
+    value = text.normalize_newlines(value)
+    if (problem := text.control_character_error(value, multiline=True)) is not None:
+        raise _invalid(field, problem)
+    content = value.strip()
+    if not content:
         raise _invalid(field, "Must not be empty.")
-    if len(text) > CONTENT_MAX_LENGTH:
+    if len(content) > CONTENT_MAX_LENGTH:
         raise _invalid(field, f"Must be at most {CONTENT_MAX_LENGTH} characters after trimming.")
-    return text
+    return content
 
 
 def clean_send_content(value: object, *, has_files: bool, field: str = "content") -> str:
@@ -126,3 +123,24 @@ def clean_bool_param(value: object, *, field: str) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
         return value.lower() in ("true", "1")
     raise _invalid(field, 'Must be "true" or "false".')
+
+
+def clean_emoji(value: object, *, field: str = "emoji") -> str:
+    """One emoji (Unicode or `:shortcode:`) -> its fully-qualified Unicode form; anything
+    else (text, two emoji, an unknown shortcode, a lone modifier) is 400 `invalid_emoji`
+    naming `field`. The rule of reactions and of a user's `status_emoji` (issue 18)."""
+    text = "Must be one emoji or a :shortcode:."
+    if not isinstance(value, str) or not 0 < len(value) <= EMOJI_MAX_LENGTH:
+        raise errors.ValidationFailed(text, fields={field: [text]}, code="invalid_emoji")
+    candidate = emoji_lib.emojize(value.strip(), language="alias")
+    if not emoji_lib.is_emoji(candidate):
+        raise errors.ValidationFailed(text, fields={field: [text]}, code="invalid_emoji")
+    if emoji_lib.EMOJI_DATA.get(candidate, {}).get("status") == emoji_lib.STATUS["fully_qualified"]:
+        return candidate
+    # Through its name and back: the fully-qualified form (❤ -> ❤️), kept only if it is
+    # the same sequence up to variation selectors. (The round trip through the English
+    # names used before turned some fully-qualified emoji into others: 📅 -> 📆.)
+    normalized = emoji_lib.emojize(emoji_lib.demojize(candidate, language="alias"), language="alias")
+    if emoji_lib.is_emoji(normalized) and normalized.replace("\ufe0f", "") == candidate.replace("\ufe0f", ""):
+        return normalized
+    return candidate

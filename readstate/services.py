@@ -20,6 +20,7 @@ from readstate import selectors
 from readstate.models import ReadMarker, UserStatus
 from realtime import broadcast, events
 from slackclone import errors
+from slackclone.api.serializers import StrictBooleanField, clean_value
 
 _MARK_SQL = """
 INSERT INTO {table} (user_id, workspace_id, kind, conversation_id, {extra_cols} last_read_seq, updated_at)
@@ -130,8 +131,7 @@ def marker_start(*, user_id, workspace_id, conversation: Conversation, seq: int)
 
 def preferences_set(*, user, workspace=None, muted: object, channel_id=None, conversation_id=None) -> dict:
     """PUT …/preferences {muted}: 200 {"muted"}; members only (403/404 as for history)."""
-    if not isinstance(muted, bool):
-        raise errors.ValidationFailed("muted must be a boolean.", fields={"muted": ["Must be a boolean."]})
+    muted = clean_value(StrictBooleanField(), muted, name="muted")
     conversation = message_selectors.conversation_get_for_member(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )

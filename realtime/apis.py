@@ -64,6 +64,13 @@ join or open after connecting):
   `presence.changed` for each of their changes. More than 500 ids, or one that is not a UUID:
   an error frame with `frame` and `request_id`, code `invalid` (the previous subscription stays).
 
+**`request_id`** (every client frame): optional; a string of 1-64 characters without control
+characters (or null: none), chosen by the client to match the answer to the frame. It is echoed
+unchanged in the frame's answer: `pong`, `message.ack`, `ack`, and any `error` frame about the
+frame. Any other value (a number, an object, a list, "", over 64 characters, a control character)
+is refused: the frame is not acted on, and the answer is an `error` frame (code `invalid`,
+`fields.request_id`, `"request_id": null`).
+
 **Errors:** `{{"type": "error", "error": {{"code", "message", "fields"?}}}}`, the REST envelope's
 body; for a `message.send` it also has `client_msg_id`. Codes of the frame itself:
 `malformed_json`, `payload_too_large`, `unsupported_frame` (binary), `invalid` (not an object,

@@ -170,10 +170,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
-    async def send_error(self, exc: Exception, *, client_msg_id: object = None, for_send: bool = False) -> None:
+    async def send_error(
+        self, exc: Exception, *, client_msg_id: object = None, for_send: bool = False, echo: dict | None = None
+    ) -> None:
+        """An `error` frame for `exc`; `echo`: the frame's `request_id` part ({} or {"request_id"})."""
         frame = {"type": events.ERROR}
         if for_send:
             frame["client_msg_id"] = client_msg_id if isinstance(client_msg_id, str) else None
+        frame.update(echo or {})
         error = as_domain_error(exc)
         if isinstance(error, errors.StoreUnavailable):
             metrics.STORE_UNAVAILABLE.labels(error.store).inc()
@@ -264,17 +268,27 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         except errors.DomainError as exc:
             for_send = isinstance(frame, dict) and frame.get("type") == events.MESSAGE_SEND
             await self.send_error(
-                exc, client_msg_id=frame.get("client_msg_id") if for_send else None, for_send=for_send
+                exc,
+                client_msg_id=frame.get("client_msg_id") if for_send else None,
+                for_send=for_send,
+                echo=services.request_id_echo(frame),
             )
             return
         if frame_type in services.WRITE_FRAMES:
             fields["_type"] = frame_type
         await self.frame_handlers[frame_type](fields)
 
+    @staticmethod
+    def echo(fields: dict) -> dict:
+        """Take the (already checked) `request_id` out of `fields`: the part of the answer
+        that echoes it, {} when the frame carried none."""
+        return {"request_id": fields.pop("request_id")} if "request_id" in fields else {}
+
     async def on_ping(self, fields: dict) -> None:
-        await self.send_frame({"type": events.PONG})
+        await self.send_frame({"type": events.PONG, **self.echo(fields)})
 
     async def on_typing(self, fields: dict) -> None:
+        echo = self.echo(fields)
         key = (repr(fields.get("channel_id")), repr(fields.get("conversation_id")))
         now = time.monotonic()
         if now - self.typing_last.get(key, float("-inf")) < TYPING_MIN_INTERVAL_SECONDS:
@@ -282,22 +296,23 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         try:
             await run_sync(services.typing_notify)(user=self.user, workspace=self.workspace, **fields)
         except Exception as exc:
-            await self.send_error(exc)
+            await self.send_error(exc, echo=echo)
             return
         if len(self.typing_last) > 256:
             self.typing_last.clear()
         self.typing_last[key] = now
 
     async def on_message_send(self, fields: dict) -> None:
+        echo = self.echo(fields)
         try:
             message = await run_sync(services.socket_message_send)(user=self.user, workspace=self.workspace, **fields)
         except Exception as exc:
             metrics.MESSAGES_SENT.labels("ws", "error").inc()
-            await self.send_error(exc, client_msg_id=fields.get("client_msg_id"), for_send=True)
+            await self.send_error(exc, client_msg_id=fields.get("client_msg_id"), for_send=True, echo=echo)
             return
         metrics.MESSAGES_SENT.labels("ws", "ok").inc()
         await self.send_frame(
-            {"type": events.MESSAGE_ACK, "client_msg_id": message["client_msg_id"], "message": message}
+            {"type": events.MESSAGE_ACK, "client_msg_id": message["client_msg_id"], **echo, "message": message}
         )
 
     async def on_message_write(self, fields: dict) -> None:
@@ -305,7 +320,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         service's answer as {"type": "ack", "frame", "request_id", ...}, or an error frame
         with the same `frame` and `request_id`."""
         frame_type = fields.pop("_type")
-        request_id = services.clean_request_id(fields.pop("request_id", None))
+        request_id = fields.pop("request_id", None)  # checked by frame_validate
         try:
             answer = await run_sync(services.socket_message_write)(
                 user=self.user, workspace=self.workspace, frame_type=frame_type, fields=fields
@@ -322,7 +337,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         instead of those of the previous frame. Answered {"type": "ack", "frame",
         "request_id", "user_ids", "presence"}, or an error frame with `frame` and
         `request_id` (the previous subscription then stays)."""
-        request_id = services.clean_request_id(fields.get("request_id"))
+        request_id = fields.get("request_id")  # checked by frame_validate
         try:
             answer = await run_sync(services.presence_subscribe)(
                 workspace=self.workspace, user_ids=fields.get("user_ids")

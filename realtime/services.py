@@ -19,23 +19,27 @@ from messaging.serializers import message_to_api, sent_message_to_api
 from presence import services as presence_services
 from realtime import broadcast, events
 from slackclone import errors
+from slackclone.api.serializers import SingleLineCharField, clean_value
 from slackclone.api.throttling import retry_after_seconds, write_budget_take
 
-# The fields each client frame may carry besides "type".
-FRAME_FIELDS: dict[str, frozenset[str]] = {
+# The fields each client frame may carry besides "type" and the optional `request_id`,
+# which every client frame may carry (see clean_request_id).
+_FIELDS: dict[str, frozenset[str]] = {
     events.PING: frozenset(),
     events.TYPING: frozenset({"channel_id", "conversation_id"}),
     events.MESSAGE_SEND: frozenset(
         {"channel_id", "conversation_id", "content", "client_msg_id", "file_ids", "thread_id", "also_in_channel"}
     ),
-    # Issue 17: writes on a message; `request_id` (optional) is echoed in the ack or error.
-    events.REACTION_ADD: frozenset({"channel_id", "conversation_id", "message_id", "emoji", "request_id"}),
-    events.REACTION_REMOVE: frozenset({"channel_id", "conversation_id", "message_id", "emoji", "request_id"}),
-    events.MESSAGE_EDIT: frozenset({"channel_id", "conversation_id", "message_id", "content", "request_id"}),
-    events.MESSAGE_DELETE: frozenset({"channel_id", "conversation_id", "message_id", "request_id"}),
+    # Issue 17: writes on a message.
+    events.REACTION_ADD: frozenset({"channel_id", "conversation_id", "message_id", "emoji"}),
+    events.REACTION_REMOVE: frozenset({"channel_id", "conversation_id", "message_id", "emoji"}),
+    events.MESSAGE_EDIT: frozenset({"channel_id", "conversation_id", "message_id", "content"}),
+    events.MESSAGE_DELETE: frozenset({"channel_id", "conversation_id", "message_id"}),
     # Issue 13: whose presence this socket hears (replaces the previous subscription).
-    events.PRESENCE_SUBSCRIBE: frozenset({"user_ids", "request_id"}),
+    events.PRESENCE_SUBSCRIBE: frozenset({"user_ids"}),
 }
+FRAME_FIELDS: dict[str, frozenset[str]] = {name: fields | {"request_id"} for name, fields in _FIELDS.items()}
+REQUEST_ID_MAX_LENGTH = 64
 # The fields those frames must carry.
 FRAME_REQUIRED: dict[str, tuple[str, ...]] = {
     events.MESSAGE_SEND: ("content",),
@@ -72,7 +76,7 @@ def frame_parse(*, text: str | None = None, data: bytes | None = None):
 
 def frame_validate(frame: dict) -> tuple[str, dict]:
     """A decoded frame -> (type, the other fields). Raises ValidationFailed: `invalid` (a
-    missing or non-string type, unknown fields, a message.send without content),
+    missing or non-string type, unknown fields, a bad `request_id`, a message.send without content),
     `unknown_type`. The values themselves are checked by the services."""
     fields = dict(frame)
     frame_type = fields.pop("type", None)
@@ -90,6 +94,8 @@ def frame_validate(frame: dict) -> tuple[str, dict]:
         raise errors.ValidationFailed(
             "The frame has unknown fields.", fields={name: ["Unknown field."] for name in unknown}
         )
+    if "request_id" in fields:
+        fields["request_id"] = clean_request_id(fields["request_id"])
     required = FRAME_REQUIRED.get(frame_type, ())
     if frame_type == events.MESSAGE_SEND and fields.get("file_ids"):
         required = ()  # files alone: content may be left out (issue 20)
@@ -220,9 +226,24 @@ def socket_message_send(
 
 
 def clean_request_id(value: object) -> str | None:
-    """The optional `request_id` of a write frame, echoed back: a string of 1-64
-    characters (else it is dropped from the answer)."""
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+    """The optional `request_id` any client frame may carry, echoed in its answer (ack,
+    pong, message.ack, error): null/absent -> None, else a string of 1-64 characters of
+    single-line text (no control characters, slackclone.text); anything else is 400
+    `invalid` naming `request_id` (the frame is not acted on)."""
+    field = SingleLineCharField(max_length=REQUEST_ID_MAX_LENGTH, trim_whitespace=False, allow_null=True)
+    return clean_value(field, value, name="request_id")
+
+
+def request_id_echo(frame: object) -> dict:
+    """The `request_id` part of the answer to a frame that may have been refused before
+    its fields were checked: {} when it carried none, {"request_id": the value} when it
+    is valid, else {"request_id": None}."""
+    if not isinstance(frame, dict) or "request_id" not in frame:
+        return {}
+    try:
+        return {"request_id": clean_request_id(frame["request_id"])}
+    except errors.ValidationFailed:
+        return {"request_id": None}
 
 
 def socket_message_write(*, user, workspace, frame_type: str, fields: dict) -> dict:

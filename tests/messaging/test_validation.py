@@ -2,6 +2,7 @@
 
 import uuid
 
+import emoji as emoji_lib
 import pytest
 
 from messaging import validation
@@ -39,7 +40,7 @@ class TestCleanContent:
             validation.clean_content(value)
         assert info.value.fields == {"content": ["Must be a string."]}
 
-    @pytest.mark.parametrize("char", ["\x00", "\r", "\x1b", "\x7f", "\x85", "\x0b", "\x0c", "\x1f", "\ud800"])
+    @pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x85", "\x0b", "\x0c", "\x1f", "\ud800"])
     def test_refuses_control_characters_and_lone_surrogates(self, char):
         with pytest.raises(errors.ValidationFailed) as info:
             validation.clean_content(f"a{char}b")
@@ -47,7 +48,28 @@ class TestCleanContent:
 
     def test_refuses_control_characters_even_where_trimming_would_remove_them(self):
         with pytest.raises(errors.ValidationFailed):
-            validation.clean_content("hello\r")
+            validation.clean_content("hello\x07")
+
+    @pytest.mark.parametrize(
+        ("raw", "stored"),
+        [("a\r\nb", "a\nb"), ("a\rb", "a\nb"), ("a\r\r\nb", "a\n\nb"), ("a\tb\r\nc\r\n", "a\tb\nc"), ("\r\nx", "x")],
+    )
+    def test_normalises_windows_and_old_mac_line_breaks_to_line_feeds(self, raw, stored):
+        assert validation.clean_content(raw) == stored
+
+
+class TestCleanEmoji:
+    def test_every_fully_qualified_emoji_is_stored_as_itself(self):
+        fully_qualified = emoji_lib.STATUS["fully_qualified"]
+        changed = [
+            value
+            for value, data in emoji_lib.EMOJI_DATA.items()
+            if data["status"] == fully_qualified and validation.clean_emoji(value) != value
+        ]
+        assert changed == []
+
+    def test_a_minimally_qualified_emoji_gets_its_variation_selector(self):
+        assert validation.clean_emoji("\u2764") == "\u2764\ufe0f"
 
 
 class TestCleanClientMsgId:

@@ -9,9 +9,9 @@ never stricter. Every rule REST applies to a send (the table is in docs/reliabil
   tests/realtime/test_ws_frames.py; unknown fields: here);
 - throttling: ONE budget per user (THROTTLE_WRITE) across both paths: 429 `throttled`
   with Retry-After and `retry_after`;
-- validation: content (a string, 1-4000 characters after trimming, no control
-  characters but \\n and \\t) and client_msg_id (1-64 printable ASCII): 400 `invalid`
-  naming the field;
+- validation: content (a string, 1-4000 characters after trimming, \\r\\n and a lone
+  \\r normalised to \\n, no control characters but \\n and \\t), client_msg_id (1-64
+  printable ASCII) and also_in_channel (a JSON boolean): 400 `invalid` naming the field;
 - permission: an unknown or malformed channel 404, not a member 403 `not_a_member`,
   someone else's DM 404;
 - state: an archived channel 409 `channel_archived`; another sender's client_msg_id
@@ -115,7 +115,9 @@ CASES = [
     ("content blank", "mine", {"content": " \n\t "}, 400, "invalid", "content"),
     ("content too long", "mine", {"content": "x" * 4001}, 400, "invalid", "content"),
     ("4001 emoji", "mine", {"content": EMOJI * 4001}, 400, "invalid", "content"),
-    ("a carriage return", "mine", {"content": "a\rb"}, 400, "invalid", "content"),
+    ("Windows line breaks, normalised", "mine", {"content": "a\tb\r\nc"}, 201, None, None),
+    ("a lone carriage return, normalised", "mine", {"content": "a\rb"}, 201, None, None),
+    ("a BEL", "mine", {"content": "a\x07b"}, 400, "invalid", "content"),
     ("a NUL", "mine", {"content": "a\x00b"}, 400, "invalid", "content"),
     ("a lone surrogate", "mine", {"content": "a\ud800b"}, 400, "invalid", "content"),
     ("client_msg_id too long", "mine", {"content": "x", "client_msg_id": "a" * 65}, 400, "invalid", "client_msg_id"),
@@ -123,6 +125,10 @@ CASES = [
     ("client_msg_id a number", "mine", {"content": "x", "client_msg_id": 7}, 400, "invalid", "client_msg_id"),
     ("an unknown field", "mine", {"content": "x", "zzz": "y"}, 400, "invalid", "zzz"),
     ("a reply to no root", "mine", {"content": "x", "thread_id": "y"}, 400, "invalid_thread", "thread_id"),
+    ("also_in_channel null", "mine", {"content": "x", "also_in_channel": None}, 201, None, None),
+    ("also_in_channel 'yes'", "mine", {"content": "x", "also_in_channel": "yes"}, 400, "invalid", "also_in_channel"),
+    ("also_in_channel 'true'", "mine", {"content": "x", "also_in_channel": "true"}, 400, "invalid", "also_in_channel"),
+    ("also_in_channel 1", "mine", {"content": "x", "also_in_channel": 1}, 400, "invalid", "also_in_channel"),
     ("an unknown channel", "unknown", {"content": "x"}, 404, "not_found", None),
     ("a malformed channel id", "malformed", {"content": "x"}, 404, "not_found", None),
     ("not a member", "theirs", {"content": "x"}, 403, "not_a_member", None),
@@ -158,6 +164,7 @@ async def test_message_send_applies_every_rule_of_the_rest_send(make_user, name,
     if code is None:
         assert frame["type"] == "message.ack", frame
         assert frame["message"]["content"] == rest_body["content"]
+        assert "\r" not in rest_body["content"]  # normalised to \n, over both paths
         if "client_msg_id" in body:  # the same client_msg_id: the socket's send is a retry of the REST one
             assert frame["message"]["id"] == rest_body["id"]
             assert (after_rest - before, after_ws - after_rest) == (1, 0)
