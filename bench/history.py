@@ -36,7 +36,8 @@ at the same rate, its newest history page, its channel view (?thread_roots_only=
 and the newest page of one thread's replies, beside the plain channel's newest page: the
 four cells' requests taken in turn (round-robin), so the machine's load weighs on each alike;
 then the repository's reads alone, in turn: the plain newest page, the channel view and the
-thread page as the API reads them, beside their reads before session 4 (the channel view's
+thread page as the API reads them (and the rich channel's newest page: the same blocks as
+the plain one, with its heavier documents), beside their reads before session 4 (the channel view's
 blocks with the `$or` filter, the thread's unbounded keyset read) as the same-run baseline.
 
 The script uses the settings of DJANGO_SETTINGS_MODULE (default slackclone.settings),
@@ -477,6 +478,7 @@ def main() -> None:
             rich_top, plain_top = sizes[-1], state[conversation.id]
             raw_cells = {
                 "raw plain newest (baseline)": window_page(repo, conversation.id, plain_top),
+                "raw rich newest": window_page(repo, rich.id, rich_top),
                 "raw channel view": window_page(repo, rich.id, rich_top, roots_only=True),
                 "raw channel view, old $or filter": old_channel_view(repo, rich.id, rich_top),
                 "raw thread replies": window_page(repo, rich.id, rich_top, thread_id=root_id),
