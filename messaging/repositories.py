@@ -361,7 +361,8 @@ class MessageRepository:
     def _block_query(self, conversation_id: str, block: int, low: int, high: int, **view) -> dict:
         """The visible messages of one seq block of a conversation with low <= seq <= high
         (both inside the block): equalities on the conversation and on `seqBlock` plus
-        the seq range."""
+        the seq range (the channel view: and `inChannel: true`); a thread's replies: on
+        the conversation and the thread's `threadBlock` instead (see `window_page`)."""
         seqs = {"$gte": Int64(low), "$lte": Int64(high)}
         thread_id = view.get("thread_id")
         if thread_id is not None:
@@ -900,9 +901,9 @@ class MessageRepository:
 
     def backfill_seq_blocks(self, *, batch_size: int = 16) -> int:
         """Set `seqBlock` (issue 13), `inChannel` and a reply's `threadBlock` (issue 17,
-        session 4) on every document stored before they existed; the number of documents set. One query
-        streams those documents (it reads the collection once), and each batch is one
-        unordered bulk of `$set` by `_id`. Idempotent.
+        session 4) on every document stored before they existed; the number of documents
+        set. One query streams those documents (it reads the collection once), and each
+        batch is one unordered bulk of `$set` by `_id`. Idempotent.
 
         Small batches: FerretDB 1.24 (PostgreSQL handler) keeps each statement's query
         open, holding one of its pooled PostgreSQL connections (50), until the whole

@@ -26,21 +26,11 @@ from messaging.repositories import (
     repository_for,
     thread_block,
 )
+from tests.messaging import test_history_windows as windows
 from tests.messaging.support import assert_index_used
-from tests.messaging.test_history_windows import _FINDS, START, _doc, _ferretdb_postgresql_plan
+from tests.messaging.test_history_windows import START, _doc, _ferretdb_postgresql_plan
 
-
-@pytest.fixture
-def recorded_repo():
-    """A repository on a fresh MongoClient that reports every find filter (test_history_windows')."""
-    from django.conf import settings
-    from pymongo import MongoClient
-
-    client = MongoClient(settings.MONGO_URL, tz_aware=True, serverSelectionTimeoutMS=2000)
-    _FINDS.filters = []
-    yield ChannelMessageRepository(db=client[settings.MONGO_DB]), _FINDS
-    _FINDS.recording = False
-    client.close()
+recorded_repo = windows.recorded_repo  # the fixture: a repository reporting every find filter
 
 
 def _store_thread(repo, conversation, last, *, root_seq, reply_every, also=(), deleted=(), tombstone=False):
