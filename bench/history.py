@@ -34,7 +34,11 @@ other message is a reply (half of them to the measured root, the rest to 9 other
 third carries 3 reactions from 5 users and a mention, and measures, in the same run and
 at the same rate, its newest history page, its channel view (?thread_roots_only=true)
 and the newest page of one thread's replies, beside the plain channel's newest page: the
-four cells' requests taken in turn (round-robin), so the machine's load weighs on each alike.
+four cells' requests taken in turn (round-robin), so the machine's load weighs on each alike;
+then the repository's reads alone, in turn: the plain newest page, the channel view and the
+thread page as the API reads them (and the rich channel's newest page: the same blocks as
+the plain one, with its heavier documents), beside their reads before session 4 (the channel view's
+blocks with the `$or` filter, the thread's unbounded keyset read) as the same-run baseline.
 
 The script uses the settings of DJANGO_SETTINGS_MODULE (default slackclone.settings),
 so a server given with --base-url must share its DATABASE_URL, MONGO_URL, MONGO_DB and
@@ -253,11 +257,38 @@ def old_page(collection, conversation_id: str, *, before: int | None = None, aft
     return run
 
 
-def window_page(repo, conversation_id: str, top: int, **cursor):
+def window_page(repo, conversation_id: str, top: int, **cursor_and_view):
     """The store query the API runs now (issue 13): the repository's window read."""
 
     def run() -> int:
-        return len(repo.window_page(conversation_id=conversation_id, top=top, limit=PAGE + 1, **cursor)[:PAGE])
+        return len(repo.window_page(conversation_id=conversation_id, top=top, limit=PAGE + 1, **cursor_and_view)[:PAGE])
+
+    return run
+
+
+def old_channel_view(repo, conversation_id: str, top: int):
+    """The BASELINE of the channel view's store read before session 4: the same newest
+    seq blocks, with the view as an `$or` on threadId/alsoInChannel (FerretDB 1.24 does
+    not push it down: it decodes every message of each block, hidden replies too)."""
+
+    def run() -> int:
+        found: list = []
+        high = top
+        while len(found) < PAGE + 1 and high >= 0:
+            block = high // SEQ_BLOCK
+            query = {
+                "channelId": conversation_id,
+                "seqBlock": f"{conversation_id}:{block}",
+                "seq": {"$gte": block * SEQ_BLOCK, "$lte": high},
+                "$and": [
+                    {"$or": [{"deletedAt": None}, {"replyCount": {"$gt": 0}}]},
+                    {"$or": [{"threadId": None}, {"alsoInChannel": True}]},
+                ],
+            }
+            cursor = repo.collection.find(query).sort("seq", -1).limit(PAGE + 1 - len(found))
+            found += [repo.from_mongo(raw) for raw in cursor.hint(repo.seq_index)]
+            high = block * SEQ_BLOCK - 1
+        return len(found[:PAGE])
 
     return run
 
@@ -443,6 +474,19 @@ def main() -> None:
                 "thread replies": lambda: thread_api({"limit": PAGE}),
             }
             rich_results = measure_interleaved(rich_cells, args.requests, args.rate)
+            # The store reads alone, beside what they were before session 4 (same run, in turn).
+            rich_top, plain_top = sizes[-1], state[conversation.id]
+            raw_cells = {
+                "raw plain newest (baseline)": window_page(repo, conversation.id, plain_top),
+                "raw rich newest": window_page(repo, rich.id, rich_top),
+                "raw channel view": window_page(repo, rich.id, rich_top, roots_only=True),
+                "raw channel view, old $or filter": old_channel_view(repo, rich.id, rich_top),
+                "raw thread replies": window_page(repo, rich.id, rich_top, thread_id=root_id),
+                "raw thread replies, old keyset read": lambda: len(
+                    repo.newest_page(conversation_id=rich.id, limit=PAGE + 1, thread_id=root_id)[:PAGE]
+                ),
+            }
+            raw_results = measure_interleaved(raw_cells, args.requests, args.rate)
 
         load_after = os.getloadavg()
         print(
@@ -484,10 +528,19 @@ def main() -> None:
             base99 = rich_results["plain newest (baseline)"][1]
             for name, (p50, p99) in rich_results.items():
                 print(f"  {name:<26} p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  ({p99 / base99:.2f}x the baseline p99)")
+            print("  the repository's reads alone (raw, in turn with each other):")
+            raw50, raw99 = raw_results["raw plain newest (baseline)"]
+            for name, (p50, p99) in raw_results.items():
+                print(
+                    f"  {name:<36} p50 {p50:8.2f} ms ({p50 / raw50:.2f}x)  p99 {p99:8.2f} ms ({p99 / raw99:.2f}x the "
+                    "baseline)"
+                )
     finally:
         stop_processes([server])
-        for extra in cleanup:
-            repo.delete_conversation(conversation_id=str(extra.pk))
+        for extra in cleanup:  # block by block, as below (a `$in` of ids scans on FerretDB)
+            with long_operations():
+                for block in range(sizes[-1] // SEQ_BLOCK + 1):
+                    repo.collection.delete_many({"channelId": str(extra.pk), "seqBlock": f"{extra.pk}:{block}"})
             MessageSequence.objects.filter(conversation_id=extra.pk).delete()
             extra.delete()
         if args.keep:

@@ -11,7 +11,8 @@ collection drops them with its table), for the equalities the message code relie
     seqBlock    one block of a history window (MessageRepository.window_page)
     _id         every message read or write by id (edit, delete, reactions, pins...)
     dedupeKey   the send retry's lookup (find_by_dedupe_key)
-    threadId    a thread's replies
+    threadId    a thread's replies (a thread too sparse for windows)
+    threadBlock a block of a thread's replies (issue 17, session 4: the thread page)
 
 Real MongoDB needs none of this: its (conversation, seq), _id and (conversation,
 dedupeKey) indexes serve the same queries. `ensure_indexes` calls `ensure_gin_indexes`
@@ -25,7 +26,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-GIN_FIELDS = ("seqBlock", "_id", "dedupeKey", "threadId")
+GIN_FIELDS = ("seqBlock", "_id", "dedupeKey", "threadId", "threadBlock")
 COLLECTIONS = ("channel_messages", "dm_messages")
 _METADATA_TABLE = "_ferretdb_database_metadata"
 

@@ -21,6 +21,14 @@ by `conversationId`. Documents keep the data model's camelCase names:
     dedupeKey  "c:<clientMsgId>" or "s:<own _id hex>" (unique per conversation)
     deletedAt, deletedBy   null unless soft-deleted
     threadId   a reply's root `_id` hex, or null; alsoInChannel  bool (issue 17)
+    inChannel  bool: shown in the channel view (`threadId` null, or `alsoInChannel`); set
+               at the insert (neither field ever changes after it), so the channel view
+               is a top-level equality FerretDB pushes down; `backfill_seq_blocks` sets it
+               on documents stored before it (docs/threads-reactions.md, session 4)
+    threadBlock  on a reply only: "<threadId>:<seq // SEQ_BLOCK>", the seq block of its
+               thread it is in: a thread page's block read is ONE equality FerretDB's
+               PostgreSQL handler answers from its GIN index (set at the insert, and by
+               `backfill_seq_blocks` on replies stored before it)
     replyCount, replyUsers, lastReplyAt   on a root: its visible replies (absent: none)
     reactions  [{e: emoji, u: userId}], one pair per reaction, in order of reacting;
                reactionEmoji  [emoji], the distinct emoji in order of first use
@@ -35,6 +43,7 @@ means "the server is unreachable or too slow" becomes `StoreUnavailable("mongo")
 
 import contextlib
 import logging
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -101,6 +110,30 @@ def _mongo_errors() -> Iterator[None]:
 def seq_block(conversation_id: str, seq: int) -> str:
     """The `seqBlock` of a conversation's message with this seq."""
     return f"{conversation_id}:{seq // SEQ_BLOCK}"
+
+
+def thread_block(thread_id: str, seq: int) -> str:
+    """The `threadBlock` of a reply with this seq: its root and its seq block."""
+    return f"{thread_id}:{seq // SEQ_BLOCK}"
+
+
+def in_channel(thread_id: str | None, also_in_channel: bool) -> bool:
+    """The `inChannel` of a message: a root (no thread) or a reply also in the channel."""
+    return thread_id is None or bool(also_in_channel)
+
+
+def _windows_too_sparse(*, reads: int, covered: int, found: int, limit: int) -> bool:
+    """Whether a thread page should leave its windows for the keyset read: once at
+    least a block's worth of seqs was read (`covered`), the page would need more than
+    WINDOW_MAX_BLOCKS block reads at the density seen so far (none found: infinitely
+    many). A thread with few replies, or none recent, then costs one or two block
+    reads more than the keyset read alone; a busy one stays in windows."""
+    if covered < SEQ_BLOCK:
+        return False
+    if found == 0:
+        return True
+    needed = math.ceil((limit - found) * covered / found / SEQ_BLOCK)
+    return reads + needed > WINDOW_MAX_BLOCKS
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -252,6 +285,8 @@ class MessageRepository:
             **({"files": list(message.files), "fileIds": [f["id"] for f in message.files]} if message.files else {}),
             "threadId": message.thread_id,
             "alsoInChannel": message.also_in_channel,
+            "inChannel": in_channel(message.thread_id, message.also_in_channel),
+            **({"threadBlock": thread_block(message.thread_id, message.seq)} if message.thread_id else {}),
             "mentions": list(message.mentions),
             "mentionsChannel": message.mentions_channel,
         }
@@ -301,7 +336,9 @@ class MessageRepository:
             return self._live(conversation_id, threadId=thread_id, **extra)
         conditions = [{"$or": [{"deletedAt": None}, {"replyCount": {"$gt": 0}}]}]
         if roots_only:
-            conditions.append({"$or": [{"threadId": None}, {"alsoInChannel": True}]})
+            # A top-level equality (not an `$or` on threadId/alsoInChannel): FerretDB 1.24
+            # pushes it down to PostgreSQL, so hidden replies are never decoded.
+            extra = {**extra, "inChannel": True}
         return {self.conversation_field: conversation_id, **extra, "$and": conditions}
 
     def _find(self, query: dict, *, sort_direction: int, limit: int, hint=None) -> list[MessageDocument]:
@@ -316,12 +353,27 @@ class MessageRepository:
         """The unique (conversation, seq) index, as a hint."""
         return [(self.conversation_field, ASCENDING), ("seq", ASCENDING)]
 
+    @property
+    def thread_index(self) -> list[tuple[str, int]]:
+        """The (conversation, threadId, seq) index, as a hint (a thread's replies)."""
+        return [(self.conversation_field, ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING)]
+
     def _block_query(self, conversation_id: str, block: int, low: int, high: int, **view) -> dict:
         """The visible messages of one seq block of a conversation with low <= seq <= high
         (both inside the block): equalities on the conversation and on `seqBlock` plus
-        the seq range."""
-        key = f"{conversation_id}:{block}"
-        return self._visible(conversation_id, seqBlock=key, seq={"$gte": Int64(low), "$lte": Int64(high)}, **view)
+        the seq range (the channel view: and `inChannel: true`); a thread's replies: on
+        the conversation and the thread's `threadBlock` instead (see `window_page`)."""
+        seqs = {"$gte": Int64(low), "$lte": Int64(high)}
+        thread_id = view.get("thread_id")
+        if thread_id is not None:
+            # One pushed-down equality that names the thread's block (threadBlock); the
+            # root inside `$and`, which FerretDB does not push down (PostgreSQL would then
+            # pick the GIN index on threadId and read every reply of the thread), while
+            # MongoDB's planner uses it for the (conversation, threadId, seq) bounds.
+            return self._live(
+                conversation_id, threadBlock=f"{thread_id}:{block}", seq=seqs, **{"$and": [{"threadId": thread_id}]}
+            )
+        return self._visible(conversation_id, seqBlock=f"{conversation_id}:{block}", seq=seqs, **view)
 
     # writes ---------------------------------------------------------------------
 
@@ -461,23 +513,35 @@ class MessageRepository:
         The end: `_ceiling` extends `top` over the messages stored past it without a
         hole (a batch being committed, or a counter behind MongoDB): what one snapshot
         would have shown, never a later message without an earlier one, although the
-        blocks are read by several queries. A thread's replies (`thread_id`) are not
-        read in windows: the (conversation, threadId, seq) index serves them."""
-        if view.get("thread_id") is not None:
-            if after is not None:
-                return self.page_after(conversation_id=conversation_id, seq=after, limit=limit, **view)
-            if before is not None:
-                return self.page_before(conversation_id=conversation_id, seq=before, limit=limit, **view)
-            return self.newest_page(conversation_id=conversation_id, limit=limit, **view)
+        blocks are read by several queries.
+
+        The views (issue 17, session 4): the channel view (`roots_only`) adds the
+        equality `inChannel: true`, pushed down with the others, so the store decodes
+        only the block's messages shown in the channel, not the hidden replies. A
+        thread's replies (`thread_id`) are read in the same seq blocks, named by the
+        replies' `threadBlock` (root + block; FerretDB's PostgreSQL handler answers it
+        from its GIN index) and hinted to the (conversation, threadId, seq) index, so
+        only that thread's replies of the block are decoded. A thread too sparse for windows
+        (`_windows_too_sparse`: the blocks read so far say the page would need more
+        than WINDOW_MAX_BLOCKS of them) is finished by the keyset read at once, which
+        decodes only that thread's replies (the GIN index on `threadId`)."""
+        thread = view.get("thread_id") is not None
+        hint = self.thread_index if thread else self.seq_index
         top = max(int(top), 0)
         found: list[MessageDocument] = []
-        reads = 0
+        reads = covered = 0
 
         def read(block: int, low: int, high: int, direction: int) -> list[MessageDocument]:
-            nonlocal reads
+            nonlocal reads, covered
             reads += 1
+            covered += high - low + 1
             query = self._block_query(conversation_id, block, low, high, **view)
-            return self._find(query, sort_direction=direction, limit=limit - len(found), hint=self.seq_index)
+            return self._find(query, sort_direction=direction, limit=limit - len(found), hint=hint)
+
+        def windows_done() -> bool:
+            if reads == WINDOW_MAX_BLOCKS:
+                return True
+            return thread and _windows_too_sparse(reads=reads, covered=covered, found=len(found), limit=limit)
 
         if after is not None:  # oldest first, from after + 1 up to the end
             end = self._ceiling(conversation_id, top)
@@ -485,7 +549,7 @@ class MessageRepository:
             while len(found) < limit and low <= end:
                 block = low // SEQ_BLOCK
                 high = min(end, (block + 1) * SEQ_BLOCK - 1)
-                if reads == WINDOW_MAX_BLOCKS:
+                if windows_done():
                     rest = self.page_after(
                         conversation_id=conversation_id, seq=low - 1, limit=limit - len(found), **view
                     )
@@ -502,7 +566,7 @@ class MessageRepository:
             high = ceiling if before is None else min(high, ceiling)
         while len(found) < limit and high >= 0:
             block = high // SEQ_BLOCK
-            if reads == WINDOW_MAX_BLOCKS:
+            if windows_done():
                 found += self.page_before(
                     conversation_id=conversation_id, seq=high + 1, limit=limit - len(found), **view
                 )
@@ -566,18 +630,20 @@ class MessageRepository:
                 verbosity="queryPlanner",
             )
 
-    def explain_window(self, *, conversation_id: str, seq: int, limit: int) -> dict:
-        """The server's explain output of one block read of `window_page` (index checks)."""
+    def explain_window(self, *, conversation_id: str, seq: int, limit: int, **view) -> dict:
+        """The server's explain output of one block read of `window_page` (index checks);
+        `view` as for `window_page` (the channel view, a thread)."""
         block = seq // SEQ_BLOCK
+        hint = self.thread_index if view.get("thread_id") is not None else self.seq_index
         with _mongo_errors():
             return self.collection.database.command(
                 "explain",
                 {
                     "find": self.collection_name,
-                    "filter": self._block_query(conversation_id, block, block * SEQ_BLOCK, seq),
+                    "filter": self._block_query(conversation_id, block, block * SEQ_BLOCK, seq, **view),
                     "sort": {"seq": DESCENDING},
                     "limit": limit,
-                    "hint": dict(self.seq_index),
+                    "hint": dict(hint),
                 },
                 verbosity="queryPlanner",
             )
@@ -839,9 +905,10 @@ class MessageRepository:
             ).modified_count
 
     def backfill_seq_blocks(self, *, batch_size: int = 16) -> int:
-        """Set `seqBlock` on every document stored before it existed (issue 13); the
-        number set. One query streams those documents (it reads the collection once),
-        and each batch is one unordered bulk of `$set` by `_id`. Idempotent.
+        """Set `seqBlock` (issue 13), `inChannel` and a reply's `threadBlock` (issue 17,
+        session 4) on every document stored before they existed; the number of documents
+        set. One query streams those documents (it reads the collection once), and each
+        batch is one unordered bulk of `$set` by `_id`. Idempotent.
 
         Small batches: FerretDB 1.24 (PostgreSQL handler) keeps each statement's query
         open, holding one of its pooled PostgreSQL connections (50), until the whole
@@ -851,13 +918,25 @@ class MessageRepository:
         updated = 0
         with _mongo_errors():
             cursor = self.collection.find(
-                {"seqBlock": None}, projection={self.conversation_field: 1, "seq": 1}
+                {
+                    "$or": [
+                        {"seqBlock": None},
+                        {"inChannel": {"$exists": False}},
+                        {"threadId": {"$ne": None}, "threadBlock": None},
+                    ]
+                },
+                projection={self.conversation_field: 1, "seq": 1, "threadId": 1, "alsoInChannel": 1},
             ).batch_size(1000)
             try:
                 batch: list[UpdateOne] = []
                 for raw in cursor:
-                    key = seq_block(raw[self.conversation_field], int(raw["seq"]))
-                    batch.append(UpdateOne({"_id": raw["_id"]}, {"$set": {"seqBlock": key}}))
+                    fields = {
+                        "seqBlock": seq_block(raw[self.conversation_field], int(raw["seq"])),
+                        "inChannel": in_channel(raw.get("threadId"), raw.get("alsoInChannel", False)),
+                    }
+                    if raw.get("threadId"):
+                        fields["threadBlock"] = thread_block(raw["threadId"], int(raw["seq"]))
+                    batch.append(UpdateOne({"_id": raw["_id"]}, {"$set": fields}))
                     if len(batch) == batch_size:
                         updated += self.collection.bulk_write(batch, ordered=False).modified_count
                         batch = []

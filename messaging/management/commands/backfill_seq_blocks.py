@@ -1,4 +1,4 @@
-"""manage.py backfill_seq_blocks: seqBlock on messages stored before history windows."""
+"""manage.py backfill_seq_blocks: seqBlock and inChannel on messages stored before them."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -11,9 +11,10 @@ from slackclone import errors
 
 class Command(BaseCommand):
     help = (
-        "Set seqBlock (the history window a message is in, issue 13) on every MongoDB message stored before it "
-        "existed. History pages are read by seqBlock: run it once after upgrading (before serving), again any "
-        "time; it is idempotent and reads each collection once."
+        "Set seqBlock (the history window a message is in, issue 13) and inChannel (shown in the channel view, "
+        "issue 17) on every MongoDB message stored before they existed. History pages and the channel view "
+        "are read by them: run it once after upgrading (before serving), again any time; it is idempotent and "
+        "reads each collection once."
     )
 
     def handle(self, *args, **options):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
                 for kind in ConversationKind:
                     repo = repository_for(kind)
                     count = repo.backfill_seq_blocks()
-                    self.stdout.write(f"{repo.collection_name}: {count:,} message(s) given their seqBlock")
+                    self.stdout.write(f"{repo.collection_name}: {count:,} message(s) given seqBlock and inChannel")
         except errors.StoreUnavailable as exc:
             raise CommandError(f"{exc.message} (MongoDB {settings.MONGO_URL})") from exc
-        self.stdout.write(self.style.SUCCESS("Every message has its seqBlock."))
+        self.stdout.write(self.style.SUCCESS("Every message has its seqBlock and inChannel."))
