@@ -79,6 +79,12 @@ class Command(BaseCommand):
 
     # --- Report --------------------------------------------------------------------------
 
+    def _report(self, title: str, items, line) -> None:
+        """One check's lines: `title: <count>`, then `line(item)` for each item."""
+        self.stdout.write(f"{title}: {len(items)}")
+        for item in items:
+            self.stdout.write(f"  {line(item)}")
+
     def _check(self, started) -> dict[str, list]:
         orphans = message_selectors.orphan_conversations(created_before=started)
         self.stdout.write(f"Orphan messages (conversation missing in PostgreSQL): {len(orphans)} conversation(s)")
@@ -87,55 +93,61 @@ class Command(BaseCommand):
             self.stdout.write(f"  {kind} {orphan.conversation.id}: {orphan.messages} message(s)")
 
         memberships = list(channel_selectors.memberships_of_inactive_users())
-        self.stdout.write(f"Memberships of deactivated users: {len(memberships)}")
-        for membership in memberships:
-            self.stdout.write(
-                f"  {membership.user.username} ({membership.user_id}) in #{membership.channel.name} "
-                f"({membership.channel_id})"
-            )
-
+        self._report(
+            "Memberships of deactivated users",
+            memberships,
+            lambda m: f"{m.user.username} ({m.user_id}) in #{m.channel.name} ({m.channel_id})",
+        )
         misordered = dm_selectors.dm_misordered_pairs()
-        self.stdout.write(f"DM conversations with a misordered pair: {len(misordered)}")
-        for dm in misordered:
-            how = "fixable: swap the users" if dm.fixable else f"not fixable automatically: {dm.problem}"
-            self.stdout.write(f"  {dm.id}: user1 {dm.user1_id}, user2 {dm.user2_id} ({how})")
+        self._report(
+            "DM conversations with a misordered pair",
+            misordered,
+            lambda dm: (
+                f"{dm.id}: user1 {dm.user1_id}, user2 {dm.user2_id} ("
+                + ("fixable: swap the users" if dm.fixable else f"not fixable automatically: {dm.problem}")
+                + ")"
+            ),
+        )
         without = message_selectors.messages_without_workspace()
         self.stdout.write(f"Messages without a workspaceId (run backfill_workspace_ids): {sum(without.values())}")
-        for collection, count in without.items():
-            if count:
-                self.stdout.write(f"  {collection}: {count} message(s)")
         unscoped = [f"{collection}: {count}" for collection, count in without.items() if count]
+        for entry in unscoped:
+            self.stdout.write(f"  {entry} message(s)")
 
         stray_objects, missing_objects = files_selectors.files_storage_mismatches(created_before=started)
-        self.stdout.write(f"File objects without metadata (storage key with no files row): {len(stray_objects)}")
-        for key in stray_objects:
-            self.stdout.write(f"  {key}")
-        self.stdout.write(
-            f"File metadata without its object (files row whose bytes are missing): {len(missing_objects)}"
+        self._report("File objects without metadata (storage key with no files row)", stray_objects, str)
+        self._report(
+            "File metadata without its object (files row whose bytes are missing)",
+            missing_objects,
+            lambda f: f"{f.pk} {f.storage_key} ({f.name}); not fixable automatically",
         )
-        for file in missing_objects:
-            self.stdout.write(f"  {file.pk} {file.storage_key} ({file.name}); not fixable automatically")
         drift = search_selectors.index_drift(created_before=started)
-        self.stdout.write(f"Conversations whose search index disagrees with MongoDB: {len(drift)}")
-        for item in drift:
-            self.stdout.write(
-                f"  {item.conversation.kind.value} {item.conversation.id}: stored {item.stored[0]} "
-                f"({item.stored[1]} live), indexed {item.indexed[0]} ({item.indexed[1]} live)"
-            )
+        self._report(
+            "Conversations whose search index disagrees with MongoDB",
+            drift,
+            lambda d: (
+                f"{d.conversation.kind.value} {d.conversation.id}: stored {d.stored[0]} ({d.stored[1]} live), "
+                f"indexed {d.indexed[0]} ({d.indexed[1]} live)"
+            ),
+        )
         roots = message_threads.thread_counters_drift(created_before=started)
-        self.stdout.write(f"Thread roots whose counters disagree with their replies: {len(roots)}")
-        for item in roots:
-            self.stdout.write(
-                f"  {item.conversation.kind.value} {item.conversation.id} root {item.root_id}: replyCount "
-                f"{item.stored[0]}, its live replies {item.expected[0]} ({item.uncounted} never counted)"
-            )
+        self._report(
+            "Thread roots whose counters disagree with their replies",
+            roots,
+            lambda r: (
+                f"{r.conversation.kind.value} {r.conversation.id} root {r.root_id}: replyCount {r.stored[0]}, "
+                f"its live replies {r.expected[0]} ({r.uncounted} never counted)"
+            ),
+        )
         unread = readstate_selectors.unread_index_drift(created_before=started)
-        self.stdout.write(f"Conversations whose unread index disagrees with MongoDB: {len(unread)}")
-        for item in unread:
-            self.stdout.write(
-                f"  {item.conversation.kind.value} {item.conversation.id}: {item.stored} live message(s) to count, "
-                f"{item.indexed} indexed"
-            )
+        self._report(
+            "Conversations whose unread index disagrees with MongoDB",
+            unread,
+            lambda u: (
+                f"{u.conversation.kind.value} {u.conversation.id}: {u.stored} live message(s) to count, "
+                f"{u.indexed} indexed"
+            ),
+        )
         return {
             "orphans": orphans,
             "unread": unread,
