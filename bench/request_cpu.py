@@ -205,7 +205,9 @@ async def measure(args, servers, tokens, channel_id, seq, names) -> dict:
                         spy = py_spy(process.pid, args.seconds, Path(args.profile) / f"{name}-{label}.txt")
                         await asyncio.sleep(0.3)
                     cpu0, t0 = cpu_seconds(process.pid), time.monotonic()
-                    lat, statuses = await closed_loop(client, spec, tokens, args.concurrency, args.seconds, args.timeout)
+                    lat, statuses = await closed_loop(
+                        client, spec, tokens, args.concurrency, args.seconds, args.timeout
+                    )
                     cpu, wall = cpu_seconds(process.pid) - cpu0, time.monotonic() - t0
                     if spy is not None:
                         await asyncio.get_running_loop().run_in_executor(None, spy.wait)
@@ -307,7 +309,8 @@ def main() -> None:
                 ratios.append(ratio)
             bcell = f"{base['rps']:.0f}, {base['p50']:.1f} / {base['p99']:.1f}, {base['cpu_ms']:.2f}"
             print(f"| {name} | {cell} | {bcell} | {ratio:.2f} | {statuses} |")
-            emit_row(f"4 CPU per request, {name}", f"{base['cpu_ms']:.2f} ms", f"{ours['cpu_ms']:.2f} ms", f"{ratio:.2f}", None)
+            base_ms, ours_ms = f"{base['cpu_ms']:.2f} ms", f"{ours['cpu_ms']:.2f} ms"
+            emit_row(f"4 CPU per request, {name}", base_ms, ours_ms, f"{ratio:.2f}", None)
         else:
             print(f"| {name} | {cell} |")
             emit_row(f"4 CPU per request, {name}", "-", f"{ours['cpu_ms']:.2f} ms", "-", None)

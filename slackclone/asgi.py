@@ -2,9 +2,8 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 from slackclone.admission import send_admission
+from slackclone.handlers import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slackclone.settings")
 django_asgi_app = send_admission(get_asgi_application())
