@@ -22,12 +22,11 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.utils import timezone
 from knox.auth import TokenAuthentication
 from knox.crypto import hash_token
-from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
 
 from accounts.models import AuthSession
-from accounts.selectors import token_membership
+from accounts.selectors import token_membership, tokens_by_key
 from accounts.services import member_join_legacy
 
 
@@ -58,12 +57,7 @@ def token_authenticate(raw: bytes | str):
     plus, at most once a minute per token, the expiry slide and last-use write
     (`renew_token`). An expired token is deleted when it is presented."""
     token = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    candidates = (
-        get_token_model()
-        .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
-        .select_related("user", "workspace_binding__member__workspace")
-    )
-    for auth_token in candidates:
+    for auth_token in tokens_by_key(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH]):
         try:
             digest = hash_token(token)
         except (TypeError, binascii.Error, ValueError) as exc:

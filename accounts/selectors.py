@@ -151,6 +151,85 @@ def session_get_for_user(*, user: User, session_id: str) -> Session:
 # --- Workspaces -------------------------------------------------------------------
 
 
+# The token lookup of every authenticated request (accounts.auth.token_authenticate):
+# the token, its user and its workspace binding with the membership and workspace, in
+# one query. Its SQL is written once per process from the models' fields, because
+# building and compiling this four-join select_related queryset took ~1 ms of CPU per
+# request, 20-35% of a cheap request's server CPU (issue 13, bench/request_cpu.py).
+# Rows become model instances as select_related makes them (Model.from_db, the
+# fields' database converters, the related objects cached; a token without a binding
+# caches None, so `token.workspace_binding` raises DoesNotExist as before).
+_TOKEN_JOINS = (
+    # (model, alias, join clause or None for the FROM table)
+    (AuthToken, "t", None),
+    (User, "u", 'INNER JOIN {table} u ON (t."user_id" = u."id")'),
+    (TokenWorkspace, "b", 'LEFT OUTER JOIN {table} b ON (t."digest" = b."token_id")'),
+    (WorkspaceMember, "m", 'LEFT OUTER JOIN {table} m ON (b."member_id" = m."id")'),
+    (Workspace, "w", 'LEFT OUTER JOIN {table} w ON (m."workspace_id" = w."id")'),
+)
+_token_lookup: tuple | None = None
+
+
+def _token_lookup_plan(connection):
+    """(sql, [(model, attnames, start, end, pk index, [(index, converters, col)])]) for `connection`."""
+    global _token_lookup
+    if _token_lookup is not None and _token_lookup[0] == connection.vendor:
+        return _token_lookup[1], _token_lookup[2]
+    qn = connection.ops.quote_name
+    columns, tables, plan, start = [], [], [], 0
+    for model, alias, join in _TOKEN_JOINS:
+        fields = list(model._meta.concrete_fields)
+        columns += [f"{alias}.{qn(f.column)}" for f in fields]
+        table = qn(model._meta.db_table)
+        tables.append(f"{table} {alias}" if join is None else join.format(table=table))
+        converters = []
+        for i, field in enumerate(fields):
+            col = field.get_col(alias)
+            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if found:
+                converters.append((i, found, col))
+        pk = fields.index(model._meta.pk)
+        plan.append((model, [f.attname for f in fields], start, start + len(fields), pk, converters))
+        start += len(fields)
+    # Only quoted identifiers from the models' metadata are formatted in; the key is a parameter.
+    sql = f"SELECT {', '.join(columns)} FROM {' '.join(tables)} WHERE t.{qn('token_key')} = %s"  # noqa: S608
+    _token_lookup = (connection.vendor, sql, plan)
+    return sql, plan
+
+
+def tokens_by_key(*, token_key: str) -> list[AuthToken]:
+    """The knox tokens whose `token_key` (the first 15 characters of the raw token) is
+    `token_key`, each with `user` and, if bound, `workspace_binding.member.workspace`
+    loaded (the same objects `select_related("user",
+    "workspace_binding__member__workspace")` gives), in one query. The caller compares
+    digests (accounts.auth)."""
+    from django.db import connection
+
+    sql, plan = _token_lookup_plan(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_key])
+        rows = cursor.fetchall()
+    tokens = []
+    for row in rows:
+        objects = []
+        for model, attnames, start, end, pk, converters in plan:
+            values = list(row[start:end])
+            for i, found, col in converters:
+                for converter in found:
+                    values[i] = converter(values[i], col, connection)
+            # An outer join that found nothing: its primary key is NULL.
+            objects.append(None if values[pk] is None else model.from_db(connection.alias, attnames, values))
+        token, user, binding, member, workspace = objects
+        token._meta.get_field("user").set_cached_value(token, user)
+        AuthToken._meta.get_field("workspace_binding").set_cached_value(token, binding)
+        if binding is not None:
+            TokenWorkspace._meta.get_field("token").set_cached_value(binding, token)
+            TokenWorkspace._meta.get_field("member").set_cached_value(binding, member)
+            WorkspaceMember._meta.get_field("workspace").set_cached_value(member, workspace)
+        tokens.append(token)
+    return tokens
+
+
 def token_membership(*, token) -> WorkspaceMember | None:
     """The membership (with its workspace) a knox token acts in: its binding's, or, for
     a legacy token without one, the user's membership of the default workspace; None if
