@@ -4,7 +4,8 @@
     .venv/bin/python bench/run_all.py            # the sizes of `make bench` (< 15 minutes)
     .venv/bin/python bench/run_all.py --quick    # small sizes, a smoke check (< 1 minute)
 
-Each script (bench/sends.py, fanout.py, history.py, idle.py, hot_channel.py, capacity.py) runs as its own process
+Each script (bench/sends.py, fanout.py, history.py, idle.py, hot_channel.py, capacity.py,
+request_cpu.py) runs as its own process
 and prints its own figures (echoed here) and `BENCH-ROW {json}` lines, which become
 the table's rows. A script that fails yields a FAILED row and the exit status 1; goals
 that are missed do not change the exit status (`--strict` makes them).
@@ -32,6 +33,9 @@ FULL = {
     "hot_channel": [],
     # Issue 13, section 4: simulated people ramped 100..1500 against two processes (<= ~12 minutes).
     "capacity": [],
+    # Issue 13: server CPU per REST request by endpoint, one process, concurrency 4;
+    # BENCH_BASELINE_CODE=<a checkout of main> measures main's code beside it.
+    "request_cpu": [],
 }
 QUICK = {
     "sends": ["--levels", "1,2", "--seconds", "1", "--servers", "1"],
@@ -40,6 +44,7 @@ QUICK = {
     "idle": ["--sockets", "200", "--users", "20", "--ping-interval", "1", "--window", "2"],
     "hot_channel": ["--rates", "10,20", "--seconds", "1", "--servers", "1", "--c16-seconds", "1", "--drain", "1"],
     "capacity": ["--quick"],
+    "request_cpu": ["--quick"],
 }
 
 
@@ -88,7 +93,7 @@ def main() -> int:
     crashed = False
     for name in names:
         script_args = list(plan[name])
-        if name == "hot_channel" and not args.quick and os.environ.get("BENCH_BASELINE_CODE"):
+        if name in ("hot_channel", "request_cpu") and not args.quick and os.environ.get("BENCH_BASELINE_CODE"):
             script_args += ["--baseline-code", os.environ["BENCH_BASELINE_CODE"]]
         rows, seconds, status = run_script(name, script_args, timeout=120 if args.quick else 1200)
         if status != 0 or not rows:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("sends", "fanout", "history", "idle", "hot_channel", "capacity")
+SCRIPTS = ("sends", "fanout", "history", "idle", "hot_channel", "capacity", "request_cpu")
 
 
 @pytest.mark.timeout(340)
@@ -46,6 +46,7 @@ def test_bench_quick_runs_every_script_and_prints_the_table():
         "4 idle",
         "2 hot channel",
         "5 capacity",
+        "4 CPU per request, mean",
     )
     for goal in goals:
         assert goal in table, table
