@@ -43,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    SERVERS,
     Http,
     cpu_seconds,
     django_setup,
@@ -85,6 +86,7 @@ def parse_args():
     parser.add_argument("--messages", type=int, default=120, help="messages in the channel first (default 120)")
     parser.add_argument("--baseline-code", default=None, help="a checkout (e.g. of main) measured beside this code")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for this code's server only")
+    parser.add_argument("--server", default="daphne", choices=SERVERS, help="the ASGI server of both (default daphne)")
     parser.add_argument("--profile", default=None, help="directory for py-spy profiles (first round)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 0.5 s per endpoint, one round")
     parser.add_argument("--timeout", type=float, default=15.0, help="client timeout per request, s (default 15)")
@@ -270,10 +272,10 @@ def main() -> None:
     extra = dict(kv.split("=", 1) for kv in args.env)
     servers = []
     try:
-        url, process = start_server("daphne", log_dir, args.settings, **SERVER_ENV, **extra)
+        url, process = start_server(args.server, log_dir, args.settings, **SERVER_ENV, **extra)
         servers.append(("ours", url, process))
         if args.baseline_code:
-            url, process = start_server("daphne", log_dir, args.settings, code=args.baseline_code, **SERVER_ENV)
+            url, process = start_server(args.server, log_dir, args.settings, code=args.baseline_code, **SERVER_ENV)
             servers.append(("base", url, process))
         for _label, url, process in servers:
             wait_http(url, process, timeout=60)
@@ -288,8 +290,8 @@ def main() -> None:
 
     has_base = args.baseline_code is not None
     print(
-        f"\none daphne process each; concurrency {args.concurrency}, {args.seconds:g} s x {args.rounds} round(s) per "
-        f"endpoint; {seconds:.0f} s; load average {load_before[0]:.2f} -> {load_after[0]:.2f}"
+        f"\none {args.server} process each; concurrency {args.concurrency}, {args.seconds:g} s x {args.rounds} "
+        f"round(s) per endpoint; {seconds:.0f} s; load average {load_before[0]:.2f} -> {load_after[0]:.2f}"
         + (f"; baseline: the code of {args.baseline_code}" if has_base else "")
         + (f"; this code's server env {extra}" if extra else "")
     )
