@@ -71,6 +71,12 @@ def parse_args():
     parser.add_argument("--baseline-code", default=None, help="a checkout (e.g. of main) to measure as the baseline")
     parser.add_argument("--baseline-sweep", action="store_true", help="run the rate sweep with the baseline too")
     parser.add_argument(
+        "--baseline-env",
+        default="",
+        help="NAME=VALUE,... set for the baseline's servers only, e.g. --baseline-code . --baseline-env "
+        "SEND_CONCURRENCY_MAX=0: this code with a setting switched off, as the same-run baseline",
+    )
+    parser.add_argument(
         "--profile",
         type=float,
         default=0,
@@ -108,14 +114,16 @@ def create_fixture(run: str):
 SERVER_ENV = {"THROTTLE_WRITE": "100000000/min", "THROTTLE_AUTH": "100000000/min"}
 
 
-def start_servers(count: int, log_dir: Path, settings: str, code: str | None):
-    """`count` daphne processes, of this checkout or of `code` (another checkout, same venv)."""
+def start_servers(count: int, log_dir: Path, settings: str, code: str | None, extra_env: dict | None = None):
+    """`count` daphne processes, of this checkout or of `code` (another checkout, same venv;
+    with `extra_env` set for them)."""
     if code is None:
         return [start_daphne(log_dir, settings, **SERVER_ENV) for _ in range(count)]
     servers = []
     for _ in range(count):
         port = free_port()
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "LOG_LEVEL": "WARNING", **SERVER_ENV}
+        env.update(extra_env or {})
         env["PYTHONPATH"] = code
         log = (log_dir / f"baseline-{port}.log").open("w")
         daphne = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
@@ -389,7 +397,8 @@ async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep
 
 def with_servers(args, count, code, log_dir, tokens, hot_id, quiet_id, rates, *, sweep):
     args.log_dir, args.label = log_dir, "baseline" if code else "this"
-    servers = start_servers(count, log_dir, args.settings, code)
+    extra_env = dict(pair.split("=", 1) for pair in args.baseline_env.split(",") if pair.strip()) if code else None
+    servers = start_servers(count, log_dir, args.settings, code, extra_env)
     try:
         for url, process in servers:
             wait_http(url, process, timeout=60)
@@ -481,7 +490,8 @@ def main() -> None:
     try:
         for count in counts:
             if args.baseline_code:
-                print(f"baseline: the code of {args.baseline_code}, {count} process(es)", flush=True)
+                env_note = f" with {args.baseline_env}" if args.baseline_env else ""
+                print(f"baseline: the code of {args.baseline_code}{env_note}, {count} process(es)", flush=True)
                 results[("baseline", count)] = with_servers(
                     args, count, args.baseline_code, log_dir, tokens, hot_id, quiet_id, rates, sweep=args.baseline_sweep
                 )

@@ -21,11 +21,24 @@ runs (nothing stored; a client retries later with the same client_msg_id), when
 
 The sends let in still form full batches (the group commit), and every answer and
 frame comes in bounded time. Counted on the event loop's thread: no lock needed.
+
+At most `SEND_CONCURRENCY_MAX` of a conversation's sends run in Django at once (issue
+13, section 2, session 5): the others wait here, on the event loop, in arrival order
+(an asyncio future each: no thread, no CPU), and one that waited `SEND_ADMIT_WAIT_MS`
+without getting a turn is shed like the above. Each send in Django is a thread that
+competes for the process's GIL; 64 of one hot conversation starved every other
+request of the process (and the loop writing the frames) of its turns, so another
+conversation's send waited behind them. A few at a time still fill the group commit's
+batches (they queue behind the batch being stored), at the same throughput.
+`SEND_CONCURRENCY_MAX = 0` turns this bound off.
 """
 
 import asyncio
+import contextlib
 import json
 import re
+from collections import deque
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -61,9 +74,54 @@ class _LoopLag:
             self.ms = max(0.0, (loop.time() - started - _TICK) * 1000)
 
 
+@dataclass(eq=False, slots=True)
+class _Turns:
+    """One conversation's sends running in Django, and those waiting for a turn."""
+
+    running: int = 0
+    waiting: deque = field(default_factory=deque)  # futures, oldest first
+
+    async def take(self, limit: int, wait_seconds: float) -> bool:
+        """Wait for one of `limit` turns; False (not taken) after `wait_seconds`."""
+        if limit <= 0 or (self.running < limit and not self.waiting):
+            self.running += 1
+            return True
+        turn = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        try:
+            async with asyncio.timeout(wait_seconds):
+                await turn
+        except TimeoutError:
+            if turn.done() and not turn.cancelled():  # handed over just as the time ran out
+                return True
+            self._forget(turn)
+            return False
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.give_back()  # handed over, then cancelled: pass the turn on
+            else:
+                self._forget(turn)
+            raise
+        return True  # the turn was handed over by `give_back`: `running` already counts it
+
+    def _forget(self, turn: asyncio.Future) -> None:
+        with contextlib.suppress(ValueError):  # `give_back` may have dropped it (cancelled) already
+            self.waiting.remove(turn)
+
+    def give_back(self) -> None:
+        """A send left Django: hand its turn to the oldest waiting send, if any."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.running -= 1
+
+
 def send_admission(app):
     """Wrap the HTTP ASGI app (slackclone.asgi)."""
     in_flight: dict[str, int] = {}
+    turns: dict[str, _Turns] = {}
     lag = _LoopLag()
     body = _busy_body()
 
@@ -88,11 +146,21 @@ def send_admission(app):
         if count >= settings.SEND_INFLIGHT_MAX or (count and lag.ms > settings.SEND_SHED_LAG_MS):
             return await shed(send)
         in_flight[key] = count + 1
+        mine = turns.get(key)
+        if mine is None:
+            mine = turns[key] = _Turns()
         try:
-            return await app(scope, receive, send)
+            if not await mine.take(settings.SEND_CONCURRENCY_MAX, settings.SEND_ADMIT_WAIT_MS / 1000):
+                return await shed(send)
+            try:
+                return await app(scope, receive, send)
+            finally:
+                mine.give_back()
         finally:
             if in_flight[key] <= 1:
                 del in_flight[key]
+                if not mine.running and not mine.waiting:
+                    turns.pop(key, None)
             else:
                 in_flight[key] -= 1
 
