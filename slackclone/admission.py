@@ -28,8 +28,10 @@ At most `SEND_CONCURRENCY_MAX` of a conversation's sends run in Django at once (
 without getting a turn is shed like the above. Each send in Django is a thread that
 competes for the process's GIL; 64 of one hot conversation starved every other
 request of the process (and the loop writing the frames) of its turns, so another
-conversation's send waited behind them. A few at a time still fill the group commit's
-batches (they queue behind the batch being stored), at the same throughput.
+conversation's send waited behind them. A send gives its turn back as soon as it joins
+its conversation's group-commit queue (`turn_release`, called by messaging.services
+from the request's thread): from then on it waits for its batch without using CPU, so
+the bound limits the sends doing work, not the size of the batches.
 `SEND_CONCURRENCY_MAX = 0` turns this bound off.
 """
 
@@ -38,12 +40,27 @@ import contextlib
 import json
 import re
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
 _SEND_PATH = re.compile(r"/(channels|dms)/([0-9A-Fa-f-]{32,36})/messages/?$")
 _TICK = 0.05  # seconds between two looks at the loop's lag
+
+
+# The admitted send's "give my turn back" (thread-safe), seen by the request's threads.
+_turn_release: ContextVar = ContextVar("slackclone_admission_turn_release", default=None)
+
+
+def turn_release() -> None:
+    """From the thread of an admitted REST send: it no longer does work (it joined its
+    conversation's group-commit queue and waits), so its turn at the door goes to the
+    next waiting send of that conversation. Once per send; a no-op outside one (a
+    WebSocket send, a test, the bound switched off)."""
+    release = _turn_release.get()
+    if release is not None:
+        release()
 
 
 def _busy_body() -> bytes:
@@ -118,6 +135,27 @@ class _Turns:
         self.running -= 1
 
 
+def _once(function):
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            function()
+
+    return once
+
+
+def _threadsafe(function):
+    loop = asyncio.get_running_loop()
+
+    def from_any_thread() -> None:
+        loop.call_soon_threadsafe(function)
+
+    return from_any_thread
+
+
 def send_admission(app):
     """Wrap the HTTP ASGI app (slackclone.asgi)."""
     in_flight: dict[str, int] = {}
@@ -150,12 +188,16 @@ def send_admission(app):
         if mine is None:
             mine = turns[key] = _Turns()
         try:
-            if not await mine.take(settings.SEND_CONCURRENCY_MAX, settings.SEND_ADMIT_WAIT_MS / 1000):
+            limit = settings.SEND_CONCURRENCY_MAX
+            if not await mine.take(limit, settings.SEND_ADMIT_WAIT_MS / 1000):
                 return await shed(send)
+            give_back = _once(mine.give_back)
+            token = _turn_release.set(_threadsafe(give_back) if limit > 0 else None)
             try:
                 return await app(scope, receive, send)
             finally:
-                mine.give_back()
+                _turn_release.reset(token)
+                give_back()
         finally:
             if in_flight[key] <= 1:
                 del in_flight[key]

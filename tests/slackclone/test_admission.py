@@ -202,3 +202,40 @@ def test_without_the_concurrency_bound_every_send_runs_at_once(settings):
 
     entered, statuses = asyncio.run(scenario())
     assert len(entered) == 5 and statuses == [201] * 5
+
+
+def test_a_send_that_joined_its_group_commit_queue_gives_its_turn_to_the_next(settings):
+    """`turn_release` from the request's thread (messaging.services' group commit calls it
+    when a send starts waiting for its batch): the next send of the conversation runs
+    while the first one is still in flight, so the bound does not shrink the batches."""
+    from slackclone.admission import turn_release
+
+    settings.SEND_INFLIGHT_MAX = 64
+    settings.SEND_SHED_LAG_MS = 10_000
+    settings.SEND_CONCURRENCY_MAX = 1
+    settings.SEND_ADMIT_WAIT_MS = 5_000
+
+    class QueuingApp(OrderedApp):
+        async def __call__(self, scope, receive, send):
+            if scope["name"] == "first":
+                await asyncio.to_thread(turn_release)  # as from the request's worker thread
+                await asyncio.to_thread(turn_release)  # twice: still one turn given back
+            await super().__call__(scope, receive, send)
+
+    async def scenario():
+        inner = QueuingApp()
+        app = send_admission(inner)
+        hot = f"/api/v1/channels/{HOT}/messages"
+        first = asyncio.create_task(_named_request(app, hot, "first"))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(_named_request(app, hot, "second"))
+        third = asyncio.create_task(_named_request(app, hot, "third"))
+        await asyncio.sleep(0.05)
+        entered = list(inner.entered)  # first and second; third waits for second's turn
+        for name in ("first", "second", "third"):
+            inner.release(name)
+        return entered, await first, await second, await third
+
+    entered, *statuses = asyncio.run(scenario())
+    assert entered == ["first", "second"]
+    assert statuses == [201, 201, 201]
