@@ -22,7 +22,7 @@ runs (nothing stored; a client retries later with the same client_msg_id), when
 The sends let in still form full batches (the group commit), and every answer and
 frame comes in bounded time. Counted on the event loop's thread: no lock needed.
 
-At most `SEND_CONCURRENCY_MAX` of a conversation's sends run in Django at once (issue
+At most `SEND_CONCURRENCY_MAX` (8) of a conversation's sends run in Django at once (issue
 13, section 2, session 5): the others wait here, on the event loop, in arrival order
 (an asyncio future each: no thread, no CPU), and one that waited `SEND_ADMIT_WAIT_MS`
 without getting a turn is shed like the above. Each send in Django is a thread that

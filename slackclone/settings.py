@@ -366,7 +366,7 @@ SEND_SHED_LAG_MS = env.float("SEND_SHED_LAG_MS", default=500.0)
 # At most SEND_CONCURRENCY_MAX sends of one conversation run in Django at once in a
 # process (0: no bound); the others wait at the door, each at most SEND_ADMIT_WAIT_MS,
 # then 429 (slackclone.admission; issue 13, section 2).
-SEND_CONCURRENCY_MAX = env.int("SEND_CONCURRENCY_MAX", default=4)
+SEND_CONCURRENCY_MAX = env.int("SEND_CONCURRENCY_MAX", default=8)
 SEND_ADMIT_WAIT_MS = env.float("SEND_ADMIT_WAIT_MS", default=500.0)
 
 # --- Realtime -----------------------------------------------------------------
