@@ -11,9 +11,10 @@ from slackclone import errors
 
 class Command(BaseCommand):
     help = (
-        "Set seqBlock (the history window a message is in, issue 13) and inChannel (shown in the channel view, "
-        "issue 17) on every MongoDB message stored before they existed. History pages and the channel view "
-        "are read by them: run it once after upgrading (before serving), again any time; it is idempotent and "
+        "Set seqBlock (the history window a message is in, issue 13), inChannel (shown in the channel view, "
+        "issue 17) and, on replies, threadBlock (the thread page's window) on every MongoDB message stored "
+        "before they existed. History pages, the channel view and thread pages are read by them: run it "
+        "once after upgrading (before serving), again any time; it is idempotent and "
         "reads each collection once."
     )
 
