@@ -61,7 +61,10 @@ def test_the_member_check_answers_as_the_orm_read(people, private):
         with pytest.raises(errors.NotFound):
             selectors.channel_get_visible(user=bob, workspace=workspace, channel_id=channel.pk)
     else:
-        assert selectors.channel_get_visible(user=bob, workspace=workspace, channel_id=channel.pk).viewer_is_member is False
+        assert (
+            selectors.channel_get_visible(user=bob, workspace=workspace, channel_id=channel.pk).viewer_is_member
+            is False
+        )
     # Another workspace's channel, an unknown id and a malformed one: 404 as if it did not exist.
     other = Workspace.objects.create(slug="other", name="Other")
     for workspace_, channel_id in ((other, channel.pk), (workspace, uuid.uuid4()), (workspace, "not-a-uuid")):
@@ -74,7 +77,9 @@ def test_the_senders_check_answers_per_sender(people):
     alice, bob = people
     channel = Channel.objects.create(name="hot", created_by=alice)
     ChannelMember.objects.create(channel=channel, user=alice)
-    archived, refused = selectors.channel_senders_check(channel_id=str(channel.pk), user_ids=[str(alice.pk), str(bob.pk)])
+    archived, refused = selectors.channel_senders_check(
+        channel_id=str(channel.pk), user_ids=[str(alice.pk), str(bob.pk)]
+    )
     assert archived is False
     assert list(refused) == [str(bob.pk)] and refused[str(bob.pk)].code == "not_a_member"
     assert selectors.channel_senders_check(channel_id=channel.pk, user_ids=[]) == (False, {})

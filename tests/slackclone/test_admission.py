@@ -97,6 +97,14 @@ def test_while_the_loop_lags_a_conversation_with_a_send_in_flight_is_shed_but_a_
     assert first["status"] == 201 and quiet["status"] == 201
 
 
+def _bound(settings, *, concurrency: int, wait_ms: float) -> None:
+    """The concurrency bound under test; the other two rules out of the way."""
+    settings.SEND_INFLIGHT_MAX = 64
+    settings.SEND_SHED_LAG_MS = 10_000
+    settings.SEND_CONCURRENCY_MAX = concurrency
+    settings.SEND_ADMIT_WAIT_MS = wait_ms
+
+
 class OrderedApp:
     """An ASGI app that records the order requests enter it and holds each until released."""
 
@@ -131,10 +139,7 @@ async def _named_request(app, path: str, name: str) -> int:
 
 
 def test_at_most_the_concurrency_bound_of_one_conversation_runs_the_others_wait_their_turn_in_order(settings):
-    settings.SEND_INFLIGHT_MAX = 64
-    settings.SEND_SHED_LAG_MS = 10_000
-    settings.SEND_CONCURRENCY_MAX = 2
-    settings.SEND_ADMIT_WAIT_MS = 5_000
+    _bound(settings, concurrency=2, wait_ms=5_000)
 
     async def scenario():
         inner = OrderedApp()
@@ -160,10 +165,7 @@ def test_at_most_the_concurrency_bound_of_one_conversation_runs_the_others_wait_
 
 
 def test_a_send_that_waits_too_long_for_its_turn_is_shed_with_429_and_never_runs(settings):
-    settings.SEND_INFLIGHT_MAX = 64
-    settings.SEND_SHED_LAG_MS = 10_000
-    settings.SEND_CONCURRENCY_MAX = 1
-    settings.SEND_ADMIT_WAIT_MS = 50
+    _bound(settings, concurrency=1, wait_ms=50)
 
     async def scenario():
         inner = OrderedApp()
@@ -185,9 +187,7 @@ def test_a_send_that_waits_too_long_for_its_turn_is_shed_with_429_and_never_runs
 
 
 def test_without_the_concurrency_bound_every_send_runs_at_once(settings):
-    settings.SEND_INFLIGHT_MAX = 64
-    settings.SEND_SHED_LAG_MS = 10_000
-    settings.SEND_CONCURRENCY_MAX = 0
+    _bound(settings, concurrency=0, wait_ms=5_000)
 
     async def scenario():
         inner = OrderedApp()
@@ -210,10 +210,7 @@ def test_a_send_that_joined_its_group_commit_queue_gives_its_turn_to_the_next(se
     while the first one is still in flight, so the bound does not shrink the batches."""
     from slackclone.admission import turn_release
 
-    settings.SEND_INFLIGHT_MAX = 64
-    settings.SEND_SHED_LAG_MS = 10_000
-    settings.SEND_CONCURRENCY_MAX = 1
-    settings.SEND_ADMIT_WAIT_MS = 5_000
+    _bound(settings, concurrency=1, wait_ms=5_000)
 
     class QueuingApp(OrderedApp):
         async def __call__(self, scope, receive, send):
