@@ -22,17 +22,20 @@ runs (nothing stored; a client retries later with the same client_msg_id), when
 The sends let in still form full batches (the group commit), and every answer and
 frame comes in bounded time. Counted on the event loop's thread: no lock needed.
 
-At most `SEND_CONCURRENCY_MAX` (8) of a conversation's sends run in Django at once (issue
-13, section 2, session 5): the others wait here, on the event loop, in arrival order
-(an asyncio future each: no thread, no CPU), and one that waited `SEND_ADMIT_WAIT_MS`
+Optionally (`SEND_CONCURRENCY_MAX` > 0; off by default), at most that many of a
+conversation's sends run in Django at once (issue 13, section 2, session 5): the
+others wait here, on the event loop, in arrival order (an asyncio future each: no
+thread, no CPU), and one that waited `SEND_ADMIT_WAIT_MS`
 without getting a turn is shed like the above. Each send in Django is a thread that
 competes for the process's GIL; 64 of one hot conversation starved every other
 request of the process (and the loop writing the frames) of its turns, so another
 conversation's send waited behind them. A send gives its turn back as soon as it joins
 its conversation's group-commit queue (`turn_release`, called by messaging.services
 from the request's thread): from then on it waits for its batch without using CPU, so
-the bound limits the sends doing work, not the size of the batches.
-`SEND_CONCURRENCY_MAX = 0` turns this bound off.
+the bound limits the sends doing work, not the size of the batches. Measured
+(docs/performance.md): with 8, another conversation's p99 under a saturated one fell
+2.5-3x, but one process's throughput into the hot conversation fell by up to a third
+(smaller batches, turns handed over late by a lagging loop), so it is off by default.
 """
 
 import asyncio
