@@ -70,6 +70,19 @@ def parse_args():
     parser.add_argument("--c16-seconds", type=float, default=8.0, help="seconds of the concurrency-16 run (0: skip)")
     parser.add_argument("--baseline-code", default=None, help="a checkout (e.g. of main) to measure as the baseline")
     parser.add_argument("--baseline-sweep", action="store_true", help="run the rate sweep with the baseline too")
+    parser.add_argument(
+        "--baseline-env",
+        default="",
+        help="NAME=VALUE,... set for the baseline's servers only, e.g. --baseline-code . --baseline-env "
+        "SEND_CONCURRENCY_MAX=0: this code with a setting switched off, as the same-run baseline",
+    )
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0,
+        help="py-spy (--gil -r 200, raw) the first server for this many s from the start of each rate step and of "
+        "the concurrency-16 run; the files go to the log directory (default 0: off)",
+    )
     parser.add_argument("--settings", default=os.environ.get("DJANGO_SETTINGS_MODULE", "slackclone.settings"))
     return parser.parse_args()
 
@@ -101,14 +114,16 @@ def create_fixture(run: str):
 SERVER_ENV = {"THROTTLE_WRITE": "100000000/min", "THROTTLE_AUTH": "100000000/min"}
 
 
-def start_servers(count: int, log_dir: Path, settings: str, code: str | None):
-    """`count` daphne processes, of this checkout or of `code` (another checkout, same venv)."""
+def start_servers(count: int, log_dir: Path, settings: str, code: str | None, extra_env: dict | None = None):
+    """`count` daphne processes, of this checkout or of `code` (another checkout, same venv;
+    with `extra_env` set for them)."""
     if code is None:
         return [start_daphne(log_dir, settings, **SERVER_ENV) for _ in range(count)]
     servers = []
     for _ in range(count):
         port = free_port()
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "LOG_LEVEL": "WARNING", **SERVER_ENV}
+        env.update(extra_env or {})
         env["PYTHONPATH"] = code
         log = (log_dir / f"baseline-{port}.log").open("w")
         daphne = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
@@ -315,6 +330,25 @@ async def closed_loop(client, urls, tokens, channel_id, concurrency, seconds, re
 # --- one configuration --------------------------------------------------------------
 
 
+def start_profile(args, pids, label: str):
+    """py-spy the first server for --profile s (None when off); the file is printed."""
+    if not args.profile or not pids:
+        return None
+    out = Path(args.log_dir) / f"profile-{label}-{pids[0]}.txt"
+    py_spy = [str(ROOT / ".venv/bin/py-spy"), "record", "-p", str(pids[0]), "--gil", "-r", "200", "-f", "raw"]
+    print(f"  profiling pid {pids[0]} for {args.profile:g} s -> {out}", flush=True)
+    return subprocess.Popen(
+        [*py_spy, "-d", str(int(args.profile)), "-o", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def end_profile(args, profiler) -> None:
+    if profiler is not None:
+        profiler.wait(timeout=args.profile + 30)
+
+
 async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep: bool) -> dict:
     out: dict = {"rates": {}}
     loop = asyncio.get_running_loop()
@@ -328,9 +362,11 @@ async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep
         for rate in rates if sweep else []:
             cpu0 = sum(cpu_seconds(pid) for pid in pids)
             probe_task = asyncio.create_task(children.run_probe(args.probe_rate, args.seconds, args.timeout))
+            profiler = start_profile(args, pids, f"{args.label}-{len(urls)}proc-{rate}")
             hot = await open_loop(client, urls, tokens[0], hot_id, rate, args.seconds, args.timeout, f"hot@{rate}")
             probe = await probe_task
             cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
+            await loop.run_in_executor(None, end_profile, args, profiler)
             await asyncio.sleep(args.drain)
             result = summarise(hot, args.seconds)
             result["lost"], result["delivery_p99"] = await loop.run_in_executor(None, delivery, children, result["ids"])
@@ -346,8 +382,10 @@ async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep
             )
         if args.c16_seconds > 0:
             cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            profiler = start_profile(args, pids, f"{args.label}-{len(urls)}proc-c16")
             c16 = await closed_loop(client, urls, tokens[:16], hot_id, 16, args.c16_seconds, args.timeout)
             c16["cpu_ms_per_send"] = (sum(cpu_seconds(pid) for pid in pids) - cpu0) * 1000 / max(1, c16["accepted"])
+            await loop.run_in_executor(None, end_profile, args, profiler)
             await asyncio.sleep(args.drain)
             c16["lost"], c16["delivery_p99"] = await loop.run_in_executor(None, delivery, children, c16["ids"])
             out["c16"] = c16
@@ -358,7 +396,9 @@ async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep
 
 
 def with_servers(args, count, code, log_dir, tokens, hot_id, quiet_id, rates, *, sweep):
-    servers = start_servers(count, log_dir, args.settings, code)
+    args.log_dir, args.label = log_dir, "baseline" if code else "this"
+    extra_env = dict(pair.split("=", 1) for pair in args.baseline_env.split(",") if pair.strip()) if code else None
+    servers = start_servers(count, log_dir, args.settings, code, extra_env)
     try:
         for url, process in servers:
             wait_http(url, process, timeout=60)
@@ -450,7 +490,8 @@ def main() -> None:
     try:
         for count in counts:
             if args.baseline_code:
-                print(f"baseline: the code of {args.baseline_code}, {count} process(es)", flush=True)
+                env_note = f" with {args.baseline_env}" if args.baseline_env else ""
+                print(f"baseline: the code of {args.baseline_code}{env_note}, {count} process(es)", flush=True)
                 results[("baseline", count)] = with_servers(
                     args, count, args.baseline_code, log_dir, tokens, hot_id, quiet_id, rates, sweep=args.baseline_sweep
                 )

@@ -1,8 +1,9 @@
 """Reads and access checks for channels. The one place each channel access rule lives."""
 
+import functools
 from uuid import UUID
 
-from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -47,22 +48,22 @@ def channel_senders_check(*, channel_id: UUID | str, user_ids: list[str]) -> tup
     in the channel now? Returns (archived, {user id: the error of each one who may not}):
     403 `not_a_member` (404 in a private channel) for those removed or gone meanwhile;
     the caller refuses everything with 409 `channel_archived` when archived. NotFound
-    (404) if the channel is gone. ONE query for a whole group-commit batch, whatever the
-    number of senders (it runs inside the hot conversation's critical section)."""
-    row = (
-        Channel.objects.filter(pk=channel_id)
-        .annotate(
-            member_ids=ArraySubquery(
-                ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id__in=user_ids).values("user_id")
-            )
-        )
-        .values_list("archived_at", "is_private", "member_ids")
-        .first()
-    )
+    (404) if the channel is gone. ONE statement for a whole group-commit batch, whatever
+    the number of senders (it runs inside the hot conversation's critical section), in
+    SQL written once (`_senders_sql`): the ORM spent ~1.3 ms of CPU building it per
+    batch (issue 13, section 2; docs/performance.md)."""
+    try:
+        cid = _as_uuid(channel_id)
+        uids = [_as_uuid(user_id) for user_id in user_ids]
+    except ValueError as exc:
+        raise _not_found() from exc
+    with connection.cursor() as cursor:
+        cursor.execute(_senders_sql(), [uids, cid])
+        row = cursor.fetchone()
     if row is None:
         raise errors.NotFound("Channel not found.")
     archived_at, is_private, member_ids = row
-    members = {str(member_id) for member_id in member_ids}
+    members = {str(member_id) for member_id in member_ids or ()}
     refused: dict[str, errors.DomainError] = {}
     for user_id in user_ids:
         if str(user_id) not in members:
@@ -72,6 +73,68 @@ def channel_senders_check(*, channel_id: UUID | str, user_ids: list[str]) -> tup
                 else errors.PermissionDenied("You are not a member of this channel.", code="not_a_member")
             )
     return archived_at is not None, refused
+
+
+def _as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _column(model, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+@functools.cache
+def _senders_sql() -> str:
+    """`channel_senders_check`'s statement: the channel's archive flag, its privacy and
+    which of the given users (a uuid[] parameter) are members of it."""
+    q = connection.ops.quote_name
+    return (
+        f"SELECT c.{_column(Channel, 'archived_at')}, c.{_column(Channel, 'is_private')}, "  # noqa: S608 (names from the models; values are parameters)
+        f"ARRAY(SELECT m.{_column(ChannelMember, 'user')} FROM {q(ChannelMember._meta.db_table)} m "
+        f"WHERE m.{_column(ChannelMember, 'channel')} = c.{_column(Channel, 'id')} "
+        f"AND m.{_column(ChannelMember, 'user')} = ANY(%s::uuid[])) "
+        f"FROM {q(Channel._meta.db_table)} c WHERE c.{_column(Channel, 'id')} = %s"
+    )
+
+
+@functools.cache
+def _channel_with_viewer_sql() -> tuple[str, tuple[str, ...]]:
+    """`channel_get(viewer=...)` without locking, as one statement written once: every
+    column of the channel and whether the viewer (first parameter) is a member; then the
+    channel id and the workspace id. Returns (sql, the attnames of the columns)."""
+    q = connection.ops.quote_name
+    fields = Channel._meta.concrete_fields
+    columns = ", ".join(f"c.{q(field.column)}" for field in fields)
+    sql = (
+        f"SELECT {columns}, EXISTS (SELECT 1 FROM {q(ChannelMember._meta.db_table)} m "  # noqa: S608 (names from the models)
+        f"WHERE m.{_column(ChannelMember, 'channel')} = c.{_column(Channel, 'id')} "
+        f"AND m.{_column(ChannelMember, 'user')} = %s) "
+        f"FROM {q(Channel._meta.db_table)} c "
+        f"WHERE c.{_column(Channel, 'id')} = %s AND c.{_column(Channel, 'workspace')} = %s"
+    )
+    return sql, tuple(field.attname for field in fields)
+
+
+def _channel_with_viewer(*, workspace, channel_id: UUID | str, viewer) -> Channel:
+    """`channel_get(workspace=..., channel_id=..., viewer=viewer)` (404 as there), in SQL
+    written once instead of a QuerySet built per call: the ORM spent ~1.1 ms of CPU
+    compiling that query, on every send and every read of a channel (issue 13, section
+    2; docs/performance.md). The same columns and the same `viewer_is_member`."""
+    if workspace is None:  # operators' tools: any workspace
+        return channel_get(workspace=None, channel_id=channel_id, viewer=viewer)
+    try:
+        cid = _as_uuid(channel_id)
+    except ValueError as exc:
+        raise _not_found() from exc
+    sql, attnames = _channel_with_viewer_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [viewer.pk, cid, getattr(workspace, "pk", workspace)])
+        row = cursor.fetchone()
+    if row is None:
+        raise _not_found()
+    channel = Channel.from_db(connection.alias, attnames, row[:-1])
+    channel.viewer_is_member = row[-1]
+    return channel
 
 
 def channel_check_sender(*, channel_id: UUID | str, user_id: UUID | str) -> None:
@@ -103,7 +166,10 @@ def channel_get_visible(*, user, workspace, channel_id: UUID | str, lock: bool =
     may see. A public one is visible to every member of the workspace; a private one
     only to its members: to anyone else (staff and workspace admins included) it is
     404, as if it did not exist. Every path under a channel starts here."""
-    channel = channel_get(workspace=workspace, channel_id=channel_id, lock=lock, viewer=user)
+    if lock:
+        channel = channel_get(workspace=workspace, channel_id=channel_id, lock=lock, viewer=user)
+    else:
+        channel = _channel_with_viewer(workspace=workspace, channel_id=channel_id, viewer=user)
     if channel.is_private and not channel.viewer_is_member:
         raise _not_found()
     return channel
@@ -116,7 +182,7 @@ def channel_get_for_member(*, user, workspace=None, channel_id: UUID | str) -> C
 
     One statement reads both, so a channel deleted concurrently is a 404, never a 403
     from a membership read after the delete committed (tests/reliability/test_write_races.py)."""
-    channel = channel_get(workspace=workspace_or_default(workspace), channel_id=channel_id, viewer=user)
+    channel = _channel_with_viewer(workspace=workspace_or_default(workspace), channel_id=channel_id, viewer=user)
     if not channel.viewer_is_member:
         if channel.is_private:
             raise _not_found()

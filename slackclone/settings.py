@@ -363,6 +363,12 @@ SEND_QUEUE_WAIT_SECONDS = env.float("SEND_QUEUE_WAIT_SECONDS", default=5.0)
 # process, or already one while the event loop lags more than SEND_SHED_LAG_MS.
 SEND_INFLIGHT_MAX = env.int("SEND_INFLIGHT_MAX", default=64)
 SEND_SHED_LAG_MS = env.float("SEND_SHED_LAG_MS", default=500.0)
+# At most SEND_CONCURRENCY_MAX sends of one conversation run in Django at once in a
+# process (0, the default: no bound); the others wait at the door, each at most
+# SEND_ADMIT_WAIT_MS, then 429 (slackclone.admission; issue 13, section 2: it trades
+# one process's throughput into a hot conversation for the others' latency).
+SEND_CONCURRENCY_MAX = env.int("SEND_CONCURRENCY_MAX", default=0)
+SEND_ADMIT_WAIT_MS = env.float("SEND_ADMIT_WAIT_MS", default=500.0)
 
 # --- Realtime -----------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from messaging.services.store import (
     _send,
 )
 from realtime import broadcast
-from slackclone import errors
+from slackclone import admission, errors
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ def _send_grouped(*, conversation: Conversation, **fields) -> SendResult:
         leads = item.lead = not queue.running
         queue.running = True
     if not leads:
-        # Waiting for a turn: give the pooled connection back (others need it).
+        # Waiting for a turn: give the pooled connection back (others need it), and the
+        # send's turn at the door (slackclone.admission): it uses no CPU until answered.
+        admission.turn_release()
         connection.close()
         _wait_for_turn(queue, item)
         if not item.lead:
