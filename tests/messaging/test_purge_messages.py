@@ -87,7 +87,7 @@ def test_purged_history_still_pages_and_sends_continue_the_seq(stored, alice, cl
 def test_progress_is_reported_per_batch_with_verbosity_2(stored, monkeypatch):
     from messaging import repositories
 
-    monkeypatch.setattr(repositories, "DELETE_BATCH_SIZE", 3)
+    monkeypatch.setattr(repositories.operations, "DELETE_BATCH_SIZE", 3)
     out = io.StringIO()
     call_command("purge_messages", "--older-than", "0", verbosity=2, stdout=out)
 

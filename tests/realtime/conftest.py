@@ -10,9 +10,9 @@ from tests.realtime.support import WS_PATH, bearer, communicator, in_thread, nex
 @pytest.fixture(autouse=True)
 def _realtime_settings(settings):
     settings.PRESENCE_SWEEP_SECONDS = 0.2
-    broadcast._cooldown_until = 0.0  # no cool-down left over from another test
+    broadcast.delivery._cooldown_until = 0.0  # no cool-down left over from another test
     yield
-    broadcast._cooldown_until = 0.0
+    broadcast.delivery._cooldown_until = 0.0
 
 
 @pytest.fixture

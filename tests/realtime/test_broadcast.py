@@ -74,9 +74,9 @@ class HangingLayer:
 
 @pytest.fixture(autouse=True)
 def _no_cooldown():
-    broadcast._cooldown_until = 0.0
+    broadcast.delivery._cooldown_until = 0.0
     yield
-    broadcast._cooldown_until = 0.0
+    broadcast.delivery._cooldown_until = 0.0
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def dead_redis(monkeypatch):
     import redis
 
     layer = RedisChannelLayer(hosts=["redis://127.0.0.1:1/0"])
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(broadcast.delivery, "get_channel_layer", lambda: layer)
     dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
     monkeypatch.setattr(store, "get_redis", lambda: dead)
 
@@ -113,7 +113,7 @@ def test_after_a_failure_broadcasts_pause_briefly(dead_redis, caplog):
 
 def test_a_hanging_layer_is_cut_off_by_the_timeout(monkeypatch, settings):
     settings.REALTIME_BROADCAST_TIMEOUT_SECONDS = 0.2
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: HangingLayer())
+    monkeypatch.setattr(broadcast.delivery, "get_channel_layer", lambda: HangingLayer())
     started = time.monotonic()
 
     broadcast.message_created(message=MESSAGE)
