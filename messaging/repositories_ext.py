@@ -181,7 +181,8 @@ def reactions_compact(repo: MessageRepository, *, conversation_id: str, message_
         if not any(isinstance(item, dict) for item in items):
             return True
         compact = list(dict.fromkeys(reaction_key(*reaction_pair(item)) for item in items))
-        return repo.collection.update_one({**query, "reactions": items}, {"$set": {"reactions": compact}}).matched_count == 1
+        written = repo.collection.update_one({**query, "reactions": items}, {"$set": {"reactions": compact}})
+    return written.matched_count == 1
 
 
 # --- Mentions -------------------------------------------------------------------

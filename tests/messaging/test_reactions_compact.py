@@ -130,8 +130,9 @@ def test_the_backfill_beside_concurrent_reactions_loses_and_revives_none(make_us
         if i == 12:
             return reactions.reactions_backfill(repo)
         present = i >= 6
+        emoji = "🎉" if present else "👍"
         return reactions.reaction_set(
-            user=users[i], message_id=message.id, emoji="🎉" if present else "👍", present=present, channel_id=channel.pk
+            user=users[i], message_id=message.id, emoji=emoji, present=present, channel_id=channel.pk
         )
 
     run_in_threads(13, act)
