@@ -147,3 +147,31 @@ def test_the_backfill_beside_concurrent_reactions_loses_and_revives_none(make_us
 
 def _raw_channel(repo, message_id):
     return repo.collection.find_one({"_id": ObjectId(message_id)})
+
+
+def test_the_backfill_over_many_messages_beside_removes_revives_none(make_user, make_channel):
+    """Twenty messages with twelve old 👍 pairs each; while the backfill runs over them,
+    every user removes their 👍 from every message: none comes back."""
+    users = [make_user() for _ in range(8)]
+    channel = make_channel(*users)
+    repo = repository_for(ConversationKind.CHANNEL)
+    messages = [
+        services.message_send(sender=users[0], channel_id=channel.pk, content=f"m{i}").message for i in range(20)
+    ]
+    for message in messages:
+        repo.collection.update_one(
+            {"_id": ObjectId(message.id)},
+            {"$set": {"reactions": [{"e": "👍", "u": str(u.pk)} for u in users], "reactionEmoji": ["👍"]}},
+        )
+
+    def act(i):
+        if i == len(users):
+            return reactions.reactions_backfill(repo)
+        for message in reversed(messages):
+            reactions.reaction_set(
+                user=users[i], message_id=message.id, emoji="👍", present=False, channel_id=channel.pk
+            )
+
+    run_in_threads(len(users) + 1, act)
+    for message in messages:
+        assert _raw_channel(repo, message.id)["reactions"] == []
