@@ -24,6 +24,11 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only STATIC_ROOT=/src/staticfiles \
     /venv/bin/python manage.py collectstatic --noinput -v 0
 
 FROM ${PYTHON_IMAGE} AS runtime
+# The shared libraries Python packages load at run time and do not bundle: libmagic
+# for python-magic (files: MIME type from the bytes). Without it every request fails.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libmagic1 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 slackclone \
     && useradd --system --uid 10001 --gid slackclone --home-dir /app --shell /usr/sbin/nologin slackclone \
     && mkdir -p /secrets /data/files && chown slackclone:slackclone /secrets /data/files

@@ -26,7 +26,7 @@ FULL = {
     "sends": ["--levels", "1,2,4,8", "--seconds", "6"],
     "fanout": ["--sockets", "1000", "--servers", "2", "--rate", "2", "--messages", "60"],
     "history": ["--messages", "10000,100000", "--requests", "50"],  # issue 13: 10k and 100k stored
-    "idle": ["--sockets", "10000", "--ping-interval", "20"],  # 20,000: see README "Performance"
+    "idle": ["--sockets", "10000", "--ping-interval", "20"],  # 20,000: see docs/performance.md
     # Issue 13: the rate sweep 20..400/s into one 51-member channel, 1 and 2 processes;
     # BENCH_BASELINE_CODE=<a checkout of main> adds the concurrency-16 baseline.
     "hot_channel": [],

@@ -235,8 +235,10 @@ def thread_follow_set(
 @dataclass(frozen=True, slots=True)
 class FollowedThread:
     root: MessageDocument
-    unread_replies: int  # 0 until read state exists (issue 18)
-    last_read_seq: int | None  # None until read state exists (issue 18)
+    # Left 0 / None here: the threads list (messaging/apis_ext.py) answers them from
+    # the thread read markers (readstate, issue 18).
+    unread_replies: int
+    last_read_seq: int | None
 
 
 def thread_follows_for_user(*, user, workspace):

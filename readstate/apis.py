@@ -11,6 +11,7 @@ from messaging.apis import _ConversationMixin
 from messaging.apis_ext import _scoped
 from readstate import selectors, services
 from slackclone.api.schema import error_responses
+from slackclone.api.serializers import StrictBooleanField, clean_value
 
 CONNECTION_HEADER = "X-Connection-Id"
 
@@ -83,7 +84,8 @@ class _ThreadReadApi(_ConversationMixin, APIView):
 class _PreferencesApi(_ConversationMixin, APIView):
     def put(self, request, **kwargs):
         data = request.data if isinstance(request.data, dict) else {}
-        return Response(services.preferences_set(user=request.user, muted=data.get("muted"), **self.scope(kwargs)))
+        muted = clean_value(StrictBooleanField(), data.get("muted"), name="muted")
+        return Response(services.preferences_set(user=request.user, muted=muted, **self.scope(kwargs)))
 
 
 def _read_schema(kind: str):

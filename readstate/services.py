@@ -20,7 +20,6 @@ from readstate import selectors
 from readstate.models import ReadMarker, UserStatus
 from realtime import broadcast, events
 from slackclone import errors
-from slackclone.api.serializers import StrictBooleanField, clean_value
 
 _MARK_SQL = """
 INSERT INTO {table} (user_id, workspace_id, kind, conversation_id, {extra_cols} last_read_seq, updated_at)
@@ -129,9 +128,9 @@ def marker_start(*, user_id, workspace_id, conversation: Conversation, seq: int)
         )
 
 
-def preferences_set(*, user, workspace=None, muted: object, channel_id=None, conversation_id=None) -> dict:
-    """PUT …/preferences {muted}: 200 {"muted"}; members only (403/404 as for history)."""
-    muted = clean_value(StrictBooleanField(), muted, name="muted")
+def preferences_set(*, user, workspace=None, muted: bool, channel_id=None, conversation_id=None) -> dict:
+    """PUT …/preferences {muted}: 200 {"muted"}; members only (403/404 as for history).
+    `muted` is a bool the view has already checked (a JSON boolean only)."""
     conversation = message_selectors.conversation_get_for_member(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )

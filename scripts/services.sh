@@ -71,6 +71,15 @@ apt_install() {  # package...
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# --- Shared libraries the application loads --------------------------------
+# python-magic (files: MIME type from the bytes) loads libmagic with ctypes, as below;
+# the Docker image installs the same package (Dockerfile, runtime stage).
+
+ensure_libraries() {
+  python3 -c 'import ctypes.util, sys; sys.exit(ctypes.util.find_library("magic") is None)' 2>/dev/null \
+    || apt_install libmagic1
+}
+
 # --- PostgreSQL ------------------------------------------------------------
 
 pg_bin() {
@@ -287,6 +296,7 @@ mkdir -p "$RUN_DIR" "$LOG_DIR"
 
 case "${1:-}" in
   start)
+    ensure_libraries
     [ -n "${DATABASE_URL:-}" ] && log "DATABASE_URL is set: not starting PostgreSQL" || start_postgres
     [ -n "${REDIS_URL:-}" ] && log "REDIS_URL is set: not starting Redis" || start_redis
     [ -n "${MONGO_URL:-}" ] && log "MONGO_URL is set: not starting MongoDB" || start_mongo

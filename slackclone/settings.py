@@ -159,7 +159,7 @@ CHANNEL_LAYER_HOST = {"address": REDIS_URL, "socket_timeout": 10, "socket_connec
 # CHANNEL_LAYER_BACKEND=pubsub (default): channels_redis' RedisPubSubChannelLayer. A
 # group is one Redis pub/sub channel that each process subscribes to once, and a
 # message reaches its local sockets through an in-process queue: about half the CPU
-# per delivered frame of the core layer (bench/fanout.py; README "Performance").
+# per delivered frame of the core layer (bench/fanout.py; docs/performance.md).
 # Group membership is kept in-process (realtime.broadcast handles that: sockets
 # subscribe on their subscribe event). CHANNEL_LAYER_BACKEND=core: the list-based
 # RedisChannelLayer (groups in Redis, a bounded per-process backlog).
@@ -354,7 +354,7 @@ STORAGES = {
 # a process while its lock is held are stored together, at most SEND_BATCH_MAX per
 # batch. A process queues at most SEND_QUEUE_MAX sends per conversation, and a queued
 # send waits at most SEND_QUEUE_WAIT_SECONDS for its turn; beyond either it is shed
-# (429 `busy` with Retry-After, nothing stored).
+# (429 `conversation_busy` with Retry-After, nothing stored).
 SEND_BATCH_MAX = env.int("SEND_BATCH_MAX", default=100)
 SEND_QUEUE_MAX = env.int("SEND_QUEUE_MAX", default=1000)
 SEND_QUEUE_WAIT_SECONDS = env.float("SEND_QUEUE_WAIT_SECONDS", default=5.0)

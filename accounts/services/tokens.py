@@ -2,6 +2,7 @@
 workspace membership, revoking one, all, or one session (docs/workspaces.md)."""
 
 from django.db import transaction
+from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts import selectors
@@ -22,8 +23,14 @@ def device_name_from(*, device_name: str | None, user_agent: str | None) -> str:
 def token_create(*, user: User, membership: WorkspaceMember, device_name: str = "") -> str:
     """A new API token for `user` acting in `membership`'s workspace (one per device and
     workspace; knox stores only its digest, TokenWorkspace binds it) and its session
-    (device name, last used). It expires TOKEN_TTL after its last use."""
+    (device name, last used). It expires TOKEN_TTL after its last use.
+
+    The user's tokens that have expired are deleted here (with their sessions and
+    bindings): knox deletes them on every authentication, which `accounts.auth` does
+    not use (one query per request), so a login is where they go; a token presented
+    after its expiry is deleted then (accounts.auth)."""
     with transaction.atomic():
+        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user)
         TokenWorkspace.objects.create(token=instance, member=membership)
         AuthSession.objects.create(token=instance, device_name=device_name[:DEVICE_NAME_MAX_LENGTH])

@@ -140,7 +140,7 @@ def _deliver(what: str, build) -> None:
 # group's Redis channel. Done from the calling thread with a plain (sync) Redis client,
 # it skips the hop onto the process's event loop that async_to_sync costs (the loop is
 # busy writing frames to sockets): that hop was half of the time message_send holds the
-# per-conversation lock (README "Performance").
+# per-conversation lock (docs/performance.md).
 
 _sync_clients: dict[str, object] = {}
 

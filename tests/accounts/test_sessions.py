@@ -86,6 +86,20 @@ def test_an_expired_token_is_refused_and_deleted(make_user):
     assert not AuthToken.objects.filter(token_key=token[:15]).exists()
 
 
+def test_a_login_deletes_the_users_expired_tokens_with_their_sessions(make_user):
+    """Expired tokens never presented again must not pile up: the next login of their
+    user deletes them (knox's per-request clean-up is not used), and only theirs."""
+    alice, bob = make_user("alice"), make_user("bob")
+    stale, live, bobs = knox_token(login(alice)), knox_token(login(alice)), knox_token(login(bob))
+    AuthToken.objects.filter(pk__in=[stale.pk, bobs.pk]).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    login(alice)
+
+    assert not AuthToken.objects.filter(pk=stale.pk).exists()
+    assert not AuthSession.objects.filter(token_id=stale.pk).exists()
+    assert AuthToken.objects.filter(pk__in=[live.pk, bobs.pk]).count() == 2
+
+
 def test_sessions_lists_each_device_with_its_name_times_and_the_current_one(make_user):
     user = make_user()
     laptop = login(user, device_name="Alice's laptop")

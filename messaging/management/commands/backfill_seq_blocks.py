@@ -13,11 +13,12 @@ from slackclone import errors
 
 class Command(BaseCommand):
     help = (
-        "Set seqBlock (the history window a message is in, issue 13) and inChannel (shown in the channel view, "
-        "issue 17) on every MongoDB message stored before they existed, and rewrite reactions stored as {e, u} "
-        "pairs as '<emoji> <user id>' strings (issue 17, session 5). History pages and the channel view "
-        "are read by the fields: run it once after upgrading (before serving), again any time; it is "
-        "idempotent and reads each collection twice."
+        "Set seqBlock (the history window a message is in, issue 13), inChannel (shown in the channel view, "
+        "issue 17) and, on replies, threadBlock (the thread page's window) on every MongoDB message stored "
+        "before they existed, and rewrite reactions stored as {e, u} pairs as '<emoji> <user id>' strings "
+        "(issue 17, session 5). History pages, the channel view and thread pages are read by the fields: run "
+        "it once after upgrading (before serving), again any time; it is idempotent and reads each "
+        "collection twice."
     )
 
     def handle(self, *args, **options):

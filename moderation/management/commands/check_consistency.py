@@ -37,7 +37,8 @@ class Command(BaseCommand):
         "(6) thread roots whose replyCount, replyUsers or lastReplyAt disagree with their replies, or with live "
         "replies never counted (a crash between a reply's insert and its root's update); "
         "(7) conversations whose unread index (the rows exact unread and mention counts are counted on) "
-        "disagrees with MongoDB's live messages (a restore of one store without the other). "
+        "disagrees with MongoDB's live messages (a restore of one store without the other); "
+        "(8) file objects in the storage without metadata, and file metadata whose object is missing. "
         "Exits with status 0 when everything is consistent (or was fixed), 1 when something was reported and "
         "not fixed. "
         "With --fix, repairs exactly what was reported: deletes the orphan messages reported (those created "
@@ -46,7 +47,8 @@ class Command(BaseCommand):
         "workspaceId (as backfill_workspace_ids does), rebuilds the search index of the drifted "
         "conversations (as search_reindex --conversation does), recomputes the reported roots' counters from "
         "their replies under the conversation's lock (safe beside live traffic; idempotent), rebuilds the unread "
-        "index of the drifted conversations (as unread_index_rebuild --conversation does); DMs that duplicate "
+        "index of the drifted conversations (as unread_index_rebuild --conversation does), deletes the file "
+        "objects without metadata (created before the check started); DMs that duplicate "
         "an existing pair or pair a user with themselves are reported as needing a person."
     )
 
