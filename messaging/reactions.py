@@ -1,10 +1,12 @@
 """Reactions (contract: "Reactions"; issue 17).
 
-Stored in the message document (see docs/threads-reactions.md): one `{e, u}` pair per
-(emoji, user) in `reactions`, and the distinct emoji in order of first use in
-`reactionEmoji`. Adding is ONE `$addToSet` of the pair (so the same reaction from two
+Stored in the message document (see docs/threads-reactions.md): one string
+"<emoji> <user id>" per (emoji, user) in `reactions` (session 5; before, an `{e, u}`
+pair, which FerretDB 1.24 decodes about twice as slowly: both are read, and
+`reactions_backfill` rewrites the pairs), and the distinct emoji in order of first use in
+`reactionEmoji`. Adding is ONE `$addToSet` of the string (so the same reaction from two
 devices at once is stored once) conditioned on the emoji being there already or fewer
-than REACTIONS_MAX_EMOJI being there; removing is a `$pull` of the pair. Both run
+than REACTIONS_MAX_EMOJI being there; removing is a `$pullAll` of both forms. Both run
 under the conversation's lock (FerretDB 1.24 writes whole documents; on MongoDB the
 operators alone are atomic), which also orders the events.
 
@@ -17,9 +19,12 @@ are one reaction, and ❤ (without its variation selector) is ❤️.
 import logging
 from uuid import UUID
 
+from django.db import transaction
+
 from messaging import repositories_ext as ext
-from messaging.documents import MessageDocument
-from messaging.services import message_write_locked
+from messaging.documents import Conversation, MessageDocument
+from messaging.repositories import MessageRepository
+from messaging.services import _lock_if_stored, message_write_locked
 from messaging.validation import clean_emoji
 from realtime import broadcast, events
 from slackclone import errors
@@ -98,3 +103,24 @@ def reaction_set(
             events.REACTION_ADDED if present else events.REACTION_REMOVED, _event(after, emoji=emoji, user_id=user_id)
         )
     return after
+
+
+def reactions_backfill(repo: MessageRepository, *, attempts: int = 5) -> int:
+    """Rewrite the `{e, u}` pairs of the messages stored before session 5 as strings
+    (`manage.py backfill_seq_blocks` runs it; the read maps both forms, so it can run
+    while the server serves). Each message in its own transaction under its
+    conversation's lock (the lock every reaction write takes: FerretDB 1.24 applies an
+    update as a read and a whole-document write, so a write outside it could undo a
+    concurrent reaction), with the array as read as the update's filter (on MongoDB
+    that alone keeps a concurrent write). Idempotent. Returns how many messages were
+    rewritten; one still changing after `attempts` tries is left for the next run."""
+    rewritten = 0
+    for conversation_id, message_id in ext.reactions_old_shape_ids(repo):
+        conversation = Conversation(repo.kind, conversation_id)
+        for _ in range(attempts):
+            with transaction.atomic():
+                _lock_if_stored(conversation)
+                if ext.reactions_compact(repo, conversation_id=conversation_id, message_id=message_id):
+                    rewritten += 1
+                    break
+    return rewritten

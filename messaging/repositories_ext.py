@@ -15,7 +15,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from messaging.documents import MessageDocument
-from messaging.repositories import MessageRepository, _mongo_errors
+from messaging.repositories import MessageRepository, _mongo_errors, reaction_key, reaction_pair
 
 REPLY_USERS_MAX = 5
 # How many of a thread's newest replies are read to find its 5 most recent repliers.
@@ -119,10 +119,13 @@ def get_many_in(repo: MessageRepository, *, conversation_ids: list[str], message
 def reaction_add(
     repo: MessageRepository, *, conversation_id: str, message_id: str, emoji: str, user_id: str, max_distinct: int
 ) -> MessageDocument | None:
-    """Add (emoji, user) to a live message: `$addToSet` of the pair (so the same
-    reaction twice is stored once) and of the emoji in reactionEmoji, on the condition
-    that the emoji is there already or fewer than `max_distinct` are. None: the message
-    is gone or the limit is reached (the caller tells which)."""
+    """Add (emoji, user) to a live message: `$addToSet` of its string "<emoji> <user
+    id>" (`reaction_key`; so the same reaction twice is stored once) and of the emoji
+    in reactionEmoji, on the condition that the emoji is there already or fewer than
+    `max_distinct` are. None: the message is gone or the limit is reached (the caller
+    tells which). (A message stored before session 5 may hold the reaction as an
+    `{e, u}` pair: the service reads the message under the lock first and adds
+    nothing then; were both forms stored, the read counts them once.)"""
     query = _message(
         repo,
         conversation_id,
@@ -130,24 +133,56 @@ def reaction_add(
         deletedAt=None,
         **{"$or": [{"reactionEmoji": emoji}, {f"reactionEmoji.{max_distinct - 1}": {"$exists": False}}]},
     )
-    return _one(repo, query, {"$addToSet": {"reactions": {"e": emoji, "u": user_id}, "reactionEmoji": emoji}})
+    return _one(repo, query, {"$addToSet": {"reactions": reaction_key(emoji, user_id), "reactionEmoji": emoji}})
 
 
 def reaction_remove(
     repo: MessageRepository, *, conversation_id: str, message_id: str, emoji: str, user_id: str
 ) -> MessageDocument | None:
-    """Remove (emoji, user) from a live message (`$pull` of the pair; nothing if absent),
+    """Remove (emoji, user) from a live message (`$pullAll` of both stored forms, the
+    string and a pre-session-5 `{e, u}` pair: nothing if absent; FerretDB 1.24 ignores
+    `$pull` with an `$in` condition, `$pullAll` of exact values works on both servers),
     then, if that was the emoji's last reaction, `$pull` the emoji from reactionEmoji.
     (The second update decides from the first's answer: both run under the
     conversation's lock, so no add can come between them. FerretDB 1.24 gives
     `$elemMatch` and `$ne` on an array of documents other meanings than MongoDB, so
     the condition is not put in the filter.) None if the message is gone."""
     query = _message(repo, conversation_id, message_id, deletedAt=None)
-    after = _one(repo, query, {"$pull": {"reactions": {"e": emoji, "u": user_id}}})
+    both = [reaction_key(emoji, user_id), {"e": emoji, "u": user_id}]
+    after = _one(repo, query, {"$pullAll": {"reactions": both}})
     if after is None or any(reaction.emoji == emoji for reaction in after.reactions):
         return after
     cleaned = _one(repo, {**query, "reactionEmoji": emoji}, {"$pull": {"reactionEmoji": emoji}})
     return cleaned or after
+
+
+def reactions_old_shape_ids(repo: MessageRepository) -> list[tuple[str, str]]:
+    """(conversation id, message id) of every message still holding a reaction as an
+    `{e, u}` pair (stored before session 5). One pass over the collection (`$type`
+    matches an array's elements on both servers; not an indexed read: a migration)."""
+    with _mongo_errors():
+        cursor = repo.collection.find({"reactions": {"$type": "object"}}, projection={repo.conversation_field: 1})
+        try:
+            return [(raw[repo.conversation_field], str(raw["_id"])) for raw in cursor]
+        finally:
+            cursor.close()
+
+
+def reactions_compact(repo: MessageRepository, *, conversation_id: str, message_id: str) -> bool:
+    """Rewrite one message's `reactions` as strings (same reactions, same order, a
+    reaction stored in both forms once): read the array, then ONE `$set` whose filter is
+    the array as read, so nothing written meanwhile is overwritten (no match: False, the
+    caller reads again). The caller holds the conversation's lock (FerretDB 1.24 applies
+    an update as a read and a whole-document write). True if rewritten or nothing to do."""
+    query = _message(repo, conversation_id, message_id)
+    with _mongo_errors():
+        raw = repo.collection.find_one(query, projection={"reactions": 1})
+        items = (raw or {}).get("reactions") or []
+        if not any(isinstance(item, dict) for item in items):
+            return True
+        compact = list(dict.fromkeys(reaction_key(*reaction_pair(item)) for item in items))
+        written = repo.collection.update_one({**query, "reactions": items}, {"$set": {"reactions": compact}})
+    return written.matched_count == 1
 
 
 # --- Mentions -------------------------------------------------------------------

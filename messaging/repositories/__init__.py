@@ -30,7 +30,9 @@ by `conversationId`. Documents keep the data model's camelCase names:
                PostgreSQL handler answers from its GIN index (set at the insert, and by
                `backfill_seq_blocks` on replies stored before it)
     replyCount, replyUsers, lastReplyAt   on a root: its visible replies (absent: none)
-    reactions  [{e: emoji, u: userId}], one pair per reaction, in order of reacting;
+    reactions  ["<emoji> <userId>"], one string per reaction, in order of reacting
+               (`reaction_key`; session 5: documents stored before hold `{e, u}` pairs,
+               read too, rewritten by `backfill_seq_blocks`);
                reactionEmoji  [emoji], the distinct emoji in order of first use
     mentions   [userId]; mentionsChannel  bool
     pinnedAt, pinnedBy   null unless pinned
@@ -63,6 +65,8 @@ from messaging.repositories.core import (
     ChannelMessageRepository,
     DmMessageRepository,
     MessageRepository,
+    reaction_key,
+    reaction_pair,
     reactions_from_mongo,
     repository_for,
 )
@@ -83,6 +87,8 @@ __all__ = [
     "_mongo_errors",
     "ensure_indexes",
     "in_channel",
+    "reaction_key",
+    "reaction_pair",
     "reactions_from_mongo",
     "repository_for",
     "seq_block",

@@ -1,10 +1,12 @@
-"""manage.py backfill_seq_blocks: seqBlock and inChannel on messages stored before them."""
+"""manage.py backfill_seq_blocks: seqBlock and inChannel on messages stored before them, and
+reactions in their compact form (session 5)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.documents import ConversationKind
 from messaging.mongo import long_operations
+from messaging.reactions import reactions_backfill
 from messaging.repositories import repository_for
 from slackclone import errors
 
@@ -13,9 +15,10 @@ class Command(BaseCommand):
     help = (
         "Set seqBlock (the history window a message is in, issue 13), inChannel (shown in the channel view, "
         "issue 17) and, on replies, threadBlock (the thread page's window) on every MongoDB message stored "
-        "before they existed. History pages, the channel view and thread pages are read by them: run it "
-        "once after upgrading (before serving), again any time; it is idempotent and "
-        "reads each collection once."
+        "before they existed, and rewrite reactions stored as {e, u} pairs as '<emoji> <user id>' strings "
+        "(issue 17, session 5). History pages, the channel view and thread pages are read by the fields: run "
+        "it once after upgrading (before serving), again any time; it is idempotent and reads each "
+        "collection twice."
     )
 
     def handle(self, *args, **options):
@@ -25,6 +28,8 @@ class Command(BaseCommand):
                     repo = repository_for(kind)
                     count = repo.backfill_seq_blocks()
                     self.stdout.write(f"{repo.collection_name}: {count:,} message(s) given seqBlock and inChannel")
+                    count = reactions_backfill(repo)
+                    self.stdout.write(f"{repo.collection_name}: {count:,} message(s) given compact reactions")
         except errors.StoreUnavailable as exc:
             raise CommandError(f"{exc.message} (MongoDB {settings.MONGO_URL})") from exc
-        self.stdout.write(self.style.SUCCESS("Every message has its seqBlock and inChannel."))
+        self.stdout.write(self.style.SUCCESS("Every message has its seqBlock, inChannel and compact reactions."))
