@@ -9,7 +9,8 @@ behind that queue, clients time out, and the work done for them is wasted, so th
 accepted rate FALLS as the offered rate rises (issue 13, section 2).
 
 This ASGI middleware counts, per conversation, the REST sends (`POST
-.../channels/<id>/messages`, `POST .../dms/<id>/messages`) in flight in this process,
+.../channels/<id>/messages`, `.../dms/<id>/messages`, `.../group-dms/<id>/messages`;
+thread replies included, as they are sent there) in flight in this process,
 and watches the lag of the process's event loop (how late a 50 ms timer fires). A send
 is answered at once with 429 `conversation_busy` and `Retry-After: 1`, before Django
 runs (nothing stored; a client retries later with the same client_msg_id), when
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-_SEND_PATH = re.compile(r"/(channels|dms)/([0-9A-Fa-f-]{32,36})/messages/?$")
+_SEND_PATH = re.compile(r"/(channels|dms|group-dms)/([0-9A-Fa-f-]{32,36})/messages/?$")
 _TICK = 0.05  # seconds between two looks at the loop's lag
 
 

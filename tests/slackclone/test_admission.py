@@ -74,6 +74,27 @@ def test_a_conversation_with_the_maximum_of_sends_in_flight_sheds_the_next_with_
     assert after["status"] == 201
 
 
+def test_a_group_dm_and_a_dm_are_bounded_like_a_channel(settings):
+    settings.SEND_INFLIGHT_MAX = 1
+    settings.SEND_SHED_LAG_MS = 10_000
+
+    async def scenario():
+        inner = App()
+        app = send_admission(inner)
+        statuses = {}
+        for kind in ("dms", "group-dms"):
+            path = f"/api/v1/{kind}/{HOT}/messages"
+            in_flight = asyncio.create_task(_request(app, path))
+            await asyncio.sleep(0.01)
+            statuses[kind] = (await asyncio.wait_for(_request(app, path), 1))["status"]
+            inner.release.set()
+            await in_flight
+            inner.release.clear()
+        return statuses
+
+    assert asyncio.run(scenario()) == {"dms": 429, "group-dms": 429}
+
+
 def test_while_the_loop_lags_a_conversation_with_a_send_in_flight_is_shed_but_a_quiet_one_passes(settings):
     settings.SEND_INFLIGHT_MAX = 100
     settings.SEND_SHED_LAG_MS = 50
