@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from realtime.auth import TokenAuthMiddleware  # noqa: E402
 from realtime.origin import browser_origin_validator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+from slackclone.gc_startup import tune_for_serving  # noqa: E402
 from slackclone.http_limits import RequestLimitsMiddleware, install_twisted_limits  # noqa: E402
 from slackclone.request_id import websocket_request_id  # noqa: E402
 
@@ -26,3 +27,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+tune_for_serving()  # last: full GC passes skip everything loaded above (slackclone.gc_startup)
