@@ -246,6 +246,17 @@ def remove_world(people: list[dict], members: dict) -> None:
 # --- one simulated person (in a client process) --------------------------------------------
 
 
+_HANDSHAKE_FAILURES_SHOWN = [0]
+
+
+def _report_handshake_failure(exc: Exception, seconds: float) -> None:
+    """Print the first three failed handshakes of this client process, with how long
+    each took (to stderr: the run's log)."""
+    if _HANDSHAKE_FAILURES_SHOWN[0] < 3:
+        _HANDSHAKE_FAILURES_SHOWN[0] += 1
+        print(f"[capacity] a handshake failed after {seconds:.2f} s: {exc!r} <- {exc.__cause__!r}", file=sys.stderr)
+
+
 class Recorder:
     """A client process's records: requests (start, seconds, ok, kind), acks (conversation,
     message id, send start), counters."""
@@ -332,7 +343,11 @@ class Person:
                 assert hello["type"] == "hello", hello
             except Exception as exc:
                 self.rec.request(started, False, "ws_connect")
-                self.rec.counts[f"ws_connect_{type(exc).__name__}"] += 1
+                # The cause tells a server that dropped the handshake (EOFError: daphne's
+                # opening-handshake timeout, 5 s after the TCP accept) from a refusal.
+                cause = f"_{type(exc.__cause__).__name__}" if exc.__cause__ is not None else ""
+                self.rec.counts[f"ws_connect_{type(exc).__name__}{cause}"] += 1
+                _report_handshake_failure(exc, time.monotonic() - started)
                 failures += 1  # exponential backoff with jitter, as real clients do: 1, 2, 4 ... 30 s
                 await asyncio.sleep(min(30.0, 2.0 ** (failures - 1)) * (0.5 + self.rng.random()))
                 continue
