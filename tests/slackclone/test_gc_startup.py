@@ -27,7 +27,7 @@ print(json.dumps({
 
 def test_serving_the_asgi_module_freezes_what_it_loaded_and_raises_the_young_threshold():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "slackclone.settings"}
-    out = subprocess.run(  # noqa: S603 (this interpreter, a fixed script)
+    out = subprocess.run(
         [sys.executable, "-c", _PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
     )
     state = json.loads(out.stdout.strip().splitlines()[-1])
