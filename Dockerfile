@@ -2,7 +2,7 @@
 # slackclone's production image: `docker build -t slackclone .` (docker-compose.yml builds it).
 # Two stages: the build stage installs the runtime requirements into a virtualenv and
 # collects the static files; the runtime stage copies only those, and runs as a
-# non-root user. One daphne process per container: run N containers for N processes
+# non-root user. One server process per container: run N containers for N processes
 # (docker compose: APP_PROCESSES; docs/deployment.md). Uploaded files go to /data/files
 # (FILES_ROOT): mount ONE volume there shared by every container, or set STORAGE_URL
 # to an S3-compatible store; a container's own filesystem would keep each upload on
@@ -48,6 +48,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "slackclone.healthcheck"]
 # Migrations are not run here (N containers would race): `manage.py migrate` and
 # `manage.py ensure_mongo_indexes` run once per deploy (docker-compose.yml: `migrate`).
-# daphne's own access log is plain text on stdout; the app logs every request itself
-# (JSON with LOG_FORMAT=json, with its request id), so daphne's is turned off.
-CMD ["sh", "-c", "exec daphne -b 0.0.0.0 -p \"$PORT\" --access-log /dev/null slackclone.asgi:application"]
+# uvicorn with slackclone's options (slackclone/serve.py: no access log, as the app logs
+# every request itself, JSON with LOG_FORMAT=json; WebSocket and HTTP limits).
+CMD ["python", "-m", "slackclone.serve", "--host", "0.0.0.0"]

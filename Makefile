@@ -52,10 +52,10 @@ run: seed static ## Start everything and serve on http://$(HOST):$(PORT) until s
 	@mkdir -p $(DATA_DIR)/run
 	@echo "slackclone on http://$(HOST):$(PORT)/ (API docs /api/v1/docs/, admin /admin/)"
 	@printf '%s\n%s\n' $$$$ $(PORT) >$(DATA_DIR)/run/web.pid; \
-		exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) slackclone.asgi:application
+		exec $(PY) -m slackclone.serve --host $(HOST) --port $(PORT)
 
 serve: venv services ## Another server process against the same services, e.g. `make serve PORT=8001`
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) slackclone.asgi:application
+	$(PY) -m slackclone.serve --host $(HOST) --port $(PORT)
 
 browser: ## Install Debian's chromium and chromium-driver if missing (for the browser test)
 	@scripts/services.sh browser
@@ -93,7 +93,7 @@ FUZZ_EXAMPLES ?= 200
 fuzz: venv services ## Schema fuzzing with FUZZ_EXAMPLES (200) examples per operation
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/reliability/test_schema_fuzz.py -q -s -p no:cacheprovider --timeout=3600
 
-chaos: venv ## Stop and restart each store under two daphne processes (private services)
+chaos: venv ## Stop and restart each store under two server processes (private services)
 	$(PY) bench/chaos.py
 
 soak: venv ## Zero-loss soak: 200 clients for 5 minutes (SOAK_ARGS=...)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Capacity: how many active people two daphne processes serve while they stay healthy.
+"""Capacity: how many active people two server processes serve while they stay healthy.
 
     .venv/bin/python bench/capacity.py                       # the ramp 100..1500, <= ~12 minutes
     .venv/bin/python bench/capacity.py --steps 500,1000 --hold 60
@@ -15,7 +15,7 @@ people, so that most DMs have both people active early in the ramp) and one 4-pe
 group DM per 25 people. Each person runs in a client process (--workers, default 3, so
 that one Python process is not the bottleneck; their CPU is measured and printed) and:
 
-- holds one WebSocket (the two daphne processes alternate by person); on activation
+- holds one WebSocket (the two server processes alternate by person); on activation
   ("opening the app") reads the sidebar (GET /conversations) and, for each of their
   conversations, the newest message (limit=1: the after_cursor from which a reconnect
   catches up); these boot requests are not in the step's figures, which are measured
@@ -59,9 +59,9 @@ or catch-up had not completed by the end is not a connected member: what was sen
 after it dropped is left out, and the number of such people is printed as
 people_disconnected_at_end); duplicated = the same message twice on one socket. The
 largest step that holds every threshold is the capacity; the first step that breaks
-one is printed with what broke, and with what saturates: per-process CPU (each daphne,
+one is printed with what broke, and with what saturates: per-process CPU (each server,
 PostgreSQL, FerretDB, Redis, the client processes, from /proc), the machine's busy
-share, and py-spy's top frames of each daphne process during the step.
+share, and py-spy's top frames of each server process during the step.
 
 A step whose people cannot all start (boot) within its ramp + --boot-timeout (60 s)
 goes on without them and fails with their number (they keep trying in the background).
@@ -91,13 +91,14 @@ import contextlib
 from common import (
     ORIGIN,
     ROOT,
+    SERVERS,
     Http,
     cpu_seconds,
     django_setup,
     emit_row,
     percentile,
     raise_nofile_limit,
-    start_daphne,
+    start_server,
     stop_processes,
     wait_http,
 )
@@ -120,7 +121,11 @@ def parse_args():
     p.add_argument("--ramp", type=float, default=20.0, help="seconds over which a step's new people arrive")
     p.add_argument("--baseline-people", type=int, default=10, help="the warm-up step (same-run baseline)")
     p.add_argument("--workers", type=int, default=3, help="client processes (default 3)")
-    p.add_argument("--servers", type=int, default=2, help="daphne processes (default 2)")
+    p.add_argument("--servers", type=int, default=2, help="server processes (default 2)")
+    p.add_argument(
+        "--server", default="serve", choices=SERVERS, help="the ASGI server (bench/common.py; default serve)"
+    )
+    p.add_argument("--code", default=None, help="serve another checkout (e.g. of main, with --server daphne)")
     p.add_argument("--send-interval", type=float, default=45.0, help="mean s between a person's sends")
     p.add_argument("--switch-interval", type=float, default=40.0, help="mean s between conversation switches")
     p.add_argument("--react-interval", type=float, default=180.0, help="mean s between a person's reactions")
@@ -689,7 +694,7 @@ def machine_busy() -> tuple[float, float]:
 
 
 class CpuMeter:
-    """Per-process CPU (% of one core) over a window: daphne x N, the stores, the clients."""
+    """Per-process CPU (% of one core) over a window: each server process, the stores, the clients."""
 
     def __init__(self, groups: dict[str, list[int]]):
         self.groups = groups
@@ -718,7 +723,7 @@ def py_spy(pids: list[int], seconds: float, out_dir: Path, tag: str) -> list[sub
     spy = ROOT / ".venv" / "bin" / "py-spy"
     procs = []
     for n, pid in enumerate(pids):
-        out = out_dir / f"{tag}-daphne{n}.txt"
+        out = out_dir / f"{tag}-server{n}.txt"
         procs.append(
             subprocess.Popen(
                 [
@@ -847,10 +852,10 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
         process = ctx.Process(target=_client_child, args=(w, mine, cfg, child_end))
         process.start()
         workers.append((process, parent_end))
-    daphne_pids = [p.pid for _, p in servers]
+    server_pids = [p.pid for _, p in servers]
     meter = CpuMeter(
         {
-            **{f"daphne{n}": [pid] for n, pid in enumerate(daphne_pids)},
+            **{f"server{n}": [pid] for n, pid in enumerate(server_pids)},
             "clients": [p.pid for p, _ in workers] + [os.getpid()],
         }
     )
@@ -872,7 +877,7 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
             spies = []
             if args.profile_seconds > 0 and k:
                 time.sleep(max(0.0, (hold - args.profile_seconds) / 2))
-                spies = py_spy(daphne_pids, args.profile_seconds, profile_dir, f"step{target}")
+                spies = py_spy(server_pids, args.profile_seconds, profile_dir, f"step{target}")
                 time.sleep(max(0.0, hold - (time.monotonic() - before["_t"])))
             else:
                 time.sleep(hold)
@@ -890,8 +895,8 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
                 "cpu": CpuMeter.delta(before, after),
                 "load1": load,
                 "profiles": [
-                    summarise_profile(profile_dir / f"step{target}-daphne{n}.txt", args.profile_seconds)
-                    for n in range(len(daphne_pids))
+                    summarise_profile(profile_dir / f"step{target}-server{n}.txt", args.profile_seconds)
+                    for n in range(len(server_pids))
                     if spies
                 ],
             }
@@ -936,8 +941,8 @@ def run(args, people: list[dict], servers: list[tuple[str, object]], profile_dir
         fig["sent"] = sum(1 for a in acks if start <= a[2] < end)
         hold_start, hold_end = step["window"]
         fig["frames_per_s"] = sum(v for t, v in frames.items() if hold_start <= t < hold_end) / (hold_end - hold_start)
-        daphne_cores = sum(v for k, v in step["cpu"].items() if k.startswith("daphne")) / 100
-        fig["daphne_ms_per_request"] = 1000 * daphne_cores / max(1e-9, fig["rps"])
+        server_cores = sum(v for k, v in step["cpu"].items() if k.startswith("server")) / 100
+        fig["server_ms_per_request"] = 1000 * server_cores / max(1e-9, fig["rps"])
         step.update(fig)
     return {
         "steps": results,
@@ -957,9 +962,10 @@ def cpu_cell(cpu: dict, name: str) -> str:
 
 def report(args, out: dict, load_before: tuple, load_after: tuple, seconds: float) -> None:
     steps = out["steps"]
-    names = [k for k in steps[0]["cpu"] if k.startswith("daphne")] + ["postgres", "ferretdb", "redis", "clients"]
+    names = [k for k in steps[0]["cpu"] if k.startswith("server")] + ["postgres", "ferretdb", "redis", "clients"]
+    served = f" of {args.code}" if args.code else ""
     print(
-        f"\ncapacity: {args.servers} daphne processes, {args.workers} client processes; sends every "
+        f"\ncapacity: {args.servers} {args.server} processes{served}, {args.workers} client processes; sends every "
         f"{args.send_interval:.0f} s, switches every {args.switch_interval:.0f} s, reactions every "
         f"{args.react_interval:.0f} s, socket drops every {args.reconnect_interval:.0f} s per person; "
         f"steps held {args.hold:.0f} s; {seconds:.0f} s in all"
@@ -967,7 +973,7 @@ def report(args, out: dict, load_before: tuple, load_after: tuple, seconds: floa
     before, after = (" / ".join(f"{x:.2f}" for x in load) for load in (load_before, load_after))
     print(f"load average before {before}, after {after} (1/5/15 min)")
     header = (
-        "| people | req/s | frames/s | avg ms | p99 ms | errors | sent | lost | dup | daphne CPU ms/req "
+        "| people | req/s | frames/s | avg ms | p99 ms | errors | sent | lost | dup | server CPU ms/req "
         "| CPU % of a core: " + " / ".join(names) + " | machine busy % | load 1m | thresholds |"
     )
     print(header)
@@ -985,7 +991,7 @@ def report(args, out: dict, load_before: tuple, load_after: tuple, seconds: floa
         print(
             f"| {step['people']} | {step['rps']:.1f} | {step['frames_per_s']:.0f} | {step['avg_ms']:.1f} | "
             f"{step['p99_ms']:.0f} | {step['errors']} ({step['error_pct']:.3f}%) | {step['sent']} | {step['lost']} | "
-            f"{step['duplicated']} | {step['daphne_ms_per_request']:.0f} | "
+            f"{step['duplicated']} | {step['server_ms_per_request']:.0f} | "
             + " / ".join(cpu_cell(cpu, n) for n in names)
             + f" | {cpu['machine_busy_pct']:.0f} | {step['load1']:.1f} | {label} |"
         )
@@ -1000,7 +1006,7 @@ def report(args, out: dict, load_before: tuple, load_after: tuple, seconds: floa
         print(f"  requests at {step['people']} (count, avg/p99 ms): {kinds}")
     shown = first_break[0] if first_break else steps[-1]
     for n, profile in enumerate(shown.get("profiles", [])):
-        print(f"py-spy of daphne{n} at {shown['people']} people: {profile}")
+        print(f"py-spy of server{n} at {shown['people']} people: {profile}")
     if first_break:
         step, broken = first_break
         cpu = step["cpu"]
@@ -1051,7 +1057,7 @@ def main() -> None:
     log_dir = Path("/tmp/slackclone-capacity-logs")
     servers = []
     try:
-        servers = [start_daphne(log_dir, args.settings) for _ in range(args.servers)]
+        servers = [start_server(args.server, log_dir, args.settings, code=args.code) for _ in range(args.servers)]
         for url, process in servers:
             wait_http(url, process, timeout=60)
         profile_dir = log_dir / run_id

@@ -86,16 +86,14 @@ def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_daphne(
-    log_dir: Path, settings_module: str, *, daphne_args: tuple[str, ...] = (), **env_extra: str
-) -> tuple[str, subprocess.Popen]:
-    """One daphne process on a free port: (http base url, process)."""
+def start_web_server(log_dir: Path, settings_module: str, **env_extra: str) -> tuple[str, subprocess.Popen]:
+    """One server process (slackclone.serve) of this checkout on a free port: (http base url, process)."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
-    port, process, _log = devserver.spawn_daphne(log_dir, env, "--access-log", os.devnull, *daphne_args)
+    port, process, _log = devserver.spawn_server(log_dir, env)
     return f"http://127.0.0.1:{port}", process
 
 
-SERVERS = ("daphne", "uvicorn", "uvicorn-sansio")
+SERVERS = ("serve", "daphne", "uvicorn-sansio")
 
 
 def start_server(
@@ -109,29 +107,32 @@ def start_server(
 ) -> tuple[str, subprocess.Popen]:
     """One ASGI server process on a free port: (http base url, process).
 
-    `kind` is "daphne" (the default server), "uvicorn" (uvicorn with its `websockets`
-    implementation on the asyncio loop and h11, no access log, frames up to 1 MiB as
-    daphne's limit, no permessage-deflate as daphne: issue 13's comparison) or "uvicorn-sansio" (the same with uvicorn's
-    newer `websockets-sansio` implementation). `code`: serve another checkout (e.g. of main)
-    with this venv. `ping_interval`: keepalive pings, seconds (daphne's default 20)."""
+    `kind` is "serve" (this project's server since session 7: `python -m
+    slackclone.serve`, uvicorn with httptools, uvloop and our options), "daphne" (the
+    server before session 7, to serve older checkouts: `daphne@/tmp/base`) or
+    "uvicorn-sansio" (uvicorn's command line as session 4-6 measured it: the asyncio
+    loop, h11, websockets-sansio, frames up to 1 MiB, no permessage-deflate). `code`:
+    serve another checkout (e.g. of main) with this venv. `ping_interval`: keepalive
+    pings, seconds (default 20)."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
     if code is not None:
         env["PYTHONPATH"] = code
     port = devserver.free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
-    if kind == "daphne":
-        command = [str(devserver.DAPHNE), "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull]
+    if kind == "serve":
+        command = [str(devserver.PYTHON), "-m", "slackclone.serve", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--ws-ping-interval", str(ping_interval or 20)]
+    elif kind == "daphne":
+        command = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
+        command += ["--access-log", os.devnull]
         if ping_interval is not None:
             command += ["--ping-interval", str(int(max(1, ping_interval))), "--ping-timeout", "60"]
         command.append(APP)
-    elif kind in ("uvicorn", "uvicorn-sansio"):
+    elif kind == "uvicorn-sansio":
         command = [str(ROOT / ".venv" / "bin" / "uvicorn"), APP, "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--ws", "websockets" if kind == "uvicorn" else "websockets-sansio"]
-        command += ["--loop", "asyncio", "--http", "h11", "--lifespan", "off"]
+        command += ["--ws", "websockets-sansio", "--loop", "asyncio", "--http", "h11", "--lifespan", "off"]
         command += ["--no-access-log", "--log-level", "warning", "--ws-max-size", str(1024 * 1024)]
         command += ["--ws-ping-interval", str(ping_interval or 20), "--ws-ping-timeout", "60"]
-        # No permessage-deflate, as daphne (autobahn) offers none: a zlib context per
-        # socket costs ~100 KiB and a compression of every frame per socket.
         command += ["--ws-per-message-deflate", "false"]
     else:
         raise ValueError(f"unknown server {kind!r} (one of {', '.join(SERVERS)})")

@@ -25,8 +25,8 @@ What it does, against the development services and database (settings
    message, when the last socket got it) and delivered/expected, then removes
    everything it created;
 7. with --configs, steps 2-6 again for each configuration, on the same users and
-   channel, one after the other: SERVER[+queue][@CHECKOUT], SERVER daphne (default) or
-   uvicorn (bench/common.py start_server), "+queue" with REALTIME_LOCAL_FANOUT=false
+   channel, one after the other: SERVER[+queue][@CHECKOUT], SERVER serve (default),
+   daphne or uvicorn-sansio (bench/common.py start_server), "+queue" with REALTIME_LOCAL_FANOUT=false
    (channels_redis' per-socket queues instead of realtime.layers' local fan-out),
    "@CHECKOUT" serving another checkout (e.g. of main); the first is the one the goal
    row reports; a table of all of them follows;
@@ -81,8 +81,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--servers", type=int, default=2, help="server processes to start (default 2)")
     parser.add_argument(
         "--configs",
-        default=os.environ.get("SERVER", "daphne"),
-        help="comma-separated SERVER[+queue][@CHECKOUT] measured one after the other (default: $SERVER or daphne)",
+        default=os.environ.get("SERVER", "serve"),
+        help="comma-separated SERVER[+queue][@CHECKOUT] measured one after the other (default: $SERVER or serve)",
     )
     parser.add_argument("--profile", type=float, default=0, help="py-spy the first server for this many s of sends")
     parser.add_argument("--url", action="append", default=[], help="use a running server (http://host:port)")

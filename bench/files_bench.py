@@ -23,7 +23,7 @@ from pathlib import Path
 
 # (Run as a script: its directory is sys.path[0]; common puts the project root first, so
 # `files` is the app, not this file.)
-from common import django_setup, emit_row, rss_kib, start_daphne, stop_processes, wait_http
+from common import django_setup, emit_row, rss_kib, start_web_server, stop_processes, wait_http
 
 MIB = 1024 * 1024
 
@@ -83,7 +83,7 @@ def main() -> None:
     token = token_create(user=user, membership=join_workspace(user))
     log_dir = Path(settings.BASE_DIR) / ".data" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    base_url, server = start_daphne(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
+    base_url, server = start_web_server(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
     try:
         wait_http(base_url, server)
         client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120)

@@ -71,7 +71,7 @@ import django
 
 django.setup()
 
-from common import emit_row, start_daphne, stop_processes, wait_http  # noqa: E402
+from common import emit_row, start_web_server, stop_processes, wait_http  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.test import Client  # noqa: E402
 from knox.models import AuthToken  # noqa: E402
@@ -387,7 +387,7 @@ def main() -> None:
     if base_url is None and not args.in_process:
         log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-history-{tag}"
         log_dir.mkdir(parents=True, exist_ok=True)
-        base_url, server = start_daphne(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
+        base_url, server = start_web_server(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
         wait_http(base_url, server)
     through = f"HTTP {base_url}" if base_url else "in-process test Client"
     api = api_getter(base_url, token, f"/api/v1/channels/{channel.pk}/messages")

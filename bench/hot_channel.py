@@ -44,11 +44,11 @@ from common import (
     cpu_seconds,
     django_setup,
     emit_row,
-    free_port,
     percentile,
     raise_nofile_limit,
     remove_fixture,
-    start_daphne,
+    start_server,
+    start_web_server,
     stop_processes,
     wait_http,
 )
@@ -115,28 +115,13 @@ SERVER_ENV = {"THROTTLE_WRITE": "100000000/min", "THROTTLE_AUTH": "100000000/min
 
 
 def start_servers(count: int, log_dir: Path, settings: str, code: str | None, extra_env: dict | None = None):
-    """`count` daphne processes, of this checkout or of `code` (another checkout, same venv;
-    with `extra_env` set for them)."""
+    """`count` server processes of this checkout, or daphne processes of `code` (another
+    checkout from before session 7, same venv; with `extra_env` set for them)."""
     if code is None:
-        return [start_daphne(log_dir, settings, **SERVER_ENV) for _ in range(count)]
-    servers = []
-    for _ in range(count):
-        port = free_port()
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "LOG_LEVEL": "WARNING", **SERVER_ENV}
-        env.update(extra_env or {})
-        env["PYTHONPATH"] = code
-        log = (log_dir / f"baseline-{port}.log").open("w")
-        daphne = [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
-        process = subprocess.Popen(
-            [*daphne, "--access-log", os.devnull, "slackclone.asgi:application"],
-            cwd=code,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        servers.append((f"http://127.0.0.1:{port}", process))
-    return servers
+        return [start_web_server(log_dir, settings, **SERVER_ENV) for _ in range(count)]
+    return [
+        start_server("daphne", log_dir, settings, code=code, **SERVER_ENV, **(extra_env or {})) for _ in range(count)
+    ]
 
 
 # --- clients ---------------------------------------------------------------------------

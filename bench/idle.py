@@ -62,7 +62,7 @@ def parse_args():
     parser.add_argument("--sources", type=int, default=4, help="loopback source addresses 127.0.0.2.. (default 4)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the bare websockets server")
     parser.add_argument(
-        "--configs", default=os.environ.get("SERVER", "daphne"), help="servers measured in turn (default daphne)"
+        "--configs", default=os.environ.get("SERVER", "serve"), help="servers measured in turn (default serve)"
     )
     parser.add_argument("--settings", default=os.environ.get("DJANGO_SETTINGS_MODULE", "slackclone.settings"))
     return parser.parse_args()

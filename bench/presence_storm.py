@@ -37,7 +37,7 @@ from common import (  # noqa: E402
     django_setup,
     emit_row,
     raise_nofile_limit,
-    start_daphne,
+    start_web_server,
     stop_processes,
     wait_http,
 )
@@ -149,7 +149,7 @@ def run_mode(name: str, args, fanout_max: int | None, subscribe: int) -> dict:
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-storm-{run}"
     log_dir.mkdir(parents=True, exist_ok=True)
     extra = {} if fanout_max is None else {"PRESENCE_FANOUT_MAX_MEMBERS": str(fanout_max)}
-    url, process = start_daphne(log_dir, os.environ.get("DJANGO_SETTINGS_MODULE", "slackclone.settings"), **extra)
+    url, process = start_web_server(log_dir, os.environ.get("DJANGO_SETTINGS_MODULE", "slackclone.settings"), **extra)
     try:
         wait_http(url, process)
         cpu_before = cpu_seconds(process.pid)

@@ -86,7 +86,7 @@ def parse_args():
     parser.add_argument("--messages", type=int, default=120, help="messages in the channel first (default 120)")
     parser.add_argument("--baseline-code", default=None, help="a checkout (e.g. of main) measured beside this code")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for this code's server only")
-    parser.add_argument("--server", default="daphne", choices=SERVERS, help="the ASGI server of both (default daphne)")
+    parser.add_argument("--server", default="serve", choices=SERVERS, help="the ASGI server of both (default serve)")
     parser.add_argument("--profile", default=None, help="directory for py-spy profiles (first round)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 0.5 s per endpoint, one round")
     parser.add_argument("--timeout", type=float, default=15.0, help="client timeout per request, s (default 15)")

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import django_setup, emit_row, percentile, start_daphne, stop_processes, wait_http
+from bench.common import django_setup, emit_row, percentile, start_web_server, stop_processes, wait_http
 
 django_setup()
 
@@ -294,7 +294,7 @@ def main():
     if base_url is None and not args.in_process:
         log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-search-{tag}"
         log_dir.mkdir(parents=True, exist_ok=True)
-        base_url, server = start_daphne(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
+        base_url, server = start_web_server(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
         wait_http(base_url, server)
     if base_url:
         import httpx

@@ -41,7 +41,7 @@ from common import (
     percentile,
     raise_nofile_limit,
     remove_fixture,
-    start_daphne,
+    start_web_server,
     stop_processes,
     wait_http,
 )
@@ -277,7 +277,7 @@ def main() -> None:
     user_ids, tokens, channel_id = create_fixture(run)
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-sends-{run}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    servers = [start_daphne(log_dir, args.settings, THROTTLE_WRITE="100000000/min") for _ in range(args.servers)]
+    servers = [start_web_server(log_dir, args.settings, THROTTLE_WRITE="100000000/min") for _ in range(args.servers)]
     raw_ids: list[str] = []
     try:
         for url, process in servers:

@@ -36,7 +36,7 @@ if os.environ.get("BENCH_DEBUG"):
 
 django.setup()
 
-from common import emit_row, percentile, start_daphne, stop_processes, wait_http  # noqa: E402
+from common import emit_row, percentile, start_web_server, stop_processes, wait_http  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from accounts.models import User, Workspace, WorkspaceMember  # noqa: E402
@@ -134,7 +134,7 @@ def main() -> None:
 
             log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-sidebar-{tag}"
             log_dir.mkdir(parents=True, exist_ok=True)
-            base_url, server = start_daphne(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
+            base_url, server = start_web_server(log_dir, os.environ["DJANGO_SETTINGS_MODULE"])
             wait_http(base_url, server)
             http = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 

@@ -70,8 +70,9 @@ SESSIONS_CLOSE = "realtime.sessions_close"
 # --- WebSocket close codes -----------------------------------------------------
 CLOSE_UNAUTHENTICATED = 4401  # missing, bad, used or expired credential
 CLOSE_NOT_FOUND = 4404  # no WebSocket endpoint at this path
-# A store (Redis) is unavailable: reconnect with backoff. (The protocol's own 1013 "try
-# again later" cannot be sent: daphne's autobahn allows servers only 1000 and 3000-4999.)
+# A store (Redis) is unavailable: reconnect with backoff. (Not the protocol's own 1013
+# "try again later": daphne, the server before session 7, could not send it, and the
+# contract names 4503.)
 CLOSE_TRY_AGAIN_LATER = 4503
 
 # --- Presence statuses ---------------------------------------------------------

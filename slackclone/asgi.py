@@ -1,4 +1,6 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to the realtime consumer."""
+"""ASGI entry point: HTTP goes to Django, WebSockets to the realtime consumer.
+
+Served by `python -m slackclone.serve` (uvicorn, with its options)."""
 
 import os
 
@@ -14,10 +16,8 @@ from realtime.auth import TokenAuthMiddleware  # noqa: E402
 from realtime.origin import browser_origin_validator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from slackclone.gc_startup import tune_for_serving  # noqa: E402
-from slackclone.http_limits import RequestLimitsMiddleware, install_twisted_limits  # noqa: E402
+from slackclone.http_limits import RequestLimitsMiddleware  # noqa: E402
 from slackclone.request_id import websocket_request_id  # noqa: E402
-
-install_twisted_limits()  # daphne imports this module before it serves
 
 application = ProtocolTypeRouter(
     {

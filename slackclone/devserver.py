@@ -1,5 +1,5 @@
-"""Starting and stopping local daphne processes, for the end-to-end tests and the
-benchmark scripts (never imported by the application itself)."""
+"""Starting and stopping local server processes (`python -m slackclone.serve`), for the
+end-to-end tests and the benchmark scripts (never imported by the application itself)."""
 
 import signal
 import socket
@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DAPHNE = ROOT / ".venv" / "bin" / "daphne"
-APP = "slackclone.asgi:application"
+PYTHON = ROOT / ".venv" / "bin" / "python"
 
 
 def free_port() -> int:
@@ -19,17 +18,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def spawn_daphne(
-    log_dir: Path, env: dict, *daphne_args: str, port: int | None = None
-) -> tuple[int, subprocess.Popen, Path]:
-    """One daphne process on `port` (default: a free loopback port), its output in
-    log_dir: (port, process, log)."""
+def spawn_server(log_dir: Path, env: dict, *, port: int | None = None) -> tuple[int, subprocess.Popen, Path]:
+    """One server process (slackclone.serve) on `port` (default: a free loopback port),
+    its output in log_dir: (port, process, log)."""
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"daphne-{port}.log"
+    log = log_dir / f"server-{port}.log"
     with log.open("w") as out:
-        process = subprocess.Popen(  # noqa: S603 (our own daphne, fixed arguments)
-            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), *daphne_args, APP],
+        process = subprocess.Popen(  # noqa: S603 (our own server, fixed arguments)
+            [str(PYTHON), "-m", "slackclone.serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -46,14 +43,14 @@ def wait_healthy(url: str, process: subprocess.Popen | None, *, log: Path | None
     deadline = time.monotonic() + timeout
     while True:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"daphne {url} exited with {process.returncode}:\n{_tail(log)}")
+            raise RuntimeError(f"server {url} exited with {process.returncode}:\n{_tail(log)}")
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"daphne {url} did not become healthy within {timeout:.0f} s:\n{_tail(log)}")
+            raise RuntimeError(f"server {url} did not become healthy within {timeout:.0f} s:\n{_tail(log)}")
         time.sleep(0.2)
 
 
@@ -71,7 +68,7 @@ def stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
 
 @dataclass
 class Server:
-    """A daphne process started by `start`."""
+    """A server process started by `start`."""
 
     port: int
     process: subprocess.Popen
@@ -93,8 +90,8 @@ class Server:
 
 
 def start(log_dir: Path, env: dict, *, timeout: float = 30, port: int | None = None) -> Server:
-    """spawn_daphne, then wait until it is healthy (killing it if it never is)."""
-    server = Server(*spawn_daphne(log_dir, env, port=port))
+    """spawn_server, then wait until it is healthy (killing it if it never is)."""
+    server = Server(*spawn_server(log_dir, env, port=port))
     try:
         server.wait_healthy(timeout=timeout)
     except BaseException:
@@ -107,4 +104,4 @@ def _tail(log: Path | None) -> str:
     return log.read_text()[-3000:] if log is not None and log.exists() else ""
 
 
-__all__ = ["APP", "DAPHNE", "Server", "free_port", "spawn_daphne", "start", "stop", "wait_healthy"]
+__all__ = ["PYTHON", "Server", "free_port", "spawn_server", "start", "stop", "wait_healthy"]

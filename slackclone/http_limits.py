@@ -1,34 +1,40 @@
 """Request-line and header limits, answered with the API's error envelope (issue 12).
 
-Two layers, so that every over-long request gets JSON, whatever its size:
+Three layers, so that every over-long or unparsable request gets JSON, whatever its size:
 
 1. `RequestLimitsMiddleware` (ASGI, in front of Django, any ASGI server): a request
    target (path and query string, as sent) over `MAX_URL_BYTES` answers 414
    `uri_too_long`; header fields over `MAX_HEADER_BYTES` in total (names and values)
    or more than `MAX_HEADERS` of them answer 431 `headers_too_large`; a declared
    `Content-Length` over `MAX_REQUEST_BODY_BYTES` answers 413 `payload_too_large`
-   before the body is read (Django's ASGI handler reads it all before any middleware).
-2. daphne parses HTTP with Twisted, which refuses what exceeds its own limits before
-   any application runs: a request line or header line over 16 KiB closes the
-   connection without an answer, more than 16 KiB of headers or 500 header lines get
-   a bare `400 Bad Request` with no body. `install_twisted_limits` (called by
-   slackclone.asgi, which daphne imports before it serves) raises those limits to
-   `TWISTED_LIMIT_FACTOR` times ours, so that layer 1 sees everything up to there,
-   and makes Twisted's own refusals beyond them answer the same envelopes (414, 431;
-   anything else it cannot parse: 400 `bad_request`) before closing the connection;
-   daphne's own error pages (HTML) under /api/ become envelopes too.
+   before the body is read (Django's ASGI handler reads it all before any middleware),
+   and a body without one (chunked) as soon as what was received passes the limit.
+2. `HttpProtocol`, the HTTP protocol of the server (slackclone.serve: uvicorn's
+   httptools protocol). httptools itself has no limit on a request's head: it would
+   buffer a header of any size. Past `SERVER_LIMIT_FACTOR` times our limits the
+   protocol stops reading and answers 414 or 431 itself; anything httptools cannot
+   parse answers 400 `bad_request`; all as envelopes (uvicorn's own answer is a
+   plain-text 400), then it closes the connection. Below that factor, layer 1 answers.
+3. An exception that escapes the application before it answered (Django answers its
+   own; this is for the ASGI middlewares around it) answers 500 `server_error` as an
+   envelope under /api/ (uvicorn's own answer is a plain-text 500), and is logged.
 """
 
 import json
+import logging
 
 from django.conf import settings
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-TWISTED_LIMIT_FACTOR = 4
+logger = logging.getLogger(__name__)
+
+SERVER_LIMIT_FACTOR = 4
 
 URI_TOO_LONG = (414, "uri_too_long", "The request URL is too long.")
 HEADERS_TOO_LARGE = (431, "headers_too_large", "The request's header fields are too large.")
 BAD_REQUEST = (400, "bad_request", "The request could not be parsed.")
 PAYLOAD_TOO_LARGE = (413, "payload_too_large", "The request body is too large.")
+SERVER_ERROR = (500, "server_error", "Internal server error.")
 
 _REASONS = {
     400: b"Bad Request",
@@ -114,153 +120,158 @@ def _counting_receive(receive, send, limit: int):
 
 
 class RequestLimitsMiddleware:
-    """ASGI middleware for the "http" scope: layer 1 above."""
+    """ASGI middleware for the "http" scope: layers 1 and 3 above."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
-            query = scope.get("query_string") or b""
-            max_body = body_limit(scope.get("method", "GET"), raw_path)
-            refused = refusal(
-                target_bytes=len(raw_path) + (len(query) + 1 if query else 0),
-                headers=scope["headers"],
-                max_body=max_body,
-            )
-            if refused is not None:
-                await _send_refusal(send, refused)
-                return
-            receive = _counting_receive(receive, send, max_body)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        query = scope.get("query_string") or b""
+        max_body = body_limit(scope.get("method", "GET"), raw_path)
+        refused = refusal(
+            target_bytes=len(raw_path) + (len(query) + 1 if query else 0),
+            headers=scope["headers"],
+            max_body=max_body,
+        )
+        if refused is not None:
+            await _send_refusal(send, refused)
+            return
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, _counting_receive(receive, tracked_send, max_body), tracked_send)
+        except Exception:
+            if started or not raw_path.startswith(b"/api/"):
+                raise  # the server closes the connection, or answers its own 500
+            logger.exception("unhandled exception in the ASGI application: %s %s", scope.get("method"), scope["path"])
+            await _send_refusal(send, SERVER_ERROR)
 
 
 def _raw_response(status: int, code: str, message: str) -> bytes:
     body = _body(code, message)
     return (
-        b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
         % (status, _REASONS[status], len(body))
     ) + body
 
 
-def install_twisted_limits() -> None:
-    """Layer 2 above. Idempotent; does nothing where Twisted is not installed."""
-    try:
-        from twisted.web import http
-    except ImportError:  # not served by daphne
-        return
-    channel = http.HTTPChannel
-    if getattr(channel, "_slackclone_limits", False):
-        return
-    http.RESPONSES.setdefault(431, _REASONS[431])  # daphne's status line for layer 1's 431
-    ceiling = TWISTED_LIMIT_FACTOR * max(settings.MAX_URL_BYTES, settings.MAX_HEADER_BYTES)
-    channel.MAX_LENGTH = max(channel.MAX_LENGTH, ceiling)
-    channel.totalHeadersSize = max(channel.totalHeadersSize, ceiling)
-    channel.maxHeaders = max(channel.maxHeaders, TWISTED_LIMIT_FACTOR * settings.MAX_HEADERS)
-    original_line_received = channel.lineReceived
-    original_header_received = channel.headerReceived
-
-    def refuse(self, refused) -> None:
-        self.transport.write(_raw_response(*refused))
-        self.loseConnection()
-
-    def on_first_line(self) -> bool:
-        return bool(getattr(self, "_HTTPChannel__first_line", 0))
-
-    def line_length_exceeded(self, line):
-        refuse(self, URI_TOO_LONG if on_first_line(self) else HEADERS_TOO_LARGE)
-
-    def line_received(self, line):
-        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
-            refuse(self, URI_TOO_LONG if on_first_line(self) else HEADERS_TOO_LARGE)
-            return None
-        return original_line_received(self, line)
-
-    def header_received(self, line):
-        if self._receivedHeaderCount + 1 > self.maxHeaders:
-            refuse(self, HEADERS_TOO_LARGE)
-            return False
-        return original_header_received(self, line)
-
-    def bad_request(self):
-        refuse(self, BAD_REQUEST)
-
-    _install_twisted_body_limit(http.Request, refuse)
-    channel.lineLengthExceeded = line_length_exceeded
-    channel.lineReceived = line_received
-    channel.headerReceived = header_received
-    channel._respondToBadRequestAndDisconnect = bad_request
-    channel._slackclone_limits = True
-    _install_daphne_error_pages()
+class _Refused(Exception):
+    """Raised inside an httptools callback: the parser stops (HttpParserCallbackError)
+    and uvicorn answers with `send_400_response`, which sends the refusal instead."""
 
 
-def _install_twisted_body_limit(request_class, refuse) -> None:
-    """Twisted reads a whole request body (into memory, or a temporary file past 100 kB)
-    before daphne hands the request to us: refuse one over `body_limit` for its path
-    (413) as soon as its Content-Length says so, or, without one (chunked), as soon as
-    the bytes received pass it, and stop reading it."""
-    original_got_length = request_class.gotLength
-    original_chunk = request_class.handleContentChunk
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with layer 2 above: a request's head (its target,
+    its header fields and their count) is bounded at SERVER_LIMIT_FACTOR times our
+    limits while it is read, and every refusal of the server itself is an envelope.
+    slackclone.serve passes it to uvicorn (`http=`).
 
-    def got_length(self, length):
-        # Twisted parses a POST's multipart or urlencoded body into `request.args` (the
-        # whole body read into memory, then copied by its parser: ~10x a 25 MiB upload
-        # in RSS, bench/files_bench.py) before daphne runs; daphne never uses `args` (the
-        # application parses the body itself, streaming), so that parse is turned off.
-        self._parsePOSTFormSubmission = False
-        channel = self.channel
-        self._slackclone_limit = body_limit(getattr(channel, "_command", b""), getattr(channel, "_path", b""))
-        self._slackclone_seen = 0
-        self._slackclone_refused = length is not None and length > self._slackclone_limit
-        if self._slackclone_refused:
-            refuse(channel, PAYLOAD_TOO_LARGE)
-        return original_got_length(self, length)
+    A refusal is answered before the request was read to its end (a 413 for a body
+    declared too large, a 431 in the middle of the headers), and closing a socket with
+    unread input makes the kernel send a reset, which can destroy the answer before the
+    client reads it. So the connection closes as nginx's lingering close does: the
+    answer, then the end of our side (FIN), then what the client still sends is read
+    and dropped until it closes its side, for at most LINGER_SECONDS."""
 
-    def handle_content_chunk(self, data):
-        if getattr(self, "_slackclone_refused", False):
-            return None
-        self._slackclone_seen = getattr(self, "_slackclone_seen", 0) + len(data)
-        if self._slackclone_seen > getattr(self, "_slackclone_limit", settings.MAX_REQUEST_BODY_BYTES):
-            self._slackclone_refused = True
-            refuse(self.channel, PAYLOAD_TOO_LARGE)
-            return None
-        return original_chunk(self, data)
+    LINGER_SECONDS = 5.0
 
-    original_received = request_class.requestReceived
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0  # bytes received since this request began, until its head is complete
+        self._in_head = True
+        self._target_bytes = 0
+        self._field_bytes = 0
+        self._refused: tuple[int, str, str] | None = None
 
-    def request_received(self, command, path, version):
-        if getattr(self, "_slackclone_refused", False):  # answered 413; the connection is closing
-            return None
-        return original_received(self, command, path, version)
+    def data_received(self, data: bytes) -> None:
+        if getattr(self, "_lingering", False):
+            return  # dropped: the answer was sent, the connection is closing
+        was_in_head = getattr(self, "_in_head", False)
+        super().data_received(data)
+        # httptools buffers a header field until it is complete: bound what it holds
+        # (the target is bounded as it arrives, by on_url). Counted: the chunks wholly
+        # inside one request's head (a chunk it begins or ends in is not, so that a
+        # pipelined request's body never counts; the bound is off by two chunks at most).
+        if was_in_head and self._in_head and self._refused is None and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > _head_ceiling():
+                self._refused = HEADERS_TOO_LARGE
+                self.send_400_response("")
 
-    request_class.gotLength = got_length
-    request_class.handleContentChunk = handle_content_chunk
-    request_class.requestReceived = request_received
+    def on_url(self, url: bytes) -> None:
+        self._target_bytes += len(url)
+        if self._target_bytes > SERVER_LIMIT_FACTOR * settings.MAX_URL_BYTES:
+            self._refused = URI_TOO_LONG
+            raise _Refused
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._field_bytes += len(name) + len(value)
+        if (
+            self._field_bytes > SERVER_LIMIT_FACTOR * settings.MAX_HEADER_BYTES
+            or len(self.headers) >= SERVER_LIMIT_FACTOR * settings.MAX_HEADERS
+        ):
+            self._refused = HEADERS_TOO_LARGE
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # not a WebSocket upgrade
+            cycle.transport = _LingeringTransport(self, cycle)
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(_raw_response(*(getattr(self, "_refused", None) or BAD_REQUEST)))
+        self.close_lingering(body_read=False)
+
+    def close_lingering(self, *, body_read: bool) -> None:
+        """Close the connection once the answer is written: at once when the request
+        was read to its end, else lingering (the class docstring)."""
+        transport = self.transport
+        if body_read or transport.is_closing() or not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        self.flow.resume_reading()
+        transport.write_eof()
+        self.loop.call_later(self.LINGER_SECONDS, transport.close)
+
+    def eof_received(self) -> None:
+        if getattr(self, "_lingering", False):
+            self.transport.close()
+        return super().eof_received()
 
 
-def _install_daphne_error_pages() -> None:
-    """daphne answers what it refuses itself (an invalid header name or value, an
-    exception inside the application, an application that did not answer within
-    --http-timeout) with an HTML page; under /api/ it is the envelope instead."""
-    try:
-        from daphne.http_protocol import WebRequest
-    except ImportError:
-        return
-    html_error = WebRequest.basic_error
+class _LingeringTransport:
+    """The transport a request's response cycle writes to: uvicorn's, except that
+    closing it after the answer (`Connection: close`) lingers if the request's body
+    was not read to its end (HttpProtocol.close_lingering)."""
 
-    def basic_error(self, status, status_text, body):
-        if not (getattr(self, "path", b"") or b"").startswith(b"/api/"):
-            return html_error(self, status, status_text, body)
-        code = {400: "bad_request", 503: "service_unavailable"}.get(status, "server_error")
-        payload = _body(code, body if status < 500 else status_text.decode("ascii", "replace") + ".")
-        self.handle_reply(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(payload))],
-            }
-        )
-        self.handle_reply({"type": "http.response.body", "body": payload})
+    def __init__(self, protocol: HttpProtocol, cycle):
+        self._protocol = protocol
+        self._cycle = cycle
+        self._transport = protocol.transport
 
-    WebRequest.basic_error = basic_error
+    def close(self) -> None:
+        self._protocol.close_lingering(body_read=not self._cycle.more_body)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+def _head_ceiling() -> int:
+    """The most bytes a request's head may take before the server refuses it (layer 2):
+    the factor times the target's and the fields' limits, plus each line's framing."""
+    framing = 4 * SERVER_LIMIT_FACTOR * settings.MAX_HEADERS + 64  # ": ", CRLF; the request line's
+    return SERVER_LIMIT_FACTOR * (settings.MAX_URL_BYTES + settings.MAX_HEADER_BYTES) + framing

@@ -1,4 +1,4 @@
-"""Real daphne server processes against this test run's databases.
+"""Real server processes (slackclone.serve) against this test run's databases.
 
 The servers use the pytest-django TEST database (DATABASE_URL), and the same
 SLACKCLONE_TEST_WORKER (so the same MongoDB database and Redis database index), so
@@ -37,12 +37,12 @@ def start_server(log_dir: Path, **env_extra: str) -> devserver.Server:
 
 @pytest.fixture(scope="session")
 def e2e_logs(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("daphne")
+    return tmp_path_factory.mktemp("servers")
 
 
 @pytest.fixture(scope="session")
 def servers(django_db_setup, django_db_blocker, e2e_logs):
-    """Two daphne processes, A and B, for the whole session (killed at its end)."""
+    """Two server processes, A and B, for the whole session (killed at its end)."""
     with django_db_blocker.unblock():
         started = []
         try:
@@ -56,7 +56,7 @@ def servers(django_db_setup, django_db_blocker, e2e_logs):
 
 @pytest.fixture
 def extra_server(django_db_setup, e2e_logs):
-    """start(**env) -> one more daphne process, stopped (killed if need be) at the test's end."""
+    """start(**env) -> one more server process, stopped (killed if need be) at the test's end."""
     started = []
 
     def start(**env):
@@ -83,7 +83,7 @@ def store_env() -> dict[str, str]:
 
 
 def production_env(static_root: Path) -> dict[str, str]:
-    """A bare daphne as a production deployment runs it (DEBUG=false, collected static
+    """A bare server process as a production deployment runs it (DEBUG=false, collected static
     files, no finders), but on plain HTTP on loopback and this run's stores."""
     return {
         **os.environ,
@@ -118,7 +118,7 @@ def collected_static(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def production_server(django_db_setup, django_db_blocker, e2e_logs, collected_static):
-    """One daphne process with the production settings (DEBUG=false) and collected static files."""
+    """One server process with the production settings (DEBUG=false) and collected static files."""
     with django_db_blocker.unblock():
         server = devserver.start(e2e_logs, production_env(collected_static))
     yield server

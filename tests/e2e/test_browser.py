@@ -1,5 +1,5 @@
 """A real browser (Debian's chromium, headless, driven by Selenium through Debian's
-chromedriver) against a bare daphne with the production settings: the admin is styled
+chromedriver) against a bare server process with the production settings: the admin is styled
 (its stylesheet applied: computed styles, not just a 200), the moderation pages render,
 and the API docs list every operation of the schema, all without leaving this machine.
 
@@ -106,7 +106,7 @@ def test_the_admin_is_styled_the_moderation_pages_render_and_the_docs_list_every
     stylesheets = browser.execute_script(
         "return [...document.styleSheets].map(s => s.href).filter(h => h && h.includes('/static/admin/css/'));"
     )
-    assert stylesheets and all(h.startswith(base) for h in stylesheets), stylesheets  # hashed, served by this daphne
+    assert stylesheets and all(h.startswith(base) for h in stylesheets), stylesheets  # hashed, served by this server
     broken = browser.execute_script(
         "return [...document.images].filter(i => i.complete && i.naturalWidth === 0).map(i => i.src);"
     )

@@ -1,4 +1,4 @@
-"""deploy/Caddyfile (the proxy of docker-compose.yml) in front of a real daphne, where a
+"""deploy/Caddyfile (the proxy of docker-compose.yml) in front of a real server process, where a
 `caddy` binary is found (PATH, CADDY_BIN or ~/go/bin/caddy): TLS from Caddy's local
 CA, WebSocket upgrades, /metrics hidden, request ids. Only the upstream name ("app" in
 compose) and the ports are changed for the test."""

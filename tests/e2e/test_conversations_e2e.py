@@ -1,4 +1,4 @@
-"""End to end (issue 16), two daphne processes sharing Redis: a removal takes effect on
+"""End to end (issue 16), two server processes sharing Redis: a removal takes effect on
 the removed user's sockets before anyone hears of it; private channels and group DMs
 reach their members only."""
 

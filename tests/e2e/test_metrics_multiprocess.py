@@ -1,4 +1,4 @@
-"""Two daphne processes sharing PROMETHEUS_MULTIPROC_DIR: /metrics of either one
+"""Two server processes sharing PROMETHEUS_MULTIPROC_DIR: /metrics of either one
 answers for both (prometheus-client's multiprocess mode)."""
 
 import httpx

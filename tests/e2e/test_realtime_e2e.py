@@ -1,4 +1,4 @@
-"""End to end: real WebSocket clients against two daphne processes sharing Redis."""
+"""End to end: real WebSocket clients against two server processes sharing Redis."""
 
 import asyncio
 import itertools

@@ -1,4 +1,4 @@
-"""deploy/nginx.conf in front of a real daphne, where nginx and openssl are installed:
+"""deploy/nginx.conf in front of a real server process, where nginx and openssl are installed:
 TLS terminates at nginx, WebSocket upgrades pass through, /metrics stays hidden, plain
 HTTP redirects to HTTPS, and request ids pass both ways. (deploy/Caddyfile is checked
 by tests/slackclone/test_deployment_files.py.)"""
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def local_nginx_conf(tmp: Path, *, app_port: int, http_port: int, https_port: int) -> Path:
-    """deploy/nginx.conf with loopback ports, a self-signed certificate and our daphne."""
+    """deploy/nginx.conf with loopback ports, a self-signed certificate and our server process."""
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
          "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],

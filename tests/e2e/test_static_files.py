@@ -1,4 +1,4 @@
-"""A bare daphne with the production settings (DEBUG=false) serves the admin's and the
+"""A bare server process with the production settings (DEBUG=false) serves the admin's and the
 API docs' static files itself (whitenoise): hashed names, compressed, cached for a year.
 The API docs load Swagger UI from those files, never from a CDN."""
 
@@ -21,7 +21,7 @@ def test_collectstatic_writes_hashed_and_compressed_copies(collected_static):
     assert not (collected_static / "admin/css/base.css").exists()  # WHITENOISE_KEEP_ONLY_HASHED_FILES
 
 
-def test_the_admin_links_its_hashed_stylesheet_and_daphne_serves_it(production_server):
+def test_the_admin_links_its_hashed_stylesheet_and_the_server_serves_it(production_server):
     page = httpx.get(f"{production_server.http}/admin/login/")
     assert page.status_code == 200
     css = re.search(r'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', page.text)

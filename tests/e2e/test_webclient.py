@@ -1,5 +1,5 @@
 """The web client (/app/, issue 21) in a real browser: Debian's chromium, headless,
-driven by Selenium, against a daphne with the production settings (DEBUG=false,
+driven by Selenium, against a server process with the production settings (DEBUG=false,
 collected and hashed static files, the page's Content-Security-Policy) and the real
 stores. Two users chat in two separate browsers; the server is killed and restarted
 under one of them; hostile messages are checked inert; the renderer's escaping is
@@ -34,7 +34,7 @@ WAIT = 20
 
 
 class RestartableServer:
-    """A production-settings daphne on a fixed port, so that it can be killed (the
+    """A production-settings server process on a fixed port, so that it can be killed (the
     browser's socket drops without a close frame) and started again at the same origin."""
 
     def __init__(self, log_dir: Path, env: dict):

@@ -1,6 +1,6 @@
 """MAX_UPLOAD_BYTES is enforced before the body is read past it, also for a body
-without Content-Length (chunked): the ASGI layer (slackclone.http_limits) and
-Twisted's (daphne) stop reading at the first chunk past the limit."""
+without Content-Length (chunked): the ASGI layer (slackclone.http_limits) stops reading
+at the first chunk past the limit (uvicorn hands the body over as it arrives)."""
 
 import asyncio
 
@@ -68,18 +68,3 @@ def test_a_declared_length_is_refused_before_reading(settings, path, length, sta
     sent, read = _run(path, chunks=1, headers=[(b"content-length", str(length).encode())])
     assert sent[0]["status"] == status
     assert read == (0 if status == 413 else 1)
-
-
-def test_twisted_leaves_the_body_to_the_application():
-    """Twisted would parse a multipart POST into request.args (the whole body in memory,
-    copied by its parser: +300 MiB of RSS for a 25 MiB upload in bench/files_bench.py before
-    this); daphne never uses args."""
-    from twisted.web import http
-    from twisted.web.test.requesthelper import DummyChannel
-
-    from slackclone.http_limits import install_twisted_limits
-
-    install_twisted_limits()
-    request = http.Request(DummyChannel())
-    request.gotLength(10)
-    assert request._parsePOSTFormSubmission is False

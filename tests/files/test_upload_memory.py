@@ -1,7 +1,6 @@
 """Uploads stream: a 25 MiB upload through the ASGI application (Django's handler, our
 middleware, the multipart parser with files.uploads, storage) allocates a few MiB of
-Python memory at its peak, not the file's size. (daphne itself queues a request's
-whole body for the application before it runs: see docs/files.md, "Memory".)"""
+Python memory at its peak, not the file's size (docs/files.md, "Memory")."""
 
 import asyncio
 import os

@@ -4,7 +4,7 @@ malformed ids in a path, wrong trailing slashes, DisallowedHost, 405, 413, an
 exception in a middleware; and HEAD answers wherever GET does.
 
 In-process (Django's test client, both DEBUG modes). The limits enforced in front of
-Django (414, 431) and daphne's own are walked against real daphne processes in
+Django (414, 431) and the server's own are walked against real server processes in
 tests/e2e/test_api_envelope_e2e.py; the ASGI layer of them is also tested here.
 """
 
@@ -206,25 +206,39 @@ def test_the_asgi_limits_answer_414_and_431_in_the_envelope(scope, status, code)
         assert json.loads(body)["error"]["code"] == code
 
 
-def test_daphnes_own_error_pages_are_the_envelope_under_api():
-    """daphne answers an exception inside the application (and a --http-timeout) with an
-    HTML page of its own; under /api/ it is the envelope."""
+@pytest.mark.parametrize("fails", ["before answering", "after answering"])
+@pytest.mark.parametrize("path", ["/api/v1/health", "/admin/"])
+def test_an_exception_around_django_is_the_envelope_under_api(path, fails, caplog):
+    """An exception that escapes the ASGI application (an ASGI middleware around Django:
+    Django answers its own) before it answered is a 500 envelope under /api/, logged;
+    elsewhere, or once the answer started, it reaches the server (uvicorn answers its
+    plain 500, or closes the connection)."""
     import json
 
-    from daphne.http_protocol import WebRequest
+    async def failing_app(scope, receive, send):
+        if fails == "after answering":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("boom")
 
-    http_limits.install_twisted_limits()
-    replies = []
-    request = WebRequest.__new__(WebRequest)
-    request.handle_reply = replies.append
-    for path, status in ((b"/api/v1/health", 500), (b"/api/v1/channels", 503), (b"/api/v1/x", 400)):
-        replies.clear()
-        request.path = path
-        request.basic_error(status, b"Whatever", "Exception inside application.")
-        assert replies[0]["status"] == status
-        assert dict(replies[0]["headers"])[b"Content-Type"] == b"application/json"
-        assert set(json.loads(replies[1]["body"])["error"]) == {"code", "message"}
-    replies.clear()
-    request.path = b"/admin/"
-    request.basic_error(500, b"Internal Server Error", "Exception inside application.")
-    assert dict(replies[0]["headers"])[b"Content-Type"].startswith(b"text/html")
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []}
+    middleware_app = http_limits.RequestLimitsMiddleware(failing_app)
+    if path.startswith("/api/") and fails == "before answering":
+        asyncio.run(middleware_app(scope, receive, send))
+        assert sent[0]["status"] == 500
+        assert dict(sent[0]["headers"])[b"content-type"] == b"application/json"
+        assert json.loads(sent[1]["body"])["error"]["code"] == "server_error"
+        assert "boom" in caplog.text
+    else:
+        with pytest.raises(RuntimeError, match="boom"):
+            asyncio.run(middleware_app(scope, receive, send))
+        assert [m["status"] for m in sent if m["type"] == "http.response.start"] == (
+            [200] if fails == "after answering" else []
+        )

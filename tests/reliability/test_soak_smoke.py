@@ -1,6 +1,6 @@
 """A short `make soak` with MongoDB restarted mid-run, so the zero-loss check cannot rot.
 
-It runs bench/soak.py (two daphne processes, real sockets) on the PRIVATE stack of
+It runs bench/soak.py (two server processes, real sockets) on the PRIVATE stack of
 bench/private_stack.py (its own data directory and ports; the suite's services are not
 touched) and stops that stack afterwards. Do not run `make chaos` or `make soak` at the
 same time: they use the same private stack.

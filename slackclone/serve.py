@@ -1,0 +1,93 @@
+"""The server process: uvicorn serving slackclone.asgi, as every deployment runs it.
+
+    python -m slackclone.serve [--host 127.0.0.1] [--port 8000]
+
+`make run`, `make serve`, the Docker image (HOST 0.0.0.0, PORT), slackclone.devserver
+(the end-to-end tests) and the benchmarks all start the server with this module, so
+its options are written once, here. One process serves one port; run N of them (N
+containers, or N `make serve PORT=...`) for N cores.
+
+Why uvicorn (issue 13, section 3; docs/performance.md, session 7): on this code it
+writes a WebSocket frame with about half daphne's CPU (40-45 against 75-90 us a frame)
+and gave the fan-out's p99 of a bare broadcaster. The options:
+
+- HTTP: uvicorn's httptools protocol with our request limits (slackclone.http_limits
+  `HttpProtocol`: over-long heads and unparsable requests answer the API's envelope);
+  the event loop: uvloop.
+- WebSockets: uvicorn's `websockets-sansio`; no permessage-deflate (a zlib context per
+  socket costs about 100 KiB and a compression of every frame per socket); frames over
+  `WS_CLOSE_FRAME_BYTES` (1 MiB) close the connection with 1009, and frames under it
+  but over `WS_MAX_FRAME_BYTES` get an `error` frame from the application (realtime).
+  Keepalive pings every 20 s; a peer that does not answer one in 30 s is dropped.
+- No access log: the application logs every request itself (slackclone.request_id: JSON
+  with LOG_FORMAT=json, with its request id), and a WebSocket handshake's query string
+  carries a ticket. No proxy headers: the client address is the TCP peer, and the
+  application reads X-Forwarded-For itself, only through NUM_PROXIES proxies
+  (docs/deployment.md). No `server` header.
+- Logging is Django's (settings.LOGGING), uvicorn's own loggers included, except
+  uvicorn's line per WebSocket handshake (`"WebSocket /ws/v1/?ticket=..." [accepted]`,
+  at INFO: it carries the ticket) and websockets' "connection open/closed":
+  `WebSocketLogFilter` drops them (the application logs each socket it accepts).
+- SIGTERM: uvicorn stops accepting, closes every WebSocket with 1012 (service restart:
+  clients reconnect elsewhere), and waits up to SHUTDOWN_GRACE_SECONDS for requests in
+  flight before it cancels them.
+"""
+
+import argparse
+import logging
+import os
+
+import uvicorn
+
+APP = "slackclone.asgi:application"
+WS_CLOSE_FRAME_BYTES = 1024 * 1024
+SHUTDOWN_GRACE_SECONDS = 8  # under docker stop's 10 s and slackclone.devserver's
+
+
+class WebSocketLogFilter(logging.Filter):
+    """settings.LOGGING's filter on the "uvicorn.error" logger: drops its per-WebSocket
+    INFO lines (the module docstring); everything else, warnings and errors of
+    WebSockets included, passes."""
+
+    DROPPED = ("connection open", "connection closed")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg
+        if record.levelno > logging.INFO or not isinstance(message, str):
+            return True
+        return not (message.startswith('%s - "WebSocket %s"') or message in self.DROPPED)
+
+
+def options(host: str, port: int, *, ws_ping_interval: float = 20.0) -> dict:
+    """uvicorn.run's keyword arguments for slackclone (the module docstring says why)."""
+    return {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "slackclone.http_limits:HttpProtocol",
+        "ws": "websockets-sansio",
+        "ws_max_size": WS_CLOSE_FRAME_BYTES,
+        "ws_per_message_deflate": False,
+        "ws_ping_interval": ws_ping_interval,
+        "ws_ping_timeout": 30.0,
+        "lifespan": "off",
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m slackclone.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--ws-ping-interval", type=float, default=20.0, help="seconds between keepalive pings")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slackclone.settings")
+    uvicorn.run(APP, **options(args.host, args.port, ws_ping_interval=args.ws_ping_interval))
+
+
+if __name__ == "__main__":
+    main()
