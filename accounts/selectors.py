@@ -1,11 +1,13 @@
 """Reads for accounts."""
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
@@ -13,6 +15,7 @@ from knox.models import AuthToken
 
 from accounts.models import TokenWorkspace, User, Workspace, WorkspaceInvite, WorkspaceMember
 from slackclone import errors
+from slackclone.sql import column, columns, table
 
 
 def workspace_or_default(workspace: Workspace | None) -> Workspace:
@@ -153,35 +156,46 @@ def session_get_for_user(*, user: User, session_id: str) -> Session:
 
 # The token lookup of every authenticated request (accounts.auth.token_authenticate):
 # the token, its user and its workspace binding with the membership and workspace, in
-# one query. Its SQL is written once per process from the models' fields, because
-# building and compiling this four-join select_related queryset took ~1 ms of CPU per
-# request, 20-35% of a cheap request's server CPU (issue 13, bench/request_cpu.py).
+# one query. Its SQL is written once per process from the models' metadata
+# (slackclone.sql), because building and compiling this four-join select_related
+# queryset took ~1 ms of CPU per request, 20-35% of a cheap request's server CPU
+# (issue 13, bench/request_cpu.py).
 # Rows become model instances as select_related makes them (Model.from_db, the
 # fields' database converters, the related objects cached; a token without a binding
 # caches None, so `token.workspace_binding` raises DoesNotExist as before).
-_TOKEN_JOINS = (
-    # (model, alias, join clause or None for the FROM table)
-    (AuthToken, "t", None),
-    (User, "u", 'INNER JOIN {table} u ON (t."user_id" = u."id")'),
-    (TokenWorkspace, "b", 'LEFT OUTER JOIN {table} b ON (t."digest" = b."token_id")'),
-    (WorkspaceMember, "m", 'LEFT OUTER JOIN {table} m ON (b."member_id" = m."id")'),
-    (Workspace, "w", 'LEFT OUTER JOIN {table} w ON (m."workspace_id" = w."id")'),
-)
-_token_lookup: tuple | None = None
-
-
-def _token_lookup_plan(connection):
-    """(sql, [(model, attnames, start, end, pk index, [(index, converters, col)])]) for `connection`."""
-    global _token_lookup
-    if _token_lookup is not None and _token_lookup[0] == connection.vendor:
-        return _token_lookup[1], _token_lookup[2]
-    qn = connection.ops.quote_name
-    columns, tables, plan, start = [], [], [], 0
-    for model, alias, join in _TOKEN_JOINS:
+@functools.cache
+def _token_lookup_plan() -> tuple[str, list]:
+    """(sql, [(model, attnames, start, end, pk index, [(index, converters, col)])]): the
+    token lookup's statement and how to read a row of it, written on first use."""
+    # (model, alias, its place in FROM): the token, its user, and its binding with the
+    # membership and workspace, outer-joined (a legacy token has no binding).
+    joins = (
+        (AuthToken, "t", f"{table(AuthToken)} t"),
+        (User, "u", f"INNER JOIN {table(User)} u ON (t.{column(AuthToken, 'user')} = u.{column(User, 'id')})"),
+        (
+            TokenWorkspace,
+            "b",
+            f"LEFT OUTER JOIN {table(TokenWorkspace)} b "
+            f"ON (t.{column(AuthToken, 'digest')} = b.{column(TokenWorkspace, 'token')})",
+        ),
+        (
+            WorkspaceMember,
+            "m",
+            f"LEFT OUTER JOIN {table(WorkspaceMember)} m "
+            f"ON (b.{column(TokenWorkspace, 'member')} = m.{column(WorkspaceMember, 'id')})",
+        ),
+        (
+            Workspace,
+            "w",
+            f"LEFT OUTER JOIN {table(Workspace)} w "
+            f"ON (m.{column(WorkspaceMember, 'workspace')} = w.{column(Workspace, 'id')})",
+        ),
+    )
+    selected, tables, plan, start = [], [], [], 0
+    for model, alias, clause in joins:
         fields = list(model._meta.concrete_fields)
-        columns += [f"{alias}.{qn(f.column)}" for f in fields]
-        table = qn(model._meta.db_table)
-        tables.append(f"{table} {alias}" if join is None else join.format(table=table))
+        selected.append(columns(model, alias))
+        tables.append(clause)
         converters = []
         for i, field in enumerate(fields):
             col = field.get_col(alias)
@@ -192,8 +206,7 @@ def _token_lookup_plan(connection):
         plan.append((model, [f.attname for f in fields], start, start + len(fields), pk, converters))
         start += len(fields)
     # Only quoted identifiers from the models' metadata are formatted in; the key is a parameter.
-    sql = f"SELECT {', '.join(columns)} FROM {' '.join(tables)} WHERE t.{qn('token_key')} = %s"  # noqa: S608
-    _token_lookup = (connection.vendor, sql, plan)
+    sql = f"SELECT {', '.join(selected)} FROM {' '.join(tables)} WHERE t.{column(AuthToken, 'token_key')} = %s"  # noqa: S608
     return sql, plan
 
 
@@ -203,9 +216,7 @@ def tokens_by_key(*, token_key: str) -> list[AuthToken]:
     loaded (the same objects `select_related("user",
     "workspace_binding__member__workspace")` gives), in one query. The caller compares
     digests (accounts.auth)."""
-    from django.db import connection
-
-    sql, plan = _token_lookup_plan(connection)
+    sql, plan = _token_lookup_plan()
     with connection.cursor() as cursor:
         cursor.execute(sql, [token_key])
         rows = cursor.fetchall()

@@ -11,6 +11,7 @@ from accounts.models import WorkspaceMember
 from accounts.selectors import workspace_or_default
 from channels_app.models import Channel, ChannelMember
 from slackclone import errors
+from slackclone.sql import column, columns, table
 
 
 def channel_get(*, workspace, channel_id: UUID | str, lock: bool = False, viewer=None) -> Channel:
@@ -79,21 +80,16 @@ def _as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
-def _column(model, name: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(name).column)
-
-
 @functools.cache
 def _senders_sql() -> str:
     """`channel_senders_check`'s statement: the channel's archive flag, its privacy and
     which of the given users (a uuid[] parameter) are members of it."""
-    q = connection.ops.quote_name
     return (
-        f"SELECT c.{_column(Channel, 'archived_at')}, c.{_column(Channel, 'is_private')}, "  # noqa: S608 (names from the models; values are parameters)
-        f"ARRAY(SELECT m.{_column(ChannelMember, 'user')} FROM {q(ChannelMember._meta.db_table)} m "
-        f"WHERE m.{_column(ChannelMember, 'channel')} = c.{_column(Channel, 'id')} "
-        f"AND m.{_column(ChannelMember, 'user')} = ANY(%s::uuid[])) "
-        f"FROM {q(Channel._meta.db_table)} c WHERE c.{_column(Channel, 'id')} = %s"
+        f"SELECT c.{column(Channel, 'archived_at')}, c.{column(Channel, 'is_private')}, "  # noqa: S608 (names from the models; values are parameters)
+        f"ARRAY(SELECT m.{column(ChannelMember, 'user')} FROM {table(ChannelMember)} m "
+        f"WHERE m.{column(ChannelMember, 'channel')} = c.{column(Channel, 'id')} "
+        f"AND m.{column(ChannelMember, 'user')} = ANY(%s::uuid[])) "
+        f"FROM {table(Channel)} c WHERE c.{column(Channel, 'id')} = %s"
     )
 
 
@@ -102,17 +98,14 @@ def _channel_with_viewer_sql() -> tuple[str, tuple[str, ...]]:
     """`channel_get(viewer=...)` without locking, as one statement written once: every
     column of the channel and whether the viewer (first parameter) is a member; then the
     channel id and the workspace id. Returns (sql, the attnames of the columns)."""
-    q = connection.ops.quote_name
-    fields = Channel._meta.concrete_fields
-    columns = ", ".join(f"c.{q(field.column)}" for field in fields)
     sql = (
-        f"SELECT {columns}, EXISTS (SELECT 1 FROM {q(ChannelMember._meta.db_table)} m "  # noqa: S608 (names from the models)
-        f"WHERE m.{_column(ChannelMember, 'channel')} = c.{_column(Channel, 'id')} "
-        f"AND m.{_column(ChannelMember, 'user')} = %s) "
-        f"FROM {q(Channel._meta.db_table)} c "
-        f"WHERE c.{_column(Channel, 'id')} = %s AND c.{_column(Channel, 'workspace')} = %s"
+        f"SELECT {columns(Channel, 'c')}, EXISTS (SELECT 1 FROM {table(ChannelMember)} m "  # noqa: S608 (names from the models)
+        f"WHERE m.{column(ChannelMember, 'channel')} = c.{column(Channel, 'id')} "
+        f"AND m.{column(ChannelMember, 'user')} = %s) "
+        f"FROM {table(Channel)} c "
+        f"WHERE c.{column(Channel, 'id')} = %s AND c.{column(Channel, 'workspace')} = %s"
     )
-    return sql, tuple(field.attname for field in fields)
+    return sql, tuple(field.attname for field in Channel._meta.concrete_fields)
 
 
 def _channel_with_viewer(*, workspace, channel_id: UUID | str, viewer) -> Channel:

@@ -62,3 +62,43 @@ def capture_broadcasts():
         for patch in patches:
             stack.enter_context(patch)
         yield captured
+
+
+@contextlib.contextmanager
+def renamed_in_database(model, field: str | None = None, *, sql_writers=()):
+    """`model`'s table (or, with `field`, that field's column) renamed in PostgreSQL and
+    in the model's metadata, as a `db_table` (`db_column`) would name it, for the `with`
+    block (a `db` test's transaction; renamed back on exit). `sql_writers`: the
+    functools.cache'd functions writing SQL once per process (slackclone.sql), cleared on
+    entry and on exit, so that they write it for the renamed name, then the real one."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    table = model._meta.db_table
+    if field is None:
+        target, attribute, old = model._meta, "db_table", table
+    else:
+        target, attribute, old = model._meta.get_field(field), "column", model._meta.get_field(field).column
+    new = f"{old}_renamed"
+
+    def rename(source: str, to: str) -> None:
+        if field is None:
+            statement = f"ALTER TABLE {quote(source)} RENAME TO {quote(to)}"
+        else:
+            statement = f"ALTER TABLE {quote(table)} RENAME COLUMN {quote(source)} TO {quote(to)}"
+        try:
+            with connection.cursor() as cursor:
+                # Django's foreign keys are deferred; PostgreSQL alters no table with checks pending.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(statement)
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        finally:  # even in a failed test's aborted transaction: later tests get the real names
+            for writer in sql_writers:
+                writer.cache_clear()
+
+    rename(old, new)
+    try:
+        with mock.patch.object(target, attribute, new):
+            yield new
+    finally:
+        rename(new, old)

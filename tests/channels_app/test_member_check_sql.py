@@ -1,6 +1,7 @@
 """The channel member check of every send and read, and the batch's senders check, run
 as SQL written once (issue 13, section 2, session 5): the ORM spent ~1.1-1.3 ms of CPU
-compiling each query, on every send. Same answers as the ORM's reads."""
+compiling each query, on every send. Same answers as the ORM's reads; table and column
+names from the models' metadata (slackclone.sql)."""
 
 import uuid
 from unittest import mock
@@ -13,6 +14,7 @@ from accounts.selectors import workspace_or_default
 from channels_app import selectors
 from channels_app.models import Channel, ChannelMember
 from slackclone import errors
+from tests.helpers import renamed_in_database
 
 
 @pytest.fixture
@@ -85,3 +87,42 @@ def test_the_senders_check_answers_per_sender(people):
     assert selectors.channel_senders_check(channel_id=channel.pk, user_ids=[]) == (False, {})
     with pytest.raises(errors.NotFound):
         selectors.channel_senders_check(channel_id=uuid.uuid4(), user_ids=[str(alice.pk)])
+
+
+# Every table of the two statements, and every column they name (the channel's other
+# columns are selected as `Channel._meta.concrete_fields` lists them: one stands for all).
+RENAMED = [
+    (Channel, None),
+    (Channel, "id"),
+    (Channel, "workspace"),
+    (Channel, "archived_at"),
+    (Channel, "is_private"),
+    (Channel, "topic"),
+    (ChannelMember, None),
+    (ChannelMember, "channel"),
+    (ChannelMember, "user"),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "field"), RENAMED, ids=[f"{model.__name__}.{field or 'db_table'}" for model, field in RENAMED]
+)
+def test_the_statements_follow_a_renamed_table_or_column(people, model, field):
+    """As a `db_table` or `db_column` would rename them: no name is written in the SQL."""
+    alice, bob = people
+    channel = Channel.objects.create(name="hot", created_by=alice, is_private=True, topic="t")
+    ChannelMember.objects.create(channel=channel, user=alice)
+    workspace = workspace_or_default(None)
+    writers = [selectors._senders_sql, selectors._channel_with_viewer_sql]
+
+    with renamed_in_database(model, field, sql_writers=writers) as name:
+        assert f'"{name}"' in selectors._senders_sql() + selectors._channel_with_viewer_sql()[0]
+        read = selectors.channel_get_for_member(user=alice, workspace=workspace, channel_id=channel.pk)
+        assert (read.pk, read.topic, read.is_private, read.viewer_is_member) == (channel.pk, "t", True, True)
+        with pytest.raises(errors.NotFound):
+            selectors.channel_get_for_member(user=bob, workspace=workspace, channel_id=channel.pk)
+        archived, refused = selectors.channel_senders_check(
+            channel_id=channel.pk, user_ids=[str(alice.pk), str(bob.pk)]
+        )
+        assert (archived, list(refused)) == (False, [str(bob.pk)])
+    assert f'"{name}"' not in selectors._senders_sql() + selectors._channel_with_viewer_sql()[0]
