@@ -96,6 +96,12 @@ CASES = [
         431,
         "headers_too_large",
     ),
+    (
+        "a header that never ends",  # held by the parser until complete: the server bounds what it buffers
+        "GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + "x" * 1_000_000,
+        431,
+        "headers_too_large",
+    ),
     ("unparsable request line", "NONSENSE", 400, "bad_request"),
 ]
 
