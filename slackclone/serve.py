@@ -19,6 +19,13 @@ and gave the fan-out's p99 of a bare broadcaster. The options:
   `WS_CLOSE_FRAME_BYTES` (1 MiB) close the connection with 1009, and frames under it
   but over `WS_MAX_FRAME_BYTES` get an `error` frame from the application (realtime).
   Keepalive pings every 20 s; a peer that does not answer one in 30 s is dropped.
+  `WebSocketProtocol` (uvicorn's, with two changes): closing a socket whose client stopped
+  reading waits for the backed-up writes only CLOSE_FLUSH_SECONDS, then drops the
+  connection (uvicorn would wait forever: the ping timeout, the close handshake's timeout
+  and SIGTERM would never free the socket, its consumer would never run its disconnect,
+  and the frames queued for it would grow without bound); and the websockets library's
+  DEBUG log of every handshake header (the Authorization header, the ticket) and every
+  frame is off.
 - No access log: the application logs every request itself (slackclone.request_id: JSON
   with LOG_FORMAT=json, with its request id), and a WebSocket handshake's query string
   carries a ticket. No proxy headers: the client address is the TCP peer, and the
@@ -36,8 +43,11 @@ and gave the fan-out's p99 of a bare broadcaster. The options:
 import argparse
 import logging
 import os
+import socket
+import struct
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 APP = "slackclone.asgi:application"
 WS_CLOSE_FRAME_BYTES = 1024 * 1024
@@ -58,6 +68,53 @@ class WebSocketLogFilter(logging.Filter):
         return not (message.startswith('%s - "WebSocket %s"') or message in self.DROPPED)
 
 
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's `websockets-sansio` protocol, whose connection, once closed, is dropped
+    (aborted: the unsent data discarded) if it has not ended CLOSE_FLUSH_SECONDS later, and
+    whose websockets protocol logs nothing at DEBUG (the module docstring says why)."""
+
+    CLOSE_FLUSH_SECONDS = 5.0  # under SHUTDOWN_GRACE_SECONDS: the disconnect runs before the process exits
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn.debug = False  # its "< authorization: Bearer ...", "< GET /ws/v1/?ticket=..."
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(_BoundedCloseTransport(transport, self))
+
+
+class _BoundedCloseTransport:
+    """The transport of a WebSocketProtocol: uvicorn's, whose `close` (which waits for the
+    write buffer to drain) becomes an `abort` with a reset if the connection is still
+    there after CLOSE_FLUSH_SECONDS (a client that reads nothing never drains it; daphne's
+    Twisted aborted such a connection too, at its ping timeout)."""
+
+    def __init__(self, transport, protocol: WebSocketProtocol):
+        self._transport = transport
+        self._protocol = protocol
+        self._abort_timer = None
+        # The calls of every frame, bound here rather than looked up through __getattr__.
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+
+    def close(self) -> None:
+        self._transport.close()
+        if self._abort_timer is None and not self._protocol.disconnected:
+            loop = self._protocol.loop
+            self._abort_timer = loop.call_later(self._protocol.CLOSE_FLUSH_SECONDS, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if self._protocol.disconnected:
+            return
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None:  # a reset: the kernel drops the unsent data too, at once
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._transport.abort()
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
 def options(host: str, port: int, *, ws_ping_interval: float = 20.0) -> dict:
     """uvicorn.run's keyword arguments for slackclone (the module docstring says why)."""
     return {
@@ -65,7 +122,7 @@ def options(host: str, port: int, *, ws_ping_interval: float = 20.0) -> dict:
         "port": port,
         "loop": "uvloop",
         "http": "slackclone.http_limits:HttpProtocol",
-        "ws": "websockets-sansio",
+        "ws": "slackclone.serve:WebSocketProtocol",
         "ws_max_size": WS_CLOSE_FRAME_BYTES,
         "ws_per_message_deflate": False,
         "ws_ping_interval": ws_ping_interval,

@@ -1,0 +1,81 @@
+"""The server process (slackclone.serve: uvicorn) against hostile or unlucky clients, where
+it behaved worse than daphne did (docs/reliability.md, "Attacking the server switch").
+
+- A WebSocket whose client stopped reading: the server's writes back up, and closing the
+  connection waits for them to drain, which never happens. The socket must still go (the
+  application's disconnect runs: presence, groups), at SIGTERM too.
+"""
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+
+import pytest
+
+from realtime import events
+from tests.conftest import token_for
+from tests.e2e.conftest import e2e_logs, extra_server, servers  # noqa: F401  (fixtures)
+from tests.e2e.test_realtime_e2e import channel_of, hello, open_socket, presence_of, user_and_token
+from tests.realtime.support import in_thread
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def never_reading_socket(port: int, token: str) -> socket.socket:
+    """A WebSocket handshake on a raw socket with a tiny receive buffer, never read after."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/v1/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+        ).encode()
+    )
+    return sock
+
+
+async def test_sigterm_drops_a_socket_that_never_reads_and_its_user_goes_offline(
+    servers,  # noqa: F811
+    extra_server,  # noqa: F811
+    make_user,
+):
+    """SIGTERM closes every socket with 1012 and waits SHUTDOWN_GRACE_SECONDS (8 s) for the
+    application. A socket whose writes are stuck (its client reads nothing) never finished
+    closing, so its consumer never ran its disconnect: its user stayed online until the
+    presence TTL (60 s here). Now the close of a stuck socket is bounded: it is dropped,
+    the application's disconnect runs, and the user goes offline within the grace."""
+    from channels.layers import get_channel_layer
+
+    a, _b = servers
+    doomed = await in_thread(lambda: extra_server(PRESENCE_TTL_SECONDS="60", LOG_LEVEL="INFO"))
+    alice, _ = await user_and_token(make_user)
+    bob, bob_token = await user_and_token(make_user)
+    await channel_of(alice, bob)
+    alice_token = await in_thread(token_for, alice)
+    workspace = await in_thread(lambda: alice.workspace_memberships.get().workspace_id)
+
+    async with open_socket(a, bob_token) as bob_ws:
+        await hello(bob_ws)
+        stuck = never_reading_socket(doomed.port, alice_token)
+        try:
+            assert (await presence_of(bob_ws, alice))["status"] == "online"
+            # About 12 MB of frames for alice: far more than the socket buffers hold.
+            layer = get_channel_layer()
+            text = json.dumps({"type": "notification", "pad": "z" * 60_000})
+            for _ in range(200):
+                event = {"type": events.NOTIFICATION, "text": text}
+                await layer.group_send(events.user_group(alice.pk, workspace), event)
+            await asyncio.sleep(1)
+
+            doomed.process.send_signal(signal.SIGTERM)
+            offline = await presence_of(bob_ws, alice, within=15)
+        finally:
+            stuck.close()
+    assert offline["status"] == "offline"
+    await in_thread(doomed.process.wait, 15)
+    assert f"websocket: {alice.pk} disconnected" in doomed.log.read_text()
