@@ -26,6 +26,10 @@ and gave the fan-out's p99 of a bare broadcaster. The options:
   and the frames queued for it would grow without bound); and the websockets library's
   DEBUG log of every handshake header (the Authorization header, the ticket) and every
   frame is off.
+- Idle keep-alive connections are kept TIMEOUT_KEEP_ALIVE_SECONDS (uvicorn's default is
+  5 s): longer than the reverse proxies in front keep theirs idle (nginx's upstream
+  keepalive: 60 s, Caddy's: 2 min), else a proxy's request on a connection the server is
+  closing at that moment is lost (a 502 for a POST, which proxies do not retry).
 - No access log: the application logs every request itself (slackclone.request_id: JSON
   with LOG_FORMAT=json, with its request id), and a WebSocket handshake's query string
   carries a ticket. No proxy headers: the client address is the TCP peer, and the
@@ -52,6 +56,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 APP = "slackclone.asgi:application"
 WS_CLOSE_FRAME_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 8  # under docker stop's 10 s and slackclone.devserver's
+TIMEOUT_KEEP_ALIVE_SECONDS = 130  # over Caddy's 2 min and nginx's 60 s of upstream keep-alive
 
 
 class WebSocketLogFilter(logging.Filter):
@@ -133,6 +138,7 @@ def options(host: str, port: int, *, ws_ping_interval: float = 20.0) -> dict:
         "proxy_headers": False,
         "server_header": False,
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+        "timeout_keep_alive": TIMEOUT_KEEP_ALIVE_SECONDS,
     }
 
 

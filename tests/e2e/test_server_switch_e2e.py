@@ -1,6 +1,9 @@
 """The server process (slackclone.serve: uvicorn) against hostile or unlucky clients, where
 it behaved worse than daphne did (docs/reliability.md, "Attacking the server switch").
 
+- A reverse proxy keeps idle upstream connections for a while (nginx's upstream keepalive:
+  60 s, Caddy's: 2 min) and reuses them; a server that closes them sooner races the
+  proxy's next request on the same connection (a POST lost that way is a 502).
 - A WebSocket whose client stopped reading: the server's writes back up, and closing the
   connection waits for them to drain, which never happens. The socket must still go (the
   application's disconnect runs: presence, groups), at SIGTERM too.
@@ -12,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import time
 
 import pytest
 
@@ -22,6 +26,41 @@ from tests.e2e.test_realtime_e2e import channel_of, hello, open_socket, presence
 from tests.realtime.support import in_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def http_exchange(sock: socket.socket, request: bytes, *, within: float = 10) -> bytes:
+    """Send one request on `sock` and read its whole answer (Content-Length framed)."""
+    sock.sendall(request)
+    sock.settimeout(within)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+HEALTH = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def test_an_idle_keep_alive_connection_outlives_a_short_proxy_pause(servers):  # noqa: F811
+    """uvicorn's default closes a connection idle for 5 s; nginx and Caddy reuse theirs
+    for up to 60 s and 2 min. A connection idle for 6 s still serves a request."""
+    with socket.create_connection(("127.0.0.1", servers[0].port)) as sock:
+        assert http_exchange(sock, HEALTH).startswith(b"HTTP/1.1 200")
+        time.sleep(6)
+        answer = http_exchange(sock, HEALTH)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
 
 
 def never_reading_socket(port: int, token: str) -> socket.socket:
