@@ -202,8 +202,8 @@ class HttpProtocol(HttpToolsProtocol):
         self._refused: tuple[int, str, str] | None = None
 
     def data_received(self, data: bytes) -> None:
-        if getattr(self, "_lingering", False):
-            return  # dropped: the answer was sent, the connection is closing
+        if getattr(self, "_lingering", False) or getattr(self, "_deferred", None) is not None:
+            return  # dropped: the connection closes after its last answer
         held = getattr(self, "_held", None)
         if held is not None:  # the pipeline is full: kept unparsed (reading is paused)
             held += data
@@ -219,13 +219,23 @@ class HttpProtocol(HttpToolsProtocol):
                 self.flow.pause_reading()
                 return
             self._parse(data[start : start + self.FEED_BYTES])
-            if getattr(self, "_lingering", False) or self.transport.is_closing():
+            if getattr(self, "_lingering", False) or getattr(self, "_deferred", None) is not None:
+                return
+            if self.transport.is_closing():
                 return
             if self.transport.get_protocol() is not self:
                 return  # upgraded to a WebSocket (as uvicorn does, the rest is not replayed)
 
     def on_response_complete(self) -> None:
+        last = not self.pipeline  # nothing else is owed once this answer is complete
         super().on_response_complete()
+        deferred = getattr(self, "_deferred", None)
+        if deferred is not None:
+            if last and not self.transport.is_closing():
+                self._unset_keepalive_if_required()
+                self.transport.write(_raw_response(*deferred))
+                self.close_lingering(body_read=False)
+            return
         held = getattr(self, "_held", None)
         if held is not None and len(self.pipeline) < self.PIPELINE_DEPTH and not self.transport.is_closing():
             self._held = None
@@ -269,8 +279,28 @@ class HttpProtocol(HttpToolsProtocol):
             cycle.transport = _LingeringTransport(self, cycle)
 
     def send_400_response(self, msg: str) -> None:
-        self.transport.write(_raw_response(*(getattr(self, "_refused", None) or BAD_REQUEST)))
+        refused = getattr(self, "_refused", None) or BAD_REQUEST
+        if self._answers_owed() and not self.transport.is_closing():
+            # Requests before this one (pipelined) are still being answered: uvicorn would
+            # write the refusal now and close, and their answers would be lost (a POST
+            # done but never acknowledged). The refusal comes after them, in order.
+            self._deferred = refused
+            self.flow.pause_reading()
+            return
+        self.transport.write(_raw_response(*refused))
         self.close_lingering(body_read=False)
+
+    def _answers_owed(self) -> bool:
+        """Whether requests before the one being refused still wait for their answers (a
+        request whose own body failed to parse, if queued, is dropped: it is the refused one)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if not cycle.more_body:
+                return True  # read to its end: answered (or queued to be)
+            if cycle in self.pipeline:
+                self.pipeline.remove(cycle)
+                return True  # the requests before it are still being answered
+        return bool(self.pipeline)
 
     def close_lingering(self, *, body_read: bool) -> None:
         """Close the connection once the answer is written: at once when the request

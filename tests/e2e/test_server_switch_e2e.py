@@ -173,3 +173,29 @@ def test_pipelining_into_a_connection_that_never_reads_costs_little_memory(extra
         for sock in sockets:
             sock.close()
     assert grown < 40, f"{grown:.0f} MiB for 8 connections"
+
+
+@pytest.mark.parametrize(
+    ("refused", "status"),
+    [
+        (b"GARBAGE\x01\r\n\r\n", b"400"),
+        (b"GET /a\x00b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", b"431"),
+    ],
+    ids=["unparsable", "nul-in-path", "head-over-4x"],
+)
+def test_a_refused_pipelined_request_is_answered_after_the_ones_before_it(servers, refused, status):  # noqa: F811
+    """uvicorn answers a request its parser refuses at once and closes: the answers still
+    owed to the requests before it on the connection were lost (a POST done, never
+    acknowledged). They come first now, then the refusal (an envelope), then the close."""
+    login = b'{"username": "nobody", "password": "wrong"}'
+    post = b"POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    post += b"Content-Length: %d\r\n\r\n%s" % (len(login), login)
+    with socket.create_connection(("127.0.0.1", servers[0].port)) as sock:
+        sock.sendall(HEALTH + post + refused)
+        sock.settimeout(10)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200", b"401", status]
+    assert data.endswith(b"}") and b'{"error":{"code":' in data.rsplit(b"\r\n\r\n", 1)[1]
