@@ -98,9 +98,11 @@ class _BoundedCloseTransport:
         self._transport = transport
         self._protocol = protocol
         self._abort_timer = None
-        # The calls of every frame, bound here rather than looked up through __getattr__.
+        # The calls of every frame in or out, bound here rather than looked up through __getattr__.
         self.write = transport.write
         self.is_closing = transport.is_closing
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
 
     def close(self) -> None:
         self._transport.close()
