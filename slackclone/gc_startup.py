@@ -1,7 +1,7 @@
 """Keep the garbage collector's full passes short in a long-running server process.
 
 CPython's full (generation 2) collection walks every tracked container object of the
-process. A daphne process that has imported Django, DRF, Channels and this project
+process. A server process that has imported Django, DRF, Channels and this project
 holds about 160,000 of them before it serves its first request (modules, classes,
 functions, the URLconf, settings), and walking them took ~100 ms on this project's
 2-core machine: every full collection stalled the event loop that long, with every
