@@ -26,6 +26,8 @@ import logging
 from django.conf import settings
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from slackclone.transports import ClosingTransport
+
 logger = logging.getLogger(__name__)
 
 SERVER_LIMIT_FACTOR = 4
@@ -193,6 +195,14 @@ class HttpProtocol(HttpToolsProtocol):
     PIPELINE_DEPTH = 16
     FEED_BYTES = 4 * 1024  # parsed at a time, so that the depth is checked between slices
 
+    def connection_made(self, transport) -> None:
+        self._lingering = False  # closing lingering: what the client still sends is dropped
+        self._deferred: tuple[int, str, str] | None = None  # a refusal owed after earlier answers
+        self._held: bytearray | None = None  # read but not parsed while the pipeline is full
+        self._in_head = False  # between a request's first byte and the end of its head
+        self._refused: tuple[int, str, str] | None = None  # the refusal send_400_response answers
+        super().connection_made(transport)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = 0  # bytes received since this request began, until its head is complete
@@ -202,9 +212,9 @@ class HttpProtocol(HttpToolsProtocol):
         self._refused: tuple[int, str, str] | None = None
 
     def data_received(self, data: bytes) -> None:
-        if getattr(self, "_lingering", False) or getattr(self, "_deferred", None) is not None:
+        if self._lingering or self._deferred is not None:
             return  # dropped: the connection closes after its last answer
-        held = getattr(self, "_held", None)
+        held = self._held
         if held is not None:  # the pipeline is full: kept unparsed (reading is paused)
             held += data
             return
@@ -219,7 +229,7 @@ class HttpProtocol(HttpToolsProtocol):
                 self.flow.pause_reading()
                 return
             self._parse(data[start : start + self.FEED_BYTES])
-            if getattr(self, "_lingering", False) or getattr(self, "_deferred", None) is not None:
+            if self._lingering or self._deferred is not None:
                 return
             if self.transport.is_closing():
                 return
@@ -229,20 +239,20 @@ class HttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         last = not self.pipeline  # nothing else is owed once this answer is complete
         super().on_response_complete()
-        deferred = getattr(self, "_deferred", None)
+        deferred = self._deferred
         if deferred is not None:
             if last and not self.transport.is_closing():
                 self._unset_keepalive_if_required()
                 self.transport.write(_raw_response(*deferred))
                 self.close_lingering(body_read=False)
             return
-        held = getattr(self, "_held", None)
+        held = self._held
         if held is not None and len(self.pipeline) < self.PIPELINE_DEPTH and not self.transport.is_closing():
             self._held = None
             self._feed(bytes(held))
 
     def _parse(self, data: bytes) -> None:
-        was_in_head = getattr(self, "_in_head", False)
+        was_in_head = self._in_head
         super().data_received(data)
         # httptools buffers a header field until it is complete: bound what it holds
         # (the target is bounded as it arrives, by on_url). Counted: the chunks wholly
@@ -276,10 +286,13 @@ class HttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # not a WebSocket upgrade
-            cycle.transport = _LingeringTransport(self, cycle)
+            # Its `Connection: close` lingers if the request's body was not read to its end.
+            cycle.transport = ClosingTransport(
+                self.transport, close=lambda: self.close_lingering(body_read=not cycle.more_body)
+            )
 
     def send_400_response(self, msg: str) -> None:
-        refused = getattr(self, "_refused", None) or BAD_REQUEST
+        refused = self._refused or BAD_REQUEST
         if self._answers_owed() and not self.transport.is_closing():
             # Requests before this one (pipelined) are still being answered: uvicorn would
             # write the refusal now and close, and their answers would be lost (a POST
@@ -315,26 +328,9 @@ class HttpProtocol(HttpToolsProtocol):
         self.loop.call_later(self.LINGER_SECONDS, transport.close)
 
     def eof_received(self) -> None:
-        if getattr(self, "_lingering", False):
+        if self._lingering:
             self.transport.close()
         return super().eof_received()
-
-
-class _LingeringTransport:
-    """The transport a request's response cycle writes to: uvicorn's, except that
-    closing it after the answer (`Connection: close`) lingers if the request's body
-    was not read to its end (HttpProtocol.close_lingering)."""
-
-    def __init__(self, protocol: HttpProtocol, cycle):
-        self._protocol = protocol
-        self._cycle = cycle
-        self._transport = protocol.transport
-
-    def close(self) -> None:
-        self._protocol.close_lingering(body_read=not self._cycle.more_body)
-
-    def __getattr__(self, name):
-        return getattr(self._transport, name)
 
 
 def _head_ceiling() -> int:

@@ -53,6 +53,8 @@ import struct
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from slackclone.transports import ClosingTransport
+
 APP = "slackclone.asgi:application"
 WS_CLOSE_FRAME_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 8  # under docker stop's 10 s and slackclone.devserver's
@@ -85,41 +87,26 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.debug = False  # its "< authorization: Bearer ...", "< GET /ws/v1/?ticket=..."
 
     def connection_made(self, transport) -> None:
-        super().connection_made(_BoundedCloseTransport(transport, self))
-
-
-class _BoundedCloseTransport:
-    """The transport of a WebSocketProtocol: uvicorn's, whose `close` (which waits for the
-    write buffer to drain) becomes an `abort` with a reset if the connection is still
-    there after CLOSE_FLUSH_SECONDS (a client that reads nothing never drains it; daphne's
-    Twisted aborted such a connection too, at its ping timeout)."""
-
-    def __init__(self, transport, protocol: WebSocketProtocol):
-        self._transport = transport
-        self._protocol = protocol
         self._abort_timer = None
-        # The calls of every frame in or out, bound here rather than looked up through __getattr__.
-        self.write = transport.write
-        self.is_closing = transport.is_closing
-        self.pause_reading = transport.pause_reading
-        self.resume_reading = transport.resume_reading
+        super().connection_made(ClosingTransport(transport, close=self._close_bounded))
 
-    def close(self) -> None:
-        self._transport.close()
-        if self._abort_timer is None and not self._protocol.disconnected:
-            loop = self._protocol.loop
-            self._abort_timer = loop.call_later(self._protocol.CLOSE_FLUSH_SECONDS, self._abort_if_open)
+    def _close_bounded(self) -> None:
+        """The transport's close (which waits for the write buffer to drain), made an
+        abort with a reset if the connection is still there CLOSE_FLUSH_SECONDS later:
+        a client that reads nothing never drains it (daphne's Twisted aborted such a
+        connection too, at its ping timeout)."""
+        self.transport.wrapped.close()
+        if self._abort_timer is None and not self.disconnected:
+            self._abort_timer = self.loop.call_later(self.CLOSE_FLUSH_SECONDS, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
-        if self._protocol.disconnected:
+        if self.disconnected:
             return
-        sock = self._transport.get_extra_info("socket")
+        transport = self.transport.wrapped
+        sock = transport.get_extra_info("socket")
         if sock is not None:  # a reset: the kernel drops the unsent data too, at once
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self._transport.abort()
-
-    def __getattr__(self, name):
-        return getattr(self._transport, name)
+        transport.abort()
 
 
 def options(host: str, port: int, *, ws_ping_interval: float = 20.0) -> dict:
