@@ -38,7 +38,7 @@ def check(case: str, what: str, ok: bool, figure: str = "") -> None:
 
 
 def world():
-    from knox.models import AuthToken
+    from common import login_token
 
     from accounts.models import User
     from channels_app.services import channel_create, channel_join
@@ -48,7 +48,7 @@ def world():
     receiver = User.objects.create_user(f"chaos{run}r", f"chaos{run}r@example.com", None)
     channel = channel_create(user=sender, name=f"chaos-{run}")
     channel_join(user=receiver, channel_id=channel.id)
-    return AuthToken.objects.create(sender)[1], AuthToken.objects.create(receiver)[1], str(channel.id), str(receiver.id)
+    return login_token(sender), login_token(receiver), str(channel.id), str(receiver.id)
 
 
 class Socket:

@@ -86,6 +86,20 @@ def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
+def login_token(user) -> str:
+    """An API token for `user`, minted as a login mints it (accounts.services.token_create:
+    bound to the user's membership of the default workspace, with its session; the
+    membership is made if missing), so that a benchmark's requests pay what a logged-in
+    client's pay: one query to authenticate. (A bare knox token, unbound, as the benches
+    used before session 8, is the legacy path: it costs every request one more query,
+    for its membership.) Needs django_setup()."""
+    from accounts.models import WorkspaceMember, default_workspace_id
+    from accounts.services import token_create
+
+    membership, _ = WorkspaceMember.objects.get_or_create(workspace_id=default_workspace_id(), user=user)
+    return token_create(user=user, membership=membership, device_name="bench")
+
+
 def start_web_server(log_dir: Path, settings_module: str, **env_extra: str) -> tuple[str, subprocess.Popen]:
     """One server process (slackclone.serve) of this checkout on a free port: (http base url, process)."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}

@@ -59,6 +59,7 @@ from common import (  # noqa: E402
     SERVERS,
     cpu_seconds,
     emit_row,
+    login_token,
     percentile,
     raise_nofile_limit,
     rss_kib,
@@ -100,7 +101,6 @@ def parse_args() -> argparse.Namespace:
 
 def create_fixture(sockets: int, run: str):
     from django.db import transaction
-    from knox.models import AuthToken
 
     from accounts.models import User
     from channels_app.models import Channel, ChannelMember
@@ -114,7 +114,7 @@ def create_fixture(sockets: int, run: str):
         )
         channel = Channel.objects.create(name=f"bench-{run}", description="bench/fanout.py")
         ChannelMember.objects.bulk_create([ChannelMember(channel=channel, user=user) for user in users])
-    tokens = [AuthToken.objects.create(user)[1] for user in users]
+    tokens = [login_token(user) for user in users]
     return [str(u.pk) for u in users], tokens, str(channel.pk)
 
 

@@ -71,10 +71,9 @@ import django
 
 django.setup()
 
-from common import emit_row, start_web_server, stop_processes, wait_http  # noqa: E402
+from common import emit_row, login_token, start_web_server, stop_processes, wait_http  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.test import Client  # noqa: E402
-from knox.models import AuthToken  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from channels_app.models import Channel, ChannelMember  # noqa: E402
@@ -373,7 +372,7 @@ def main() -> None:
     small_channel = Channel.objects.create(name=f"bench-small-{tag}", created_by=user)
     ChannelMember.objects.create(channel=channel, user=user)
     ChannelMember.objects.create(channel=small_channel, user=user)
-    token = AuthToken.objects.create(user)[1]
+    token = login_token(user)
     conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
     small = Conversation(ConversationKind.CHANNEL, str(small_channel.pk))
     # The other small channels exist only in MongoDB (they make the collection's shape);

@@ -44,6 +44,7 @@ from common import (
     cpu_seconds,
     django_setup,
     emit_row,
+    login_token,
     percentile,
     raise_nofile_limit,
     remove_fixture,
@@ -92,7 +93,6 @@ def parse_args():
 
 def create_fixture(run: str):
     from django.db import transaction
-    from knox.models import AuthToken
 
     from accounts.models import User
     from channels_app.models import Channel, ChannelMember
@@ -105,7 +105,7 @@ def create_fixture(run: str):
         quiet = Channel.objects.create(name=f"quiet-{run}", description="bench/hot_channel.py probe")
         ChannelMember.objects.bulk_create([ChannelMember(channel=hot, user=u) for u in users])
         ChannelMember.objects.bulk_create([ChannelMember(channel=quiet, user=u) for u in users[:2]])
-    tokens = [AuthToken.objects.create(u)[1] for u in users]
+    tokens = [login_token(u) for u in users]
     return [str(u.pk) for u in users], tokens, str(hot.pk), str(quiet.pk)
 
 

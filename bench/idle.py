@@ -41,6 +41,7 @@ from common import (
     django_setup,
     emit_row,
     free_port,
+    login_token,
     raise_nofile_limit,
     rss_kib,
     start_server,
@@ -69,14 +70,13 @@ def parse_args():
 
 
 def create_users(count: int, run: str) -> tuple[list[str], list[str]]:
-    from knox.models import AuthToken
 
     from accounts.models import User
 
     users = User.objects.bulk_create(
         [User(username=f"idle{run}{i}", email=f"idle{run}{i}@bench.invalid", password="!") for i in range(count)]
     )
-    return [str(u.pk) for u in users], [AuthToken.objects.create(u)[1] for u in users]
+    return [str(u.pk) for u in users], [login_token(u) for u in users]
 
 
 async def hold(url: str, tokens: list[str] | None, args, pid: int) -> dict:

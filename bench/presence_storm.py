@@ -36,6 +36,7 @@ from common import (  # noqa: E402
     cpu_seconds,
     django_setup,
     emit_row,
+    login_token,
     raise_nofile_limit,
     start_web_server,
     stop_processes,
@@ -55,7 +56,6 @@ def parse_args():
 
 def create_fixture(count: int, run: str):
     from django.db import transaction
-    from knox.models import AuthToken
 
     from accounts.models import User, WorkspaceMember, default_workspace_id
     from channels_app.models import Channel, ChannelMember
@@ -68,7 +68,7 @@ def create_fixture(count: int, run: str):
         WorkspaceMember.objects.bulk_create([WorkspaceMember(workspace_id=workspace_id, user=u) for u in users])
         channel = Channel.objects.create(name=f"storm-{run}", description="bench/presence_storm.py")
         ChannelMember.objects.bulk_create([ChannelMember(channel=channel, user=user) for user in users])
-    tokens = [AuthToken.objects.create(user)[1] for user in users]
+    tokens = [login_token(user) for user in users]
     return [str(u.pk) for u in users], tokens, str(channel.pk)
 
 

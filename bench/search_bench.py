@@ -33,12 +33,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import django_setup, emit_row, percentile, start_web_server, stop_processes, wait_http
+from bench.common import django_setup, emit_row, login_token, percentile, start_web_server, stop_processes, wait_http
 
 django_setup()
 
 from django.db import connection, transaction  # noqa: E402
-from knox.models import AuthToken  # noqa: E402
 
 from accounts.models import User, default_workspace_id  # noqa: E402
 from channels_app.models import Channel, ChannelMember  # noqa: E402
@@ -289,7 +288,7 @@ def main():
         f"index: {rows:,} rows, {total / rows:.0f} bytes per message in all ({heap / rows:.0f} in the table, "
         f"{(total - heap) / rows:.0f} in its indexes and TOAST)"
     )
-    token = AuthToken.objects.create(user)[1]
+    token = login_token(user)
     server, base_url = None, args.base_url
     if base_url is None and not args.in_process:
         log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"slackclone-bench-search-{tag}"

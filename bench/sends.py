@@ -38,6 +38,7 @@ from common import (
     ORIGIN,
     django_setup,
     emit_row,
+    login_token,
     percentile,
     raise_nofile_limit,
     remove_fixture,
@@ -61,7 +62,6 @@ def parse_args():
 
 def create_fixture(run: str):
     from django.db import transaction
-    from knox.models import AuthToken
 
     from accounts.models import User
     from channels_app.models import Channel, ChannelMember
@@ -75,7 +75,7 @@ def create_fixture(run: str):
         )
         channel = Channel.objects.create(name=f"sends-{run}", description="bench/sends.py")
         ChannelMember.objects.bulk_create([ChannelMember(channel=channel, user=u) for u in users])
-    tokens = [AuthToken.objects.create(u)[1] for u in users]
+    tokens = [login_token(u) for u in users]
     return [str(u.pk) for u in users], tokens, str(channel.pk)
 
 

@@ -78,8 +78,8 @@ def count_5xx(status: int) -> None:
 
 def make_world(n: int, run: str):
     """Users, tokens, channels (about 20 members each) and DMs (pairs), through the ORM."""
+    from common import login_token
     from django.contrib.auth.hashers import make_password
-    from knox.models import AuthToken
 
     from accounts.models import User, WorkspaceMember, default_workspace_id
     from channels_app.services import channel_create, channel_join
@@ -94,7 +94,7 @@ def make_world(n: int, run: str):
     )
     # members of the default workspace (where the services put everything by default)
     WorkspaceMember.objects.bulk_create([WorkspaceMember(workspace_id=default_workspace_id(), user=u) for u in users])
-    tokens = [AuthToken.objects.create(u)[1] for u in users]
+    tokens = [login_token(u) for u in users]
     n_channels = max(1, n // 20)
     channels = [channel_create(user=users[c], name=f"soak-{run}-{c}") for c in range(n_channels)]
     convs = [[] for _ in range(n)]
