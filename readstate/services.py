@@ -12,7 +12,7 @@ The value offered is clamped to the conversation's newest seq first.
 
 from uuid import UUID
 
-from django.db import connection
+from django.db import connection, transaction
 
 from messaging import selectors as message_selectors
 from messaging.documents import Conversation
@@ -42,6 +42,23 @@ def clean_seq(value: object) -> int:
     return value
 
 
+def _clamp(conversation: Conversation, seq: int) -> int:
+    """`seq` clamped to the conversation's newest seq. A client may mark a message it
+    has just heard of: `message.created` is published under the conversation's lock,
+    before the send commits, so its seq can be above the committed newest for a moment.
+    Then (and only then) wait for the writes in flight to commit, and clamp to what
+    they stored: marking the message you were just told about always reaches it."""
+    newest = selectors.newest_seq(conversation_id=conversation.id)
+    if seq <= newest:
+        return seq
+    from messaging.services import conversation_writes_lock
+
+    with transaction.atomic():
+        conversation_writes_lock(conversation)  # waits for the sends in flight
+        newest = selectors.newest_seq(conversation_id=conversation.id)
+    return min(seq, newest)
+
+
 def _mark(sql: str, params: list, *, current) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -60,7 +77,7 @@ def read_mark(
     conversation = message_selectors.conversation_get_for_member(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
-    target = min(seq, selectors.newest_seq(conversation_id=conversation.id))
+    target = _clamp(conversation, seq)
     before = selectors.marker_get(user_id=user.pk, conversation_id=conversation.id)
     marker = _mark(
         _CONVERSATION_MARK_SQL,
@@ -94,7 +111,7 @@ def thread_read_mark(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
     root = thread_root_get(conversation=conversation, root_id=root_id, include_tombstone=True, in_path=True)
-    target = min(seq, selectors.newest_seq(conversation_id=conversation.id))
+    target = _clamp(conversation, seq)
     before = selectors.thread_marker_get(user_id=user.pk, root_id=root.id)
     marker = _mark(
         _THREAD_MARK_SQL,

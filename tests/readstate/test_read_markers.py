@@ -120,3 +120,43 @@ def test_unreads_totals_and_muting(channel, dm, alice, bob, client_for):
     assert _put(client, f"/api/v1/channels/{channel.pk}/preferences", {"muted": "yes"}).status_code == 400
     _put(client, f"/api/v1/dms/{dm.pk}/read", {"seq": 99})
     assert client.get("/api/v1/unreads").json()["unread_conversations"] == 0
+
+
+def test_marking_a_message_as_soon_as_it_is_announced_reaches_it(where, alice, bob, client_for, monkeypatch):
+    """message.created is published under the conversation's lock, before the send
+    commits: a client that marks the announced seq at once (another thread, while the
+    send's transaction is still open) must get that seq, not the one before it."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from realtime import broadcast
+
+    _send(where, bob, "first")
+    client = client_for(alice)
+    answers, readers = [], []
+
+    def mark(seq):
+        try:
+            answers.append((seq, _put(client, _read_url(where), {"seq": seq}).json()))
+        finally:
+            connection.close()
+
+    def announced(original):
+        def publish(*args, **kwargs):
+            messages = [kwargs["message"]] if "message" in kwargs else kwargs["messages"]
+            reader = threading.Thread(target=mark, args=(messages[-1]["seq"],))
+            reader.start()
+            readers.append(reader)
+            time.sleep(0.3)  # the send's transaction stays open meanwhile
+            return original(*args, **kwargs)
+
+        return publish
+
+    monkeypatch.setattr(broadcast, "message_created", announced(broadcast.message_created))
+    monkeypatch.setattr(broadcast, "messages_created", announced(broadcast.messages_created))
+    sent = _send(where, bob, "second")
+    for reader in readers:
+        reader.join(timeout=30)
+    assert answers == [(sent.seq, {"last_read_seq": sent.seq, "unread_count": 0, "mention_count": 0})]
