@@ -7,7 +7,10 @@ marker (`ON CONFLICT ... DO UPDATE ... WHERE last_read_seq < EXCLUDED.last_read_
 PostgreSQL serialises the two writers on the row (or on the unique index for the first
 insert), and the loser re-evaluates the WHERE on the winner's row, so two devices that
 mark 10 and 12 concurrently end at 12 in either order, with no lock held in Python.
-The value offered is clamped to the conversation's newest seq first.
+The value offered is clamped to the conversation's newest seq first (waiting for the
+sends in flight when it is above the committed one: `_clamp`). The `read.updated` of a
+move is published in the upsert's transaction, under the row's lock, so the caller's
+other sockets hear the markers of racing devices in the order they were written.
 """
 
 from uuid import UUID
@@ -59,11 +62,21 @@ def _clamp(conversation: Conversation, seq: int) -> int:
     return min(seq, newest)
 
 
-def _mark(sql: str, params: list, *, current) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return int(row[0]) if row is not None else current()
+def _mark(sql: str, params: list, *, current, announce) -> int:
+    """The upsert, and `announce(marker)` when it moved the marker, both in one
+    transaction: the upsert locks the marker's row (even when its WHERE leaves it as it
+    is), so the read.updated of two devices racing are published in the order their
+    markers were written, and the caller's other sockets never hear it go back."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:  # not raised: the marker was already at or above the target
+            return current()
+        marker = int(row[0])
+        if marker > 0:  # raised (an update applies only upwards; a first row from 0)
+            announce(marker)
+    return marker
 
 
 def read_mark(
@@ -78,15 +91,15 @@ def read_mark(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
     target = _clamp(conversation, seq)
-    before = selectors.marker_get(user_id=user.pk, conversation_id=conversation.id)
     marker = _mark(
         _CONVERSATION_MARK_SQL,
         [user.pk, UUID(conversation.workspace_id), conversation.kind.value, UUID(conversation.id), target],
         current=lambda: selectors.marker_get(user_id=user.pk, conversation_id=conversation.id),
+        announce=lambda marker: _read_updated(
+            user, conversation, {conversation.api_field: conversation.id}, marker, connection_id
+        ),
     )
     counts = selectors.counts_for(user_id=user.pk, conversation=conversation, marker=marker)
-    if marker > before:
-        _read_updated(user, conversation, {conversation.api_field: conversation.id}, marker, connection_id)
     return {"last_read_seq": marker, "unread_count": counts.unread_count, "mention_count": counts.mention_count}
 
 
@@ -112,16 +125,14 @@ def thread_read_mark(
     )
     root = thread_root_get(conversation=conversation, root_id=root_id, include_tombstone=True, in_path=True)
     target = _clamp(conversation, seq)
-    before = selectors.thread_marker_get(user_id=user.pk, root_id=root.id)
+    fields = {conversation.api_field: conversation.id, "root_id": root.id}
     marker = _mark(
         _THREAD_MARK_SQL,
         [user.pk, UUID(conversation.workspace_id), conversation.kind.value, UUID(conversation.id), root.id, target],
         current=lambda: selectors.thread_marker_get(user_id=user.pk, root_id=root.id),
+        announce=lambda marker: _read_updated(user, conversation, fields, marker, connection_id),
     )
     counts = selectors.thread_counts(user_id=user.pk, conversation=conversation, root_id=root.id, marker=marker)
-    if marker > before:
-        fields = {conversation.api_field: conversation.id, "root_id": root.id}
-        _read_updated(user, conversation, fields, marker, connection_id)
     return {"last_read_seq": marker, "unread_count": counts.unread_count, "mention_count": counts.mention_count}
 
 

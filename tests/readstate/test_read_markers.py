@@ -160,3 +160,46 @@ def test_marking_a_message_as_soon_as_it_is_announced_reaches_it(where, alice, b
     for reader in readers:
         reader.join(timeout=30)
     assert answers == [(sent.seq, {"last_read_seq": sent.seq, "unread_count": 0, "mention_count": 0})]
+
+
+def test_racing_devices_announce_their_markers_in_the_order_written(where, alice, bob, client_for, monkeypatch):
+    """Device 1 marks 10 and is slow to publish its read.updated; device 2 marks 12
+    meanwhile. The other sockets must hear 10 then 12, never 12 then 10 (which would
+    leave them showing the marker moved back)."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from realtime import broadcast
+
+    for n in range(12):
+        _send(where, bob, f"m{n}")
+    published, slow_started = [], threading.Event()
+    original = broadcast.user_event
+
+    def user_event(**kwargs):
+        if kwargs["fields"].get("last_read_seq") == 10:
+            slow_started.set()
+            time.sleep(0.3)
+        published.append(kwargs["fields"]["last_read_seq"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(broadcast, "user_event", user_event)
+    clients = [client_for(alice), client_for(alice)]
+
+    def device(index):
+        try:
+            if index == 1:
+                assert slow_started.wait(timeout=10)
+            return _put(clients[index], _read_url(where), {"seq": (10, 12)[index]}).json()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=device, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert published == [10, 12]
+    assert _put(clients[0], _read_url(where), {"seq": 0}).json()["last_read_seq"] == 12
