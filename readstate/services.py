@@ -39,9 +39,13 @@ _THREAD_MARK_SQL = _MARK_SQL.format(
 )
 
 
+SEQ_MAX = 2**62  # any seq a conversation can reach; above it, 400 (the schema's maximum)
+
+
 def clean_seq(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**62:
-        raise errors.ValidationFailed("seq must be an integer >= 0.", fields={"seq": ["Must be an integer >= 0."]})
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > SEQ_MAX:
+        text = f"Must be an integer from 0 to {SEQ_MAX}."
+        raise errors.ValidationFailed(f"seq: {text}", fields={"seq": [text]})
     return value
 
 

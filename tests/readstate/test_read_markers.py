@@ -203,3 +203,14 @@ def test_racing_devices_announce_their_markers_in_the_order_written(where, alice
         thread.join(timeout=30)
     assert published == [10, 12]
     assert _put(clients[0], _read_url(where), {"seq": 0}).json()["last_read_seq"] == 12
+
+
+def test_the_schema_gives_the_seq_range_the_server_accepts(where, alice, bob, client_for):
+    """GET /api/v1/schema/ names the same bounds as the server: 0 to 2**62 (above: 400)."""
+    schema = client_for(alice).get("/api/v1/schema/", {"format": "json"}).json()
+    seq = schema["components"]["schemas"]["ReadMarkInRequest"]["properties"]["seq"]
+    assert (seq["minimum"], seq["maximum"]) == (0, 2**62)
+    _send(where, bob, "m")
+    assert _put(client_for(alice), _read_url(where), {"seq": 2**62}).json()["last_read_seq"] == 1
+    answer = _put(client_for(alice), _read_url(where), {"seq": 2**62 + 1})
+    assert answer.status_code == 400 and answer.json()["error"]["fields"]["seq"]
