@@ -214,3 +214,12 @@ def test_the_schema_gives_the_seq_range_the_server_accepts(where, alice, bob, cl
     assert _put(client_for(alice), _read_url(where), {"seq": 2**62}).json()["last_read_seq"] == 1
     answer = _put(client_for(alice), _read_url(where), {"seq": 2**62 + 1})
     assert answer.status_code == 400 and answer.json()["error"]["fields"]["seq"]
+
+
+def test_the_schema_of_get_threads_gives_its_paging_and_a_non_null_marker(alice, client_for):
+    """GET /threads pages with cursor/limit and always answers an integer last_read_seq."""
+    schema = client_for(alice).get("/api/v1/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/threads"]["get"]
+    assert {"cursor", "limit"} <= {p["name"] for p in operation.get("parameters", [])}
+    marker = schema["components"]["schemas"]["FollowedThread"]["properties"]["last_read_seq"]
+    assert not marker.get("nullable", False)
