@@ -7,8 +7,8 @@ marker (`ON CONFLICT ... DO UPDATE ... WHERE last_read_seq < EXCLUDED.last_read_
 PostgreSQL serialises the two writers on the row (or on the unique index for the first
 insert), and the loser re-evaluates the WHERE on the winner's row, so two devices that
 mark 10 and 12 concurrently end at 12 in either order, with no lock held in Python.
-The value offered is clamped to the conversation's newest seq first (waiting for the
-sends in flight when it is above the committed one: `_clamp`). The `read.updated` of a
+The value offered is clamped to the conversation's newest seq first (the committed
+counter extended over the messages already stored past it: `_clamp`). The `read.updated` of a
 move is published in the upsert's transaction, under the row's lock, so the caller's
 other sockets hear the markers of racing devices in the order they were written.
 """
@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from messaging import selectors as message_selectors
 from messaging.documents import Conversation
+from messaging.repositories import repository_for
 from readstate import selectors
 from readstate.models import ReadMarker, UserStatus
 from realtime import broadcast, events
@@ -50,20 +51,18 @@ def clean_seq(value: object) -> int:
 
 
 def _clamp(conversation: Conversation, seq: int) -> int:
-    """`seq` clamped to the conversation's newest seq. A client may mark a message it
-    has just heard of: `message.created` is published under the conversation's lock,
-    before the send commits, so its seq can be above the committed newest for a moment.
-    Then (and only then) wait for the writes in flight to commit, and clamp to what
-    they stored: marking the message you were just told about always reaches it."""
+    """`seq` clamped to the conversation's newest seq: its committed counter, extended
+    over the messages already stored past it (`stored_through`: the history page's own
+    end). A send publishes `message.created` once its message is stored but before its
+    transaction commits, so a client that marks the seq it was just told about may be
+    ahead of the counter for a moment; it still reaches that message. Read only when
+    `seq` is above the counter (one point read in MongoDB), and without the
+    conversation's lock: a mark never waits for, nor delays, the sends."""
     newest = selectors.newest_seq(conversation_id=conversation.id)
     if seq <= newest:
         return seq
-    from messaging.services import conversation_writes_lock
-
-    with transaction.atomic():
-        conversation_writes_lock(conversation)  # waits for the sends in flight
-        newest = selectors.newest_seq(conversation_id=conversation.id)
-    return min(seq, newest)
+    repo = repository_for(conversation.kind)
+    return min(seq, repo.stored_through(conversation_id=conversation.id, top=newest))
 
 
 def _mark(sql: str, params: list, *, current, announce) -> int:

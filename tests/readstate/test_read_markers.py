@@ -223,3 +223,40 @@ def test_the_schema_of_get_threads_gives_its_paging_and_a_non_null_marker(alice,
     assert {"cursor", "limit"} <= {p["name"] for p in operation.get("parameters", [])}
     marker = schema["components"]["schemas"]["FollowedThread"]["properties"]["last_read_seq"]
     assert not marker.get("nullable", False)
+
+
+def test_a_mark_ahead_of_the_counter_does_not_wait_for_the_conversations_lock(where, alice, bob, client_for):
+    """A hot conversation's members mark read as its messages arrive, often ahead of the
+    committed counter: such a mark must not queue on the conversation's lock (where it
+    would hold a pooled connection and delay the next send batch). Here another
+    transaction holds that lock until the mark has answered (at most 10 s): the mark is
+    answered while the lock is still held."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from messaging.services import conversation_writes_lock
+
+    sent = _send(where, bob, "one")
+    conversation = where.conversation
+    locked, answered, still_locked = threading.Event(), threading.Event(), []
+
+    def hold_lock():
+        try:
+            with transaction.atomic():
+                conversation_writes_lock(conversation)
+                locked.set()
+                answered.wait(timeout=10)
+                still_locked.append(answered.is_set())
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(timeout=10)
+    response = _put(client_for(alice), _read_url(where), {"seq": sent.seq + 1000})
+    answered.set()
+    holder.join(timeout=30)
+    assert response.status_code == 200, response.content
+    assert response.json()["last_read_seq"] == sent.seq
+    assert still_locked == [True]  # answered before the lock was released, not after 10 s
