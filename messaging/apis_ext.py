@@ -147,6 +147,10 @@ class ThreadsApi(APIView):
             "marker `last_read_seq` (0 until PUT …/replies/read set it), not the caller's own. "
             "A root is a channel or a DM message (with `channel_id` or `conversation_id`)."
         ),
+        parameters=[
+            OpenApiParameter("cursor", str, description="A `next_cursor` from the previous page."),
+            OpenApiParameter("limit", int, description="Page size, 1-200 (default 50)."),
+        ],
         responses={
             200: inline_serializer(
                 "FollowedThreadPage",
@@ -156,7 +160,9 @@ class ThreadsApi(APIView):
                         {
                             "root": serializers.DictField(help_text="The root Message (channel or DM shape)."),
                             "unread_replies": serializers.IntegerField(),
-                            "last_read_seq": serializers.IntegerField(allow_null=True),
+                            "last_read_seq": serializers.IntegerField(
+                                help_text="Your thread marker (0 until PUT …/replies/read set it)."
+                            ),
                         },
                         many=True,
                     ),

@@ -85,7 +85,10 @@ class ConversationListApi(APIView):
         "50, max 200). One query per page however many conversations you have. `kinds` restricts the kinds "
         "(comma-separated subset of `channel,dm,group_dm`; default all). Each item carries your read state "
         "(`last_read_seq`, `unread_count`, `mention_count`, `muted`), counted for the page in a few more queries "
-        "(over the unread messages only, on the unread index).",
+        "(over the unread messages only, on the unread index). The order follows activity as it is when each "
+        "page is read: a conversation whose activity changes while you page can move across the cursor (a new "
+        "message lifts it above pages already read; deleting its newest message can bring it back on a later "
+        "page), so dedupe by `id` and keep it current from `message.created` / `message.deleted`.",
         parameters=[
             OpenApiParameter("kinds", str, description="Comma-separated subset of `channel`, `dm`, `group_dm`."),
             OpenApiParameter("cursor", str, description="A `next_cursor` of an earlier page."),

@@ -21,7 +21,13 @@ _KWARGS = {"channel": "channel_id", "dm": "conversation_id", "group_dm": "conver
 
 _READ_IN = inline_serializer(
     "ReadMarkIn",
-    {"seq": serializers.IntegerField(min_value=0, help_text="The seq read up to (inclusive).")},
+    {
+        "seq": serializers.IntegerField(
+            min_value=0,
+            max_value=services.SEQ_MAX,
+            help_text="The seq read up to (inclusive); above the newest seq it is clamped to it.",
+        )
+    },
 )
 _READ_OUT = inline_serializer(
     "ReadState",

@@ -7,15 +7,19 @@ marker (`ON CONFLICT ... DO UPDATE ... WHERE last_read_seq < EXCLUDED.last_read_
 PostgreSQL serialises the two writers on the row (or on the unique index for the first
 insert), and the loser re-evaluates the WHERE on the winner's row, so two devices that
 mark 10 and 12 concurrently end at 12 in either order, with no lock held in Python.
-The value offered is clamped to the conversation's newest seq first.
+The value offered is clamped to the conversation's newest seq first (the committed
+counter extended over the messages already stored past it: `_clamp`). The `read.updated` of a
+move is published in the upsert's transaction, under the row's lock, so the caller's
+other sockets hear the markers of racing devices in the order they were written.
 """
 
 from uuid import UUID
 
-from django.db import connection
+from django.db import connection, transaction
 
 from messaging import selectors as message_selectors
 from messaging.documents import Conversation
+from messaging.repositories import repository_for
 from readstate import selectors
 from readstate.models import ReadMarker, UserStatus
 from realtime import broadcast, events
@@ -36,17 +40,46 @@ _THREAD_MARK_SQL = _MARK_SQL.format(
 )
 
 
+SEQ_MAX = 2**62  # any seq a conversation can reach; above it, 400 (the schema's maximum)
+
+
 def clean_seq(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**62:
-        raise errors.ValidationFailed("seq must be an integer >= 0.", fields={"seq": ["Must be an integer >= 0."]})
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > SEQ_MAX:
+        text = f"Must be an integer from 0 to {SEQ_MAX}."
+        raise errors.ValidationFailed(f"seq: {text}", fields={"seq": [text]})
     return value
 
 
-def _mark(sql: str, params: list, *, current) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return int(row[0]) if row is not None else current()
+def _clamp(conversation: Conversation, seq: int) -> int:
+    """`seq` clamped to the conversation's newest seq: its committed counter, extended
+    over the messages already stored past it (`stored_through`: the history page's own
+    end). A send publishes `message.created` once its message is stored but before its
+    transaction commits, so a client that marks the seq it was just told about may be
+    ahead of the counter for a moment; it still reaches that message. Read only when
+    `seq` is above the counter (one point read in MongoDB), and without the
+    conversation's lock: a mark never waits for, nor delays, the sends."""
+    newest = selectors.newest_seq(conversation_id=conversation.id)
+    if seq <= newest:
+        return seq
+    repo = repository_for(conversation.kind)
+    return min(seq, repo.stored_through(conversation_id=conversation.id, top=newest))
+
+
+def _mark(sql: str, params: list, *, current, announce) -> int:
+    """The upsert, and `announce(marker)` when it moved the marker, both in one
+    transaction: the upsert locks the marker's row (even when its WHERE leaves it as it
+    is), so the read.updated of two devices racing are published in the order their
+    markers were written, and the caller's other sockets never hear it go back."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:  # not raised: the marker was already at or above the target
+            return current()
+        marker = int(row[0])
+        if marker > 0:  # raised (an update applies only upwards; a first row from 0)
+            announce(marker)
+    return marker
 
 
 def read_mark(
@@ -60,16 +93,16 @@ def read_mark(
     conversation = message_selectors.conversation_get_for_member(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
-    target = min(seq, selectors.newest_seq(conversation_id=conversation.id))
-    before = selectors.marker_get(user_id=user.pk, conversation_id=conversation.id)
+    target = _clamp(conversation, seq)
     marker = _mark(
         _CONVERSATION_MARK_SQL,
         [user.pk, UUID(conversation.workspace_id), conversation.kind.value, UUID(conversation.id), target],
         current=lambda: selectors.marker_get(user_id=user.pk, conversation_id=conversation.id),
+        announce=lambda marker: _read_updated(
+            user, conversation, {conversation.api_field: conversation.id}, marker, connection_id
+        ),
     )
     counts = selectors.counts_for(user_id=user.pk, conversation=conversation, marker=marker)
-    if marker > before:
-        _read_updated(user, conversation, {conversation.api_field: conversation.id}, marker, connection_id)
     return {"last_read_seq": marker, "unread_count": counts.unread_count, "mention_count": counts.mention_count}
 
 
@@ -94,17 +127,15 @@ def thread_read_mark(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
     root = thread_root_get(conversation=conversation, root_id=root_id, include_tombstone=True, in_path=True)
-    target = min(seq, selectors.newest_seq(conversation_id=conversation.id))
-    before = selectors.thread_marker_get(user_id=user.pk, root_id=root.id)
+    target = _clamp(conversation, seq)
+    fields = {conversation.api_field: conversation.id, "root_id": root.id}
     marker = _mark(
         _THREAD_MARK_SQL,
         [user.pk, UUID(conversation.workspace_id), conversation.kind.value, UUID(conversation.id), root.id, target],
         current=lambda: selectors.thread_marker_get(user_id=user.pk, root_id=root.id),
+        announce=lambda marker: _read_updated(user, conversation, fields, marker, connection_id),
     )
     counts = selectors.thread_counts(user_id=user.pk, conversation=conversation, root_id=root.id, marker=marker)
-    if marker > before:
-        fields = {conversation.api_field: conversation.id, "root_id": root.id}
-        _read_updated(user, conversation, fields, marker, connection_id)
     return {"last_read_seq": marker, "unread_count": counts.unread_count, "mention_count": counts.mention_count}
 
 

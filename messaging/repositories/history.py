@@ -68,7 +68,7 @@ class HistoryReads:
         the conversation's start (or its end). After WINDOW_MAX_BLOCKS blocks, one
         unbounded keyset query (`page_before` / `page_after`) finishes the page.
 
-        The end: `_ceiling` extends `top` over the messages stored past it without a
+        The end: `stored_through` extends `top` over the messages stored past it without a
         hole (a batch being committed, or a counter behind MongoDB): what one snapshot
         would have shown, never a later message without an earlier one, although the
         blocks are read by several queries.
@@ -102,7 +102,7 @@ class HistoryReads:
             return thread and _windows_too_sparse(reads=reads, covered=covered, found=len(found), limit=limit)
 
         if after is not None:  # oldest first, from after + 1 up to the end
-            end = self._ceiling(conversation_id, top)
+            end = self.stored_through(conversation_id=conversation_id, top=top)
             low = after + 1
             while len(found) < limit and low <= end:
                 block = low // SEQ_BLOCK
@@ -120,7 +120,7 @@ class HistoryReads:
         # newest first, from before - 1 (or the end) down to seq 0
         high = top if before is None else before - 1
         if high >= top:
-            ceiling = self._ceiling(conversation_id, top)
+            ceiling = self.stored_through(conversation_id=conversation_id, top=top)
             high = ceiling if before is None else min(high, ceiling)
         while len(found) < limit and high >= 0:
             block = high // SEQ_BLOCK
@@ -133,7 +133,7 @@ class HistoryReads:
             high = block * SEQ_BLOCK - 1
         return found
 
-    def _ceiling(self, conversation_id: str, top: int) -> int:
+    def stored_through(self, *, conversation_id: str, top: int) -> int:
         """The last seq of the run of stored messages top + 1, top + 2, ... without a
         hole (deleted ones count: they are stored); `top` if there is none. Usually ONE
         point read of seq top + 1 that finds nothing (an equality on seqBlock and seq,

@@ -120,3 +120,143 @@ def test_unreads_totals_and_muting(channel, dm, alice, bob, client_for):
     assert _put(client, f"/api/v1/channels/{channel.pk}/preferences", {"muted": "yes"}).status_code == 400
     _put(client, f"/api/v1/dms/{dm.pk}/read", {"seq": 99})
     assert client.get("/api/v1/unreads").json()["unread_conversations"] == 0
+
+
+def test_marking_a_message_as_soon_as_it_is_announced_reaches_it(where, alice, bob, client_for, monkeypatch):
+    """message.created is published under the conversation's lock, before the send
+    commits: a client that marks the announced seq at once (another thread, while the
+    send's transaction is still open) must get that seq, not the one before it."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from realtime import broadcast
+
+    _send(where, bob, "first")
+    client = client_for(alice)
+    answers, readers = [], []
+
+    def mark(seq):
+        try:
+            answers.append((seq, _put(client, _read_url(where), {"seq": seq}).json()))
+        finally:
+            connection.close()
+
+    def announced(original):
+        def publish(*args, **kwargs):
+            messages = [kwargs["message"]] if "message" in kwargs else kwargs["messages"]
+            reader = threading.Thread(target=mark, args=(messages[-1]["seq"],))
+            reader.start()
+            readers.append(reader)
+            time.sleep(0.3)  # the send's transaction stays open meanwhile
+            return original(*args, **kwargs)
+
+        return publish
+
+    monkeypatch.setattr(broadcast, "message_created", announced(broadcast.message_created))
+    monkeypatch.setattr(broadcast, "messages_created", announced(broadcast.messages_created))
+    sent = _send(where, bob, "second")
+    for reader in readers:
+        reader.join(timeout=30)
+    assert answers == [(sent.seq, {"last_read_seq": sent.seq, "unread_count": 0, "mention_count": 0})]
+
+
+def test_racing_devices_announce_their_markers_in_the_order_written(where, alice, bob, client_for, monkeypatch):
+    """Device 1 marks 10 and is slow to publish its read.updated; device 2 marks 12
+    meanwhile. The other sockets must hear 10 then 12, never 12 then 10 (which would
+    leave them showing the marker moved back)."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from realtime import broadcast
+
+    for n in range(12):
+        _send(where, bob, f"m{n}")
+    published, slow_started = [], threading.Event()
+    original = broadcast.user_event
+
+    def user_event(**kwargs):
+        if kwargs["fields"].get("last_read_seq") == 10:
+            slow_started.set()
+            time.sleep(0.3)
+        published.append(kwargs["fields"]["last_read_seq"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(broadcast, "user_event", user_event)
+    clients = [client_for(alice), client_for(alice)]
+
+    def device(index):
+        try:
+            if index == 1:
+                assert slow_started.wait(timeout=10)
+            return _put(clients[index], _read_url(where), {"seq": (10, 12)[index]}).json()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=device, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert published == [10, 12]
+    assert _put(clients[0], _read_url(where), {"seq": 0}).json()["last_read_seq"] == 12
+
+
+def test_the_schema_gives_the_seq_range_the_server_accepts(where, alice, bob, client_for):
+    """GET /api/v1/schema/ names the same bounds as the server: 0 to 2**62 (above: 400)."""
+    schema = client_for(alice).get("/api/v1/schema/", {"format": "json"}).json()
+    seq = schema["components"]["schemas"]["ReadMarkInRequest"]["properties"]["seq"]
+    assert (seq["minimum"], seq["maximum"]) == (0, 2**62)
+    _send(where, bob, "m")
+    assert _put(client_for(alice), _read_url(where), {"seq": 2**62}).json()["last_read_seq"] == 1
+    answer = _put(client_for(alice), _read_url(where), {"seq": 2**62 + 1})
+    assert answer.status_code == 400 and answer.json()["error"]["fields"]["seq"]
+
+
+def test_the_schema_of_get_threads_gives_its_paging_and_a_non_null_marker(alice, client_for):
+    """GET /threads pages with cursor/limit and always answers an integer last_read_seq."""
+    schema = client_for(alice).get("/api/v1/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/threads"]["get"]
+    assert {"cursor", "limit"} <= {p["name"] for p in operation.get("parameters", [])}
+    marker = schema["components"]["schemas"]["FollowedThread"]["properties"]["last_read_seq"]
+    assert not marker.get("nullable", False)
+
+
+def test_a_mark_ahead_of_the_counter_does_not_wait_for_the_conversations_lock(where, alice, bob, client_for):
+    """A hot conversation's members mark read as its messages arrive, often ahead of the
+    committed counter: such a mark must not queue on the conversation's lock (where it
+    would hold a pooled connection and delay the next send batch). Here another
+    transaction holds that lock until the mark has answered (at most 10 s): the mark is
+    answered while the lock is still held."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from messaging.services import conversation_writes_lock
+
+    sent = _send(where, bob, "one")
+    conversation = where.conversation
+    locked, answered, still_locked = threading.Event(), threading.Event(), []
+
+    def hold_lock():
+        try:
+            with transaction.atomic():
+                conversation_writes_lock(conversation)
+                locked.set()
+                answered.wait(timeout=10)
+                still_locked.append(answered.is_set())
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(timeout=10)
+    response = _put(client_for(alice), _read_url(where), {"seq": sent.seq + 1000})
+    answered.set()
+    holder.join(timeout=30)
+    assert response.status_code == 200, response.content
+    assert response.json()["last_read_seq"] == sent.seq
+    assert still_locked == [True]  # answered before the lock was released, not after 10 s
