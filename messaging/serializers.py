@@ -46,7 +46,8 @@ def sent_message_to_api(message: MessageDocument) -> dict:
 def _thread_fields(message: MessageDocument) -> dict:
     """Threads (issue 17): every message says whether it is a reply; a message that is
     not one is a (possible) root and carries its counters; a deleted root that still
-    has replies is a tombstone (`deleted` true, empty content)."""
+    has replies is a tombstone (`deleted` true, empty content, no files, reactions,
+    mentions or pin)."""
     fields = {"thread_id": message.thread_id, "also_in_channel": message.also_in_channel}
     if message.thread_id is None:
         fields |= {
@@ -57,6 +58,7 @@ def _thread_fields(message: MessageDocument) -> dict:
     fields["deleted"] = message.is_deleted
     if _is_tombstone(message):
         fields["content"] = ""
+        fields["files"] = []  # the deleted message's files are no longer served (contract: "Files")
     return fields
 
 
@@ -75,8 +77,9 @@ def _reaction_mention_pin_fields(message: MessageDocument) -> dict:
         ],
         "mentions": list(message.mentions) if live else [],
         "mentions_channel": message.mentions_channel and live,
-        "pinned_at": format_time(message.pinned_at),
-        "pinned_by": message.pinned_by,
+        # A deleted message is no pin (GET …/pins leaves it out, and it counts for no limit).
+        "pinned_at": format_time(message.pinned_at) if live else None,
+        "pinned_by": message.pinned_by if live else None,
     }
 
 

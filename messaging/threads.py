@@ -150,6 +150,8 @@ def reply_removed_locked(*, reply: MessageDocument) -> MessageDocument | None:
     root = ext.thread_counters_update(repo, conversation_id=reply.conversation.id, root_id=reply.thread_id, delta=-1)
     if root is not None:
         search_services.messages_indexed([root])  # no longer `is:thread` once its last reply went
+        # GET /threads orders by the newest visible reply and lists only threads with one.
+        ThreadFollow.objects.filter(root_id=root.id).update(last_reply_at=root.last_reply_at)
     return root
 
 
@@ -272,8 +274,8 @@ def followed_threads(*, rows: list[ThreadFollow]) -> list[FollowedThread]:
     threads = []
     for row in rows:
         root = found.get(row.root_id)
-        if root is None or (root.is_deleted and root.reply_count == 0):
-            continue
+        if root is None or root.reply_count == 0:
+            continue  # gone, or its replies all deleted (then no thread to list)
         threads.append(FollowedThread(root=root, unread_replies=0, last_read_seq=None))
     return threads
 

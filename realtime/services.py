@@ -50,6 +50,8 @@ FRAME_REQUIRED: dict[str, tuple[str, ...]] = {
     events.PRESENCE_SUBSCRIBE: ("user_ids",),
 }
 WRITE_FRAMES = frozenset({events.REACTION_ADD, events.REACTION_REMOVE, events.MESSAGE_EDIT, events.MESSAGE_DELETE})
+# Frames answered by {"type": "ack" | "error", "frame", "request_id", ...}, a refused one included.
+ACK_FRAMES = WRITE_FRAMES | {events.PRESENCE_SUBSCRIBE}
 
 
 def _reject_constant(name: str):

@@ -131,3 +131,27 @@ async def test_a_reply_reaches_members_as_message_created_then_thread_updated(ws
     updated = await next_frame(alice_socket)
     assert updated["type"] == "thread.updated"
     assert (updated["root_id"], updated["reply_count"], updated["reply_users"]) == (root.id, 1, [str(bob.pk)])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "reaction.add", "message_id": "a", "request_id": "q1"},
+        {"type": "reaction.remove", "message_id": "a", "emoji": "👍", "extra": 1, "request_id": "q1"},
+        {"type": "message.edit", "message_id": "a"},
+        {"type": "message.delete", "message_id": "a", "request_id": 12},
+        {"type": "presence.subscribe", "request_id": "q1"},
+    ],
+)
+async def test_a_write_frame_refused_before_its_service_still_has_the_error_shape_with_frame(
+    ws, user_with_token, frame
+):
+    """Write frames are answered {"type": "error", "frame", "request_id", "error"} whatever
+    was refused: a missing or unknown field, a bad request_id (then null) included."""
+    _user, token = await user_with_token()
+    comm = await ws(token)
+    await comm.send_json_to(frame)
+    error = await next_frame(comm)
+    assert error["type"] == "error" and error["error"]["code"] == "invalid"
+    expected = frame.get("request_id") if isinstance(frame.get("request_id"), str) else None
+    assert error["frame"] == frame["type"] and error["request_id"] == expected

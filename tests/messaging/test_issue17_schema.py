@@ -1,0 +1,14 @@
+"""The OpenAPI schema of issue 17's lists says how to page them (contract: "Threads",
+"Mentions"): GET /threads and GET /mentions take `cursor` and `limit`."""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+
+@pytest.mark.parametrize("path", ["/api/v1/threads", "/api/v1/mentions"])
+def test_the_paged_lists_document_cursor_and_limit(path):
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operation = schema["paths"][path]["get"]
+    assert {"cursor", "limit"} <= {parameter["name"] for parameter in operation.get("parameters", [])}
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "next_cursor" in schema["components"]["schemas"][page]["properties"]
