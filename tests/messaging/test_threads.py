@@ -334,3 +334,18 @@ def test_a_tombstone_shows_no_files_and_no_pin_of_the_deleted_root(where, alice,
         assert tombstone["deleted"] is True and tombstone["content"] == ""
         assert tombstone["files"] == [] and tombstone["pinned_at"] is None and tombstone["pinned_by"] is None
     assert client.get(f"{where.url.rsplit('/messages', 1)[0]}/pins").json()["results"] == []
+
+
+def test_whoever_an_edit_newly_mentions_in_a_thread_follows_it(where, alice, bob, client_for):
+    """Mentions are computed again at edit, and everyone mentioned in a thread follows it."""
+    root = _send(where, alice, "root")
+    reply = _send(where, alice, "a reply of her own", thread_id=root.id)
+    client = client_for(bob)
+    assert client.get("/api/v1/threads").json()["results"] == []
+    services.message_edit(user=alice, message_id=reply.id, content=f"<@{bob.pk}> look", **where.kwargs)
+    assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [root.id]
+    # Mentioned in an edit of the root once it has replies: the same.
+    other = _send(where, alice, "other root")
+    _send(where, alice, "r", thread_id=other.id)
+    services.message_edit(user=alice, message_id=other.id, content=f"other root, @{bob.username}", **where.kwargs)
+    assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [other.id, root.id]
