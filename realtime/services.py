@@ -275,5 +275,6 @@ def socket_message_write(*, user, workspace, frame_type: str, fields: dict) -> d
         )
     else:
         messaging_services.message_delete(user=user, workspace=workspace, message_id=fields["message_id"], **scope)
-        return {"message_id": fields["message_id"]}
+        # The id as `message.deleted` names it (a valid id, since the delete succeeded).
+        return {"message_id": validation.clean_message_id(fields["message_id"])}
     return {"message": message_to_api(message)}

@@ -155,3 +155,15 @@ async def test_a_write_frame_refused_before_its_service_still_has_the_error_shap
     assert error["type"] == "error" and error["error"]["code"] == "invalid"
     expected = frame.get("request_id") if isinstance(frame.get("request_id"), str) else None
     assert error["frame"] == frame["type"] and error["request_id"] == expected
+
+
+async def test_a_delete_ack_names_the_message_as_message_deleted_does(ws, user_with_token):
+    """An id given in upper case is the same message: the ack names it as the event does."""
+    alice, alice_token = await user_with_token()
+    channel_id = await make_channel(alice)
+    message = await post(alice, channel_id, "bye")
+    socket = await ws(alice_token)
+    await socket.send_json_to({"type": "message.delete", "channel_id": channel_id, "message_id": message.id.upper()})
+    ack = await frames_of_type(socket, "ack", 1)
+    deleted = await frames_of_type(socket, "message.deleted", 1)
+    assert ack[0]["message_id"] == deleted[0]["id"] == message.id
