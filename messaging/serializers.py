@@ -234,7 +234,8 @@ class _MessageOutBase(serializers.Serializer):
         allow_null=True, required=False, help_text="Not on replies. The newest visible reply's created_at."
     )
     deleted = serializers.BooleanField(
-        help_text="True only for a tombstone: a deleted root that still has replies (its content is empty)."
+        help_text="True only for a tombstone: a deleted root that still has replies (empty content, no files, "
+        "reactions, mentions or pin)."
     )
     reactions = ReactionSerializer(many=True, help_text="In order of first use.")
     mentions = serializers.ListField(
