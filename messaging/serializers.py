@@ -165,6 +165,7 @@ class MessageSendSerializer(StrictSerializer):
     thread_id = serializers.CharField(
         required=False,
         allow_null=True,
+        trim_whitespace=False,  # " <id>" is refused, as message.send refuses it (the contract's parity rule)
         help_text="Reply in this root's thread: a live TEXT message of this conversation that is no reply itself "
         "(else 400 `invalid_thread`).",
     )

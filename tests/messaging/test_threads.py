@@ -349,3 +349,16 @@ def test_whoever_an_edit_newly_mentions_in_a_thread_follows_it(where, alice, bob
     _send(where, alice, "r", thread_id=other.id)
     services.message_edit(user=alice, message_id=other.id, content=f"other root, @{bob.username}", **where.kwargs)
     assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [other.id, root.id]
+
+
+@pytest.mark.parametrize("pad", [" {}", "{} ", "{}\n"])
+def test_a_padded_thread_id_is_refused_by_rest_as_by_message_send(where, alice, client_for, pad):
+    """What message.send refuses, REST refuses too: the socket takes the id as given."""
+    root = _send(where, alice, "root")
+    answer = client_for(alice).post(where.url, {"content": "r", "thread_id": pad.format(root.id)}, format="json")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_thread"
+    from slackclone import errors
+
+    with pytest.raises(errors.ValidationFailed) as refused:  # the service message.send calls
+        _send(where, alice, "r", thread_id=pad.format(root.id))
+    assert refused.value.code == "invalid_thread"
