@@ -148,8 +148,8 @@ class ThreadsApi(APIView):
             "A root is a channel or a DM message (with `channel_id` or `conversation_id`)."
         ),
         parameters=[
-            OpenApiParameter("cursor", str, description="A `next_cursor` from the previous page."),
-            OpenApiParameter("limit", int, description="Page size, 1-200 (default 50)."),
+            OpenApiParameter("cursor", str, description="A `next_cursor` from the previous page (else 400)."),
+            OpenApiParameter("limit", int, description="Page size, 1-200 (default 50; else 400)."),
         ],
         responses={
             200: inline_serializer(

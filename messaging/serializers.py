@@ -46,7 +46,8 @@ def sent_message_to_api(message: MessageDocument) -> dict:
 def _thread_fields(message: MessageDocument) -> dict:
     """Threads (issue 17): every message says whether it is a reply; a message that is
     not one is a (possible) root and carries its counters; a deleted root that still
-    has replies is a tombstone (`deleted` true, empty content)."""
+    has replies is a tombstone (`deleted` true, empty content, no files, reactions,
+    mentions or pin)."""
     fields = {"thread_id": message.thread_id, "also_in_channel": message.also_in_channel}
     if message.thread_id is None:
         fields |= {
@@ -57,6 +58,7 @@ def _thread_fields(message: MessageDocument) -> dict:
     fields["deleted"] = message.is_deleted
     if _is_tombstone(message):
         fields["content"] = ""
+        fields["files"] = []  # the deleted message's files are no longer served (contract: "Files")
     return fields
 
 
@@ -75,8 +77,9 @@ def _reaction_mention_pin_fields(message: MessageDocument) -> dict:
         ],
         "mentions": list(message.mentions) if live else [],
         "mentions_channel": message.mentions_channel and live,
-        "pinned_at": format_time(message.pinned_at),
-        "pinned_by": message.pinned_by,
+        # A deleted message is no pin (GET …/pins leaves it out, and it counts for no limit).
+        "pinned_at": format_time(message.pinned_at) if live else None,
+        "pinned_by": message.pinned_by if live else None,
     }
 
 
@@ -162,6 +165,7 @@ class MessageSendSerializer(StrictSerializer):
     thread_id = serializers.CharField(
         required=False,
         allow_null=True,
+        trim_whitespace=False,  # " <id>" is refused, as message.send refuses it (the contract's parity rule)
         help_text="Reply in this root's thread: a live TEXT message of this conversation that is no reply itself "
         "(else 400 `invalid_thread`).",
     )
@@ -231,7 +235,8 @@ class _MessageOutBase(serializers.Serializer):
         allow_null=True, required=False, help_text="Not on replies. The newest visible reply's created_at."
     )
     deleted = serializers.BooleanField(
-        help_text="True only for a tombstone: a deleted root that still has replies (its content is empty)."
+        help_text="True only for a tombstone: a deleted root that still has replies (empty content, no files, "
+        "reactions, mentions or pin)."
     )
     reactions = ReactionSerializer(many=True, help_text="In order of first use.")
     mentions = serializers.ListField(

@@ -150,6 +150,8 @@ def reply_removed_locked(*, reply: MessageDocument) -> MessageDocument | None:
     root = ext.thread_counters_update(repo, conversation_id=reply.conversation.id, root_id=reply.thread_id, delta=-1)
     if root is not None:
         search_services.messages_indexed([root])  # no longer `is:thread` once its last reply went
+        # GET /threads orders by the newest visible reply and lists only threads with one.
+        ThreadFollow.objects.filter(root_id=root.id).update(last_reply_at=root.last_reply_at)
     return root
 
 
@@ -194,6 +196,33 @@ def _follows_on_reply(*, root: MessageDocument, reply: MessageDocument) -> None:
             [ThreadFollow(user_id=uid, following=True, **common) for uid in sorted(others)], ignore_conflicts=True
         )
     ThreadFollow.objects.filter(root_id=root.id).update(last_reply_at=root.last_reply_at)
+
+
+def follows_on_edit(*, before: MessageDocument, after: MessageDocument) -> None:
+    """An edit of a reply, or of a root that has replies, that mentions someone new: they
+    follow the thread unless they unfollowed it (contract: "everyone mentioned in the
+    thread follow it"; mentions are computed again at edit). A root without replies
+    needs nothing: its mentioned follow at its first reply."""
+    added = sorted(set(after.mentions) - set(before.mentions) - {after.sender_id})
+    if not added:
+        return
+    conversation = after.conversation
+    root = after
+    if after.thread_id is not None:
+        repo = repository_for(conversation.kind)
+        root = repo.get(conversation_id=conversation.id, message_id=after.thread_id, include_deleted=True)
+    if root is None or root.reply_count == 0:
+        return
+    common = {
+        "workspace_id": conversation.workspace_id,
+        "kind": conversation.kind.value,
+        "conversation_id": UUID(conversation.id),
+        "root_id": root.id,
+        "last_reply_at": root.last_reply_at,
+    }
+    ThreadFollow.objects.bulk_create(
+        [ThreadFollow(user_id=uid, following=True, **common) for uid in added], ignore_conflicts=True
+    )
 
 
 def thread_follow_set(
@@ -272,8 +301,8 @@ def followed_threads(*, rows: list[ThreadFollow]) -> list[FollowedThread]:
     threads = []
     for row in rows:
         root = found.get(row.root_id)
-        if root is None or (root.is_deleted and root.reply_count == 0):
-            continue
+        if root is None or root.reply_count == 0:
+            continue  # gone, or its replies all deleted (then no thread to list)
         threads.append(FollowedThread(root=root, unread_replies=0, last_read_seq=None))
     return threads
 

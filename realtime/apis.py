@@ -43,6 +43,12 @@ join or open after connecting):
   member of every member's presence; a client shows such members' presence by subscribing.
 - `typing` `{{"channel_id" | "conversation_id", "user_id"}}` (never sent back to the typist's own
   connections)
+- *Addition (issue 17):* `thread.updated` `{{"channel_id" | "conversation_id", "root_id", "reply_count",
+  "reply_users", "last_reply_at"}}` after a reply's `message.created` (and after a reply's
+  `message.deleted`); `reaction.added` / `reaction.removed` `{{"channel_id" | "conversation_id",
+  "message_id", "emoji", "user_id", "count"}}` (`count` 0 when the emoji's last reaction went); a pin
+  or an unpin sends `message.updated`; deleting a root with replies sends `message.updated` with the
+  tombstone (`"deleted": true`, empty `content`) instead of `message.deleted`.
 
 **Client frames:**
 - `{{"type": "ping"}}` -> `{{"type": "pong"}}`
@@ -54,7 +60,15 @@ join or open after connecting):
   `client_msg_id` is acked with the original message and not broadcast again. The same rules as
   `POST .../messages`, in the same order: the write budget (`THROTTLE_WRITE`, one budget per user
   shared with every REST write), then `content` and `client_msg_id`, then membership and state.
-
+  *Addition (issue 17):* `thread_id` and `also_in_channel` as in `POST .../messages` (a reply).
+- *Addition (issue 17):* writes on a message, with the rules, errors and write budget of REST:
+  `{{"type": "reaction.add" | "reaction.remove", "channel_id" | "conversation_id", "message_id", "emoji",
+  "request_id"?}}` (as `PUT` / `DELETE .../messages/{{id}}/reactions/{{emoji}}`),
+  `{{"type": "message.edit", ..., "message_id", "content", "request_id"?}}` (as `PATCH`),
+  `{{"type": "message.delete", ..., "message_id", "request_id"?}}` (as `DELETE`) ->
+  `{{"type": "ack", "frame": <the frame's type>, "request_id", "message": Message}}` (a delete:
+  `"message_id"` instead of `"message"`), or `{{"type": "error", "frame", "request_id", "error"}}`
+  (also when the frame itself is refused: a missing or unknown field, a bad `request_id`).
 - *Addition (issue 13):* `{{"type": "presence.subscribe", "user_ids": [id, ...], "request_id"?}}`: the
   users whose presence this connection hears from now on (at most 500; each frame REPLACES the
   previous one, `[]` ends it; DM and group-DM partners and small channels' members are implied,

@@ -173,7 +173,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def send_error(
         self, exc: Exception, *, client_msg_id: object = None, for_send: bool = False, echo: dict | None = None
     ) -> None:
-        """An `error` frame for `exc`; `echo`: the frame's `request_id` part ({} or {"request_id"})."""
+        """An `error` frame for `exc`; `echo`: the frame's `request_id` part ({} or {"request_id"}), with
+        `frame` for the frames answered by `ack` (realtime.services.ACK_FRAMES)."""
         frame = {"type": events.ERROR}
         if for_send:
             frame["client_msg_id"] = client_msg_id if isinstance(client_msg_id, str) else None
@@ -266,12 +267,17 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             frame = services.frame_parse(text=text_data, data=bytes_data)
             frame_type, fields = services.frame_validate(frame)
         except errors.DomainError as exc:
-            for_send = isinstance(frame, dict) and frame.get("type") == events.MESSAGE_SEND
+            kind = frame.get("type") if isinstance(frame, dict) else None
+            for_send = kind == events.MESSAGE_SEND
+            echo = services.request_id_echo(frame)
+            if isinstance(kind, str) and kind in services.ACK_FRAMES:
+                # Answered {"type": "error", "frame", "request_id", "error"} whatever was refused.
+                echo = {"frame": kind, "request_id": echo.get("request_id")}
             await self.send_error(
                 exc,
                 client_msg_id=frame.get("client_msg_id") if for_send else None,
                 for_send=for_send,
-                echo=services.request_id_echo(frame),
+                echo=echo,
             )
             return
         if frame_type in services.WRITE_FRAMES:

@@ -50,6 +50,8 @@ FRAME_REQUIRED: dict[str, tuple[str, ...]] = {
     events.PRESENCE_SUBSCRIBE: ("user_ids",),
 }
 WRITE_FRAMES = frozenset({events.REACTION_ADD, events.REACTION_REMOVE, events.MESSAGE_EDIT, events.MESSAGE_DELETE})
+# Frames answered by {"type": "ack" | "error", "frame", "request_id", ...}, a refused one included.
+ACK_FRAMES = WRITE_FRAMES | {events.PRESENCE_SUBSCRIBE}
 
 
 def _reject_constant(name: str):
@@ -273,5 +275,6 @@ def socket_message_write(*, user, workspace, frame_type: str, fields: dict) -> d
         )
     else:
         messaging_services.message_delete(user=user, workspace=workspace, message_id=fields["message_id"], **scope)
-        return {"message_id": fields["message_id"]}
+        # The id as `message.deleted` names it (a valid id, since the delete succeeded).
+        return {"message_id": validation.clean_message_id(fields["message_id"])}
     return {"message": message_to_api(message)}

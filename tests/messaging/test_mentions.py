@@ -27,6 +27,18 @@ def test_parse_finds_ids_names_and_channel_mentions_outside_code():
         assert mentions_parse(text).channel is False, text
 
 
+@pytest.mark.parametrize("content", ["`" * 3999 + "a", "`" * 4000, "`" * 2000 + "a" * 2000])
+def test_parse_is_fast_on_long_unclosed_backtick_runs(content):
+    """A sender must not make each send or edit cost the server ~0.5 s of CPU (it did with
+    4,000 characters of backticks that no run closes)."""
+    import time
+
+    started = time.perf_counter()
+    mentions_parse(content + " @bob")
+    assert time.perf_counter() - started < 0.05
+    assert mentions_parse("`" * 20 + " @carol " + "`" * 20 + " @bob").usernames == ("bob",)
+
+
 def test_resolve_only_members_of_the_conversations_workspace(alice, bob, make_user):
     from accounts.models import Workspace
     from tests.conftest import join_workspace

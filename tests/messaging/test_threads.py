@@ -294,3 +294,71 @@ def test_a_reply_deleted_before_it_is_counted_is_never_counted(where, alice, bob
     _send(where, bob, "stays", thread_id=root.id)
     repo = repository_for(where.conversation.kind)
     assert _root(where, root.id).reply_count == ext.replies_count(repo, conversation_id=where.pk, root_id=root.id) == 1
+
+
+def test_deleting_replies_reorders_the_threads_list_and_a_thread_without_replies_leaves_it(
+    where, alice, bob, client_for
+):
+    """GET /threads: newest *visible* reply first, and only threads that have one."""
+    first, second = _send(where, alice, "first"), _send(where, alice, "second")
+    early = _send(where, bob, "early", thread_id=first.id)
+    _send(where, bob, "middle", thread_id=second.id)
+    late = _send(where, bob, "late", thread_id=first.id)
+    client = client_for(alice)
+    assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [first.id, second.id]
+
+    services.message_delete(user=bob, message_id=late.id, **where.kwargs)
+    assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [second.id, first.id]
+    services.message_delete(user=bob, message_id=early.id, **where.kwargs)
+    assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [second.id]
+
+
+def test_a_tombstone_shows_no_files_and_no_pin_of_the_deleted_root(where, alice, bob, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from files import services as file_services
+    from messaging import pins
+
+    secret = SimpleUploadedFile("secret-plan.txt", b"secret")
+    upload = file_services.file_upload(user=alice, workspace=None, uploaded=secret)
+    root = _send(where, alice, "root with a file", file_ids=[str(upload.pk)])
+    pins.message_pin_set(user=bob, message_id=root.id, pinned=True, **where.kwargs)
+    _send(where, bob, "r", thread_id=root.id)
+    with capture_broadcasts() as captured:
+        services.message_delete(user=alice, message_id=root.id, **where.kwargs)
+    [announced] = [m["message"] for m in captured.of("message_updated")]
+    client = client_for(bob)
+    shown = {m["id"]: m for m in client.get(where.url).json()["results"]}[root.id]
+    [listed] = [t["root"] for t in client.get("/api/v1/threads").json()["results"]]
+    for tombstone in (announced, shown, listed):
+        assert tombstone["deleted"] is True and tombstone["content"] == ""
+        assert tombstone["files"] == [] and tombstone["pinned_at"] is None and tombstone["pinned_by"] is None
+    assert client.get(f"{where.url.rsplit('/messages', 1)[0]}/pins").json()["results"] == []
+
+
+def test_whoever_an_edit_newly_mentions_in_a_thread_follows_it(where, alice, bob, client_for):
+    """Mentions are computed again at edit, and everyone mentioned in a thread follows it."""
+    root = _send(where, alice, "root")
+    reply = _send(where, alice, "a reply of her own", thread_id=root.id)
+    client = client_for(bob)
+    assert client.get("/api/v1/threads").json()["results"] == []
+    services.message_edit(user=alice, message_id=reply.id, content=f"<@{bob.pk}> look", **where.kwargs)
+    assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [root.id]
+    # Mentioned in an edit of the root once it has replies: the same.
+    other = _send(where, alice, "other root")
+    _send(where, alice, "r", thread_id=other.id)
+    services.message_edit(user=alice, message_id=other.id, content=f"other root, @{bob.username}", **where.kwargs)
+    assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [other.id, root.id]
+
+
+@pytest.mark.parametrize("pad", [" {}", "{} ", "{}\n"])
+def test_a_padded_thread_id_is_refused_by_rest_as_by_message_send(where, alice, client_for, pad):
+    """What message.send refuses, REST refuses too: the socket takes the id as given."""
+    root = _send(where, alice, "root")
+    answer = client_for(alice).post(where.url, {"content": "r", "thread_id": pad.format(root.id)}, format="json")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_thread"
+    from slackclone import errors
+
+    with pytest.raises(errors.ValidationFailed) as refused:  # the service message.send calls
+        _send(where, alice, "r", thread_id=pad.format(root.id))
+    assert refused.value.code == "invalid_thread"

@@ -131,3 +131,39 @@ async def test_a_reply_reaches_members_as_message_created_then_thread_updated(ws
     updated = await next_frame(alice_socket)
     assert updated["type"] == "thread.updated"
     assert (updated["root_id"], updated["reply_count"], updated["reply_users"]) == (root.id, 1, [str(bob.pk)])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "reaction.add", "message_id": "a", "request_id": "q1"},
+        {"type": "reaction.remove", "message_id": "a", "emoji": "👍", "extra": 1, "request_id": "q1"},
+        {"type": "message.edit", "message_id": "a"},
+        {"type": "message.delete", "message_id": "a", "request_id": 12},
+        {"type": "presence.subscribe", "request_id": "q1"},
+    ],
+)
+async def test_a_write_frame_refused_before_its_service_still_has_the_error_shape_with_frame(
+    ws, user_with_token, frame
+):
+    """Write frames are answered {"type": "error", "frame", "request_id", "error"} whatever
+    was refused: a missing or unknown field, a bad request_id (then null) included."""
+    _user, token = await user_with_token()
+    comm = await ws(token)
+    await comm.send_json_to(frame)
+    error = await next_frame(comm)
+    assert error["type"] == "error" and error["error"]["code"] == "invalid"
+    expected = frame.get("request_id") if isinstance(frame.get("request_id"), str) else None
+    assert error["frame"] == frame["type"] and error["request_id"] == expected
+
+
+async def test_a_delete_ack_names_the_message_as_message_deleted_does(ws, user_with_token):
+    """An id given in upper case is the same message: the ack names it as the event does."""
+    alice, alice_token = await user_with_token()
+    channel_id = await make_channel(alice)
+    message = await post(alice, channel_id, "bye")
+    socket = await ws(alice_token)
+    await socket.send_json_to({"type": "message.delete", "channel_id": channel_id, "message_id": message.id.upper()})
+    ack = await frames_of_type(socket, "ack", 1)
+    deleted = await frames_of_type(socket, "message.deleted", 1)
+    assert ack[0]["message_id"] == deleted[0]["id"] == message.id
