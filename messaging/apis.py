@@ -191,7 +191,9 @@ def _delete_schema(*, where: str, errors: tuple[int, ...], operation_id: str):
             "a SYSTEM message only staff (403 `system_message_immutable`). Deleting twice is a 404. "
             "Of concurrent deletes of one message (API or admin) exactly one answers 204 and is announced "
             "(one `message.deleted`); the others answer 404. Once a delete answered 204 the message stays "
-            "deleted: later edits and deletes of it answer 404."
+            "deleted: later edits and deletes of it answer 404. A channel's archive does not stop it: an "
+            "archived channel is read-only for sends, edits, reactions and pins, but its authors (and staff) "
+            "can still remove a message."
         ),
         parameters=[_MESSAGE_ID],
         request=None,
