@@ -134,7 +134,12 @@ def clean_emoji(value: object, *, field: str = "emoji") -> str:
         raise errors.ValidationFailed(text, fields={field: [text]}, code="invalid_emoji")
     candidate = emoji_lib.emojize(value.strip(), language="alias")
     if not emoji_lib.is_emoji(candidate):
-        raise errors.ValidationFailed(text, fields={field: [text]}, code="invalid_emoji")
+        # A form some keyboards and clients send: over-qualified (👍 + U+FE0F) or asking
+        # for text presentation (☺ + U+FE0E). The same emoji once its variation selectors
+        # go, qualified again below: one reaction whichever form was sent.
+        candidate = candidate.replace("\ufe0f", "").replace("\ufe0e", "")
+        if not candidate or not emoji_lib.is_emoji(candidate):
+            raise errors.ValidationFailed(text, fields={field: [text]}, code="invalid_emoji")
     if emoji_lib.EMOJI_DATA.get(candidate, {}).get("status") == emoji_lib.STATUS["fully_qualified"]:
         return candidate
     # Through its name and back: the fully-qualified form (❤ -> ❤️), kept only if it is

@@ -31,13 +31,20 @@ def where(where_all):
         (":heart:", "❤️"),
         ("🏳️\u200d🌈", "🏳️\u200d🌈"),
         ("🇫🇷", "🇫🇷"),
+        ("👍\ufe0f", "👍"),  # over-qualified (some keyboards send it)
+        ("👍🏽\ufe0f", "👍🏽"),
+        ("☺\ufe0e", "☺️"),  # text presentation -> the emoji
+        ("❤\ufe0e", "❤️"),
+        ("1\ufe0f\u20e3", "1\ufe0f\u20e3"),  # a keycap keeps its selector
     ],
 )
 def test_emoji_are_validated_and_normalized(raw, stored):
     assert reactions.clean_emoji(raw) == stored
 
 
-@pytest.mark.parametrize("raw", ["x", "", "👍👍", ":not_an_emoji:", "\u200d", "a" * 65, None, 5, "👍 x"])
+@pytest.mark.parametrize(
+    "raw", ["x", "", "👍👍", ":not_an_emoji:", "\u200d", "a" * 65, None, 5, "👍 x", "\ufe0f", "\ufe0e\ufe0f", "x\ufe0f"]
+)
 def test_anything_else_is_invalid_emoji(raw):
     with pytest.raises(errors.ValidationFailed) as caught:
         reactions.clean_emoji(raw)
