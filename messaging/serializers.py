@@ -35,11 +35,13 @@ def message_to_api(message: MessageDocument) -> dict:
 def sent_message_to_api(message: MessageDocument) -> dict:
     """The answer to a send (REST 201/200, the WebSocket's message.ack). A retry whose
     client_msg_id names a message deleted since answers 200 with that message as
-    deleted: `deleted` true, no content, files, reactions or mentions (a deleted
+    deleted: `deleted` true, no content, files, reactions, mentions or pin (a deleted
     message is never shown again, even to its author)."""
     data = message_to_api(message)
     if message.is_deleted:
-        data.update(content="", files=[], reactions=[], mentions=[], mentions_channel=False)
+        data.update(
+            content="", files=[], reactions=[], mentions=[], mentions_channel=False, pinned_at=None, pinned_by=None
+        )
     return data
 
 

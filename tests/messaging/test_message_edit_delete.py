@@ -193,6 +193,7 @@ def test_a_retry_of_a_deleted_message_answers_it_deleted_without_its_content(ali
     a message deleted since answers 200 with the tombstone, never the deleted text."""
     client = client_for(alice)
     first = client.post(where.url, {"content": "secret", "client_msg_id": "k"}, format="json").json()
+    assert client.put(f"{where.url}/{first['id']}/pin").status_code == 200
     assert client.delete(f"{where.url}/{first['id']}").status_code == 204
 
     again = client.post(where.url, {"content": "secret", "client_msg_id": "k"}, format="json")
@@ -201,3 +202,4 @@ def test_a_retry_of_a_deleted_message_answers_it_deleted_without_its_content(ali
     body = again.json()
     assert body["id"] == first["id"] and body["deleted"] is True
     assert body["content"] == "" and body["files"] == [] and body["reactions"] == []
+    assert body["pinned_at"] is None and body["pinned_by"] is None  # a deleted message is no pin
