@@ -158,19 +158,30 @@ class FileIdsField(_RawField):
         )
 
 
+@extend_schema_field({"type": "string", "nullable": True})
+class ThreadIdField(_RawField):
+    """`thread_id` as sent, judged by the send service (messaging.threads.send_fields)
+    exactly as `message.send` is: anything but a live root's id (a padded id, "", a
+    number, `true`) is 400 `invalid_thread`. Null or absent: no thread."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            clean=lambda value: value,
+            required=False,
+            allow_null=True,
+            help_text="Reply in this root's thread: a live TEXT message of this conversation that is no reply itself "
+            "(else 400 `invalid_thread`).",
+            **kwargs,
+        )
+
+
 class MessageSendSerializer(StrictSerializer):
     """Body of a new message. Unknown fields are refused."""
 
     content = ContentField(required=False, clean=lambda value: value)
     client_msg_id = ClientMsgIdField()
     file_ids = FileIdsField()
-    thread_id = serializers.CharField(
-        required=False,
-        allow_null=True,
-        trim_whitespace=False,  # " <id>" is refused, as message.send refuses it (the contract's parity rule)
-        help_text="Reply in this root's thread: a live TEXT message of this conversation that is no reply itself "
-        "(else 400 `invalid_thread`).",
-    )
+    thread_id = ThreadIdField()
     also_in_channel = StrictBooleanField(
         required=False,
         allow_null=True,

@@ -351,14 +351,16 @@ def test_whoever_an_edit_newly_mentions_in_a_thread_follows_it(where, alice, bob
     assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [other.id, root.id]
 
 
-@pytest.mark.parametrize("pad", [" {}", "{} ", "{}\n"])
-def test_a_padded_thread_id_is_refused_by_rest_as_by_message_send(where, alice, client_for, pad):
-    """What message.send refuses, REST refuses too: the socket takes the id as given."""
+@pytest.mark.parametrize("pad", [" {}", "{} ", "{}\n", "", True, 5, ["{}"], {"id": "{}"}])
+def test_a_bad_thread_id_is_refused_by_rest_as_by_message_send(where, alice, client_for, pad):
+    """What message.send refuses, REST refuses too, with the same code: the socket takes
+    the id as given (a padded id, "", a number, `true`, a list or an object)."""
     root = _send(where, alice, "root")
-    answer = client_for(alice).post(where.url, {"content": "r", "thread_id": pad.format(root.id)}, format="json")
-    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_thread"
+    value = pad.format(root.id) if isinstance(pad, str) else pad
+    answer = client_for(alice).post(where.url, {"content": "r", "thread_id": value}, format="json")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_thread", answer.json()
     from slackclone import errors
 
     with pytest.raises(errors.ValidationFailed) as refused:  # the service message.send calls
-        _send(where, alice, "r", thread_id=pad.format(root.id))
+        _send(where, alice, "r", thread_id=value)
     assert refused.value.code == "invalid_thread"
