@@ -49,6 +49,15 @@ join or open after connecting):
   "message_id", "emoji", "user_id", "count"}}` (`count` 0 when the emoji's last reaction went); a pin
   or an unpin sends `message.updated`; deleting a root with replies sends `message.updated` with the
   tombstone (`"deleted": true`, empty `content`) instead of `message.deleted`.
+- *Addition (issue 16):* `channel.updated` `{{"channel": Channel}}` (a rename, a description or topic,
+  an archive or unarchive; `my_role` is null in it: read yours from `GET /channels/{{id}}`),
+  `channel.deleted` `{{"channel_id"}}`, `member.role_changed` `{{"channel_id", "user_id", "role"}}`, to
+  the channel's members.
+- *Addition (issue 18), to your own sockets only:* `read.updated` `{{"channel_id" | "conversation_id",
+  "root_id"?, "last_read_seq"}}` when your marker moved (`root_id` for a thread's marker; never sent
+  to the socket named by the PUT's `X-Connection-Id`; heard in the order the markers were written);
+  `notification` `{{"reason": "dm" | "mention" | "thread_reply", "message": Message}}` (the rules are
+  the contract's "Read state, unread counts and notifications").
 
 **Client frames:**
 - `{{"type": "ping"}}` -> `{{"type": "pong"}}`
