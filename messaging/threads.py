@@ -171,18 +171,23 @@ def after_reply_removed(*, root: MessageDocument | None) -> None:
 # --- Following -------------------------------------------------------------------
 
 
-def _follows_on_reply(*, root: MessageDocument, reply: MessageDocument) -> None:
-    """The replier follows (again, even after an unfollow); the root's author and
-    everyone mentioned in the root or the reply follow unless they unfollowed; every
-    follower row gets the thread's newest reply time."""
+def _follow_fields(root: MessageDocument) -> dict:
+    """The ThreadFollow fields every follower row of `root`'s thread shares."""
     conversation = root.conversation
-    common = {
+    return {
         "workspace_id": conversation.workspace_id,
         "kind": conversation.kind.value,
         "conversation_id": UUID(conversation.id),
         "root_id": root.id,
         "last_reply_at": root.last_reply_at,
     }
+
+
+def _follows_on_reply(*, root: MessageDocument, reply: MessageDocument) -> None:
+    """The replier follows (again, even after an unfollow); the root's author and
+    everyone mentioned in the root or the reply follow unless they unfollowed; every
+    follower row gets the thread's newest reply time."""
+    common = _follow_fields(root)
     if reply.sender_id is not None:
         ThreadFollow.objects.bulk_create(
             [ThreadFollow(user_id=reply.sender_id, following=True, **common)],
@@ -213,13 +218,7 @@ def follows_on_edit(*, before: MessageDocument, after: MessageDocument) -> None:
         root = repo.get(conversation_id=conversation.id, message_id=after.thread_id, include_deleted=True)
     if root is None or root.reply_count == 0:
         return
-    common = {
-        "workspace_id": conversation.workspace_id,
-        "kind": conversation.kind.value,
-        "conversation_id": UUID(conversation.id),
-        "root_id": root.id,
-        "last_reply_at": root.last_reply_at,
-    }
+    common = _follow_fields(root)
     ThreadFollow.objects.bulk_create(
         [ThreadFollow(user_id=uid, following=True, **common) for uid in added], ignore_conflicts=True
     )
