@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fault injection against REAL services: stops and restarts MongoDB, Redis and
 PostgreSQL of a PRIVATE stack (bench/private_stack.py: DATA_DIR=/tmp/slackclone-chaos,
-ports 56432/56479/57117), never the shared development services.
+ports 23664/23711/24349), never the shared development services.
 
     .venv/bin/python bench/chaos.py            # or: make chaos
 

@@ -3,11 +3,12 @@
 The services (PostgreSQL, Redis, the MongoDB-compatible server) run under their own
 DATA_DIR and ports, so stopping and restarting them disturbs nobody else:
 
-    DATA_DIR=/tmp/slackclone-chaos PG_PORT=56432 REDIS_PORT=56479 MONGO_PORT=57117 scripts/services.sh start
+    DATA_DIR=/tmp/slackclone-chaos PG_PORT=23664 REDIS_PORT=23711 MONGO_PORT=24349 scripts/services.sh start
 
-Those are the ports of a checkout on the default ports; a checkout whose own services run on
-other ports (PG_PORT, REDIS_PORT, MONGO_PORT) gets its private stack shifted the same way, with
-a data dir of its own, so two checkouts on one machine never share a private stack.
+Those are the ports of a checkout on the default ports: PG_PORT + 1000, REDIS_PORT + 100 and
+MONGO_PORT + 100, modulo 32768 (below Linux's ephemeral port range). A checkout whose own
+services run on other ports gets its private stack shifted the same way, with a data dir of
+its own, so two checkouts on one machine never share a private stack.
 """
 
 import os
@@ -24,7 +25,22 @@ _REDIS_PORT = int(os.environ.get("REDIS_PORT", "56379"))
 _MONGO_PORT = int(os.environ.get("MONGO_PORT", "57017"))
 _SUFFIX = "" if _PG_PORT == 55432 else f"-{_PG_PORT}"
 DATA_DIR = os.environ.get("CHAOS_DATA_DIR", f"/tmp/slackclone-chaos{_SUFFIX}")
-PORTS = {"PG_PORT": str(_PG_PORT + 1000), "REDIS_PORT": str(_REDIS_PORT + 100), "MONGO_PORT": str(_MONGO_PORT + 100)}
+# Below 32768, outside Linux's ephemeral range (32768-60999), where the default ports are:
+# a private service starts in the middle of the test suite, when hundreds of outgoing
+# connections hold ephemeral ports, and PostgreSQL failed to bind 56432 once because one of
+# them held it ("Address already in use").
+_EPHEMERAL_START = 32768
+
+
+def _private_port(port: int, offset: int) -> int:
+    return (port + offset) % _EPHEMERAL_START
+
+
+PORTS = {
+    "PG_PORT": str(_private_port(_PG_PORT, 1000)),
+    "REDIS_PORT": str(_private_port(_REDIS_PORT, 100)),
+    "MONGO_PORT": str(_private_port(_MONGO_PORT, 100)),
+}
 STORE_ENV = {
     "DATABASE_URL": f"postgres://slackclone@127.0.0.1:{PORTS['PG_PORT']}/slackclone",
     "MONGO_URL": f"mongodb://127.0.0.1:{PORTS['MONGO_PORT']}/",
