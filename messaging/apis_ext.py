@@ -18,7 +18,7 @@ from messaging.serializers import (
     message_to_api,
 )
 from slackclone.api.pagination import ApiCursorPagination
-from slackclone.api.schema import ErrorEnvelopeSerializer, error_responses
+from slackclone.api.schema import PAGE_PARAMETERS, ErrorEnvelopeSerializer, error_responses
 
 _ROOT_ID = OpenApiParameter(
     "root_id", str, OpenApiParameter.PATH, description="The thread root's id (24 hex characters); else 404."
@@ -149,10 +149,7 @@ class ThreadsApi(APIView):
             "fewer than `limit` threads (a thread whose replies were all deleted is left out): follow "
             "`next_cursor` until it is null."
         ),
-        parameters=[
-            OpenApiParameter("cursor", str, description="A `next_cursor` from the previous page (else 400)."),
-            OpenApiParameter("limit", int, description="Page size, 1-200 (default 50; else 400)."),
-        ],
+        parameters=PAGE_PARAMETERS,
         responses={
             200: inline_serializer(
                 "FollowedThreadPage",
@@ -300,10 +297,7 @@ class MentionsApi(APIView):
             "of the token's workspace you are in now. `@channel` / `@here` are not listed here (they are in "
             "`mentions_channel`). Paged with `cursor` and `limit` (1-200, default 50)."
         ),
-        parameters=[
-            OpenApiParameter("cursor", str, description="A `next_cursor` from the previous page."),
-            OpenApiParameter("limit", int, description="Page size, 1-200 (default 50)."),
-        ],
+        parameters=PAGE_PARAMETERS,
         responses={
             200: inline_serializer(
                 "MentionPage",

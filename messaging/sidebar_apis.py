@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts.serializers import UserSerializer
 from messaging import sidebar
 from slackclone.api.fields import TimeField, format_time
-from slackclone.api.schema import error_responses
+from slackclone.api.schema import PAGE_PARAMETERS, error_responses
 
 
 class LatestSerializer(serializers.Serializer):
@@ -91,8 +91,7 @@ class ConversationListApi(APIView):
         "page), so dedupe by `id` and keep it current from `message.created` / `message.deleted`.",
         parameters=[
             OpenApiParameter("kinds", str, description="Comma-separated subset of `channel`, `dm`, `group_dm`."),
-            OpenApiParameter("cursor", str, description="A `next_cursor` of an earlier page."),
-            OpenApiParameter("limit", int, description="Page size, 1-200 (default 50)."),
+            *PAGE_PARAMETERS,
         ],
         responses={
             200: inline_serializer(

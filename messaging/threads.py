@@ -150,8 +150,7 @@ def reply_removed_locked(*, reply: MessageDocument) -> MessageDocument | None:
     root = ext.thread_counters_update(repo, conversation_id=reply.conversation.id, root_id=reply.thread_id, delta=-1)
     if root is not None:
         search_services.messages_indexed([root])  # no longer `is:thread` once its last reply went
-        # GET /threads orders by the newest visible reply and lists only threads with one.
-        ThreadFollow.objects.filter(root_id=root.id).update(last_reply_at=root.last_reply_at)
+        _follows_touch(root)
     return root
 
 
@@ -183,6 +182,12 @@ def _follow_fields(root: MessageDocument) -> dict:
     }
 
 
+def _follows_touch(root: MessageDocument) -> None:
+    """Every follower row of `root`'s thread gets its newest visible reply's time (None
+    once its replies are all deleted): what GET /threads orders and filters by."""
+    ThreadFollow.objects.filter(root_id=root.id).update(last_reply_at=root.last_reply_at)
+
+
 def _follows_on_reply(*, root: MessageDocument, reply: MessageDocument) -> None:
     """The replier follows (again, even after an unfollow); the root's author and
     everyone mentioned in the root or the reply follow unless they unfollowed; every
@@ -200,7 +205,7 @@ def _follows_on_reply(*, root: MessageDocument, reply: MessageDocument) -> None:
         ThreadFollow.objects.bulk_create(
             [ThreadFollow(user_id=uid, following=True, **common) for uid in sorted(others)], ignore_conflicts=True
         )
-    ThreadFollow.objects.filter(root_id=root.id).update(last_reply_at=root.last_reply_at)
+    _follows_touch(root)
 
 
 def follows_on_edit(*, before: MessageDocument, after: MessageDocument) -> None:

@@ -173,8 +173,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def send_error(
         self, exc: Exception, *, client_msg_id: object = None, for_send: bool = False, echo: dict | None = None
     ) -> None:
-        """An `error` frame for `exc`; `echo`: the frame's `request_id` part ({} or {"request_id"}), with
-        `frame` for the frames answered by `ack` (realtime.services.ACK_FRAMES)."""
+        """An `error` frame for `exc`; `echo`: the frame's `request_id` part ({} or {"request_id"}), or
+        {"frame", "request_id"} for the frames answered by `ack` (realtime.services.ACK_FRAMES)."""
         frame = {"type": events.ERROR}
         if for_send:
             frame["client_msg_id"] = client_msg_id if isinstance(client_msg_id, str) else None
@@ -332,9 +332,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 user=self.user, workspace=self.workspace, frame_type=frame_type, fields=fields
             )
         except Exception as exc:
-            error = {"type": events.ERROR, "frame": frame_type, "request_id": request_id}
-            error["error"] = as_domain_error(exc).as_dict()
-            await self.send_frame(error)
+            await self.send_error(exc, echo={"frame": frame_type, "request_id": request_id})
             return
         await self.send_frame({"type": events.ACK, "frame": frame_type, "request_id": request_id, **answer})
 
@@ -356,9 +354,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await asyncio.gather(*(self.channel_layer.group_discard(group, self.channel_name) for group in gone))
             await asyncio.gather(*(self.channel_layer.group_add(group, self.channel_name) for group in new))
         except Exception as exc:
-            error = {"type": events.ERROR, "frame": events.PRESENCE_SUBSCRIBE, "request_id": request_id}
-            error["error"] = as_domain_error(exc).as_dict()
-            await self.send_frame(error)
+            await self.send_error(exc, echo={"frame": events.PRESENCE_SUBSCRIBE, "request_id": request_id})
             return
         await self.send_frame(
             {"type": events.ACK, "frame": events.PRESENCE_SUBSCRIBE, "request_id": request_id, **answer}

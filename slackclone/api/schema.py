@@ -5,7 +5,7 @@ point at the one `ErrorEnvelope` component (see `slackclone.api.exceptions`).
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -48,6 +48,14 @@ ERROR_DESCRIPTIONS = {
     "`message.send`); the `Retry-After` header and `error.retry_after` give the seconds to wait.",
     503: "A store is unavailable (`store_unavailable`); the `Retry-After` header gives the seconds to wait.",
 }
+
+
+# `?cursor=` and `?limit=` of a keyset-paged list (contract: "Conventions"): one
+# description for every list that pages as `{"results", "next_cursor"}`.
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="A `next_cursor` from the previous page (else 400)."),
+    OpenApiParameter("limit", int, description="Page size, 1-200 (default 50; else 400)."),
+]
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
