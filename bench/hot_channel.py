@@ -315,6 +315,34 @@ async def closed_loop(client, urls, tokens, channel_id, concurrency, seconds, re
 # --- one configuration --------------------------------------------------------------
 
 
+def batch_totals(urls) -> tuple[float, float, float]:
+    """(batches, sends in them, seconds holding the lock) so far, over every server:
+    the group commit's histograms on /metrics (slackclone.metrics)."""
+    import urllib.request
+
+    totals = {"slackclone_send_batch_size_count": 0.0, "slackclone_send_batch_size_sum": 0.0}
+    totals["slackclone_send_batch_seconds_sum"] = 0.0
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+                text = response.read().decode()
+        except OSError:  # a baseline without these metrics
+            continue
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in totals:
+                totals[name] += float(value)
+    return tuple(totals.values())
+
+
+def batch_note(before, after) -> str:
+    batches, sends, seconds = (b - a for a, b in zip(before, after, strict=True))
+    if not batches:
+        return "no batches"
+    held = seconds * 1000 / batches
+    return f"{batches:.0f} batches of {sends / batches:.1f} sends, {held:.1f} ms under the lock each"
+
+
 def start_profile(args, pids, label: str):
     """py-spy the first server for --profile s (None when off); the file is printed."""
     if not args.profile or not pids:
@@ -367,9 +395,11 @@ async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep
             )
         if args.c16_seconds > 0:
             cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            batches0 = await loop.run_in_executor(None, batch_totals, urls)
             profiler = start_profile(args, pids, f"{args.label}-{len(urls)}proc-c16")
             c16 = await closed_loop(client, urls, tokens[:16], hot_id, 16, args.c16_seconds, args.timeout)
             c16["cpu_ms_per_send"] = (sum(cpu_seconds(pid) for pid in pids) - cpu0) * 1000 / max(1, c16["accepted"])
+            c16["batches"] = batch_note(batches0, await loop.run_in_executor(None, batch_totals, urls))
             await loop.run_in_executor(None, end_profile, args, profiler)
             await asyncio.sleep(args.drain)
             c16["lost"], c16["delivery_p99"] = await loop.run_in_executor(None, delivery, children, c16["ids"])
@@ -502,7 +532,7 @@ def main() -> None:
                 print(
                     f"concurrency 16, one conversation, {count} proc, {name}: {r['rate']:.1f} sends/s, "
                     f"ack p99 {r['p99']:.0f} ms, 5xx {r['5xx']}, shed {r['shed']}, failed {r['failed']}, "
-                    f"lost {r['lost']}, {r['cpu_ms_per_send']:.1f} ms server CPU per send"
+                    f"lost {r['lost']}, {r['cpu_ms_per_send']:.1f} ms server CPU per send; {r.get('batches', '-')}"
                 )
     for count in counts:
         report_sweep(count, results[count])

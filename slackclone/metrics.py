@@ -78,6 +78,18 @@ WEBSOCKETS_TOTAL = Counter(
     "WebSocket handshakes by result (accepted, refused).",
     ["result"],
 )
+SEND_BATCH_SIZE = Histogram(
+    "slackclone_send_batch_size",
+    "Sends stored together by one group commit (messaging.services.group_commit): one "
+    "lock, one seq range, one insert, one publish.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+SEND_BATCH_SECONDS = Histogram(
+    "slackclone_send_batch_seconds",
+    "Time one group-commit batch holds its conversation's lock: the seq range, the "
+    "insert, the derived rows and the commit.",
+    buckets=_LATENCY_BUCKETS,
+)
 STORE_SECONDS = Histogram(
     "slackclone_store_operation_seconds",
     "Latency of one store operation: a PostgreSQL statement or a MongoDB command.",

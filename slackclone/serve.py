@@ -19,8 +19,10 @@ and gave the fan-out's p99 of a bare broadcaster. The options:
   `WS_CLOSE_FRAME_BYTES` (1 MiB) close the connection with 1009, and frames under it
   but over `WS_MAX_FRAME_BYTES` get an `error` frame from the application (realtime).
   Keepalive pings every 20 s; a peer that does not answer one in 30 s is dropped.
-  `WebSocketProtocol` (uvicorn's, with two changes): closing a socket whose client stopped
-  reading waits for the backed-up writes only CLOSE_FLUSH_SECONDS, then drops the
+  `WebSocketProtocol` (uvicorn's, with three changes): the frames written to a socket
+  during one turn of the event loop go out in one write (slackclone.transports
+  `CoalescingTransport`: a hot conversation's batch is several frames per socket);
+  closing a socket whose client stopped reading waits for the backed-up writes only CLOSE_FLUSH_SECONDS, then drops the
   connection (uvicorn would wait forever: the ping timeout, the close handshake's timeout
   and SIGTERM would never free the socket, its consumer would never run its disconnect,
   and the frames queued for it would grow without bound); and the websockets library's
@@ -53,7 +55,7 @@ import struct
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from slackclone.transports import ClosingTransport
+from slackclone.transports import CoalescingTransport
 
 APP = "slackclone.asgi:application"
 WS_CLOSE_FRAME_BYTES = 1024 * 1024
@@ -76,7 +78,8 @@ class WebSocketLogFilter(logging.Filter):
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's `websockets-sansio` protocol, whose connection, once closed, is dropped
+    """uvicorn's `websockets-sansio` protocol, whose writes of one turn of the event loop
+    are coalesced (`CoalescingTransport`), whose connection, once closed, is dropped
     (aborted: the unsent data discarded) if it has not ended CLOSE_FLUSH_SECONDS later, and
     whose websockets protocol logs nothing at DEBUG (the module docstring says why)."""
 
@@ -88,13 +91,14 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_made(self, transport) -> None:
         self._abort_timer = None
-        super().connection_made(ClosingTransport(transport, close=self._close_bounded))
+        super().connection_made(CoalescingTransport(transport, close=self._close_bounded, loop=self.loop))
 
     def _close_bounded(self) -> None:
         """The transport's close (which waits for the write buffer to drain), made an
         abort with a reset if the connection is still there CLOSE_FLUSH_SECONDS later:
         a client that reads nothing never drains it (daphne's Twisted aborted such a
         connection too, at its ping timeout)."""
+        self.transport.flush()
         self.transport.wrapped.close()
         if self._abort_timer is None and not self.disconnected:
             self._abort_timer = self.loop.call_later(self.CLOSE_FLUSH_SECONDS, self._abort_if_open)

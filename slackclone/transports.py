@@ -12,6 +12,7 @@ So each wraps the real transport in a `ClosingTransport` with its own close, and
 everything else to the real one.
 """
 
+import weakref
 from collections.abc import Callable
 
 
@@ -32,3 +33,74 @@ class ClosingTransport:
 
     def __getattr__(self, name: str):
         return getattr(self.wrapped, name)
+
+
+class _Flusher:
+    """The event loop's one pending flush of every `CoalescingTransport` written to
+    during the current turn: one `call_soon` a turn for the whole process, not one per
+    socket."""
+
+    __slots__ = ("due", "loop", "scheduled")
+
+    def __init__(self, loop) -> None:
+        self.loop = loop
+        self.due: list[CoalescingTransport] = []
+        self.scheduled = False
+
+    def add(self, transport: "CoalescingTransport") -> None:
+        self.due.append(transport)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        due, self.due = self.due, []
+        self.scheduled = False
+        for transport in due:
+            transport.flush()
+
+
+_flushers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _flusher_of(loop) -> _Flusher:
+    flusher = _flushers.get(loop)
+    if flusher is None:
+        flusher = _flushers[loop] = _Flusher(loop)
+    return flusher
+
+
+class CoalescingTransport(ClosingTransport):
+    """A `ClosingTransport` whose writes made during one turn of the event loop go out
+    as ONE write of the real transport (one `send` system call), at the start of the
+    next turn, in the order they were made.
+
+    Why (issue 13, sections 2 and 3; docs/performance.md, session 9): the fan-out writes
+    every message's frame to every socket of its conversation, and a batch of a hot
+    conversation (the group commit) is several messages, read from Redis together. One
+    system call per frame was a fifth of the server's GIL time at concurrency 16
+    (py-spy: `WebSocketsSansIOProtocol.send`'s own time, uvloop writing at once); a
+    socket's frames of one turn now cost one.
+
+    `flush()` writes what is pending now (the WebSocket protocol calls it before it
+    closes the connection, so the close frame and everything before it go out first);
+    after `abort()`, or once the connection is lost, what is pending is dropped, as the
+    real transport drops its unsent buffer."""
+
+    def __init__(self, transport, *, close: Callable[[], None], loop) -> None:
+        super().__init__(transport, close=close)
+        self._pending: list[bytes] | None = None
+        self._flusher = _flusher_of(loop)
+        self.write = self._write
+
+    def _write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._flusher.add(self)
+        else:
+            self._pending.append(data)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self.wrapped.is_closing():
+            self.wrapped.write(pending[0] if len(pending) == 1 else b"".join(pending))

@@ -4,6 +4,7 @@ go in together (issue 13; see docs/performance.md)."""
 import copy
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from messaging.services.store import (
 )
 from realtime import broadcast
 from slackclone import admission, errors
+from slackclone.metrics import SEND_BATCH_SECONDS, SEND_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +129,12 @@ def _lead_batch(conversation: Conversation, key: tuple[str, str], queue: _SendQu
     them, and hand the lead to the next queued send, if any."""
     with _send_queues_lock:
         batch = [queue.waiting.popleft() for _ in range(min(len(queue.waiting), settings.SEND_BATCH_MAX))]
+    started = time.perf_counter()
     try:
         _send_batch(conversation, batch)
     finally:
+        SEND_BATCH_SECONDS.observe(time.perf_counter() - started)
+        SEND_BATCH_SIZE.observe(len(batch))
         with _send_queues_lock:
             if queue.waiting:
                 successor = queue.waiting[0]
