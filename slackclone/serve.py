@@ -22,12 +22,12 @@ and gave the fan-out's p99 of a bare broadcaster. The options:
   `WebSocketProtocol` (uvicorn's, with three changes): the frames written to a socket
   during one turn of the event loop go out in one write (slackclone.transports
   `CoalescingTransport`: a hot conversation's batch is several frames per socket);
-  closing a socket whose client stopped reading waits for the backed-up writes only CLOSE_FLUSH_SECONDS, then drops the
-  connection (uvicorn would wait forever: the ping timeout, the close handshake's timeout
-  and SIGTERM would never free the socket, its consumer would never run its disconnect,
-  and the frames queued for it would grow without bound); and the websockets library's
-  DEBUG log of every handshake header (the Authorization header, the ticket) and every
-  frame is off.
+  closing a socket whose client stopped reading waits for the backed-up writes only
+  CLOSE_FLUSH_SECONDS, then drops the connection (uvicorn would wait forever: the ping
+  timeout, the close handshake's timeout and SIGTERM would never free the socket, its
+  consumer would never run its disconnect, and the frames queued for it would grow
+  without bound); and the websockets library's DEBUG log of every handshake header (the
+  Authorization header, the ticket) and every frame is off.
 - Idle keep-alive connections are kept TIMEOUT_KEEP_ALIVE_SECONDS (uvicorn's default is
   5 s): longer than the reverse proxies in front keep theirs idle (nginx's upstream
   keepalive: 60 s, Caddy's: 2 min), else a proxy's request on a connection the server is

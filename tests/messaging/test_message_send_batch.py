@@ -66,6 +66,16 @@ def _first_send_held(monkeypatch, channel, on_hold=None):
         go.set()
 
 
+def _batch_metrics() -> tuple[float, float, float]:
+    """slackclone_send_batch_size's (count, sum, batches of 5 to 8 sends) so far."""
+    from prometheus_client import REGISTRY
+
+    def sample(suffix: str, **labels) -> float:
+        return REGISTRY.get_sample_value(f"slackclone_send_batch_size{suffix}", labels) or 0.0
+
+    return sample("_count"), sample("_sum"), sample("_bucket", le="8.0") - sample("_bucket", le="4.0")
+
+
 def _seqs(channel) -> list[int]:
     return [d["seq"] for d in get_db()["channel_messages"].find({"channelId": str(channel.pk)}).sort("seq", 1)]
 
@@ -75,6 +85,7 @@ def test_sends_queued_behind_the_lock_go_in_as_one_batch_with_duplicates_and_ret
 ):
     alice, bob = make_user(), make_user()
     channel = make_channel(alice, bob)
+    batches_before = _batch_metrics()
     old = services.message_send(sender=alice, channel_id=channel.pk, content="old", client_msg_id="old").message
     queued = [  # (sender, client_msg_id), queued in this order behind the held send
         (alice, "b"),
@@ -118,6 +129,9 @@ def test_sends_queued_behind_the_lock_go_in_as_one_batch_with_duplicates_and_ret
     assert [call["message"]["seq"] for call in captured.of("message_created")] == [2, 3, 4, 5, 6]
     assert MessageSequence.objects.get(conversation_id=channel.pk).last_seq == 6
     assert services.message_send(sender=alice, channel_id=channel.pk, content="next").message.seq == 7
+    # slackclone_send_batch_size: "old", the held send, the queued six, "next".
+    count, total, sized_5_to_8 = (b - a for a, b in zip(batches_before, _batch_metrics(), strict=True))
+    assert (count, total, sized_5_to_8) == (4, 9, 1)
 
 
 def test_a_batch_resyncs_a_counter_behind_mongodb(make_user, make_channel, monkeypatch):

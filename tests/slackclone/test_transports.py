@@ -1,0 +1,121 @@
+"""slackclone.transports.CoalescingTransport over real sockets on uvloop (the server's
+loop): the writes of one turn of the event loop are one write of the real transport, in
+order; a close sends what is pending first; an abort or a lost connection drops it."""
+
+import asyncio
+import socket
+
+import uvloop
+
+from slackclone.transports import CoalescingTransport
+
+
+class _Sink(asyncio.Protocol):
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+
+class _Recording:
+    """The real transport, its writes recorded (uvloop's `write` cannot be replaced)."""
+
+    def __init__(self, transport) -> None:
+        self.transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.transport, name)
+
+
+async def _pair():
+    """(coalescing transport over a real socket, the peer socket, the real transport's
+    writes as a list the test reads)."""
+    ours, theirs = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_accepted_socket(_Sink, ours)
+    recording = _Recording(transport)
+    wrapper = CoalescingTransport(recording, close=transport.close, loop=loop)
+    theirs.setblocking(False)
+    return wrapper, theirs, recording.writes
+
+
+async def _read_all(sock: socket.socket, size: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    data = b""
+    while len(data) < size:
+        chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def on_uvloop(test):
+    """Run the coroutine test on uvloop, the server's loop."""
+
+    def run() -> None:
+        uvloop.run(test())
+
+    run.__name__ = test.__name__
+    return run
+
+
+@on_uvloop
+async def test_the_writes_of_one_turn_go_out_as_one_write_in_order():
+    transport, peer, writes = await _pair()
+    for frame in (b"one;", b"two;", b"three;"):
+        transport.write(frame)
+    assert writes == []  # nothing written before the turn ends
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert writes == [b"one;two;three;"]
+    assert await _read_all(peer, 14) == b"one;two;three;"
+    transport.write(b"four;")  # a later turn: its own write
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert writes == [b"one;two;three;", b"four;"]
+    peer.close()
+    transport.wrapped.close()
+
+
+@on_uvloop
+async def test_many_sockets_written_in_one_turn_each_get_their_frames():
+    pairs = [await _pair() for _ in range(20)]
+    for i, (transport, _, _) in enumerate(pairs):
+        transport.write(f"a{i};".encode())
+        transport.write(f"b{i};".encode())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    for i, (transport, peer, writes) in enumerate(pairs):
+        expected = f"a{i};b{i};".encode()
+        assert writes == [expected]
+        assert await _read_all(peer, len(expected)) == expected
+        peer.close()
+        transport.wrapped.close()
+
+
+@on_uvloop
+async def test_flush_before_close_sends_what_is_pending_then_the_end():
+    transport, peer, writes = await _pair()
+    transport.write(b"last frame;")
+    transport.write(b"close frame")
+    transport.flush()  # what WebSocketProtocol's close does first
+    transport.wrapped.close()
+    assert await _read_all(peer, 1 << 20) == b"last frame;close frame"  # then EOF
+    await asyncio.sleep(0)
+    assert writes == [b"last frame;close frame"]  # the scheduled flush wrote nothing more
+    peer.close()
+
+
+@on_uvloop
+async def test_what_is_pending_at_an_abort_is_dropped_without_an_error():
+    transport, peer, writes = await _pair()
+    transport.write(b"never sent")
+    transport.wrapped.abort()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert writes == []
+    peer.close()
