@@ -12,8 +12,11 @@ So each wraps the real transport in a `ClosingTransport` with its own close, and
 everything else to the real one.
 """
 
+import logging
 import weakref
 from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
 
 
 class ClosingTransport:
@@ -57,7 +60,10 @@ class _Flusher:
         due, self.due = self.due, []
         self.scheduled = False
         for transport in due:
-            transport.flush()
+            try:
+                transport.flush()
+            except Exception:  # one broken connection must not leave the others' frames unsent
+                logger.exception("a coalesced write failed")
 
 
 _flushers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -3,6 +3,7 @@ loop): the writes of one turn of the event loop are one write of the real transp
 order; a close sends what is pending first; an abort or a lost connection drops it."""
 
 import asyncio
+import functools
 import socket
 
 import uvloop
@@ -56,10 +57,10 @@ async def _read_all(sock: socket.socket, size: int) -> bytes:
 def on_uvloop(test):
     """Run the coroutine test on uvloop, the server's loop."""
 
-    def run() -> None:
-        uvloop.run(test())
+    @functools.wraps(test)
+    def run(*args, **kwargs) -> None:
+        uvloop.run(test(*args, **kwargs))
 
-    run.__name__ = test.__name__
     return run
 
 
@@ -119,3 +120,28 @@ async def test_what_is_pending_at_an_abort_is_dropped_without_an_error():
     await asyncio.sleep(0)
     assert writes == []
     peer.close()
+
+
+@on_uvloop
+async def test_a_write_that_fails_does_not_keep_the_other_sockets_frames_back(caplog):
+    broken, broken_peer, _ = await _pair()
+    transport, peer, writes = await _pair()
+
+    def fails(data: bytes) -> None:
+        raise RuntimeError("the handle is closed")
+
+    broken.wrapped.write = fails  # the recording proxy's write
+    broken.write(b"lost")
+    transport.write(b"delivered")
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert writes == [b"delivered"]
+    assert await _read_all(peer, 9) == b"delivered"
+    assert "a coalesced write failed" in caplog.text
+    transport.write(b" and later")  # the flusher still runs for later turns
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert writes == [b"delivered", b" and later"]
+    for sock in (peer, broken_peer):
+        sock.close()
+    transport.wrapped.close()
