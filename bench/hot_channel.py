@@ -72,6 +72,12 @@ def parse_args():
     parser.add_argument("--baseline-code", default=None, help="a checkout (e.g. of main) to measure as the baseline")
     parser.add_argument("--baseline-sweep", action="store_true", help="run the rate sweep with the baseline too")
     parser.add_argument(
+        "--baseline-server",
+        default="daphne",
+        choices=["daphne", "serve"],
+        help="the server of --baseline-code: daphne (default: code from before session 7) or serve (code since)",
+    )
+    parser.add_argument(
         "--baseline-env",
         default="",
         help="NAME=VALUE,... set for the baseline's servers only, e.g. --baseline-code . --baseline-env "
@@ -114,14 +120,14 @@ def create_fixture(run: str):
 SERVER_ENV = {"THROTTLE_WRITE": "100000000/min", "THROTTLE_AUTH": "100000000/min"}
 
 
-def start_servers(count: int, log_dir: Path, settings: str, code: str | None, extra_env: dict | None = None):
-    """`count` server processes of this checkout, or daphne processes of `code` (another
-    checkout from before session 7, same venv; with `extra_env` set for them)."""
+def start_servers(
+    count: int, log_dir: Path, settings: str, code: str | None, extra_env: dict | None = None, kind: str = "daphne"
+):
+    """`count` server processes of this checkout, or `kind` processes of `code` (another
+    checkout, same venv; daphne for code from before session 7; with `extra_env` set for them)."""
     if code is None:
         return [start_web_server(log_dir, settings, **SERVER_ENV) for _ in range(count)]
-    return [
-        start_server("daphne", log_dir, settings, code=code, **SERVER_ENV, **(extra_env or {})) for _ in range(count)
-    ]
+    return [start_server(kind, log_dir, settings, code=code, **SERVER_ENV, **(extra_env or {})) for _ in range(count)]
 
 
 # --- clients ---------------------------------------------------------------------------
@@ -413,7 +419,7 @@ async def run_config(args, urls, pids, tokens, hot_id, quiet_id, rates, *, sweep
 def with_servers(args, count, code, log_dir, tokens, hot_id, quiet_id, rates, *, sweep):
     args.log_dir, args.label = log_dir, "baseline" if code else "this"
     extra_env = dict(pair.split("=", 1) for pair in args.baseline_env.split(",") if pair.strip()) if code else None
-    servers = start_servers(count, log_dir, args.settings, code, extra_env)
+    servers = start_servers(count, log_dir, args.settings, code, extra_env, args.baseline_server)
     try:
         for url, process in servers:
             wait_http(url, process, timeout=60)
