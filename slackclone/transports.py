@@ -41,12 +41,12 @@ class ClosingTransport:
 class _Flusher:
     """The event loop's one pending flush of every `CoalescingTransport` written to
     during the current turn: one `call_soon` a turn for the whole process, not one per
-    socket."""
+    socket. Holds its loop weakly (it is the key of `_flushers`)."""
 
     __slots__ = ("due", "loop", "scheduled")
 
     def __init__(self, loop) -> None:
-        self.loop = loop
+        self.loop = weakref.ref(loop)
         self.due: list[CoalescingTransport] = []
         self.scheduled = False
 
@@ -54,16 +54,13 @@ class _Flusher:
         self.due.append(transport)
         if not self.scheduled:
             self.scheduled = True
-            self.loop.call_soon(self.flush)
+            self.loop().call_soon(self.flush)
 
     def flush(self) -> None:
         due, self.due = self.due, []
         self.scheduled = False
         for transport in due:
-            try:
-                transport.flush()
-            except Exception:  # one broken connection must not leave the others' frames unsent
-                logger.exception("a coalesced write failed")
+            transport.flush()
 
 
 _flushers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -88,25 +85,54 @@ class CoalescingTransport(ClosingTransport):
     (py-spy: `WebSocketsSansIOProtocol.send`'s own time, uvloop writing at once); a
     socket's frames of one turn now cost one.
 
-    `flush()` writes what is pending now (the WebSocket protocol calls it before it
-    closes the connection, so the close frame and everything before it go out first);
-    after `abort()`, or once the connection is lost, what is pending is dropped, as the
-    real transport drops its unsent buffer."""
+    - Flow control is the real transport's: once FLUSH_BYTES are pending they are
+      written at once, so a client that reads nothing still makes the real transport
+      call `pause_writing` (uvloop's high-water mark is 64 KiB) within the same turn,
+      and the protocol's sends wait, as without coalescing.
+    - `flush()` writes what is pending now; the WebSocket protocol calls it before it
+      closes the connection, so the close frame and everything before it go out first
+      (`write_eof` flushes first too).
+    - After `abort()`, or once the connection is lost, what is pending is dropped, as
+      the real transport drops its unsent buffer.
+    - A write the real transport refuses (an exception) aborts the connection: a
+      socket must not stay open with a frame missing (the client reconnects and
+      catches up with `after_cursor`); the other sockets' frames still go out.
+    """
+
+    FLUSH_BYTES = 64 * 1024
 
     def __init__(self, transport, *, close: Callable[[], None], loop) -> None:
         super().__init__(transport, close=close)
         self._pending: list[bytes] | None = None
+        self._pending_bytes = 0
         self._flusher = _flusher_of(loop)
         self.write = self._write
 
     def _write(self, data: bytes) -> None:
         if self._pending is None:
             self._pending = [data]
+            self._pending_bytes = len(data)
             self._flusher.add(self)
         else:
             self._pending.append(data)
+            self._pending_bytes += len(data)
+        if self._pending_bytes >= self.FLUSH_BYTES:
+            self.flush()
+
+    def writelines(self, chunks) -> None:
+        for data in chunks:
+            self._write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.wrapped.write_eof()
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending and not self.wrapped.is_closing():
+        pending, self._pending, self._pending_bytes = self._pending, None, 0
+        if not pending or self.wrapped.is_closing():
+            return
+        try:
             self.wrapped.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        except Exception:
+            logger.exception("a coalesced write failed: the connection is aborted")
+            self.wrapped.abort()

@@ -4,7 +4,9 @@ order; a close sends what is pending first; an abort or a lost connection drops 
 
 import asyncio
 import functools
+import gc
 import socket
+import weakref
 
 import uvloop
 
@@ -14,6 +16,13 @@ from slackclone.transports import CoalescingTransport
 class _Sink(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.paused = False
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
 
 
 class _Recording:
@@ -36,8 +45,9 @@ async def _pair():
     writes as a list the test reads)."""
     ours, theirs = socket.socketpair()
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.connect_accepted_socket(_Sink, ours)
+    transport, protocol = await loop.connect_accepted_socket(_Sink, ours)
     recording = _Recording(transport)
+    recording.protocol = protocol
     wrapper = CoalescingTransport(recording, close=transport.close, loop=loop)
     theirs.setblocking(False)
     return wrapper, theirs, recording.writes
@@ -138,6 +148,8 @@ async def test_a_write_that_fails_does_not_keep_the_other_sockets_frames_back(ca
     assert writes == [b"delivered"]
     assert await _read_all(peer, 9) == b"delivered"
     assert "a coalesced write failed" in caplog.text
+    assert broken.wrapped.is_closing()  # aborted: never open with a frame missing
+    assert await _read_all(broken_peer, 1) == b""  # the client sees the connection end
     transport.write(b" and later")  # the flusher still runs for later turns
     await asyncio.sleep(0)
     await asyncio.sleep(0)
@@ -145,3 +157,50 @@ async def test_a_write_that_fails_does_not_keep_the_other_sockets_frames_back(ca
     for sock in (peer, broken_peer):
         sock.close()
     transport.wrapped.close()
+
+
+@on_uvloop
+async def test_a_client_that_reads_nothing_pauses_the_writer_within_the_turn():
+    """Flow control stays the real transport's: 64 KiB pending are written at once, so
+    uvloop calls pause_writing before the turn ends (uvicorn's sends then wait)."""
+    transport, peer, writes = await _pair()
+    protocol = transport.wrapped.protocol
+    frame = b"x" * 1024
+    for _ in range(63):
+        transport.write(frame)
+    assert writes == []  # under the bound: held for the turn
+    for _ in range(2000):  # ~2 MiB in one turn, to a peer that reads nothing
+        transport.write(frame)
+        if protocol.paused:
+            break
+    assert protocol.paused
+    assert transport._pending_bytes < CoalescingTransport.FLUSH_BYTES
+    assert sum(map(len, writes)) >= CoalescingTransport.FLUSH_BYTES
+    peer.close()
+    transport.wrapped.abort()
+
+
+@on_uvloop
+async def test_writelines_and_write_eof_keep_the_order():
+    transport, peer, _ = await _pair()
+    transport.write(b"a;")
+    transport.writelines([b"b;", b"c;"])
+    transport.write_eof()  # what is pending goes first
+    assert await _read_all(peer, 1 << 20) == b"a;b;c;"
+    peer.close()
+    transport.wrapped.close()
+
+
+def test_a_finished_event_loop_is_not_kept():
+    async def one_socket():
+        transport, peer, _ = await _pair()
+        transport.write(b"x")
+        await asyncio.sleep(0)
+        peer.close()
+        transport.wrapped.close()
+        await asyncio.sleep(0)
+        return weakref.ref(asyncio.get_running_loop())
+
+    loop = uvloop.run(one_socket())
+    gc.collect()
+    assert loop() is None
