@@ -47,6 +47,8 @@ from collections import deque
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close
 
+from slackclone.transports import coalesced_writes
+
 logger = logging.getLogger(__name__)
 
 
@@ -102,12 +104,14 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
 
     async def _deliver_all(self) -> None:
         try:
-            while self._inbox:
-                name, data = self._inbox.popleft()
-                try:
-                    await self._deliver(name, data)
-                except Exception:  # one bad message must not stop the delivery of the rest
-                    logger.exception("realtime: local fan-out of a message on %s failed", name)
+            # A socket's frames of this pass go out as one write (slackclone.transports).
+            with coalesced_writes():
+                while self._inbox:
+                    name, data = self._inbox.popleft()
+                    try:
+                        await self._deliver(name, data)
+                    except Exception:  # one bad message must not stop the delivery of the rest
+                        logger.exception("realtime: local fan-out of a message on %s failed", name)
         finally:
             self._delivering = None
             if self._inbox:  # cancelled with messages left (loop closing): nothing to do

@@ -19,8 +19,8 @@ and gave the fan-out's p99 of a bare broadcaster. The options:
   `WS_CLOSE_FRAME_BYTES` (1 MiB) close the connection with 1009, and frames under it
   but over `WS_MAX_FRAME_BYTES` get an `error` frame from the application (realtime).
   Keepalive pings every 20 s; a peer that does not answer one in 30 s is dropped.
-  `WebSocketProtocol` (uvicorn's, with three changes): the frames written to a socket
-  during one turn of the event loop go out in one write (slackclone.transports
+  `WebSocketProtocol` (uvicorn's, with three changes): the frames one pass of the
+  realtime fan-out writes to a socket go out in one write (slackclone.transports
   `CoalescingTransport`: a hot conversation's batch is several frames per socket);
   closing a socket whose client stopped reading waits for the backed-up writes only
   CLOSE_FLUSH_SECONDS, then drops the connection (uvicorn would wait forever: the ping
@@ -78,8 +78,8 @@ class WebSocketLogFilter(logging.Filter):
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's `websockets-sansio` protocol, whose writes of one turn of the event loop
-    are coalesced (`CoalescingTransport`), whose connection, once closed, is dropped
+    """uvicorn's `websockets-sansio` protocol, whose writes of one fan-out pass are
+    coalesced (`CoalescingTransport`), whose connection, once closed, is dropped
     (aborted: the unsent data discarded) if it has not ended CLOSE_FLUSH_SECONDS later, and
     whose websockets protocol logs nothing at DEBUG (the module docstring says why)."""
 

@@ -12,6 +12,8 @@ So each wraps the real transport in a `ClosingTransport` with its own close, and
 everything else to the real one.
 """
 
+import asyncio
+import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -39,26 +41,18 @@ class ClosingTransport:
 
 
 class _Flusher:
-    """The event loop's one pending flush of every `CoalescingTransport` written to
-    during the current turn: one `call_soon` a turn for the whole process, not one per
-    socket. Holds its loop weakly (it is the key of `_flushers`)."""
+    """The sockets of one event loop written to inside `coalesced_writes()`, flushed
+    when the outermost block ends. Holds its loop weakly (it is the key of `_flushers`)."""
 
-    __slots__ = ("due", "loop", "scheduled")
+    __slots__ = ("corked", "due", "loop")
 
     def __init__(self, loop) -> None:
         self.loop = weakref.ref(loop)
         self.due: list[CoalescingTransport] = []
-        self.scheduled = False
-
-    def add(self, transport: "CoalescingTransport") -> None:
-        self.due.append(transport)
-        if not self.scheduled:
-            self.scheduled = True
-            self.loop().call_soon(self.flush)
+        self.corked = 0
 
     def flush(self) -> None:
         due, self.due = self.due, []
-        self.scheduled = False
         for transport in due:
             transport.flush()
 
@@ -73,22 +67,41 @@ def _flusher_of(loop) -> _Flusher:
     return flusher
 
 
+@contextlib.contextmanager
+def coalesced_writes():
+    """Inside the block, writes to this event loop's `CoalescingTransport`s are held;
+    when the (outermost) block ends, each socket's go out as one write, in order.
+
+    For the realtime fan-out (realtime.layers `_deliver_all`): one pass over what was
+    read from Redis writes each message's frame to every socket of its conversation,
+    and a hot conversation's batch (the group commit) is several messages, so a socket
+    gets several frames in one pass. Call it on the event loop; outside a server that
+    uses `CoalescingTransport` (daphne, tests) it changes nothing."""
+    flusher = _flusher_of(asyncio.get_running_loop())
+    flusher.corked += 1
+    try:
+        yield
+    finally:
+        flusher.corked -= 1
+        if not flusher.corked:
+            flusher.flush()
+
+
 class CoalescingTransport(ClosingTransport):
-    """A `ClosingTransport` whose writes made during one turn of the event loop go out
-    as ONE write of the real transport (one `send` system call), at the start of the
-    next turn, in the order they were made.
+    """A `ClosingTransport` whose writes made inside `coalesced_writes()` go out as ONE
+    write of the real transport (one `send` system call) per socket when the block
+    ends, in the order they were made. Outside such a block a write goes straight
+    through, as without this class.
 
-    Why (issue 13, sections 2 and 3; docs/performance.md, session 9): the fan-out writes
-    every message's frame to every socket of its conversation, and a batch of a hot
-    conversation (the group commit) is several messages, read from Redis together. One
-    system call per frame was a fifth of the server's GIL time at concurrency 16
-    (py-spy: `WebSocketsSansIOProtocol.send`'s own time, uvloop writing at once); a
-    socket's frames of one turn now cost one.
+    Why (issue 13, sections 2 and 3; docs/performance.md, session 9): at concurrency 16
+    into one conversation, one system call per frame per socket was a fifth of the
+    server's GIL time (py-spy: `WebSocketsSansIOProtocol.send`'s own time, uvloop
+    writing at once); a socket's frames of one fan-out pass now cost one.
 
-    - Flow control is the real transport's: once FLUSH_BYTES are pending they are
+    - Flow control stays the real transport's: once FLUSH_BYTES are pending they are
       written at once, so a client that reads nothing still makes the real transport
-      call `pause_writing` (uvloop's high-water mark is 64 KiB) within the same turn,
-      and the protocol's sends wait, as without coalescing.
+      call `pause_writing` (uvloop's high-water mark is 64 KiB) during the pass, and the
+      protocol's sends wait, as without coalescing.
     - `flush()` writes what is pending now; the WebSocket protocol calls it before it
       closes the connection, so the close frame and everything before it go out first
       (`write_eof` flushes first too).
@@ -110,13 +123,16 @@ class CoalescingTransport(ClosingTransport):
 
     def _write(self, data: bytes) -> None:
         if self._pending is None:
+            if not self._flusher.corked:
+                self._send(data)
+                return
             self._pending = [data]
             self._pending_bytes = len(data)
-            self._flusher.add(self)
+            self._flusher.due.append(self)
         else:
             self._pending.append(data)
             self._pending_bytes += len(data)
-        if self._pending_bytes >= self.FLUSH_BYTES:
+        if self._pending_bytes >= self.FLUSH_BYTES or not self._flusher.corked:
             self.flush()
 
     def writelines(self, chunks) -> None:
@@ -129,10 +145,14 @@ class CoalescingTransport(ClosingTransport):
 
     def flush(self) -> None:
         pending, self._pending, self._pending_bytes = self._pending, None, 0
-        if not pending or self.wrapped.is_closing():
+        if pending:
+            self._send(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _send(self, data: bytes) -> None:
+        if self.wrapped.is_closing():
             return
         try:
-            self.wrapped.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            self.wrapped.write(data)
         except Exception:
             logger.exception("a coalesced write failed: the connection is aborted")
             self.wrapped.abort()

@@ -1,6 +1,8 @@
 """slackclone.transports.CoalescingTransport over real sockets on uvloop (the server's
-loop): the writes of one turn of the event loop are one write of the real transport, in
-order; a close sends what is pending first; an abort or a lost connection drops it."""
+loop): the writes made inside `coalesced_writes()` are one write of the real transport
+per socket, in order, and writes outside it go straight through; flow control stays the
+real transport's; a close sends what is pending first; an abort or a refused write drops
+it without holding back the other sockets."""
 
 import asyncio
 import functools
@@ -10,7 +12,7 @@ import weakref
 
 import uvloop
 
-from slackclone.transports import CoalescingTransport
+from slackclone.transports import CoalescingTransport, coalesced_writes
 
 
 class _Sink(asyncio.Protocol):
@@ -75,31 +77,41 @@ def on_uvloop(test):
 
 
 @on_uvloop
-async def test_the_writes_of_one_turn_go_out_as_one_write_in_order():
+async def test_the_writes_of_one_block_go_out_as_one_write_in_order():
     transport, peer, writes = await _pair()
-    for frame in (b"one;", b"two;", b"three;"):
-        transport.write(frame)
-    assert writes == []  # nothing written before the turn ends
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    with coalesced_writes():
+        for frame in (b"one;", b"two;", b"three;"):
+            transport.write(frame)
+        assert writes == []  # nothing written before the block ends
     assert writes == [b"one;two;three;"]
     assert await _read_all(peer, 14) == b"one;two;three;"
-    transport.write(b"four;")  # a later turn: its own write
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert writes == [b"one;two;three;", b"four;"]
     peer.close()
     transport.wrapped.close()
 
 
 @on_uvloop
-async def test_many_sockets_written_in_one_turn_each_get_their_frames():
+async def test_a_write_outside_a_block_goes_straight_through():
+    transport, peer, writes = await _pair()
+    transport.write(b"ack;")
+    assert writes == [b"ack;"]  # at once: no added latency for acks and handshakes
+    with coalesced_writes():
+        with coalesced_writes():  # nested: the outermost block flushes
+            transport.write(b"a;")
+        assert writes == [b"ack;"]
+        transport.write(b"b;")
+    assert writes == [b"ack;", b"a;b;"]
+    assert await _read_all(peer, 8) == b"ack;a;b;"
+    peer.close()
+    transport.wrapped.close()
+
+
+@on_uvloop
+async def test_many_sockets_written_in_one_block_each_get_their_frames():
     pairs = [await _pair() for _ in range(20)]
-    for i, (transport, _, _) in enumerate(pairs):
-        transport.write(f"a{i};".encode())
-        transport.write(f"b{i};".encode())
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    with coalesced_writes():
+        for i, (transport, _, _) in enumerate(pairs):
+            transport.write(f"a{i};".encode())
+            transport.write(f"b{i};".encode())
     for i, (transport, peer, writes) in enumerate(pairs):
         expected = f"a{i};b{i};".encode()
         assert writes == [expected]
@@ -111,29 +123,28 @@ async def test_many_sockets_written_in_one_turn_each_get_their_frames():
 @on_uvloop
 async def test_flush_before_close_sends_what_is_pending_then_the_end():
     transport, peer, writes = await _pair()
-    transport.write(b"last frame;")
-    transport.write(b"close frame")
-    transport.flush()  # what WebSocketProtocol's close does first
-    transport.wrapped.close()
+    with coalesced_writes():
+        transport.write(b"last frame;")
+        transport.write(b"close frame")
+        transport.flush()  # what WebSocketProtocol's close does first
+        transport.wrapped.close()
     assert await _read_all(peer, 1 << 20) == b"last frame;close frame"  # then EOF
-    await asyncio.sleep(0)
-    assert writes == [b"last frame;close frame"]  # the scheduled flush wrote nothing more
+    assert writes == [b"last frame;close frame"]  # the block's end wrote nothing more
     peer.close()
 
 
 @on_uvloop
 async def test_what_is_pending_at_an_abort_is_dropped_without_an_error():
     transport, peer, writes = await _pair()
-    transport.write(b"never sent")
-    transport.wrapped.abort()
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    with coalesced_writes():
+        transport.write(b"never sent")
+        transport.wrapped.abort()
     assert writes == []
     peer.close()
 
 
 @on_uvloop
-async def test_a_write_that_fails_does_not_keep_the_other_sockets_frames_back(caplog):
+async def test_a_refused_write_aborts_its_connection_and_does_not_hold_back_the_others(caplog):
     broken, broken_peer, _ = await _pair()
     transport, peer, writes = await _pair()
 
@@ -141,18 +152,16 @@ async def test_a_write_that_fails_does_not_keep_the_other_sockets_frames_back(ca
         raise RuntimeError("the handle is closed")
 
     broken.wrapped.write = fails  # the recording proxy's write
-    broken.write(b"lost")
-    transport.write(b"delivered")
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    with coalesced_writes():
+        broken.write(b"lost")
+        transport.write(b"delivered")
     assert writes == [b"delivered"]
     assert await _read_all(peer, 9) == b"delivered"
     assert "a coalesced write failed" in caplog.text
     assert broken.wrapped.is_closing()  # aborted: never open with a frame missing
     assert await _read_all(broken_peer, 1) == b""  # the client sees the connection end
-    transport.write(b" and later")  # the flusher still runs for later turns
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    with coalesced_writes():
+        transport.write(b" and later")
     assert writes == [b"delivered", b" and later"]
     for sock in (peer, broken_peer):
         sock.close()
@@ -160,22 +169,23 @@ async def test_a_write_that_fails_does_not_keep_the_other_sockets_frames_back(ca
 
 
 @on_uvloop
-async def test_a_client_that_reads_nothing_pauses_the_writer_within_the_turn():
+async def test_a_client_that_reads_nothing_pauses_the_writer_within_the_block():
     """Flow control stays the real transport's: 64 KiB pending are written at once, so
-    uvloop calls pause_writing before the turn ends (uvicorn's sends then wait)."""
+    uvloop calls pause_writing during the block (uvicorn's sends then wait)."""
     transport, peer, writes = await _pair()
     protocol = transport.wrapped.protocol
     frame = b"x" * 1024
-    for _ in range(63):
-        transport.write(frame)
-    assert writes == []  # under the bound: held for the turn
-    for _ in range(2000):  # ~2 MiB in one turn, to a peer that reads nothing
-        transport.write(frame)
-        if protocol.paused:
-            break
-    assert protocol.paused
-    assert transport._pending_bytes < CoalescingTransport.FLUSH_BYTES
-    assert sum(map(len, writes)) >= CoalescingTransport.FLUSH_BYTES
+    with coalesced_writes():
+        for _ in range(63):
+            transport.write(frame)
+        assert writes == []  # under the bound: held
+        for _ in range(2000):  # ~2 MiB in one block, to a peer that reads nothing
+            transport.write(frame)
+            if protocol.paused:
+                break
+        assert protocol.paused
+        assert transport._pending_bytes < CoalescingTransport.FLUSH_BYTES
+        assert sum(map(len, writes)) >= CoalescingTransport.FLUSH_BYTES
     peer.close()
     transport.wrapped.abort()
 
@@ -183,9 +193,10 @@ async def test_a_client_that_reads_nothing_pauses_the_writer_within_the_turn():
 @on_uvloop
 async def test_writelines_and_write_eof_keep_the_order():
     transport, peer, _ = await _pair()
-    transport.write(b"a;")
-    transport.writelines([b"b;", b"c;"])
-    transport.write_eof()  # what is pending goes first
+    with coalesced_writes():
+        transport.write(b"a;")
+        transport.writelines([b"b;", b"c;"])
+        transport.write_eof()  # what is pending goes first
     assert await _read_all(peer, 1 << 20) == b"a;b;c;"
     peer.close()
     transport.wrapped.close()
@@ -194,8 +205,8 @@ async def test_writelines_and_write_eof_keep_the_order():
 def test_a_finished_event_loop_is_not_kept():
     async def one_socket():
         transport, peer, _ = await _pair()
-        transport.write(b"x")
-        await asyncio.sleep(0)
+        with coalesced_writes():
+            transport.write(b"x")
         peer.close()
         transport.wrapped.close()
         await asyncio.sleep(0)
