@@ -1,4 +1,4 @@
-"""A uvicorn transport with its own `close()`: what both of our protocols need.
+"""uvicorn transports with our own `close()`, and the fan-out's coalesced writes.
 
 uvicorn's HTTP and WebSocket protocols close their connection by calling
 `transport.close()`, which waits for the write buffer to drain, then ends the
@@ -9,7 +9,9 @@ connection. Two of our rules change only that call:
   CLOSE_FLUSH_SECONDS after it was closed, instead of waiting for it forever.
 
 So each wraps the real transport in a `ClosingTransport` with its own close, and leaves
-everything else to the real one.
+everything else to the real one. The WebSocket protocol's is a `CoalescingTransport`,
+which also holds the writes made inside `coalesced_writes()` (the realtime fan-out's
+pass) and sends each socket's as one write at its end.
 """
 
 import asyncio
@@ -42,12 +44,12 @@ class ClosingTransport:
 
 class _Flusher:
     """The sockets of one event loop written to inside `coalesced_writes()`, flushed
-    when the outermost block ends. Holds its loop weakly (it is the key of `_flushers`)."""
+    when the outermost block ends. Holds no reference to its loop (the key of
+    `_flushers`), so a finished loop is freed."""
 
-    __slots__ = ("corked", "due", "loop")
+    __slots__ = ("corked", "due")
 
-    def __init__(self, loop) -> None:
-        self.loop = weakref.ref(loop)
+    def __init__(self) -> None:
         self.due: list[CoalescingTransport] = []
         self.corked = 0
 
@@ -63,7 +65,7 @@ _flushers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def _flusher_of(loop) -> _Flusher:
     flusher = _flushers.get(loop)
     if flusher is None:
-        flusher = _flushers[loop] = _Flusher(loop)
+        flusher = _flushers[loop] = _Flusher()
     return flusher
 
 
@@ -122,17 +124,15 @@ class CoalescingTransport(ClosingTransport):
         self.write = self._write
 
     def _write(self, data: bytes) -> None:
+        if not self._flusher.corked:  # nothing is pending outside a block: its end flushed it
+            self._send(data)
+            return
         if self._pending is None:
-            if not self._flusher.corked:
-                self._send(data)
-                return
-            self._pending = [data]
-            self._pending_bytes = len(data)
+            self._pending = []
             self._flusher.due.append(self)
-        else:
-            self._pending.append(data)
-            self._pending_bytes += len(data)
-        if self._pending_bytes >= self.FLUSH_BYTES or not self._flusher.corked:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= self.FLUSH_BYTES:
             self.flush()
 
     def writelines(self, chunks) -> None:
