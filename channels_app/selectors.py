@@ -52,15 +52,32 @@ def channel_senders_check(*, channel_id: UUID | str, user_ids: list[str]) -> tup
     (404) if the channel is gone. ONE statement for a whole group-commit batch, whatever
     the number of senders (it runs inside the hot conversation's critical section), in
     SQL written once (`_senders_sql`): the ORM spent ~1.3 ms of CPU building it per
-    batch (issue 13, section 2; docs/performance.md)."""
+    batch (issue 13, section 2; docs/performance.md). A caller that sends it in one
+    round trip with statements of its own uses its two halves,
+    `channel_senders_statement` and `channel_senders_verdict`."""
+    sql, params = channel_senders_statement(channel_id=channel_id, user_ids=user_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return channel_senders_verdict(row, user_ids=user_ids)
+
+
+def channel_senders_statement(*, channel_id: UUID | str, user_ids: list[str]) -> tuple[str, list]:
+    """`channel_senders_check`'s statement and its parameters: (sql, params), one row
+    or none. The group commit sends it in the same round trip as the seq range it
+    reserves under the conversation's lock (messaging.services.group_commit). NotFound
+    (404) for an id that is not a UUID."""
     try:
         cid = _as_uuid(channel_id)
         uids = [_as_uuid(user_id) for user_id in user_ids]
     except ValueError as exc:
         raise _not_found() from exc
-    with connection.cursor() as cursor:
-        cursor.execute(_senders_sql(), [uids, cid])
-        row = cursor.fetchone()
+    return _senders_sql(), [uids, cid]
+
+
+def channel_senders_verdict(row: tuple | None, *, user_ids: list[str]) -> tuple[bool, dict[str, errors.DomainError]]:
+    """`channel_senders_check`'s answer from the row its statement returned (None: no
+    row). NotFound (404) if the channel is gone."""
     if row is None:
         raise errors.NotFound("Channel not found.")
     archived_at, is_private, member_ids = row

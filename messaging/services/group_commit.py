@@ -13,7 +13,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection, transaction
 
-from channels_app.selectors import channel_archived_error, channel_senders_check
+from channels_app.selectors import channel_archived_error, channel_senders_statement, channel_senders_verdict
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.latest import latest_set
 from messaging.repositories import DuplicateMessage, repository_for
@@ -23,8 +23,10 @@ from messaging.services.store import (
     _SET_SEQ_SQL,
     SendResult,
     _broadcast_created,
+    _lock_if_stored,
     _now_ms,
     _reserve_seq_range,
+    _reserve_seq_range_and,
     _send,
 )
 from realtime import broadcast
@@ -34,8 +36,12 @@ from slackclone.metrics import SEND_BATCH_SECONDS, SEND_BATCH_SIZE
 logger = logging.getLogger(__name__)
 
 # --- Group commit ------------------------------------------------------------------
-# One process, one conversation: the first send finds no batch running and leads; the
-# sends that arrive while it waits for the row lock and stores queue behind it and go
+# One process, one conversation: the first send finds no batch running and leads. The
+# leader first waits for the conversation's row lock, and only then takes what is
+# queued (its own send first): with two processes, the sends that queued while the
+# other process's batch held the lock go into this one (taken before the wait, a
+# batch held what had queued during this process's previous batch: half as many at
+# two processes). The sends that arrive while a batch stores queue behind it and go
 # into the NEXT batch together. The leader of a batch answers its own request only;
 # before returning it hands the lead to the oldest send still queued, which runs the
 # next batch (so every request does at most one batch of work and waits for at most one
@@ -125,16 +131,19 @@ def _answer(item: _QueuedSend) -> SendResult:
 
 
 def _lead_batch(conversation: Conversation, key: tuple[str, str], queue: _SendQueue) -> None:
-    """Store the oldest queued sends (this thread's among them) as one batch, answer
+    """Store the oldest queued sends (this thread's first: the leader is always the
+    queue's head) as one batch, taken once the conversation's lock is held; answer
     them, and hand the lead to the next queued send, if any."""
-    with _send_queues_lock:
-        batch = [queue.waiting.popleft() for _ in range(min(len(queue.waiting), settings.SEND_BATCH_MAX))]
-    started = time.perf_counter()
+    batch: list[_QueuedSend] = []
+    locked_at = None
     try:
-        _send_batch(conversation, batch)
+        locked_at = _send_batch(conversation, queue, batch)
     finally:
-        SEND_BATCH_SECONDS.observe(time.perf_counter() - started)
-        SEND_BATCH_SIZE.observe(len(batch))
+        if not batch:  # never got as far as taking it: these sends get the error
+            batch.extend(_take(queue))
+        if locked_at is not None:
+            SEND_BATCH_SECONDS.observe(time.perf_counter() - locked_at)
+            SEND_BATCH_SIZE.observe(len(batch))
         with _send_queues_lock:
             if queue.waiting:
                 successor = queue.waiting[0]
@@ -147,18 +156,37 @@ def _lead_batch(conversation: Conversation, key: tuple[str, str], queue: _SendQu
             item.done.set()
 
 
-def _send_batch(conversation: Conversation, batch: list[_QueuedSend]) -> None:
-    """Steps 1-5 once for the whole batch, in one transaction: one seq range, one
-    insert_many, one publish. Every send of the batch gets its result or the error."""
+def _take(queue: _SendQueue) -> list[_QueuedSend]:
+    """The oldest queued sends, at most SEND_BATCH_MAX, off the queue."""
+    with _send_queues_lock:
+        return [queue.waiting.popleft() for _ in range(min(len(queue.waiting), settings.SEND_BATCH_MAX))]
+
+
+def _send_batch(conversation: Conversation, queue: _SendQueue, batch: list[_QueuedSend]) -> float | None:
+    """Steps 1-5 once for a whole batch, in one transaction: wait for the
+    conversation's lock, then take the batch into `batch` (what is queued now), then
+    one seq range, one insert_many, one publish. Every send of the batch gets its
+    result or the error; if the lock is never granted, the sends queued then get its
+    error. Returns when the lock was granted (time.perf_counter()), or None."""
     failure: BaseException | None = None
+    locked_at = None
     try:
         with transaction.atomic():
+            # A conversation's first batch finds no row: the reserve's upsert then waits
+            # for a concurrent first batch's row, and the member check after it still
+            # reads a snapshot taken after that wait.
+            _lock_if_stored(conversation)
+            locked_at = time.perf_counter()
+            batch.extend(_take(queue))
             failure = _insert_batch_locked(conversation, batch)
     except Exception as exc:  # rolled back: every send of the batch fails with it
         failure = exc
+    if not batch:
+        batch.extend(_take(queue))
     for item in batch:
         if item.result is None and item.error is None:
             item.error = failure if failure is not None else AssertionError("send left unanswered")
+    return locked_at
 
 
 def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -> errors.StoreUnavailable | None:
@@ -179,9 +207,8 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
         if first is not item:
             repeats.append((item, first))
     pending = list(firsts.values())
-    first_seq, created_at = _reserve_seq_range(conversation, count=len(pending), earliest=_now_ms())
-    reserved_last = first_seq + len(pending) - 1
-    pending = _refuse_removed_senders(conversation, pending)  # issue 16
+    first_seq, created_at, pending = _reserve_and_check_senders(conversation, pending)
+    reserved_last = first_seq + len(firsts) - 1
     counter, next_seq, resynced = first_seq - 1, first_seq, False
     stored: list[MessageDocument] = []
     failure: errors.StoreUnavailable | None = None
@@ -241,15 +268,20 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     return failure
 
 
-def _refuse_removed_senders(conversation: Conversation, pending: list[_QueuedSend]) -> list[_QueuedSend]:
-    """Under the lock: the channel must still exist (404) and not be archived (409 for the
-    whole batch, raised), and the sends whose sender is no longer a member (a removal or
-    leave committed while they waited) get that error (403, 404 in a private channel)
-    and are not stored (issue 16); the others are returned. One query per batch. The
-    seqs reserved for the refused ones are given back by the counter update at the end
-    of the batch."""
+def _reserve_and_check_senders(
+    conversation: Conversation, pending: list[_QueuedSend]
+) -> tuple[int, datetime, list[_QueuedSend]]:
+    """Under the lock, in one round trip: reserve a seq for each of `pending` and, in a
+    channel, check that the channel still exists (404) and is not archived (409 for the
+    whole batch, raised), and which senders are no longer members (a removal or leave
+    committed while they waited): those sends get that error (403, 404 in a private
+    channel) and are not stored (issue 16). Returns (first seq, the createdAt floor,
+    the sends kept). The seqs reserved for the refused ones are given back by the
+    counter update at the end of the batch."""
+    count, earliest = len(pending), _now_ms()
     if conversation.kind is not ConversationKind.CHANNEL:
-        return pending
+        first_seq, floor = _reserve_seq_range(conversation, count=count, earliest=earliest)
+        return first_seq, floor, pending
     senders = sorted(
         {
             item.fields["sender_id"]
@@ -257,7 +289,9 @@ def _refuse_removed_senders(conversation: Conversation, pending: list[_QueuedSen
             if item.fields.get("message_type") is MessageType.TEXT and item.fields.get("sender_id") is not None
         }
     )
-    archived, refused = channel_senders_check(channel_id=conversation.id, user_ids=senders)
+    statement = channel_senders_statement(channel_id=conversation.id, user_ids=senders)
+    first_seq, floor, row = _reserve_seq_range_and(conversation, count=count, earliest=earliest, statement=statement)
+    archived, refused = channel_senders_verdict(row, user_ids=senders)
     if archived:
         raise channel_archived_error()
     kept = []
@@ -269,7 +303,7 @@ def _refuse_removed_senders(conversation: Conversation, pending: list[_QueuedSen
             kept.append(item)
         else:
             item.error = error
-    return kept
+    return first_seq, floor, kept
 
 
 def _batch_message(conversation: Conversation, item: _QueuedSend, *, seq: int, created_at: datetime) -> MessageDocument:

@@ -240,3 +240,25 @@ def _reserve_seq_range(conversation: Conversation, *, count: int, earliest: date
         cursor.execute(_RESERVE_SEQ_SQL, [UUID(conversation.id), conversation.kind.value, count, earliest])
         last_seq, floor = cursor.fetchone()
     return last_seq - count + 1, truncate_ms(floor.astimezone(UTC))
+
+
+def _reserve_seq_range_and(
+    conversation: Conversation, *, count: int, earliest: datetime, statement: tuple[str, list]
+) -> tuple[int, datetime, tuple | None]:
+    """`_reserve_seq_range` and one more statement, `statement` = (sql, params), sent in
+    the same round trip after it (Django's psycopg cursors bind client-side and send
+    both as one simple query). Returns (first seq, the createdAt floor, the first row
+    of `statement` or None). In READ COMMITTED each statement of a simple query takes
+    its own snapshot when it starts, so the second sees every transaction that
+    committed before the first was granted the row lock (a member's removal takes that
+    lock: `conversation_writes_lock`)."""
+    sql, params = statement
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{_RESERVE_SEQ_SQL};\n{sql}", [UUID(conversation.id), conversation.kind.value, count, earliest, *params]
+        )
+        last_seq, floor = cursor.fetchone()
+        if not cursor.nextset():
+            raise RuntimeError("the second statement returned no result")
+        row = cursor.fetchone()
+    return last_seq - count + 1, truncate_ms(floor.astimezone(UTC)), row

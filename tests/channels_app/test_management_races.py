@@ -240,3 +240,67 @@ def test_only_the_removed_sender_is_refused_while_others_send(people, monkeypatc
         for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
     ]
     assert "c" in texts and "b" not in texts
+
+
+def _waiting_for_a_lock() -> int:
+    """Backends of this database waiting for a lock now (pg_stat_activity)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("first_message", [True, False], ids=["first-message", "later-message"])
+def test_a_send_waiting_for_the_lock_of_the_senders_removal_is_refused(people, monkeypatch, first_message):
+    """The removal holds the conversation's lock, not committed yet, while bob's send
+    waits for it (its checks outside the lock passed: bob was still a member). Once the
+    removal commits, the send's member check must see it: the check is read after the
+    lock was granted, never with a snapshot from before the wait. With no message in
+    the channel yet, the removal's own post creates the seq row, so the send finds no
+    row to lock and waits in the seq reserve's upsert instead."""
+    import time
+
+    alice, bob, _carol, _admin = people
+    channel = _channel(alice, bob)
+    if not first_message:
+        messaging_services.message_send(sender=alice, channel_id=channel.pk, content="hello")
+    reached, go = _paused_after(monkeypatch, services_manage, "_membership_remove")
+    with ThreadPoolExecutor(2) as pool, capture_broadcasts():
+        removing = pool.submit(
+            _outcome,
+            services_manage.channel_member_remove,
+            user=alice,
+            workspace=None,
+            channel_id=channel.pk,
+            user_id=bob.pk,
+        )
+        assert reached.wait(15)  # removed, posted, lock held, not committed
+        sending = pool.submit(_outcome, messaging_services.message_send, sender=bob, channel_id=channel.pk, content="x")
+        deadline = time.monotonic() + 15
+        while _waiting_for_a_lock() == 0:
+            assert time.monotonic() < deadline, "the send never waited for the removal's lock"
+            time.sleep(0.01)
+        go.set()
+        assert removing.result(timeout=15) == "ok"
+        assert sending.result(timeout=15) == "not_a_member"
+    texts = [
+        m.content
+        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
+    ]
+    assert "x" not in texts and "alice removed bob" in texts
+
+
+def _paused_after(monkeypatch, module, name):
+    """Make module.name, once, wait after it ran until `go` is set, after setting `reached`."""
+    real, reached, go = getattr(module, name), threading.Event(), threading.Event()
+
+    def wrapper(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if not reached.is_set():
+            reached.set()
+            assert go.wait(15)
+        return result
+
+    monkeypatch.setattr(module, name, wrapper)
+    return reached, go

@@ -258,3 +258,52 @@ def test_a_shed_send_answers_429_with_retry_after(make_user, make_channel, clien
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "conversation_busy"
     assert response["Retry-After"] == "1"
+
+
+def test_a_batch_takes_the_sends_queued_while_another_process_held_the_lock(make_user, make_channel):
+    """Another process's batch (here a thread holding the conversation's row lock in
+    its own transaction) holds the lock while this process's leader waits for it and
+    more sends queue behind the leader. The leader takes the batch once it has the
+    lock: the leader's send and the queued ones go in as ONE batch, in queue order
+    (taken before the wait, they would be two: the leader's alone, then the rest)."""
+    from django.db import connection, transaction
+
+    from messaging.documents import Conversation
+    from messaging.services.store import _lock_if_stored
+
+    alice = make_user()
+    channel = make_channel(alice)
+    services.message_send(sender=alice, channel_id=channel.pk, content="first")
+    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
+    locked, release = threading.Event(), threading.Event()
+
+    def other_process_batch():
+        with transaction.atomic():
+            _lock_if_stored(conversation)
+            locked.set()
+            assert release.wait(20)
+
+    def waiting_for_a_lock() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0]
+
+    with ThreadPoolExecutor(6) as pool, capture_broadcasts():
+        holder = in_thread(pool, other_process_batch)
+        assert locked.wait(10)
+        before = _batch_metrics()
+        futures = [in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="s0")]
+        _wait_until(lambda: waiting_for_a_lock() == 1)
+        for n in range(1, 5):
+            queued = _queued(channel)
+            futures.append(in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content=f"s{n}"))
+            _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
+        release.set()
+        holder.result(10)
+        results = [future.result(10) for future in futures]
+    assert [r.message.seq for r in results] == [2, 3, 4, 5, 6]
+    count, total, _sized = (b - a for a, b in zip(before, _batch_metrics(), strict=True))
+    assert (count, total) == (1, 5)
+    assert _seqs(channel) == [1, 2, 3, 4, 5, 6]
