@@ -27,6 +27,7 @@ from django.db import connection
 
 from messaging.documents import Conversation, MessageDocument
 from messaging.repositories import repository_for
+from slackclone.sql import Statement, execute_together
 
 logger = logging.getLogger(__name__)
 
@@ -67,18 +68,21 @@ WHERE conversation_id = %s
 
 
 def _set(conversation: Conversation, message: MessageDocument, *, floor: int | None) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _SET_SQL,
-            [
-                message.seq,
-                message.created_at,
-                UUID(message.sender_id) if message.sender_id else None,
-                preview_of(message.content),
-                UUID(conversation.id),
-                floor if floor is not None else message.seq,
-            ],
-        )
+    execute_together([_set_statement(conversation, message, floor=floor)])
+
+
+def _set_statement(conversation: Conversation, message: MessageDocument, *, floor: int | None) -> Statement:
+    return (
+        _SET_SQL,
+        [
+            message.seq,
+            message.created_at,
+            UUID(message.sender_id) if message.sender_id else None,
+            preview_of(message.content),
+            UUID(conversation.id),
+            floor if floor is not None else message.seq,
+        ],
+    )
 
 
 def in_conversation_view(message: MessageDocument) -> bool:
@@ -91,9 +95,14 @@ def latest_set(conversation: Conversation, messages: list[MessageDocument]) -> N
     """Messages were stored (one send, or a group commit's batch in seq order): the
     newest one shown in the conversation becomes the latest (seq only grows under the
     lock). Replies kept in their thread change nothing."""
+    execute_together(latest_set_statements(conversation, messages))
+
+
+def latest_set_statements(conversation: Conversation, messages: list[MessageDocument]) -> list[Statement]:
+    """`latest_set` as statements ((sql, params), none if nothing changes) for a caller
+    that sends them with its other writes (messaging.services.derived)."""
     shown = [message for message in messages if in_conversation_view(message)]
-    if shown:
-        _set(conversation, shown[-1], floor=None)
+    return [_set_statement(conversation, shown[-1], floor=None)] if shown else []
 
 
 def latest_edited(conversation: Conversation, message: MessageDocument) -> None:

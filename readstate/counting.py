@@ -25,11 +25,13 @@ from uuid import UUID
 from django.db import connection
 
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
+from slackclone.sql import Statement, execute_together, values_rows
 
+_UPSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s, %s)"
 _UPSERT_SQL = """
 INSERT INTO unread_entries (conversation_id, seq, kind, workspace_id, sender_id, thread_id, in_conversation,
                             mentions, mentions_conversation, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s, %s)
+VALUES {rows}
 ON CONFLICT (conversation_id, seq) DO UPDATE
 SET sender_id = EXCLUDED.sender_id, thread_id = EXCLUDED.thread_id, in_conversation = EXCLUDED.in_conversation,
     mentions = EXCLUDED.mentions, mentions_conversation = EXCLUDED.mentions_conversation
@@ -66,10 +68,18 @@ def _row(message: MessageDocument) -> tuple:
 def entries_add(messages: list[MessageDocument]) -> None:
     """Stored messages (in their seq's transaction): their rows, for the countable ones
     (live TEXT). Idempotent (an upsert on (conversation, seq))."""
-    rows = [_row(message) for message in messages if _countable(message)]
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(_UPSERT_SQL, rows)
+    execute_together(entries_add_statements(messages))
+
+
+def entries_add_statements(messages: list[MessageDocument]) -> list[Statement]:
+    """`entries_add` as statements ((sql, params); none if no message counts) for a
+    caller that sends them with its other writes (messaging.services.derived). One
+    multi-row upsert; a (conversation, seq) given twice is written once (the last)."""
+    rows = {(message.conversation.id, message.seq): _row(message) for message in messages if _countable(message)}
+    if not rows:
+        return []
+    values, params = values_rows(_UPSERT_ROW, list(rows.values()))
+    return [(_UPSERT_SQL.format(rows=values), params)]
 
 
 def entries_edited(message: MessageDocument) -> None:

@@ -28,6 +28,12 @@ def messages_indexed(messages: list[MessageDocument]) -> None:
     get_backend().index_messages(list(messages))
 
 
+def messages_index_statements(messages: list[MessageDocument]) -> list | None:
+    """`messages_indexed` as PostgreSQL statements for the caller's round trip
+    (messaging.services.derived), or None if the backend is not in PostgreSQL."""
+    return get_backend().index_statements(list(messages))
+
+
 def messages_unindexed(messages: list[MessageDocument]) -> None:
     """These messages were soft-deleted: never found again by users (moderation still
     finds them with its `deleted` filter)."""

@@ -31,3 +31,36 @@ def columns(model, alias: str) -> str:
     `c."id", c."workspace_id", ...`."""
     quote = connection.ops.quote_name
     return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+Statement = tuple[str, list]  # (sql with %s placeholders, its parameters)
+
+
+def values_rows(row_sql: str, rows: list) -> Statement:
+    """`VALUES` of many rows for one multi-row statement: `row_sql` is one row's
+    placeholders, e.g. `"(%s, %s::uuid[])"`; returns (`(…), (…)`, the flattened
+    parameters). `rows` must not be empty."""
+    return ", ".join([row_sql] * len(rows)), [value for row in rows for value in row]
+
+
+def execute_together(statements: list[Statement]) -> None:
+    """Run write statements in ONE round trip to PostgreSQL, in order, in the caller's
+    transaction; their results are discarded. Django binds psycopg's parameters on the
+    client (its default, `server_side_binding` off), so the joined text goes as one
+    simple query; in READ COMMITTED each statement still takes its own snapshot. Under
+    a hot conversation's lock, each round trip also waits for the GIL when it comes
+    back (issue 13; docs/performance.md), so the send path sends its derived rows
+    together. With server-side binding on, they run one by one."""
+    statements = [statement for statement in statements if statement is not None]
+    if not statements:
+        return
+    with connection.cursor() as cursor:
+        if len(statements) == 1 or connection.settings_dict["OPTIONS"].get("server_side_binding"):
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return
+        cursor.execute(
+            ";\n".join(sql for sql, _params in statements), [p for _sql, params in statements for p in params]
+        )
+        while cursor.nextset():
+            pass

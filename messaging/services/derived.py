@@ -7,14 +7,31 @@ these, never the two indexes one by one."""
 from datetime import datetime
 
 from messaging.documents import Conversation, ConversationKind, MessageDocument
+from messaging.latest import latest_set_statements
 from readstate import counting as unread_index
 from search import services as search_services
+from slackclone.sql import execute_together
 
 
 def messages_stored(messages: list[MessageDocument]) -> None:
-    """A send, a group commit's batch or an import stored these (in seq's transaction)."""
-    search_services.messages_indexed(messages)  # searchable once committed
-    unread_index.entries_add(messages)  # counted from the same commit
+    """An import stored these (in seq's transaction)."""
+    _stored_together(messages, [])
+
+
+def messages_sent(conversation: Conversation, messages: list[MessageDocument]) -> None:
+    """A send or a group commit's batch stored these (in seq's transaction, in seq
+    order): their search and unread rows, and the conversation's latest message for
+    the sidebar (messaging.latest), in one round trip to PostgreSQL."""
+    _stored_together(messages, latest_set_statements(conversation, messages))
+
+
+def _stored_together(messages: list[MessageDocument], also: list) -> None:
+    search = search_services.messages_index_statements(messages)
+    if search is None:  # a backend outside PostgreSQL: written on its own
+        search_services.messages_indexed(messages)
+        search = []
+    # Searchable and counted from the same commit, in one round trip (slackclone.sql).
+    execute_together([*search, *unread_index.entries_add_statements(messages), *also])
 
 
 def message_edited(message: MessageDocument) -> None:

@@ -15,7 +15,6 @@ from django.db import connection, transaction
 
 from channels_app.selectors import channel_archived_error, channel_senders_statement, channel_senders_verdict
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
-from messaging.latest import latest_set
 from messaging.repositories import DuplicateMessage, repository_for
 from messaging.serializers import message_to_api
 from messaging.services import derived
@@ -262,8 +261,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
             item.result = SendResult(message=first.result.message, created=False)
         elif first.error is not None:
             item.error = first.error
-    derived.messages_stored(stored)  # the batch, in the seq range's transaction
-    latest_set(conversation, stored)  # the sidebar's row, once per batch, in its transaction (issue 16)
+    derived.messages_sent(conversation, stored)  # index, unread and sidebar rows, in the seq range's transaction
     _broadcast_created_many(stored)
     return failure
 

@@ -15,7 +15,6 @@ from channels_app.selectors import channel_archived_error, channel_check_sender,
 from files.services import file_shares_record, files_lock_for_send
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
-from messaging.latest import latest_set
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
 from messaging.serializers import message_to_api
 from messaging.services import derived
@@ -200,8 +199,7 @@ def _insert_locked(
             continue
         if files:
             file_shares_record(message=message)
-        derived.messages_stored([message])  # in the seq's transaction
-        latest_set(conversation, [message])  # the sidebar's row, in the send's transaction (issue 16)
+        derived.messages_sent(conversation, [message])  # index, unread and sidebar rows, in the seq's transaction
         _broadcast_created(message)
         return SendResult(message=message, created=True)
     raise AssertionError("unreachable")

@@ -57,6 +57,12 @@ class Hit:
 
 
 class SearchBackend(Protocol):
+    def index_statements(self, messages: list[MessageDocument]) -> list[tuple[str, list]] | None:
+        """`index_messages` as PostgreSQL statements ((sql, params), none for no
+        messages) that the caller runs in its own transaction, with its other writes
+        in one round trip (messaging.services.derived); None if this backend does not
+        write to the project's PostgreSQL."""
+
     def index_messages(self, messages: list[MessageDocument]) -> None:
         """Add or replace these messages' entries (a send, an edit, a reindex batch)."""
 

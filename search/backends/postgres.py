@@ -18,14 +18,16 @@ from django.db import OperationalError, connection, transaction
 from messaging.documents import Conversation, ConversationKind, MessageDocument
 from search.backends import Hit, SearchSpec
 from search.query import invalid_query
+from slackclone.sql import Statement, execute_together, values_rows
 
 _CONFIG = "public.slackclone_search"
 _LINK = re.compile(r"(?i)(?:\bhttps?://|\bwww\.)\S")
 
+_UPSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 _UPSERT_SQL = """
 INSERT INTO search_entries (message_id, workspace_id, kind, conversation_id, seq, sender_id, type, created_at,
                             deleted_at, content, has_link, has_file, has_pin, is_thread)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES {rows}
 ON CONFLICT (message_id) DO UPDATE SET
     workspace_id = EXCLUDED.workspace_id, seq = EXCLUDED.seq, sender_id = EXCLUDED.sender_id,
     type = EXCLUDED.type, created_at = EXCLUDED.created_at, deleted_at = EXCLUDED.deleted_at,
@@ -87,14 +89,17 @@ class PostgresSearchBackend:
 
     # --- writes (inside the caller's transaction) -----------------------------------
 
+    def index_statements(self, messages: list[MessageDocument]) -> list[Statement]:
+        """One multi-row upsert; a message given twice is written once (its last
+        version: one statement may not update a row twice)."""
+        latest = {message.id: message for message in messages}
+        if not latest:
+            return []
+        rows, params = values_rows(_UPSERT_ROW, [_row(message) for message in latest.values()])
+        return [(_UPSERT_SQL.format(rows=rows), params)]
+
     def index_messages(self, messages: list[MessageDocument]) -> None:
-        if not messages:
-            return
-        with connection.cursor() as cursor:
-            if len(messages) == 1:
-                cursor.execute(_UPSERT_SQL, _row(messages[0]))
-            else:
-                cursor.executemany(_UPSERT_SQL, [_row(message) for message in messages])
+        execute_together(self.index_statements(messages))
 
     def mark_deleted(self, messages: list[MessageDocument]) -> None:
         if not messages:
