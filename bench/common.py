@@ -100,9 +100,34 @@ def login_token(user) -> str:
     return token_create(user=user, membership=membership, device_name="bench")
 
 
+# The servers a benchmark starts run as production does (docs/deployment.md), with
+# DEBUG off; what a benchmark needs on a loopback address is allowed explicitly. Until
+# session 10 they ran with the development default, DEBUG on: Django then logs every
+# query (CursorDebugWrapper), which costs CPU on every statement. The environment
+# still wins (DEBUG=true bench/... measures the old way).
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "false",  # plain http on loopback
+    "METRICS_ALLOWED_IPS": "127.0.0.1,::1",  # the benches read /metrics
+}
+
+
+def server_env(settings_module: str, **env_extra: str) -> dict[str, str]:
+    """The environment of a benchmark's server process."""
+    return {
+        **PRODUCTION_ENV,
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "LOG_LEVEL": "WARNING",
+        **env_extra,
+    }
+
+
 def start_web_server(log_dir: Path, settings_module: str, **env_extra: str) -> tuple[str, subprocess.Popen]:
     """One server process (slackclone.serve) of this checkout on a free port: (http base url, process)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
+    env = server_env(settings_module, **env_extra)
     port, process, _log = devserver.spawn_server(log_dir, env)
     return f"http://127.0.0.1:{port}", process
 
@@ -128,7 +153,7 @@ def start_server(
     loop, h11, websockets-sansio, frames up to 1 MiB, no permessage-deflate). `code`:
     serve another checkout (e.g. of main) with this venv. `ping_interval`: keepalive
     pings, seconds (default 20)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
+    env = server_env(settings_module, **env_extra)
     if code is not None:
         env["PYTHONPATH"] = code
     port = devserver.free_port()
