@@ -307,3 +307,17 @@ def test_a_batch_takes_the_sends_queued_while_another_process_held_the_lock(make
     count, total, _sized = (b - a for a, b in zip(before, _batch_metrics(), strict=True))
     assert (count, total) == (1, 5)
     assert _seqs(channel) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_send_writes_its_search_unread_and_sidebar_rows_in_one_statement(make_user, make_channel):
+    """Under the conversation's lock every round trip counts (slackclone.sql.execute_together)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alice = make_user()
+    channel = make_channel(alice)
+    with CaptureQueriesContext(connection) as captured:
+        services.message_send(sender=alice, channel_id=channel.pk, content="hello @channel")
+    writes = [q["sql"] for q in captured.captured_queries if "search_entries" in q["sql"]]
+    assert len(writes) == 1
+    assert "INSERT INTO unread_entries" in writes[0] and "SET latest_seq" in writes[0]
