@@ -86,8 +86,8 @@ SEND_BATCH_SIZE = Histogram(
 )
 SEND_BATCH_SECONDS = Histogram(
     "slackclone_send_batch_seconds",
-    "Time one group-commit batch holds its conversation's lock: the seq range, the "
-    "insert, the derived rows and the commit.",
+    "Time one group-commit batch holds its conversation's lock, from the moment it is "
+    "granted: the seq range, the insert, the derived rows, the publish and the commit.",
     buckets=_LATENCY_BUCKETS,
 )
 STORE_SECONDS = Histogram(

@@ -66,11 +66,16 @@ Group commit
 
 Inside one process, sends into one conversation do not each wait for the lock:
 `message_send` queues its send on the conversation's in-process queue. The first send
-finds no batch running and leads: in ONE transaction it takes the lock and a seq range
-for every send queued by then (up to SEND_BATCH_MAX; one upsert `last_seq + n`), checks
-the archive once, stores them with ONE ordered `insert_many`, and hands them to the
-channel layer in ONE publish (`broadcast.messages_created`, still under the lock, in
-seq order), then commits and answers each sender with its own message. Sends arriving
+finds no batch running and leads: in ONE transaction it waits for the lock, THEN takes
+every send queued by then (up to SEND_BATCH_MAX: with several processes, the sends that
+queued while another process's batch held the lock go in together), reserves their seq
+range (one upsert `last_seq + n`) and, in the same round trip, checks the channel and
+its senders once (each statement of that round trip reads a snapshot taken after the
+lock was granted), stores them with ONE ordered `insert_many`, writes their search,
+unread and sidebar rows in ONE round trip (`slackclone.sql.execute_together`), and
+hands them to the channel layer in ONE publish (`broadcast.messages_created`, still
+under the lock, in seq order), then commits and answers each sender with its own
+message. Sends arriving
 meanwhile queue behind it; the leader hands the lead to the oldest of them, which
 runs the next batch. Only a leader holds a pooled PostgreSQL connection while it waits
 for the lock: a queued send gives its connection back first, so a hot conversation
