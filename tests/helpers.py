@@ -102,3 +102,15 @@ def renamed_in_database(model, field: str | None = None, *, sql_writers=()):
             yield new
     finally:
         rename(new, old)
+
+
+def backends_waiting_for_a_lock() -> int:
+    """PostgreSQL backends of this database waiting for a lock now (pg_stat_activity):
+    for race tests that must know a second transaction is blocked before going on."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]

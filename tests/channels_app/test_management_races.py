@@ -20,7 +20,7 @@ from messaging.documents import ConversationKind
 from messaging.models import MessageSequence
 from messaging.repositories import repository_for
 from slackclone import errors
-from tests.helpers import capture_broadcasts
+from tests.helpers import backends_waiting_for_a_lock, capture_broadcasts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,6 +45,26 @@ def _channel(alice, bob, *, private=False) -> Channel:
     ChannelMember.objects.create(channel=channel, user=alice, role=ChannelMember.Role.MANAGER)
     ChannelMember.objects.create(channel=channel, user=bob)
     return channel
+
+
+def _texts(channel) -> list[str]:
+    """The contents of the channel's newest 50 messages."""
+    return [
+        m.content
+        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
+    ]
+
+
+def _remove_bob(pool, alice, bob, channel):
+    """Alice removes bob, in `pool`: the future of its outcome."""
+    return pool.submit(
+        _outcome,
+        services_manage.channel_member_remove,
+        user=alice,
+        workspace=None,
+        channel_id=channel.pk,
+        user_id=bob.pk,
+    )
 
 
 def _paused(monkeypatch, module, name):
@@ -74,21 +94,10 @@ def test_a_send_racing_the_senders_removal_is_refused_and_stores_nothing(people,
             _outcome, messaging_services.message_send, sender=bob, channel_id=channel.pk, content="sneaky"
         )
         assert reached.wait(15)
-        go_remove = pool.submit(
-            _outcome,
-            services_manage.channel_member_remove,
-            user=alice,
-            workspace=None,
-            channel_id=channel.pk,
-            user_id=bob.pk,
-        )
-        assert go_remove.result(timeout=15) == "ok"  # committed while the send waited
+        assert _remove_bob(pool, alice, bob, channel).result(timeout=15) == "ok"  # committed while the send waited
         go.set()
         assert sending.result(timeout=15) == ("not_found" if private else "not_a_member")
-    texts = [
-        m.content
-        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
-    ]
+    texts = _texts(channel)
     assert "sneaky" not in texts and "alice removed bob" in texts
 
 
@@ -148,10 +157,7 @@ def test_an_invite_racing_an_archive_is_refused_once_the_archive_committed(peopl
         go.set()
         assert inviting.result(timeout=15) == "channel_archived"
     assert not ChannelMember.objects.filter(channel=channel, user=carol).exists()
-    texts = [
-        m.content
-        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
-    ]
+    texts = _texts(channel)
     assert texts[0] == "alice archived the channel" and "bob added carol" not in texts
 
 
@@ -235,20 +241,8 @@ def test_only_the_removed_sender_is_refused_while_others_send(people, monkeypatc
         go.set()
         assert bobs.result(timeout=15) == "not_a_member"
         assert carols.result(timeout=15) == "ok"
-    texts = [
-        m.content
-        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
-    ]
+    texts = _texts(channel)
     assert "c" in texts and "b" not in texts
-
-
-def _waiting_for_a_lock() -> int:
-    """Backends of this database waiting for a lock now (pg_stat_activity)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
 
 
 @pytest.mark.parametrize("first_message", [True, False], ids=["first-message", "later-message"])
@@ -267,27 +261,17 @@ def test_a_send_waiting_for_the_lock_of_the_senders_removal_is_refused(people, m
         messaging_services.message_send(sender=alice, channel_id=channel.pk, content="hello")
     reached, go = _paused_after(monkeypatch, services_manage, "_membership_remove")
     with ThreadPoolExecutor(2) as pool, capture_broadcasts():
-        removing = pool.submit(
-            _outcome,
-            services_manage.channel_member_remove,
-            user=alice,
-            workspace=None,
-            channel_id=channel.pk,
-            user_id=bob.pk,
-        )
+        removing = _remove_bob(pool, alice, bob, channel)
         assert reached.wait(15)  # removed, posted, lock held, not committed
         sending = pool.submit(_outcome, messaging_services.message_send, sender=bob, channel_id=channel.pk, content="x")
         deadline = time.monotonic() + 15
-        while _waiting_for_a_lock() == 0:
+        while backends_waiting_for_a_lock() == 0:
             assert time.monotonic() < deadline, "the send never waited for the removal's lock"
             time.sleep(0.01)
         go.set()
         assert removing.result(timeout=15) == "ok"
         assert sending.result(timeout=15) == "not_a_member"
-    texts = [
-        m.content
-        for m in repository_for(ConversationKind.CHANNEL).newest_page(conversation_id=str(channel.pk), limit=50)
-    ]
+    texts = _texts(channel)
     assert "x" not in texts and "alice removed bob" in texts
 
 

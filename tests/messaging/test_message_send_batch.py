@@ -17,7 +17,7 @@ from messaging.mongo import get_db
 from messaging.repositories import repository_for
 from messaging.services import group_commit
 from slackclone import errors
-from tests.helpers import capture_broadcasts
+from tests.helpers import backends_waiting_for_a_lock, capture_broadcasts
 from tests.messaging.support import in_thread, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -266,7 +266,7 @@ def test_a_batch_takes_the_sends_queued_while_another_process_held_the_lock(make
     more sends queue behind the leader. The leader takes the batch once it has the
     lock: the leader's send and the queued ones go in as ONE batch, in queue order
     (taken before the wait, they would be two: the leader's alone, then the rest)."""
-    from django.db import connection, transaction
+    from django.db import transaction
 
     from messaging.documents import Conversation
     from messaging.services.store import _lock_if_stored
@@ -283,19 +283,12 @@ def test_a_batch_takes_the_sends_queued_while_another_process_held_the_lock(make
             locked.set()
             assert release.wait(20)
 
-    def waiting_for_a_lock() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return cursor.fetchone()[0]
-
     with ThreadPoolExecutor(6) as pool, capture_broadcasts():
         holder = in_thread(pool, other_process_batch)
         assert locked.wait(10)
         before = _batch_metrics()
         futures = [in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="s0")]
-        _wait_until(lambda: waiting_for_a_lock() == 1)
+        _wait_until(lambda: backends_waiting_for_a_lock() == 1)
         for n in range(1, 5):
             queued = _queued(channel)
             futures.append(in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content=f"s{n}"))
