@@ -21,7 +21,9 @@ from accounts.models import User
 # per send or edit); with at most 16 the work stays linear in practice.
 _CODE = re.compile(r"(`{1,16})(?s:.+?)\1")
 _USER_ID = re.compile(r"<@([0-9a-fA-F-]{32,36})>")
-_SPECIAL = re.compile(r"<!(channel|here|everyone)>|(?<![\w.@])@(channel|here)\b")
+# `@Channel`, `@HERE`: in any case, as `@Alice` mentions alice (a phone capitalises the
+# first word of a sentence); Slack's `<!channel>` tokens are written by clients, lower-case.
+_SPECIAL = re.compile(r"<!(channel|here|everyone)>|(?<![\w.@])@(?i:channel|here)\b")
 # Usernames: [A-Za-z0-9_.-]{1,32} (accounts.serializers); not preceded by a word
 # character, so e-mail addresses mention nobody; a trailing "." ends a sentence.
 _USERNAME = re.compile(r"(?<![\w.@-])@([A-Za-z0-9_.\-]{1,32})")

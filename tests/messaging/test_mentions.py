@@ -21,9 +21,9 @@ def test_parse_finds_ids_names_and_channel_mentions_outside_code():
     assert parsed.user_ids == (uid,)
     assert parsed.usernames == ("bob", "eve")
     assert parsed.channel is False
-    for text in ("<!channel>", "<!here>", "@channel hi", "hey @here", "@here."):
+    for text in ("<!channel>", "<!here>", "@channel hi", "hey @here", "@here.", "@Channel hi", "@HERE!"):
         assert mentions_parse(text).channel is True, text
-    for text in ("`@here`", "```@channel```", "a@here.com", "`<!channel>`"):
+    for text in ("`@here`", "```@channel```", "a@here.com", "a@Here.com", "`<!channel>`", "@channels", "@hereafter"):
         assert mentions_parse(text).channel is False, text
 
 
