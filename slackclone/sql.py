@@ -43,24 +43,35 @@ def values_rows(row_sql: str, rows: list) -> Statement:
     return ", ".join([row_sql] * len(rows)), [value for row in rows for value in row]
 
 
-def execute_together(statements: list[Statement]) -> None:
-    """Run write statements in ONE round trip to PostgreSQL, in order, in the caller's
-    transaction; their results are discarded. Django binds psycopg's parameters on the
-    client (its default, `server_side_binding` off), so the joined text goes as one
-    simple query; in READ COMMITTED each statement still takes its own snapshot. Under
-    a hot conversation's lock, each round trip also waits for the GIL when it comes
-    back (issue 13; docs/performance.md), so the send path sends its derived rows
-    together. With server-side binding on, they run one by one."""
-    statements = [statement for statement in statements if statement is not None]
+def execute_together(statements: list[Statement]) -> list[tuple | None]:
+    """Run statements in ONE round trip to PostgreSQL, in order, in the caller's
+    transaction. Returns the first row of each (None for a statement that returned no
+    row, or no rows at all). Django binds psycopg's parameters on the client (its
+    default, `server_side_binding` off), so the joined text goes as one simple query,
+    and in READ COMMITTED each statement still takes its own snapshot when it starts:
+    a statement sees what committed while an earlier one waited for a lock. Under a hot
+    conversation's lock, each round trip also waits for the GIL when it comes back
+    (issue 13; docs/performance.md), so the send path sends its statements together.
+    With server-side binding on, they run one by one (same results, more round trips)."""
+    rows: list[tuple | None] = []
     if not statements:
-        return
+        return rows
     with connection.cursor() as cursor:
         if len(statements) == 1 or connection.settings_dict["OPTIONS"].get("server_side_binding"):
             for sql, params in statements:
                 cursor.execute(sql, params)
-            return
+                rows.append(_first_row(cursor))
+            return rows
         cursor.execute(
             ";\n".join(sql for sql, _params in statements), [p for _sql, params in statements for p in params]
         )
+        rows.append(_first_row(cursor))
         while cursor.nextset():
-            pass
+            rows.append(_first_row(cursor))
+    if len(rows) != len(statements):
+        raise RuntimeError(f"{len(statements)} statements gave {len(rows)} results")
+    return rows
+
+
+def _first_row(cursor) -> tuple | None:
+    return cursor.fetchone() if cursor.description is not None else None

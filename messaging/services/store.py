@@ -20,6 +20,7 @@ from messaging.serializers import message_to_api
 from messaging.services import derived
 from realtime import broadcast
 from slackclone import errors
+from slackclone.sql import execute_together
 
 logger = logging.getLogger(__name__)
 
@@ -244,19 +245,11 @@ def _reserve_seq_range_and(
     conversation: Conversation, *, count: int, earliest: datetime, statement: tuple[str, list]
 ) -> tuple[int, datetime, tuple | None]:
     """`_reserve_seq_range` and one more statement, `statement` = (sql, params), sent in
-    the same round trip after it (Django's psycopg cursors bind client-side and send
-    both as one simple query). Returns (first seq, the createdAt floor, the first row
-    of `statement` or None). In READ COMMITTED each statement of a simple query takes
-    its own snapshot when it starts, so the second sees every transaction that
-    committed before the first was granted the row lock (a member's removal takes that
-    lock: `conversation_writes_lock`)."""
-    sql, params = statement
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{_RESERVE_SEQ_SQL};\n{sql}", [UUID(conversation.id), conversation.kind.value, count, earliest, *params]
-        )
-        last_seq, floor = cursor.fetchone()
-        if not cursor.nextset():
-            raise RuntimeError("the second statement returned no result")
-        row = cursor.fetchone()
+    the same round trip after it (`slackclone.sql.execute_together`). Returns (first
+    seq, the createdAt floor, the first row of `statement` or None). Each statement of
+    the round trip takes its own snapshot when it starts, so the second sees every
+    transaction that committed before the first was granted the row lock (a member's
+    removal takes that lock: `conversation_writes_lock`)."""
+    reserve = (_RESERVE_SEQ_SQL, [UUID(conversation.id), conversation.kind.value, count, earliest])
+    (last_seq, floor), row = execute_together([reserve, statement])
     return last_seq - count + 1, truncate_ms(floor.astimezone(UTC)), row

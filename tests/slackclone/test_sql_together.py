@@ -47,4 +47,20 @@ def test_a_failing_statement_raises_and_its_transaction_keeps_nothing(scratch):
             ]
         )
     assert _rows() == []
-    execute_together([])  # nothing to do: no round trip, no error
+    assert execute_together([]) == []  # nothing to do: no round trip, no error
+
+
+@pytest.mark.parametrize("server_side_binding", [False, True], ids=["one-round-trip", "one-by-one"])
+def test_each_statements_first_row_is_returned(scratch, monkeypatch, server_side_binding):
+    """Rows come back per statement (None for one without a result or without a row),
+    the same whether the statements go together or, with server-side binding, apart."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "server_side_binding", server_side_binding)
+    rows = execute_together(
+        [
+            ("INSERT INTO sql_together_scratch (n, label) VALUES (%s, %s) RETURNING n * 2", [21, "a"]),
+            ("INSERT INTO sql_together_scratch (n, label) VALUES (%s, %s)", [22, "b"]),
+            ("SELECT label FROM sql_together_scratch WHERE n = %s", [99]),
+            ("SELECT count(*) FROM sql_together_scratch", []),
+        ]
+    )
+    assert rows == [(42,), None, None, (2,)]
