@@ -114,6 +114,13 @@ PRODUCTION_ENV = {
 }
 
 
+# This process and its children too (set as defaults when this module is imported, before
+# a bench script sets Django up): what the bench signs itself (history cursors) must
+# verify on the servers, which needs the same SECRET_KEY.
+for _name, _value in PRODUCTION_ENV.items():
+    os.environ.setdefault(_name, _value)
+
+
 def server_env(settings_module: str, **env_extra: str) -> dict[str, str]:
     """The environment of a benchmark's server process."""
     return {

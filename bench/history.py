@@ -68,10 +68,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slackclone.settings")
 
 import django
+from common import emit_row, login_token, start_web_server, stop_processes, wait_http
 
 django.setup()
 
-from common import emit_row, login_token, start_web_server, stop_processes, wait_http  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.test import Client  # noqa: E402
 

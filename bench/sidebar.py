@@ -30,13 +30,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slackclone.settings")
 import faulthandler
 
 import django
+from common import emit_row, percentile, start_web_server, stop_processes, wait_http  # before setup(): its environment
 
 if os.environ.get("BENCH_DEBUG"):
     faulthandler.dump_traceback_later(25, exit=True)
 
 django.setup()
 
-from common import emit_row, percentile, start_web_server, stop_processes, wait_http  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from accounts.models import User, Workspace, WorkspaceMember  # noqa: E402
