@@ -36,6 +36,14 @@ def columns(model, alias: str) -> str:
 Statement = tuple[str, list]  # (sql with %s placeholders, its parameters)
 
 
+def binds_client_side() -> bool:
+    """True if the connection's cursors bind parameters on the client (Django's psycopg
+    default), so that several statements with parameters can go as one simple query.
+    With `server_side_binding` (exactly True: Django's own test) each statement is
+    prepared by the server, which refuses more than one command per statement."""
+    return connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
+
+
 def values_rows(row_sql: str, rows: list) -> Statement:
     """`VALUES` of many rows for one multi-row statement: `row_sql` is one row's
     placeholders, e.g. `"(%s, %s::uuid[])"`; returns (`(…), (…)`, the flattened
@@ -57,7 +65,7 @@ def execute_together(statements: list[Statement]) -> list[tuple | None]:
     if not statements:
         return rows
     with connection.cursor() as cursor:
-        if len(statements) == 1 or connection.settings_dict["OPTIONS"].get("server_side_binding"):
+        if len(statements) == 1 or not binds_client_side():
             for sql, params in statements:
                 cursor.execute(sql, params)
                 rows.append(_first_row(cursor))

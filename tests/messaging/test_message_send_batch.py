@@ -314,3 +314,40 @@ def test_a_send_writes_its_search_unread_and_sidebar_rows_in_one_statement(make_
     writes = [q["sql"] for q in captured.captured_queries if "search_entries" in q["sql"]]
     assert len(writes) == 1
     assert "INSERT INTO unread_entries" in writes[0] and "SET latest_seq" in writes[0]
+
+
+@pytest.fixture
+def server_side_binding():
+    """The connections bind parameters on the server (DATABASES OPTIONS
+    `server_side_binding`: Django's ServerBindingCursor), as a deployment may set."""
+    from django.db import connection
+
+    def reconnect():
+        connection.close()
+        connection.close_pool()
+
+    reconnect()
+    connection.settings_dict["OPTIONS"]["server_side_binding"] = True
+    try:
+        yield
+    finally:
+        reconnect()
+        connection.settings_dict["OPTIONS"].pop("server_side_binding")
+
+
+def test_a_channel_send_with_server_side_binding_reserves_and_checks_in_two_statements(
+    make_user, make_channel, server_side_binding
+):
+    """The seq reserve and the member check cannot go as one prepared statement: with
+    server-side binding they are sent one after the other (a grouped channel send
+    failed with "cannot insert multiple commands into a prepared statement")."""
+    from django.db import connection
+
+    alice = make_user()
+    channel = make_channel(alice)
+    with capture_broadcasts():
+        first = services.message_send(sender=alice, channel_id=channel.pk, content="hello @channel")
+        second = services.message_send(sender=alice, channel_id=channel.pk, content="100% ; 'quoted'")
+    assert type(connection.cursor().cursor).__name__ == "ServerBindingCursor"
+    assert (first.message.seq, second.message.seq) == (1, 2)
+    assert _seqs(channel) == [1, 2]
