@@ -25,7 +25,7 @@ from uuid import UUID
 from django.db import connection
 
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
-from slackclone.sql import Statement, execute_together, values_rows
+from slackclone.sql import Statement, execute_together, values_statements
 
 _UPSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s, %s)"
 _UPSERT_SQL = """
@@ -67,19 +67,20 @@ def _row(message: MessageDocument) -> tuple:
 
 def entries_add(messages: list[MessageDocument]) -> None:
     """Stored messages (in their seq's transaction): their rows, for the countable ones
-    (live TEXT). Idempotent (an upsert on (conversation, seq))."""
-    execute_together(entries_add_statements(messages))
+    (live TEXT). Idempotent (an upsert on (conversation, seq)). A statement per
+    ROWS_PER_STATEMENT rows, each in its own round trip (a rebuild gives a whole
+    conversation)."""
+    for statement in entries_add_statements(messages):
+        execute_together([statement])
 
 
 def entries_add_statements(messages: list[MessageDocument]) -> list[Statement]:
     """`entries_add` as statements ((sql, params); none if no message counts) for a
-    caller that sends them with its other writes (messaging.services.derived). One
-    multi-row upsert; a (conversation, seq) given twice is written once (the last)."""
+    caller that sends them with its other writes (messaging.services.derived).
+    Multi-row upserts of at most ROWS_PER_STATEMENT rows (slackclone.sql); a
+    (conversation, seq) given twice is written once (the last)."""
     rows = {(message.conversation.id, message.seq): _row(message) for message in messages if _countable(message)}
-    if not rows:
-        return []
-    values, params = values_rows(_UPSERT_ROW, list(rows.values()))
-    return [(_UPSERT_SQL.format(rows=values), params)]
+    return values_statements(_UPSERT_SQL, _UPSERT_ROW, list(rows.values()))
 
 
 def entries_edited(message: MessageDocument) -> None:

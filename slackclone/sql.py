@@ -51,6 +51,24 @@ def values_rows(row_sql: str, rows: list) -> Statement:
     return ", ".join([row_sql] * len(rows)), [value for row in rows for value in row]
 
 
+# At most this many rows per multi-row statement (`values_statements`): the text of a
+# statement, the memory that building it takes on both sides, and its parameters under
+# server-side binding (PostgreSQL takes at most 65,535) stay bounded whatever the
+# number of rows (an unread index rebuild writes a whole conversation's).
+ROWS_PER_STATEMENT = 1000
+
+
+def values_statements(sql: str, row_sql: str, rows: list) -> list[Statement]:
+    """Multi-row statements of `sql`, whose `{rows}` slot takes the `VALUES` rows
+    (`values_rows`), for `rows`: at most ROWS_PER_STATEMENT rows each, none for no
+    rows."""
+    statements = []
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        values, params = values_rows(row_sql, rows[start : start + ROWS_PER_STATEMENT])
+        statements.append((sql.format(rows=values), params))
+    return statements
+
+
 def execute_together(statements: list[Statement]) -> list[tuple | None]:
     """Run statements in ONE round trip to PostgreSQL, in order, in the caller's
     transaction. Returns the first row of each (None for a statement that returned no

@@ -148,3 +148,21 @@ def _count_queries():
 
     with connection.execute_wrapper(record):
         yield sqls
+
+
+@pytest.fixture
+def server_side_binding():
+    """The connections bind parameters on the server (DATABASES OPTIONS
+    `server_side_binding`: Django's ServerBindingCursor), as a deployment may set."""
+
+    def reconnect():
+        connection.close()
+        connection.close_pool()
+
+    reconnect()
+    connection.settings_dict["OPTIONS"]["server_side_binding"] = True
+    try:
+        yield
+    finally:
+        reconnect()
+        connection.settings_dict["OPTIONS"].pop("server_side_binding")

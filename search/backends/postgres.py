@@ -18,7 +18,7 @@ from django.db import OperationalError, connection, transaction
 from messaging.documents import Conversation, ConversationKind, MessageDocument
 from search.backends import Hit, SearchSpec
 from search.query import invalid_query
-from slackclone.sql import Statement, execute_together, values_rows
+from slackclone.sql import Statement, execute_together, values_statements
 
 _CONFIG = "public.slackclone_search"
 _LINK = re.compile(r"(?i)(?:\bhttps?://|\bwww\.)\S")
@@ -90,16 +90,15 @@ class PostgresSearchBackend:
     # --- writes (inside the caller's transaction) -----------------------------------
 
     def index_statements(self, messages: list[MessageDocument]) -> list[Statement]:
-        """One multi-row upsert; a message given twice is written once (its last
-        version: one statement may not update a row twice)."""
+        """Multi-row upserts of at most ROWS_PER_STATEMENT rows (slackclone.sql); a
+        message given twice is written once (its last version: one statement may not
+        update a row twice)."""
         latest = {message.id: message for message in messages}
-        if not latest:
-            return []
-        rows, params = values_rows(_UPSERT_ROW, [_row(message) for message in latest.values()])
-        return [(_UPSERT_SQL.format(rows=rows), params)]
+        return values_statements(_UPSERT_SQL, _UPSERT_ROW, [_row(message) for message in latest.values()])
 
     def index_messages(self, messages: list[MessageDocument]) -> None:
-        execute_together(self.index_statements(messages))
+        for statement in self.index_statements(messages):  # a round trip each (a reindex batch is any size)
+            execute_together([statement])
 
     def mark_deleted(self, messages: list[MessageDocument]) -> None:
         if not messages:

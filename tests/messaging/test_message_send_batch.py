@@ -316,25 +316,6 @@ def test_a_send_writes_its_search_unread_and_sidebar_rows_in_one_statement(make_
     assert "INSERT INTO unread_entries" in writes[0] and "SET latest_seq" in writes[0]
 
 
-@pytest.fixture
-def server_side_binding():
-    """The connections bind parameters on the server (DATABASES OPTIONS
-    `server_side_binding`: Django's ServerBindingCursor), as a deployment may set."""
-    from django.db import connection
-
-    def reconnect():
-        connection.close()
-        connection.close_pool()
-
-    reconnect()
-    connection.settings_dict["OPTIONS"]["server_side_binding"] = True
-    try:
-        yield
-    finally:
-        reconnect()
-        connection.settings_dict["OPTIONS"].pop("server_side_binding")
-
-
 def test_a_channel_send_with_server_side_binding_reserves_and_checks_in_two_statements(
     make_user, make_channel, server_side_binding
 ):

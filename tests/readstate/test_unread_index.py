@@ -144,3 +144,46 @@ def test_concurrent_sends_edits_and_deletes_leave_exactly_the_live_messages_coun
         rows = {seq: sorted(str(u) for u in mentions) for seq, mentions in cursor.fetchall()}
     assert len(live) == 4  # the 8 seeded are deleted, the 4 new ones live
     assert rows == live
+
+
+def _stored(n: int):
+    """`n` stored TEXT messages of one channel, as a rebuild reads them (no MongoDB needed)."""
+    import uuid
+
+    from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
+
+    conversation = Conversation(ConversationKind.CHANNEL, str(uuid.uuid4()), str(uuid.uuid4()))
+    sender, now = str(uuid.uuid4()), datetime.now(UTC)
+    return conversation, [
+        MessageDocument(
+            id=f"{seq:024x}",
+            conversation=conversation,
+            seq=seq,
+            sender_id=sender,
+            content=f"m{seq}",
+            type=MessageType.TEXT,
+            created_at=now,
+            edited_at=None,
+            client_msg_id=None,
+            dedupe_key=f"k{seq}",
+            mentions=(sender,) if seq % 2 else (),
+        )
+        for seq in range(1, n + 1)
+    ]
+
+
+def test_a_rebuild_of_a_large_conversation_writes_its_rows_in_bounded_statements(server_side_binding):
+    """A rebuild gives a whole conversation's messages at once: they are written in
+    statements of at most ROWS_PER_STATEMENT rows, so neither the text nor the
+    parameters of one statement grow with the conversation (7,000 rows in one upsert
+    are 70,000 parameters: PostgreSQL's limit is 65,535 when they are bound on the
+    server)."""
+    from django.db import transaction
+
+    from readstate.counting import conversation_entries_rebuild
+
+    conversation, messages = _stored(7000)
+    with transaction.atomic():
+        assert conversation_entries_rebuild(conversation, messages) == 7000
+    assert UnreadEntry.objects.filter(conversation_id=conversation.id).count() == 7000
+    assert UnreadEntry.objects.filter(conversation_id=conversation.id, mentions__len=1).count() == 3500

@@ -196,3 +196,23 @@ def test_the_moderation_text_filter_uses_the_engine(alice, bob, channel, staff_c
 
     page = message_search(filters=MessageFilter(kind=ConversationKind.CHANNEL, text="RESUME"))
     assert [m.content for m in page.results] == ["Ünïcödé naïve résumé"]
+
+
+def test_an_import_of_thousands_is_indexed_and_counted_with_server_side_binding(
+    transactional_db, server_side_binding, alice, bob, channel
+):
+    """An import batch (seed_demo's default is 10,000) is written in statements of at
+    most ROWS_PER_STATEMENT rows: 5,000 search rows in one upsert are 70,000 parameters,
+    over PostgreSQL's 65,535 when they are bound on the server."""
+    from messaging.services import MessageDraft
+    from readstate.models import UnreadEntry
+
+    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk), str(channel.workspace_id))
+    drafts = [MessageDraft(str(alice.pk), f"imported {n}") for n in range(5000)]
+    drafts[4321] = MessageDraft(str(alice.pk), "the needle 4321")
+    services.messages_import(conversation=conversation, drafts=drafts)
+    assert _entries(channel.pk) == 5000
+    assert UnreadEntry.objects.filter(conversation_id=channel.pk).count() == 5000
+    with connection.cursor() as cursor:  # (a search itself fails with server-side binding: SET LOCAL takes no $1)
+        cursor.execute("SELECT content FROM search_entries WHERE seq = 4322 AND conversation_id = %s", [channel.pk])
+        assert cursor.fetchall() == [("the needle 4321",)]
