@@ -30,8 +30,10 @@ def messages_indexed(messages: list[MessageDocument]) -> None:
 
 def messages_index_statements(messages: list[MessageDocument]) -> list | None:
     """`messages_indexed` as PostgreSQL statements for the caller's round trip
-    (messaging.services.derived), or None if the backend is not in PostgreSQL."""
-    return get_backend().index_statements(list(messages))
+    (messaging.services.derived), or None if the backend is not in PostgreSQL (it
+    says so, or it has no `index_statements`: a backend written before it existed)."""
+    index_statements = getattr(get_backend(), "index_statements", None)
+    return None if index_statements is None else index_statements(list(messages))
 
 
 def messages_unindexed(messages: list[MessageDocument]) -> None:

@@ -61,7 +61,8 @@ class SearchBackend(Protocol):
         """`index_messages` as PostgreSQL statements ((sql, params), none for no
         messages) that the caller runs in its own transaction, with its other writes
         in one round trip (messaging.services.derived); None if this backend does not
-        write to the project's PostgreSQL."""
+        write to the project's PostgreSQL. Optional: a backend without it is written
+        with `index_messages`."""
 
     def index_messages(self, messages: list[MessageDocument]) -> None:
         """Add or replace these messages' entries (a send, an edit, a reindex batch)."""

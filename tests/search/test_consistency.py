@@ -216,3 +216,31 @@ def test_an_import_of_thousands_is_indexed_and_counted_with_server_side_binding(
     with connection.cursor() as cursor:  # (a search itself fails with server-side binding: SET LOCAL takes no $1)
         cursor.execute("SELECT content FROM search_entries WHERE seq = 4322 AND conversation_id = %s", [channel.pk])
         assert cursor.fetchall() == [("the needle 4321",)]
+
+
+class _BackendWithoutStatements:
+    """A backend written against the interface before `index_statements` (an outside
+    engine's): every method of the PostgreSQL one but that."""
+
+    def __init__(self):
+        from search.backends.postgres import PostgresSearchBackend
+
+        self._real = PostgresSearchBackend()
+
+    def __getattr__(self, name):
+        if name == "index_statements":
+            raise AttributeError(name)
+        return getattr(self._real, name)
+
+
+def test_a_backend_without_index_statements_is_written_with_index_messages(alice, bob, channel, search, settings):
+    from search.backends import get_backend
+
+    settings.SEARCH_BACKEND = f"{__name__}._BackendWithoutStatements"
+    get_backend.cache_clear()
+    try:
+        assert not hasattr(get_backend(), "index_statements")
+        services.message_send(sender=alice, channel_id=channel.pk, content="written the old way")
+        assert contents(search(bob, "old way")) == ["written the old way"]
+    finally:
+        get_backend.cache_clear()
