@@ -140,6 +140,9 @@ def _lead_batch(conversation: Conversation, key: tuple[str, str], queue: _SendQu
     finally:
         if not batch:  # never got as far as taking it: these sends get the error
             batch.extend(_take(queue))
+        for item in batch:  # left by a BaseException in this thread: 503, a retry is safe
+            if item.result is None and item.error is None:
+                item.error = errors.StoreUnavailable("postgres", "The message could not be stored; try again shortly.")
         if locked_at is not None:
             SEND_BATCH_SECONDS.observe(time.perf_counter() - locked_at)
             SEND_BATCH_SIZE.observe(len(batch))

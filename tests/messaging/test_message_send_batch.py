@@ -332,3 +332,52 @@ def test_a_channel_send_with_server_side_binding_reserves_and_checks_in_two_stat
     assert type(connection.cursor().cursor).__name__ == "ServerBindingCursor"
     assert (first.message.seq, second.message.seq) == (1, 2)
     assert _seqs(channel) == [1, 2]
+
+
+def test_a_leader_interrupted_by_a_base_exception_answers_its_batch_503(make_user, make_channel, monkeypatch):
+    """A BaseException in the leader's thread (the process shutting down, say) ends its
+    own request, and the other sends of its batch get 503 `store_unavailable` (a retry
+    with the same client_msg_id is safe), not a bare error; the queue is left usable."""
+    from django.db import transaction
+
+    from messaging.documents import Conversation
+    from messaging.services.store import _lock_if_stored
+
+    class Interrupted(BaseException):
+        pass
+
+    alice = make_user()
+    channel = make_channel(alice)
+    services.message_send(sender=alice, channel_id=channel.pk, content="first")
+    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
+    locked, release = threading.Event(), threading.Event()
+
+    def other_process_batch():
+        with transaction.atomic():
+            _lock_if_stored(conversation)
+            locked.set()
+            assert release.wait(20)
+
+    def interrupted(conversation, batch):
+        raise Interrupted
+
+    monkeypatch.setattr(group_commit, "_insert_batch_locked", interrupted)
+    with ThreadPoolExecutor(4) as pool, capture_broadcasts():
+        holder = in_thread(pool, other_process_batch)
+        assert locked.wait(10)
+        futures = [in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="s0")]
+        _wait_until(lambda: backends_waiting_for_a_lock() == 1)
+        for n in range(1, 3):
+            queued = _queued(channel)
+            futures.append(in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content=f"s{n}"))
+            _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
+        release.set()
+        holder.result(10)
+        with pytest.raises(Interrupted):
+            futures[0].result(10)
+        for future in futures[1:]:
+            with pytest.raises(errors.StoreUnavailable):
+                future.result(10)
+    monkeypatch.undo()
+    assert _queued(channel) == 0
+    assert services.message_send(sender=alice, channel_id=channel.pk, content="after").message.seq == 2
