@@ -25,13 +25,13 @@ from uuid import UUID
 from django.db import connection
 
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
-from slackclone.sql import Statement, execute_together, values_statements
+from slackclone.sql import Statement, execute_together, unnest_statements
 
-_UPSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s, %s)"
+_UPSERT_TYPES = ("uuid", "bigint", "varchar", "uuid", "uuid", "varchar", "boolean", "uuid[]", "boolean", "timestamptz")
 _UPSERT_SQL = """
 INSERT INTO unread_entries (conversation_id, seq, kind, workspace_id, sender_id, thread_id, in_conversation,
                             mentions, mentions_conversation, created_at)
-VALUES {rows}
+{rows}
 ON CONFLICT (conversation_id, seq) DO UPDATE
 SET sender_id = EXCLUDED.sender_id, thread_id = EXCLUDED.thread_id, in_conversation = EXCLUDED.in_conversation,
     mentions = EXCLUDED.mentions, mentions_conversation = EXCLUDED.mentions_conversation
@@ -77,10 +77,10 @@ def entries_add(messages: list[MessageDocument]) -> None:
 def entries_add_statements(messages: list[MessageDocument]) -> list[Statement]:
     """`entries_add` as statements ((sql, params); none if no message counts) for a
     caller that sends them with its other writes (messaging.services.derived).
-    Multi-row upserts of at most ROWS_PER_STATEMENT rows (slackclone.sql); a
+    Upserts of at most ROWS_PER_STATEMENT rows, one array per column (slackclone.sql.unnest_statements); a
     (conversation, seq) given twice is written once (the last)."""
     rows = {(message.conversation.id, message.seq): _row(message) for message in messages if _countable(message)}
-    return values_statements(_UPSERT_SQL, _UPSERT_ROW, list(rows.values()))
+    return unnest_statements(_UPSERT_SQL, _UPSERT_TYPES, list(rows.values()))
 
 
 def entries_edited(message: MessageDocument) -> None:

@@ -44,29 +44,44 @@ def binds_client_side() -> bool:
     return connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
 
 
-def values_rows(row_sql: str, rows: list) -> Statement:
-    """`VALUES` of many rows for one multi-row statement: `row_sql` is one row's
-    placeholders, e.g. `"(%s, %s::uuid[])"`; returns (`(…), (…)`, the flattened
-    parameters). `rows` must not be empty."""
-    return ", ".join([row_sql] * len(rows)), [value for row in rows for value in row]
-
-
-# At most this many rows per multi-row statement (`values_statements`): the text of a
-# statement, the memory that building it takes on both sides, and its parameters under
-# server-side binding (PostgreSQL takes at most 65,535) stay bounded whatever the
-# number of rows (an unread index rebuild writes a whole conversation's).
+# At most this many rows per statement (`unnest_statements`): the memory that building
+# one takes on both sides stays bounded whatever the number of rows (an unread index
+# rebuild writes a whole conversation's).
 ROWS_PER_STATEMENT = 1000
 
 
-def values_statements(sql: str, row_sql: str, rows: list) -> list[Statement]:
-    """Multi-row statements of `sql`, whose `{rows}` slot takes the `VALUES` rows
-    (`values_rows`), for `rows`: at most ROWS_PER_STATEMENT rows each, none for no
-    rows."""
+def unnest_statements(sql: str, types: tuple[str, ...], rows: list) -> list[Statement]:
+    """Statements of `sql` for many `rows`, at most ROWS_PER_STATEMENT rows each (none
+    for no rows). `sql`'s `{rows}` slot takes a `SELECT` of the rows from one array
+    parameter per column (`unnest`); `types` are the columns' SQL types, in the rows'
+    order (e.g. `("uuid", "bigint", "uuid[]")`). The text and the number of parameters
+    do not depend on the number of rows, so psycopg parses a statement once per process
+    (it caches only statements of at most 50 parameters: a multi-row `VALUES` of a
+    batch was parsed anew every time, under the conversation's lock). A column of an
+    array type takes each row's value as a list (sent as the array's text form)."""
+    names = [f"c{index}" for index in range(len(types))]
+    select = ", ".join(
+        f"{name}::{kind}" if kind.endswith("[]") else name for name, kind in zip(names, types, strict=True)
+    )
+    arrays = ", ".join("%s::text[]" if kind.endswith("[]") else f"%s::{kind}[]" for kind in types)
+    text = sql.format(rows=f"SELECT {select} FROM unnest({arrays}) AS r({', '.join(names)})")  # noqa: S608 (names and types from our code; every value is a parameter)
     statements = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        values, params = values_rows(row_sql, rows[start : start + ROWS_PER_STATEMENT])
-        statements.append((sql.format(rows=values), params))
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        columns = [list(column) for column in zip(*chunk, strict=True)]
+        for index, kind in enumerate(types):
+            if kind.endswith("[]"):
+                columns[index] = [_array_text(value) for value in columns[index]]
+        statements.append((text, columns))
     return statements
+
+
+def _array_text(values) -> str | None:
+    """PostgreSQL's text form of a one-dimensional array: `{"a","b"}`."""
+    if values is None:
+        return None
+    quoted = ('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
+    return "{" + ",".join(quoted) + "}"
 
 
 def execute_together(statements: list[Statement]) -> list[tuple | None]:

@@ -18,16 +18,19 @@ from django.db import OperationalError, connection, transaction
 from messaging.documents import Conversation, ConversationKind, MessageDocument
 from search.backends import Hit, SearchSpec
 from search.query import invalid_query
-from slackclone.sql import Statement, execute_together, values_statements
+from slackclone.sql import Statement, execute_together, unnest_statements
 
 _CONFIG = "public.slackclone_search"
 _LINK = re.compile(r"(?i)(?:\bhttps?://|\bwww\.)\S")
 
-_UPSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_UPSERT_TYPES = (
+    "varchar", "uuid", "varchar", "uuid", "bigint", "uuid", "varchar",
+    "timestamptz", "timestamptz", "text", "boolean", "boolean", "boolean", "boolean",
+)  # fmt: skip
 _UPSERT_SQL = """
 INSERT INTO search_entries (message_id, workspace_id, kind, conversation_id, seq, sender_id, type, created_at,
                             deleted_at, content, has_link, has_file, has_pin, is_thread)
-VALUES {rows}
+{rows}
 ON CONFLICT (message_id) DO UPDATE SET
     workspace_id = EXCLUDED.workspace_id, seq = EXCLUDED.seq, sender_id = EXCLUDED.sender_id,
     type = EXCLUDED.type, created_at = EXCLUDED.created_at, deleted_at = EXCLUDED.deleted_at,
@@ -90,11 +93,11 @@ class PostgresSearchBackend:
     # --- writes (inside the caller's transaction) -----------------------------------
 
     def index_statements(self, messages: list[MessageDocument]) -> list[Statement]:
-        """Multi-row upserts of at most ROWS_PER_STATEMENT rows (slackclone.sql); a
+        """Upserts of at most ROWS_PER_STATEMENT rows, one array per column (slackclone.sql.unnest_statements); a
         message given twice is written once (its last version: one statement may not
         update a row twice)."""
         latest = {message.id: message for message in messages}
-        return values_statements(_UPSERT_SQL, _UPSERT_ROW, [_row(message) for message in latest.values()])
+        return unnest_statements(_UPSERT_SQL, _UPSERT_TYPES, [_row(message) for message in latest.values()])
 
     def index_messages(self, messages: list[MessageDocument]) -> None:
         for statement in self.index_statements(messages):  # a round trip each (a reindex batch is any size)

@@ -4,7 +4,7 @@ hot conversation's lock is held across every round trip of its send)."""
 import pytest
 from django.db import connection, transaction
 
-from slackclone.sql import execute_together, values_rows
+from slackclone.sql import ROWS_PER_STATEMENT, execute_together, unnest_statements
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,16 +26,37 @@ def _rows() -> list[tuple]:
 
 def test_statements_run_in_order_in_one_round_trip_with_their_values_bound(scratch, django_assert_num_queries):
     hostile = "x'); DROP TABLE sql_together_scratch; --"
-    rows, params = values_rows("(%s, %s)", [(1, "one"), (2, hostile)])
+    [rows] = unnest_statements(
+        "INSERT INTO sql_together_scratch (n, label) {rows}", ("int", "text"), [(1, "one"), (2, hostile)]
+    )
     with django_assert_num_queries(1):
         execute_together(
             [
-                (f"INSERT INTO sql_together_scratch (n, label) VALUES {rows}", params),
+                rows,
                 ("UPDATE sql_together_scratch SET label = label || %s WHERE n = %s", ["!", 1]),
                 ("INSERT INTO sql_together_scratch (n, label) VALUES (%s, %s)", [3, "100%"]),
             ]
         )
     assert _rows() == [(1, "one!"), (2, hostile), (3, "100%")]
+
+
+def test_unnest_statements_carry_any_value_and_arrays_in_statements_of_bounded_size():
+    """Rows as one array per column: NULLs, quotes, backslashes, braces, commas and
+    emoji in text and in array elements come back as they were; the statement's text
+    and parameter count do not depend on the number of rows (psycopg parses it once)."""
+    odd = ['a "quoted" \\ back,slash {brace}', None, "NULL", "", "\U0001f44d\u200d"]
+    rows = [(n, text, [text, "x"] if text is not None else None) for n, text in enumerate(odd)]
+    sql = (
+        "SELECT array_agg(n ORDER BY n), array_agg(t ORDER BY n), "
+        "array_agg(array_to_string(a, '|', '<null>') ORDER BY n) FROM ({rows}) AS s(n, t, a)"
+    )
+    [(text, params)] = unnest_statements(sql, ("int", "text", "text[]"), rows)
+    assert len(params) == 3
+    [row] = execute_together([(text, params)])
+    assert row == (list(range(len(odd))), odd, [f"{t}|x" if t is not None else None for t in odd])
+    many = unnest_statements(sql, ("int", "text", "text[]"), rows * (ROWS_PER_STATEMENT // len(rows) + 1))
+    assert len(many) == 2 and {statement for statement, _params in many} == {text}
+    assert unnest_statements(sql, ("int", "text", "text[]"), []) == []
 
 
 def test_a_failing_statement_raises_and_its_transaction_keeps_nothing(scratch):
