@@ -76,6 +76,45 @@ def _batch_metrics() -> tuple[float, float, float]:
     return sample("_count"), sample("_sum"), sample("_bucket", le="8.0") - sample("_bucket", le="4.0")
 
 
+@contextlib.contextmanager
+def _lock_held_by_another_process(pool, channel):
+    """Another process's batch, in effect: a thread holds the conversation's row lock in
+    its own transaction until the block exits."""
+    from django.db import transaction
+
+    from messaging.documents import Conversation
+    from messaging.services.store import _lock_if_stored
+
+    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            _lock_if_stored(conversation)
+            locked.set()
+            assert release.wait(20)
+
+    holder = in_thread(pool, hold)
+    assert locked.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.result(10)
+
+
+def _sends_behind_the_lock(pool, sender, channel, count: int) -> list:
+    """`count` sends into `channel` ("s0", "s1", ...): the first leads and waits for the
+    held lock, the others queue behind it in order. Their futures."""
+    futures = [in_thread(pool, services.message_send, sender=sender, channel_id=channel.pk, content="s0")]
+    _wait_until(lambda: backends_waiting_for_a_lock() == 1)
+    for n in range(1, count):
+        queued = _queued(channel)
+        futures.append(in_thread(pool, services.message_send, sender=sender, channel_id=channel.pk, content=f"s{n}"))
+        _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
+    return futures
+
+
 def _seqs(channel) -> list[int]:
     return [d["seq"] for d in get_db()["channel_messages"].find({"channelId": str(channel.pk)}).sort("seq", 1)]
 
@@ -266,35 +305,13 @@ def test_a_batch_takes_the_sends_queued_while_another_process_held_the_lock(make
     more sends queue behind the leader. The leader takes the batch once it has the
     lock: the leader's send and the queued ones go in as ONE batch, in queue order
     (taken before the wait, they would be two: the leader's alone, then the rest)."""
-    from django.db import transaction
-
-    from messaging.documents import Conversation
-    from messaging.services.store import _lock_if_stored
-
     alice = make_user()
     channel = make_channel(alice)
     services.message_send(sender=alice, channel_id=channel.pk, content="first")
-    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
-    locked, release = threading.Event(), threading.Event()
-
-    def other_process_batch():
-        with transaction.atomic():
-            _lock_if_stored(conversation)
-            locked.set()
-            assert release.wait(20)
-
     with ThreadPoolExecutor(6) as pool, capture_broadcasts():
-        holder = in_thread(pool, other_process_batch)
-        assert locked.wait(10)
-        before = _batch_metrics()
-        futures = [in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="s0")]
-        _wait_until(lambda: backends_waiting_for_a_lock() == 1)
-        for n in range(1, 5):
-            queued = _queued(channel)
-            futures.append(in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content=f"s{n}"))
-            _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
-        release.set()
-        holder.result(10)
+        with _lock_held_by_another_process(pool, channel):
+            before = _batch_metrics()
+            futures = _sends_behind_the_lock(pool, alice, channel, 5)
         results = [future.result(10) for future in futures]
     assert [r.message.seq for r in results] == [2, 3, 4, 5, 6]
     count, total, _sized = (b - a for a, b in zip(before, _batch_metrics(), strict=True))
@@ -338,10 +355,6 @@ def test_a_leader_interrupted_by_a_base_exception_answers_its_batch_503(make_use
     """A BaseException in the leader's thread (the process shutting down, say) ends its
     own request, and the other sends of its batch get 503 `store_unavailable` (a retry
     with the same client_msg_id is safe), not a bare error; the queue is left usable."""
-    from django.db import transaction
-
-    from messaging.documents import Conversation
-    from messaging.services.store import _lock_if_stored
 
     class Interrupted(BaseException):
         pass
@@ -349,30 +362,14 @@ def test_a_leader_interrupted_by_a_base_exception_answers_its_batch_503(make_use
     alice = make_user()
     channel = make_channel(alice)
     services.message_send(sender=alice, channel_id=channel.pk, content="first")
-    conversation = Conversation(ConversationKind.CHANNEL, str(channel.pk))
-    locked, release = threading.Event(), threading.Event()
-
-    def other_process_batch():
-        with transaction.atomic():
-            _lock_if_stored(conversation)
-            locked.set()
-            assert release.wait(20)
 
     def interrupted(conversation, batch):
         raise Interrupted
 
     monkeypatch.setattr(group_commit, "_insert_batch_locked", interrupted)
     with ThreadPoolExecutor(4) as pool, capture_broadcasts():
-        holder = in_thread(pool, other_process_batch)
-        assert locked.wait(10)
-        futures = [in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content="s0")]
-        _wait_until(lambda: backends_waiting_for_a_lock() == 1)
-        for n in range(1, 3):
-            queued = _queued(channel)
-            futures.append(in_thread(pool, services.message_send, sender=alice, channel_id=channel.pk, content=f"s{n}"))
-            _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
-        release.set()
-        holder.result(10)
+        with _lock_held_by_another_process(pool, channel):
+            futures = _sends_behind_the_lock(pool, alice, channel, 3)
         with pytest.raises(Interrupted):
             futures[0].result(10)
         for future in futures[1:]:
