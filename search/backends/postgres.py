@@ -6,7 +6,7 @@ Matching (search.query): a *word* is a prefix query on `vector` (a tsvector of t
 unaccented text: the parser's tokens plus every alphanumeric run, GIN-indexed); any
 other term and every phrase is a LIKE on `folded` (lower(unaccent(content))) served by
 a pg_trgm GIN index, which also finds CJK substrings, emoji and punctuated tokens.
-Every search runs under `SET LOCAL statement_timeout` (SEARCH_STATEMENT_TIMEOUT_MS).
+Every search runs under a transaction-local `statement_timeout` (SEARCH_STATEMENT_TIMEOUT_MS).
 """
 
 import re
@@ -212,7 +212,11 @@ class PostgresSearchBackend:
         sql_params.append(spec.limit)
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL statement_timeout = %s", [int(settings.SEARCH_STATEMENT_TIMEOUT_MS)])
+                # set_config(..., true) is SET LOCAL that takes a parameter under either binding
+                # (a SET statement takes none when the server binds: DATABASES' server_side_binding).
+                cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, true)", [str(int(settings.SEARCH_STATEMENT_TIMEOUT_MS))]
+                )
                 cursor.execute(sql, sql_params)
                 rows = cursor.fetchall()
         except OperationalError as exc:
