@@ -100,11 +100,14 @@ def login_token(user) -> str:
     return token_create(user=user, membership=membership, device_name="bench")
 
 
-# The servers a benchmark starts run as production does (docs/deployment.md), with
-# DEBUG off; what a benchmark needs on a loopback address is allowed explicitly. Until
-# session 10 they ran with the development default, DEBUG on: Django then logs every
-# query (CursorDebugWrapper), which costs CPU on every statement. The environment
-# still wins (DEBUG=true bench/... measures the old way).
+# A benchmark's servers, and its own process, run as production does
+# (docs/deployment.md), with DEBUG off; what a benchmark needs on a loopback address is
+# allowed explicitly. Until session 10 they ran with the development default, DEBUG on:
+# Django then logs every query (CursorDebugWrapper), which costs CPU on every
+# statement. Set as defaults of this process's environment when this module is
+# imported (before a bench script sets Django up: what the bench signs itself, history
+# cursors, must verify on the servers, which needs the same SECRET_KEY), and inherited
+# by the servers. The environment still wins (DEBUG=true bench/... measures the old way).
 PRODUCTION_ENV = {
     "DEBUG": "false",
     "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
@@ -113,23 +116,13 @@ PRODUCTION_ENV = {
     "METRICS_ALLOWED_IPS": "127.0.0.1,::1",  # the benches read /metrics
 }
 
-
-# This process and its children too (set as defaults when this module is imported, before
-# a bench script sets Django up): what the bench signs itself (history cursors) must
-# verify on the servers, which needs the same SECRET_KEY.
 for _name, _value in PRODUCTION_ENV.items():
     os.environ.setdefault(_name, _value)
 
 
 def server_env(settings_module: str, **env_extra: str) -> dict[str, str]:
     """The environment of a benchmark's server process."""
-    return {
-        **PRODUCTION_ENV,
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": settings_module,
-        "LOG_LEVEL": "WARNING",
-        **env_extra,
-    }
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "LOG_LEVEL": "WARNING", **env_extra}
 
 
 def start_web_server(log_dir: Path, settings_module: str, **env_extra: str) -> tuple[str, subprocess.Popen]:

@@ -11,7 +11,7 @@ from accounts.models import WorkspaceMember
 from accounts.selectors import workspace_or_default
 from channels_app.models import Channel, ChannelMember
 from slackclone import errors
-from slackclone.sql import column, columns, table
+from slackclone.sql import column, columns, execute_together, table
 
 
 def channel_get(*, workspace, channel_id: UUID | str, lock: bool = False, viewer=None) -> Channel:
@@ -55,10 +55,7 @@ def channel_senders_check(*, channel_id: UUID | str, user_ids: list[str]) -> tup
     batch (issue 13, section 2; docs/performance.md). A caller that sends it in one
     round trip with statements of its own uses its two halves,
     `channel_senders_statement` and `channel_senders_verdict`."""
-    sql, params = channel_senders_statement(channel_id=channel_id, user_ids=user_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    [row] = execute_together([channel_senders_statement(channel_id=channel_id, user_ids=user_ids)])
     return channel_senders_verdict(row, user_ids=user_ids)
 
 
