@@ -28,7 +28,10 @@ with a client frame, e.g. a message.send, gets the frames of that time after its
 
 Only groups the socket joined reach it (the layer's groups, joined and left by the
 consumer and realtime.broadcast as before); a socket that leaves a group or closes is
-no longer in it, and `unregister` at close drops it from the registry.
+no longer in it, and `unregister` at close drops it from the registry. A
+realtime.unsubscribe (a member removed or leaving) takes its sockets out of the group the
+moment the event is read from Redis (`_leave_now`), so nothing of the group read after it
+reaches them, however long their consumers take to handle it.
 
 `local_fanout: False` in the layer's CONFIG (env `REALTIME_LOCAL_FANOUT=false`) turns
 this off: every message then goes to the sockets' queues as in channels_redis (the
@@ -47,9 +50,13 @@ from collections import deque
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close
 
+from realtime import events
 from slackclone.transports import coalesced_writes
 
 logger = logging.getLogger(__name__)
+
+# Seen in an event's msgpack bytes before it is decoded to check its type.
+_UNSUBSCRIBE_MARK = events.UNSUBSCRIBE.encode()
 
 
 class LocalFanoutPubSubLayer(RedisPubSubChannelLayer):
@@ -133,6 +140,10 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         if not members:
             return
         event = None
+        if _UNSUBSCRIBE_MARK in data:
+            event = self.channel_layer.deserialize(data)
+            if event["type"] == events.UNSUBSCRIBE:
+                await self._leave_now(event["group"], list(members))
         sends: dict[str, dict] = {}  # text -> the one ASGI message for every socket
         for channel in list(members):
             queue = self.channels.get(channel)
@@ -155,6 +166,19 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
                 if message is None:
                     message = sends[text] = {"type": "websocket.send", "text": text}
                 await send_eagerly(consumer, message)
+
+    async def _leave_now(self, group: str, channels: list[str]) -> None:
+        """Take `channels` (local sockets a realtime.unsubscribe is addressed to) out of
+        `group` as the event is read, not when each consumer gets to it: a message of
+        the group read after the event (published after it: one Redis connection keeps
+        the publish order) then reaches none of them, even when a consumer is slow to
+        handle the event and the broadcaster stopped waiting for its confirmation
+        (SUBSCRIBE_WAIT_SECONDS). Without this, the group's messages that arrived in the
+        meantime were queued behind the event and then written to a removed member's
+        socket. The consumer still handles the event (its group_discard is then a no-op)
+        and confirms it."""
+        for channel in channels:
+            await self.group_discard(group, channel)
 
 
 class LocalFanoutShard(RedisSingleShardConnection):

@@ -29,7 +29,10 @@ issue 8; in-memory) another process's socket cannot be added from here: the even
 carries a `reply_to` channel, every live socket of the user answers on it once it has
 joined (or left) the group, and this call waits for those answers (at most
 SUBSCRIBE_WAIT_SECONDS; a stale registry entry only costs that wait) before anything
-is sent to the group, so the next event reaches them there too.
+is sent to the group, so the next event reaches them there too. A removal does not rest
+on that wait: the project's layer (realtime.layers) takes the sockets out of the group
+when it reads the unsubscribe from Redis, so a socket whose consumer is too slow to
+confirm in time still hears nothing published after it.
 
 The package: `delivery` (the layer operations, timeout, cool-down and the pub/sub fast
 path), `messages`, `memberships` and `ephemeral` (the hooks, by what they announce).

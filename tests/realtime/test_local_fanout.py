@@ -9,8 +9,9 @@ import json
 import pytest
 from channels.layers import get_channel_layer
 
+from channels_app.models import Channel
 from messaging import services as messaging_services
-from realtime import events, layers
+from realtime import broadcast, events, layers
 from tests.realtime.support import in_thread, next_frame
 from tests.realtime.test_ws_events import make_channel, send
 
@@ -189,3 +190,53 @@ async def test_messages_read_from_redis_are_delivered_in_arrival_order(loop_laye
         loop_layer.accept("g", layer.serialize({"type": "message.created", "texts": [text]}))
     await asyncio.wait_for(loop_layer._delivering, 1)
     assert one.sent == ["1", "2", "3"]
+
+
+async def test_an_unsubscribe_takes_its_sockets_out_of_the_group_as_it_is_read(loop_layer):
+    """A removed member's socket with the unsubscribe still queued (its consumer slow to
+    handle it) must not get the group's later messages queued behind it."""
+    layer, loop_layer = loop_layer
+    bob, carol = StandIn(), StandIn()
+    attach(loop_layer, loop_layer._get_group_channel_name("user.bob"), bob=bob)
+    loop_layer.groups[loop_layer._get_group_channel_name("channel.c")] = {"bob", "carol"}
+    attach(loop_layer, loop_layer._get_group_channel_name("channel.other"), bob=bob)
+    loop_layer.channels["carol"], loop_layer.consumers["carol"] = asyncio.Queue(), carol
+    unsubscribe = layer.serialize({"type": events.UNSUBSCRIBE, "group": "channel.c"})
+    later = layer.serialize({"type": events.MESSAGE_CREATED, "texts": ["after the removal"]})
+
+    loop_layer.accept(loop_layer._get_group_channel_name("user.bob"), unsubscribe)
+    loop_layer.accept(loop_layer._get_group_channel_name("channel.c"), later)
+    await asyncio.wait_for(loop_layer._delivering, 1)
+
+    assert carol.sent == ["after the removal"]
+    assert bob.sent == [] and bob.queued == 1  # only the unsubscribe, for its consumer
+    assert loop_layer.channels["bob"].get_nowait() == unsubscribe and loop_layer.channels["bob"].empty()
+    assert loop_layer.groups[loop_layer._get_group_channel_name("channel.c")] == {"carol"}
+    assert "bob" in loop_layer.groups[loop_layer._get_group_channel_name("channel.other")]  # other groups kept
+
+
+async def test_a_removed_members_socket_hears_nothing_read_after_the_unsubscribe(ws, user_with_token):
+    """The same through a real consumer: the unsubscribe and a later message of the
+    channel read from Redis in one pass, before the consumer handles either."""
+    alice, alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    alice_socket, bob_socket = await ws(alice_token), await ws(bob_token)
+    await asyncio.sleep(0.3)  # presence of the connects delivered
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    workspace_id = await in_thread(lambda: str(Channel.objects.get(pk=channel_id).workspace_id))
+    unsubscribe = layer.serialize({"type": events.UNSUBSCRIBE, "group": events.channel_group(channel_id)})
+    later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the removal"}})
+
+    loop_layer.accept(loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id)), unsubscribe)
+    loop_layer.accept(loop_layer._get_group_channel_name(events.channel_group(channel_id)), layer.serialize(later))
+
+    assert json.loads((await output_of_type(alice_socket, events.MESSAGE_CREATED))["text"])["message"] == {
+        "content": "after the removal"
+    }
+    await asyncio.sleep(0.5)  # bob's consumer handled the unsubscribe (and anything queued behind it)
+    heard = []
+    while not bob_socket.output_queue.empty():
+        heard.append(json.loads(bob_socket.output_queue.get_nowait()["text"])["type"])
+    assert events.MESSAGE_CREATED not in heard, heard
