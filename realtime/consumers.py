@@ -160,6 +160,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     def layer_event_queued(self) -> None:
         self.queued += 1
 
+    def subscribed(self, group: str) -> None:
+        """realtime.layers joined this socket to `group` as it read a realtime.subscribe
+        (the event itself follows through dispatch): leave it at close."""
+        self.subscriptions.add(group)
+
     def send_now(self, message: dict):
         """The ASGI send of a {"type": "websocket.send", "text"} message shared by every
         socket of a fan-out (a coroutine)."""

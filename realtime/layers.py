@@ -31,7 +31,8 @@ consumer and realtime.broadcast as before); a socket that leaves a group or clos
 no longer in it, and `unregister` at close drops it from the registry. A
 realtime.unsubscribe (a member removed or leaving) takes its sockets out of the group the
 moment the event is read from Redis (`_leave_now`), so nothing of the group read after it
-reaches them, however long their consumers take to handle it.
+reaches them, however long their consumers take to handle it; a realtime.subscribe (a new
+member) puts its registered sockets in the group the same way (`_join_now`).
 
 `local_fanout: False` in the layer's CONFIG (env `REALTIME_LOCAL_FANOUT=false`) turns
 this off: every message then goes to the sockets' queues as in channels_redis (the
@@ -55,8 +56,9 @@ from slackclone.transports import coalesced_writes
 
 logger = logging.getLogger(__name__)
 
-# Seen in an event's msgpack bytes before it is decoded to check its type.
-_UNSUBSCRIBE_MARK = events.UNSUBSCRIBE.encode()
+# Seen in an event's msgpack bytes before it is decoded to check its type: a part of
+# both realtime.subscribe and realtime.unsubscribe.
+_SUBSCRIBE_MARK = b"subscribe"
 
 
 class LocalFanoutPubSubLayer(RedisPubSubChannelLayer):
@@ -80,7 +82,7 @@ class LocalFanoutPubSubLayer(RedisPubSubChannelLayer):
     # Sync (the consumer calls them on its loop, without awaiting anything).
     def register(self, channel_name: str, consumer) -> None:
         """Let the layer write frames of `channel_name`'s group messages through `consumer`
-        (frames_of, can_take_now, send_now, layer_event_queued). Call before the first
+        (frames_of, can_take_now, send_now, layer_event_queued, subscribed). Call before the first
         group_add of the channel; `unregister` when it closes."""
         self._get_layer().consumers[channel_name] = consumer
 
@@ -140,10 +142,12 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         if not members:
             return
         event = None
-        if _UNSUBSCRIBE_MARK in data:
+        if _SUBSCRIBE_MARK in data:  # realtime.subscribe or realtime.unsubscribe
             event = self.channel_layer.deserialize(data)
             if event["type"] == events.UNSUBSCRIBE:
                 await self._leave_now(event["group"], list(members))
+            elif event["type"] == events.SUBSCRIBE:
+                await self._join_now(event["group"], list(members))
         sends: dict[str, dict] = {}  # text -> the one ASGI message for every socket
         for channel in list(members):
             queue = self.channels.get(channel)
@@ -179,6 +183,18 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         and confirms it."""
         for channel in channels:
             await self.group_discard(group, channel)
+
+    async def _join_now(self, group: str, channels: list[str]) -> None:
+        """The other way round: put the registered sockets a realtime.subscribe (a new
+        member) is addressed to into `group` as the event is read, so they hear every
+        message of the group read after it, even when a consumer confirms too late. The
+        consumer records the group at once (`subscribed`: left when it closes, also if
+        it closes before handling the event)."""
+        for channel in channels:
+            consumer = self.consumers.get(channel)
+            if consumer is not None and channel in self.channels:
+                await self.group_add(group, channel)
+                consumer.subscribed(group)
 
 
 class LocalFanoutShard(RedisSingleShardConnection):

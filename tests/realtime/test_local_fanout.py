@@ -103,12 +103,16 @@ class StandIn:
         self.sent = []
         self.queued = 0
         self.sending = None
+        self.groups = set()
 
     def can_take_now(self):
         return self.idle and self.queued == 0 and (self.sending is None or self.sending.done())
 
     def layer_event_queued(self):
         self.queued += 1
+
+    def subscribed(self, group):
+        self.groups.add(group)
 
     def frames_of(self, event):
         return event.get("texts") if event["type"] == events.MESSAGE_CREATED else None
@@ -240,3 +244,22 @@ async def test_a_removed_members_socket_hears_nothing_read_after_the_unsubscribe
     while not bob_socket.output_queue.empty():
         heard.append(json.loads(bob_socket.output_queue.get_nowait()["text"])["type"])
     assert events.MESSAGE_CREATED not in heard, heard
+
+
+async def test_a_subscribe_puts_its_sockets_in_the_group_as_it_is_read(loop_layer):
+    """A new member's socket with the subscribe still queued gets the group's messages
+    read after it (queued behind the subscribe), and its consumer is told to leave the
+    group at close."""
+    layer, loop_layer = loop_layer
+    dana = StandIn()
+    attach(loop_layer, loop_layer._get_group_channel_name("user.dana"), dana=dana)
+    subscribe = layer.serialize({"type": events.SUBSCRIBE, "group": "channel.d"})
+    later = layer.serialize({"type": events.MESSAGE_CREATED, "texts": ["after the join"]})
+
+    loop_layer.accept(loop_layer._get_group_channel_name("user.dana"), subscribe)
+    loop_layer.accept(loop_layer._get_group_channel_name("channel.d"), later)
+    await asyncio.wait_for(loop_layer._delivering, 1)
+
+    assert dana.groups == {"channel.d"}
+    assert dana.queued == 2  # the subscribe, and the message behind it, in order
+    assert [loop_layer.channels["dana"].get_nowait() for _ in range(2)] == [subscribe, later]
