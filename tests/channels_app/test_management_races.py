@@ -288,3 +288,47 @@ def _paused_after(monkeypatch, module, name):
 
     monkeypatch.setattr(module, name, wrapper)
     return reached, go
+
+
+def test_a_send_queued_while_its_batch_waited_for_the_removals_lock_is_checked_too(people, monkeypatch):
+    """Carol's send leads a batch and waits for the lock of bob's removal; bob's send
+    queues behind it during the wait (its checks outside the lock passed: the removal is
+    not committed). Every send a batch takes must be checked once the lock is granted,
+    also one that queued after the batch's leader asked for the lock: bob's is refused.
+    (A batch that checked only the senders queued when it asked for the lock would store
+    bob's message.)"""
+    import time
+
+    from messaging.services import group_commit
+
+    alice, bob, carol, _admin = people
+    channel = _channel(alice, bob)
+    ChannelMember.objects.create(channel=channel, user=carol)
+    messaging_services.message_send(sender=alice, channel_id=channel.pk, content="hello")
+    queue_key = (ConversationKind.CHANNEL.value, str(channel.pk))
+
+    def queued() -> int:
+        queue = group_commit._send_queues.get(queue_key)
+        return 0 if queue is None else len(queue.waiting)
+
+    def wait_until(predicate, what):
+        deadline = time.monotonic() + 15
+        while not predicate():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
+
+    reached, go = _paused_after(monkeypatch, services_manage, "_membership_remove")
+    with ThreadPoolExecutor(3) as pool, capture_broadcasts():
+        removing = _remove_bob(pool, alice, bob, channel)
+        assert reached.wait(15)  # removed, posted, lock held, not committed
+        send = messaging_services.message_send
+        carols = pool.submit(_outcome, send, sender=carol, channel_id=channel.pk, content="c")
+        wait_until(lambda: backends_waiting_for_a_lock() == 1, "carol's batch never waited for the lock")
+        bobs = pool.submit(_outcome, send, sender=bob, channel_id=channel.pk, content="b")
+        wait_until(lambda: queued() == 2, "bob's send never queued behind carol's")
+        go.set()
+        assert removing.result(timeout=15) == "ok"
+        assert carols.result(timeout=15) == "ok"
+        assert bobs.result(timeout=15) == "not_a_member"
+    texts = _texts(channel)
+    assert "c" in texts and "b" not in texts
