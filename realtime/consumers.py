@@ -73,6 +73,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.subscriptions: set[str] = set()
+        # realtime.layers (un)subscribes this socket itself as it reads a realtime.(un)subscribe
+        # (registered consumers): on_subscribe/on_unsubscribe then only confirm, and a
+        # group left that way while connecting is not joined from the connect's (older) read.
+        self.layer_moves_groups = False
+        self.left_early: set[str] = set()
         self.presence_groups: set[str] = set()  # of the last presence.subscribe (issue 13)
         self.registered = False  # in the presence registry (Redis)
         self.ready = False  # connected: frames are handled
@@ -161,9 +166,17 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.queued += 1
 
     def subscribed(self, group: str) -> None:
-        """realtime.layers joined this socket to `group` as it read a realtime.subscribe
+        """realtime.layers joins this socket to `group` as it reads a realtime.subscribe
         (the event itself follows through dispatch): leave it at close."""
         self.subscriptions.add(group)
+        self.left_early.discard(group)
+
+    def unsubscribed(self, group: str) -> None:
+        """realtime.layers took this socket out of `group` as it read a
+        realtime.unsubscribe: not left again at close, nor joined by a connect whose
+        read of the user's groups may predate the removal."""
+        self.subscriptions.discard(group)
+        self.left_early.add(group)
 
     def send_now(self, message: dict):
         """The ASGI send of a {"type": "websocket.send", "text"} message shared by every
@@ -205,7 +218,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         register = getattr(self.channel_layer, "register", None)
         if register is not None:  # before the first group: every event queued is counted
             register(self.channel_name, self)
-            self.fanout_registered = True
+            self.fanout_registered = self.layer_moves_groups = True
         self.workspace = self.scope["workspace"]
         self.presence_member = events.presence_member(self.channel_name, self.workspace.pk)
         try:
@@ -233,7 +246,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         logger.info("websocket: %s connected (%s)", self.user_id, self.connection_id)
 
     async def join(self, groups) -> None:
-        new = [group for group in groups if group not in self.subscriptions]
+        new = [group for group in groups if group not in self.subscriptions and group not in self.left_early]
         await asyncio.gather(*(self.channel_layer.group_add(group, self.channel_name) for group in new))
         self.subscriptions.update(new)
 
@@ -400,15 +413,17 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text)
 
     async def on_subscribe(self, event: dict) -> None:
-        group = event["group"]
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.subscriptions.add(group)
+        if not self.layer_moves_groups:  # realtime.layers already did (subscribed)
+            group = event["group"]
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.subscriptions.add(group)
         await self.confirm(event)
 
     async def on_unsubscribe(self, event: dict) -> None:
-        group = event["group"]
-        await self.channel_layer.group_discard(group, self.channel_name)
-        self.subscriptions.discard(group)
+        if not self.layer_moves_groups:  # realtime.layers already did (unsubscribed)
+            group = event["group"]
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.subscriptions.discard(group)
         await self.confirm(event)
 
     async def confirm(self, event: dict) -> None:

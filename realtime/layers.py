@@ -82,8 +82,8 @@ class LocalFanoutPubSubLayer(RedisPubSubChannelLayer):
     # Sync (the consumer calls them on its loop, without awaiting anything).
     def register(self, channel_name: str, consumer) -> None:
         """Let the layer write frames of `channel_name`'s group messages through `consumer`
-        (frames_of, can_take_now, send_now, layer_event_queued, subscribed). Call before the first
-        group_add of the channel; `unregister` when it closes."""
+        (frames_of, can_take_now, send_now, layer_event_queued, subscribed,
+        unsubscribed). Call before the first group_add of the channel; `unregister` when it closes."""
         self._get_layer().consumers[channel_name] = consumer
 
     def unregister(self, channel_name: str) -> None:
@@ -179,22 +179,27 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         handle the event and the broadcaster stopped waiting for its confirmation
         (SUBSCRIBE_WAIT_SECONDS). Without this, the group's messages that arrived in the
         meantime were queued behind the event and then written to a removed member's
-        socket. The consumer still handles the event (its group_discard is then a no-op)
-        and confirms it."""
+        socket. The consumer is told (`unsubscribed`) and, handling the event later, only
+        confirms it: were it to repeat the group_discard, a subscribe read meanwhile (a
+        quick rejoin) would be undone until it got to that one too."""
         for channel in channels:
+            consumer = self.consumers.get(channel)
+            if consumer is not None:
+                consumer.unsubscribed(group)
             await self.group_discard(group, channel)
 
     async def _join_now(self, group: str, channels: list[str]) -> None:
         """The other way round: put the registered sockets a realtime.subscribe (a new
         member) is addressed to into `group` as the event is read, so they hear every
         message of the group read after it, even when a consumer confirms too late. The
-        consumer records the group at once (`subscribed`: left when it closes, also if
-        it closes before handling the event)."""
+        consumer records the group before the layer waits for Redis (`subscribed`: left
+        when it closes, also if it closes while the SUBSCRIBE is under way or before
+        handling the event, which it then only confirms)."""
         for channel in channels:
             consumer = self.consumers.get(channel)
             if consumer is not None and channel in self.channels:
-                await self.group_add(group, channel)
                 consumer.subscribed(group)
+                await self.group_add(group, channel)
 
 
 class LocalFanoutShard(RedisSingleShardConnection):

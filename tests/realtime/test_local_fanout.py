@@ -114,6 +114,9 @@ class StandIn:
     def subscribed(self, group):
         self.groups.add(group)
 
+    def unsubscribed(self, group):
+        self.groups.discard(group)
+
     def frames_of(self, event):
         return event.get("texts") if event["type"] == events.MESSAGE_CREATED else None
 
@@ -263,3 +266,162 @@ async def test_a_subscribe_puts_its_sockets_in_the_group_as_it_is_read(loop_laye
     assert dana.groups == {"channel.d"}
     assert dana.queued == 2  # the subscribe, and the message behind it, in order
     assert [loop_layer.channels["dana"].get_nowait() for _ in range(2)] == [subscribe, later]
+
+
+# --- review (s11): orderings the layer's early (un)subscribe must survive ------------------
+
+
+async def _bob_in_a_channel(ws, user_with_token):
+    alice, alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    alice_socket, bob_socket = await ws(alice_token), await ws(bob_token)
+    await asyncio.sleep(0.3)  # presence of the connects delivered
+    workspace_id = await in_thread(lambda: str(Channel.objects.get(pk=channel_id).workspace_id))
+    return channel_id, alice_socket, bob, bob_socket, workspace_id
+
+
+def _gate_confirm(monkeypatch, event_type: str) -> asyncio.Event:
+    """Hold every consumer in its confirm of `event_type` (a consumer slow to handle it)
+    until the returned event is set."""
+    from realtime.consumers import RealtimeConsumer
+
+    gate, original = asyncio.Event(), RealtimeConsumer.confirm
+
+    async def slow(self, event):
+        if event["type"] == event_type:
+            await gate.wait()
+        await original(self, event)
+
+    monkeypatch.setattr(RealtimeConsumer, "confirm", slow)
+    return gate
+
+
+def _consumer_of(user) -> object:
+    """The (one) registered consumer of `user`'s socket in this process."""
+    loop_layer = get_channel_layer()._get_layer()
+    return next(c for c in loop_layer.consumers.values() if c.user_id == str(user.pk))
+
+
+def _drain(comm) -> list[dict]:
+    heard = []
+    while not comm.output_queue.empty():
+        heard.append(json.loads(comm.output_queue.get_nowait()["text"]))
+    return heard
+
+
+async def test_a_subscribe_then_unsubscribe_read_together_leave_the_socket_out_of_the_group(
+    ws, user_with_token, monkeypatch
+):
+    """Join then removal read in one pass: the consumer handling the stale subscribe must
+    not put the removed socket back in the group until it gets to the unsubscribe (a
+    message read meanwhile was queued behind and written to the removed member)."""
+    channel_id, alice_socket, bob, bob_socket, workspace_id = await _bob_in_a_channel(ws, user_with_token)
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    gate = _gate_confirm(monkeypatch, events.SUBSCRIBE)
+    group = events.channel_group(channel_id)
+    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
+    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group}))
+    loop_layer.accept(user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group}))
+    await asyncio.sleep(0.3)  # both read; bob's consumer is in its confirm of the subscribe
+    later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the removal"}})
+    loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
+    await output_of_type(alice_socket, events.MESSAGE_CREATED)
+    gate.set()
+    await asyncio.sleep(0.3)
+    assert "after the removal" not in json.dumps(_drain(bob_socket))
+    assert _consumer_of(bob).channel_name not in loop_layer.groups.get(loop_layer._get_group_channel_name(group), ())
+
+
+async def test_an_unsubscribe_then_subscribe_read_together_leave_the_socket_in_the_group(
+    ws, user_with_token, monkeypatch
+):
+    """Removal then rejoin (or a rolled-back removal: member_resubscribe) read in one pass:
+    the consumer handling the stale unsubscribe must not take the socket out of the
+    group again (a message read meanwhile was lost for the member)."""
+    channel_id, alice_socket, bob, bob_socket, workspace_id = await _bob_in_a_channel(ws, user_with_token)
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    gate = _gate_confirm(monkeypatch, events.UNSUBSCRIBE)
+    group = events.channel_group(channel_id)
+    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
+    loop_layer.accept(user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group}))
+    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group}))
+    await asyncio.sleep(0.3)  # both read; bob's consumer is in its confirm of the unsubscribe
+    later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the rejoin"}})
+    loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
+    await output_of_type(alice_socket, events.MESSAGE_CREATED)
+    gate.set()
+    frame = await output_of_type(bob_socket, events.MESSAGE_CREATED, within=2)
+    assert json.loads(frame["text"])["message"] == {"content": "after the rejoin"}
+    assert _consumer_of(bob).channel_name in loop_layer.groups[loop_layer._get_group_channel_name(group)]
+    assert group in _consumer_of(bob).subscriptions
+
+
+async def test_a_socket_closing_while_its_subscribe_is_applied_leaves_no_group_behind(ws, user_with_token):
+    """The layer's group_add waits for Redis (here: for the shard, held busy); the socket
+    closes meanwhile. Its consumer must still leave the group (and the shard its
+    subscription) at close."""
+    dana, dana_token = await user_with_token()
+    dana_socket = await ws(dana_token)
+    await asyncio.sleep(0.3)
+    consumer = _consumer_of(dana)
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    user_group = next(g for g in consumer.subscriptions if g.startswith("user."))
+    group = "channel.review-closing"
+    group_channel = loop_layer._get_group_channel_name(group)
+    shard = loop_layer._get_shard(group_channel)
+    # Another socket of the user group (of another loop's consumer, say): leaving it at
+    # close then needs no Redis round trip, so the close completes before the subscribe.
+    loop_layer.groups[loop_layer._get_group_channel_name(user_group)].add("elsewhere")
+    async with shard._lock:  # Redis slow to answer the SUBSCRIBE
+        loop_layer.accept(
+            loop_layer._get_group_channel_name(user_group), layer.serialize({"type": events.SUBSCRIBE, "group": group})
+        )
+        await asyncio.sleep(0.1)  # the layer is in group_add
+        await dana_socket.send_input({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.sleep(0.3)  # the consumer is in (or done with) its cleanup
+    await dana_socket.wait(timeout=3)
+    await asyncio.sleep(0.2)
+    user_members = loop_layer.groups[loop_layer._get_group_channel_name(user_group)]
+    user_members.discard("elsewhere")
+    if not user_members:
+        del loop_layer.groups[loop_layer._get_group_channel_name(user_group)]
+    assert consumer.channel_name not in loop_layer.groups.get(group_channel, ())
+    assert group_channel not in shard._subscribed_to
+
+
+async def test_a_socket_removed_while_it_connects_does_not_join_from_the_older_read(ws, user_with_token, monkeypatch):
+    """The connect read bob's groups (still a member), then the unsubscribe of his
+    removal is read, then the connect joins what it read: the socket must not end up in
+    the channel's group, nor hear its messages read meanwhile (queued behind the
+    unsubscribe, they were written once the connect was done)."""
+    from realtime.consumers import RealtimeConsumer
+
+    alice, _alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    group = events.channel_group(channel_id)
+    original = RealtimeConsumer.join
+
+    async def join_around_a_removal(self, groups):
+        if self.user_id != str(bob.pk) or group not in groups:
+            return await original(self, groups)
+        user_group = loop_layer._get_group_channel_name(events.user_group(self.user_id, self.workspace.pk))
+        loop_layer.accept(user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group}))
+        await asyncio.sleep(0.1)  # read by the layer
+        await original(self, groups)
+        later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the removal"}})
+        loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
+        await asyncio.sleep(0.1)
+
+    monkeypatch.setattr(RealtimeConsumer, "join", join_around_a_removal)
+    bob_socket = await ws(bob_token)
+    await asyncio.sleep(0.3)
+    assert "after the removal" not in json.dumps(_drain(bob_socket))
+    assert _consumer_of(bob).channel_name not in loop_layer.groups.get(loop_layer._get_group_channel_name(group), ())
+    assert group not in _consumer_of(bob).subscriptions
