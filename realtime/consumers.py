@@ -78,6 +78,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # group left that way while connecting is not joined from the connect's (older) read.
         self.layer_moves_groups = False
         self.left_early: set[str] = set()
+        self.moved: set[str] = set()  # groups the layer moved this socket in or out of
         self.presence_groups: set[str] = set()  # of the last presence.subscribe (issue 13)
         self.registered = False  # in the presence registry (Redis)
         self.ready = False  # connected: frames are handled
@@ -170,6 +171,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         (the event itself follows through dispatch): leave it at close."""
         self.subscriptions.add(group)
         self.left_early.discard(group)
+        self.moved.add(group)
 
     def unsubscribed(self, group: str) -> None:
         """realtime.layers took this socket out of `group` as it read a
@@ -177,6 +179,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         read of the user's groups may predate the removal."""
         self.subscriptions.discard(group)
         self.left_early.add(group)
+        self.moved.add(group)
+
+    def departed(self, group: str) -> bool:
+        """realtime.layers read this user's own member.left of `group`'s channel (sent
+        after the removal or leave committed): whether the socket leaves the group now.
+        It does unless the layer moved it in or out of that group since it connected:
+        then it heard the removal's unsubscribe, and what it heard after (a rejoin's
+        subscribe can overtake this event) is the truth. Otherwise it joined the group
+        from the connect's read of the user's groups, which may predate the removal's
+        commit while its unsubscribe was published before the socket joined its user's
+        group: the socket would keep hearing the channel until it reconnected."""
+        if group in self.moved:
+            return False
+        self.unsubscribed(group)
+        return True
 
     def send_now(self, message: dict):
         """The ASGI send of a {"type": "websocket.send", "text"} message shared by every

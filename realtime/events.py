@@ -63,6 +63,9 @@ CLIENT_FRAME_TYPES = frozenset(
 # Sent to a user_group: the user's sockets (un)subscribe the named group.
 SUBSCRIBE = "realtime.subscribe"
 UNSUBSCRIBE = "realtime.unsubscribe"
+# Beside a user's own member.left (a layer event's meta, not in the frame): the group its
+# sockets leave unless they heard a subscribe or unsubscribe of it (realtime.layers).
+UNSUBSCRIBE_IF_UNMOVED = "unsubscribe_if_unmoved"
 SUBSCRIBED = "realtime.subscribed"  # a socket's answer on a reply channel (never a frame)
 # Sent to a user_group: close the user's sockets (all, or those of one revoked token).
 SESSIONS_CLOSE = "realtime.sessions_close"

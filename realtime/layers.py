@@ -57,7 +57,7 @@ from slackclone.transports import coalesced_writes
 logger = logging.getLogger(__name__)
 
 # Seen in an event's msgpack bytes before it is decoded to check its type: a part of
-# both realtime.subscribe and realtime.unsubscribe.
+# realtime.subscribe, realtime.unsubscribe and the key UNSUBSCRIBE_IF_UNMOVED.
 _SUBSCRIBE_MARK = b"subscribe"
 
 
@@ -142,12 +142,14 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         if not members:
             return
         event = None
-        if _SUBSCRIBE_MARK in data:  # realtime.subscribe or realtime.unsubscribe
+        if _SUBSCRIBE_MARK in data:  # a membership change (see the mark)
             event = self.channel_layer.deserialize(data)
             if event["type"] == events.UNSUBSCRIBE:
                 await self._leave_now(event["group"], list(members))
             elif event["type"] == events.SUBSCRIBE:
                 await self._join_now(event["group"], list(members))
+            elif event.get(events.UNSUBSCRIBE_IF_UNMOVED):
+                await self._leave_if_unmoved(event[events.UNSUBSCRIBE_IF_UNMOVED], list(members))
         sends: dict[str, dict] = {}  # text -> the one ASGI message for every socket
         for channel in list(members):
             queue = self.channels.get(channel)
@@ -187,6 +189,16 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
             if consumer is not None:
                 consumer.unsubscribed(group)
             await self.group_discard(group, channel)
+
+    async def _leave_if_unmoved(self, group: str, channels: list[str]) -> None:
+        """A user's own member.left (after the removal or leave committed; realtime.broadcast
+        `member_removed_announce`): the registered sockets whose consumer says so
+        (`departed`: those that joined `group` from their connect's read, and heard no
+        subscribe or unsubscribe of it since) leave it now, in the order of the stream."""
+        for channel in channels:
+            consumer = self.consumers.get(channel)
+            if consumer is not None and consumer.departed(group):
+                await self.group_discard(group, channel)
 
     async def _join_now(self, group: str, channels: list[str]) -> None:
         """The other way round: put the registered sockets a realtime.subscribe (a new

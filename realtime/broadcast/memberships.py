@@ -135,10 +135,16 @@ def member_removed_announce(*, channel_id: str, user_id: str, workspace_id: str)
     channel_id, user_id, workspace_id = str(channel_id), str(user_id), str(workspace_id)
 
     def build(*, remote_membership: bool):
-        left = frame_event(events.MEMBER_LEFT, {"channel_id": channel_id, "user_id": user_id})
+        fields = {"channel_id": channel_id, "user_id": user_id}
+        # The user's own copy also takes out of the channel's group a socket that joined
+        # it from a read older than the commit and so missed the unsubscribe
+        # (realtime.layers `_leave_if_unmoved`).
+        own = frame_event(
+            events.MEMBER_LEFT, fields, **{events.UNSUBSCRIBE_IF_UNMOVED: events.channel_group(channel_id)}
+        )
         return [
-            [("send", events.user_group(user_id, workspace_id), left)],
-            [("send", events.channel_group(channel_id), left)],
+            [("send", events.user_group(user_id, workspace_id), own)],
+            [("send", events.channel_group(channel_id), frame_event(events.MEMBER_LEFT, fields))],
         ]
 
     _deliver(f"member.left (removed) {user_id} <- {channel_id}", build)

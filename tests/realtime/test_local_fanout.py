@@ -427,11 +427,6 @@ async def test_a_socket_removed_while_it_connects_does_not_join_from_the_older_r
     assert group not in _consumer_of(bob).subscriptions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (review s11, not from the layer change): the connect's read of the groups does not wait for "
-    "an uncommitted removal whose unsubscribe it missed",
-)
 async def test_a_socket_connecting_during_a_removal_does_not_keep_the_channel(ws, user_with_token, monkeypatch):
     """bob's socket joins its user group just after the removal's unsubscribe was sent (it
     misses it) and reads his groups before the removal is committed (the channel is
@@ -469,3 +464,34 @@ async def test_a_socket_connecting_during_a_removal_does_not_keep_the_channel(ws
     await output_of_type(alice_socket, events.MESSAGE_CREATED)
     await asyncio.sleep(0.3)
     assert "after the removal" not in json.dumps(_drain(bob_socket))
+
+
+async def test_a_late_member_left_does_not_undo_a_rejoin_the_socket_heard(ws, user_with_token):
+    """The removal's member.left for bob himself is sent after its commit, so a quick
+    rejoin's subscribe can be read before it: a socket that heard the unsubscribe and
+    then the subscribe stays in the group (only a socket that heard neither leaves it)."""
+    alice, _alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    bob_socket = await ws(bob_token)
+    await asyncio.sleep(0.3)  # presence of the connects delivered
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    workspace_id = await in_thread(lambda: str(Channel.objects.get(pk=channel_id).workspace_id))
+    group = events.channel_group(channel_id)
+    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
+    left = broadcast.frame_event(
+        events.MEMBER_LEFT,
+        {"channel_id": channel_id, "user_id": str(bob.pk)},
+        **{events.UNSUBSCRIBE_IF_UNMOVED: group},
+    )
+    later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the rejoin"}})
+
+    loop_layer.accept(user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group}))
+    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group}))
+    loop_layer.accept(user_group, layer.serialize(left))
+    loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
+
+    frame = await output_of_type(bob_socket, events.MESSAGE_CREATED)
+    assert json.loads(frame["text"])["message"] == {"content": "after the rejoin"}
+    assert group in _consumer_of(bob).subscriptions
