@@ -310,24 +310,35 @@ def _drain(comm) -> list[dict]:
     return heard
 
 
+async def _read_together(ws, user_with_token, monkeypatch, kinds: tuple[str, str], content: str):
+    """bob's socket in a channel reads the two membership events `kinds` of its group in
+    one pass, its consumer held in its confirm of the first, then a message of the
+    channel (alice heard it). Returns (bob, his socket, the loop layer, the channel's
+    group, the gate that lets the confirm go on)."""
+    channel_id, alice_socket, bob, bob_socket, workspace_id = await _bob_in_a_channel(ws, user_with_token)
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    gate = _gate_confirm(monkeypatch, kinds[0])
+    group = events.channel_group(channel_id)
+    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
+    for kind in kinds:
+        loop_layer.accept(user_group, layer.serialize({"type": kind, "group": group}))
+    await asyncio.sleep(0.3)  # both read; bob's consumer is in its confirm of the first
+    later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": content}})
+    loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
+    await output_of_type(alice_socket, events.MESSAGE_CREATED)
+    return bob, bob_socket, loop_layer, group, gate
+
+
 async def test_a_subscribe_then_unsubscribe_read_together_leave_the_socket_out_of_the_group(
     ws, user_with_token, monkeypatch
 ):
     """Join then removal read in one pass: the consumer handling the stale subscribe must
     not put the removed socket back in the group until it gets to the unsubscribe (a
     message read meanwhile was queued behind and written to the removed member)."""
-    channel_id, alice_socket, bob, bob_socket, workspace_id = await _bob_in_a_channel(ws, user_with_token)
-    layer = get_channel_layer()
-    loop_layer = layer._get_layer()
-    gate = _gate_confirm(monkeypatch, events.SUBSCRIBE)
-    group = events.channel_group(channel_id)
-    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
-    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group}))
-    loop_layer.accept(user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group}))
-    await asyncio.sleep(0.3)  # both read; bob's consumer is in its confirm of the subscribe
-    later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the removal"}})
-    loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
-    await output_of_type(alice_socket, events.MESSAGE_CREATED)
+    bob, bob_socket, loop_layer, group, gate = await _read_together(
+        ws, user_with_token, monkeypatch, (events.SUBSCRIBE, events.UNSUBSCRIBE), "after the removal"
+    )
     gate.set()
     await asyncio.sleep(0.3)
     assert "after the removal" not in json.dumps(_drain(bob_socket))
@@ -340,18 +351,9 @@ async def test_an_unsubscribe_then_subscribe_read_together_leave_the_socket_in_t
     """Removal then rejoin (or a rolled-back removal: member_resubscribe) read in one pass:
     the consumer handling the stale unsubscribe must not take the socket out of the
     group again (a message read meanwhile was lost for the member)."""
-    channel_id, alice_socket, bob, bob_socket, workspace_id = await _bob_in_a_channel(ws, user_with_token)
-    layer = get_channel_layer()
-    loop_layer = layer._get_layer()
-    gate = _gate_confirm(monkeypatch, events.UNSUBSCRIBE)
-    group = events.channel_group(channel_id)
-    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
-    loop_layer.accept(user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group}))
-    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group}))
-    await asyncio.sleep(0.3)  # both read; bob's consumer is in its confirm of the unsubscribe
-    later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the rejoin"}})
-    loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
-    await output_of_type(alice_socket, events.MESSAGE_CREATED)
+    bob, bob_socket, loop_layer, group, gate = await _read_together(
+        ws, user_with_token, monkeypatch, (events.UNSUBSCRIBE, events.SUBSCRIBE), "after the rejoin"
+    )
     gate.set()
     frame = await output_of_type(bob_socket, events.MESSAGE_CREATED, within=2)
     assert json.loads(frame["text"])["message"] == {"content": "after the rejoin"}
