@@ -18,6 +18,7 @@ from channels_app.models import Channel, ChannelMember
 from files.services import conversation_files_delete
 from messaging import services as messaging_services
 from messaging.documents import Conversation, ConversationKind
+from messaging.selectors import conversation_last_seq
 from messaging.serializers import message_to_api
 from moderation.models import AuditLogEntry
 from moderation.services import audit_entry_create
@@ -94,7 +95,9 @@ def _membership_remove(*, user, channel: Channel, actor=None) -> bool:
     if not deleted:
         return False
     channel_id, user_id, workspace_id = str(channel.pk), str(user.pk), str(channel.workspace_id)
-    broadcast.member_unsubscribe(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
+    # Under the lock: every join committed so far has a seq at most this (realtime.events.MEMBERSHIP_SEQ).
+    seq = conversation_last_seq(conversation=Conversation(ConversationKind.CHANNEL, channel_id))
+    broadcast.member_unsubscribe(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id, seq=seq)
     removed_by_other = actor is not None and actor.pk != user.pk
     try:
         messaging_services.system_message_post(
@@ -107,7 +110,9 @@ def _membership_remove(*, user, channel: Channel, actor=None) -> bool:
         broadcast.member_resubscribe(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
         raise
     transaction.on_commit(
-        lambda: broadcast.member_removed_announce(channel_id=channel_id, user_id=user_id, workspace_id=workspace_id)
+        lambda: broadcast.member_removed_announce(
+            channel_id=channel_id, user_id=user_id, workspace_id=workspace_id, seq=seq
+        )
     )
     return True
 

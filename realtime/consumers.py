@@ -79,6 +79,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.layer_moves_groups = False
         self.left_early: set[str] = set()
         self.moved: set[str] = set()  # groups the layer moved this socket in or out of
+        # group -> the newest events.MEMBERSHIP_SEQ of the (un)subscribes the layer applied
+        self.membership_seqs: dict[str, int] = {}
         self.presence_groups: set[str] = set()  # of the last presence.subscribe (issue 13)
         self.registered = False  # in the presence registry (Redis)
         self.ready = False  # connected: frames are handled
@@ -166,22 +168,31 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     def layer_event_queued(self) -> None:
         self.queued += 1
 
-    def subscribed(self, group: str) -> None:
-        """realtime.layers joins this socket to `group` as it reads a realtime.subscribe
-        (the event itself follows through dispatch): leave it at close."""
+    def subscribed(self, group: str, seq: int | None = None) -> bool:
+        """realtime.layers read a realtime.subscribe of `group` (the event itself follows
+        through dispatch): whether it joins this socket to the group now. Not when the
+        subscribe is stale: its `seq` (events.MEMBERSHIP_SEQ) is not newer than a
+        membership change of the group the socket heard. Else the group is left at close."""
+        if seq is not None and seq <= self.membership_seqs.get(group, seq - 1):
+            return False
+        if seq is not None:
+            self.membership_seqs[group] = seq
         self.subscriptions.add(group)
         self.left_early.discard(group)
         self.moved.add(group)
+        return True
 
-    def unsubscribed(self, group: str) -> None:
+    def unsubscribed(self, group: str, seq: int | None = None) -> None:
         """realtime.layers took this socket out of `group` as it read a
         realtime.unsubscribe: not left again at close, nor joined by a connect whose
-        read of the user's groups may predate the removal."""
+        read of the user's groups may predate the removal (`seq`: see `subscribed`)."""
+        if seq is not None:
+            self.membership_seqs[group] = max(seq, self.membership_seqs.get(group, seq))
         self.subscriptions.discard(group)
         self.left_early.add(group)
         self.moved.add(group)
 
-    def departed(self, group: str) -> bool:
+    def departed(self, group: str, seq: int | None = None) -> bool:
         """realtime.layers read this user's own member.left of `group`'s channel (sent
         after the removal or leave committed): whether the socket leaves the group now.
         It does unless the layer moved it in or out of that group since it connected:
@@ -189,10 +200,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         subscribe can overtake this event) is the truth. Otherwise it joined the group
         from the connect's read of the user's groups, which may predate the removal's
         commit while its unsubscribe was published before the socket joined its user's
-        group: the socket would keep hearing the channel until it reconnected."""
-        if group in self.moved:
+        group: the socket would keep hearing the channel until it reconnected. With
+        the removal's `seq` (events.MEMBERSHIP_SEQ), only a subscribe newer than the
+        removal counts (a join announced late, read after the removal's unsubscribe,
+        does not)."""
+        if group in self.moved and (seq is None or self.membership_seqs.get(group, seq) > seq):
             return False
-        self.unsubscribed(group)
+        self.unsubscribed(group, seq)
         return True
 
     def send_now(self, message: dict):

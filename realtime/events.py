@@ -66,6 +66,11 @@ UNSUBSCRIBE = "realtime.unsubscribe"
 # Beside a user's own member.left (a layer event's meta, not in the frame): the group its
 # sockets leave unless they heard a subscribe or unsubscribe of it (realtime.layers).
 UNSUBSCRIBE_IF_UNMOVED = "unsubscribe_if_unmoved"
+# Beside a channel's subscribe, unsubscribe and own member.left: the channel's message
+# seq at that membership change (taken under its lock, so the changes are in its order).
+# A subscribe published after its commit, outside the lock, can be read after a later
+# removal's unsubscribe: a socket drops a subscribe not newer than what it heard.
+MEMBERSHIP_SEQ = "membership_seq"
 SUBSCRIBED = "realtime.subscribed"  # a socket's answer on a reply channel (never a frame)
 # Sent to a user_group: close the user's sockets (all, or those of one revoked token).
 SESSIONS_CLOSE = "realtime.sessions_close"

@@ -144,12 +144,13 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         event = None
         if _SUBSCRIBE_MARK in data:  # a membership change (see the mark)
             event = self.channel_layer.deserialize(data)
+            seq = event.get(events.MEMBERSHIP_SEQ)
             if event["type"] == events.UNSUBSCRIBE:
-                await self._leave_now(event["group"], list(members))
+                await self._leave_now(event["group"], list(members), seq)
             elif event["type"] == events.SUBSCRIBE:
-                await self._join_now(event["group"], list(members))
+                await self._join_now(event["group"], list(members), seq)
             elif event.get(events.UNSUBSCRIBE_IF_UNMOVED):
-                await self._leave_if_unmoved(event[events.UNSUBSCRIBE_IF_UNMOVED], list(members))
+                await self._leave_if_unmoved(event[events.UNSUBSCRIBE_IF_UNMOVED], list(members), seq)
         sends: dict[str, dict] = {}  # text -> the one ASGI message for every socket
         for channel in list(members):
             queue = self.channels.get(channel)
@@ -173,7 +174,7 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
                     message = sends[text] = {"type": "websocket.send", "text": text}
                 await send_eagerly(consumer, message)
 
-    async def _leave_now(self, group: str, channels: list[str]) -> None:
+    async def _leave_now(self, group: str, channels: list[str], seq: int | None = None) -> None:
         """Take `channels` (local sockets a realtime.unsubscribe is addressed to) out of
         `group` as the event is read, not when each consumer gets to it: a message of
         the group read after the event (published after it: one Redis connection keeps
@@ -183,34 +184,37 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         meantime were queued behind the event and then written to a removed member's
         socket. The consumer is told (`unsubscribed`) and, handling the event later, only
         confirms it: were it to repeat the group_discard, a subscribe read meanwhile (a
-        quick rejoin) would be undone until it got to that one too."""
+        quick rejoin) would be undone until it got to that one too. `seq`:
+        events.MEMBERSHIP_SEQ, recorded by the consumer."""
         for channel in channels:
             consumer = self.consumers.get(channel)
             if consumer is not None:
-                consumer.unsubscribed(group)
+                consumer.unsubscribed(group, seq)
             await self.group_discard(group, channel)
 
-    async def _leave_if_unmoved(self, group: str, channels: list[str]) -> None:
+    async def _leave_if_unmoved(self, group: str, channels: list[str], seq: int | None = None) -> None:
         """A user's own member.left (after the removal or leave committed; realtime.broadcast
         `member_removed_announce`): the registered sockets whose consumer says so
         (`departed`: those that joined `group` from their connect's read, and heard no
         subscribe or unsubscribe of it since) leave it now, in the order of the stream."""
         for channel in channels:
             consumer = self.consumers.get(channel)
-            if consumer is not None and consumer.departed(group):
+            if consumer is not None and consumer.departed(group, seq):
                 await self.group_discard(group, channel)
 
-    async def _join_now(self, group: str, channels: list[str]) -> None:
+    async def _join_now(self, group: str, channels: list[str], seq: int | None = None) -> None:
         """The other way round: put the registered sockets a realtime.subscribe (a new
         member) is addressed to into `group` as the event is read, so they hear every
         message of the group read after it, even when a consumer confirms too late. The
         consumer records the group before the layer waits for Redis (`subscribed`: left
         when it closes, also if it closes while the SUBSCRIBE is under way or before
-        handling the event, which it then only confirms)."""
+        handling the event, which it then only confirms). A subscribe whose `seq`
+        (events.MEMBERSHIP_SEQ) is not newer than a membership change the socket heard
+        (a join published after its commit, read after the next removal's unsubscribe)
+        is stale: the socket stays as it is."""
         for channel in channels:
             consumer = self.consumers.get(channel)
-            if consumer is not None and channel in self.channels:
-                consumer.subscribed(group)
+            if consumer is not None and channel in self.channels and consumer.subscribed(group, seq):
                 await self.group_add(group, channel)
 
 

@@ -35,6 +35,7 @@ def member_joined(
         subscribe = {"type": events.SUBSCRIBE, "group": group}
         steps = []
         if system_message is not None:
+            subscribe[events.MEMBERSHIP_SEQ] = system_message["seq"]  # see events.MEMBERSHIP_SEQ
             steps.append([("send", user_group, frame_event(events.MESSAGE_CREATED, {"message": system_message}))])
         if not remote_membership:
             return [*steps, [("send_and_wait", user_group, (subscribe, connections))], [("send", group, joined)]]
@@ -73,12 +74,16 @@ def member_left(*, channel_id: str, user_id: str, workspace_id: str | None = Non
 # --- Channel management (issue 16) --------------------------------------------------
 
 
-def _unsubscribe_steps(*, group: str, user_ids: list[str], workspace_id: str, remote_membership: bool) -> list:
+def _unsubscribe_steps(
+    *, group: str, user_ids: list[str], workspace_id: str, remote_membership: bool, seq: int | None = None
+) -> list:
     """The steps that take every live socket of `user_ids` (of `workspace_id`) out of
     `group`, waiting for the sockets of other processes to confirm (see the module
-    docstring)."""
+    docstring). `seq`: events.MEMBERSHIP_SEQ."""
     connections = _live_connections(user_ids, workspace_id)
     unsubscribe = {"type": events.UNSUBSCRIBE, "group": group}
+    if seq is not None:
+        unsubscribe[events.MEMBERSHIP_SEQ] = seq
     if not remote_membership:
         return [
             [
@@ -92,18 +97,19 @@ def _unsubscribe_steps(*, group: str, user_ids: list[str], workspace_id: str, re
     ]
 
 
-def member_unsubscribe(*, channel_id: str, user_id: str, workspace_id: str) -> None:
+def member_unsubscribe(*, channel_id: str, user_id: str, workspace_id: str, seq: int | None = None) -> None:
     """Take a removed (or leaving) member's live sockets out of the channel's group, on
     every server process, and return once they confirmed (bounded by
     SUBSCRIBE_WAIT_SECONDS). Called by channels_app.services under the channel's lock,
     BEFORE the removal is announced (member_removed_announce): from then on those sockets
-    hear nothing of the channel. Best-effort like everything here."""
+    hear nothing of the channel. `seq`: the channel's last seq, read under its lock
+    (events.MEMBERSHIP_SEQ). Best-effort like everything here."""
     channel_id, user_id, workspace_id = str(channel_id), str(user_id), str(workspace_id)
 
     def build(*, remote_membership: bool):
         group = events.channel_group(channel_id)
         return _unsubscribe_steps(
-            group=group, user_ids=[user_id], workspace_id=workspace_id, remote_membership=remote_membership
+            group=group, user_ids=[user_id], workspace_id=workspace_id, remote_membership=remote_membership, seq=seq
         )
 
     _deliver(f"unsubscribe {user_id} <- {channel_id}", build)
@@ -128,10 +134,10 @@ def member_resubscribe(*, channel_id: str, user_id: str, workspace_id: str) -> N
     _deliver(f"resubscribe {user_id} -> {channel_id}", build)
 
 
-def member_removed_announce(*, channel_id: str, user_id: str, workspace_id: str) -> None:
+def member_removed_announce(*, channel_id: str, user_id: str, workspace_id: str, seq: int | None = None) -> None:
     """After member_unsubscribe and the commit: the removed (or leaving) user's own
     sockets get member.left for themselves (through their user group), then the
-    remaining members hear member.left."""
+    remaining members hear member.left. `seq`: the one given to member_unsubscribe."""
     channel_id, user_id, workspace_id = str(channel_id), str(user_id), str(workspace_id)
 
     def build(*, remote_membership: bool):
@@ -139,9 +145,10 @@ def member_removed_announce(*, channel_id: str, user_id: str, workspace_id: str)
         # The user's own copy also takes out of the channel's group a socket that joined
         # it from a read older than the commit and so missed the unsubscribe
         # (realtime.layers `_leave_if_unmoved`).
-        own = frame_event(
-            events.MEMBER_LEFT, fields, **{events.UNSUBSCRIBE_IF_UNMOVED: events.channel_group(channel_id)}
-        )
+        meta = {events.UNSUBSCRIBE_IF_UNMOVED: events.channel_group(channel_id)}
+        if seq is not None:
+            meta[events.MEMBERSHIP_SEQ] = seq
+        own = frame_event(events.MEMBER_LEFT, fields, **meta)
         return [
             [("send", events.user_group(user_id, workspace_id), own)],
             [("send", events.channel_group(channel_id), frame_event(events.MEMBER_LEFT, fields))],

@@ -4,6 +4,8 @@ import pytest
 
 from accounts.models import default_workspace_id
 from channels_app.models import ChannelMember
+from messaging.documents import Conversation, ConversationKind
+from messaging.selectors import conversation_last_seq
 from slackclone import errors
 from tests.helpers import capture_broadcasts
 
@@ -24,6 +26,7 @@ def test_leave_answers_204_ends_membership_posts_and_broadcasts(
     client_for, channel, bob, system_messages, django_capture_on_commit_callbacks
 ):
     system_messages.clear()
+    seq = conversation_last_seq(conversation=Conversation(ConversationKind.CHANNEL, channel["id"]))
 
     with capture_broadcasts() as broadcasts, django_capture_on_commit_callbacks(execute=True):
         response = client_for(bob).post(f"/api/v1/channels/{channel['id']}/leave")
@@ -35,8 +38,9 @@ def test_leave_answers_204_ends_membership_posts_and_broadcasts(
     assert system_messages.actor_ids == [str(bob.pk)]
     workspace_id = str(default_workspace_id())
     # Issue 16: the leaver's sockets leave the group (under the lock, before the SYSTEM
-    # message), then the leave is announced once committed.
-    leave = {"channel_id": channel["id"], "user_id": str(bob.pk), "workspace_id": workspace_id}
+    # message), then the leave is announced once committed; both with the channel's seq
+    # under the lock (realtime.events.MEMBERSHIP_SEQ).
+    leave = {"channel_id": channel["id"], "user_id": str(bob.pk), "workspace_id": workspace_id, "seq": seq}
     order = [name for name, _ in broadcasts.calls if name != "message_created"]
     assert order == ["member_unsubscribe", "member_removed_announce"]
     assert broadcasts.of("member_unsubscribe") == [leave]

@@ -111,10 +111,11 @@ class StandIn:
     def layer_event_queued(self):
         self.queued += 1
 
-    def subscribed(self, group):
+    def subscribed(self, group, seq=None):
         self.groups.add(group)
+        return True
 
-    def unsubscribed(self, group):
+    def unsubscribed(self, group, seq=None):
         self.groups.discard(group)
 
     def frames_of(self, event):
@@ -497,3 +498,34 @@ async def test_a_late_member_left_does_not_undo_a_rejoin_the_socket_heard(ws, us
     frame = await output_of_type(bob_socket, events.MESSAGE_CREATED)
     assert json.loads(frame["text"])["message"] == {"content": "after the rejoin"}
     assert group in _consumer_of(bob).subscriptions
+
+
+async def test_a_join_announced_late_does_not_put_back_a_member_removed_since(ws, user_with_token, monkeypatch):
+    """alice adds bob; his join's subscribe is published after its commit (outside the
+    channel's lock), so the removal that follows can publish its unsubscribe first. That
+    stale subscribe, read after the unsubscribe and before the removal's member.left,
+    must not leave bob's socket in the channel: he is no member."""
+    from channels_app import services_manage
+
+    alice, alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice)
+    alice_socket, bob_socket = await ws(alice_token), await ws(bob_token)
+    await asyncio.sleep(0.3)  # presence of the connects delivered
+    held = []
+    joined, unsubscribe = broadcast.member_joined, broadcast.member_unsubscribe
+    monkeypatch.setattr(broadcast, "member_joined", lambda **kwargs: held.append(kwargs))
+
+    def unsubscribe_then_the_late_join(**kwargs):
+        unsubscribe(**kwargs)
+        for late in held:  # the join's on_commit, slower than the removal's unsubscribe
+            joined(**late)
+
+    monkeypatch.setattr(broadcast, "member_unsubscribe", unsubscribe_then_the_late_join)
+    await in_thread(services_manage.channel_members_add, user=alice, channel_id=channel_id, user_ids=[bob.pk])
+    await in_thread(services_manage.channel_member_remove, user=alice, channel_id=channel_id, user_id=bob.pk)
+    await output_of_type(bob_socket, events.MEMBER_LEFT)
+    await in_thread(messaging_services.message_send, sender=alice, channel_id=channel_id, content="after the removal")
+    await output_of_type(alice_socket, events.MESSAGE_CREATED)
+    await asyncio.sleep(0.3)
+    assert "after the removal" not in json.dumps(_drain(bob_socket))
