@@ -524,8 +524,44 @@ async def test_a_join_announced_late_does_not_put_back_a_member_removed_since(ws
     monkeypatch.setattr(broadcast, "member_unsubscribe", unsubscribe_then_the_late_join)
     await in_thread(services_manage.channel_members_add, user=alice, channel_id=channel_id, user_ids=[bob.pk])
     await in_thread(services_manage.channel_member_remove, user=alice, channel_id=channel_id, user_id=bob.pk)
-    await output_of_type(bob_socket, events.MEMBER_LEFT)
+    left = await output_of_type(bob_socket, events.MEMBER_LEFT)
+    # The frame is the contract's, without the layer's meta (shared/API.md).
+    assert json.loads(left["text"]) == {"type": "member.left", "channel_id": channel_id, "user_id": str(bob.pk)}
     await in_thread(messaging_services.message_send, sender=alice, channel_id=channel_id, content="after the removal")
     await output_of_type(alice_socket, events.MESSAGE_CREATED)
     await asyncio.sleep(0.3)
     assert "after the removal" not in json.dumps(_drain(bob_socket))
+
+
+async def test_a_connecting_socket_that_missed_the_unsubscribe_and_heard_a_late_join_leaves(ws, user_with_token):
+    """bob's socket joined the channel from its connect's read and missed the removal's
+    unsubscribe; then it hears the subscribe of the join before that removal (published
+    late), then the removal's own member.left: it leaves the group. A rejoin's subscribe
+    (newer than the removal) heard before that member.left still wins."""
+    alice, _alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    bob_socket = await ws(bob_token)
+    await asyncio.sleep(0.3)  # presence of the connects delivered
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    workspace_id = await in_thread(lambda: str(Channel.objects.get(pk=channel_id).workspace_id))
+    group = events.channel_group(channel_id)
+    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
+
+    def left(seq):
+        fields = {"channel_id": channel_id, "user_id": str(bob.pk)}
+        meta = {events.UNSUBSCRIBE_IF_UNMOVED: group, events.MEMBERSHIP_SEQ: seq}
+        return layer.serialize(broadcast.frame_event(events.MEMBER_LEFT, fields, **meta))
+
+    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group, "membership_seq": 4}))
+    loop_layer.accept(user_group, left(5))
+    await output_of_type(bob_socket, events.MEMBER_LEFT)
+    assert group not in _consumer_of(bob).subscriptions
+    assert _consumer_of(bob).channel_name not in loop_layer.groups.get(loop_layer._get_group_channel_name(group), ())
+
+    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group, "membership_seq": 7}))
+    loop_layer.accept(user_group, left(5))  # an older removal's, read late
+    await output_of_type(bob_socket, events.MEMBER_LEFT)
+    assert group in _consumer_of(bob).subscriptions
+    assert _consumer_of(bob).channel_name in loop_layer.groups[loop_layer._get_group_channel_name(group)]
