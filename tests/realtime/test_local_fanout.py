@@ -531,6 +531,13 @@ async def test_a_join_announced_late_does_not_put_back_a_member_removed_since(ws
     await output_of_type(alice_socket, events.MESSAGE_CREATED)
     await asyncio.sleep(0.3)
     assert "after the removal" not in json.dumps(_drain(bob_socket))
+    # Added again (announced in time): his subscribe is newer than the removal.
+    monkeypatch.setattr(broadcast, "member_joined", joined)
+    await in_thread(services_manage.channel_members_add, user=alice, channel_id=channel_id, user_ids=[bob.pk])
+    await output_of_type(bob_socket, events.MEMBER_JOINED)
+    await in_thread(messaging_services.message_send, sender=alice, channel_id=channel_id, content="after the rejoin")
+    frame = await output_of_type(bob_socket, events.MESSAGE_CREATED)
+    assert json.loads(frame["text"])["message"]["content"] == "after the rejoin"
 
 
 async def test_a_connecting_socket_that_missed_the_unsubscribe_and_heard_a_late_join_leaves(ws, user_with_token):
