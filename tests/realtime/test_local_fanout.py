@@ -473,14 +473,9 @@ async def test_a_late_member_left_does_not_undo_a_rejoin_the_socket_heard(ws, us
     """The removal's member.left for bob himself is sent after its commit, so a quick
     rejoin's subscribe can be read before it: a socket that heard the unsubscribe and
     then the subscribe stays in the group (only a socket that heard neither leaves it)."""
-    alice, _alice_token = await user_with_token()
-    bob, bob_token = await user_with_token()
-    channel_id = await make_channel(alice, bob)
-    bob_socket = await ws(bob_token)
-    await asyncio.sleep(0.3)  # presence of the connects delivered
+    channel_id, _alice_socket, bob, bob_socket, workspace_id = await _bob_in_a_channel(ws, user_with_token)
     layer = get_channel_layer()
     loop_layer = layer._get_layer()
-    workspace_id = await in_thread(lambda: str(Channel.objects.get(pk=channel_id).workspace_id))
     group = events.channel_group(channel_id)
     user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
     left = broadcast.frame_event(
@@ -545,14 +540,9 @@ async def test_a_connecting_socket_that_missed_the_unsubscribe_and_heard_a_late_
     unsubscribe; then it hears the subscribe of the join before that removal (published
     late), then the removal's own member.left: it leaves the group. A rejoin's subscribe
     (newer than the removal) heard before that member.left still wins."""
-    alice, _alice_token = await user_with_token()
-    bob, bob_token = await user_with_token()
-    channel_id = await make_channel(alice, bob)
-    bob_socket = await ws(bob_token)
-    await asyncio.sleep(0.3)  # presence of the connects delivered
+    channel_id, _alice_socket, bob, bob_socket, workspace_id = await _bob_in_a_channel(ws, user_with_token)
     layer = get_channel_layer()
     loop_layer = layer._get_layer()
-    workspace_id = await in_thread(lambda: str(Channel.objects.get(pk=channel_id).workspace_id))
     group = events.channel_group(channel_id)
     user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
 
