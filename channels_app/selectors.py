@@ -245,6 +245,23 @@ def user_channel_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) ->
     return [str(cid) for cid in memberships.values_list("channel_id", flat=True)]
 
 
+def user_channel_seqs(*, user_id: UUID | str, workspace_id: UUID | str) -> dict[str, int]:
+    """{channel id: its newest committed message seq (0 before any message)} of the
+    channels of `workspace_id` that `user_id` is a member of, in ONE statement, so both
+    come from one snapshot: a socket opening reads them (realtime.services
+    `connection_open`), and a channel's seq tells which membership changes happened
+    before that read (realtime.events.MEMBERSHIP_SEQ)."""
+    from messaging.models import MessageSequence
+
+    last_seq = MessageSequence.objects.filter(conversation_id=OuterRef("channel_id")).values("last_seq")[:1]
+    rows = (
+        ChannelMember.objects.filter(user_id=user_id, channel__workspace_id=workspace_id)
+        .annotate(seq=Coalesce(Subquery(last_seq), 0))
+        .values_list("channel_id", "seq")
+    )
+    return {str(cid): int(seq) for cid, seq in rows}
+
+
 def channel_ids_with_at_most(*, channel_ids: list[str], members: int) -> set[str]:
     """Which of these channels have at most `members` members (one grouped count on the
     (channel, user) index): the channels that still fan presence out to every member

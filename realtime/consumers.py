@@ -79,7 +79,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.layer_moves_groups = False
         self.left_early: set[str] = set()
         self.moved: set[str] = set()  # groups the layer moved this socket in or out of
-        # group -> the newest events.MEMBERSHIP_SEQ of the (un)subscribes the layer applied
+        # group -> the newest events.MEMBERSHIP_SEQ the socket knows of: of the
+        # (un)subscribes the layer applied, or the channel's seq at the connect's read
         self.membership_seqs: dict[str, int] = {}
         self.presence_groups: set[str] = set()  # of the last presence.subscribe (issue 13)
         self.registered = False  # in the presence registry (Redis)
@@ -195,16 +196,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     def departed(self, group: str, seq: int | None = None) -> bool:
         """realtime.layers read this user's own member.left of `group`'s channel (sent
         after the removal or leave committed): whether the socket leaves the group now.
-        It does unless the layer moved it in or out of that group since it connected:
-        then it heard the removal's unsubscribe, and what it heard after (a rejoin's
-        subscribe can overtake this event) is the truth. Otherwise it joined the group
-        from the connect's read of the user's groups, which may predate the removal's
-        commit while its unsubscribe was published before the socket joined its user's
-        group: the socket would keep hearing the channel until it reconnected. With
-        the removal's `seq` (events.MEMBERSHIP_SEQ), only a subscribe newer than the
-        removal counts (a join announced late, read after the removal's unsubscribe,
-        does not)."""
-        if group in self.moved and (seq is None or self.membership_seqs.get(group, seq) > seq):
+
+        The socket may have joined the group from its connect's read of the user's
+        groups, made before the removal committed, while the removal's unsubscribe was
+        published before the socket joined its user's group: it would keep hearing the
+        channel until it reconnected. With the removal's `seq`
+        (events.MEMBERSHIP_SEQ), the socket stays only if what it knows of the group is
+        newer: a rejoin's subscribe it heard (which can overtake this event), or a
+        connect's read made after a rejoin committed (`membership_seqs`: the channel's
+        seq at that read). A join announced late, read after the removal's
+        unsubscribe, does not count. Without a seq, it stays if the layer moved it in or
+        out of the group since it connected."""
+        if seq is None:
+            if group in self.moved:
+                return False
+        elif self.membership_seqs.get(group, -1) > seq:
             return False
         self.unsubscribed(group, seq)
         return True
@@ -259,6 +265,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 user=user, workspace=self.workspace, connection=self.channel_name
             )
             self.registered = True
+            for group, seq in opened.membership_seqs.items():  # what the read saw, unless the layer heard newer
+                self.membership_seqs[group] = max(seq, self.membership_seqs.get(group, seq))
             await self.join(opened.groups)
         except Exception as exc:
             error = as_domain_error(exc)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.conf import settings
 
-from channels_app.selectors import user_channel_ids
+from channels_app.selectors import user_channel_seqs
 from dms.selectors import user_dm_ids
 from files.validation import clean_file_ids
 from messaging import services as messaging_services
@@ -113,13 +113,17 @@ def frame_validate(frame: dict) -> tuple[str, dict]:
 class Opened:
     groups: list[str]  # the user's own group, and every channel's and DM's of the user
     went_online: bool  # the user's first live connection: the caller queues the announcement
+    # channel group -> the channel's newest seq read with it (events.MEMBERSHIP_SEQ)
+    membership_seqs: dict[str, int]
 
 
 def connection_open(*, user, workspace, connection: str) -> Opened:
     """A socket of `user` opened with a token of `workspace` (its channel-layer name is
     `connection`): register it for presence and return the groups it must join: the
     user's group of that workspace and that workspace's channels and DMs of the user,
-    nothing of any other workspace. Announcing the user online is left to the caller
+    nothing of any other workspace, and each channel's newest seq as read with its
+    membership (`membership_seqs`: a removal announced later with a greater or equal
+    seq happened after this read). Announcing the user online is left to the caller
     (the process batches announcements, see presence.services.LocalPresence).
 
     Registering comes first: a membership change committed after the groups are read
@@ -129,12 +133,16 @@ def connection_open(*, user, workspace, connection: str) -> Opened:
     registered = presence_services.presence_connect(
         user_id=user_id, connection=events.presence_member(connection, workspace_id), announce=False
     )
+    channels = {
+        events.channel_group(cid): seq
+        for cid, seq in user_channel_seqs(user_id=user_id, workspace_id=workspace_id).items()
+    }
     groups = (
         [events.user_group(user_id, workspace_id)]
-        + [events.channel_group(cid) for cid in user_channel_ids(user_id=user_id, workspace_id=workspace_id)]
+        + list(channels)
         + [events.dm_group(cid) for cid in user_dm_ids(user_id=user_id, workspace_id=workspace_id)]
     )
-    return Opened(groups=groups, went_online=registered.went_online)
+    return Opened(groups=groups, went_online=registered.went_online, membership_seqs=channels)
 
 
 def _uuid_text(value: object) -> str | None:

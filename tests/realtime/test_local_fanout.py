@@ -562,3 +562,45 @@ async def test_a_connecting_socket_that_missed_the_unsubscribe_and_heard_a_late_
     await output_of_type(bob_socket, events.MEMBER_LEFT)
     assert group in _consumer_of(bob).subscriptions
     assert _consumer_of(bob).channel_name in loop_layer.groups[loop_layer._get_group_channel_name(group)]
+
+
+async def test_a_socket_that_connected_after_a_rejoin_keeps_the_channel_on_the_older_removals_member_left(
+    ws, user_with_token
+):
+    """bob was removed and added again; his socket connected after the rejoin committed
+    (it read the channel among his groups, with the channel's seq then), and only then
+    is the removal's own member.left read, late: its seq is older than that read, so the
+    socket stays. A member.left not older than the read takes it out."""
+    from messaging.models import MessageSequence
+
+    alice, alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    for text in ("one", "two"):
+        await in_thread(messaging_services.message_send, sender=alice, channel_id=channel_id, content=text)
+    read_at = await in_thread(lambda: MessageSequence.objects.get(conversation_id=channel_id).last_seq)
+    alice_socket, bob_socket = await ws(alice_token), await ws(bob_token)  # bob's reads the channel at read_at
+    await asyncio.sleep(0.3)  # presence of the connects delivered
+    layer = get_channel_layer()
+    loop_layer = layer._get_layer()
+    workspace_id = await in_thread(lambda: str(Channel.objects.get(pk=channel_id).workspace_id))
+    group = events.channel_group(channel_id)
+    user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
+
+    async def member_left_then_a_message(seq: int, content: str) -> None:
+        fields = {"channel_id": channel_id, "user_id": str(bob.pk)}
+        meta = {events.UNSUBSCRIBE_IF_UNMOVED: group, events.MEMBERSHIP_SEQ: seq}
+        loop_layer.accept(user_group, layer.serialize(broadcast.frame_event(events.MEMBER_LEFT, fields, **meta)))
+        message = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": content}})
+        loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(message))
+        await output_of_type(bob_socket, events.MEMBER_LEFT)
+        await output_of_type(alice_socket, events.MESSAGE_CREATED)
+        await asyncio.sleep(0.3)
+
+    await member_left_then_a_message(read_at - 1, "after an older removal")
+    assert "after an older removal" in json.dumps(_drain(bob_socket))
+    assert group in _consumer_of(bob).subscriptions
+
+    await member_left_then_a_message(read_at, "after a removal since the read")
+    assert "after a removal since the read" not in json.dumps(_drain(bob_socket))
+    assert group not in _consumer_of(bob).subscriptions
