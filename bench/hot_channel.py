@@ -4,6 +4,7 @@
     .venv/bin/python bench/hot_channel.py                                  # the sweep
     .venv/bin/python bench/hot_channel.py --rates 20,50 --seconds 3 --servers 1   # smoke
     .venv/bin/python bench/hot_channel.py --baseline-code /tmp/base        # + main's code, same run
+    .venv/bin/python bench/hot_channel.py --baseline-code /tmp/base --this-first   # the other order
 
 Fixture: 51 members in one channel, 50 of them hold a WebSocket (spread over the
 daphne processes) and record when each message.created arrives; member 0 posts over
@@ -82,6 +83,12 @@ def parse_args():
         default="",
         help="NAME=VALUE,... set for the baseline's servers only, e.g. --baseline-code . --baseline-env "
         "SEND_CONCURRENCY_MAX=0: this code with a setting switched off, as the same-run baseline",
+    )
+    parser.add_argument(
+        "--this-first",
+        action="store_true",
+        help="measure this code before the baseline at each process count (the server measured first tends to "
+        "be the slower: run an A/B in both orders)",
     )
     parser.add_argument(
         "--profile",
@@ -510,14 +517,21 @@ def main() -> None:
     results: dict = {}
     try:
         for count in counts:
-            if args.baseline_code:
+
+            def baseline(count=count):
                 env_note = f" with {args.baseline_env}" if args.baseline_env else ""
                 print(f"baseline: the code of {args.baseline_code}{env_note}, {count} process(es)", flush=True)
                 results[("baseline", count)] = with_servers(
                     args, count, args.baseline_code, log_dir, tokens, hot_id, quiet_id, rates, sweep=args.baseline_sweep
                 )
-            print(f"this code, {count} process(es)", flush=True)
-            results[count] = with_servers(args, count, None, log_dir, tokens, hot_id, quiet_id, rates, sweep=True)
+
+            def this(count=count):
+                print(f"this code, {count} process(es)", flush=True)
+                results[count] = with_servers(args, count, None, log_dir, tokens, hot_id, quiet_id, rates, sweep=True)
+
+            order = [baseline, this] if args.baseline_code else [this]
+            for measure in reversed(order) if args.this_first else order:
+                measure()
     finally:
         remove_fixture(user_ids=user_ids, channel_ids=[hot_id, quiet_id])
 
