@@ -78,7 +78,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # group left that way while connecting is not joined from the connect's (older) read.
         self.layer_moves_groups = False
         self.left_early: set[str] = set()
-        self.moved: set[str] = set()  # groups the layer moved this socket in or out of
         # group -> the newest events.MEMBERSHIP_SEQ the socket knows of: of the
         # (un)subscribes the layer applied, or the channel's seq at the connect's read
         self.membership_seqs: dict[str, int] = {}
@@ -180,7 +179,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.membership_seqs[group] = seq
         self.subscriptions.add(group)
         self.left_early.discard(group)
-        self.moved.add(group)
         return True
 
     def unsubscribed(self, group: str, seq: int | None = None) -> None:
@@ -191,9 +189,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.membership_seqs[group] = max(seq, self.membership_seqs.get(group, seq))
         self.subscriptions.discard(group)
         self.left_early.add(group)
-        self.moved.add(group)
 
-    def departed(self, group: str, seq: int | None = None) -> bool:
+    def departed(self, group: str, seq: int) -> bool:
         """realtime.layers read this user's own member.left of `group`'s channel (sent
         after the removal or leave committed): whether the socket leaves the group now.
 
@@ -205,12 +202,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         newer: a rejoin's subscribe it heard (which can overtake this event), or a
         connect's read made after a rejoin committed (`membership_seqs`: the channel's
         seq at that read). A join announced late, read after the removal's
-        unsubscribe, does not count. Without a seq, it stays if the layer moved it in or
-        out of the group since it connected."""
-        if seq is None:
-            if group in self.moved:
-                return False
-        elif self.membership_seqs.get(group, -1) > seq:
+        unsubscribe, does not count."""
+        if self.membership_seqs.get(group, -1) > seq:
             return False
         self.unsubscribed(group, seq)
         return True

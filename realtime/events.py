@@ -63,9 +63,10 @@ CLIENT_FRAME_TYPES = frozenset(
 # Sent to a user_group: the user's sockets (un)subscribe the named group.
 SUBSCRIBE = "realtime.subscribe"
 UNSUBSCRIBE = "realtime.unsubscribe"
-# Beside a user's own member.left (a layer event's meta, not in the frame): the group its
-# sockets leave unless they heard a subscribe or unsubscribe of it (realtime.layers).
-UNSUBSCRIBE_IF_UNMOVED = "unsubscribe_if_unmoved"
+# Beside a user's own member.left (a layer event's meta, not in the frame, with
+# MEMBERSHIP_SEQ): the group its sockets leave unless they know of a newer membership
+# change of it (realtime.layers).
+UNSUBSCRIBE_IF_OLDER = "unsubscribe_if_older"
 # Beside a channel's subscribe, unsubscribe and own member.left: the channel's message
 # seq at that membership change (taken under its lock, so the changes are in its order).
 # A subscribe published after its commit, outside the lock, can be read after a later

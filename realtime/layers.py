@@ -57,7 +57,7 @@ from slackclone.transports import coalesced_writes
 logger = logging.getLogger(__name__)
 
 # Seen in an event's msgpack bytes before it is decoded to check its type: a part of
-# realtime.subscribe, realtime.unsubscribe and the key UNSUBSCRIBE_IF_UNMOVED.
+# realtime.subscribe, realtime.unsubscribe and the key UNSUBSCRIBE_IF_OLDER.
 _SUBSCRIBE_MARK = b"subscribe"
 
 
@@ -149,8 +149,8 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
                 await self._leave_now(event["group"], list(members), seq)
             elif event["type"] == events.SUBSCRIBE:
                 await self._join_now(event["group"], list(members), seq)
-            elif event.get(events.UNSUBSCRIBE_IF_UNMOVED):
-                await self._leave_if_unmoved(event[events.UNSUBSCRIBE_IF_UNMOVED], list(members), seq)
+            elif event.get(events.UNSUBSCRIBE_IF_OLDER) and seq is not None:
+                await self._leave_if_older(event[events.UNSUBSCRIBE_IF_OLDER], list(members), seq)
         sends: dict[str, dict] = {}  # text -> the one ASGI message for every socket
         for channel in list(members):
             queue = self.channels.get(channel)
@@ -192,11 +192,11 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
                 consumer.unsubscribed(group, seq)
             await self.group_discard(group, channel)
 
-    async def _leave_if_unmoved(self, group: str, channels: list[str], seq: int | None = None) -> None:
+    async def _leave_if_older(self, group: str, channels: list[str], seq: int) -> None:
         """A user's own member.left (after the removal or leave committed; realtime.broadcast
-        `member_removed_announce`): the registered sockets whose consumer says so
-        (`departed`: those that joined `group` from their connect's read, and heard no
-        subscribe or unsubscribe of it since) leave it now, in the order of the stream."""
+        `member_removed_announce`), of the removal with `seq`: the registered sockets whose
+        consumer says so (`departed`: those that know of no membership change of `group`
+        newer than the removal) leave it now, in the order of the stream."""
         for channel in channels:
             consumer = self.consumers.get(channel)
             if consumer is not None and consumer.departed(group, seq):

@@ -134,7 +134,7 @@ def member_resubscribe(*, channel_id: str, user_id: str, workspace_id: str) -> N
     _deliver(f"resubscribe {user_id} -> {channel_id}", build)
 
 
-def member_removed_announce(*, channel_id: str, user_id: str, workspace_id: str, seq: int | None = None) -> None:
+def member_removed_announce(*, channel_id: str, user_id: str, workspace_id: str, seq: int) -> None:
     """After member_unsubscribe and the commit: the removed (or leaving) user's own
     sockets get member.left for themselves (through their user group), then the
     remaining members hear member.left. `seq`: the one given to member_unsubscribe."""
@@ -144,10 +144,8 @@ def member_removed_announce(*, channel_id: str, user_id: str, workspace_id: str,
         fields = {"channel_id": channel_id, "user_id": user_id}
         # The user's own copy also takes out of the channel's group a socket that joined
         # it from a read older than the commit and so missed the unsubscribe
-        # (realtime.layers `_leave_if_unmoved`).
-        meta = {events.UNSUBSCRIBE_IF_UNMOVED: events.channel_group(channel_id)}
-        if seq is not None:
-            meta[events.MEMBERSHIP_SEQ] = seq
+        # (realtime.layers `_leave_if_older`).
+        meta = {events.UNSUBSCRIBE_IF_OLDER: events.channel_group(channel_id), events.MEMBERSHIP_SEQ: seq}
         own = frame_event(events.MEMBER_LEFT, fields, **meta)
         return [
             [("send", events.user_group(user_id, workspace_id), own)],

@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 
 from channels_app.models import Channel
 from messaging import services as messaging_services
+from messaging.models import MessageSequence
 from realtime import broadcast, events, layers
 from tests.realtime.support import in_thread, next_frame
 from tests.realtime.test_ws_events import make_channel, send
@@ -456,8 +457,13 @@ async def test_a_socket_connecting_during_a_removal_does_not_keep_the_channel(ws
     bob_socket = await ws(bob_token)
     # The removal commits (the membership goes) and is announced.
     await in_thread(lambda: ChannelMember.objects.filter(channel_id=channel_id, user=bob).delete())
+    removal_seq = await in_thread(lambda: MessageSequence.objects.get(conversation_id=channel_id).last_seq)
     await in_thread(
-        broadcast.member_removed_announce, channel_id=channel_id, user_id=str(bob.pk), workspace_id=workspace_id
+        broadcast.member_removed_announce,
+        channel_id=channel_id,
+        user_id=str(bob.pk),
+        workspace_id=workspace_id,
+        seq=removal_seq,
     )
     await output_of_type(bob_socket, events.MEMBER_LEFT)
     later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the removal"}})
@@ -478,15 +484,20 @@ async def test_a_late_member_left_does_not_undo_a_rejoin_the_socket_heard(ws, us
     loop_layer = layer._get_layer()
     group = events.channel_group(channel_id)
     user_group = loop_layer._get_group_channel_name(events.user_group(bob.pk, workspace_id))
+    removal_seq, rejoin_seq = 5, 7
     left = broadcast.frame_event(
         events.MEMBER_LEFT,
         {"channel_id": channel_id, "user_id": str(bob.pk)},
-        **{events.UNSUBSCRIBE_IF_UNMOVED: group},
+        **{events.UNSUBSCRIBE_IF_OLDER: group, events.MEMBERSHIP_SEQ: removal_seq},
     )
     later = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": "after the rejoin"}})
 
-    loop_layer.accept(user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group}))
-    loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group}))
+    loop_layer.accept(
+        user_group, layer.serialize({"type": events.UNSUBSCRIBE, "group": group, events.MEMBERSHIP_SEQ: removal_seq})
+    )
+    loop_layer.accept(
+        user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group, events.MEMBERSHIP_SEQ: rejoin_seq})
+    )
     loop_layer.accept(user_group, layer.serialize(left))
     loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(later))
 
@@ -548,7 +559,7 @@ async def test_a_connecting_socket_that_missed_the_unsubscribe_and_heard_a_late_
 
     def left(seq):
         fields = {"channel_id": channel_id, "user_id": str(bob.pk)}
-        meta = {events.UNSUBSCRIBE_IF_UNMOVED: group, events.MEMBERSHIP_SEQ: seq}
+        meta = {events.UNSUBSCRIBE_IF_OLDER: group, events.MEMBERSHIP_SEQ: seq}
         return layer.serialize(broadcast.frame_event(events.MEMBER_LEFT, fields, **meta))
 
     loop_layer.accept(user_group, layer.serialize({"type": events.SUBSCRIBE, "group": group, "membership_seq": 4}))
@@ -571,8 +582,6 @@ async def test_a_socket_that_connected_after_a_rejoin_keeps_the_channel_on_the_o
     (it read the channel among his groups, with the channel's seq then), and only then
     is the removal's own member.left read, late: its seq is older than that read, so the
     socket stays. A member.left not older than the read takes it out."""
-    from messaging.models import MessageSequence
-
     alice, alice_token = await user_with_token()
     bob, bob_token = await user_with_token()
     channel_id = await make_channel(alice, bob)
@@ -589,7 +598,7 @@ async def test_a_socket_that_connected_after_a_rejoin_keeps_the_channel_on_the_o
 
     async def member_left_then_a_message(seq: int, content: str) -> None:
         fields = {"channel_id": channel_id, "user_id": str(bob.pk)}
-        meta = {events.UNSUBSCRIBE_IF_UNMOVED: group, events.MEMBERSHIP_SEQ: seq}
+        meta = {events.UNSUBSCRIBE_IF_OLDER: group, events.MEMBERSHIP_SEQ: seq}
         loop_layer.accept(user_group, layer.serialize(broadcast.frame_event(events.MEMBER_LEFT, fields, **meta)))
         message = broadcast.frame_event(events.MESSAGE_CREATED, {"message": {"content": content}})
         loop_layer.accept(loop_layer._get_group_channel_name(group), layer.serialize(message))
