@@ -256,6 +256,30 @@ def token_membership(*, token) -> WorkspaceMember | None:
     )
 
 
+def credentials_revoked(*, credentials: list[tuple[str, str, str | None]]) -> set[tuple[str, str, str | None]]:
+    """Of these (user id, workspace id, knox token digest or None) of open WebSockets,
+    those that no longer stand: the user is deactivated, their membership of the
+    workspace is gone or inactive, or (with a digest) the token was revoked (deleted:
+    logout, a session revoke, log out everywhere). The same states that close a socket
+    with sessions.close (accounts.services); ONE statement for any number of sockets
+    (the live sockets' audit, realtime.audit)."""
+    if not credentials:
+        return set()
+    user_id, workspace_id = column(WorkspaceMember, "user"), column(WorkspaceMember, "workspace")
+    pk = column(User, "id")
+    sql = (
+        "SELECT c.u, c.w, c.d FROM unnest(%s::text[], %s::text[], %s::text[]) AS c(u, w, d) "  # noqa: S608 (table and column names from the models; every value is a parameter)
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table(User)} u JOIN {table(WorkspaceMember)} m ON m.{user_id} = u.{pk} "
+        f"WHERE u.{pk} = c.u::uuid AND u.{column(User, 'is_active')} "
+        f"AND m.{workspace_id} = c.w::uuid AND m.{column(WorkspaceMember, 'is_active')}) "
+        f"OR (c.d IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table(AuthToken)} t "
+        f"WHERE t.{column(AuthToken, 'digest')} = c.d))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[c[0] for c in credentials], [c[1] for c in credentials], [c[2] for c in credentials]])
+        return {(u, w, d) for u, w, d in cursor.fetchall()}
+
+
 def workspace_by_slug(*, slug: str) -> Workspace | None:
     return Workspace.objects.filter(slug=(slug or "").lower()).first()
 

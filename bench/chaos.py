@@ -10,7 +10,9 @@ Two daphne processes (A and B) run against the private stack. Cases:
       (MONGO_TIMEOUT_MS, default 2000 ms), nothing is broadcast to a connected socket;
       after the restart sends succeed without restarting the app.
   (b) Redis stopped: sends persist (201); realtime degrades; after the restart sockets
-      reconnect, receive again and presence is back.
+      reconnect, receive again and presence is back; a member who left the channel while
+      Redis was down (their unsubscribe lost) hears nothing of it once the live sockets'
+      audit ran (realtime.audit; REALTIME_AUDIT_SECONDS=AUDIT_SECONDS here).
   (c) PostgreSQL stopped: clear 503s with Retry-After; recovery after the restart.
 Prints one table; exits non-zero if a check failed. Stops the private services at the end.
 """
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import private_stack
 
 ROWS: list[tuple[str, str, bool, str]] = []
+AUDIT_SECONDS = 2.0  # the servers' REALTIME_AUDIT_SECONDS (default 30)
 
 
 def check(case: str, what: str, ok: bool, figure: str = "") -> None:
@@ -46,9 +49,12 @@ def world():
     run = uuid.uuid4().hex[:6]
     sender = User.objects.create_user(f"chaos{run}s", f"chaos{run}s@example.com", None)
     receiver = User.objects.create_user(f"chaos{run}r", f"chaos{run}r@example.com", None)
+    leaver = User.objects.create_user(f"chaos{run}l", f"chaos{run}l@example.com", None)
     channel = channel_create(user=sender, name=f"chaos-{run}")
     channel_join(user=receiver, channel_id=channel.id)
-    return login_token(sender), login_token(receiver), str(channel.id), str(receiver.id)
+    channel_join(user=leaver, channel_id=channel.id)
+    tokens = (login_token(sender), login_token(receiver), login_token(leaver))
+    return tokens, str(channel.id), str(receiver.id)
 
 
 class Socket:
@@ -124,7 +130,7 @@ async def sends_while_down(http, channel, n: int):
 
 
 async def case_mongo(servers, tokens, channel, n):
-    sender, receiver_token = tokens
+    sender, receiver_token, _ = tokens
     a, b = servers
     sock = Socket(b.ws, receiver_token)
     await asyncio.wait_for(sock.connected.wait(), 10)
@@ -178,10 +184,12 @@ async def case_mongo(servers, tokens, channel, n):
 
 
 async def case_redis(servers, tokens, channel, receiver_id, n):
-    sender, receiver_token = tokens
+    sender, receiver_token, leaver_token = tokens
     a, b = servers
     sock = Socket(b.ws, receiver_token)
+    leaver = Socket(b.ws, leaver_token)
     await asyncio.wait_for(sock.connected.wait(), 10)
+    await asyncio.wait_for(leaver.connected.wait(), 10)
     async with httpx.AsyncClient(base_url=a.http, headers={"Authorization": f"Bearer {sender}"}, timeout=30) as http:
         presence = (await http.get("/api/v1/presence", params={"user_ids": receiver_id})).json()
         check("redis", "receiver online before the fault", presence["results"][0]["status"] == "online")
@@ -201,6 +209,8 @@ async def case_redis(servers, tokens, channel, receiver_id, n):
         check("redis", "  ... and are in history", set(ids) <= stored, f"({len(set(ids) & stored)}/{len(ids)})")
         p = await http.get("/api/v1/presence", params={"user_ids": receiver_id})
         check("redis", "presence while down: answered (no 500)", p.status_code in (200, 503), f"({p.status_code})")
+        left = await http.post(f"/api/v1/channels/{channel}/leave", headers={"Authorization": f"Bearer {leaver_token}"})
+        check("redis", "a member leaves while down", left.status_code in (200, 204), f"({left.status_code})")
         private_stack.services("start-one", "redis")
         t = time.monotonic()
         # a socket that lost its groups with Redis' data must be replaced: wait for a send to arrive
@@ -223,11 +233,24 @@ async def case_redis(servers, tokens, channel, receiver_id, n):
             if not online:
                 await asyncio.sleep(0.5)
         check("redis", "presence recovers (receiver online)", online, f"(after {time.monotonic() - t:.1f} s more)")
+        await asyncio.sleep(AUDIT_SECONDS * 1.2 + 1)  # one audit period at most, and its reads
+        heard_before = len(leaver.created)
+        status, _, r = await send(http, channel, "after the audit")
+        delivered = status == 201 and await sock.wait_for(r.json()["id"], 5)
+        await asyncio.sleep(1)
+        check(
+            "redis",
+            "the leaver's live socket hears nothing after the audit",
+            delivered and len(leaver.created) == heard_before,
+            f"(receiver got it: {delivered}; leaver heard {len(leaver.created) - heard_before}, "
+            f"socket connects: {leaver.connects})",
+        )
     sock.task.cancel()
+    leaver.task.cancel()
 
 
 async def case_postgres(servers, tokens, channel, n):
-    sender, _ = tokens
+    sender, _, _ = tokens
     a, _ = servers
     async with httpx.AsyncClient(base_url=a.http, headers={"Authorization": f"Bearer {sender}"}, timeout=30) as http:
         private_stack.services("stop-one", "postgres")
@@ -255,13 +278,14 @@ def main():
     args = parser.parse_args()
     private_stack.prepare()
     private_stack.setup_django()
-    sender, receiver, channel, receiver_id = world()
+    tokens, channel, receiver_id = world()
     from django.db import connections
 
     connections.close_all()
-    servers = [private_stack.start_server(Path("/tmp/slackclone-chaos-logs")) for _ in range(2)]
+    logs = Path("/tmp/slackclone-chaos-logs")
+    servers = [private_stack.start_server(logs, REALTIME_AUDIT_SECONDS=str(AUDIT_SECONDS)) for _ in range(2)]
     try:
-        asyncio.run(main_async(servers, (sender, receiver), channel, receiver_id, args.sends))
+        asyncio.run(main_async(servers, tokens, channel, receiver_id, args.sends))
     finally:
         for server in servers:
             server.stop()

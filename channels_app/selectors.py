@@ -262,6 +262,56 @@ def user_channel_seqs(*, user_id: UUID | str, workspace_id: UUID | str) -> dict[
     return {str(cid): int(seq) for cid, seq in rows}
 
 
+def memberships_ended(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Of these (user id, channel id) pairs, those that are no longer a membership (the
+    user left or was removed, or the channel is gone), each with its channel's newest
+    committed message seq (0 when none): {(user id, channel id): seq}, ids as given.
+    ONE statement, so a seq comes from the same snapshot as the absence of the
+    membership: every removal committed before it has a seq at most this one, and any
+    later rejoin a greater one (realtime.events.MEMBERSHIP_SEQ). The live sockets'
+    audit (realtime.audit) reads it; the (channel, user) unique index serves each pair."""
+    if not pairs:
+        return {}
+    from messaging.models import MessageSequence
+
+    sql = (
+        f"SELECT p.u, p.c, COALESCE(s.{column(MessageSequence, 'last_seq')}, 0) "  # noqa: S608 (names from the models; every value is a parameter)
+        "FROM unnest(%s::text[], %s::text[]) AS p(u, c) "
+        f"LEFT JOIN {table(MessageSequence)} s ON s.{column(MessageSequence, 'conversation_id')} = p.c::uuid "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table(ChannelMember)} m "
+        f"WHERE m.{column(ChannelMember, 'channel')} = p.c::uuid AND m.{column(ChannelMember, 'user')} = p.u::uuid)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[user for user, _ in pairs], [channel for _, channel in pairs]])
+        return {(user, channel): int(seq) for user, channel, seq in cursor.fetchall()}
+
+
+def users_channel_seqs(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
+    """`user_channel_seqs` of many (user id, workspace id) pairs at once: {pair: {channel
+    id: its newest committed seq}}, pairs without a channel left out; ONE statement, so
+    each membership and its seq come from one snapshot (the live sockets' audit,
+    realtime.audit)."""
+    if not pairs:
+        return {}
+    from messaging.models import MessageSequence
+
+    user, channel = column(ChannelMember, "user"), column(ChannelMember, "channel")
+    workspace, seq = column(Channel, "workspace"), column(MessageSequence, "last_seq")
+    sql = (
+        f"SELECT m.{user}, c.{workspace}, m.{channel}, COALESCE(s.{seq}, 0) "  # noqa: S608 (names from the models; every value is a parameter)
+        "FROM unnest(%s::uuid[], %s::uuid[]) AS p(u, w) "
+        f"JOIN {table(ChannelMember)} m ON m.{user} = p.u "
+        f"JOIN {table(Channel)} c ON c.{column(Channel, 'id')} = m.{channel} AND c.{workspace} = p.w "
+        f"LEFT JOIN {table(MessageSequence)} s ON s.{column(MessageSequence, 'conversation_id')} = m.{channel}"
+    )
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[u for u, _ in pairs], [w for _, w in pairs]])
+        for user_id, workspace_id, channel_id, last_seq in cursor.fetchall():
+            found.setdefault((str(user_id), str(workspace_id)), {})[str(channel_id)] = int(last_seq)
+    return found
+
+
 def channel_ids_with_at_most(*, channel_ids: list[str], members: int) -> set[str]:
     """Which of these channels have at most `members` members (one grouped count on the
     (channel, user) index): the channels that still fan presence out to every member

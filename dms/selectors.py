@@ -89,6 +89,31 @@ def user_dm_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) -> list
     return ids + [str(gid) for gid in groups.values_list("group_dm_id", flat=True)]
 
 
+def users_dm_ids(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """`user_dm_ids` of many (user id, workspace id) pairs at once: {pair: its DM and
+    group DM conversation ids}, pairs without any left out; two statements whatever the
+    number of pairs (the live sockets' audit, realtime.audit)."""
+    wanted = set(pairs)
+    users, workspaces = {u for u, _ in pairs}, {w for _, w in pairs}
+    found: dict[tuple[str, str], set[str]] = {}
+    if not pairs:
+        return found
+    rows = DmConversation.objects.filter(
+        Q(user1_id__in=users) | Q(user2_id__in=users), workspace_id__in=workspaces
+    ).values_list("id", "user1_id", "user2_id", "workspace_id")
+    for cid, user1, user2, wid in rows:
+        for user in {str(user1), str(user2)}:
+            if (user, str(wid)) in wanted:
+                found.setdefault((user, str(wid)), set()).add(str(cid))
+    members = GroupDmMember.objects.filter(user_id__in=users, group_dm__workspace_id__in=workspaces).values_list(
+        "group_dm_id", "user_id", "group_dm__workspace_id"
+    )
+    for gid, user, wid in members:
+        if (str(user), str(wid)) in wanted:
+            found.setdefault((str(user), str(wid)), set()).add(str(gid))
+    return found
+
+
 # --- Operations (manage.py check_consistency) -------------------------------------
 
 _MISORDERED_PAIRS_SQL = """

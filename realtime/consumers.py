@@ -30,7 +30,7 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from presence.services import local_presence
-from realtime import events, services
+from realtime import audit, events, services
 from realtime.auth import UNAVAILABLE
 from slackclone import errors, metrics
 
@@ -249,6 +249,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if register is not None:  # before the first group: every event queued is counted
             register(self.channel_name, self)
             self.fanout_registered = self.layer_moves_groups = True
+            audit.ensure_running(self.channel_layer)
         self.workspace = self.scope["workspace"]
         self.presence_member = events.presence_member(self.channel_name, self.workspace.pk)
         try:

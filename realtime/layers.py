@@ -89,6 +89,30 @@ class LocalFanoutPubSubLayer(RedisPubSubChannelLayer):
     def unregister(self, channel_name: str) -> None:
         self._get_layer().consumers.pop(channel_name, None)
 
+    def consumers_here(self) -> dict[str, object]:
+        """{channel name: consumer} of the sockets registered on the running loop (a copy;
+        realtime.audit)."""
+        return dict(self._get_layer().consumers)
+
+    async def leave_if_older(self, group: str, channel_names: list[str], seq: int) -> None:
+        """Take the registered sockets `channel_names` out of `group` unless their consumer
+        knows of a membership change of it newer than `seq` (`departed`), as a user's own
+        member.left does when it is read (realtime.audit)."""
+        await self._get_layer()._leave_if_older(group, channel_names, seq)
+
+    async def join_if_newer(self, group: str, channel_names: list[str], seq: int | None) -> None:
+        """Put the registered sockets `channel_names` into `group` unless their consumer
+        knows of a membership change of it as new as `seq` or newer (`subscribed`), as a
+        realtime.subscribe does when it is read (realtime.audit)."""
+        await self._get_layer()._join_now(group, channel_names, seq)
+
+    def deliver_here(self, channel_name: str, event: dict) -> None:
+        """Hand `event` to the local socket `channel_name` as if it had been read from
+        Redis now (in order behind what was read before it), without Redis: a repair that
+        must not depend on the store whose outage it repairs (realtime.audit)."""
+        layer = self._get_layer()
+        layer.accept(channel_name, self.serialize(event))
+
     def registered(self) -> int:
         """How many consumers of the running loop are registered (tests: no leak)."""
         return len(self._get_layer().consumers)

@@ -73,6 +73,14 @@ WEBSOCKETS_OPEN = Gauge(
     "Authenticated WebSocket connections open now.",
     multiprocess_mode="livesum",
 )
+REALTIME_AUDIT_REPAIRS = Counter(
+    "slackclone_realtime_audit_repairs_total",
+    "Live sockets repaired by the audit (realtime.audit) after their membership or session "
+    "event was lost (Redis unreachable when it was published): left = a channel a removed "
+    "member still heard, joined = a channel or DM a socket was missing, closed = a socket "
+    "of revoked credentials. Zero when nothing is lost.",
+    ["repair"],
+)
 WEBSOCKETS_TOTAL = Counter(
     "slackclone_websocket_connections_total",
     "WebSocket handshakes by result (accepted, refused).",

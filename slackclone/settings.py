@@ -391,6 +391,10 @@ PRESENCE_SWEEP_SECONDS = env.float("PRESENCE_SWEEP_SECONDS", default=1.0)
 # presence.changed (O(N^2) frames when N people connect); clients subscribe to the
 # presence they show with the `presence.subscribe` frame (realtime.apis).
 PRESENCE_FANOUT_MAX_MEMBERS = env.int("PRESENCE_FANOUT_MAX_MEMBERS", default=100)
+# Every this many seconds (jittered) each server process checks its open WebSockets
+# against PostgreSQL and repairs what a lost membership or session event left (a removed
+# member still hearing a channel, a revoked token's socket): realtime.audit. 0: off.
+REALTIME_AUDIT_SECONDS = env.float("REALTIME_AUDIT_SECONDS", default=30.0)
 # A broadcast (a send to the channel layer) gives up after this long; the write it
 # announces has already been stored.
 REALTIME_BROADCAST_TIMEOUT_SECONDS = env.float("REALTIME_BROADCAST_TIMEOUT_SECONDS", default=1.0)
