@@ -47,6 +47,19 @@ async def _heard_by_alice(alice_socket, content: str) -> None:
             return
 
 
+def _after_read(monkeypatch, selector: str, write) -> None:
+    """The audit's read `selector` (of channels_app.selectors) runs, then `write` (which
+    that read does not see, but the socket may hear), then the audit acts on the read."""
+    read = getattr(channel_selectors, selector)
+
+    def read_then_write(**kwargs):
+        found = read(**kwargs)
+        write()
+        return found
+
+    monkeypatch.setattr(channel_selectors, selector, read_then_write)
+
+
 async def _bob_left_unannounced(ws, user_with_token, monkeypatch):
     """bob leaves a channel while the broadcaster drops events: his socket is still in
     the channel's group once events flow again (what the audit repairs)."""
@@ -95,14 +108,9 @@ async def test_the_audit_does_not_undo_a_rejoin_its_read_missed(ws, user_with_to
     his socket hears the rejoin's subscribe). The stale read must not take him out: the
     rejoin's seq is newer than the read's (RealtimeConsumer.departed)."""
     channel_id, alice, _alice_socket, bob, bob_socket = await _bob_left_unannounced(ws, user_with_token, monkeypatch)
-    read = channel_selectors.memberships_ended
-
-    def read_then_rejoin(**kwargs):
-        ended = read(**kwargs)
-        channel_services.channel_join(user=bob, channel_id=channel_id)
-        return ended
-
-    monkeypatch.setattr(channel_selectors, "memberships_ended", read_then_rejoin)
+    _after_read(
+        monkeypatch, "memberships_ended", lambda: channel_services.channel_join(user=bob, channel_id=channel_id)
+    )
     ended_before = await audit.audit_once(get_channel_layer())
 
     assert ended_before == {"left": 0, "joined": 0, "closed": 0}
@@ -167,15 +175,9 @@ async def test_the_audit_does_not_join_a_channel_from_a_read_older_than_a_remova
     on that, bob leaves (events flowing: his socket hears the unsubscribe and its seq).
     The older read must not put the socket back in the channel."""
     channel_id, alice, alice_socket, bob, bob_socket = await _bob_joined_unannounced(ws, user_with_token, monkeypatch)
-    read = channel_selectors.users_channel_seqs
-
-    def read_then_leave(**kwargs):
-        found = read(**kwargs)
-        channel_services.channel_leave(user=bob, channel_id=channel_id)
-        return found
-
-    monkeypatch.setattr(channel_selectors, "users_channel_seqs", read_then_leave)
-    await asyncio.sleep(0)
+    _after_read(
+        monkeypatch, "users_channel_seqs", lambda: channel_services.channel_leave(user=bob, channel_id=channel_id)
+    )
 
     assert await audit.audit_once(get_channel_layer()) == {"left": 0, "joined": 0, "closed": 0}
 
