@@ -4,10 +4,12 @@ realtime.broadcast.delivery) is repaired from PostgreSQL. Real consumers, Redis 
 PostgreSQL; the lost event is the broadcaster's own behaviour after an error."""
 
 import asyncio
+import contextlib
 import time
 
 import pytest
 from channels.layers import get_channel_layer
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from accounts.services.tokens import token_revoke_all
 from channels_app import selectors as channel_selectors
@@ -186,6 +188,49 @@ async def test_the_audit_does_not_join_a_channel_from_a_read_older_than_a_remova
     await _heard_by_alice(alice_socket, "after the leave")
     await asyncio.sleep(0.2)
     assert _contents(_drain(bob_socket)) == []
+
+
+@contextlib.contextmanager
+def _redis_down_for_this_process():
+    """The process's pub/sub connection to Redis cannot be (re)made until the block ends,
+    as while Redis is down: its client points at a port nothing listens on (as
+    tests/realtime/test_broadcast.py's dead_redis), its connection of before is kept
+    aside and comes back with Redis."""
+    shards = get_channel_layer()._get_layer()._shards
+    saved = [(shard.host, shard._redis, shard._pubsub) for shard in shards]
+    for shard in shards:
+        shard.host, shard._redis, shard._pubsub = {"address": "redis://127.0.0.1:1/0"}, None, None
+    try:
+        yield
+    finally:
+        for shard, (host, client, pubsub) in zip(shards, saved, strict=True):
+            shard.host, shard._redis, shard._pubsub = host, client, pubsub
+
+
+async def test_a_join_the_audit_could_not_make_while_redis_was_down_is_made_by_the_next_audit(
+    ws, user_with_token, monkeypatch
+):
+    """An audit that runs while Redis is still down cannot subscribe the process to a
+    channel bob joined during the outage; it must not leave his socket looking joined
+    (channels_redis records the group before its SUBSCRIBE fails, and does not make that
+    SUBSCRIBE again once Redis is back): the audit after the outage joins it."""
+    alice, _alice_token = await user_with_token()
+    bob, bob_token = await user_with_token()
+    channel = await in_thread(channel_services.channel_create, user=alice, name=f"outage-{bob.pk.hex[:8]}")
+    channel_id = str(channel.pk)
+    bob_socket = await ws(bob_token)  # the only socket of the process that will hear the channel
+    await asyncio.sleep(0.3)
+    _events_lost(monkeypatch)
+    await in_thread(channel_services.channel_join, user=bob, channel_id=channel_id)
+    _events_flow(monkeypatch)
+    with _redis_down_for_this_process(), pytest.raises(RedisConnectionError):
+        await audit.audit_once(get_channel_layer())
+
+    assert await audit.audit_once(get_channel_layer()) == {"left": 0, "joined": 1, "closed": 0}
+
+    await _post(alice, channel_id, "after the outage")
+    frame = await output_of_type(bob_socket, events.MESSAGE_CREATED, within=5)
+    assert "after the outage" in frame["text"]
 
 
 async def test_a_socket_whose_token_was_revoked_while_events_were_lost_is_closed_by_the_audit(
