@@ -290,7 +290,10 @@ def users_channel_seqs(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str],
     """`user_channel_seqs` of many (user id, workspace id) pairs at once: {pair: {channel
     id: its newest committed seq}}, pairs without a channel left out; ONE statement, so
     each membership and its seq come from one snapshot (the live sockets' audit,
-    realtime.audit)."""
+    realtime.audit). It reads the users' memberships through the (user) index and keeps
+    those of the pairs' workspaces: joining the pairs to the channels by workspace first
+    (what the planner did with the pairs as a relation) made |pairs| x |channels of the
+    workspace| rows, 1.3 s for 1,000 sockets and 2,000 channels."""
     if not pairs:
         return {}
     from messaging.models import MessageSequence
@@ -299,16 +302,19 @@ def users_channel_seqs(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str],
     workspace, seq = column(Channel, "workspace"), column(MessageSequence, "last_seq")
     sql = (
         f"SELECT m.{user}, c.{workspace}, m.{channel}, COALESCE(s.{seq}, 0) "  # noqa: S608 (names from the models; every value is a parameter)
-        "FROM unnest(%s::uuid[], %s::uuid[]) AS p(u, w) "
-        f"JOIN {table(ChannelMember)} m ON m.{user} = p.u "
-        f"JOIN {table(Channel)} c ON c.{column(Channel, 'id')} = m.{channel} AND c.{workspace} = p.w "
-        f"LEFT JOIN {table(MessageSequence)} s ON s.{column(MessageSequence, 'conversation_id')} = m.{channel}"
+        f"FROM {table(ChannelMember)} m "
+        f"JOIN {table(Channel)} c ON c.{column(Channel, 'id')} = m.{channel} "
+        f"LEFT JOIN {table(MessageSequence)} s ON s.{column(MessageSequence, 'conversation_id')} = m.{channel} "
+        f"WHERE m.{user} = ANY(%s::uuid[]) AND c.{workspace} = ANY(%s::uuid[])"
     )
+    wanted = {(str(u), str(w)) for u, w in pairs}
     found: dict[tuple[str, str], dict[str, int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [[u for u, _ in pairs], [w for _, w in pairs]])
+        cursor.execute(sql, [sorted({u for u, _ in wanted}), sorted({w for _, w in wanted})])
         for user_id, workspace_id, channel_id, last_seq in cursor.fetchall():
-            found.setdefault((str(user_id), str(workspace_id)), {})[str(channel_id)] = int(last_seq)
+            pair = (str(user_id), str(workspace_id))
+            if pair in wanted:  # not a channel of another workspace of the user's
+                found.setdefault(pair, {})[str(channel_id)] = int(last_seq)
     return found
 
 
