@@ -262,20 +262,28 @@ def user_channel_seqs(*, user_id: UUID | str, workspace_id: UUID | str) -> dict[
     return {str(cid): int(seq) for cid, seq in rows}
 
 
+# memberships_ended's seq of a channel that no longer exists (the largest bigint).
+GONE_SEQ = 2**63 - 1
+
+
 def memberships_ended(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Of these (user id, channel id) pairs, those that are no longer a membership (the
     user left or was removed, or the channel is gone), each with its channel's newest
     committed message seq (0 when none): {(user id, channel id): seq}, ids as given.
     ONE statement, so a seq comes from the same snapshot as the absence of the
     membership: every removal committed before it has a seq at most this one, and any
-    later rejoin a greater one (realtime.events.MEMBERSHIP_SEQ). The live sockets'
-    audit (realtime.audit) reads it; the (channel, user) unique index serves each pair."""
+    later rejoin a greater one (realtime.events.MEMBERSHIP_SEQ). A channel that is gone
+    (deleted, its seq counter with it) has GONE_SEQ: no membership of it comes back, so
+    no socket knows of a newer change. The live sockets' audit (realtime.audit) reads
+    it; the (channel, user) unique index serves each pair."""
     if not pairs:
         return {}
     from messaging.models import MessageSequence
 
     sql = (
-        f"SELECT p.u, p.c, COALESCE(s.{column(MessageSequence, 'last_seq')}, 0) "  # noqa: S608 (names from the models; every value is a parameter)
+        f"SELECT p.u, p.c, CASE WHEN EXISTS (SELECT 1 FROM {table(Channel)} c "  # noqa: S608 (names from the models; every value is a parameter)
+        f"WHERE c.{column(Channel, 'id')} = p.c::uuid) "
+        f"THEN COALESCE(s.{column(MessageSequence, 'last_seq')}, 0) ELSE {GONE_SEQ} END "
         "FROM unnest(%s::text[], %s::text[]) AS p(u, c) "
         f"LEFT JOIN {table(MessageSequence)} s ON s.{column(MessageSequence, 'conversation_id')} = p.c::uuid "
         f"WHERE NOT EXISTS (SELECT 1 FROM {table(ChannelMember)} m "

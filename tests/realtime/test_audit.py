@@ -123,6 +123,25 @@ async def test_the_audit_does_not_undo_a_rejoin_its_read_missed(ws, user_with_to
     assert "after the rejoin" in frame["text"]
 
 
+async def test_sockets_still_in_a_channel_deleted_while_events_were_lost_leave_it_at_the_audit(
+    ws, user_with_token, monkeypatch, make_user
+):
+    """The deleted channel's seq counter goes with it: the audit must not read its seq as
+    0, which every socket that connected after a message of it knows to be older than
+    its own, and keep them in the group (and the process subscribed to it) for good."""
+    channel_id, _alice_socket, bob, _bob_socket, _workspace_id = await _bob_in_a_channel(ws, user_with_token)
+    await in_thread(messaging_services.message_send, sender=bob, channel_id=channel_id, content="one")
+    staff = await in_thread(make_user, is_staff=True)
+    channel = await in_thread(channel_selectors.Channel.objects.get, pk=channel_id)
+    _events_lost(monkeypatch)
+    await in_thread(channel_services.channel_delete, channel=channel, by=staff)
+    _events_flow(monkeypatch)
+
+    assert await audit.audit_once(get_channel_layer()) == {"left": 2, "joined": 0, "closed": 0}  # alice's and bob's
+
+    assert events.channel_group(channel_id) not in _consumer_of(bob).subscriptions
+
+
 async def _bob_joined_unannounced(ws, user_with_token, monkeypatch):
     """bob joins alice's channel while the broadcaster drops events: his open socket is
     not in the channel's group once events flow again."""
