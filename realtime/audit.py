@@ -75,6 +75,8 @@ def ensure_running(layer) -> None:
 async def _audit_forever(layer) -> None:
     while True:
         period = settings.REALTIME_AUDIT_SECONDS
+        if period <= 0:
+            return  # switched off while running
         await asyncio.sleep(period * random.uniform(1 - _JITTER, 1 + _JITTER))
         if not layer.consumers_here():
             return  # the last socket closed; the next one to register starts it again
