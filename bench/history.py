@@ -553,21 +553,17 @@ def main() -> None:
                 )
     finally:
         stop_processes([server])
-        for extra in cleanup:  # block by block, as below (a `$in` of ids scans on FerretDB)
+        for extra in cleanup:
             with long_operations():
-                for block in range(sizes[-1] // SEQ_BLOCK + 1):
-                    repo.collection.delete_many({"channelId": str(extra.pk), "seqBlock": f"{extra.pk}:{block}"})
+                repo.delete_conversation(conversation_id=str(extra.pk))
             MessageSequence.objects.filter(conversation_id=extra.pk).delete()
             extra.delete()
         if args.keep:
             print(f"kept: channels {channel.pk}, {small_channel.pk}, user {user.username}")
         else:
             with long_operations():
-                # Block by block (an equality FerretDB serves from its GIN index; a
-                # `$in` of ids or a scan per batch takes minutes there at 100,000).
-                for cid, last_seq in state.items():
-                    for block in range(last_seq // SEQ_BLOCK + 1):
-                        repo.collection.delete_many({"channelId": cid, "seqBlock": f"{cid}:{block}"})
+                for cid in state:  # seq block by seq block (delete_conversation)
+                    repo.delete_conversation(conversation_id=cid)
             MessageSequence.objects.filter(conversation_id__in=[channel.pk, small_channel.pk]).delete()
             channel.delete()
             small_channel.delete()
