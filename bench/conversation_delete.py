@@ -5,9 +5,10 @@
     .venv/bin/python bench/conversation_delete.py --messages 2000 --others 8000   # smoke
 
 Seeds --others messages in other conversations and --messages in one, then deletes that
-one's with `delete_conversation` (seq block by seq block, session 12) and, re-seeded,
-with `delete_matching` on the conversation (the batches of `_id: {$in: [...]}` used
-before), in the same run, on the configured store (the embedded FerretDB by default).
+one's with `delete_conversation` (one delete per seq block, session 12) and, re-seeded,
+the way it was done before (`before_session_12` below: the matching `_id`s streamed and
+deleted 5,000 at a time with `_id: {$in: [...]}`), in the same run, on the configured
+store (the embedded FerretDB by default).
 Prints the seconds of each, or the error (FerretDB 1.24 filters `$in` in Go after
 decoding every document of the collection: a batch can outlast the socket timeout).
 The seeded messages are removed at the end.
@@ -18,6 +19,19 @@ import time
 import uuid
 
 from common import django_setup
+
+
+def before_session_12(repo, conversation_id: str) -> int:
+    """`delete_matching` as it was before session 12 (the same-run baseline)."""
+    deleted, batch = 0, []
+    for raw in repo.collection.find({repo.conversation_field: conversation_id}, projection={"_id": 1}):
+        batch.append(raw["_id"])
+        if len(batch) == 5000:
+            deleted += repo.collection.delete_many({"_id": {"$in": batch}}).deleted_count
+            batch = []
+    if batch:
+        deleted += repo.collection.delete_many({"_id": {"$in": batch}}).deleted_count
+    return deleted
 
 
 def main() -> None:
@@ -39,7 +53,7 @@ def main() -> None:
     try:
         for name, delete in (
             ("by seq blocks (delete_conversation)", lambda cid: repo.delete_conversation(conversation_id=cid)),
-            ("by _id batches (delete_matching, before)", lambda cid: repo.delete_matching({"channelId": cid})),
+            ("by _id batches (before session 12)", lambda cid: before_session_12(repo, cid)),
         ):
             target = Conversation(ConversationKind.CHANNEL, str(uuid.uuid4()))
             seed(repo, target, [], sender, args.others + 1, args.messages, {})

@@ -12,9 +12,6 @@ from messaging.documents import MessageDocument, MessageType
 from messaging.repositories.base import SEQ_BLOCK, _mongo_errors, in_channel, seq_block, thread_block
 
 DELETE_BATCH_SIZE = 5000
-# delete_conversation's walk over seq blocks ends after this many empty blocks in a row
-# (256 seqs: more than any hole failed inserts leave); delete_matching takes the rest.
-EMPTY_BLOCKS_END = 8
 
 
 class Operations:
@@ -22,41 +19,12 @@ class Operations:
 
     def delete_conversation(self, *, conversation_id: str, created_before: datetime | None = None) -> int:
         """Hard-delete every message of a conversation (a deleted channel, an orphan,
-        benchmark clean-up), or only those created before `created_before` (in batches,
-        `delete_matching`). All of them: seq block by seq block (`_delete_blocks`), then
-        whatever the blocks did not hold (`delete_matching`: documents stored without
-        `seqBlock` before `backfill_seq_blocks`, or past a hole of EMPTY_BLOCKS_END
-        blocks); returns how many were deleted."""
+        benchmark clean-up), or only those created before `created_before`
+        (`delete_matching`); returns how many were deleted."""
         query: dict = {self.conversation_field: conversation_id}
         if created_before is not None:
             query["createdAt"] = {"$lt": created_before}
-            return self.delete_matching(query)
-        return self._delete_blocks(conversation_id) + self.delete_matching(query)
-
-    def _delete_blocks(self, conversation_id: str) -> int:
-        """Delete the conversation's messages one seq block at a time, from seq 0 up,
-        until EMPTY_BLOCKS_END blocks in a row held none. Each delete names its block
-        as a history read does (the conversation, `seqBlock` and the seq range): MongoDB
-        serves it from the (conversation, seq) index and FerretDB's PostgreSQL handler
-        from its GIN index on seqBlock, so each costs what the block holds. The batches
-        of `delete_matching` delete by `_id: {$in: [...]}`, which FerretDB 1.24 filters
-        in Go after decoding every document of the COLLECTION: at 48,000 stored messages
-        one batch took longer than the client's socket timeout, so deleting a big
-        channel failed and its messages stayed (issue 13, session 12)."""
-        deleted = block = empty = 0
-        while empty < EMPTY_BLOCKS_END:
-            low = block * SEQ_BLOCK
-            query = {
-                self.conversation_field: conversation_id,
-                "seqBlock": seq_block(conversation_id, low),
-                "seq": {"$gte": Int64(low), "$lte": Int64(low + SEQ_BLOCK - 1)},
-            }
-            with _mongo_errors():
-                found = self.collection.delete_many(query).deleted_count
-            deleted += found
-            empty = 0 if found else empty + 1
-            block += 1
-        return deleted
+        return self.delete_matching(query)
 
     def count(self, *, conversation_id: str) -> int:
         """Every stored message of a conversation, deleted ones included."""
@@ -97,33 +65,65 @@ class Operations:
         return self.delete_matching(self._older_than(created_before, conversation_id, workspace_id), progress=progress)
 
     def delete_matching(self, query: dict, *, batch_size: int | None = None, progress=None) -> int:
-        """Hard-delete every document matching `query` (built here, never client input).
+        """Hard-delete every document matching `query` (built here, never client input:
+        a conversation, a workspace, `createdAt` before a cutoff; never `seq` or
+        `seqBlock`); returns how many were deleted.
 
-        ONE query streams the matching `_id`s (on the (createdAt, _id) or the
-        (conversation, ...) indexes), and they are deleted `batch_size` at a time by
-        `_id`: every operation stays short whatever the total (the request client's
-        socket timeout applies to each), and no single delete grows past what a
-        server accepts (FerretDB's SQLite backend refuses a delete of more than ~32k
-        documents). `progress(deleted so far)` is called after each batch."""
+        ONE query streams the matching documents' conversation, seq and `seqBlock`.
+        Each seq block that holds one is then deleted with ONE delete: `query` plus the
+        block named as a history read names it (the conversation, `seqBlock` and the seq
+        range; MongoDB serves it from the (conversation, seq) index, FerretDB's
+        PostgreSQL handler from its GIN index on seqBlock). So every delete stays short
+        whatever the total and costs what its block holds. Before session 12 the
+        matching `_id`s were deleted `batch_size` at a time with `_id: {$in: [...]}`,
+        which FerretDB 1.24 filters in Go after decoding every document of the
+        collection: deleting a 10,000-message channel among 40,000 other messages
+        outlasted the socket timeout (docs/performance.md). Documents stored without
+        `seqBlock` (before `backfill_seq_blocks`) still go that way, `batch_size` at a
+        time (FerretDB's SQLite backend refuses a delete of more than ~32k documents).
+        `progress(deleted so far)` is called about every `batch_size` deletions and at
+        the end."""
         batch_size = batch_size or DELETE_BATCH_SIZE
-        deleted = 0
+        conversation = self.conversation_field
+        if {"seq", "seqBlock"} & set(query):
+            raise ValueError(f"delete_matching names the seq blocks itself: {sorted(query)}")
+        deleted = reported = 0
+        blocks_done: set[str] = set()
+        unblocked: list[ObjectId] = []
+
+        def delete_unblocked() -> int:
+            count = self.collection.delete_many({"_id": {"$in": unblocked}}).deleted_count
+            unblocked.clear()
+            return count
+
         with _mongo_errors():
-            cursor = self.collection.find(query, projection={"_id": 1}).batch_size(batch_size)
+            projection = {"_id": 1, conversation: 1, "seq": 1, "seqBlock": 1}
+            cursor = self.collection.find(query, projection=projection).batch_size(batch_size)
             try:
-                batch: list[ObjectId] = []
                 for raw in cursor:
-                    batch.append(raw["_id"])
-                    if len(batch) == batch_size:
-                        deleted += self.collection.delete_many({"_id": {"$in": batch}}).deleted_count
-                        batch = []
-                        if progress is not None:
-                            progress(deleted)
-                if batch:
-                    deleted += self.collection.delete_many({"_id": {"$in": batch}}).deleted_count
-                    if progress is not None:
+                    block = raw.get("seqBlock")
+                    if block is None:
+                        unblocked.append(raw["_id"])
+                        if len(unblocked) == batch_size:
+                            deleted += delete_unblocked()
+                    elif block not in blocks_done:
+                        blocks_done.add(block)
+                        low = int(raw["seq"]) // SEQ_BLOCK * SEQ_BLOCK
+                        in_block = {
+                            conversation: raw[conversation],
+                            "seqBlock": block,
+                            "seq": {"$gte": Int64(low), "$lte": Int64(low + SEQ_BLOCK - 1)},
+                        }
+                        deleted += self.collection.delete_many({**query, **in_block}).deleted_count
+                    if progress is not None and deleted - reported >= batch_size:
+                        reported = deleted
                         progress(deleted)
+                if unblocked:
+                    deleted += delete_unblocked()
             finally:
                 cursor.close()
+        if progress is not None and deleted != reported:
+            progress(deleted)
         return deleted
 
     def conversation_ids(self) -> list[str]:
