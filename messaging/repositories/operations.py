@@ -1,6 +1,7 @@
 """Operations on many messages at once: admin moderation, retention, export, search
 reindex, workspace backfills and `backfill_seq_blocks`."""
 
+import math
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -12,6 +13,14 @@ from messaging.documents import MessageDocument, MessageType
 from messaging.repositories.base import SEQ_BLOCK, _mongo_errors, in_channel, seq_block, thread_block
 
 DELETE_BATCH_SIZE = 5000
+
+
+def _block_seq(seq) -> bool:
+    """Whether a stored seq can be named by a block's seq range (a whole number: Int64,
+    int32 or double; anything else is deleted by `_id`)."""
+    if isinstance(seq, bool):
+        return False
+    return isinstance(seq, int) or (isinstance(seq, float) and math.isfinite(seq) and seq.is_integer())
 
 
 class Operations:
@@ -79,8 +88,9 @@ class Operations:
         which FerretDB 1.24 filters in Go after decoding every document of the
         collection: deleting a 10,000-message channel among 40,000 other messages
         outlasted the socket timeout (docs/performance.md). Documents stored without
-        `seqBlock` (before `backfill_seq_blocks`) still go that way, `batch_size` at a
-        time (FerretDB's SQLite backend refuses a delete of more than ~32k documents).
+        `seqBlock` (before `backfill_seq_blocks`), or without a whole-number seq or a
+        string conversation, still go that way, `batch_size` at a time (FerretDB's
+        SQLite backend refuses a delete of more than ~32k documents).
         `progress(deleted so far)` is called about every `batch_size` deletions and at
         the end."""
         batch_size = batch_size or DELETE_BATCH_SIZE
@@ -88,7 +98,10 @@ class Operations:
         if {"seq", "seqBlock"} & set(query):
             raise ValueError(f"delete_matching names the seq blocks itself: {sorted(query)}")
         deleted = reported = 0
-        blocks_done: set[str] = set()
+        # (conversation, seqBlock, first seq of the range): what one block delete names,
+        # so a document whose stored seqBlock is not its seq's (or another
+        # conversation's) still gets a delete that matches it.
+        blocks_done: set[tuple] = set()
         unblocked: list[ObjectId] = []
 
         def delete_unblocked() -> int:
@@ -101,16 +114,16 @@ class Operations:
             cursor = self.collection.find(query, projection=projection).batch_size(batch_size)
             try:
                 for raw in cursor:
-                    block = raw.get("seqBlock")
-                    if block is None:
+                    block, seq, owner = raw.get("seqBlock"), raw.get("seq"), raw.get(conversation)
+                    low = int(seq) // SEQ_BLOCK * SEQ_BLOCK if _block_seq(seq) else None
+                    if not isinstance(block, str) or not isinstance(owner, str) or low is None:
                         unblocked.append(raw["_id"])
                         if len(unblocked) == batch_size:
                             deleted += delete_unblocked()
-                    elif block not in blocks_done:
-                        blocks_done.add(block)
-                        low = int(raw["seq"]) // SEQ_BLOCK * SEQ_BLOCK
+                    elif (owner, block, low) not in blocks_done:
+                        blocks_done.add((owner, block, low))
                         in_block = {
-                            conversation: raw[conversation],
+                            conversation: owner,
                             "seqBlock": block,
                             "seq": {"$gte": Int64(low), "$lte": Int64(low + SEQ_BLOCK - 1)},
                         }
