@@ -247,19 +247,12 @@ def user_channel_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) ->
 
 def user_channel_seqs(*, user_id: UUID | str, workspace_id: UUID | str) -> dict[str, int]:
     """{channel id: its newest committed message seq (0 before any message)} of the
-    channels of `workspace_id` that `user_id` is a member of, in ONE statement, so both
-    come from one snapshot: a socket opening reads them (realtime.services
-    `connection_open`), and a channel's seq tells which membership changes happened
-    before that read (realtime.events.MEMBERSHIP_SEQ)."""
-    from messaging.models import MessageSequence
-
-    last_seq = MessageSequence.objects.filter(conversation_id=OuterRef("channel_id")).values("last_seq")[:1]
-    rows = (
-        ChannelMember.objects.filter(user_id=user_id, channel__workspace_id=workspace_id)
-        .annotate(seq=Coalesce(Subquery(last_seq), 0))
-        .values_list("channel_id", "seq")
-    )
-    return {str(cid): int(seq) for cid, seq in rows}
+    channels of `workspace_id` that `user_id` is a member of, in ONE statement
+    (`users_channel_seqs`), so both come from one snapshot: a socket opening reads them
+    (realtime.services `connection_open`), and a channel's seq tells which membership
+    changes happened before that read (realtime.events.MEMBERSHIP_SEQ)."""
+    pair = (str(user_id), str(workspace_id))
+    return users_channel_seqs(pairs=[pair]).get(pair, {})
 
 
 # memberships_ended's seq of a channel that no longer exists (the largest bigint).
@@ -295,13 +288,14 @@ def memberships_ended(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], 
 
 
 def users_channel_seqs(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
-    """`user_channel_seqs` of many (user id, workspace id) pairs at once: {pair: {channel
-    id: its newest committed seq}}, pairs without a channel left out; ONE statement, so
-    each membership and its seq come from one snapshot (the live sockets' audit,
-    realtime.audit). It reads the users' memberships through the (user) index and keeps
-    those of the pairs' workspaces: joining the pairs to the channels by workspace first
-    (what the planner did with the pairs as a relation) made |pairs| x |channels of the
-    workspace| rows, 1.3 s for 1,000 sockets and 2,000 channels."""
+    """{(user id, workspace id): {channel id: its newest committed seq (0 before any
+    message)}} of the channels of each pair's workspace its user is a member of, pairs
+    without a channel left out; ONE statement, so each membership and its seq come from
+    one snapshot (`user_channel_seqs`; the live sockets' audit, realtime.audit). It
+    reads the users' memberships through the (user) index and keeps those of the pairs'
+    workspaces: joining the pairs to the channels by workspace first (what the planner
+    did with the pairs as a relation) made |pairs| x |channels of the workspace| rows,
+    1.3 s for 1,000 sockets and 2,000 channels."""
     if not pairs:
         return {}
     from messaging.models import MessageSequence

@@ -173,30 +173,11 @@ async def _join_missing(layer, consumers: dict, channels: dict, dms: dict) -> in
         for group, seq in wanted:
             if group in consumer.subscriptions:
                 continue
-            known = consumer.membership_seqs.get(group)
-            try:
-                await layer.join_if_newer(group, [name], seq)
-            except Exception:
-                await _undo_join(layer, consumer, name, group, known)
-                raise
+            await layer.join_if_newer(group, [name], seq)  # a failed join is undone there
             if group in consumer.subscriptions:
                 joined += 1
                 logger.warning("realtime: audit: a socket of user %s joined %s", user[0], group)
     return joined
-
-
-async def _undo_join(layer, consumer, name: str, group: str, known: int | None) -> None:
-    """A join whose SUBSCRIBE failed (Redis still unreachable): channels_redis has recorded
-    the socket in the group and will not make that SUBSCRIBE when Redis is back, and the
-    socket counts the group as joined: the audits after the outage would skip it and the
-    socket never hear the channel. Undo it (locally: no subscription was made), so that
-    the next audit joins again."""
-    consumer.subscriptions.discard(group)
-    if known is None:
-        consumer.membership_seqs.pop(group, None)
-    else:
-        consumer.membership_seqs[group] = known
-    await layer.group_discard(group, name)
 
 
 def _close_revoked(layer, consumers: dict, revoked: set) -> int:

@@ -168,18 +168,29 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     def layer_event_queued(self) -> None:
         self.queued += 1
 
-    def subscribed(self, group: str, seq: int | None = None) -> bool:
+    def subscribed(self, group: str, seq: int | None = None):
         """realtime.layers read a realtime.subscribe of `group` (the event itself follows
-        through dispatch): whether it joins this socket to the group now. Not when the
-        subscribe is stale: its `seq` (events.MEMBERSHIP_SEQ) is not newer than a
-        membership change of the group the socket heard. Else the group is left at close."""
-        if seq is not None and seq <= self.membership_seqs.get(group, seq - 1):
-            return False
+        through dispatch), or the audit found the group missing: whether it joins this
+        socket to the group now. None when the subscribe is stale: its `seq`
+        (events.MEMBERSHIP_SEQ) is not newer than a membership change of the group the
+        socket heard. Else the group is recorded (left at close) and the returned
+        function undoes that record, for a join whose SUBSCRIBE then failed."""
+        previous = self.membership_seqs.get(group)
+        if seq is not None and previous is not None and seq <= previous:
+            return None
         if seq is not None:
             self.membership_seqs[group] = seq
         self.subscriptions.add(group)
         self.left_early.discard(group)
-        return True
+
+        def undo() -> None:
+            self.subscriptions.discard(group)
+            if previous is None:
+                self.membership_seqs.pop(group, None)
+            else:
+                self.membership_seqs[group] = previous
+
+        return undo
 
     def unsubscribed(self, group: str, seq: int | None = None) -> None:
         """realtime.layers took this socket out of `group` as it read a

@@ -235,11 +235,24 @@ class LocalFanoutLoopLayer(RedisPubSubLoopLayer):
         handling the event, which it then only confirms). A subscribe whose `seq`
         (events.MEMBERSHIP_SEQ) is not newer than a membership change the socket heard
         (a join published after its commit, read after the next removal's unsubscribe)
-        is stale: the socket stays as it is."""
+        is stale: the socket stays as it is. A join whose SUBSCRIBE fails (Redis
+        unreachable) is undone, on the consumer and in the local group: channels_redis
+        would keep the socket in the group without the subscription and never make it
+        once Redis is back, and the socket would count the group as joined, so no later
+        join (the audit's, realtime.audit) would make it either."""
         for channel in channels:
             consumer = self.consumers.get(channel)
-            if consumer is not None and channel in self.channels and consumer.subscribed(group, seq):
+            if consumer is None or channel not in self.channels:
+                continue
+            undo = consumer.subscribed(group, seq)
+            if not undo:
+                continue
+            try:
                 await self.group_add(group, channel)
+            except Exception:
+                undo()
+                await self.group_discard(group, channel)
+                raise
 
 
 class LocalFanoutShard(RedisSingleShardConnection):

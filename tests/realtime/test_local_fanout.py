@@ -114,7 +114,7 @@ class StandIn:
 
     def subscribed(self, group, seq=None):
         self.groups.add(group)
-        return True
+        return lambda: self.groups.discard(group)
 
     def unsubscribed(self, group, seq=None):
         self.groups.discard(group)
