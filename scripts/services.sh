@@ -25,6 +25,13 @@ MONGO_PORT="${MONGO_PORT:-57017}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.0}"
 FERRETDB_BIN="$CACHE_DIR/bin/ferretdb-$FERRETDB_VERSION"
 FERRETDB_HANDLER="${FERRETDB_HANDLER:-postgresql}"  # or sqlite
+# FerretDB's Go garbage collector. With Go's default (GOGC=100) and FerretDB's small live
+# heap, it collected after every few pages it decoded: a fifth to a quarter of its CPU,
+# and more for heavier documents (reactions, replies). 800 lets the heap grow to 9x the
+# live one between collections; GOMEMLIMIT caps that growth (docs/performance.md,
+# "Issue 17, session 13").
+FERRETDB_GOGC="${FERRETDB_GOGC:-800}"
+FERRETDB_GOMEMLIMIT="${FERRETDB_GOMEMLIMIT:-1GiB}"
 # S3: versitygw (a real S3 gateway over a POSIX directory, Apache-2.0), built from the
 # Go module proxy once. Its port follows PG_PORT unless given (tests/files/test_s3.py
 # derives it the same way); S3_SKIP=1 starts none.
@@ -229,7 +236,7 @@ start_mongo() {
       log "starting FerretDB $FERRETDB_VERSION (PostgreSQL backend, database ferretdb) on 127.0.0.1:$MONGO_PORT"
       set -- --handler=postgresql --postgresql-url="postgres://slackclone@127.0.0.1:$PG_PORT/ferretdb"
     fi
-    nohup "$FERRETDB_BIN" "$@" \
+    GOGC="$FERRETDB_GOGC" GOMEMLIMIT="$FERRETDB_GOMEMLIMIT" nohup "$FERRETDB_BIN" "$@" \
       --state-dir="$DATA_DIR/ferretdb" --listen-addr="127.0.0.1:$MONGO_PORT" \
       --debug-addr=127.0.0.1:0 --telemetry=disable --log-level=warn \
       >"$LOG_DIR/mongo.log" 2>&1 </dev/null &

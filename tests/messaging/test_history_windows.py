@@ -339,3 +339,46 @@ def test_ensure_indexes_made_the_gin_indexes_in_ferretdbs_postgresql_tables(sett
     assert set(present) == {"channel_messages", "dm_messages"}
     for names in present.values():
         assert len(names) == len(GIN_FIELDS), names
+
+
+def test_the_gin_indexes_keep_no_pending_list(settings):
+    """Session 13: with GIN's pending list (PostgreSQL's default `fastupdate`), every scan
+    of an index read every entry inserted since the last vacuum. ensure_indexes makes the
+    indexes without it, and on an index made before, turns it off and moves what waits
+    in it into the index."""
+    import psycopg
+    from psycopg import sql
+
+    from messaging.ferretdb import GIN_FIELDS, _tables, index_name
+    from messaging.repositories import ensure_indexes
+
+    repo = ChannelMessageRepository()
+    if not repo.server_info().get("ferretdbVersion"):
+        pytest.skip("real MongoDB: no GIN indexes")
+    if not settings.FERRETDB_POSTGRESQL_URL:
+        pytest.xfail("FerretDB's PostgreSQL database is not configured here")
+    database = settings.MONGO_DB
+    with psycopg.connect(settings.FERRETDB_POSTGRESQL_URL, autocommit=True) as conn:
+        table = _tables(conn, database)["channel_messages"]
+        names = [index_name(table, field) for field in GIN_FIELDS]
+
+        def options(name):
+            row = conn.execute(
+                "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s",
+                [database, name],
+            ).fetchone()
+            return row[0] or []
+
+        assert all("fastupdate=off" in options(name) for name in names), [options(name) for name in names]
+
+        # An index made before: the pending list on, with entries waiting in it.
+        old = sql.Identifier(database, names[0])
+        conn.execute(sql.SQL("ALTER INDEX {} SET (fastupdate = on)").format(old))
+        _store(repo, Conversation(repo.kind, str(uuid.uuid4())), range(1, 41))
+        ensure_indexes()
+
+        assert "fastupdate=off" in options(names[0])
+        regclass = sql.Literal(old.as_string(conn))
+        waiting = conn.execute(sql.SQL("SELECT gin_clean_pending_list({}::regclass)").format(regclass)).fetchone()[0]
+        assert waiting == 0
