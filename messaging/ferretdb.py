@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 GIN_FIELDS = ("seqBlock", "_id", "dedupeKey", "threadId", "threadBlock")
 COLLECTIONS = ("channel_messages", "dm_messages")
 _METADATA_TABLE = "_ferretdb_database_metadata"
+ALTER_LOCK_TIMEOUT = "3s"
 
 
 def index_name(table: str, field: str) -> str:
@@ -88,23 +89,40 @@ def ensure_gin_indexes(database: str) -> list[str]:
 
 def _without_pending_list(conn, database: str, name: str) -> None:
     """Turn GIN's pending list off on an index made before session 13 (the module
-    docstring) and move what waits in it into the index. Neither blocks reads or
-    writes of the table (SHARE UPDATE EXCLUSIVE on the index); a no-op once done."""
+    docstring) and move what waits in it into the index; a no-op once done. The ALTER
+    is a catalog change that takes the index's exclusive lock for an instant, so it
+    waits at most ALTER_LOCK_TIMEOUT for the queries in flight on the table (and holds
+    new ones back only that long); if they outlast it, a warning, and the next
+    `ensure_mongo_indexes` tries again. Moving the entries blocks nothing."""
+    import psycopg
     from psycopg import sql
 
     index = sql.Identifier(database, name)
-    options = conn.execute(
-        "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s",
-        [database, name],
-    ).fetchone()
-    if options and "fastupdate=off" in (options[0] or []):
+    if "fastupdate=off" in index_options(conn, database, name):
         return
-    conn.execute(sql.SQL("ALTER INDEX {} SET (fastupdate = off)").format(index))
+    conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(ALTER_LOCK_TIMEOUT)))
+    try:
+        conn.execute(sql.SQL("ALTER INDEX {} SET (fastupdate = off)").format(index))
+    except psycopg.errors.LockNotAvailable:
+        logger.warning("GIN index %s.%s: busy, its pending list stays on until the next run", database, name)
+        return
+    finally:
+        conn.execute("RESET lock_timeout")
     moved = conn.execute(
         sql.SQL("SELECT gin_clean_pending_list({}::regclass)").format(sql.Literal(index.as_string(conn)))
     ).fetchone()[0]
     logger.info("GIN index %s.%s: pending list off, %s pages moved into the index", database, name, moved)
+
+
+def index_options(conn, database: str, name: str) -> list[str]:
+    """The storage options ("fastupdate=off", ...) of index `name` of FerretDB's schema
+    `database` (FerretDB names a collection's table alike in every database)."""
+    row = conn.execute(
+        "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        [database, name],
+    ).fetchone()
+    return (row and row[0]) or []
 
 
 def _indexes(conn, database: str, table: str) -> dict[str, bool]:

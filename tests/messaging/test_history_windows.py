@@ -349,6 +349,7 @@ def test_the_gin_indexes_keep_no_pending_list(settings):
     import psycopg
     from psycopg import sql
 
+    from messaging import ferretdb
     from messaging.ferretdb import GIN_FIELDS, _tables, index_name
     from messaging.repositories import ensure_indexes
 
@@ -362,15 +363,8 @@ def test_the_gin_indexes_keep_no_pending_list(settings):
         table = _tables(conn, database)["channel_messages"]
         names = [index_name(table, field) for field in GIN_FIELDS]
 
-        def options(name):
-            row = conn.execute(
-                "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relname = %s",
-                [database, name],
-            ).fetchone()
-            return row[0] or []
-
-        assert all("fastupdate=off" in options(name) for name in names), [options(name) for name in names]
+        options = {name: ferretdb.index_options(conn, database, name) for name in names}
+        assert all(value == ["fastupdate=off"] for value in options.values()), options
 
         # An index made before: the pending list on, with entries waiting in it.
         old = sql.Identifier(database, names[0])
@@ -378,7 +372,39 @@ def test_the_gin_indexes_keep_no_pending_list(settings):
         _store(repo, Conversation(repo.kind, str(uuid.uuid4())), range(1, 41))
         ensure_indexes()
 
-        assert "fastupdate=off" in options(names[0])
+        assert ferretdb.index_options(conn, database, names[0]) == ["fastupdate=off"]
         regclass = sql.Literal(old.as_string(conn))
         waiting = conn.execute(sql.SQL("SELECT gin_clean_pending_list({}::regclass)").format(regclass)).fetchone()[0]
         assert waiting == 0
+
+
+def test_turning_the_pending_list_off_waits_briefly_for_a_busy_table(settings, monkeypatch, caplog):
+    """The ALTER takes the index's exclusive lock: behind a long transaction on the table
+    ensure_indexes gives up after ALTER_LOCK_TIMEOUT with a warning (a deploy must not
+    hang, nor hold every send back behind it), and the next run turns it off."""
+    import psycopg
+    from psycopg import sql
+
+    from messaging import ferretdb
+    from messaging.repositories import ensure_indexes
+
+    repo = ChannelMessageRepository()
+    if not repo.server_info().get("ferretdbVersion"):
+        pytest.skip("real MongoDB: no GIN indexes")
+    if not settings.FERRETDB_POSTGRESQL_URL:
+        pytest.xfail("FerretDB's PostgreSQL database is not configured here")
+    monkeypatch.setattr(ferretdb, "ALTER_LOCK_TIMEOUT", "200ms")
+    database = settings.MONGO_DB
+    with psycopg.connect(settings.FERRETDB_POSTGRESQL_URL, autocommit=True) as conn:
+        table = ferretdb._tables(conn, database)["channel_messages"]
+        name = ferretdb.index_name(table, "seqBlock")
+        conn.execute(sql.SQL("ALTER INDEX {} SET (fastupdate = on)").format(sql.Identifier(database, name)))
+        with psycopg.connect(settings.FERRETDB_POSTGRESQL_URL) as reader:  # a transaction left open
+            reader.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(database, table)))
+            started = time.monotonic()
+            ensure_indexes()
+            assert time.monotonic() - started < 5
+            assert "stays on until the next run" in caplog.text
+            assert ferretdb.index_options(conn, database, name) == ["fastupdate=on"]
+        ensure_indexes()
+        assert ferretdb.index_options(conn, database, name) == ["fastupdate=off"]
