@@ -64,27 +64,32 @@ def parse_args():
 
 
 @contextlib.contextmanager
-def ferretdb(handler: str):
-    """A private FerretDB: yields its MongoDB URL."""
+def ferretdb(handler: str, *, database: str | None = None, env: dict[str, str] | None = None):
+    """A private FerretDB: yields (its MongoDB URL, its PostgreSQL database or None, its
+    process). PostgreSQL handler: in `database` of the dev cluster if given (left in
+    place), else in a temporary one (dropped at the end). `env`: added to its environment."""
     from django.conf import settings
     from django.db import connection
 
     port, state = free_port(), Path(tempfile.mkdtemp(prefix="slackclone-ferret-"))
-    database = None
+    created = None
     args = [str(FERRETDB), f"--listen-addr=127.0.0.1:{port}", f"--state-dir={state}", "--debug-addr=127.0.0.1:0"]
     args += ["--telemetry=disable", "--log-level=warn"]
     if handler == "sqlite":
         (state / "sqlite").mkdir()
         args += ["--handler=sqlite", f"--sqlite-url=file:{state}/sqlite/"]
     else:
-        database = f"ferretdb_bench_{uuid.uuid4().hex[:8]}"
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{database}"')
+        if database is None:
+            database = created = f"ferretdb_bench_{uuid.uuid4().hex[:8]}"
+            with connection.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{database}"')
         db = settings.DATABASES["default"]
         url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{database}"
         args += ["--handler=postgresql", f"--postgresql-url={url}"]
     log = (state / "ferretdb.log").open("w")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
+    )
     try:
         from pymongo import MongoClient
 
@@ -92,14 +97,14 @@ def ferretdb(handler: str):
         client = MongoClient(url, serverSelectionTimeoutMS=30000)
         client.admin.command("ping")
         client.close()
-        yield url, database
+        yield url, database, process
     finally:
         process.terminate()
         process.wait(30)
         shutil.rmtree(state, ignore_errors=True)
-        if database is not None:
+        if created is not None:
             with connection.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                cursor.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
 
 
 def gin_indexes(database: str, mongo_db: str) -> None:
@@ -211,7 +216,7 @@ def run_handler(handler: str, sizes: list[int], requests: int) -> dict:
     from messaging.repositories import ChannelMessageRepository, ensure_indexes
 
     results = {}
-    with ferretdb(handler.split("+")[0]) as (url, database):
+    with ferretdb(handler.split("+")[0]) as (url, database, _process):
         settings.MONGO_URL = url
         db = settings.DATABASES["default"]
         # ensure_indexes makes the project's GIN indexes (messaging.ferretdb) only in "+gin".
