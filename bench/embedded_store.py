@@ -116,7 +116,7 @@ def main() -> None:
     import psycopg
     from django.conf import settings
     from pymongo import MongoClient
-    from store_handlers import FERRETDB, ferretdb
+    from store_handlers import FERRETDB, ferretdb, timed
 
     from messaging import mongo
     from messaging.documents import Conversation, ConversationKind
@@ -196,11 +196,11 @@ def main() -> None:
                 ),
                 "_id lookup": lambda: repo.get(conversation_id=bulk.id, message_id=sample.id),
             }
-            results = {read: {"pending list on": stats_of(fn, args.requests)} for read, fn in reads.items()}
+            results = {read: {"pending list on": timed(fn, args.requests)} for read, fn in reads.items()}
             still = gin_pending_entries(conn, settings.MONGO_DB)
             ensure_indexes()  # turns the list off, moves the waiting entries in
             for read, fn in reads.items():
-                results[read]["off (ensure_indexes)"] = stats_of(fn, args.requests)
+                results[read]["off (ensure_indexes)"] = timed(fn, args.requests)
         print(
             f"\nstored {args.bulk:,} messages with the pending list on in {stored:.1f} s; entries waiting in the "
             f"{len(names)} GIN indexes: {waiting if waiting is not None else 'not counted'} after the insert, "
@@ -210,16 +210,6 @@ def main() -> None:
         mongo.get_client().close()
         mongo._client = None
     print(f"\nload average now {os.getloadavg()[0]:.2f}")
-
-
-def stats_of(fn, requests: int) -> tuple[float, float]:
-    fn()
-    samples = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return stats(samples)
 
 
 if __name__ == "__main__":
