@@ -49,7 +49,9 @@ def ensure_gin_indexes(database: str) -> list[str]:
     """Create the missing GIN indexes on the message tables of MongoDB database
     `database` in FerretDB's PostgreSQL database; return "<collection>.<index>" of those
     created. CONCURRENTLY: a deploy on a big table does not block sends. [] (and a
-    warning) if that database cannot be reached or holds no such tables."""
+    warning) if that database cannot be reached or holds no such tables. Existing ones
+    lose their pending list (_without_pending_list: a warning, never an error, if that
+    cannot be done now)."""
     import psycopg
     from psycopg import sql
 
@@ -65,10 +67,11 @@ def ensure_gin_indexes(database: str) -> list[str]:
                 if table is None:
                     continue
                 existing = _indexes(conn, database, table)
+                settle = True  # until one index of the table cannot be changed (busy, not ours)
                 for field in GIN_FIELDS:
                     name = index_name(table, field)
                     if existing.get(name):
-                        _without_pending_list(conn, database, name)
+                        settle = settle and _without_pending_list(conn, database, table, name)
                         continue
                     if name in existing:  # a concurrent build that failed leaves an invalid index
                         conn.execute(
@@ -87,31 +90,74 @@ def ensure_gin_indexes(database: str) -> list[str]:
     return created
 
 
-def _without_pending_list(conn, database: str, name: str) -> None:
+def _without_pending_list(conn, database: str, table: str, name: str) -> bool:
     """Turn GIN's pending list off on an index made before session 13 (the module
-    docstring) and move what waits in it into the index; a no-op once done. The ALTER
-    is a catalog change that takes the index's exclusive lock for an instant, so it
-    waits at most ALTER_LOCK_TIMEOUT for the queries in flight on the table (and holds
-    new ones back only that long); if they outlast it, a warning, and the next
-    `ensure_mongo_indexes` tries again. Moving the entries blocks nothing."""
+    docstring) and move what waits in it into the index; a no-op once done. True, or
+    False if the index could not be changed: then a warning, the caller leaves the
+    table's other indexes alone for this run and the next `ensure_mongo_indexes` tries
+    again (the index works either way, only slower): the ALTER and the cleanup never raise.
+
+    The ALTER takes the index's ACCESS EXCLUSIVE lock (not the table's) for an instant;
+    every query planned on the table takes the ACCESS SHARE lock of each of its indexes,
+    and while the ALTER waits, every new read and insert of the table waits behind it.
+    So it waits at most ALTER_LOCK_TIMEOUT for the transactions in flight on the table,
+    once per table and run (the caller stops at the first failure). It also fails for a
+    user that does not own the table (PostgreSQL: only the owner may ALTER an index or
+    clean its pending list), which is warned about, not raised: the indexes exist and a
+    deploy must not fail for this. Moving the entries takes the index's ROW EXCLUSIVE
+    lock: reads and writes go on meanwhile."""
     import psycopg
     from psycopg import sql
 
     index = sql.Identifier(database, name)
-    if "fastupdate=off" in index_options(conn, database, name):
-        return
+    if _fastupdate_off(index_options(conn, database, name)):
+        return True
     conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(ALTER_LOCK_TIMEOUT)))
     try:
         conn.execute(sql.SQL("ALTER INDEX {} SET (fastupdate = off)").format(index))
     except psycopg.errors.LockNotAvailable:
-        logger.warning("GIN index %s.%s: busy, its pending list stays on until the next run", database, name)
-        return
+        logger.warning(
+            "GIN index %s.%s: busy, its pending list (and those of %s's other indexes) stays on until the next run",
+            database,
+            name,
+            table,
+        )
+        return False
+    except psycopg.DatabaseError as exc:  # not the table's owner, a read-only server, dropped meanwhile...
+        logger.warning(
+            "GIN index %s.%s: its pending list (and those of %s's other indexes) stays on: %s: %.200s",
+            database,
+            name,
+            table,
+            type(exc).__name__,
+            exc,
+        )
+        return False
     finally:
-        conn.execute("RESET lock_timeout")
-    moved = conn.execute(
-        sql.SQL("SELECT gin_clean_pending_list({}::regclass)").format(sql.Literal(index.as_string(conn)))
-    ).fetchone()[0]
+        if not conn.closed:
+            conn.execute("RESET lock_timeout")
+    try:
+        moved = conn.execute(
+            sql.SQL("SELECT gin_clean_pending_list({}::regclass)").format(sql.Literal(index.as_string(conn)))
+        ).fetchone()[0]
+    except psycopg.DatabaseError as exc:
+        logger.warning(
+            "GIN index %s.%s: pending list off, what waits in it stays until a vacuum: %s: %.200s",
+            database,
+            name,
+            type(exc).__name__,
+            exc,
+        )
+        return True
     logger.info("GIN index %s.%s: pending list off, %s pages moved into the index", database, name, moved)
+    return True
+
+
+def _fastupdate_off(options: list[str]) -> bool:
+    """Whether storage options ("fastupdate=off", ...) turn GIN's pending list off
+    (PostgreSQL keeps the value as written: off, false, no, 0)."""
+    values = dict(option.split("=", 1) for option in options if "=" in option)
+    return values.get("fastupdate", "").lower() in ("off", "false", "no", "0", "f", "n")
 
 
 def index_options(conn, database: str, name: str) -> list[str]:
