@@ -455,6 +455,10 @@ def test_a_deploy_user_that_does_not_own_the_tables_is_warned_not_failed(setting
             settings.FERRETDB_POSTGRESQL_URL = psycopg.conninfo.make_conninfo(
                 settings.FERRETDB_POSTGRESQL_URL, user=role
             )
+            try:
+                psycopg.connect(settings.FERRETDB_POSTGRESQL_URL, connect_timeout=5).close()
+            except psycopg.OperationalError as exc:  # a cluster that wants a password
+                pytest.skip(f"a new role cannot log in here: {exc}")
 
             assert ensure_indexes() == []
 
