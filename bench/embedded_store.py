@@ -50,17 +50,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def services_gc_env() -> dict[str, str]:
-    """FerretDB's GC settings as scripts/services.sh starts it (read from the script, so
-    this measures what `make run` runs)."""
-    text = (ROOT / "scripts" / "services.sh").read_text()
-    env = {}
-    for variable, name in (("FERRETDB_GOGC", "GOGC"), ("FERRETDB_GOMEMLIMIT", "GOMEMLIMIT")):
-        default = text.split(f'{variable}="${{{variable}:-', 1)[1].split("}", 1)[0]
-        env[name] = os.environ.get(variable, default)
-    return env
-
-
 def stats(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), percentile(samples, 99)
 
@@ -116,7 +105,7 @@ def main() -> None:
     import psycopg
     from django.conf import settings
     from pymongo import MongoClient
-    from store_handlers import FERRETDB, ferretdb, timed
+    from store_handlers import FERRETDB, ferretdb, services_gc_env, timed
 
     from messaging import mongo
     from messaging.documents import Conversation, ConversationKind

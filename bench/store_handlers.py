@@ -48,6 +48,20 @@ FERRETDB = (
     / "bin"
     / f"ferretdb-{os.environ.get('FERRETDB_VERSION', 'v1.24.0')}"
 )
+
+
+def services_gc_env() -> dict[str, str]:
+    """FerretDB's garbage collector as scripts/services.sh starts it (`GOGC`, `GOMEMLIMIT`
+    from its FERRETDB_GOGC and FERRETDB_GOMEMLIMIT: the environment, else the script's
+    defaults), so that a private FerretDB's numbers compare with the dev services'."""
+    text = (ROOT / "scripts" / "services.sh").read_text()
+    env = {}
+    for variable, name in (("FERRETDB_GOGC", "GOGC"), ("FERRETDB_GOMEMLIMIT", "GOMEMLIMIT")):
+        default = text.split(f'{variable}="${{{variable}:-', 1)[1].split("}", 1)[0]
+        env[name] = os.environ.get(variable, default)
+    return env
+
+
 SMALL_CHANNELS = 100
 PAGE = 50
 GIN_FIELDS = ("channelId", "dedupeKey", "_id", "seqBlock")
@@ -67,7 +81,8 @@ def parse_args():
 def ferretdb(handler: str, *, database: str | None = None, env: dict[str, str] | None = None):
     """A private FerretDB: yields (its MongoDB URL, its PostgreSQL database or None, its
     process). PostgreSQL handler: in `database` of the dev cluster if given (left in
-    place), else in a temporary one (dropped at the end). `env`: added to its environment."""
+    place), else in a temporary one (dropped at the end). Its environment has the
+    garbage collector of scripts/services.sh (`services_gc_env`), then `env`."""
     from django.conf import settings
     from django.db import connection
 
@@ -87,9 +102,8 @@ def ferretdb(handler: str, *, database: str | None = None, env: dict[str, str] |
         url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{database}"
         args += ["--handler=postgresql", f"--postgresql-url={url}"]
     log = (state / "ferretdb.log").open("w")
-    process = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
-    )
+    environment = {**os.environ, **services_gc_env(), **(env or {})}
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=environment)
     try:
         from pymongo import MongoClient
 
