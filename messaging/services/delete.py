@@ -60,17 +60,28 @@ def message_delete(
             deleted_by=str(user.pk),
             deleted_at=max(_now_ms(), message.created_at),
         )
-        from messaging import threads
-
-        # A reply: its root's counters go down, still under the lock (issue 17).
-        root = threads.reply_removed_locked(reply=deleted) if deleted is not None else None
         if deleted is not None:
-            derived.messages_deleted([deleted])
-            latest_deleted(conversation, deleted)
+            _deleted_locked(deleted)
     if deleted is None:  # deleted meanwhile
         raise errors.NotFound("Message not found.")
-    # Outside the lock: once deleted, nothing else can be announced about this message.
     _after_deletes([deleted], by=user, audit=deleted.sender_id != str(user.pk))
+
+
+def _deleted_locked(deleted: MessageDocument) -> None:
+    """Inside the deleting transaction, under the conversation's lock, once `deleted` was
+    soft-deleted: a reply lowers its root's counters (issue 17), the derived rows go,
+    and it is announced (`message.deleted`, or `message.updated` with the tombstone of
+    a root with replies), then its root's `thread.updated` (and the root's
+    `message.deleted` if it was a tombstone that lost its last reply). Announced under
+    the lock, as a send announces its reply's counts: announced after it, a concurrent
+    reply's `thread.updated` (or the tombstone's disappearance) could reach a socket
+    before this older state, which the socket would then keep."""
+    from messaging import threads
+
+    root = threads.reply_removed_locked(reply=deleted)
+    derived.messages_deleted([deleted])
+    latest_deleted(deleted.conversation, deleted)
+    _announce_deleted(deleted)
     threads.after_reply_removed(root=root)
 
 
@@ -91,22 +102,22 @@ def _deletion_record(message: MessageDocument) -> AuditRecord:
 
 
 def _after_deletes(deleted: list[MessageDocument], *, by, audit: bool) -> None:
-    """Once MongoDB acknowledged soft deletes: audit them (one INSERT), then announce
-    each as any deletion is announced (message.deleted), even if the audit write failed."""
+    """Once the soft deletes were made and announced (`_deleted_locked`, under the lock):
+    audit them (one INSERT)."""
+    if audit and deleted:
+        audit_entries_create(actor=by, records=[_deletion_record(message) for message in deleted])
+
+
+def _announce_deleted(message: MessageDocument) -> None:
+    """Announce one soft delete as any deletion is announced (message.deleted); a root
+    with replies stays as a tombstone (issue 17): message.updated with it. Never raises."""
     try:
-        if audit and deleted:
-            audit_entries_create(actor=by, records=[_deletion_record(message) for message in deleted])
-    finally:
-        for message in deleted:
-            try:
-                if message.reply_count > 0:  # a root with replies stays as a tombstone (issue 17)
-                    broadcast.message_updated(message=message_to_api(message))
-                    continue
-                broadcast.message_deleted(
-                    message_id=message.id, **{message.conversation.api_field: message.conversation.id}
-                )
-            except Exception:
-                logger.exception("message_deleted broadcast failed for %s", message.id)
+        if message.reply_count > 0:
+            broadcast.message_updated(message=message_to_api(message))
+            return
+        broadcast.message_deleted(message_id=message.id, **{message.conversation.api_field: message.conversation.id})
+    except Exception:
+        logger.exception("message_deleted broadcast failed for %s", message.id)
 
 
 def message_files_remove(*, file_id: str, shares) -> list[MessageDocument]:
@@ -158,7 +169,6 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
         raise errors.ValidationFailed(f"At most {MODERATION_MAX_MESSAGES} messages at a time.")
     repo = repository_for(kind)
     deleted: list[MessageDocument] = []
-    roots: list[MessageDocument | None] = []
     try:
         for message in repo.get_many(message_ids=ids):
             if message.is_deleted:
@@ -172,17 +182,10 @@ def message_moderate_delete(*, kind: ConversationKind, message_ids: list[str], b
                     deleted_by=str(by.pk),
                     deleted_at=max(_now_ms(), message.created_at),
                 )
-                from messaging import threads
-
-                if done is not None:  # a reply: its root's counters go down (issue 17)
-                    roots.append(threads.reply_removed_locked(reply=done))
-                if done is not None:
-                    derived.messages_deleted([done])
-                    latest_deleted(message.conversation, done)
-            if done is not None:  # else deleted meanwhile by someone else
+                if done is not None:  # else deleted meanwhile by someone else
+                    _deleted_locked(done)
+            if done is not None:
                 deleted.append(done)
     finally:
         _after_deletes(deleted, by=by, audit=True)
-        for root in roots:
-            threads.after_reply_removed(root=root)
     return deleted

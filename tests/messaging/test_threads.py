@@ -364,3 +364,75 @@ def test_a_bad_thread_id_is_refused_by_rest_as_by_message_send(where, alice, cli
     with pytest.raises(errors.ValidationFailed) as refused:  # the service message.send calls
         _send(where, alice, "r", thread_id=value)
     assert refused.value.code == "invalid_thread"
+
+
+def _late(monkeypatch, module, name, action):
+    """Run `action` in another thread when `module.name` is called, and let the call go on
+    once that thread is done or has waited 2 s (blocked on the conversation's lock): a
+    concurrent write landing in the window between a delete's write and what runs then."""
+    import concurrent.futures
+
+    from tests.messaging.support import in_thread
+
+    original = getattr(module, name)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    started = []
+
+    def wrapped(*args, **kwargs):
+        if not started:
+            started.append(in_thread(pool, action))
+            concurrent.futures.wait(started, timeout=2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapped)
+    return lambda: [future.result(timeout=30) for future in started]
+
+
+def test_thread_updated_events_end_with_the_stored_counts_when_a_reply_lands_during_a_delete(
+    where, alice, bob, monkeypatch
+):
+    """A client applying thread.updated in arrival order must end with the stored counts:
+    a reply counted right after another reply's delete was written must not be followed
+    by the delete's older thread.updated (reply_count 0 while the thread has a reply)."""
+    from messaging import threads
+
+    root = _send(where, alice, "root")
+    first = _send(where, bob, "r1", thread_id=root.id)
+    with capture_broadcasts() as captured:
+        finish = _late(
+            monkeypatch, threads, "after_reply_removed", lambda: _send(where, alice, "r2", thread_id=root.id)
+        )
+        services.message_delete(user=bob, message_id=first.id, **where.kwargs)
+        finish()
+    stored = _root(where, root.id)
+    assert stored.reply_count == 1
+    updates = [e["fields"] for e in captured.of("conversation_event") if e["event_type"] == "thread.updated"]
+    assert (updates[-1]["reply_count"], updates[-1]["reply_users"]) == (1, [str(alice.pk)])
+
+
+def test_a_tombstone_whose_last_reply_goes_during_its_delete_is_announced_gone_last(where, alice, bob, monkeypatch):
+    """The root is deleted (a tombstone: it has a reply) and, before that is announced,
+    its last reply is deleted (the tombstone disappears: message.deleted). The root's
+    tombstone message.updated must not arrive after its message.deleted: a client would
+    show a tombstone that history no longer has."""
+    from messaging.services import delete
+
+    root = _send(where, alice, "root")
+    reply = _send(where, bob, "r1", thread_id=root.id)
+    with capture_broadcasts() as captured:
+        finish = _late(
+            monkeypatch,
+            delete,
+            "_after_deletes",
+            lambda: services.message_delete(user=bob, message_id=reply.id, **where.kwargs),
+        )
+        services.message_delete(user=alice, message_id=root.id, **where.kwargs)
+        finish()
+    assert _root(where, root.id).reply_count == 0  # gone from history
+    about_root = [
+        name
+        for name, kwargs in captured.calls
+        if (name == "message_updated" and kwargs["message"]["id"] == root.id)
+        or (name == "message_deleted" and kwargs["message_id"] == root.id)
+    ]
+    assert about_root[-1] == "message_deleted", about_root
