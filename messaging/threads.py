@@ -137,6 +137,13 @@ def after_send(*, message: MessageDocument) -> None:
             return  # the root was purged
         search_services.messages_indexed([root])  # `is:thread` from its first reply on
         _follows_on_reply(root=root, reply=message)
+        if root.is_deleted and root.reply_count == 1:
+            # Deleted without replies (announced with message.deleted) while this reply
+            # was on its way: it is back in history as a tombstone, so say so first.
+            try:
+                broadcast.message_updated(message=message_to_api(root))
+            except Exception:
+                logger.exception("message_updated broadcast failed for %s", root.id)
         _announce(events.THREAD_UPDATED, _thread_event(root))
 
 

@@ -436,3 +436,32 @@ def test_a_tombstone_whose_last_reply_goes_during_its_delete_is_announced_gone_l
         or (name == "message_deleted" and kwargs["message_id"] == root.id)
     ]
     assert about_root[-1] == "message_deleted", about_root
+
+
+def test_a_root_deleted_before_its_first_reply_is_counted_is_announced_back_as_a_tombstone(
+    where, alice, bob, monkeypatch
+):
+    """The root had no reply when it was deleted (announced with message.deleted), then a
+    reply already on its way is counted: the root is back in history as a tombstone, so
+    sockets must hear it (message.updated with the tombstone) before thread.updated names it."""
+    from messaging import threads
+
+    root = _send(where, alice, "root")
+    original = threads.after_send
+
+    def root_deleted_first(*, message):
+        services.message_delete(user=alice, message_id=root.id, **where.kwargs)
+        original(message=message)
+
+    monkeypatch.setattr(threads, "after_send", root_deleted_first)
+    with capture_broadcasts() as captured:
+        _send(where, bob, "on its way", thread_id=root.id)
+    assert _root(where, root.id).reply_count == 1  # a tombstone in history
+    about_root = [
+        (name, kwargs["message"].get("deleted") if name == "message_updated" else None)
+        for name, kwargs in captured.calls
+        if (name == "message_updated" and kwargs["message"]["id"] == root.id)
+        or (name == "message_deleted" and kwargs["message_id"] == root.id)
+        or (name == "conversation_event" and kwargs["fields"].get("root_id") == root.id)
+    ]
+    assert about_root == [("message_deleted", None), ("message_updated", True), ("conversation_event", None)]
