@@ -2,7 +2,8 @@
 
 `<@USER_ID>` and `@username` mention a member of the conversation's workspace;
 `<!channel>`, `<!here>`, `@channel` and `@here` mention everyone in the conversation.
-Text inside code (a backtick span, `like @this`, or a fenced block) mentions nobody.
+Text inside code (a backtick span, `like @this`, or a fenced block) or a link
+(https://medium.com/@bob) mentions nobody.
 Names that are not active members of the workspace stay plain text: resolving them
 never tells the sender whether such a user exists elsewhere (the result only ever
 holds ids of the conversation's workspace).
@@ -20,6 +21,9 @@ from accounts.models import User
 # engine try every length at every position (4,000 characters of "````…a": ~0.5 s of CPU
 # per send or edit); with at most 16 the work stays linear in practice.
 _CODE = re.compile(r"(`{1,16})(?s:.+?)\1")
+# A link: its `@` is part of an address (https://medium.com/@bob, https://x.com/@here),
+# not a mention, as in code. Up to whitespace or an angle bracket (Slack's `<url|label>`).
+_URL = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.\-]*://|www\.)[^\s<>]+")
 _USER_ID = re.compile(r"<@([0-9a-fA-F-]{32,36})>")
 # `@Channel`, `@HERE`: in any case, as `@Alice` mentions alice (a phone capitalises the
 # first word of a sentence); Slack's `<!channel>` tokens are written by clients, lower-case.
@@ -44,8 +48,8 @@ class Parsed:
 
 
 def mentions_parse(content: str) -> Parsed:
-    """The candidate mentions of `content`, outside code (pure; no store)."""
-    text = _CODE.sub(" ", content)
+    """The candidate mentions of `content`, outside code and links (pure; no store)."""
+    text = _URL.sub(" ", _CODE.sub(" ", content))
     ids: list[str] = []
     for match in _USER_ID.finditer(text):
         try:

@@ -89,3 +89,19 @@ def test_get_mentions_newest_first_in_conversations_i_am_in_now(alice, bob, make
     # A deleted message leaves the list.
     services.message_delete(user=alice, message_id=third.id, channel_id=general.pk)
     assert third.id not in [m["id"] for m in client.get("/api/v1/mentions").json()["results"]]
+
+
+def test_an_at_sign_inside_a_link_mentions_nobody():
+    """Pasting https://medium.com/@bob/post (or a link whose path has /@here) must not
+    ping bob (or the whole conversation): that `@` is part of an address."""
+    for text in (
+        "read https://medium.com/@bob/a-post",
+        "see http://example.com/@here",
+        "www.youtube.com/@channel",
+        "<https://mastodon.social/@bob|bob's page>",
+        "https://x.com/path?u=@bob",
+    ):
+        parsed = mentions_parse(text)
+        assert (parsed.usernames, parsed.channel) == ((), False), text
+    parsed = mentions_parse("https://medium.com/@bob/post @carol, @here")
+    assert (parsed.usernames, parsed.channel) == (("carol",), True)
