@@ -252,23 +252,28 @@ def thread_follow_set(
     conversation = selectors.conversation_get_for_member(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
     )
-    root = thread_root_get(conversation=conversation, root_id=root_id, include_tombstone=True, in_path=True)
-    ThreadFollow.objects.bulk_create(
-        [
-            ThreadFollow(
-                user_id=user.pk,
-                workspace_id=conversation.workspace_id,
-                kind=conversation.kind.value,
-                conversation_id=UUID(conversation.id),
-                root_id=root.id,
-                following=following,
-                last_reply_at=root.last_reply_at,
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["user", "root_id"],
-        update_fields=["following"],
-    )
+    with transaction.atomic():
+        # Under the lock a reply's counting takes (`after_send`): a new row takes the
+        # thread's newest reply time as it is, not one a reply counted meanwhile made
+        # stale (GET /threads lists rows with a reply time).
+        _lock_if_stored(conversation)
+        root = thread_root_get(conversation=conversation, root_id=root_id, include_tombstone=True, in_path=True)
+        ThreadFollow.objects.bulk_create(
+            [
+                ThreadFollow(
+                    user_id=user.pk,
+                    workspace_id=conversation.workspace_id,
+                    kind=conversation.kind.value,
+                    conversation_id=UUID(conversation.id),
+                    root_id=root.id,
+                    following=following,
+                    last_reply_at=root.last_reply_at,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["user", "root_id"],
+            update_fields=["following"],
+        )
     return root
 
 

@@ -366,10 +366,11 @@ def test_a_bad_thread_id_is_refused_by_rest_as_by_message_send(where, alice, cli
     assert refused.value.code == "invalid_thread"
 
 
-def _late(monkeypatch, module, name, action):
-    """Run `action` in another thread when `module.name` is called, and let the call go on
-    once that thread is done or has waited 2 s (blocked on the conversation's lock): a
-    concurrent write landing in the window between a delete's write and what runs then."""
+def _late(monkeypatch, module, name, action, *, after=False):
+    """Run `action` in another thread when `module.name` is called (`after`: once it
+    returned), and let the caller go on once that thread is done or has waited 2 s
+    (blocked on the conversation's lock): a concurrent write landing in the window
+    between a delete's write and what runs then."""
     import concurrent.futures
 
     from tests.messaging.support import in_thread
@@ -379,10 +380,11 @@ def _late(monkeypatch, module, name, action):
     started = []
 
     def wrapped(*args, **kwargs):
+        result = original(*args, **kwargs) if after else None
         if not started:
             started.append(in_thread(pool, action))
             concurrent.futures.wait(started, timeout=2)
-        return original(*args, **kwargs)
+        return result if after else original(*args, **kwargs)
 
     monkeypatch.setattr(module, name, wrapped)
     return lambda: [future.result(timeout=30) for future in started]
@@ -465,3 +467,19 @@ def test_a_root_deleted_before_its_first_reply_is_counted_is_announced_back_as_a
         or (name == "conversation_event" and kwargs["fields"].get("root_id") == root.id)
     ]
     assert about_root == [("message_deleted", None), ("message_updated", True), ("conversation_event", None)]
+
+
+def test_a_follow_made_while_the_first_reply_lands_lists_the_thread(where, alice, bob, client_for, monkeypatch):
+    """Bob follows alice's root (no replies yet) while her first reply is being counted:
+    his follow row must carry the thread's newest reply time, else GET /threads leaves
+    the thread out (it lists threads with a reply) until someone replies again."""
+    from messaging import threads
+
+    root = _send(where, alice, "root")
+    finish = _late(
+        monkeypatch, threads, "thread_root_get", lambda: _send(where, alice, "r1", thread_id=root.id), after=True
+    )
+    assert client_for(bob).put(f"{where.url}/{root.id}/follow").status_code == 200
+    finish()
+    listed = client_for(bob).get("/api/v1/threads").json()["results"]
+    assert [t["root"]["id"] for t in listed] == [root.id]
