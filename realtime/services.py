@@ -278,8 +278,11 @@ def socket_message_write(*, user, workspace, frame_type: str, fields: dict) -> d
             **scope,
         )
     elif frame_type == events.MESSAGE_EDIT:
+        # The body first, as PATCH's serializer checks it before the service looks for
+        # the message (a bad content is 400 whatever the message).
+        content = validation.clean_content(fields["content"])
         message = messaging_services.message_edit(
-            user=user, workspace=workspace, message_id=fields["message_id"], content=fields["content"], **scope
+            user=user, workspace=workspace, message_id=fields["message_id"], content=content, **scope
         )
     else:
         messaging_services.message_delete(user=user, workspace=workspace, message_id=fields["message_id"], **scope)

@@ -167,3 +167,32 @@ async def test_a_delete_ack_names_the_message_as_message_deleted_does(ws, user_w
     ack = await frames_of_type(socket, "ack", 1)
     deleted = await frames_of_type(socket, "message.deleted", 1)
     assert ack[0]["message_id"] == deleted[0]["id"] == message.id
+
+
+@pytest.mark.parametrize("content", ["", "   ", 5, None, "x" * 4001])
+async def test_an_edit_frame_refuses_bad_content_as_patch_does_before_looking_for_the_message(
+    ws, user_with_token, content
+):
+    """PATCH …/messages/{id} checks its body first (400 naming `content`), then the
+    message: message.edit answers the same error for the same request, here an unknown
+    message with bad content (it answered 404)."""
+    from rest_framework.test import APIClient
+
+    alice, alice_token = await user_with_token()
+    channel_id = await make_channel(alice)
+    unknown = "0" * 24
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {alice_token}")
+    rest = await in_thread(
+        client.patch, f"/api/v1/channels/{channel_id}/messages/{unknown}", {"content": content}, format="json"
+    )
+    assert rest.status_code == 400
+    socket = await ws(alice_token)
+    await socket.send_json_to(
+        {"type": "message.edit", "channel_id": channel_id, "message_id": unknown, "content": content}
+    )
+    error = await frames_of_type(socket, "error", 1)
+    assert (error[0]["error"]["code"], set(error[0]["error"]["fields"])) == (
+        rest.json()["error"]["code"],
+        set(rest.json()["error"]["fields"]),
+    )
