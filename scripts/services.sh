@@ -29,7 +29,7 @@ FERRETDB_HANDLER="${FERRETDB_HANDLER:-postgresql}"  # or sqlite
 # heap, it collected after every few pages it decoded: a fifth to a quarter of its CPU,
 # and more for heavier documents (reactions, replies). 800 lets the heap grow to 9x the
 # live one between collections; GOMEMLIMIT caps that growth (docs/performance.md,
-# "Issue 17, session 13").
+# "Session 13: the embedded store's own costs").
 FERRETDB_GOGC="${FERRETDB_GOGC:-800}"
 FERRETDB_GOMEMLIMIT="${FERRETDB_GOMEMLIMIT:-1GiB}"
 # S3: versitygw (a real S3 gateway over a POSIX directory, Apache-2.0), built from the
