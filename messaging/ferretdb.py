@@ -115,17 +115,10 @@ def _without_pending_list(conn, database: str, table: str, name: str) -> bool:
     conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(ALTER_LOCK_TIMEOUT)))
     try:
         conn.execute(sql.SQL("ALTER INDEX {} SET (fastupdate = off)").format(index))
-    except psycopg.errors.LockNotAvailable:
+    except psycopg.DatabaseError as exc:  # busy (LockNotAvailable), not the table's owner, read-only...
         logger.warning(
-            "GIN index %s.%s: busy, its pending list (and those of %s's other indexes) stays on until the next run",
-            database,
-            name,
-            table,
-        )
-        return False
-    except psycopg.DatabaseError as exc:  # not the table's owner, a read-only server, dropped meanwhile...
-        logger.warning(
-            "GIN index %s.%s: its pending list (and those of %s's other indexes) stays on: %s: %.200s",
+            "GIN index %s.%s: its pending list (and those of %s's other indexes) stays on until the next run: "
+            "%s: %.200s",
             database,
             name,
             table,
