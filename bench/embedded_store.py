@@ -145,7 +145,9 @@ def main() -> None:
         cells = {
             "plain newest page": {name: page(repo, plain) for name, repo in repos.items()},
             "rich newest page": {name: page(repo, rich) for name, repo in repos.items()},
-            "thread replies page": {name: page(repo, rich, thread_id=root) for name, repo in repos.items()},
+            "thread replies page": {
+                name: history.thread_page(repo, rich.id, args.messages, root) for name, repo in repos.items()
+            },
         }
         for read, by_config in cells.items():  # both servers must answer alike, and fully
             answers = [[message.id for message in fn()] for fn in by_config.values()]

@@ -72,11 +72,13 @@ from common import emit_row, login_token, start_web_server, stop_processes, wait
 
 django.setup()
 
+from bson import Int64, ObjectId  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from channels_app.models import Channel, ChannelMember  # noqa: E402
+from messaging import repositories_ext as ext  # noqa: E402
 from messaging.cursors import encode_cursor  # noqa: E402
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType  # noqa: E402
 from messaging.models import MessageSequence  # noqa: E402
@@ -134,10 +136,17 @@ def seed_rich(repo: ChannelMessageRepository, conversation: Conversation, sender
     start = datetime(2020, 1, 1, tzinfo=UTC)
     users = [str(uuid.uuid4()) for _ in range(5)]
     roots = [repo.new_id() for _ in range(10)]
+    places = dict.fromkeys(roots, 0)  # each root's replies so far: their threadSeq (session 14)
     for first in range(1, count + 1, BATCH):
         docs = []
         for seq in range(first, min(first + BATCH, count + 1)):
             message_id = roots[seq - 1] if seq <= len(roots) else repo.new_id()
+            # Every other message is a reply; half of them in the measured thread (roots[1]).
+            thread_id = (
+                (roots[1] if seq % 4 == 1 else roots[seq % len(roots)]) if seq > len(roots) and seq % 2 else None
+            )
+            if thread_id is not None:
+                places[thread_id] += 1
             doc = repo.to_mongo(
                 MessageDocument(
                     id=message_id,
@@ -150,10 +159,8 @@ def seed_rich(repo: ChannelMessageRepository, conversation: Conversation, sender
                     edited_at=None,
                     client_msg_id=None,
                     dedupe_key=f"s:{message_id}",
-                    # Every other message is a reply; half of them in the measured thread (roots[1]).
-                    thread_id=(roots[1] if seq % 4 == 1 else roots[seq % len(roots)])
-                    if seq > len(roots) and seq % 2
-                    else None,
+                    thread_id=thread_id,
+                    thread_seq=places[thread_id] if thread_id is not None else None,
                     mentions=(users[0],) if seq % 3 == 0 else (),
                 )
             )
@@ -165,6 +172,8 @@ def seed_rich(repo: ChannelMessageRepository, conversation: Conversation, sender
                 doc["reactionEmoji"] = ["👍", "🎉", "❤️"]
             docs.append(doc)
         repo.collection.insert_many(docs)
+    for root_id, last in places.items():
+        repo.collection.update_one({"_id": ObjectId(root_id)}, {"$set": {"lastThreadSeq": Int64(last)}})
     return roots[1]
 
 
@@ -268,6 +277,20 @@ def window_page(repo, conversation_id: str, top: int, **cursor_and_view):
 
     def run() -> int:
         return len(repo.window_page(conversation_id=conversation_id, top=top, limit=PAGE + 1, **cursor_and_view)[:PAGE])
+
+    return run
+
+
+def thread_page(repo, conversation_id: str, top: int, root_id: str):
+    """The store reads of a thread page as the API runs them (session 14): the root's
+    `lastThreadSeq`, then the thread's own blocks (`thread_page`)."""
+
+    def run() -> int:
+        root = ext.get_visible(repo, conversation_id=conversation_id, message_id=root_id)
+        page = repo.thread_page(
+            conversation_id=conversation_id, thread_id=root_id, thread_top=root.last_thread_seq, top=top, limit=PAGE + 1
+        )
+        return len(page[:PAGE])
 
     return run
 
@@ -487,7 +510,7 @@ def main() -> None:
                 "raw rich newest": window_page(repo, rich.id, rich_top),
                 "raw channel view": window_page(repo, rich.id, rich_top, roots_only=True),
                 "raw channel view, old $or filter": old_channel_view(repo, rich.id, rich_top),
-                "raw thread replies": window_page(repo, rich.id, rich_top, thread_id=root_id),
+                "raw thread replies": thread_page(repo, rich.id, rich_top, root_id),
                 "raw thread replies, old keyset read": lambda: len(
                     repo.newest_page(conversation_id=rich.id, limit=PAGE + 1, thread_id=root_id)[:PAGE]
                 ),

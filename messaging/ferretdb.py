@@ -11,8 +11,9 @@ collection drops them with its table), for the equalities the message code relie
     seqBlock    one block of a history window (MessageRepository.window_page)
     _id         every message read or write by id (edit, delete, reactions, pins...)
     dedupeKey   the send retry's lookup (find_by_dedupe_key)
-    threadId    a thread's replies (a thread too sparse for windows)
-    threadBlock a block of a thread's replies (issue 17, session 4: the thread page)
+    threadId    a thread's replies (a thread stored before its replies were numbered)
+    threadBlock a block of a thread's replies, by their place in the thread (issue 17;
+                session 14: MessageRepository.thread_page)
 
 They are made WITHOUT GIN's pending list (`fastupdate = off`; session 13). With it,
 PostgreSQL's default, new entries wait in an unsorted list that EVERY scan of the index

@@ -11,11 +11,11 @@ whole-document write (docs/reliability.md), which only the lock makes safe there
 
 from datetime import UTC, datetime
 
-from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from bson import Int64, ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 
 from messaging.documents import MessageDocument
-from messaging.repositories import MessageRepository, _mongo_errors, reaction_key, reaction_pair
+from messaging.repositories import MessageRepository, _mongo_errors, reaction_key, reaction_pair, thread_block
 
 REPLY_USERS_MAX = 5
 # How many of a thread's newest replies are read to find its 5 most recent repliers.
@@ -34,6 +34,81 @@ def _message(repo: MessageRepository, conversation_id: str, message_id: str, **e
 
 
 # --- Threads --------------------------------------------------------------------
+
+
+def thread_seqs_reserve(repo: MessageRepository, *, conversation_id: str, root_id: str, count: int) -> int | None:
+    """`count` consecutive places (`threadSeq`) in the thread of `root_id` for new
+    replies about to be stored, under the conversation's lock (the send's batch holds
+    it, so the places follow the replies' seq order); returns the first. ONE update:
+    the root's `lastThreadSeq` raised by `count` (`$inc`; never given back: a failed
+    send leaves a gap, which `thread_page` reads past). None if the root is gone: the
+    replies are then stored without a place, and the thread is read by keyset.
+
+    A root without `lastThreadSeq` (a thread stored before session 14) gets its stored
+    replies numbered first (`thread_number_replies`), so that a thread's replies are
+    all numbered, in seq order, or none is."""
+    query = _message(repo, conversation_id, root_id, lastThreadSeq={"$exists": True})
+    for _ in range(2):
+        with _mongo_errors():
+            raw = repo.collection.find_one_and_update(
+                query,
+                {"$inc": {"lastThreadSeq": Int64(count)}},
+                return_document=ReturnDocument.AFTER,  # no projection: FerretDB 1.24 refuses one here
+            )
+        if raw is not None:
+            return int(raw["lastThreadSeq"]) - count + 1
+        if thread_number_replies(repo, conversation_id=conversation_id, root_id=root_id) is None:
+            return None
+    return None
+
+
+def thread_number_replies(repo: MessageRepository, *, conversation_id: str, root_id: str) -> int | None:
+    """Give the stored replies of a root without `lastThreadSeq` their `threadSeq`
+    (1..n in seq order, deleted ones included) and `threadBlock`, then the root
+    `lastThreadSeq` = n; returns n (the root's value if it has one already), or None
+    if the root is gone. Under the conversation's lock (its callers: the first reply
+    sent to the thread since the upgrade, and `manage.py backfill_seq_blocks`).
+    Idempotent: the numbering is a function of the replies' seqs, so a run cut short
+    is redone whole, and the root is marked last."""
+    with _mongo_errors():
+        root = repo.collection.find_one(_message(repo, conversation_id, root_id), projection={"lastThreadSeq": 1})
+        if root is None:
+            return None
+        if root.get("lastThreadSeq") is not None:
+            return int(root["lastThreadSeq"])
+        replies = sorted(
+            repo.collection.find(
+                {repo.conversation_field: conversation_id, "threadId": root_id},
+                projection={"seq": 1, "threadSeq": 1},
+            ),
+            key=lambda raw: int(raw["seq"]),
+        )
+        updates = [
+            UpdateOne(
+                {"_id": raw["_id"]},
+                {"$set": {"threadSeq": Int64(place), "threadBlock": thread_block(root_id, place)}},
+            )
+            for place, raw in enumerate(replies, start=1)
+            if raw.get("threadSeq") != place
+        ]
+        # Small bulks: FerretDB 1.24 holds a pooled connection per statement of a bulk.
+        for start in range(0, len(updates), 16):
+            repo.collection.bulk_write(updates[start : start + 16], ordered=True)
+        repo.collection.update_one(
+            _message(repo, conversation_id, root_id, lastThreadSeq={"$exists": False}),
+            {"$set": {"lastThreadSeq": Int64(len(replies))}},
+        )
+    return len(replies)
+
+
+def threads_unnumbered(repo: MessageRepository) -> list[tuple[str, str]]:
+    """(conversation id, root id) of every thread with a reply stored without
+    `threadSeq` (before session 14): `manage.py backfill_seq_blocks` numbers them."""
+    with _mongo_errors():
+        cursor = repo.collection.find(
+            {"threadId": {"$ne": None}, "threadSeq": None}, projection={repo.conversation_field: 1, "threadId": 1}
+        )
+        return sorted({(raw[repo.conversation_field], raw["threadId"]) for raw in cursor})
 
 
 def thread_recent_repliers(

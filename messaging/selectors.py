@@ -24,9 +24,10 @@ from channels_app.selectors import (
     channel_ids_existing,
 )
 from dms.selectors import dm_get_for_participant, dm_ids_existing
+from messaging import repositories_ext as ext
 from messaging import validation
 from messaging.cursors import decode_cursor, decode_moderation_cursor, encode_cursor, encode_moderation_cursor
-from messaging.documents import Conversation, ConversationKind, MessageDocument
+from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
 from messaging.models import MessageSequence
 from messaging.repositories import repository_for
 from slackclone import errors
@@ -128,28 +129,17 @@ def message_history(
     # Fetch one more than asked: its presence is `has_more`. Read in bounded seq windows
     # below the conversation's counter (issue 13, MessageRepository.window_page).
     top = conversation_last_seq(conversation=conversation)
+    cursor: dict[str, int] = {}
     if after is not None:
-        boundary = decode_cursor(after, conversation=conversation, field="after")
-        found = repo.window_page(conversation_id=conversation.id, top=top, after=boundary, limit=limit + 1, **view)
-        results = found[:limit]
+        cursor["after"] = decode_cursor(after, conversation=conversation, field="after")
+    elif before is not None:
+        cursor["before"] = decode_cursor(before, conversation=conversation, field="before")
+    boundary = next(iter(cursor.values()), 0)
+    if "thread_id" in view:
+        found = _thread_replies(repo, conversation, view["thread_id"], top=top, limit=limit + 1, **cursor)
     else:
-        boundary = 0
-        if before is not None:
-            boundary = decode_cursor(before, conversation=conversation, field="before")
-        found = repo.window_page(
-            conversation_id=conversation.id,
-            top=top,
-            before=boundary if before is not None else None,
-            limit=limit + 1,
-            **view,
-        )
-        results = found[:limit][::-1]  # fetched newest first
-    if "thread_id" in view and not found:
-        # Replies found prove their root (only a root of this conversation gets replies,
-        # and one with live replies is live or a tombstone); an empty page must check it.
-        from messaging.threads import thread_root_get
-
-        thread_root_get(conversation=conversation, root_id=view["thread_id"], include_tombstone=True, in_path=True)
+        found = repo.window_page(conversation_id=conversation.id, top=top, limit=limit + 1, **cursor, **view)
+    results = found[:limit] if after is not None else found[:limit][::-1]  # newest first unless `after`
 
     if results:
         before_cursor = encode_cursor(conversation, results[0].seq)
@@ -159,6 +149,22 @@ def message_history(
     return HistoryPage(
         results=results, has_more=len(found) > limit, before_cursor=before_cursor, after_cursor=after_cursor
     )
+
+
+def _thread_replies(repo, conversation: Conversation, root_id: str, **page) -> list:
+    """A page of a thread's replies (`MessageRepository.thread_page`, `page`: top, limit
+    and the cursor), read in the thread's own blocks below its root's `lastThreadSeq`
+    (session 14). The root is read first for that (one `_id` read); replies found prove
+    their root (only a root of this conversation gets replies, and one with live replies
+    is live or a tombstone), so only an empty page checks it: 404 unless it names a
+    root, live or a tombstone."""
+    root = ext.get_visible(repo, conversation_id=conversation.id, message_id=root_id)
+    is_root = root is not None and root.type is MessageType.TEXT and root.thread_id is None
+    thread_top = root.last_thread_seq if is_root else None
+    found = repo.thread_page(conversation_id=conversation.id, thread_id=root_id, thread_top=thread_top, **page)
+    if not found and not is_root:
+        raise errors.NotFound("Thread not found.")
+    return found
 
 
 def conversation_last_seq(*, conversation: Conversation) -> int:
@@ -172,8 +178,7 @@ def conversation_last_seq(*, conversation: Conversation) -> int:
 def _history_view(conversation: Conversation, *, thread_roots_only: object, thread_root_id: object) -> dict:
     """The repository's history view (issue 17) from the raw query values."""
     if thread_root_id is not None:
-        # The root itself is checked by message_history only when the page is empty: on
-        # FerretDB every read is a collection scan, and this one doubled the thread view's cost.
+        # The root itself is checked by _thread_replies.
         if not isinstance(thread_root_id, str):
             raise errors.NotFound("Thread not found.")
         try:

@@ -25,10 +25,16 @@ by `conversationId`. Documents keep the data model's camelCase names:
                at the insert (neither field ever changes after it), so the channel view
                is a top-level equality FerretDB pushes down; `backfill_seq_blocks` sets it
                on documents stored before it (docs/threads-reactions.md, session 4)
-    threadBlock  on a reply only: "<threadId>:<seq // SEQ_BLOCK>", the seq block of its
+    threadSeq  on a reply: its place in its thread, 1, 2, ... in seq order (gaps where a
+               send failed), given under the conversation's lock from its root's
+               lastThreadSeq (repositories_ext.thread_seqs_reserve; session 14)
+    threadBlock  on a reply: "<threadId>/<threadSeq // SEQ_BLOCK>", the block of its
                thread it is in: a thread page's block read is ONE equality FerretDB's
-               PostgreSQL handler answers from its GIN index (set at the insert, and by
-               `backfill_seq_blocks` on replies stored before it)
+               PostgreSQL handler answers from its GIN index (`thread_page`). Replies
+               stored before session 14 carry an older "<threadId>:<seq // SEQ_BLOCK>",
+               no longer read; `backfill_seq_blocks` (or the thread's next reply)
+               numbers them
+    lastThreadSeq  on a root: the last threadSeq given (absent: no reply numbered)
     replyCount, replyUsers, lastReplyAt   on a root: its visible replies (absent: none)
     reactions  ["<emoji> <userId>"], one string per reaction, in order of reacting
                (`reaction_key`; session 5: documents stored before hold `{e, u}` pairs,

@@ -60,9 +60,12 @@ def seq_block(conversation_id: str, seq: int) -> str:
     return f"{conversation_id}:{seq // SEQ_BLOCK}"
 
 
-def thread_block(thread_id: str, seq: int) -> str:
-    """The `threadBlock` of a reply with this seq: its root and its seq block."""
-    return f"{thread_id}:{seq // SEQ_BLOCK}"
+def thread_block(thread_id: str, thread_seq: int) -> str:
+    """The `threadBlock` of a reply with this `threadSeq`: its root and the block of
+    SEQ_BLOCK consecutive places in the thread it is in. "/", not the ":" of the blocks
+    stored before session 14 (numbered by the conversation's seq): a key of that form
+    never matches a read of this one."""
+    return f"{thread_id}/{thread_seq // SEQ_BLOCK}"
 
 
 def in_channel(thread_id: str | None, also_in_channel: bool) -> bool:

@@ -14,7 +14,15 @@ from pymongo.errors import (
 
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, Reaction
 from messaging.mongo import get_db
-from messaging.repositories.base import DuplicateMessage, _mongo_errors, in_channel, seq_block, thread_block, utc
+from messaging.repositories.base import (
+    SEQ_BLOCK,
+    DuplicateMessage,
+    _mongo_errors,
+    in_channel,
+    seq_block,
+    thread_block,
+    utc,
+)
 from messaging.repositories.history import HistoryReads
 from messaging.repositories.operations import Operations
 
@@ -56,9 +64,26 @@ class MessageRepository(HistoryReads, Operations):
             "threadId": message.thread_id,
             "alsoInChannel": message.also_in_channel,
             "inChannel": in_channel(message.thread_id, message.also_in_channel),
-            **({"threadBlock": thread_block(message.thread_id, message.seq)} if message.thread_id else {}),
+            **(
+                {
+                    "threadSeq": Int64(message.thread_seq),
+                    "threadBlock": thread_block(message.thread_id, message.thread_seq),
+                }
+                if message.thread_id and message.thread_seq is not None
+                else {}
+            ),
             "mentions": list(message.mentions),
             "mentionsChannel": message.mentions_channel,
+        }
+
+    @staticmethod
+    def _thread_place(message: MessageDocument) -> dict:
+        """A numbered reply's `threadSeq` and `threadBlock` (see thread_page)."""
+        if message.thread_id is None or message.thread_seq is None:
+            return {}
+        return {
+            "threadSeq": Int64(message.thread_seq),
+            "threadBlock": thread_block(message.thread_id, message.thread_seq),
         }
 
     def from_mongo(self, raw: dict) -> MessageDocument:
@@ -79,6 +104,8 @@ class MessageRepository(HistoryReads, Operations):
             thread_id=raw.get("threadId"),
             also_in_channel=bool(raw.get("alsoInChannel", False)),
             thread_counted=bool(raw.get("threadCounted", False)),
+            thread_seq=int(raw["threadSeq"]) if raw.get("threadSeq") is not None else None,
+            last_thread_seq=int(raw["lastThreadSeq"]) if raw.get("lastThreadSeq") is not None else None,
             reply_count=int(raw.get("replyCount") or 0),
             reply_users=tuple(raw.get("replyUsers") or ()),
             last_reply_at=utc(raw.get("lastReplyAt")),
@@ -128,22 +155,37 @@ class MessageRepository(HistoryReads, Operations):
         """The (conversation, threadId, seq) index, as a hint (a thread's replies)."""
         return [(self.conversation_field, ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING)]
 
+    @property
+    def thread_seq_index(self) -> list[tuple[str, int]]:
+        """The (conversation, threadId, threadSeq) index, as a hint (a thread's block)."""
+        return [(self.conversation_field, ASCENDING), ("threadId", ASCENDING), ("threadSeq", ASCENDING)]
+
     def _block_query(self, conversation_id: str, block: int, low: int, high: int, **view) -> dict:
         """The visible messages of one seq block of a conversation with low <= seq <= high
         (both inside the block): equalities on the conversation and on `seqBlock` plus
-        the seq range (the channel view: and `inChannel: true`); a thread's replies: on
-        the conversation and the thread's `threadBlock` instead (see `window_page`)."""
+        the seq range (the channel view: and `inChannel: true`)."""
         seqs = {"$gte": Int64(low), "$lte": Int64(high)}
-        thread_id = view.get("thread_id")
-        if thread_id is not None:
-            # One pushed-down equality that names the thread's block (threadBlock); the
-            # root inside `$and`, which FerretDB does not push down (PostgreSQL would then
-            # pick the GIN index on threadId and read every reply of the thread), while
-            # MongoDB's planner uses it for the (conversation, threadId, seq) bounds.
-            return self._live(
-                conversation_id, threadBlock=f"{thread_id}:{block}", seq=seqs, **{"$and": [{"threadId": thread_id}]}
-            )
         return self._visible(conversation_id, seqBlock=f"{conversation_id}:{block}", seq=seqs, **view)
+
+    def _thread_block_query(self, conversation_id: str, thread_id: str, block: int, seqs: dict) -> dict:
+        """The live replies of one block of a thread (`threadSeq` in
+        [block * SEQ_BLOCK, block * SEQ_BLOCK + SEQ_BLOCK - 1]) whose seq matches `seqs`
+        (a range: the page's cursor, the end of the conversation).
+
+        ONE top-level equality names the block, `threadBlock`, which FerretDB's PostgreSQL
+        handler pushes down and answers from its GIN index: it decodes that block's
+        replies and no other message. The root and the block's `threadSeq` range go
+        inside `$and`, which FerretDB does not push down (with `threadId` top-level,
+        PostgreSQL would pick the GIN index on threadId and read every reply of the
+        thread), while MongoDB's planner flattens it into the bounds of the hinted
+        (conversation, threadId, threadSeq) index: at most a block of index entries."""
+        places = {"$gte": Int64(block * SEQ_BLOCK), "$lte": Int64(block * SEQ_BLOCK + SEQ_BLOCK - 1)}
+        return self._live(
+            conversation_id,
+            threadBlock=thread_block(thread_id, block * SEQ_BLOCK),
+            seq=seqs,
+            **{"$and": [{"threadId": thread_id, "threadSeq": places}]},
+        )
 
     # writes ---------------------------------------------------------------------
 

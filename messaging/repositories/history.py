@@ -1,28 +1,13 @@
 """History reads of one conversation (issue 13): newest page, keyset pages and the
 bounded seq windows a page is read in, plus their `explain()` for the index tests."""
 
-import math
 from datetime import datetime
 
 from bson import Int64
 from pymongo import ASCENDING, DESCENDING
 
 from messaging.documents import MessageDocument
-from messaging.repositories.base import SEQ_BLOCK, WINDOW_MAX_BLOCKS, _mongo_errors, utc
-
-
-def _windows_too_sparse(*, reads: int, covered: int, found: int, limit: int) -> bool:
-    """Whether a thread page should leave its windows for the keyset read: once at
-    least a block's worth of seqs was read (`covered`), the page would need more than
-    WINDOW_MAX_BLOCKS block reads at the density seen so far (none found: infinitely
-    many). A thread with few replies, or none recent, then costs one or two block
-    reads more than the keyset read alone; a busy one stays in windows."""
-    if covered < SEQ_BLOCK:
-        return False
-    if found == 0:
-        return True
-    needed = math.ceil((limit - found) * covered / found / SEQ_BLOCK)
-    return reads + needed > WINDOW_MAX_BLOCKS
+from messaging.repositories.base import SEQ_BLOCK, WINDOW_MAX_BLOCKS, _mongo_errors, seq_block, utc
 
 
 class HistoryReads:
@@ -73,33 +58,19 @@ class HistoryReads:
         would have shown, never a later message without an earlier one, although the
         blocks are read by several queries.
 
-        The views (issue 17, session 4): the channel view (`roots_only`) adds the
-        equality `inChannel: true`, pushed down with the others, so the store decodes
-        only the block's messages shown in the channel, not the hidden replies. A
-        thread's replies (`thread_id`) are read in the same seq blocks, named by the
-        replies' `threadBlock` (root + block; FerretDB's PostgreSQL handler answers it
-        from its GIN index) and hinted to the (conversation, threadId, seq) index, so
-        only that thread's replies of the block are decoded. A thread too sparse for windows
-        (`_windows_too_sparse`: the blocks read so far say the page would need more
-        than WINDOW_MAX_BLOCKS of them) is finished by the keyset read at once, which
-        decodes only that thread's replies (the GIN index on `threadId`)."""
-        thread = view.get("thread_id") is not None
-        hint = self.thread_index if thread else self.seq_index
+        The channel view (issue 17, session 4: `roots_only`) adds the equality
+        `inChannel: true`, pushed down with the others, so the store decodes only the
+        block's messages shown in the channel, not the hidden replies. A thread's replies
+        are read by `thread_page`."""
         top = max(int(top), 0)
         found: list[MessageDocument] = []
-        reads = covered = 0
+        reads = 0
 
         def read(block: int, low: int, high: int, direction: int) -> list[MessageDocument]:
-            nonlocal reads, covered
+            nonlocal reads
             reads += 1
-            covered += high - low + 1
             query = self._block_query(conversation_id, block, low, high, **view)
-            return self._find(query, sort_direction=direction, limit=limit - len(found), hint=hint)
-
-        def windows_done() -> bool:
-            if reads == WINDOW_MAX_BLOCKS:
-                return True
-            return thread and _windows_too_sparse(reads=reads, covered=covered, found=len(found), limit=limit)
+            return self._find(query, sort_direction=direction, limit=limit - len(found), hint=self.seq_index)
 
         if after is not None:  # oldest first, from after + 1 up to the end
             end = self.stored_through(conversation_id=conversation_id, top=top)
@@ -107,7 +78,7 @@ class HistoryReads:
             while len(found) < limit and low <= end:
                 block = low // SEQ_BLOCK
                 high = min(end, (block + 1) * SEQ_BLOCK - 1)
-                if windows_done():
+                if reads == WINDOW_MAX_BLOCKS:
                     rest = self.page_after(
                         conversation_id=conversation_id, seq=low - 1, limit=limit - len(found), **view
                     )
@@ -124,7 +95,7 @@ class HistoryReads:
             high = ceiling if before is None else min(high, ceiling)
         while len(found) < limit and high >= 0:
             block = high // SEQ_BLOCK
-            if windows_done():
+            if reads == WINDOW_MAX_BLOCKS:
                 found += self.page_before(
                     conversation_id=conversation_id, seq=high + 1, limit=limit - len(found), **view
                 )
@@ -132,6 +103,103 @@ class HistoryReads:
             found += read(block, block * SEQ_BLOCK, high, DESCENDING)
             high = block * SEQ_BLOCK - 1
         return found
+
+    def thread_page(
+        self,
+        *,
+        conversation_id: str,
+        thread_id: str,
+        thread_top: int | None,
+        top: int,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[MessageDocument]:
+        """The live replies of the thread `thread_id` that `newest_page` /
+        `page_before(seq=before)` / `page_after(seq=after)` with `thread_id` would return
+        (same documents, same order), read in the thread's own blocks (session 14).
+
+        Every reply has a `threadSeq` (1, 2, ... in seq order, given under the
+        conversation's lock by `thread_seqs_reserve`; a failed send leaves a gap), and its
+        `threadBlock` names its root and threadSeq // SEQ_BLOCK. So a block holds up to
+        SEQ_BLOCK replies of this thread and no other message, however sparse the thread
+        is among the conversation's messages, and a page of 50 takes two or three block
+        reads (`_thread_block_query`: ONE equality FerretDB pushes down; MongoDB bounds it
+        by the hinted (conversation, threadId, threadSeq) index). `thread_top` is the
+        root's `lastThreadSeq`, read before this call.
+
+        Blocks are read from the cursor's (the block of the reply at the cursor's seq:
+        one point read; without one, the newest block, or with `after` the first)
+        towards the older (or newer) end, each filtered on the cursor and on the
+        conversation's end (`top` extended by `stored_through`, as `window_page`),
+        until `limit` are found. A reply numbered after `thread_top` was read is left
+        for the next page: it is newer than every reply of the blocks read, so a page
+        never shows a reply without the earlier ones. After WINDOW_MAX_BLOCKS reads (a
+        long run of deleted replies), one keyset read finishes the page.
+
+        `thread_top` None: no reply of this thread was numbered (every one was stored
+        before `threadSeq` existed, and none since), or the root is gone: the keyset
+        read of the thread alone (FerretDB: the GIN index on threadId, so it decodes
+        every reply of that thread and no other message)."""
+        top = max(int(top), 0)
+        if after is not None:
+            newest = self.stored_through(conversation_id=conversation_id, top=top)
+            seqs = {"$gt": Int64(after), "$lte": Int64(newest)}
+        else:
+            newest = top if before is None else before - 1
+            if newest >= top:
+                ceiling = self.stored_through(conversation_id=conversation_id, top=top)
+                newest = ceiling if before is None else min(newest, ceiling)
+            seqs = {"$lte": Int64(newest)}
+        found: list[MessageDocument] = []
+        if newest < 0:
+            return found
+        if thread_top is not None:
+            cursor = before if before is not None else after
+            place = self._thread_seq_at(conversation_id, thread_id, cursor) if cursor else None
+            last_block = thread_top // SEQ_BLOCK
+            if after is not None:
+                block, step, direction = (0 if place is None else place // SEQ_BLOCK), 1, ASCENDING
+            else:
+                block, step, direction = (last_block if place is None else place // SEQ_BLOCK), -1, DESCENDING
+            reads = 0
+            while len(found) < limit and block >= 0 and (step < 0 or block <= last_block):
+                if reads == WINDOW_MAX_BLOCKS:
+                    break
+                reads += 1
+                query = self._thread_block_query(conversation_id, thread_id, block, seqs)
+                found += self._find(
+                    query, sort_direction=direction, limit=limit - len(found), hint=self.thread_seq_index
+                )
+                block += step
+            else:
+                return found
+        # The keyset read of the thread finishes the page, past every reply found: the
+        # blocks not read hold only replies older (newer) than all of those.
+        view = {"thread_id": thread_id}
+        if after is not None:
+            bound = found[-1].seq if found else after
+            rest = self.page_after(conversation_id=conversation_id, seq=bound, limit=limit - len(found), **view)
+            return found + [m for m in rest if m.seq <= newest]
+        bound = found[-1].seq if found else newest + 1
+        return found + self.page_before(conversation_id=conversation_id, seq=bound, limit=limit - len(found), **view)
+
+    def _thread_seq_at(self, conversation_id: str, thread_id: str, seq: int) -> int | None:
+        """The `threadSeq` of the reply of `thread_id` whose seq is `seq`, if there is one
+        (a page's cursor names the first or last reply of the page before it): ONE point
+        read of an equality on seqBlock and seq, as `stored_through` makes."""
+        if seq <= 0:
+            return None
+        query = {
+            self.conversation_field: conversation_id,
+            "seqBlock": seq_block(conversation_id, seq),
+            "seq": Int64(seq),
+        }
+        with _mongo_errors():
+            raw = self.collection.find_one(query, projection={"threadId": 1, "threadSeq": 1})
+        if raw is None or raw.get("threadId") != thread_id or raw.get("threadSeq") is None:
+            return None
+        return int(raw["threadSeq"])
 
     def stored_through(self, *, conversation_id: str, top: int) -> int:
         """The last seq of the run of stored messages top + 1, top + 2, ... without a
@@ -189,16 +257,23 @@ class HistoryReads:
             )
 
     def explain_window(self, *, conversation_id: str, seq: int, limit: int, **view) -> dict:
-        """The server's explain output of one block read of `window_page` (index checks);
-        `view` as for `window_page` (the channel view, a thread)."""
-        block = seq // SEQ_BLOCK
-        hint = self.thread_index if view.get("thread_id") is not None else self.seq_index
+        """The server's explain output of one block read (index checks): of `window_page`
+        (`view`: the channel view), or with `thread_id` of `thread_page` (the thread's
+        first block, replies up to `seq`)."""
+        thread_id = view.get("thread_id")
+        if thread_id is not None:
+            query = self._thread_block_query(conversation_id, thread_id, 0, {"$lte": Int64(seq)})
+            hint = self.thread_seq_index
+        else:
+            block = seq // SEQ_BLOCK
+            query = self._block_query(conversation_id, block, block * SEQ_BLOCK, seq, **view)
+            hint = self.seq_index
         with _mongo_errors():
             return self.collection.database.command(
                 "explain",
                 {
                     "find": self.collection_name,
-                    "filter": self._block_query(conversation_id, block, block * SEQ_BLOCK, seq, **view),
+                    "filter": query,
                     "sort": {"seq": DESCENDING},
                     "limit": limit,
                     "hint": dict(hint),

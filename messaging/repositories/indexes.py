@@ -44,6 +44,9 @@ INDEXES: tuple[IndexSpec, ...] = (
     # multikey index on the mentions array), a conversation's pins newest pin first.
     IndexSpec("channel_messages", (("channelId", ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING))),
     IndexSpec("dm_messages", (("conversationId", ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING))),
+    # A block of a thread's replies (session 14: thread_page), by their place in the thread.
+    IndexSpec("channel_messages", (("channelId", ASCENDING), ("threadId", ASCENDING), ("threadSeq", ASCENDING))),
+    IndexSpec("dm_messages", (("conversationId", ASCENDING), ("threadId", ASCENDING), ("threadSeq", ASCENDING))),
     IndexSpec("channel_messages", (("mentions", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING))),
     IndexSpec("dm_messages", (("mentions", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING))),
     IndexSpec("channel_messages", (("channelId", ASCENDING), ("pinnedAt", DESCENDING))),

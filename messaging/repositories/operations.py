@@ -10,7 +10,7 @@ from bson import Int64, ObjectId
 from pymongo import ASCENDING, DESCENDING
 
 from messaging.documents import MessageDocument, MessageType
-from messaging.repositories.base import SEQ_BLOCK, _mongo_errors, in_channel, seq_block, thread_block
+from messaging.repositories.base import SEQ_BLOCK, _mongo_errors, in_channel, seq_block
 
 DELETE_BATCH_SIZE = 5000
 
@@ -314,8 +314,9 @@ class Operations:
             ).modified_count
 
     def backfill_seq_blocks(self, *, batch_size: int = 16) -> int:
-        """Set `seqBlock` (issue 13), `inChannel` and a reply's `threadBlock` (issue 17,
-        session 4) on every document stored before they existed; the number of documents
+        """Set `seqBlock` (issue 13) and `inChannel` (issue 17, session 4) on every
+        document stored before they existed (a reply's place in its thread: see
+        `threads_number_backfill`); the number of documents
         set. One query streams those documents (it reads the collection once), and each
         batch is one unordered bulk of `$set` by `_id`. Idempotent.
 
@@ -331,7 +332,6 @@ class Operations:
                     "$or": [
                         {"seqBlock": None},
                         {"inChannel": {"$exists": False}},
-                        {"threadId": {"$ne": None}, "threadBlock": None},
                     ]
                 },
                 projection={self.conversation_field: 1, "seq": 1, "threadId": 1, "alsoInChannel": 1},
@@ -343,8 +343,6 @@ class Operations:
                         "seqBlock": seq_block(raw[self.conversation_field], int(raw["seq"])),
                         "inChannel": in_channel(raw.get("threadId"), raw.get("alsoInChannel", False)),
                     }
-                    if raw.get("threadId"):
-                        fields["threadBlock"] = thread_block(raw["threadId"], int(raw["seq"]))
                     batch.append(UpdateOne({"_id": raw["_id"]}, {"$set": fields}))
                     if len(batch) == batch_size:
                         updated += self.collection.bulk_write(batch, ordered=False).modified_count

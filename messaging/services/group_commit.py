@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from channels_app.selectors import channel_archived_error, channel_senders_statement, channel_senders_verdict
+from messaging import repositories_ext as ext
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.repositories import DuplicateMessage, repository_for
 from messaging.serializers import message_to_api
@@ -210,6 +211,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
             repeats.append((item, first))
     pending = list(firsts.values())
     first_seq, created_at, pending = _reserve_and_check_senders(conversation, pending)
+    places = _thread_places(repo, conversation, pending)
     reserved_last = first_seq + len(firsts) - 1
     counter, next_seq, resynced = first_seq - 1, first_seq, False
     stored: list[MessageDocument] = []
@@ -217,7 +219,9 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     try:
         while pending:
             messages = [
-                _batch_message(conversation, item, seq=next_seq + offset, created_at=created_at)
+                _batch_message(
+                    conversation, item, seq=next_seq + offset, created_at=created_at, thread_seq=places.get(id(item))
+                )
                 for offset, item in enumerate(pending)
             ]
             try:
@@ -307,7 +311,27 @@ def _reserve_and_check_senders(
     return first_seq, floor, kept
 
 
-def _batch_message(conversation: Conversation, item: _QueuedSend, *, seq: int, created_at: datetime) -> MessageDocument:
+def _thread_places(repo, conversation: Conversation, pending: list[_QueuedSend]) -> dict[int, int]:
+    """Under the lock: each reply of the batch its place in its thread (`threadSeq`,
+    session 14), in the batch's order, which is the seq order; {id(send): place}. ONE
+    update per thread the batch replies to (`thread_seqs_reserve`); none for a batch
+    without replies. A reply whose root is gone gets no place."""
+    by_root: dict[str, list[_QueuedSend]] = {}
+    for item in pending:
+        root_id = (item.fields.get("extra") or {}).get("thread_id")
+        if root_id is not None:
+            by_root.setdefault(root_id, []).append(item)
+    places: dict[int, int] = {}
+    for root_id, items in by_root.items():
+        first = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=len(items))
+        if first is not None:
+            places |= {id(item): first + offset for offset, item in enumerate(items)}
+    return places
+
+
+def _batch_message(
+    conversation: Conversation, item: _QueuedSend, *, seq: int, created_at: datetime, thread_seq: int | None = None
+) -> MessageDocument:
     return MessageDocument(
         id=item.message_id,
         conversation=conversation,
@@ -320,6 +344,7 @@ def _batch_message(conversation: Conversation, item: _QueuedSend, *, seq: int, c
         client_msg_id=item.fields["client_msg_id"],
         dedupe_key=item.dedupe_key,
         **(item.fields.get("extra") or {}),  # issue 17: thread and mentions
+        thread_seq=thread_seq,
     )
 
 

@@ -5,6 +5,8 @@ import logging
 from datetime import datetime
 from uuid import UUID
 
+from django.db import transaction
+
 from channels_app.selectors import channel_get
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind
@@ -129,3 +131,22 @@ def messages_workspace_backfill(*, batch_size: int = 500) -> dict[str, int]:
                 updated += repo.set_workspace(conversation_ids=conversation_ids, workspace_id=workspace_id)
         counts[repo.collection_name] = updated
     return counts
+
+
+def threads_number_backfill(*, kind: ConversationKind) -> int:
+    """Number the replies of every thread stored before session 14 (`threadSeq`, the
+    root's `lastThreadSeq`: messaging.repositories_ext.thread_number_replies), each
+    thread in its own transaction under its conversation's lock, as a send numbers it.
+    Until then such a thread's pages are read by keyset (correct, slower on FerretDB);
+    its next reply numbers it too. Idempotent; returns how many threads it numbered."""
+    from messaging import repositories_ext as ext
+    from messaging.services.store import _lock_if_stored
+
+    repo = repository_for(kind)
+    numbered = 0
+    for conversation_id, root_id in ext.threads_unnumbered(repo):
+        with transaction.atomic():
+            _lock_if_stored(Conversation(kind, conversation_id))
+            if ext.thread_number_replies(repo, conversation_id=conversation_id, root_id=root_id) is not None:
+                numbered += 1
+    return numbered

@@ -1,12 +1,14 @@
-"""The channel view and a thread's replies read in bounded seq windows (issue 17, session 4).
+"""The channel view read in bounded seq windows (issue 17, session 4), and a thread's
+replies read in the blocks of their places in the thread (session 14).
 
 The channel view (`thread_roots_only`) names `inChannel: true` as a top-level equality
 (FerretDB 1.24 pushes it down; the former `$or` on threadId/alsoInChannel it did not, so
-it decoded every hidden reply of each block); a thread's replies are read in the same
-blocks with `threadId` as an equality (before: one unbounded read of the whole thread),
-and a thread too sparse for windows goes to that keyset read after a block or two.
-Pages, `has_more` and cursors stay exactly what the unbounded reads answer, with hidden
-replies and deleted messages inside the windows."""
+it decoded every hidden reply of each block). A thread's page reads the blocks of
+`threadSeq` (before session 14: the conversation's seq blocks, 7 or 8 a page for a
+thread of 1 message in 4; before session 4: one unbounded read of the whole thread); a
+thread stored before its replies were numbered is read by keyset. Pages, `has_more`
+and cursors stay exactly what the unbounded reads answer, with hidden replies and
+deleted messages inside the windows."""
 
 import dataclasses
 import io
@@ -21,6 +23,7 @@ from messaging import services
 from messaging.documents import Conversation
 from messaging.repositories import (
     SEQ_BLOCK,
+    WINDOW_MAX_BLOCKS,
     ChannelMessageRepository,
     DmMessageRepository,
     repository_for,
@@ -33,17 +36,25 @@ from tests.messaging.test_history_windows import START, _doc, _ferretdb_postgres
 recorded_repo = windows.recorded_repo  # the fixture: a repository reporting every find filter
 
 
-def _store_thread(repo, conversation, last, *, root_seq, reply_every, also=(), deleted=(), tombstone=False):
+def _store_thread(
+    repo, conversation, last, *, root_seq, reply_every, also=(), deleted=(), tombstone=False, numbered=True
+):
     """Messages 1..last; every `reply_every`-th after `root_seq` a reply to the root at
     `root_seq` (those in `also` also in the channel); `deleted` soft-deleted; with
     `tombstone` the root is deleted but keeps its replies counted (a tombstone).
+    `numbered`: the replies have their places (threadSeq 1, 2, ...) and the root its
+    lastThreadSeq, as sends give them; without, as stored before session 14.
     Returns the root's id."""
     root_id = repo.new_id()
     docs = []
+    places = 0
     for seq in range(1, last + 1):
         extra: dict = {}
         if seq > root_seq and (seq - root_seq) % reply_every == 0:
+            places += 1
             extra |= {"thread_id": root_id, "also_in_channel": seq in also}
+            if numbered:
+                extra["thread_seq"] = places
         if seq in deleted or (tombstone and seq == root_seq):
             extra |= {"deleted_at": START, "deleted_by": str(uuid.UUID(int=1))}
         doc = _doc(conversation, seq, **extra)
@@ -51,8 +62,22 @@ def _store_thread(repo, conversation, last, *, root_seq, reply_every, also=(), d
             doc = dataclasses.replace(doc, id=root_id, dedupe_key=f"s:{root_id}")
         docs.append(doc)
     repo.insert_many(docs)
-    repo.collection.update_one({"_id": ObjectId(root_id)}, {"$set": {"replyCount": 1}})
+    numbering = {"lastThreadSeq": places} if numbered else {}
+    repo.collection.update_one({"_id": ObjectId(root_id)}, {"$set": {"replyCount": 1, **numbering}})
     return root_id
+
+
+def _thread_top(repo, root_id):
+    """The root's lastThreadSeq, as the API reads it before a thread page."""
+    return repo.collection.find_one({"_id": ObjectId(root_id)}).get("lastThreadSeq")
+
+
+def _thread_page(repo, conversation, root_id, *, top, limit, thread_top=..., **cursor):
+    if thread_top is ...:
+        thread_top = _thread_top(repo, root_id)
+    return repo.thread_page(
+        conversation_id=conversation.id, thread_id=root_id, thread_top=thread_top, top=top, limit=limit, **cursor
+    )
 
 
 def _visible_seqs(repo, conversation_id, **view) -> list[int]:
@@ -152,18 +177,20 @@ def test_a_channel_view_block_read_uses_the_conversation_seq_index(repo_class):
     assert_index_used(repo, explain, f"{repo.conversation_field}_1_seq_1")
 
 
-def test_backfill_sets_in_channel_and_thread_block_on_documents_stored_before_them():
-    """Upgrade path: documents stored without `inChannel` / `threadBlock` are not in the
-    channel view / their thread's windows until `backfill_seq_blocks` sets them (roots
-    and replies also in the channel: true; other replies: false)."""
+@pytest.mark.django_db  # the numbering takes each conversation's lock
+def test_backfill_sets_in_channel_on_documents_stored_before_it_and_numbers_old_threads():
+    """Upgrade path: documents stored without `inChannel` are not in the channel view
+    until `backfill_seq_blocks` sets it (roots and replies also in the channel: true;
+    other replies: false). A thread stored before session 14 (no threadSeq, no
+    lastThreadSeq) is read whole by keyset meanwhile, then in its blocks once numbered."""
     repo = ChannelMessageRepository()
     conversation = _conversation(repo)
-    root_id = _store_thread(repo, conversation, 60, root_seq=5, reply_every=3, also={8, 59})
-    repo.collection.update_many(
-        {repo.conversation_field: conversation.id}, {"$unset": {"inChannel": "", "threadBlock": ""}}
-    )
+    root_id = _store_thread(repo, conversation, 60, root_seq=5, reply_every=3, also={8, 59}, numbered=False)
+    repo.collection.update_many({repo.conversation_field: conversation.id}, {"$unset": {"inChannel": ""}})
     assert repo.window_page(conversation_id=conversation.id, top=60, limit=5, roots_only=True) == []
-    assert repo.window_page(conversation_id=conversation.id, top=60, limit=5, thread_id=root_id) == []
+    replies = _visible_seqs(repo, conversation.id, thread_id=root_id)
+    assert len(replies) == 18
+    assert [m.seq for m in _thread_page(repo, conversation, root_id, top=60, limit=5)] == replies[::-1][:5]
 
     out = io.StringIO()
     call_command("backfill_seq_blocks", stdout=out)
@@ -174,72 +201,97 @@ def test_backfill_sets_in_channel_and_thread_block_on_documents_stored_before_th
     page = repo.window_page(conversation_id=conversation.id, top=60, limit=100, roots_only=True)
     assert [m.seq for m in page] == expected[::-1]
     assert repo.collection.count_documents({"inChannel": {"$exists": False}}) == 0
-    replies = _visible_seqs(repo, conversation.id, thread_id=root_id)
-    assert len(replies) == 18
-    page = repo.window_page(conversation_id=conversation.id, top=60, limit=5, thread_id=root_id)
-    assert [m.seq for m in page] == replies[::-1][:5]
-    assert repo.collection.count_documents({"threadId": {"$ne": None}, "threadBlock": None}) == 0
-    assert "inChannel" in out.getvalue()
+    stored = sorted(repo.collection.find({"threadId": root_id}), key=lambda raw: raw["seq"])
+    assert [raw["threadSeq"] for raw in stored] == list(range(1, 19))
+    assert [raw["threadBlock"] for raw in stored] == [thread_block(root_id, n) for n in range(1, 19)]
+    assert _thread_top(repo, root_id) == 18
+    assert [m.seq for m in _thread_page(repo, conversation, root_id, top=60, limit=5)] == replies[::-1][:5]
+    assert "inChannel" in out.getvalue() and "1 thread(s) given threadSeq" in out.getvalue()
 
 
 # --- a thread's replies ---------------------------------------------------------------
 
 
-def test_a_busy_thread_page_reads_only_its_blocks_with_thread_id(recorded_repo):
+def test_a_busy_thread_page_reads_only_its_own_blocks(recorded_repo):
+    """Replies 1 in 4 of the conversation: each page reads two or three blocks of the
+    thread's own places (before session 14: 7 or 8 seq blocks of the conversation)."""
     repo, finds = recorded_repo
     conversation = _conversation(repo)
     root_id = _store_thread(repo, conversation, 2000, root_seq=1, reply_every=4)
+    thread_top = _thread_top(repo, root_id)
 
     finds.recording = True
-    newest = repo.window_page(conversation_id=conversation.id, top=2000, limit=51, thread_id=root_id)
-    older = repo.window_page(conversation_id=conversation.id, top=2000, limit=51, before=1001, thread_id=root_id)
-    newer = repo.window_page(conversation_id=conversation.id, top=2000, limit=51, after=1900, thread_id=root_id)
+    newest = _thread_page(repo, conversation, root_id, top=2000, limit=51, thread_top=thread_top)
+    older = _thread_page(repo, conversation, root_id, top=2000, limit=51, before=1001, thread_top=thread_top)
+    newer = _thread_page(repo, conversation, root_id, top=2000, limit=51, after=1901, thread_top=thread_top)
     finds.recording = False
 
     visible = _visible_seqs(repo, conversation.id, thread_id=root_id)
     assert [m.seq for m in newest] == _expected(visible, limit=51)
     assert [m.seq for m in older] == _expected(visible, limit=51, before=1001)
-    assert [m.seq for m in newer] == _expected(visible, limit=51, after=1900)
-    block_reads = [query for query in finds.filters if isinstance(query.get("seq"), dict)]
+    assert [m.seq for m in newer] == _expected(visible, limit=51, after=1901)
+    block_reads = [query for query in finds.filters if "threadBlock" in query]
     for query in block_reads:
-        assert query["threadBlock"].startswith(f"{root_id}:") and query["$and"] == [{"threadId": root_id}]
-    # No unbounded read of the thread (before: one per page, decoding all 500 replies).
-    assert all("seqBlock" in query or "threadBlock" in query for query in finds.filters)
-    # 51 replies at 1 in 4 span about 204 seqs: 7 or 8 blocks per page.
-    assert len(block_reads) <= 3 * 8
+        assert query["threadBlock"].startswith(f"{root_id}/") and query["$and"][0]["threadId"] == root_id
+    assert len(block_reads) <= 3 * 3, [query["threadBlock"] for query in block_reads]
+    # Besides them only point reads: past the counter, and the cursor's reply (its place).
+    assert all("threadBlock" in query or isinstance(query.get("seq"), int) for query in finds.filters)
 
 
-def test_a_thread_without_recent_replies_leaves_the_windows_after_a_block(recorded_repo):
-    """A thread whose replies are old (or few) would need many empty block reads: after
-    a block's worth of seqs without one, the keyset read of the thread finishes it."""
+def test_a_thread_stored_before_its_replies_were_numbered_is_read_by_keyset(recorded_repo):
     repo, finds = recorded_repo
     conversation = _conversation(repo)
-    root_id = _store_thread(repo, conversation, 1000, root_seq=100, reply_every=1000)  # no reply
-    for seq in (101, 102, 300):
-        repo.collection.update_one(
-            {repo.conversation_field: conversation.id, "seq": seq},
-            {"$set": {"threadId": root_id, "threadBlock": thread_block(root_id, seq), "inChannel": False}},
-        )
+    root_id = _store_thread(repo, conversation, 300, root_seq=1, reply_every=4, numbered=False)
 
     finds.recording = True
-    page = repo.window_page(conversation_id=conversation.id, top=1000, limit=51, thread_id=root_id)
+    page = _thread_page(repo, conversation, root_id, top=300, limit=51)
     finds.recording = False
 
-    assert [m.seq for m in page] == [300, 102, 101]
-    assert len(finds.filters) <= 4  # the probe past the counter, 1 or 2 blocks, the keyset read
+    assert [m.seq for m in page] == _expected(_visible_seqs(repo, conversation.id, thread_id=root_id), limit=51)
+    assert not any("threadBlock" in query for query in finds.filters)
+    assert finds.filters[-1]["threadId"] == root_id
+
+
+def test_a_long_run_of_deleted_replies_leaves_the_blocks_for_the_keyset_read(recorded_repo):
+    repo, finds = recorded_repo
+    conversation = _conversation(repo)
+    deleted = set(range(1000 - 20 * SEQ_BLOCK, 1001))  # the 20 newest blocks of the thread
+    root_id = _store_thread(repo, conversation, 1000, root_seq=1, reply_every=1, deleted=deleted)
+
+    finds.recording = True
+    page = _thread_page(repo, conversation, root_id, top=1000, limit=51)
+    finds.recording = False
+
+    assert [m.seq for m in page] == _expected(_visible_seqs(repo, conversation.id, thread_id=root_id), limit=51)
+    assert len([query for query in finds.filters if "threadBlock" in query]) == WINDOW_MAX_BLOCKS
     assert "threadBlock" not in finds.filters[-1] and finds.filters[-1]["threadId"] == root_id
 
 
+def test_a_page_never_shows_a_reply_without_the_earlier_ones_when_its_root_was_read_before_them():
+    """Replies numbered after the root's lastThreadSeq was read (a send between the two
+    reads) are left for the next page: what the page shows is every reply up to one."""
+    repo = ChannelMessageRepository()
+    conversation = _conversation(repo)
+    root_id = _store_thread(repo, conversation, 200, root_seq=1, reply_every=2)  # 99 replies, places 1..99
+    for thread_top in (0, 31, 32, 40, 63, 64, 99, 100):
+        newest = _thread_page(repo, conversation, root_id, top=200, limit=200, thread_top=thread_top)
+        shown = sorted(m.seq for m in newest)
+        assert shown == [seq for seq in range(3, 201, 2)][: len(shown)], thread_top
+        assert len(shown) >= min(thread_top, 99)
+        newer = _thread_page(repo, conversation, root_id, top=200, limit=200, after=0, thread_top=thread_top)
+        assert [m.seq for m in newer] == shown, thread_top
+
+
 @pytest.mark.parametrize("repo_class", [ChannelMessageRepository, DmMessageRepository])
-def test_a_thread_block_read_uses_the_conversation_thread_seq_index(repo_class):
-    """On MongoDB: an IXSCAN of (conversation, threadId, seq), no sort (xfail on FerretDB)."""
+def test_a_thread_block_read_uses_the_conversation_thread_place_index(repo_class):
+    """On MongoDB: an IXSCAN of (conversation, threadId, threadSeq) (xfail on FerretDB)."""
     repo = repo_class()
     conversation = _conversation(repo)
     root_id = _store_thread(repo, conversation, 100, root_seq=1, reply_every=2)
 
     explain = repo.explain_window(conversation_id=conversation.id, seq=100, limit=51, thread_id=root_id)
 
-    assert_index_used(repo, explain, f"{repo.conversation_field}_1_threadId_1_seq_1")
+    assert_index_used(repo, explain, f"{repo.conversation_field}_1_threadId_1_threadSeq_1")
 
 
 @pytest.mark.parametrize("repo_class", [ChannelMessageRepository, DmMessageRepository])
@@ -286,6 +338,7 @@ def test_view_pages_equal_what_the_stored_documents_say(seed):
         also=also,
         deleted=deleted - {root_seq},
         tombstone=rng.random() < 0.3,
+        numbered=seed != 3,
     )
     for view in ({"roots_only": True}, {"thread_id": root_id}):
         visible = _visible_seqs(repo, conversation.id, **view)
@@ -294,7 +347,12 @@ def test_view_pages_equal_what_the_stored_documents_say(seed):
                 cases = [{}] + [{"before": rng.randint(0, last + 40)} for _ in range(3)]
                 cases += [{"after": rng.randint(0, last + 40)} for _ in range(3)]
                 for cursor in cases:
-                    page = repo.window_page(conversation_id=conversation.id, top=top, limit=limit + 1, **cursor, **view)
+                    if "thread_id" in view:
+                        page = _thread_page(repo, conversation, root_id, top=top, limit=limit + 1, **cursor)
+                    else:
+                        page = repo.window_page(
+                            conversation_id=conversation.id, top=top, limit=limit + 1, **cursor, **view
+                        )
                     expected = _expected(visible, limit=limit + 1, **cursor)
                     assert [m.seq for m in page] == expected, (view, top, limit, cursor)
 

@@ -2,6 +2,7 @@
 root's counters are exact under concurrency, tombstones, thread.updated, following."""
 
 import pytest
+from bson import ObjectId
 
 from messaging import repositories_ext as ext
 from messaging import services
@@ -77,24 +78,28 @@ def test_replies_page_with_the_same_cursors(where, alice, bob, client_for):
     assert client.get(f"{where.url}/nope/replies").status_code == 404
 
 
-def test_a_replies_page_with_replies_does_not_read_its_root_again(where, alice, bob, client_for, monkeypatch):
-    """The thread view is one MongoDB query when it has replies (bench/history.py --rich:
-    on FerretDB each read scans the collection, so a second read doubled its cost); the
-    root is checked only when the page is empty."""
-    from messaging import threads
+def test_a_replies_page_reads_its_root_once_and_checks_it_only_when_empty(where, alice, bob, client_for, monkeypatch):
+    """The thread view reads its root once, for the thread's last place (session 14:
+    `lastThreadSeq` bounds its blocks), and never through thread_root_get: a page with
+    replies proves its root; an empty one is a 404 unless it names a root."""
+    from messaging import repositories_ext, threads
 
     root = _send(where, alice, "root")
     reply = _send(where, bob, "r", thread_id=root.id)
     lonely = _send(where, alice, "lonely")
-    checked = []
-    real = threads.thread_root_get
+    checked, reads = [], []
+    real, real_read = threads.thread_root_get, repositories_ext.get_visible
     monkeypatch.setattr(threads, "thread_root_get", lambda **kw: checked.append(kw["root_id"]) or real(**kw))
+    monkeypatch.setattr(
+        repositories_ext, "get_visible", lambda repo, **kw: reads.append(kw["message_id"]) or real_read(repo, **kw)
+    )
     client = client_for(alice)
     assert [m["id"] for m in client.get(f"{where.url}/{root.id}/replies").json()["results"]] == [reply.id]
-    assert checked == []
+    assert reads == [root.id]
     assert client.get(f"{where.url}/{lonely.id}/replies").json()["results"] == []
     assert client.get(f"{where.url}/{reply.id}/replies").status_code == 404
-    assert checked == [lonely.id, reply.id]
+    assert checked == []
+    assert reads == [root.id, lonely.id, reply.id]
 
 
 @pytest.mark.parametrize("case", ["unknown", "malformed", "reply", "deleted", "system", "other_conversation"])
@@ -483,3 +488,72 @@ def test_a_follow_made_while_the_first_reply_lands_lists_the_thread(where, alice
     finish()
     listed = client_for(bob).get("/api/v1/threads").json()["results"]
     assert [t["root"]["id"] for t in listed] == [root.id]
+
+
+# --- A reply's place in its thread (session 14: the thread page's blocks) --------------
+
+
+def _places(where, root_id) -> list[tuple[int, int | None, str | None]]:
+    """(seq, threadSeq, threadBlock) of the root's stored replies, deleted ones too, in seq order."""
+    repo = repository_for(where.conversation.kind)
+    stored = repo.collection.find({repo.conversation_field: where.pk, "threadId": root_id})
+    return sorted((int(raw["seq"]), raw.get("threadSeq"), raw.get("threadBlock")) for raw in stored)
+
+
+def test_concurrent_replies_to_two_threads_get_their_places_in_seq_order(where, alice, bob, client_for):
+    """Replies sent at once by 12 threads (the group commit puts several in one batch, of
+    both threads): each thread's places are 1..n, in seq order, without a repeat, and
+    its root's lastThreadSeq is n; every page of the thread, read by its blocks, is what
+    the stored replies say."""
+    from messaging.repositories import thread_block
+
+    roots = [_send(where, alice, "root a"), _send(where, alice, "root b")]
+    run_in_threads(12, lambda i: [_send(where, bob, f"r{i}.{n}", thread_id=roots[i % 2].id) for n in range(4)])
+    client = client_for(alice)
+    for root in roots:
+        places = _places(where, root.id)
+        assert [place for _seq, place, _block in places] == list(range(1, 25))
+        assert [block for _seq, place, block in places] == [thread_block(root.id, place) for _s, place, _b in places]
+        assert _root(where, root.id).last_thread_seq == 24
+        url, seqs, pages = f"{where.url}/{root.id}/replies", [seq for seq, _p, _b in places], []
+        pages.append(client.get(url, {"limit": 7}).json())
+        while pages[-1]["has_more"]:
+            pages.append(client.get(url, {"limit": 7, "before": pages[-1]["before_cursor"]}).json())
+        assert [m["seq"] for page in reversed(pages) for m in page["results"]] == seqs
+
+
+def test_a_thread_stored_before_places_existed_is_numbered_by_its_next_reply(where, alice, bob, client_for):
+    """Upgrade: replies stored without threadSeq (and a root without lastThreadSeq) are
+    numbered 1..n in seq order, deleted ones too, before the new reply takes n + 1."""
+    root = _send(where, alice, "root")
+    old = [_send(where, bob, f"old {n}", thread_id=root.id) for n in range(5)]
+    services.message_delete(user=bob, message_id=old[1].id, **where.kwargs)
+    repo = repository_for(where.conversation.kind)
+    repo.collection.update_many({repo.conversation_field: where.pk}, {"$unset": {"threadSeq": "", "threadBlock": ""}})
+    repo.collection.update_many({repo.conversation_field: where.pk}, {"$unset": {"lastThreadSeq": ""}})
+    client = client_for(alice)
+    url = f"{where.url}/{root.id}/replies"
+    assert [m["id"] for m in client.get(url).json()["results"]] == [m.id for m in old if m is not old[1]]
+
+    new = _send(where, alice, "new", thread_id=root.id)
+
+    assert [place for _seq, place, _block in _places(where, root.id)] == [1, 2, 3, 4, 5, 6]
+    assert _root(where, root.id).last_thread_seq == 6
+    assert [m["id"] for m in client.get(url).json()["results"]] == [m.id for m in old if m is not old[1]] + [new.id]
+
+
+def test_a_reply_whose_root_went_before_the_batch_is_stored_without_a_place(where, alice, bob, monkeypatch):
+    """The root purged between the send's check and its batch: the reply is stored (as
+    before session 14) without a place; the root's thread is then read by keyset."""
+    root = _send(where, alice, "root")
+    repo = repository_for(where.conversation.kind)
+    real = ext.thread_seqs_reserve
+
+    def purge_first(repo_, **kwargs):
+        repo.collection.delete_one({"_id": ObjectId(kwargs["root_id"])})
+        return real(repo_, **kwargs)
+
+    monkeypatch.setattr(ext, "thread_seqs_reserve", purge_first)
+    reply = _send(where, bob, "orphan", thread_id=root.id)
+
+    assert _places(where, root.id) == [(reply.seq, None, None)]
