@@ -15,7 +15,14 @@ from bson import Int64, ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 
 from messaging.documents import MessageDocument
-from messaging.repositories import MessageRepository, _mongo_errors, reaction_key, reaction_pair, thread_block
+from messaging.repositories import (
+    SEQ_BLOCK,
+    MessageRepository,
+    _mongo_errors,
+    reaction_key,
+    reaction_pair,
+    thread_block,
+)
 
 REPLY_USERS_MAX = 5
 # How many of a thread's newest replies are read to find its 5 most recent repliers.
@@ -63,19 +70,18 @@ def thread_seqs_reserve(repo: MessageRepository, *, conversation_id: str, root_i
 
 
 def thread_number_replies(repo: MessageRepository, *, conversation_id: str, root_id: str) -> int | None:
-    """Give the stored replies of a root without `lastThreadSeq` their `threadSeq`
-    (1..n in seq order, deleted ones included) and `threadBlock`, then the root
-    `lastThreadSeq` = n; returns n (the root's value if it has one already), or None
-    if the root is gone. Under the conversation's lock (its callers: the first reply
-    sent to the thread since the upgrade, and `manage.py backfill_seq_blocks`).
-    Idempotent: the numbering is a function of the replies' seqs, so a run cut short
-    is redone whole, and the root is marked last."""
+    """Give every stored reply of a root (deleted ones included) its place, 1..n in seq
+    order (`threadSeq`, `threadBlock`), then the root `lastThreadSeq` = n; returns n, or
+    None if the root is gone. Under the conversation's lock (its callers: the first
+    reply sent to a thread stored before session 14, and `manage.py
+    backfill_seq_blocks` for every thread with a reply stored without a place, which
+    also mends replies an older server stored during a rolling upgrade). The places are
+    a function of the replies' seqs, so a run cut short is redone whole; a reader with
+    an older `lastThreadSeq` reads past the new end, and its cursor's place is looked up
+    afresh on each page."""
     with _mongo_errors():
-        root = repo.collection.find_one(_message(repo, conversation_id, root_id), projection={"lastThreadSeq": 1})
-        if root is None:
+        if repo.collection.find_one(_message(repo, conversation_id, root_id), projection={"_id": 1}) is None:
             return None
-        if root.get("lastThreadSeq") is not None:
-            return int(root["lastThreadSeq"])
         replies = sorted(
             repo.collection.find(
                 {repo.conversation_field: conversation_id, "threadId": root_id},
@@ -95,8 +101,7 @@ def thread_number_replies(repo: MessageRepository, *, conversation_id: str, root
         for start in range(0, len(updates), 16):
             repo.collection.bulk_write(updates[start : start + 16], ordered=True)
         repo.collection.update_one(
-            _message(repo, conversation_id, root_id, lastThreadSeq={"$exists": False}),
-            {"$set": {"lastThreadSeq": Int64(len(replies))}},
+            _message(repo, conversation_id, root_id), {"$set": {"lastThreadSeq": Int64(len(replies))}}
         )
     return len(replies)
 
@@ -115,31 +120,57 @@ def thread_recent_repliers(
     repo: MessageRepository, *, conversation_id: str, root_id: str
 ) -> tuple[list[str], datetime | None]:
     """(up to 5 user ids of the most recent repliers, most recent first; createdAt of the
-    newest visible reply or None), read from the newest visible replies on the
-    (conversation, threadId, seq) index."""
+    newest visible reply or None), read from the newest visible replies, at most
+    REPLY_USERS_SCAN of them.
+
+    A numbered thread (its root has `lastThreadSeq`; session 14) is read block by block
+    from its newest place down (`thread_page`'s block reads: each ONE bounded query),
+    usually one or two blocks. Before, one read sorted on the (conversation, threadId,
+    seq) index, which FerretDB 1.24 answers by decoding EVERY reply of the thread: 195 ms
+    for a thread of 2,000 replies, paid by each reply's count under the conversation's
+    lock. A thread never numbered is still read that way."""
+    with _mongo_errors():
+        root = repo.collection.find_one(_message(repo, conversation_id, root_id), projection={"lastThreadSeq": 1})
+    last_place = root.get("lastThreadSeq") if root is not None else None
+    if last_place is None:
+        query = {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None}
+        return _recent_repliers([_sorted_newest_first(repo, query, hint=None, limit=REPLY_USERS_SCAN)])
+
+    def blocks():
+        for block in range(int(last_place) // SEQ_BLOCK, -1, -1):
+            query = repo._thread_block_query(conversation_id, root_id, block)
+            yield _sorted_newest_first(repo, query, hint=repo.thread_seq_index, limit=SEQ_BLOCK)
+
+    return _recent_repliers(blocks())
+
+
+def _sorted_newest_first(repo: MessageRepository, query: dict, *, hint, limit: int):
+    """The sender and time of the replies `query` matches, newest first (a cursor)."""
+    cursor = repo.collection.find(query, projection={"senderId": 1, "createdAt": 1}).sort("seq", DESCENDING)
+    cursor = cursor.limit(limit).batch_size(50)
+    return cursor.hint(hint) if hint is not None else cursor
+
+
+def _recent_repliers(cursors) -> tuple[list[str], datetime | None]:
+    """thread_recent_repliers' walk over the cursors' replies (newest first), until 5
+    users or REPLY_USERS_SCAN replies."""
     users: list[str] = []
     last: datetime | None = None
+    scanned = 0
     with _mongo_errors():
-        cursor = (
-            repo.collection.find(
-                {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None},
-                projection={"senderId": 1, "createdAt": 1},
-            )
-            .sort("seq", DESCENDING)
-            .limit(REPLY_USERS_SCAN)
-            .batch_size(50)
-        )
-        try:
-            for raw in cursor:
-                if last is None:
-                    last = raw["createdAt"].astimezone(UTC)
-                sender = raw.get("senderId")
-                if sender is not None and sender not in users:
-                    users.append(sender)
-                    if len(users) == REPLY_USERS_MAX:
-                        break
-        finally:
-            cursor.close()
+        for cursor in cursors:
+            try:
+                for raw in cursor:
+                    scanned += 1
+                    if last is None:
+                        last = raw["createdAt"].astimezone(UTC)
+                    sender = raw.get("senderId")
+                    if sender is not None and sender not in users:
+                        users.append(sender)
+                    if len(users) == REPLY_USERS_MAX or scanned == REPLY_USERS_SCAN:
+                        return users, last
+            finally:
+                cursor.close()
     return users, last
 
 

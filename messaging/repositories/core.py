@@ -167,10 +167,10 @@ class MessageRepository(HistoryReads, Operations):
         seqs = {"$gte": Int64(low), "$lte": Int64(high)}
         return self._visible(conversation_id, seqBlock=f"{conversation_id}:{block}", seq=seqs, **view)
 
-    def _thread_block_query(self, conversation_id: str, thread_id: str, block: int, seqs: dict) -> dict:
+    def _thread_block_query(self, conversation_id: str, thread_id: str, block: int, seqs: dict | None = None) -> dict:
         """The live replies of one block of a thread (`threadSeq` in
-        [block * SEQ_BLOCK, block * SEQ_BLOCK + SEQ_BLOCK - 1]) whose seq matches `seqs`
-        (a range: the page's cursor, the end of the conversation).
+        [block * SEQ_BLOCK, block * SEQ_BLOCK + SEQ_BLOCK - 1]), with `seqs` those whose
+        seq matches it (a range: the page's cursor, the end of the conversation).
 
         ONE top-level equality names the block, `threadBlock`, which FerretDB's PostgreSQL
         handler pushes down and answers from its GIN index: it decodes that block's
@@ -183,7 +183,7 @@ class MessageRepository(HistoryReads, Operations):
         return self._live(
             conversation_id,
             threadBlock=thread_block(thread_id, block * SEQ_BLOCK),
-            seq=seqs,
+            **({"seq": seqs} if seqs is not None else {}),
             **{"$and": [{"threadId": thread_id, "threadSeq": places}]},
         )
 

@@ -209,6 +209,30 @@ def test_backfill_sets_in_channel_on_documents_stored_before_it_and_numbers_old_
     assert "inChannel" in out.getvalue() and "1 thread(s) given threadSeq" in out.getvalue()
 
 
+@pytest.mark.django_db  # the numbering takes each conversation's lock
+def test_backfill_numbers_again_a_thread_where_an_older_server_stored_replies_without_a_place():
+    """A rolling upgrade: a server of before session 14 stores replies without threadSeq
+    in a thread the new ones numbered. `backfill_seq_blocks` renumbers that thread 1..n
+    in seq order and sets lastThreadSeq to n."""
+    repo = ChannelMessageRepository()
+    conversation = _conversation(repo)
+    root_id = _store_thread(repo, conversation, 100, root_seq=1, reply_every=3)  # places 1..33
+    for seq in (41, 71):  # stored by the older server
+        repo.collection.update_one(
+            {repo.conversation_field: conversation.id, "seq": seq},
+            {"$set": {"threadId": root_id, "inChannel": False}, "$unset": {"threadSeq": "", "threadBlock": ""}},
+        )
+    visible = _visible_seqs(repo, conversation.id, thread_id=root_id)
+    assert 41 not in [m.seq for m in _thread_page(repo, conversation, root_id, top=100, limit=100)]
+
+    call_command("backfill_seq_blocks", stdout=io.StringIO())
+
+    stored = sorted(repo.collection.find({"threadId": root_id}), key=lambda raw: raw["seq"])
+    assert [raw["threadSeq"] for raw in stored] == list(range(1, 36))
+    assert _thread_top(repo, root_id) == 35
+    assert [m.seq for m in _thread_page(repo, conversation, root_id, top=100, limit=100)] == visible[::-1]
+
+
 # --- a thread's replies ---------------------------------------------------------------
 
 
@@ -280,6 +304,40 @@ def test_a_page_never_shows_a_reply_without_the_earlier_ones_when_its_root_was_r
         assert len(shown) >= min(thread_top, 99)
         newer = _thread_page(repo, conversation, root_id, top=200, limit=200, after=0, thread_top=thread_top)
         assert [m.seq for m in newer] == shown, thread_top
+
+
+def test_the_recent_repliers_of_a_numbered_thread_are_read_from_its_newest_blocks(recorded_repo):
+    """A root's replyUsers / lastReplyAt (recomputed under the lock at each reply) come
+    from the thread's newest blocks, past a run of deleted replies and replies of one
+    user, and equal what the read of the whole thread answers (a thread never
+    numbered); before session 14 that read decoded every reply on FerretDB."""
+    from pymongo import UpdateOne
+
+    from messaging import repositories_ext as ext
+
+    repo, finds = recorded_repo
+    conversation = _conversation(repo)
+    deleted = set(range(250, 271))
+    root_id = _store_thread(repo, conversation, 300, root_seq=1, reply_every=1, deleted=deleted)
+    senders = {seq: str(uuid.UUID(int=1 if seq > 200 else seq % 9)) for seq in range(2, 301)}
+    updates = [
+        UpdateOne({"seq": seq, repo.conversation_field: conversation.id}, {"$set": {"senderId": user}})
+        for seq, user in senders.items()
+    ]
+    for start in range(0, len(updates), 16):
+        repo.collection.bulk_write(updates[start : start + 16])
+
+    finds.recording = True
+    numbered = ext.thread_recent_repliers(repo, conversation_id=conversation.id, root_id=root_id)
+    finds.recording = False
+    repo.collection.update_one({"_id": ObjectId(root_id)}, {"$unset": {"lastThreadSeq": ""}})
+    whole = ext.thread_recent_repliers(repo, conversation_id=conversation.id, root_id=root_id)
+
+    assert numbered == whole
+    assert numbered[0][0] == str(uuid.UUID(int=1)) and len(numbered[0]) == 5
+    assert [query.get("threadBlock") for query in finds.filters[1:]] == [
+        thread_block(root_id, place) for place in (288, 256, 224, 192)
+    ]  # the newest place is 299: blocks 9, 8, 7 and 6
 
 
 @pytest.mark.parametrize("repo_class", [ChannelMessageRepository, DmMessageRepository])

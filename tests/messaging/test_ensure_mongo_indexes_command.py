@@ -21,13 +21,13 @@ def test_creates_every_index_then_none(scratch_db):
     out = io.StringIO()
     call_command("ensure_mongo_indexes", stdout=out)
 
-    assert out.getvalue().count("created ") == 18
+    assert out.getvalue().count("created ") == 20
     assert "channel_messages.channelId_1_seq_1" in out.getvalue()
-    assert "18 created, 0 already present" in out.getvalue()
+    assert "20 created, 0 already present" in out.getvalue()
 
     again = io.StringIO()
     call_command("ensure_mongo_indexes", stdout=again)
-    assert "0 created, 18 already present" in again.getvalue()
+    assert "0 created, 20 already present" in again.getvalue()
 
 
 def test_an_index_with_our_name_and_other_keys_is_a_clear_error(scratch_db):
