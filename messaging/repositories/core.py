@@ -151,11 +151,6 @@ class MessageRepository(HistoryReads, Operations):
         return [(self.conversation_field, ASCENDING), ("seq", ASCENDING)]
 
     @property
-    def thread_index(self) -> list[tuple[str, int]]:
-        """The (conversation, threadId, seq) index, as a hint (a thread's replies)."""
-        return [(self.conversation_field, ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING)]
-
-    @property
     def thread_seq_index(self) -> list[tuple[str, int]]:
         """The (conversation, threadId, threadSeq) index, as a hint (a thread's block)."""
         return [(self.conversation_field, ASCENDING), ("threadId", ASCENDING), ("threadSeq", ASCENDING)]
