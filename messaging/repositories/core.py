@@ -64,14 +64,8 @@ class MessageRepository(HistoryReads, Operations):
             "threadId": message.thread_id,
             "alsoInChannel": message.also_in_channel,
             "inChannel": in_channel(message.thread_id, message.also_in_channel),
-            **(
-                {
-                    "threadSeq": Int64(message.thread_seq),
-                    "threadBlock": thread_block(message.thread_id, message.thread_seq),
-                }
-                if message.thread_id and message.thread_seq is not None
-                else {}
-            ),
+            **self._thread_place(message),
+            **({"threadCounted": True} if message.thread_counted else {}),
             "mentions": list(message.mentions),
             "mentionsChannel": message.mentions_channel,
         }
