@@ -138,14 +138,18 @@ def after_send(*, message: MessageDocument) -> None:
             _after_counted_locked(root=root, replies=[message])
 
 
-def replies_counted_locked(*, conversation: Conversation, replies: list[MessageDocument]) -> None:
+def replies_counted_locked(
+    *, conversation: Conversation, replies: list[MessageDocument], roots: dict[str, MessageDocument]
+) -> None:
     """Inside a send batch's transaction, under the conversation's lock, once its
     messages were stored and announced (`message.created`): count the batch's replies,
     stored already marked counted (`threadCounted`), in their roots. ONE counter update
-    per root the batch replies to (`replyCount` += its replies there, `replyUsers` and
-    `lastReplyAt` recomputed), its followers, its search entry, and ONE
-    `thread.updated` with the counts after all of them (contract, "Threads": the
-    replies' `message.created`, then `thread.updated`). Session 14: before, every reply
+    per root the batch replies to (`thread_counters_add`: `replyCount` += its replies
+    there; they are its newest, so they lead `replyUsers`; `roots`: the roots as the
+    batch read them under the same lock, giving the replies their places), its
+    followers, its search entry, and ONE `thread.updated` with the counts after all
+    of them (contract, "Threads": the replies' `message.created`, then
+    `thread.updated`). Session 14: before, every reply
     took the lock a second time for its own count, which capped a busy thread's
     conversation at about a dozen replies a second on the embedded store.
 
@@ -160,8 +164,8 @@ def replies_counted_locked(*, conversation: Conversation, replies: list[MessageD
     for root_id, counted in by_root.items():
         try:
             with transaction.atomic():
-                root = ext.thread_counters_update(
-                    repo, conversation_id=conversation.id, root_id=root_id, delta=len(counted)
+                root = ext.thread_counters_add(
+                    repo, conversation_id=conversation.id, root_id=root_id, replies=counted, root=roots.get(root_id)
                 )
                 if root is not None:  # else the root was purged
                     _after_counted_locked(root=root, replies=counted)

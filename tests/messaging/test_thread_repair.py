@@ -58,7 +58,7 @@ def test_uncounted_replies_are_reported_then_repaired_idempotently(where, alice,
     # The root's `$inc` failing after the reply's insert, marked counted (its batch's count:
     # logged, the send answered as stored).
     with monkeypatch.context() as patch:
-        patch.setattr(ext, "thread_counters_update", _crash)
+        patch.setattr(ext, "thread_counters_add", _crash)
         _send(where, bob, "lost after marking", thread_id=root.id)
     lost = [_by_content(where, "lost before counting"), _by_content(where, "lost after marking")]
     assert (lost[0].thread_counted, lost[1].thread_counted) == (False, True)
@@ -100,7 +100,7 @@ def test_a_reply_whose_count_failed_is_reported_once_older_than_the_check_and_co
     root = _send(where, alice, "root")
     started = datetime.now(UTC)
     with monkeypatch.context() as patch:
-        patch.setattr(ext, "thread_counters_update", _crash)
+        patch.setattr(ext, "thread_counters_add", _crash)
         _send(where, bob, "in flight", thread_id=root.id)
     assert _stored(where, root.id).reply_count == 0
     assert threads.thread_counters_drift(created_before=started) == []  # maybe still on its way: skipped
