@@ -10,15 +10,19 @@ The root's counters
 `replyCount` counts the visible (not deleted) replies and changes only by `$inc`,
 under the conversation's lock (`_lock_if_stored`, the lock every write of the
 conversation's messages takes), after the reply is stored:
-- a stored reply is first marked counted (`threadCounted`, a conditional update that
-  matches only a live, uncounted reply), and only if that matched is the root's
-  `replyCount` raised by one;
+- a reply stored by a send batch is stored marked counted (`threadCounted`), and the
+  batch, still holding the lock, raises its root's `replyCount` by its replies there
+  (`replies_counted_locked`; session 14);
+- a reply stored otherwise (a send with files) is first marked counted by a conditional
+  update that matches only a live, uncounted reply, and only if that matched is the
+  root's `replyCount` raised by one (`after_send`);
 - a deleted reply lowers it by one only if it had been counted.
 So a reply deleted before its root was counted (the delete got the lock first) is
 never counted at all, and each reply is counted at most once: the count is exact
 whatever the interleaving of sends and deletes. `replyUsers` (the 5 most recent
-repliers, most recent first) and `lastReplyAt` are recomputed from the visible replies
-in the same update (FerretDB 1.24 lacks `$push` `$position`; see repositories_ext).
+repliers, most recent first) and `lastReplyAt` are set in the same update: from the
+batch's repliers and the root's list, or recomputed from the visible replies
+(FerretDB 1.24 lacks `$push` `$position`; see repositories_ext).
 
 A deleted root stays in history as a tombstone while its `replyCount` is above 0: the
 history query selects live messages and deleted ones with replies (so a reply that
