@@ -87,6 +87,18 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+# A phrase: its words in order, whatever whitespace separates them in the message (a
+# line break, two spaces, a tab), as search.highlight marks it. The first LIKE (the words
+# in order, anything between) is what the trigram index serves; the second tests the
+# folded text with each run of whitespace made one space.
+_PHRASE_SQL = "folded LIKE search_fold(%s) AND regexp_replace(folded, '[[:space:]]+', ' ', 'g') LIKE search_fold(%s)"
+
+
+def _phrase_params(text: str) -> list[str]:
+    words = text.split()
+    return ["%" + "%".join(_like(word)[1:-1] for word in words) + "%", _like(" ".join(words))]
+
+
 class PostgresSearchBackend:
     """See the module docstring; the interface is search.backends.SearchBackend."""
 
@@ -190,8 +202,12 @@ class PostgresSearchBackend:
                     where.append(f"NOT vector @@ to_tsquery('{_CONFIG}', %s)")
                     params.append(f"'{term.text}':*")
                 continue
-            where.append(("NOT " if term.exclude else "") + f"{_folded_for(term.text)} LIKE search_fold(%s)")
-            params.append(_like(term.text))
+            if term.kind == "phrase":
+                condition, values = _PHRASE_SQL, _phrase_params(term.text)
+            else:
+                condition, values = f"{_folded_for(term.text)} LIKE search_fold(%s)", [_like(term.text)]
+            where.append(("NOT " if term.exclude else "") + f"({condition})")
+            params += values
         inner = f"SELECT message_id, kind, conversation_id, created_at, {rank_sql} AS rank FROM search_entries" + (  # noqa: S608 (fixed fragments; every value is a parameter)
             f" WHERE {' AND '.join(where)}" if where else ""
         )

@@ -248,3 +248,26 @@ def test_terms_shorter_than_a_trigram_are_not_asked_of_the_trigram_index(alice, 
             )
             plan = "\n".join(row[0] for row in cursor.fetchall())
         assert ("search_entries_folded_trgm" in plan) is not short, (q, plan)
+
+
+def test_the_calendars_last_day_is_a_date_not_a_500(alice, channel, search):
+    """`on:` and `after:` take the day after theirs: past 9999-12-31 there is none
+    (Python's datetime ends there), which used to answer 500."""
+    _send(alice, "today's news", channel_id=channel.pk)
+    assert contents(search(alice, "news on:9999-12-31")) == []
+    assert contents(search(alice, "news after:9999-12-31")) == []
+    assert contents(search(alice, "news before:9999-12-31 after:0001-01-01")) == ["today's news"]
+
+
+def test_a_phrase_matches_across_any_whitespace(alice, bob, channel, search):
+    """`"a phrase"` finds its words in order whether the message has a line break, two
+    spaces or a tab between them (the highlight already marked them so); an excluded
+    phrase excludes those too."""
+    for content in ("deploy\nnow please", "deploy  now", "deploy\tnow", "deploy later, now"):
+        _send(alice, content, channel_id=channel.pk)
+    page = search(bob, '"Deploy now"')
+    assert sorted(contents(page)) == sorted(["deploy  now", "deploy\tnow", "deploy\nnow please"])
+    for result in page["results"]:
+        content = result["message"]["content"]
+        assert [content[start:end].split() for start, end in result["highlights"]] == [["deploy", "now"]]
+    assert contents(search(bob, 'deploy -"deploy now"')) == ["deploy later, now"]
