@@ -12,6 +12,8 @@ import unicodedata
 from search.query import ParsedQuery
 
 MAX_HIGHLIGHTS = 50
+# How to draw an emoji, not which: "❤️" and "❤" match each other (search.backends.postgres).
+_VARIATION_SELECTORS = ("\ufe0e", "\ufe0f")
 
 
 def _fold_with_map(text: str) -> tuple[str, list[int]]:
@@ -19,12 +21,21 @@ def _fold_with_map(text: str) -> tuple[str, list[int]]:
     origin: list[int] = []
     for index, char in enumerate(text):
         for piece in unicodedata.normalize("NFKD", char):
-            if unicodedata.combining(piece):
+            if unicodedata.combining(piece) or piece in _VARIATION_SELECTORS:
                 continue
             for out in piece.casefold():
                 folded.append(out)
                 origin.append(index)
     return "".join(folded), origin
+
+
+def _grapheme_end(content: str, end: int) -> int:
+    """`end` moved past the marks that belong to the character before it (a decomposed
+    accent, U+0301 of "cafe\u0301"; a variation selector, U+FE0F of "❤\ufe0f"): folding
+    dropped them, and a span ending before them would cut that character in two."""
+    while end < len(content) and unicodedata.category(content[end]) in ("Mn", "Me"):
+        end += 1
+    return end
 
 
 def fold(text: str) -> str:
@@ -48,7 +59,7 @@ def highlights(content: str, query: ParsedQuery) -> list[list[int]]:
             pattern = re.compile(re.escape(needle))
         for match in pattern.finditer(folded):
             if match.end() > match.start():
-                spans.append((origin[match.start()], origin[match.end() - 1] + 1))
+                spans.append((origin[match.start()], _grapheme_end(content, origin[match.end() - 1] + 1)))
             if len(spans) > MAX_HIGHLIGHTS * 4:
                 break
     merged: list[list[int]] = []

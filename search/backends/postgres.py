@@ -84,7 +84,11 @@ def _folded_for(text: str) -> str:
 
 
 def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """A LIKE pattern of `text` anywhere. An emoji's variation selector (U+FE0E/U+FE0F,
+    which phones add and desktops often do not) may or may not be in the message: it is
+    a wildcard there, so "❤️" finds "❤" and "❤️", and "❤️‍🔥" both of its spellings."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "%" + escaped.replace("\ufe0f", "%").replace("\ufe0e", "%") + "%"
 
 
 # A phrase: its words in order, whatever whitespace separates them in the message (a

@@ -271,3 +271,30 @@ def test_a_phrase_matches_across_any_whitespace(alice, bob, channel, search):
         content = result["message"]["content"]
         assert [content[start:end].split() for start, end in result["highlights"]] == [["deploy", "now"]]
     assert contents(search(bob, 'deploy -"deploy now"')) == ["deploy later, now"]
+
+
+def test_emoji_as_a_phone_types_them_and_decomposed_accents(alice, bob, channel, search):
+    """A phone's "❤️" (with the variation selector U+FE0F) finds "❤" written without it
+    too; and a highlight never cuts a character in two: it ends after the decomposed
+    accent (U+0301) or the variation selector of its last character."""
+    for content in ("I \u2764 it", "love \u2764\ufe0f", "so \u2764\ufe0f\u200d\U0001f525 hot", "the cafe\u0301 now"):
+        _send(alice, content, channel_id=channel.pk)
+
+    def spans(q):
+        return sorted(
+            (result["message"]["content"], [result["message"]["content"][a:b] for a, b in result["highlights"]])
+            for result in search(bob, q)["results"]
+        )
+
+    assert spans("\u2764\ufe0f") == sorted(
+        [
+            ("I \u2764 it", ["\u2764"]),
+            ("love \u2764\ufe0f", ["\u2764\ufe0f"]),
+            ("so \u2764\ufe0f\u200d\U0001f525 hot", ["\u2764\ufe0f"]),
+        ]
+    )
+    assert spans("\u2764\ufe0f\u200d\U0001f525") == [
+        ("so \u2764\ufe0f\u200d\U0001f525 hot", ["\u2764\ufe0f\u200d\U0001f525"])
+    ]
+    assert spans("café") == [("the cafe\u0301 now", ["cafe\u0301"])]
+    assert spans('"cafe now"') == [("the cafe\u0301 now", ["cafe\u0301 now"])]
