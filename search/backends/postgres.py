@@ -92,15 +92,13 @@ def _like(text: str) -> str:
 
 
 # A phrase: its words in order, whatever whitespace separates them in the message (a
-# line break, two spaces, a tab), as search.highlight marks it. The first LIKE (the words
-# in order, anything between) is what the trigram index serves; the second tests the
-# folded text with each run of whitespace made one space.
-_PHRASE_SQL = "folded LIKE search_fold(%s) AND regexp_replace(folded, '[[:space:]]+', ' ', 'g') LIKE search_fold(%s)"
-
-
-def _phrase_params(text: str) -> list[str]:
-    words = text.split()
-    return ["%" + "%".join(_like(word)[1:-1] for word in words) + "%", _like(" ".join(words))]
+# line break, two spaces, a tab), as search.highlight marks it: a regular expression on
+# `folded` (which pg_trgm's index serves as it serves LIKE), made of the folded phrase
+# with every character but letters, digits and spaces escaped, and each space made
+# `[[:space:]]+`.
+_PHRASE_SQL = (
+    "folded ~ replace(regexp_replace(search_fold(%s), '([^[:alnum:] ])', '\\\\\\1', 'g'), ' ', '[[:space:]]+')"
+)
 
 
 class PostgresSearchBackend:
@@ -207,7 +205,7 @@ class PostgresSearchBackend:
                     params.append(f"'{term.text}':*")
                 continue
             if term.kind == "phrase":
-                condition, values = _PHRASE_SQL, _phrase_params(term.text)
+                condition, values = _PHRASE_SQL, [term.text]
             else:
                 condition, values = f"{_folded_for(term.text)} LIKE search_fold(%s)", [_like(term.text)]
             where.append(("NOT " if term.exclude else "") + f"({condition})")

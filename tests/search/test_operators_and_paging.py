@@ -124,6 +124,7 @@ def test_invalid_queries_answer_400_invalid_query(alice, channel, search, q):
         "%_%\\%",
         "(((((((((((((((((",
         '"unterminated phrase',
+        '"(a) [b] .* \\ $1 {2} ½ © ^x|y"',
         "-",
         '""',
         "https://example.com/a?b=c",
@@ -271,6 +272,10 @@ def test_a_phrase_matches_across_any_whitespace(alice, bob, channel, search):
         content = result["message"]["content"]
         assert [content[start:end].split() for start, end in result["highlights"]] == [["deploy", "now"]]
     assert contents(search(bob, 'deploy -"deploy now"')) == ["deploy later, now"]
+    _send(alice, "Café costs $5.50 (approx.)\nper [cup] *really*", channel_id=channel.pk)
+    for phrase in ('"cafe costs"', '"$5.50 (approx.) per [cup]"', '"(approx.)  per"', '"[cup] *really*"'):
+        assert contents(search(bob, phrase)) == ["Café costs $5.50 (approx.)\nper [cup] *really*"], phrase
+    assert contents(search(bob, '"$5x50"')) == []  # the dot is a dot, not "any character"
 
 
 def test_emoji_as_a_phone_types_them_and_decomposed_accents(alice, bob, channel, search):
