@@ -6,14 +6,18 @@ Matching folds case and accents as the index does (NFKD, combining marks dropped
 casefold), mapping every folded character back to the code point it came from.
 """
 
+import bisect
 import re
 import unicodedata
+
+import regex
 
 from search.query import ParsedQuery
 
 MAX_HIGHLIGHTS = 50
 # How to draw an emoji, not which: "❤️" and "❤" match each other (search.backends.postgres).
 _VARIATION_SELECTORS = ("\ufe0e", "\ufe0f")
+_GRAPHEME = regex.compile(r"\X")
 
 
 def _fold_with_map(text: str) -> tuple[str, list[int]]:
@@ -29,13 +33,12 @@ def _fold_with_map(text: str) -> tuple[str, list[int]]:
     return "".join(folded), origin
 
 
-def _grapheme_end(content: str, end: int) -> int:
-    """`end` moved past the marks that belong to the character before it (a decomposed
-    accent, U+0301 of "cafe\u0301"; a variation selector, U+FE0F of "❤\ufe0f"): folding
-    dropped them, and a span ending before them would cut that character in two."""
-    while end < len(content) and unicodedata.category(content[end]) in ("Mn", "Me"):
-        end += 1
-    return end
+def _graphemes(content: str) -> list[int]:
+    """The offsets where the user-perceived characters (grapheme clusters) of `content`
+    start, and its length: a highlight snaps outwards to them, so it never cuts one in
+    two (a decomposed accent, U+0301 of "cafe\u0301"; a variation selector or a skin tone
+    of an emoji, "❤\ufe0f", "👍🏽"; a ZWJ sequence, "❤\ufe0f\u200d🔥")."""
+    return [match.start() for match in _GRAPHEME.finditer(content)] + [len(content)]
 
 
 def fold(text: str) -> str:
@@ -59,9 +62,15 @@ def highlights(content: str, query: ParsedQuery) -> list[list[int]]:
             pattern = re.compile(re.escape(needle))
         for match in pattern.finditer(folded):
             if match.end() > match.start():
-                spans.append((origin[match.start()], _grapheme_end(content, origin[match.end() - 1] + 1)))
+                spans.append((origin[match.start()], origin[match.end() - 1] + 1))
             if len(spans) > MAX_HIGHLIGHTS * 4:
                 break
+    if spans:
+        bounds = _graphemes(content)
+        spans = [
+            (bounds[bisect.bisect_right(bounds, start) - 1], bounds[bisect.bisect_left(bounds, end)])
+            for start, end in spans
+        ]
     merged: list[list[int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:

@@ -280,9 +280,16 @@ def test_a_phrase_matches_across_any_whitespace(alice, bob, channel, search):
 
 def test_emoji_as_a_phone_types_them_and_decomposed_accents(alice, bob, channel, search):
     """A phone's "❤️" (with the variation selector U+FE0F) finds "❤" written without it
-    too; and a highlight never cuts a character in two: it ends after the decomposed
-    accent (U+0301) or the variation selector of its last character."""
-    for content in ("I \u2764 it", "love \u2764\ufe0f", "so \u2764\ufe0f\u200d\U0001f525 hot", "the cafe\u0301 now"):
+    too; and a highlight never cuts a user-perceived character in two: it takes in the
+    decomposed accent (U+0301), the variation selector, the skin tone or the rest of the
+    ZWJ sequence of the characters it touches."""
+    for content in (
+        "I \u2764 it",
+        "love \u2764\ufe0f",
+        "so \u2764\ufe0f\u200d\U0001f525 hot",
+        "the cafe\u0301 now",
+        "ok \U0001f44d\U0001f3fd",
+    ):
         _send(alice, content, channel_id=channel.pk)
 
     def spans(q):
@@ -295,11 +302,12 @@ def test_emoji_as_a_phone_types_them_and_decomposed_accents(alice, bob, channel,
         [
             ("I \u2764 it", ["\u2764"]),
             ("love \u2764\ufe0f", ["\u2764\ufe0f"]),
-            ("so \u2764\ufe0f\u200d\U0001f525 hot", ["\u2764\ufe0f"]),
+            ("so \u2764\ufe0f\u200d\U0001f525 hot", ["\u2764\ufe0f\u200d\U0001f525"]),  # one character
         ]
     )
     assert spans("\u2764\ufe0f\u200d\U0001f525") == [
         ("so \u2764\ufe0f\u200d\U0001f525 hot", ["\u2764\ufe0f\u200d\U0001f525"])
     ]
     assert spans("café") == [("the cafe\u0301 now", ["cafe\u0301"])]
+    assert spans("\U0001f44d") == [("ok \U0001f44d\U0001f3fd", ["\U0001f44d\U0001f3fd"])]  # with its skin tone
     assert spans('"cafe now"') == [("the cafe\u0301 now", ["cafe\u0301 now"])]
