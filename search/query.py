@@ -203,6 +203,10 @@ def parse_query(q: object) -> ParsedQuery:
                 _operator(parsed, operator.group(1), operator.group(2))
                 continue
             exclude = token.startswith("-") and len(token) > 1
+            negated = _OPERATOR.fullmatch(token[1:]) if exclude else None
+            if negated and negated.group(1).lower() in OPERATOR_NAMES and negated.group(2):
+                # `-from:@bob` would otherwise exclude the text "from:@bob" and answer bob's messages.
+                raise invalid_query(f"{negated.group(1)}: cannot be excluded with -.")
             text = token[1:] if exclude else token
             # Punctuation around a word is how it was written, not what is looked for.
             text = text.strip(_EDGE_PUNCTUATION).rstrip(".") or text

@@ -108,7 +108,19 @@ def test_is_thread_follows_a_roots_first_and_last_reply(alice, bob, channel, mak
 
 @pytest.mark.parametrize(
     "q",
-    ["deploy foo:bar", "has:everything", "is:dm", "on:2024-13-01", "before:yesterday", "from:@", "in:#a#b", "x\x00y"],
+    [
+        "deploy foo:bar",
+        "has:everything",
+        "is:dm",
+        "on:2024-13-01",
+        "before:yesterday",
+        "from:@",
+        "in:#a#b",
+        "x\x00y",
+        "deploy -from:@alice",  # not silently the text "from:@alice" (which answered alice's messages)
+        "-in:#general",
+        "-has:link",
+    ],
 )
 def test_invalid_queries_answer_400_invalid_query(alice, channel, search, q):
     body = search(alice, q, expect=400)
