@@ -2,8 +2,9 @@
 [start, end) offsets in Unicode code points (Python str indices, so an astral
 character such as an emoji counts as one), merged and sorted.
 
-Matching folds case and accents as the index does (NFKD, combining marks dropped,
-casefold), mapping every folded character back to the code point it came from.
+Matching folds case and accents as the index does (PostgreSQL's unaccent where it
+differs from Unicode's decomposition: search.unaccent_folds; else NFKD, combining marks
+dropped; casefold), mapping every folded character back to the code point it came from.
 """
 
 import bisect
@@ -13,6 +14,7 @@ import unicodedata
 import regex
 
 from search.query import ParsedQuery
+from search.unaccent_folds import UNACCENT_FOLDS
 
 MAX_HIGHLIGHTS = 50
 # How to draw an emoji, not which: "❤️" and "❤" match each other (search.backends.postgres).
@@ -24,6 +26,11 @@ def _fold_with_map(text: str) -> tuple[str, list[int]]:
     folded: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
+        unaccented = UNACCENT_FOLDS.get(char)
+        if unaccented is not None:  # as the index folds it ("ø" -> "o", a curly apostrophe -> "'")
+            folded.extend(unaccented)
+            origin.extend([index] * len(unaccented))
+            continue
         for piece in unicodedata.normalize("NFKD", char):
             if unicodedata.combining(piece) or piece in _VARIATION_SELECTORS:
                 continue

@@ -323,3 +323,21 @@ def test_emoji_as_a_phone_types_them_and_decomposed_accents(alice, bob, channel,
     assert spans("café") == [("the cafe\u0301 now", ["cafe\u0301"])]
     assert spans("\U0001f44d") == [("ok \U0001f44d\U0001f3fd", ["\U0001f44d\U0001f3fd"])]  # with its skin tone
     assert spans('"cafe now"') == [("the cafe\u0301 now", ["cafe\u0301 now"])]
+
+
+def test_what_the_index_folds_is_highlighted_too(alice, bob, channel, search):
+    """The index folds with PostgreSQL's unaccent, which makes "ø" an "o" and a phone's
+    curly apostrophe a straight one where Unicode's decomposition does not: a message it
+    finds has its highlight, not an empty list."""
+    _send(alice, "Søren and Łukasz don\u2019t ship on Friday \u2014 ask Ærø", channel_id=channel.pk)
+    for q, expected in (
+        ("soren", ["Søren"]),
+        ("lukasz", ["Łukasz"]),
+        ("don't", ["don\u2019t"]),
+        ('"don\'t ship"', ["don\u2019t ship"]),
+        ("aero", ["Ærø"]),
+    ):
+        results = search(bob, q)["results"]
+        assert len(results) == 1, q
+        content = results[0]["message"]["content"]
+        assert [content[start:end] for start, end in results[0]["highlights"]] == expected, q
