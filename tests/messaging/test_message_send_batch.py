@@ -103,16 +103,20 @@ def _lock_held_by_another_process(pool, channel):
         holder.result(10)
 
 
-def _sends_behind_the_lock(pool, sender, channel, count: int) -> list:
-    """`count` sends into `channel` ("s0", "s1", ...): the first leads and waits for the
-    held lock, the others queue behind it in order. Their futures."""
-    futures = [in_thread(pool, services.message_send, sender=sender, channel_id=channel.pk, content="s0")]
+def _sends_behind_the_lock(pool, channel, sends: list[dict]) -> list:
+    """One send into `channel` per `message_send` keywords of `sends`: the first leads
+    and waits for the held lock, the others queue behind it in order. Their futures."""
+    futures = [in_thread(pool, services.message_send, channel_id=channel.pk, **sends[0])]
     _wait_until(lambda: backends_waiting_for_a_lock() == 1)
-    for n in range(1, count):
+    for send in sends[1:]:
         queued = _queued(channel)
-        futures.append(in_thread(pool, services.message_send, sender=sender, channel_id=channel.pk, content=f"s{n}"))
+        futures.append(in_thread(pool, services.message_send, channel_id=channel.pk, **send))
         _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
     return futures
+
+
+def _numbered(sender, count: int) -> list[dict]:
+    return [{"sender": sender, "content": f"s{n}"} for n in range(count)]
 
 
 def _seqs(channel) -> list[int]:
@@ -311,7 +315,7 @@ def test_a_batch_takes_the_sends_queued_while_another_process_held_the_lock(make
     with ThreadPoolExecutor(6) as pool, capture_broadcasts():
         with _lock_held_by_another_process(pool, channel):
             before = _batch_metrics()
-            futures = _sends_behind_the_lock(pool, alice, channel, 5)
+            futures = _sends_behind_the_lock(pool, channel, _numbered(alice, 5))
         results = [future.result(10) for future in futures]
     assert [r.message.seq for r in results] == [2, 3, 4, 5, 6]
     count, total, _sized = (b - a for a, b in zip(before, _batch_metrics(), strict=True))
@@ -369,7 +373,7 @@ def test_a_leader_interrupted_by_a_base_exception_answers_its_batch_503(make_use
     monkeypatch.setattr(group_commit, "_insert_batch_locked", interrupted)
     with ThreadPoolExecutor(4) as pool, capture_broadcasts():
         with _lock_held_by_another_process(pool, channel):
-            futures = _sends_behind_the_lock(pool, alice, channel, 3)
+            futures = _sends_behind_the_lock(pool, channel, _numbered(alice, 3))
         with pytest.raises(Interrupted):
             futures[0].result(10)
         for future in futures[1:]:
@@ -393,21 +397,11 @@ def test_the_replies_of_a_batch_are_counted_once_per_root_after_their_message_cr
     plan = [(bob, roots[0]), (alice, roots[1]), (bob, roots[0]), (alice, roots[0]), (bob, roots[1])]
     with ThreadPoolExecutor(len(plan) + 2) as pool, capture_broadcasts() as captured:
         with _lock_held_by_another_process(pool, channel):
-            futures = [in_thread(pool, services.message_send, sender=bob, channel_id=channel.pk, content="lead")]
-            _wait_until(lambda: backends_waiting_for_a_lock() == 1)
-            for n, (sender, root) in enumerate(plan):
-                queued = _queued(channel)
-                futures.append(
-                    in_thread(
-                        pool,
-                        services.message_send,
-                        sender=sender,
-                        channel_id=channel.pk,
-                        content=f"r{n}",
-                        thread_id=root.id,
-                    )
-                )
-                _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
+            sends = [{"sender": bob, "content": "lead"}]
+            sends += [
+                {"sender": sender, "content": f"r{n}", "thread_id": root.id} for n, (sender, root) in enumerate(plan)
+            ]
+            futures = _sends_behind_the_lock(pool, channel, sends)
         replies = [future.result(10).message for future in futures[1:]]
 
     assert all(reply.thread_counted for reply in replies)
