@@ -27,6 +27,9 @@ from messaging.repositories import (
 REPLY_USERS_MAX = 5
 # How many of a thread's newest replies are read to find its 5 most recent repliers.
 REPLY_USERS_SCAN = 500
+# A numbered thread's recent repliers leave its blocks for one read of the rest once the
+# blocks read hold fewer live replies than one place in this many (thread_recent_repliers).
+REPLY_USERS_SPARSE = 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -136,12 +139,39 @@ def thread_recent_repliers(
         query = {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None}
         return _recent_repliers([_sorted_newest_first(repo, query, hint=None, limit=REPLY_USERS_SCAN)])
 
-    def blocks():
-        for block in range(int(last_place) // SEQ_BLOCK, -1, -1):
-            query = repo._thread_block_query(conversation_id, root_id, block)
-            yield _sorted_newest_first(repo, query, hint=repo.thread_seq_index, limit=SEQ_BLOCK)
+    found = [0]  # live replies the block reads returned so far
 
+    def blocks():
+        for reads, block in enumerate(range(int(last_place) // SEQ_BLOCK, -1, -1)):
+            covered = int(last_place) + 1 - (block + 1) * SEQ_BLOCK  # places in the blocks read
+            if reads >= 2 and found[0] * REPLY_USERS_SPARSE < covered:
+                # Mostly deleted replies (or places of failed sends): one read of the rest
+                # of the thread, as for a thread never numbered, instead of a block read
+                # per 32 places (a member who posts and deletes 3,000 replies made every
+                # reply's count walk ~95 blocks under the lock: 1.1 s against 0.33 s).
+                rest = {**query_all, "threadSeq": {"$lt": Int64((block + 1) * SEQ_BLOCK)}}
+                yield _counted(_sorted_newest_first(repo, rest, hint=None, limit=REPLY_USERS_SCAN), found)
+                return
+            query = repo._thread_block_query(conversation_id, root_id, block)
+            yield _counted(_sorted_newest_first(repo, query, hint=repo.thread_seq_index, limit=SEQ_BLOCK), found)
+
+    query_all = {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None}
     return _recent_repliers(blocks())
+
+
+class _counted:
+    """A cursor that adds each document it yields to `found[0]` (thread_recent_repliers)."""
+
+    def __init__(self, cursor, found: list[int]):
+        self.cursor, self.found = cursor, found
+
+    def __iter__(self):
+        for raw in self.cursor:
+            self.found[0] += 1
+            yield raw
+
+    def close(self):
+        self.cursor.close()
 
 
 def _sorted_newest_first(repo: MessageRepository, query: dict, *, hint, limit: int):
