@@ -430,3 +430,26 @@ def test_the_recent_repliers_past_a_long_run_of_deleted_replies_take_few_reads(r
     whole = ext.thread_recent_repliers(repo, conversation_id=conversation.id, root_id=root_id)
     assert numbered == whole and numbered[1] is not None
     assert len(finds.filters) <= 1 + 3
+
+
+def test_a_reply_sent_while_the_store_is_down_breaks_no_later_page(where, alice, bob, client_for):
+    """The send's batch fails at the place's reservation (MongoDB unreachable): 503 for
+    that reply, and once the store is back the thread's next replies, its places and its
+    pages are as if it had never been tried."""
+    from slackclone import errors
+    from tests.messaging.conftest import mongo_unreachable
+
+    root = _send(where, alice, "root")
+    first = [_send(where, bob, f"r{n}", thread_id=root.id) for n in range(3)]
+    _db, restore = mongo_unreachable()
+    try:
+        with pytest.raises(errors.StoreUnavailable):
+            _send(where, bob, "lost", thread_id=root.id)
+        response = client_for(bob).post(where.url, {"content": "lost", "thread_id": root.id}, format="json")
+        assert response.status_code == 503
+    finally:
+        restore()
+    later = [_send(where, alice, f"l{n}", thread_id=root.id) for n in range(3)]
+    client = client_for(alice)
+    _assert_numbered(where, root.id, client)
+    assert _page_ids(client, f"{where.url}/{root.id}/replies") == [m.id for m in first + later]
