@@ -453,3 +453,37 @@ def test_a_reply_sent_while_the_store_is_down_breaks_no_later_page(where, alice,
     client = client_for(alice)
     _assert_numbered(where, root.id, client)
     assert _page_ids(client, f"{where.url}/{root.id}/replies") == [m.id for m in first + later]
+
+
+def test_the_backfill_numbers_a_big_thread_a_step_at_a_time(channel, alice, bob, client_for, monkeypatch):
+    """Numbering holds the conversation's lock about 3 ms a reply on FerretDB (6.5 s for
+    2,000 replies): the backfill numbers a thread not numbered yet THREAD_NUMBER_STEP
+    replies per hold of the lock (sends go in between), and the thread ends numbered
+    1..n with its pages right."""
+    import io
+
+    from django.core.management import call_command
+
+    from messaging.services import maintenance, store
+    from tests.messaging.support import Where
+
+    where = Where(f"/api/v1/channels/{channel.pk}/messages", {"channel_id": channel.pk}, channel.pk, "channel")
+    root = _send(where, alice, "root")
+    for n in range(150):
+        _send(where, bob, f"old {n}", thread_id=root.id)
+    _unnumber(where, [root.id])
+    repo = repository_for(where.conversation.kind)
+    numbered_at_lock = []
+    real = store._lock_if_stored
+
+    def observed(conversation):
+        real(conversation)
+        if conversation.id == where.pk:
+            numbered_at_lock.append(repo.collection.count_documents({"threadId": root.id, "threadSeq": {"$ne": None}}))
+
+    monkeypatch.setattr(store, "_lock_if_stored", observed)
+    call_command("backfill_seq_blocks", stdout=io.StringIO())
+
+    assert numbered_at_lock[:3] == [0, 64, 128] and numbered_at_lock[-1] == 150
+    assert maintenance.THREAD_NUMBER_STEP == 64
+    _assert_numbered(where, root.id, client_for(alice))
