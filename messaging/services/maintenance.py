@@ -140,7 +140,8 @@ THREAD_NUMBER_STEP = 64
 def threads_number_backfill(*, kind: ConversationKind) -> int:
     """Number the replies of every thread stored before session 14 (`threadSeq`, the
     root's `lastThreadSeq`: messaging.repositories_ext.thread_number_replies), each
-    thread in its own transaction under its conversation's lock, as a send numbers it.
+    thread under its conversation's lock, as a send numbers it: THREAD_NUMBER_STEP
+    replies per transaction (`thread_number_some`), then one to end it.
     Until then such a thread's pages are read by keyset (correct, slower on FerretDB);
     its next reply numbers it too. Idempotent; returns how many threads it numbered."""
     from messaging import repositories_ext as ext
