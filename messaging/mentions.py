@@ -31,8 +31,9 @@ _USER_ID = re.compile(r"<@([0-9a-fA-F-]{32,36})>")
 # first word of a sentence); Slack's `<!channel>` tokens are written by clients, lower-case.
 _SPECIAL = re.compile(r"<!(channel|here|everyone)>|(?<![\w.@])@(?i:channel|here)\b")
 # Usernames: [A-Za-z0-9_.-]{1,32} (accounts.serializers); not preceded by a word
-# character, so e-mail addresses mention nobody; a trailing "." ends a sentence.
-_USERNAME = re.compile(r"(?<![\w.@-])@([A-Za-z0-9_.\-]{1,32})")
+# character, so e-mail addresses mention nobody; a trailing "." ends a sentence; not
+# followed by one either (`@bób` is no mention of "b", nor `@b` + a combining accent).
+_USERNAME = re.compile(r"(?<![\w.@-])@([A-Za-z0-9_.\-]{1,32})(?![\w\u0300-\u036f])")
 MENTIONS_MAX = 50
 
 

@@ -27,9 +27,8 @@ from messaging.repositories import (
 REPLY_USERS_MAX = 5
 # How many of a thread's newest replies are read to find its 5 most recent repliers.
 REPLY_USERS_SCAN = 500
-# A numbered thread's recent repliers leave its blocks for one read of the rest once the
-# blocks read hold fewer live replies than one place in this many (thread_recent_repliers).
-REPLY_USERS_SPARSE = 4
+# How many of a numbered thread's newest blocks are read for them before its whole read.
+REPLY_USERS_BLOCKS = 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -152,64 +151,41 @@ def thread_recent_repliers(
     newest visible reply or None), read from the newest visible replies, at most
     REPLY_USERS_SCAN of them.
 
-    A numbered thread (its root has `lastThreadSeq`; session 14) is read block by block
-    from its newest place down (`thread_page`'s block reads: each ONE bounded query),
-    usually one or two blocks. Before, one read sorted on the (conversation, threadId,
-    seq) index, which FerretDB 1.24 answers by decoding EVERY reply of the thread: 195 ms
-    for a thread of 2,000 replies, paid by each reply's count under the conversation's
-    lock. A thread never numbered is still read that way."""
+    One read sorted on the (conversation, threadId, seq) index, which FerretDB 1.24
+    answers by decoding EVERY reply of the thread (195 ms for 2,000 replies, paid under
+    the conversation's lock by each count). So a numbered thread (its root has
+    `lastThreadSeq`; session 14) is first read in its newest blocks, at most
+    REPLY_USERS_BLOCKS of them (`thread_page`'s block reads, each ONE bounded query):
+    that finds 5 repliers, or reads a thread of up to REPLY_USERS_BLOCKS * 32 replies
+    whole. Only a longer thread with fewer than 5 recent repliers goes on to the read of
+    the whole thread."""
     with _mongo_errors():
         root = repo.collection.find_one(_message(repo, conversation_id, root_id), projection={"lastThreadSeq": 1})
     last_place = root.get("lastThreadSeq") if root is not None else None
-    if last_place is None:
-        query = {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None}
-        return _recent_repliers([_sorted_newest_first(repo, query, hint=None, limit=REPLY_USERS_SCAN)])
-
-    found = [0]  # live replies the block reads returned so far
-
-    def blocks():
-        for reads, block in enumerate(range(int(last_place) // SEQ_BLOCK, -1, -1)):
-            covered = int(last_place) + 1 - (block + 1) * SEQ_BLOCK  # places in the blocks read
-            if reads >= 2 and found[0] * REPLY_USERS_SPARSE < covered:
-                # Mostly deleted replies (or places of failed sends): one read of the rest
-                # of the thread, as for a thread never numbered, instead of a block read
-                # per 32 places (a member who posts and deletes 3,000 replies made every
-                # reply's count walk ~95 blocks under the lock: 1.1 s against 0.33 s).
-                rest = {**query_all, "threadSeq": {"$lt": Int64((block + 1) * SEQ_BLOCK)}}
-                yield _counted(_sorted_newest_first(repo, rest, hint=None, limit=REPLY_USERS_SCAN), found)
-                return
-            query = repo._thread_block_query(conversation_id, root_id, block)
-            yield _counted(_sorted_newest_first(repo, query, hint=repo.thread_seq_index, limit=SEQ_BLOCK), found)
-
-    query_all = {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None}
-    return _recent_repliers(blocks())
+    if last_place is not None:
+        newest = int(last_place) // SEQ_BLOCK
+        blocks = range(newest, max(newest - REPLY_USERS_BLOCKS, -1), -1)
+        cursors = (
+            _newest_first(repo, repo._thread_block_query(conversation_id, root_id, block), hint=repo.thread_seq_index)
+            for block in blocks
+        )
+        users, last, done = _recent_repliers(cursors)
+        if done or blocks[-1] == 0:
+            return users, last
+    query = {repo.conversation_field: conversation_id, "threadId": root_id, "deletedAt": None}
+    return _recent_repliers([_newest_first(repo, query, hint=None)])[:2]
 
 
-class _counted:
-    """A cursor that adds each document it yields to `found[0]` (thread_recent_repliers)."""
-
-    def __init__(self, cursor, found: list[int]):
-        self.cursor, self.found = cursor, found
-
-    def __iter__(self):
-        for raw in self.cursor:
-            self.found[0] += 1
-            yield raw
-
-    def close(self):
-        self.cursor.close()
-
-
-def _sorted_newest_first(repo: MessageRepository, query: dict, *, hint, limit: int):
+def _newest_first(repo: MessageRepository, query: dict, *, hint):
     """The sender and time of the replies `query` matches, newest first (a cursor)."""
     cursor = repo.collection.find(query, projection={"senderId": 1, "createdAt": 1}).sort("seq", DESCENDING)
-    cursor = cursor.limit(limit).batch_size(50)
+    cursor = cursor.limit(REPLY_USERS_SCAN).batch_size(50)
     return cursor.hint(hint) if hint is not None else cursor
 
 
-def _recent_repliers(cursors) -> tuple[list[str], datetime | None]:
-    """thread_recent_repliers' walk over the cursors' replies (newest first), until 5
-    users or REPLY_USERS_SCAN replies."""
+def _recent_repliers(cursors) -> tuple[list[str], datetime | None, bool]:
+    """thread_recent_repliers' walk over the cursors' replies (newest first): (users,
+    the newest reply's time, whether it stopped at 5 users or REPLY_USERS_SCAN replies)."""
     users: list[str] = []
     last: datetime | None = None
     scanned = 0
@@ -224,10 +200,10 @@ def _recent_repliers(cursors) -> tuple[list[str], datetime | None]:
                     if sender is not None and sender not in users:
                         users.append(sender)
                     if len(users) == REPLY_USERS_MAX or scanned == REPLY_USERS_SCAN:
-                        return users, last
+                        return users, last, True
             finally:
                 cursor.close()
-    return users, last
+    return users, last, False
 
 
 def thread_counters_update(

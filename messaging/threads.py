@@ -120,11 +120,12 @@ def _announce(event_type: str, fields: dict) -> None:
 
 
 def after_send(*, message: MessageDocument) -> None:
-    """A message was stored (and its `message.created` announced): if it is a reply,
-    count it in its root under the conversation's lock, add the thread's followers, and
-    announce `thread.updated` (before the lock is released, so these events reach a
-    socket in the order of the counts)."""
-    if message.thread_id is None:
+    """A message was stored (and its `message.created` announced) outside a send batch
+    that counted it (a send with files, a reply whose batch could not count it): if it
+    is a reply, count it in its root under the conversation's lock, add the thread's
+    followers, and announce `thread.updated` (before the lock is released, so these
+    events reach a socket in the order of the counts)."""
+    if message.thread_id is None or message.thread_counted:
         return
     conversation = message.conversation
     repo = repository_for(conversation.kind)
@@ -133,18 +134,59 @@ def after_send(*, message: MessageDocument) -> None:
         if not ext.reply_mark_counted(repo, conversation_id=conversation.id, reply_id=message.id):
             return  # deleted meanwhile (then never counted), or counted already
         root = ext.thread_counters_update(repo, conversation_id=conversation.id, root_id=message.thread_id, delta=1)
-        if root is None:
-            return  # the root was purged
-        search_services.messages_indexed([root])  # `is:thread` from its first reply on
-        _follows_on_reply(root=root, reply=message)
-        if root.is_deleted and root.reply_count == 1:
-            # Deleted without replies (announced with message.deleted) while this reply
-            # was on its way: it is back in history as a tombstone, so say so first.
-            try:
-                broadcast.message_updated(message=message_to_api(root))
-            except Exception:
-                logger.exception("message_updated broadcast failed for %s", root.id)
-        _announce(events.THREAD_UPDATED, _thread_event(root))
+        if root is not None:  # else the root was purged
+            _after_counted_locked(root=root, replies=[message])
+
+
+def replies_counted_locked(*, conversation: Conversation, replies: list[MessageDocument]) -> None:
+    """Inside a send batch's transaction, under the conversation's lock, once its
+    messages were stored and announced (`message.created`): count the batch's replies,
+    stored already marked counted (`threadCounted`), in their roots. ONE counter update
+    per root the batch replies to (`replyCount` += its replies there, `replyUsers` and
+    `lastReplyAt` recomputed), its followers, its search entry, and ONE
+    `thread.updated` with the counts after all of them (contract, "Threads": the
+    replies' `message.created`, then `thread.updated`). Session 14: before, every reply
+    took the lock a second time for its own count, which capped a busy thread's
+    conversation at about a dozen replies a second on the embedded store.
+
+    Nothing here fails a send: the batch's messages are stored and answered already.
+    Each root is counted in a savepoint; a failure (a store that does not answer, a
+    bug) leaves that root's counters behind, as a crash between a reply's mark and its
+    root's `$inc` would, logged, and `manage.py check_consistency --fix` repairs them."""
+    repo = repository_for(conversation.kind)
+    by_root: dict[str, list[MessageDocument]] = {}
+    for reply in replies:
+        by_root.setdefault(reply.thread_id, []).append(reply)
+    for root_id, counted in by_root.items():
+        try:
+            with transaction.atomic():
+                root = ext.thread_counters_update(
+                    repo, conversation_id=conversation.id, root_id=root_id, delta=len(counted)
+                )
+                if root is not None:  # else the root was purged
+                    _after_counted_locked(root=root, replies=counted)
+        except Exception:
+            logger.exception(
+                "thread counters of %s %s left behind by %d replies (check_consistency --fix repairs them)",
+                conversation.kind,
+                root_id,
+                len(counted),
+            )
+
+
+def _after_counted_locked(*, root: MessageDocument, replies: list[MessageDocument]) -> None:
+    """Under the lock, once `replies` were counted in `root` (its state after): its
+    search entry, the thread's followers, and the events."""
+    search_services.messages_indexed([root])  # `is:thread` from its first reply on
+    _follows_on_replies(root=root, replies=replies)
+    if root.is_deleted and root.reply_count == len(replies):
+        # Deleted without replies (announced with message.deleted) while these replies
+        # were on their way: it is back in history as a tombstone, so say so first.
+        try:
+            broadcast.message_updated(message=message_to_api(root))
+        except Exception:
+            logger.exception("message_updated broadcast failed for %s", root.id)
+    _announce(events.THREAD_UPDATED, _thread_event(root))
 
 
 def reply_removed_locked(*, reply: MessageDocument) -> MessageDocument | None:
@@ -195,19 +237,21 @@ def _follows_touch(root: MessageDocument) -> None:
     ThreadFollow.objects.filter(root_id=root.id).update(last_reply_at=root.last_reply_at)
 
 
-def _follows_on_reply(*, root: MessageDocument, reply: MessageDocument) -> None:
-    """The replier follows (again, even after an unfollow); the root's author and
-    everyone mentioned in the root or the reply follow unless they unfollowed; every
+def _follows_on_replies(*, root: MessageDocument, replies: list[MessageDocument]) -> None:
+    """The repliers follow (again, even after an unfollow); the root's author and
+    everyone mentioned in the root or the replies follow unless they unfollowed; every
     follower row gets the thread's newest reply time."""
     common = _follow_fields(root)
-    if reply.sender_id is not None:
+    repliers = sorted({reply.sender_id for reply in replies if reply.sender_id is not None})
+    if repliers:
         ThreadFollow.objects.bulk_create(
-            [ThreadFollow(user_id=reply.sender_id, following=True, **common)],
+            [ThreadFollow(user_id=uid, following=True, **common) for uid in repliers],
             update_conflicts=True,
             unique_fields=["user", "root_id"],
             update_fields=["following"],
         )
-    others = {uid for uid in (root.sender_id, *root.mentions, *reply.mentions) if uid and uid != reply.sender_id}
+    mentioned = {uid for reply in replies for uid in reply.mentions}
+    others = {uid for uid in (root.sender_id, *root.mentions, *mentioned) if uid} - set(repliers)
     if others:
         ThreadFollow.objects.bulk_create(
             [ThreadFollow(user_id=uid, following=True, **common) for uid in sorted(others)], ignore_conflicts=True
@@ -428,7 +472,7 @@ def thread_counters_repair(*, roots: list[tuple[Conversation, str]], created_bef
                 continue
             changed += 1
             search_services.messages_indexed([root])
-            for reply in newly:
-                _follows_on_reply(root=root, reply=reply)
+            if newly:
+                _follows_on_replies(root=root, replies=newly)
             after_reply_removed(root=root)  # thread.updated; a tombstone without replies goes
     return changed

@@ -125,6 +125,21 @@ def clean_bool_param(value: object, *, field: str) -> bool:
     raise _invalid(field, 'Must be "true" or "false".')
 
 
+# Slack's shortcode of a skin tone, after the emoji's own: `:+1::skin-tone-2:` is 👍🏻.
+# Tones 2-6 are Unicode's five modifiers, U+1F3FB (light) to U+1F3FF (dark).
+_SKIN_TONE_SHORTCODE = re.compile(r"(:[^:\s]+:):skin-tone-([2-6]):")
+
+
+def _slack_skin_tone(value: str) -> str:
+    """`:name::skin-tone-N:` -> the emoji of `:name:` with its skin tone modifier (the
+    result is validated as any other: an emoji that takes no tone stays invalid)."""
+    match = _SKIN_TONE_SHORTCODE.fullmatch(value)
+    if match is None:
+        return value
+    base = emoji_lib.emojize(match.group(1), language="alias").replace("\ufe0f", "")
+    return base + chr(0x1F3FB + int(match.group(2)) - 2)
+
+
 def clean_emoji(value: object, *, field: str = "emoji") -> str:
     """One emoji (Unicode or `:shortcode:`) -> its fully-qualified Unicode form; anything
     else (text, two emoji, an unknown shortcode, a lone modifier) is 400 `invalid_emoji`
@@ -132,7 +147,7 @@ def clean_emoji(value: object, *, field: str = "emoji") -> str:
     text = "Must be one emoji or a :shortcode:."
     if not isinstance(value, str) or not 0 < len(value) <= EMOJI_MAX_LENGTH:
         raise errors.ValidationFailed(text, fields={field: [text]}, code="invalid_emoji")
-    candidate = emoji_lib.emojize(value.strip(), language="alias")
+    candidate = emoji_lib.emojize(_slack_skin_tone(value.strip()), language="alias")
     if not emoji_lib.is_emoji(candidate):
         # A form some keyboards and clients send: over-qualified (👍 + U+FE0F) or asking
         # for text presentation (☺ + U+FE0E). The same emoji once its variation selectors

@@ -104,3 +104,9 @@ class StoreUnavailable(DomainError):
     def __init__(self, store: str, message: str | None = None):
         super().__init__(message or f"The {store} store is unavailable; try again shortly.")
         self.store = store
+
+    def __reduce__(self):
+        # copy.copy (a group commit's senders each raise their own copy) and pickling
+        # rebuild from these arguments; the default, (message,), made the store the
+        # message: "The The mongo store is unavailable; ... store is unavailable".
+        return (type(self), (self.store, self.message), self.__dict__)

@@ -64,14 +64,8 @@ class MessageRepository(HistoryReads, Operations):
             "threadId": message.thread_id,
             "alsoInChannel": message.also_in_channel,
             "inChannel": in_channel(message.thread_id, message.also_in_channel),
-            **(
-                {
-                    "threadSeq": Int64(message.thread_seq),
-                    "threadBlock": thread_block(message.thread_id, message.thread_seq),
-                }
-                if message.thread_id and message.thread_seq is not None
-                else {}
-            ),
+            **self._thread_place(message),
+            **({"threadCounted": True} if message.thread_counted else {}),
             "mentions": list(message.mentions),
             "mentionsChannel": message.mentions_channel,
         }
@@ -149,11 +143,6 @@ class MessageRepository(HistoryReads, Operations):
     def seq_index(self) -> list[tuple[str, int]]:
         """The unique (conversation, seq) index, as a hint."""
         return [(self.conversation_field, ASCENDING), ("seq", ASCENDING)]
-
-    @property
-    def thread_index(self) -> list[tuple[str, int]]:
-        """The (conversation, threadId, seq) index, as a hint (a thread's replies)."""
-        return [(self.conversation_field, ASCENDING), ("threadId", ASCENDING), ("seq", ASCENDING)]
 
     @property
     def thread_seq_index(self) -> list[tuple[str, int]]:

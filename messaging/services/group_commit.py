@@ -270,6 +270,11 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
             item.error = first.error
     derived.messages_sent(conversation, stored)  # index, unread and sidebar rows, in the seq range's transaction
     _broadcast_created_many(stored)
+    replies = [message for message in stored if message.thread_counted]
+    if replies:
+        from messaging import threads  # it builds on this package
+
+        threads.replies_counted_locked(conversation=conversation, replies=replies)
     return failure
 
 
@@ -345,6 +350,8 @@ def _batch_message(
         dedupe_key=item.dedupe_key,
         **(item.fields.get("extra") or {}),  # issue 17: thread and mentions
         thread_seq=thread_seq,
+        # Counted in its root by this batch, under the same lock (replies_counted_locked).
+        thread_counted=item.fields.get("extra", {}).get("thread_id") is not None,
     )
 
 

@@ -340,6 +340,31 @@ def test_the_recent_repliers_of_a_numbered_thread_are_read_from_its_newest_block
     ]  # the newest place is 299: blocks 9, 8, 7 and 6
 
 
+def test_a_long_thread_of_few_repliers_is_read_whole_after_its_newest_blocks(recorded_repo):
+    """Fewer than 5 repliers in a thread longer than REPLY_USERS_BLOCKS blocks: after
+    those blocks, the read of the whole thread answers (its oldest replier counts)."""
+    from pymongo import UpdateOne
+
+    from messaging import repositories_ext as ext
+
+    repo, finds = recorded_repo
+    conversation = _conversation(repo)
+    root_id = _store_thread(repo, conversation, 300, root_seq=1, reply_every=1)
+    updates = [
+        UpdateOne({"seq": seq, repo.conversation_field: conversation.id}, {"$set": {"senderId": str(uuid.UUID(int=7))}})
+        for seq in (2, 3)
+    ]
+    repo.collection.bulk_write(updates)
+
+    finds.recording = True
+    users, _last = ext.thread_recent_repliers(repo, conversation_id=conversation.id, root_id=root_id)
+    finds.recording = False
+
+    assert users == [str(uuid.UUID(int=1)), str(uuid.UUID(int=7))]
+    assert len([query for query in finds.filters if "threadBlock" in query]) == ext.REPLY_USERS_BLOCKS
+    assert "threadBlock" not in finds.filters[-1] and finds.filters[-1]["threadId"] == root_id
+
+
 @pytest.mark.parametrize("repo_class", [ChannelMessageRepository, DmMessageRepository])
 def test_a_thread_block_read_uses_the_conversation_thread_place_index(repo_class):
     """On MongoDB: an IXSCAN of (conversation, threadId, threadSeq) (xfail on FerretDB)."""

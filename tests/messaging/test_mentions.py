@@ -105,3 +105,17 @@ def test_an_at_sign_inside_a_link_mentions_nobody():
         assert (parsed.usernames, parsed.channel) == ((), False), text
     parsed = mentions_parse("https://medium.com/@bob/post @carol, @here")
     assert (parsed.usernames, parsed.channel) == (("carol",), True)
+
+
+def test_a_name_that_goes_on_in_letters_a_username_cannot_hold_mentions_nobody():
+    """`@bób` is not a mention of a user "b" (it was: the name stopped at the first
+    letter outside [A-Za-z0-9_.-]); a name followed by punctuation still mentions."""
+    for text in ("@bób", "@Zoë", "@josé is here", "@b\u0301ob"):
+        assert mentions_parse(text).usernames == (), text
+    assert mentions_parse("@bob's turn, @carol! (@dave) @eve… @frank.").usernames == (
+        "bob",
+        "carol",
+        "dave",
+        "eve",
+        "frank",
+    )

@@ -378,3 +378,54 @@ def test_a_leader_interrupted_by_a_base_exception_answers_its_batch_503(make_use
     monkeypatch.undo()
     assert _queued(channel) == 0
     assert services.message_send(sender=alice, channel_id=channel.pk, content="after").message.seq == 2
+
+
+def test_the_replies_of_a_batch_are_counted_once_per_root_after_their_message_created(make_user, make_channel):
+    """Session 14: replies queued behind the lock go in as one batch and are counted in
+    their roots by that batch, under the same lock: one counter update and one
+    `thread.updated` per root, after every `message.created` of the batch, with the
+    counts after all of its replies; no reply takes the lock again for its count."""
+    from messaging import threads
+
+    alice, bob = make_user(), make_user()
+    channel = make_channel(alice, bob)
+    roots = [services.message_send(sender=alice, channel_id=channel.pk, content=f"root {n}").message for n in (0, 1)]
+    plan = [(bob, roots[0]), (alice, roots[1]), (bob, roots[0]), (alice, roots[0]), (bob, roots[1])]
+    with ThreadPoolExecutor(len(plan) + 2) as pool, capture_broadcasts() as captured:
+        with _lock_held_by_another_process(pool, channel):
+            futures = [in_thread(pool, services.message_send, sender=bob, channel_id=channel.pk, content="lead")]
+            _wait_until(lambda: backends_waiting_for_a_lock() == 1)
+            for n, (sender, root) in enumerate(plan):
+                queued = _queued(channel)
+                futures.append(
+                    in_thread(
+                        pool,
+                        services.message_send,
+                        sender=sender,
+                        channel_id=channel.pk,
+                        content=f"r{n}",
+                        thread_id=root.id,
+                    )
+                )
+                _wait_until(lambda queued=queued: _queued(channel) == queued + 1)
+        replies = [future.result(10).message for future in futures[1:]]
+
+    assert all(reply.thread_counted for reply in replies)
+    repo = repository_for(ConversationKind.CHANNEL)
+    stored = [repo.get(conversation_id=str(channel.pk), message_id=root.id) for root in roots]
+    assert [root.reply_count for root in stored] == [3, 2]
+    assert list(stored[0].reply_users) == [str(alice.pk), str(bob.pk)]
+    assert list(stored[1].reply_users) == [str(bob.pk), str(alice.pk)]
+    events = [
+        (name, call["fields"].get("root_id"), call["fields"].get("reply_count"))
+        if name == "conversation_event"
+        else (name, None, None)
+        for name, call in captured.calls
+        if name in ("message_created", "conversation_event")
+    ]
+    assert events == [
+        *[("message_created", None, None)] * 6,  # the batch: "lead" and the five replies, in seq order
+        ("conversation_event", roots[0].id, 3),
+        ("conversation_event", roots[1].id, 2),
+    ]
+    assert threads.thread_counters_drift(created_before=replies[-1].created_at) == []

@@ -12,6 +12,7 @@ import pytest
 from messaging import services
 from messaging.models import MessageSequence
 from messaging.mongo import get_db
+from slackclone import errors
 from tests.helpers import capture_broadcasts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +111,15 @@ def test_send_fails_while_the_server_is_stopped_and_works_again_after_restart(cl
     contents = [m["content"] for m in client.get(url).json()["results"]]
     assert contents == ["before", "after"]
     assert get_db()["channel_messages"].count_documents({"channelId": str(channel.pk)}) == 2
+
+
+def test_a_copy_of_the_error_says_the_same():
+    """Each sender of a failed group-commit batch raises a copy of the batch's error: its
+    text (what the logs show) stays that of the original."""
+    import copy
+    import pickle
+
+    original = errors.StoreUnavailable("mongo")
+    for clone in (copy.copy(original), pickle.loads(pickle.dumps(original))):
+        assert (str(clone), clone.message, clone.store) == (str(original), original.message, "mongo")
+        assert str(clone) == "The mongo store is unavailable; try again shortly."

@@ -36,6 +36,9 @@ def where(where_all):
         ("☺\ufe0e", "☺️"),  # text presentation -> the emoji
         ("❤\ufe0e", "❤️"),
         ("1\ufe0f\u20e3", "1\ufe0f\u20e3"),  # a keycap keeps its selector
+        (":+1::skin-tone-2:", "👍🏻"),  # Slack's skin tone shortcode
+        (":thumbsup::skin-tone-6:", "👍🏿"),
+        (":v::skin-tone-4:", "✌🏽"),  # ✌️ without its selector, then the tone
     ],
 )
 def test_emoji_are_validated_and_normalized(raw, stored):
@@ -43,7 +46,25 @@ def test_emoji_are_validated_and_normalized(raw, stored):
 
 
 @pytest.mark.parametrize(
-    "raw", ["x", "", "👍👍", ":not_an_emoji:", "\u200d", "a" * 65, None, 5, "👍 x", "\ufe0f", "\ufe0e\ufe0f", "x\ufe0f"]
+    "raw",
+    [
+        "x",
+        "",
+        "👍👍",
+        ":not_an_emoji:",
+        "\u200d",
+        "a" * 65,
+        None,
+        5,
+        "👍 x",
+        "\ufe0f",
+        "\ufe0e\ufe0f",
+        "x\ufe0f",
+        ":skin-tone-2:",  # a tone alone
+        ":+1::skin-tone-7:",
+        ":smile::skin-tone-3:",  # an emoji that takes no tone
+        ":nope::skin-tone-2:",
+    ],
 )
 def test_anything_else_is_invalid_emoji(raw):
     with pytest.raises(errors.ValidationFailed) as caught:

@@ -449,18 +449,21 @@ def test_a_root_deleted_before_its_first_reply_is_counted_is_announced_back_as_a
     where, alice, bob, monkeypatch
 ):
     """The root had no reply when it was deleted (announced with message.deleted), then a
-    reply already on its way is counted: the root is back in history as a tombstone, so
-    sockets must hear it (message.updated with the tombstone) before thread.updated names it."""
+    reply already on its way (its root checked) is stored and counted: the root is back
+    in history as a tombstone, so sockets must hear it (message.updated with the
+    tombstone) before thread.updated names it."""
     from messaging import threads
 
     root = _send(where, alice, "root")
-    original = threads.after_send
+    original = threads.send_fields
 
-    def root_deleted_first(*, message):
-        services.message_delete(user=alice, message_id=root.id, **where.kwargs)
-        original(message=message)
+    def root_deleted_after_the_check(**kwargs):
+        fields = original(**kwargs)
+        if kwargs["thread_id"] is not None:
+            services.message_delete(user=alice, message_id=root.id, **where.kwargs)
+        return fields
 
-    monkeypatch.setattr(threads, "after_send", root_deleted_first)
+    monkeypatch.setattr(threads, "send_fields", root_deleted_after_the_check)
     with capture_broadcasts() as captured:
         _send(where, bob, "on its way", thread_id=root.id)
     assert _root(where, root.id).reply_count == 1  # a tombstone in history
