@@ -162,6 +162,14 @@ def dm_ids_existing(*, conversation_ids: list[str]) -> set[str]:
     return found | {str(pk) for pk in GroupDm.objects.filter(pk__in=valid).values_list("pk", flat=True)}
 
 
+def group_dm_ids_among(*, conversation_ids: list[str]) -> set[str]:
+    """Which of these DM-kind conversation ids (canonical UUID strings) are group DMs
+    (both live in the DM collection; clients address group DMs under /group-dms/)."""
+    if not conversation_ids:
+        return set()
+    return {str(pk) for pk in GroupDm.objects.filter(pk__in=conversation_ids).values_list("pk", flat=True)}
+
+
 def dm_misordered_pairs() -> list[MisorderedDm]:
     """Conversations whose pair is not stored smaller-first (user1_id >= user2_id).
 

@@ -45,12 +45,15 @@ def _message(repo: MessageRepository, conversation_id: str, message_id: str, **e
 # --- Threads --------------------------------------------------------------------
 
 
-def thread_seqs_reserve(repo: MessageRepository, *, conversation_id: str, root_id: str, count: int) -> int | None:
+def thread_seqs_reserve(
+    repo: MessageRepository, *, conversation_id: str, root_id: str, count: int
+) -> MessageDocument | None:
     """`count` consecutive places (`threadSeq`) in the thread of `root_id` for new
     replies about to be stored, under the conversation's lock (the send's batch holds
-    it, so the places follow the replies' seq order); returns the first. ONE update:
-    the root's `lastThreadSeq` raised by `count` (`$inc`; never given back: a failed
-    send leaves a gap, which `thread_page` reads past). None if the root is gone: the
+    it, so the places follow the replies' seq order): the root after its
+    `lastThreadSeq` was raised by `count`, so the places are `last_thread_seq - count
+    + 1` up to `last_thread_seq`. ONE update (`$inc`; never given back: a failed send
+    leaves a gap, which `thread_page` reads past). None if the root is gone: the
     replies are then stored without a place, and the thread is read by keyset.
 
     A root without `lastThreadSeq` (a thread stored before session 14) gets its stored
@@ -65,7 +68,7 @@ def thread_seqs_reserve(repo: MessageRepository, *, conversation_id: str, root_i
                 return_document=ReturnDocument.AFTER,  # no projection: FerretDB 1.24 refuses one here
             )
         if raw is not None:
-            return int(raw["lastThreadSeq"]) - count + 1
+            return repo.from_mongo(raw)
         if thread_number_replies(repo, conversation_id=conversation_id, root_id=root_id) is None:
             return None
     return None
@@ -219,6 +222,41 @@ def thread_counters_update(
     if delta < 0:
         query["replyCount"] = {"$gte": -delta}
     return _one(repo, query, {"$inc": {"replyCount": delta}, "$set": {"replyUsers": users, "lastReplyAt": last}})
+
+
+def thread_counters_add(
+    repo: MessageRepository,
+    *,
+    conversation_id: str,
+    root_id: str,
+    replies: list[MessageDocument],
+    root: MessageDocument | None = None,
+) -> MessageDocument | None:
+    """A send batch's update of a root, under the lock that stored `replies` (its
+    replies to that root, in seq order), so they are its newest: replyCount +=
+    len(replies) (`$inc`); replyUsers = their senders, newest first, then the root's
+    as stored, the first 5 distinct; lastReplyAt = the newest one's createdAt. ONE
+    read of the root and ONE update, however long the thread: `thread_counters_update`
+    recomputes them from the thread's replies, which for a long thread of few
+    repliers reads up to REPLY_USERS_SCAN of them (session 14: 80 ms a batch on the
+    embedded store, under the lock). `root`: the root as read under the same lock
+    (`thread_seqs_reserve`'s answer), else it is read. Returns the root after the
+    update, None if it is gone."""
+    if root is None:
+        with _mongo_errors():
+            raw = repo.collection.find_one(_message(repo, conversation_id, root_id))
+        if raw is None:
+            return None
+        root = repo.from_mongo(raw)
+    users: list[str] = []
+    for user_id in [reply.sender_id for reply in reversed(replies)] + list(root.reply_users):
+        if user_id is not None and user_id not in users:
+            users.append(user_id)
+    update = {
+        "$inc": {"replyCount": len(replies)},
+        "$set": {"replyUsers": users[:REPLY_USERS_MAX], "lastReplyAt": max(r.created_at for r in replies)},
+    }
+    return _one(repo, _message(repo, conversation_id, root_id), update)
 
 
 def replies_count(repo: MessageRepository, *, conversation_id: str, root_id: str) -> int:

@@ -10,15 +10,19 @@ The root's counters
 `replyCount` counts the visible (not deleted) replies and changes only by `$inc`,
 under the conversation's lock (`_lock_if_stored`, the lock every write of the
 conversation's messages takes), after the reply is stored:
-- a stored reply is first marked counted (`threadCounted`, a conditional update that
-  matches only a live, uncounted reply), and only if that matched is the root's
-  `replyCount` raised by one;
+- a reply stored by a send batch is stored marked counted (`threadCounted`), and the
+  batch, still holding the lock, raises its root's `replyCount` by its replies there
+  (`replies_counted_locked`; session 14);
+- a reply stored otherwise (a send with files) is first marked counted by a conditional
+  update that matches only a live, uncounted reply, and only if that matched is the
+  root's `replyCount` raised by one (`after_send`);
 - a deleted reply lowers it by one only if it had been counted.
 So a reply deleted before its root was counted (the delete got the lock first) is
 never counted at all, and each reply is counted at most once: the count is exact
 whatever the interleaving of sends and deletes. `replyUsers` (the 5 most recent
-repliers, most recent first) and `lastReplyAt` are recomputed from the visible replies
-in the same update (FerretDB 1.24 lacks `$push` `$position`; see repositories_ext).
+repliers, most recent first) and `lastReplyAt` are set in the same update: from the
+batch's repliers and the root's list, or recomputed from the visible replies
+(FerretDB 1.24 lacks `$push` `$position`; see repositories_ext).
 
 A deleted root stays in history as a tombstone while its `replyCount` is above 0: the
 history query selects live messages and deleted ones with replies (so a reply that
@@ -28,7 +32,6 @@ a tombstone's last reply lets it disappear, announced with `message.deleted`).
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
@@ -41,7 +44,7 @@ from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
 from messaging.mentions import mentions_resolve
 from messaging.models import ThreadFollow
-from messaging.repositories import repository_for, utc
+from messaging.repositories import repository_for
 from messaging.serializers import message_to_api
 from messaging.services import _lock_if_stored
 from realtime import broadcast, events
@@ -138,14 +141,18 @@ def after_send(*, message: MessageDocument) -> None:
             _after_counted_locked(root=root, replies=[message])
 
 
-def replies_counted_locked(*, conversation: Conversation, replies: list[MessageDocument]) -> None:
+def replies_counted_locked(
+    *, conversation: Conversation, replies: list[MessageDocument], roots: dict[str, MessageDocument]
+) -> None:
     """Inside a send batch's transaction, under the conversation's lock, once its
     messages were stored and announced (`message.created`): count the batch's replies,
     stored already marked counted (`threadCounted`), in their roots. ONE counter update
-    per root the batch replies to (`replyCount` += its replies there, `replyUsers` and
-    `lastReplyAt` recomputed), its followers, its search entry, and ONE
-    `thread.updated` with the counts after all of them (contract, "Threads": the
-    replies' `message.created`, then `thread.updated`). Session 14: before, every reply
+    per root the batch replies to (`thread_counters_add`: `replyCount` += its replies
+    there; they are its newest, so they lead `replyUsers`; `roots`: the roots as the
+    batch read them under the same lock, giving the replies their places), its
+    followers, its search entry, and ONE `thread.updated` with the counts after all
+    of them (contract, "Threads": the replies' `message.created`, then
+    `thread.updated`). Session 14: before, every reply
     took the lock a second time for its own count, which capped a busy thread's
     conversation at about a dozen replies a second on the embedded store.
 
@@ -160,8 +167,8 @@ def replies_counted_locked(*, conversation: Conversation, replies: list[MessageD
     for root_id, counted in by_root.items():
         try:
             with transaction.atomic():
-                root = ext.thread_counters_update(
-                    repo, conversation_id=conversation.id, root_id=root_id, delta=len(counted)
+                root = ext.thread_counters_add(
+                    repo, conversation_id=conversation.id, root_id=root_id, replies=counted, root=roots.get(root_id)
                 )
                 if root is not None:  # else the root was purged
                     _after_counted_locked(root=root, replies=counted)
@@ -365,114 +372,3 @@ def followed_threads(*, rows: list[ThreadFollow]) -> list[FollowedThread]:
             continue  # gone, or its replies all deleted (then no thread to list)
         threads.append(FollowedThread(root=root, unread_replies=0, last_read_seq=None))
     return threads
-
-
-# --- Repair: roots whose counters disagree with their replies (check_consistency) ----------
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadCounterDrift:
-    conversation: Conversation
-    root_id: str
-    stored: tuple[int, tuple[str, ...], datetime | None]  # the root's replyCount, replyUsers, lastReplyAt
-    expected: tuple[int, tuple[str, ...], datetime | None]  # what its live replies say
-    uncounted: int  # live replies never counted in the root (threadCounted unset)
-
-
-def _expected_counters(replies: list[dict]) -> tuple[int, tuple[str, ...], datetime | None]:
-    """(replyCount, replyUsers, lastReplyAt) from a root's raw replies: the live ones,
-    the 5 most recent distinct repliers among the newest REPLY_USERS_SCAN of them (as
-    `thread_recent_repliers` reads them), the newest one's time."""
-    live = sorted((raw for raw in replies if raw.get("deletedAt") is None), key=lambda raw: raw["seq"], reverse=True)
-    users: list[str] = []
-    for raw in live[: ext.REPLY_USERS_SCAN]:
-        sender = raw.get("senderId")
-        if sender is not None and sender not in users:
-            users.append(sender)
-            if len(users) == ext.REPLY_USERS_MAX:
-                break
-    return len(live), tuple(users), (utc(live[0]["createdAt"]) if live else None)
-
-
-def thread_counters_drift(*, created_before: datetime) -> list[ThreadCounterDrift]:
-    """Roots (live or tombstones) whose `replyCount`, `replyUsers` or `lastReplyAt`
-    disagree with their replies, or that have live replies never counted: what a crash
-    between a reply's insert and its root's `$inc` (or between the reply's
-    `threadCounted` mark and that `$inc`) leaves behind. A root with a reply stored at
-    or after `created_before` is skipped (that reply may still be on its way through
-    the send path; the next run sees it). One scan of every reply and of every root with
-    replies per collection: O(replies), for an operator's check, not for a request."""
-    drift: list[ThreadCounterDrift] = []
-    for kind in ConversationKind:
-        repo = repository_for(kind)
-        field = repo.conversation_field
-        replies: dict[tuple[str, str], list[dict]] = {}
-        busy: set[tuple[str, str]] = set()
-        for raw in ext.thread_replies_scan(repo):
-            key = (raw[field], raw["threadId"])
-            replies.setdefault(key, []).append(raw)
-            if utc(raw["createdAt"]) >= created_before:
-                busy.add(key)
-        roots = {(raw[field], str(raw["_id"])): repo.from_mongo(raw) for raw in ext.thread_roots_counted(repo)}
-        unseen = [key for key in replies if key not in roots]
-        found = ext.get_many_in(
-            repo, conversation_ids=sorted({cid for cid, _ in unseen}), message_ids=[rid for _, rid in unseen]
-        )
-        roots |= {(root.conversation.id, root.id): root for root in found.values()}
-        for key in sorted((set(replies) | set(roots)) - busy):
-            root = roots.get(key)
-            if root is None:
-                continue  # the root was purged: nothing to count into
-            expected = _expected_counters(replies.get(key, []))
-            stored = (root.reply_count, tuple(root.reply_users), root.last_reply_at)
-            uncounted = sum(
-                1 for raw in replies.get(key, []) if raw.get("deletedAt") is None and not raw.get("threadCounted")
-            )
-            if stored != expected or uncounted:
-                drift.append(ThreadCounterDrift(root.conversation, root.id, stored, expected, uncounted))
-    return drift
-
-
-def thread_counters_repair(*, roots: list[tuple[Conversation, str]], created_before: datetime) -> int:
-    """Recompute the counters of these roots from their replies, each in its own
-    transaction under the conversation's lock (the lock `after_send` and every delete
-    take, so no reply is counted or uncounted meanwhile): live replies stored before
-    `created_before` that were never counted are marked counted (and their repliers
-    and mentioned follow, as `after_send` would have done), then `replyCount` is set to
-    the number of live counted replies and `replyUsers`/`lastReplyAt` recomputed. A
-    reply whose send is still in flight then finds itself counted and is not counted
-    twice; one stored at or after `created_before` is left to its send (or to a next
-    run). Idempotent: a root already right is rewritten with the same values and not
-    announced. Announces `thread.updated` for each root that changed (and
-    `message.deleted` for a tombstone left without replies). Returns roots changed."""
-    changed = 0
-    for conversation, root_id in roots:
-        repo = repository_for(conversation.kind)
-        with transaction.atomic():
-            _lock_if_stored(conversation)
-            before = repo.get(conversation_id=conversation.id, message_id=root_id, include_deleted=True)
-            if before is None:
-                continue
-            newly = [
-                reply
-                for reply in ext.replies_uncounted(
-                    repo, conversation_id=conversation.id, root_id=root_id, created_before=created_before
-                )
-                if ext.reply_mark_counted(repo, conversation_id=conversation.id, reply_id=reply.id)
-            ]
-            count = ext.replies_counted(repo, conversation_id=conversation.id, root_id=root_id)
-            root = ext.thread_counters_set(repo, conversation_id=conversation.id, root_id=root_id, count=count)
-            if root is None:
-                continue
-            if (root.reply_count, root.reply_users, root.last_reply_at) == (
-                before.reply_count,
-                before.reply_users,
-                before.last_reply_at,
-            ) and not newly:
-                continue
-            changed += 1
-            search_services.messages_indexed([root])
-            if newly:
-                _follows_on_replies(root=root, replies=newly)
-            after_reply_removed(root=root)  # thread.updated; a tombstone without replies goes
-    return changed

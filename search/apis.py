@@ -51,7 +51,7 @@ class SearchMessagesApi(APIView):
                     {
                         "message": message_to_api(result.message),
                         "conversation": {
-                            "kind": result.message.conversation.kind.value,
+                            "kind": result.conversation_kind,
                             "id": result.message.conversation.id,
                             "name": result.conversation_name,
                         },

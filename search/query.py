@@ -108,6 +108,15 @@ def _day(value: str, operator: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _next_day(day: datetime) -> datetime:
+    """The day after `day`; past the last representable day (9999-12-31), the latest
+    representable instant (no message is that late, so the bound still holds)."""
+    try:
+        return day + timedelta(days=1)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
 def _later(current: datetime | None, value: datetime) -> datetime:
     return value if current is None else max(current, value)
 
@@ -150,11 +159,11 @@ def _operator(parsed: ParsedQuery, name: str, value: str) -> None:
     elif key == "before":
         parsed.created_before = _earlier(parsed.created_before, _day(value, "before"))
     elif key == "after":
-        parsed.created_from = _later(parsed.created_from, _day(value, "after") + timedelta(days=1))
+        parsed.created_from = _later(parsed.created_from, _next_day(_day(value, "after")))
     elif key == "on":
         day = _day(value, "on")
         parsed.created_from = _later(parsed.created_from, day)
-        parsed.created_before = _earlier(parsed.created_before, day + timedelta(days=1))
+        parsed.created_before = _earlier(parsed.created_before, _next_day(day))
     elif key == "has":
         if value.lower() not in HAS_VALUES:
             raise invalid_query(f"has: takes one of {', '.join(HAS_VALUES)}.")
@@ -194,6 +203,10 @@ def parse_query(q: object) -> ParsedQuery:
                 _operator(parsed, operator.group(1), operator.group(2))
                 continue
             exclude = token.startswith("-") and len(token) > 1
+            negated = _OPERATOR.fullmatch(token[1:]) if exclude else None
+            if negated and negated.group(1).lower() in OPERATOR_NAMES and negated.group(2):
+                # `-from:@bob` would otherwise exclude the text "from:@bob" and answer bob's messages.
+                raise invalid_query(f"{negated.group(1)}: cannot be excluded with -.")
             text = token[1:] if exclude else token
             # Punctuation around a word is how it was written, not what is looked for.
             text = text.strip(_EDGE_PUNCTUATION).rstrip(".") or text

@@ -15,7 +15,7 @@ from django.db.models import Q
 from accounts.selectors import users_of_workspace, workspace_or_default
 from channels_app.models import Channel
 from channels_app.selectors import user_channel_ids
-from dms.selectors import user_dm_ids
+from dms.selectors import group_dm_ids_among, user_dm_ids
 from messaging.documents import Conversation, ConversationKind, MessageDocument
 from messaging.repositories import repository_for
 from search.backends import Hit, SearchSpec, get_backend
@@ -37,6 +37,7 @@ class SearchResult:
     message: MessageDocument
     conversation_name: str | None  # a channel's name; None for a DM
     highlights: list[list[int]]
+    conversation_kind: str = "channel"  # "channel", "dm" or "group_dm" (as the sidebar says)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,14 +195,26 @@ def message_search(
     documents = _documents(page)
     channel_ids = [hit.conversation_id for hit in page if hit.kind is ConversationKind.CHANNEL]
     names = {str(pk): name for pk, name in Channel.objects.filter(pk__in=channel_ids).values_list("pk", "name")}
+    group_ids = group_dm_ids_among(
+        conversation_ids=[hit.conversation_id for hit in page if hit.kind is ConversationKind.DM]
+    )
     results = []
     for hit in page:
         message = documents.get(hit.message_id)
         if message is None or message.is_deleted:
             continue
         name = names.get(hit.conversation_id) if hit.kind is ConversationKind.CHANNEL else None
+        if hit.kind is ConversationKind.CHANNEL:
+            kind = "channel"
+        else:
+            kind = "group_dm" if hit.conversation_id in group_ids else "dm"
         results.append(
-            SearchResult(message=message, conversation_name=name, highlights=highlights(message.content, parsed))
+            SearchResult(
+                message=message,
+                conversation_name=name,
+                highlights=highlights(message.content, parsed),
+                conversation_kind=kind,
+            )
         )
     next_cursor = None
     if len(hits) > limit:

@@ -7,7 +7,10 @@ from messaging.serializers import ChannelMessageSerializer, DmMessageSerializer
 
 
 class SearchConversationSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["channel", "dm"])
+    kind = serializers.ChoiceField(
+        choices=["channel", "dm", "group_dm"],
+        help_text="As the sidebar says: a group DM is `group_dm` (its messages are under /group-dms/{id}/).",
+    )
     id = serializers.UUIDField()
     name = serializers.CharField(allow_null=True, help_text="The channel's name; null for a DM.")
 

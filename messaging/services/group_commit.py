@@ -211,7 +211,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
             repeats.append((item, first))
     pending = list(firsts.values())
     first_seq, created_at, pending = _reserve_and_check_senders(conversation, pending)
-    places = _thread_places(repo, conversation, pending)
+    places, roots = _thread_places(repo, conversation, pending)
     reserved_last = first_seq + len(firsts) - 1
     counter, next_seq, resynced = first_seq - 1, first_seq, False
     stored: list[MessageDocument] = []
@@ -274,7 +274,7 @@ def _insert_batch_locked(conversation: Conversation, batch: list[_QueuedSend]) -
     if replies:
         from messaging import threads  # it builds on this package
 
-        threads.replies_counted_locked(conversation=conversation, replies=replies)
+        threads.replies_counted_locked(conversation=conversation, replies=replies, roots=roots)
     return failure
 
 
@@ -316,22 +316,28 @@ def _reserve_and_check_senders(
     return first_seq, floor, kept
 
 
-def _thread_places(repo, conversation: Conversation, pending: list[_QueuedSend]) -> dict[int, int]:
+def _thread_places(
+    repo, conversation: Conversation, pending: list[_QueuedSend]
+) -> tuple[dict[int, int], dict[str, MessageDocument]]:
     """Under the lock: each reply of the batch its place in its thread (`threadSeq`,
-    session 14), in the batch's order, which is the seq order; {id(send): place}. ONE
-    update per thread the batch replies to (`thread_seqs_reserve`); none for a batch
-    without replies. A reply whose root is gone gets no place."""
+    session 14), in the batch's order, which is the seq order; ({id(send): place},
+    {root id: the root as this read it}). ONE update per thread the batch replies to
+    (`thread_seqs_reserve`); none for a batch without replies. A reply whose root is
+    gone gets no place."""
     by_root: dict[str, list[_QueuedSend]] = {}
     for item in pending:
         root_id = (item.fields.get("extra") or {}).get("thread_id")
         if root_id is not None:
             by_root.setdefault(root_id, []).append(item)
     places: dict[int, int] = {}
+    roots: dict[str, MessageDocument] = {}
     for root_id, items in by_root.items():
-        first = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=len(items))
-        if first is not None:
+        root = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=len(items))
+        if root is not None:
+            roots[root_id] = root
+            first = root.last_thread_seq - len(items) + 1
             places |= {id(item): first + offset for offset, item in enumerate(items)}
-    return places
+    return places, roots
 
 
 def _batch_message(

@@ -84,7 +84,21 @@ def _folded_for(text: str) -> str:
 
 
 def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """A LIKE pattern of `text` anywhere. An emoji's variation selector (U+FE0E/U+FE0F,
+    which phones add and desktops often do not) may or may not be in the message: it is
+    a wildcard there, so "❤️" finds "❤" and "❤️", and "❤️‍🔥" both of its spellings."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "%" + escaped.replace("\ufe0f", "%").replace("\ufe0e", "%") + "%"
+
+
+# A phrase: its words in order, whatever whitespace separates them in the message (a
+# line break, two spaces, a tab), as search.highlight marks it: a regular expression on
+# `folded` (which pg_trgm's index serves as it serves LIKE), made of the folded phrase
+# with every character but letters, digits and spaces escaped, and each space made
+# `[[:space:]]+`.
+_PHRASE_SQL = (
+    "folded ~ replace(regexp_replace(search_fold(%s), '([^[:alnum:] ])', '\\\\\\1', 'g'), ' ', '[[:space:]]+')"
+)
 
 
 class PostgresSearchBackend:
@@ -190,8 +204,12 @@ class PostgresSearchBackend:
                     where.append(f"NOT vector @@ to_tsquery('{_CONFIG}', %s)")
                     params.append(f"'{term.text}':*")
                 continue
-            where.append(("NOT " if term.exclude else "") + f"{_folded_for(term.text)} LIKE search_fold(%s)")
-            params.append(_like(term.text))
+            if term.kind == "phrase":
+                condition, values = _PHRASE_SQL, [term.text]
+            else:
+                condition, values = f"{_folded_for(term.text)} LIKE search_fold(%s)", [_like(term.text)]
+            where.append(("NOT " if term.exclude else "") + f"({condition})")
+            params += values
         inner = f"SELECT message_id, kind, conversation_id, created_at, {rank_sql} AS rank FROM search_entries" + (  # noqa: S608 (fixed fragments; every value is a parameter)
             f" WHERE {' AND '.join(where)}" if where else ""
         )

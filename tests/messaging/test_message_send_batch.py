@@ -385,7 +385,7 @@ def test_the_replies_of_a_batch_are_counted_once_per_root_after_their_message_cr
     their roots by that batch, under the same lock: one counter update and one
     `thread.updated` per root, after every `message.created` of the batch, with the
     counts after all of its replies; no reply takes the lock again for its count."""
-    from messaging import threads
+    from messaging import thread_repair
 
     alice, bob = make_user(), make_user()
     channel = make_channel(alice, bob)
@@ -428,4 +428,4 @@ def test_the_replies_of_a_batch_are_counted_once_per_root_after_their_message_cr
         ("conversation_event", roots[0].id, 3),
         ("conversation_event", roots[1].id, 2),
     ]
-    assert threads.thread_counters_drift(created_before=replies[-1].created_at) == []
+    assert thread_repair.thread_counters_drift(created_before=replies[-1].created_at) == []

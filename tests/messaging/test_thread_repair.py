@@ -10,7 +10,7 @@ from bson import ObjectId
 from django.core.management import CommandError, call_command
 
 from messaging import repositories_ext as ext
-from messaging import services, threads
+from messaging import services, thread_repair, threads
 from messaging.repositories import repository_for
 from tests.helpers import capture_broadcasts
 from tests.messaging.support import run_in_threads
@@ -58,7 +58,7 @@ def test_uncounted_replies_are_reported_then_repaired_idempotently(where, alice,
     # The root's `$inc` failing after the reply's insert, marked counted (its batch's count:
     # logged, the send answered as stored).
     with monkeypatch.context() as patch:
-        patch.setattr(ext, "thread_counters_update", _crash)
+        patch.setattr(ext, "thread_counters_add", _crash)
         _send(where, bob, "lost after marking", thread_id=root.id)
     lost = [_by_content(where, "lost before counting"), _by_content(where, "lost after marking")]
     assert (lost[0].thread_counted, lost[1].thread_counted) == (False, True)
@@ -83,7 +83,10 @@ def test_uncounted_replies_are_reported_then_repaired_idempotently(where, alice,
 
     # Idempotent: nothing left to report or change.
     assert "Consistent: nothing to report." in _check()
-    assert threads.thread_counters_repair(roots=[(where.conversation, root.id)], created_before=datetime.now(UTC)) == 0
+    assert (
+        thread_repair.thread_counters_repair(roots=[(where.conversation, root.id)], created_before=datetime.now(UTC))
+        == 0
+    )
     assert _stored(where, root.id).reply_count == 3
     # The repaired replies are counted now, so deleting one lowers the count as usual.
     services.message_delete(user=alice, message_id=lost[0].id, **where.kwargs)
@@ -100,16 +103,16 @@ def test_a_reply_whose_count_failed_is_reported_once_older_than_the_check_and_co
     root = _send(where, alice, "root")
     started = datetime.now(UTC)
     with monkeypatch.context() as patch:
-        patch.setattr(ext, "thread_counters_update", _crash)
+        patch.setattr(ext, "thread_counters_add", _crash)
         _send(where, bob, "in flight", thread_id=root.id)
     assert _stored(where, root.id).reply_count == 0
-    assert threads.thread_counters_drift(created_before=started) == []  # maybe still on its way: skipped
-    drift = threads.thread_counters_drift(created_before=datetime.now(UTC))
+    assert thread_repair.thread_counters_drift(created_before=started) == []  # maybe still on its way: skipped
+    drift = thread_repair.thread_counters_drift(created_before=datetime.now(UTC))
     assert [(d.root_id, d.stored[0], d.expected[0]) for d in drift] == [(root.id, 0, 1)]
     for _ in range(2):
-        threads.thread_counters_repair(roots=[(where.conversation, root.id)], created_before=datetime.now(UTC))
+        thread_repair.thread_counters_repair(roots=[(where.conversation, root.id)], created_before=datetime.now(UTC))
     assert _stored(where, root.id).reply_count == 1
-    assert threads.thread_counters_drift(created_before=datetime.now(UTC)) == []
+    assert thread_repair.thread_counters_drift(created_before=datetime.now(UTC)) == []
 
 
 def test_repair_beside_live_replies_and_deletes_keeps_the_count_exact(where, alice, bob):
@@ -127,11 +130,13 @@ def test_repair_beside_live_replies_and_deletes_keeps_the_count_exact(where, ali
             _send(where, alice, f"late {index}", thread_id=root.id)
         else:
             for _ in range(3):
-                threads.thread_counters_repair(roots=[(where.conversation, root.id)], created_before=datetime.now(UTC))
+                thread_repair.thread_counters_repair(
+                    roots=[(where.conversation, root.id)], created_before=datetime.now(UTC)
+                )
 
     run_in_threads(14, work)
     # At least one repair ran after the break; every write after it is incremental under the lock.
     stored = _stored(where, root.id)
     assert stored.reply_count == ext.replies_count(repo, conversation_id=where.pk, root_id=root.id) == 6
-    assert threads.thread_counters_drift(created_before=datetime.now(UTC)) == []
+    assert thread_repair.thread_counters_drift(created_before=datetime.now(UTC)) == []
     assert list(stored.reply_users) == [str(alice.pk)]

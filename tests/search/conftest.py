@@ -3,7 +3,7 @@ helper that searches through the API."""
 
 import pytest
 
-from tests.messaging.conftest import channel, dm, make_channel, make_dm, mongo_down  # noqa: F401
+from tests.messaging.conftest import channel, dm, group_dm, make_channel, make_dm, mongo_down  # noqa: F401
 
 
 @pytest.fixture

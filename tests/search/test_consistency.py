@@ -244,3 +244,19 @@ def test_a_backend_without_index_statements_is_written_with_index_messages(alice
         assert contents(search(bob, "old way")) == ["written the old way"]
     finally:
         get_backend.cache_clear()
+
+
+def test_a_group_dm_result_names_its_kind_as_the_sidebar_does(alice, bob, dm, group_dm, search, client_for):
+    """A result's `conversation.kind` is where a client finds the conversation: a group
+    DM's is `group_dm` (under /group-dms/{id}/; /dms/{id} is 404 for it), a DM's `dm`."""
+    services.message_send(sender=alice, content="quarterly numbers in the group", conversation_id=group_dm.pk)
+    services.message_send(sender=alice, content="quarterly numbers for you", conversation_id=dm.pk)
+    kinds = {result["message"]["content"]: result["conversation"] for result in search(bob, "quarterly")["results"]}
+    assert kinds["quarterly numbers in the group"] == {"kind": "group_dm", "id": str(group_dm.pk), "name": None}
+    assert kinds["quarterly numbers for you"] == {"kind": "dm", "id": str(dm.pk), "name": None}
+    sidebar = client_for(bob).get("/api/v1/conversations").json()["results"]
+    assert {(row["kind"], row["id"]) for row in sidebar} == {("group_dm", str(group_dm.pk)), ("dm", str(dm.pk))}
+    prefix = {"channel": "/channels/", "dm": "/dms/", "group_dm": "/group-dms/"}
+    for conversation in kinds.values():
+        path = f"/api/v1{prefix[conversation['kind']]}{conversation['id']}/messages"
+        assert client_for(bob).get(path).status_code == 200

@@ -108,7 +108,19 @@ def test_is_thread_follows_a_roots_first_and_last_reply(alice, bob, channel, mak
 
 @pytest.mark.parametrize(
     "q",
-    ["deploy foo:bar", "has:everything", "is:dm", "on:2024-13-01", "before:yesterday", "from:@", "in:#a#b", "x\x00y"],
+    [
+        "deploy foo:bar",
+        "has:everything",
+        "is:dm",
+        "on:2024-13-01",
+        "before:yesterday",
+        "from:@",
+        "in:#a#b",
+        "x\x00y",
+        "deploy -from:@alice",  # not silently the text "from:@alice" (which answered alice's messages)
+        "-in:#general",
+        "-has:link",
+    ],
 )
 def test_invalid_queries_answer_400_invalid_query(alice, channel, search, q):
     body = search(alice, q, expect=400)
@@ -124,6 +136,7 @@ def test_invalid_queries_answer_400_invalid_query(alice, channel, search, q):
         "%_%\\%",
         "(((((((((((((((((",
         '"unterminated phrase',
+        '"(a) [b] .* \\ $1 {2} ½ © ^x|y"',
         "-",
         '""',
         "https://example.com/a?b=c",
@@ -248,3 +261,83 @@ def test_terms_shorter_than_a_trigram_are_not_asked_of_the_trigram_index(alice, 
             )
             plan = "\n".join(row[0] for row in cursor.fetchall())
         assert ("search_entries_folded_trgm" in plan) is not short, (q, plan)
+
+
+def test_the_calendars_last_day_is_a_date_not_a_500(alice, channel, search):
+    """`on:` and `after:` take the day after theirs: past 9999-12-31 there is none
+    (Python's datetime ends there), which used to answer 500."""
+    _send(alice, "today's news", channel_id=channel.pk)
+    assert contents(search(alice, "news on:9999-12-31")) == []
+    assert contents(search(alice, "news after:9999-12-31")) == []
+    assert contents(search(alice, "news before:9999-12-31 after:0001-01-01")) == ["today's news"]
+
+
+def test_a_phrase_matches_across_any_whitespace(alice, bob, channel, search):
+    """`"a phrase"` finds its words in order whether the message has a line break, two
+    spaces or a tab between them (the highlight already marked them so); an excluded
+    phrase excludes those too."""
+    for content in ("deploy\nnow please", "deploy  now", "deploy\tnow", "deploy later, now"):
+        _send(alice, content, channel_id=channel.pk)
+    page = search(bob, '"Deploy now"')
+    assert sorted(contents(page)) == sorted(["deploy  now", "deploy\tnow", "deploy\nnow please"])
+    for result in page["results"]:
+        content = result["message"]["content"]
+        assert [content[start:end].split() for start, end in result["highlights"]] == [["deploy", "now"]]
+    assert contents(search(bob, 'deploy -"deploy now"')) == ["deploy later, now"]
+    _send(alice, "Café costs $5.50 (approx.)\nper [cup] *really*", channel_id=channel.pk)
+    for phrase in ('"cafe costs"', '"$5.50 (approx.) per [cup]"', '"(approx.)  per"', '"[cup] *really*"'):
+        assert contents(search(bob, phrase)) == ["Café costs $5.50 (approx.)\nper [cup] *really*"], phrase
+    assert contents(search(bob, '"$5x50"')) == []  # the dot is a dot, not "any character"
+
+
+def test_emoji_as_a_phone_types_them_and_decomposed_accents(alice, bob, channel, search):
+    """A phone's "❤️" (with the variation selector U+FE0F) finds "❤" written without it
+    too; and a highlight never cuts a user-perceived character in two: it takes in the
+    decomposed accent (U+0301), the variation selector, the skin tone or the rest of the
+    ZWJ sequence of the characters it touches."""
+    for content in (
+        "I \u2764 it",
+        "love \u2764\ufe0f",
+        "so \u2764\ufe0f\u200d\U0001f525 hot",
+        "the cafe\u0301 now",
+        "ok \U0001f44d\U0001f3fd",
+    ):
+        _send(alice, content, channel_id=channel.pk)
+
+    def spans(q):
+        return sorted(
+            (result["message"]["content"], [result["message"]["content"][a:b] for a, b in result["highlights"]])
+            for result in search(bob, q)["results"]
+        )
+
+    assert spans("\u2764\ufe0f") == sorted(
+        [
+            ("I \u2764 it", ["\u2764"]),
+            ("love \u2764\ufe0f", ["\u2764\ufe0f"]),
+            ("so \u2764\ufe0f\u200d\U0001f525 hot", ["\u2764\ufe0f\u200d\U0001f525"]),  # one character
+        ]
+    )
+    assert spans("\u2764\ufe0f\u200d\U0001f525") == [
+        ("so \u2764\ufe0f\u200d\U0001f525 hot", ["\u2764\ufe0f\u200d\U0001f525"])
+    ]
+    assert spans("café") == [("the cafe\u0301 now", ["cafe\u0301"])]
+    assert spans("\U0001f44d") == [("ok \U0001f44d\U0001f3fd", ["\U0001f44d\U0001f3fd"])]  # with its skin tone
+    assert spans('"cafe now"') == [("the cafe\u0301 now", ["cafe\u0301 now"])]
+
+
+def test_what_the_index_folds_is_highlighted_too(alice, bob, channel, search):
+    """The index folds with PostgreSQL's unaccent, which makes "ø" an "o" and a phone's
+    curly apostrophe a straight one where Unicode's decomposition does not: a message it
+    finds has its highlight, not an empty list."""
+    _send(alice, "Søren and Łukasz don\u2019t ship on Friday \u2014 ask Ærø", channel_id=channel.pk)
+    for q, expected in (
+        ("soren", ["Søren"]),
+        ("lukasz", ["Łukasz"]),
+        ("don't", ["don\u2019t"]),
+        ('"don\'t ship"', ["don\u2019t ship"]),
+        ("aero", ["Ærø"]),
+    ):
+        results = search(bob, q)["results"]
+        assert len(results) == 1, q
+        content = results[0]["message"]["content"]
+        assert [content[start:end] for start, end in results[0]["highlights"]] == expected, q

@@ -13,7 +13,7 @@ from files import selectors as files_selectors
 from files import storage as files_storage
 from messaging import selectors as message_selectors
 from messaging import services as message_services
-from messaging import threads as message_threads
+from messaging import thread_repair
 from messaging.mongo import long_operations
 from readstate import selectors as readstate_selectors
 from readstate import services as readstate_services
@@ -132,7 +132,7 @@ class Command(BaseCommand):
                 f"indexed {d.indexed[0]} ({d.indexed[1]} live)"
             ),
         )
-        roots = message_threads.thread_counters_drift(created_before=started)
+        roots = thread_repair.thread_counters_drift(created_before=started)
         self._report(
             "Thread roots whose counters disagree with their replies",
             roots,
@@ -191,7 +191,7 @@ class Command(BaseCommand):
                 f"Rebuilt the search index of {len(found['search'])} conversation(s): {indexed} message(s)"
             )
         if found["threads"]:
-            changed = message_threads.thread_counters_repair(
+            changed = thread_repair.thread_counters_repair(
                 roots=[(item.conversation, item.root_id) for item in found["threads"]], created_before=started
             )
             self.stdout.write(f"Recomputed the reply counters of {changed} thread root(s)")
