@@ -170,7 +170,8 @@ def _insert_locked(
             # A reply's place in its thread, under the lock `_next_seq` took, as the
             # grouped send's batch gives it (group_commit._thread_places; session 14):
             # a reply stored without one is never read by its thread's blocks.
-            thread_seq = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=1)
+            root = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=1)
+            thread_seq = root.last_thread_seq if root is not None else None
         message = MessageDocument(
             id=message_id,
             conversation=conversation,
