@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from channels_app.selectors import channel_archived_error, channel_check_sender, channel_is_archived
 from files.services import file_shares_record, files_lock_for_send
+from messaging import repositories_ext as ext
 from messaging import selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
@@ -161,9 +162,16 @@ def _insert_locked(
     repo = repository_for(conversation.kind)
     message_id = repo.new_id()
     dedupe_key = dedupe_key_for(message_id=message_id, client_msg_id=client_msg_id)
+    root_id, thread_seq = (extra or {}).get("thread_id"), None
     for attempt in range(2):
         seq, created_at = _next_seq(conversation)
         _refuse_if_archived(conversation, sender_id=sender_id if message_type is MessageType.TEXT else None)
+        if root_id is not None and attempt == 0:
+            # A reply's place in its thread, under the lock `_next_seq` took, as the
+            # grouped send's batch gives it (group_commit._thread_places; session 14):
+            # a reply stored without one is never read by its thread's blocks.
+            root = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=1)
+            thread_seq = root.last_thread_seq if root is not None else None
         message = MessageDocument(
             id=message_id,
             conversation=conversation,
@@ -177,6 +185,7 @@ def _insert_locked(
             dedupe_key=dedupe_key,
             files=files,
             **(extra or {}),
+            thread_seq=thread_seq,
         )
         try:
             repo.insert(message)
