@@ -152,9 +152,9 @@ def replies_counted_locked(
     batch read them under the same lock, giving the replies their places), its
     followers, its search entry, and ONE `thread.updated` with the counts after all
     of them (contract, "Threads": the replies' `message.created`, then
-    `thread.updated`). Session 14: before, every reply
-    took the lock a second time for its own count, which capped a busy thread's
-    conversation at about a dozen replies a second on the embedded store.
+    `thread.updated`). Session 14: before, every reply took the lock a second time for
+    its own count, which capped a busy thread's conversation at about a dozen replies
+    a second on the embedded store.
 
     Nothing here fails a send: the batch's messages are stored and answered already.
     Each root is counted in a savepoint; a failure (a store that does not answer, a

@@ -357,7 +357,7 @@ def _batch_message(
         **(item.fields.get("extra") or {}),  # issue 17: thread and mentions
         thread_seq=thread_seq,
         # Counted in its root by this batch, under the same lock (replies_counted_locked).
-        thread_counted=item.fields.get("extra", {}).get("thread_id") is not None,
+        thread_counted=(item.fields.get("extra") or {}).get("thread_id") is not None,
     )
 
 
