@@ -56,31 +56,36 @@ def thread_seqs_reserve(
     leaves a gap, which `thread_page` reads past). None if the root is gone: the
     replies are then stored without a place, and the thread is read by keyset.
 
-    A root without `lastThreadSeq` (a thread stored before session 14) gets its stored
-    replies numbered first (`thread_number_replies`), so that a thread's replies are
-    all numbered, in seq order, or none is."""
-    query = _message(repo, conversation_id, root_id, lastThreadSeq={"$exists": True})
-    for _ in range(2):
-        with _mongo_errors():
-            raw = repo.collection.find_one_and_update(
-                query,
-                {"$inc": {"lastThreadSeq": Int64(count)}},
-                return_document=ReturnDocument.AFTER,  # no projection: FerretDB 1.24 refuses one here
-            )
-        if raw is not None:
-            return repo.from_mongo(raw)
-        if thread_number_replies(repo, conversation_id=conversation_id, root_id=root_id) is None:
-            return None
-    return None
+    A root without `lastThreadSeq`: a new thread (no reply counted yet) starts at 1. A
+    thread stored before session 14 with replies is left unnumbered (the root is
+    returned with `last_thread_seq` None: no places), and read by keyset, until
+    `manage.py backfill_seq_blocks` numbers it a few replies per hold of the lock:
+    numbering a long thread here would hold the conversation's lock for seconds (3 ms
+    a reply on FerretDB; the review of session 14)."""
+    with _mongo_errors():
+        raw = repo.collection.find_one_and_update(
+            _message(repo, conversation_id, root_id, lastThreadSeq={"$exists": True}),
+            {"$inc": {"lastThreadSeq": Int64(count)}},
+            return_document=ReturnDocument.AFTER,  # no projection: FerretDB 1.24 refuses one here
+        )
+        if raw is None:
+            raw = repo.collection.find_one(_message(repo, conversation_id, root_id))
+            if raw is not None and not raw.get("replyCount") and raw.get("lastThreadSeq") is None:
+                raw = repo.collection.find_one_and_update(
+                    _message(repo, conversation_id, root_id),
+                    {"$set": {"lastThreadSeq": Int64(count)}},
+                    return_document=ReturnDocument.AFTER,
+                )
+    return repo.from_mongo(raw) if raw is not None else None
 
 
 def thread_number_replies(repo: MessageRepository, *, conversation_id: str, root_id: str) -> int | None:
     """Give every stored reply of a root (deleted ones included) its place, 1..n in seq
     order (`threadSeq`, `threadBlock`), then the root `lastThreadSeq` = n; returns n, or
-    None if the root is gone. Under the conversation's lock (its callers: the first
-    reply sent to a thread stored before session 14, and `manage.py
-    backfill_seq_blocks` for every thread with a reply stored without a place, which
-    also mends replies an older server stored during a rolling upgrade). The places are
+    None if the root is gone. Under the conversation's lock, by `manage.py
+    backfill_seq_blocks`, for every thread with a reply stored without a place: a
+    thread stored before session 14 (after `thread_number_some`'s steps), or replies an
+    older server stored during a rolling upgrade. The places are
     a function of the replies' seqs, so a run cut short is redone whole; a reader with
     an older `lastThreadSeq` reads past the new end, and its cursor's place is looked up
     afresh on each page."""

@@ -323,7 +323,7 @@ def _thread_places(
     session 14), in the batch's order, which is the seq order; ({id(send): place},
     {root id: the root as this read it}). ONE update per thread the batch replies to
     (`thread_seqs_reserve`); none for a batch without replies. A reply whose root is
-    gone gets no place."""
+    gone, or whose thread is not numbered yet (stored before session 14), gets no place."""
     by_root: dict[str, list[_QueuedSend]] = {}
     for item in pending:
         root_id = (item.fields.get("extra") or {}).get("thread_id")
@@ -335,6 +335,7 @@ def _thread_places(
         root = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=len(items))
         if root is not None:
             roots[root_id] = root
+        if root is not None and root.last_thread_seq is not None:
             first = root.last_thread_seq - len(items) + 1
             places |= {id(item): first + offset for offset, item in enumerate(items)}
     return places, roots

@@ -142,8 +142,8 @@ def threads_number_backfill(*, kind: ConversationKind) -> int:
     root's `lastThreadSeq`: messaging.repositories_ext.thread_number_replies), each
     thread under its conversation's lock, as a send numbers it: THREAD_NUMBER_STEP
     replies per transaction (`thread_number_some`), then one to end it.
-    Until then such a thread's pages are read by keyset (correct, slower on FerretDB);
-    its next reply numbers it too. Idempotent; returns how many threads it numbered."""
+    Until then such a thread's pages are read by keyset (correct, slower on FerretDB),
+    and its new replies get no place. Idempotent; returns how many threads it numbered."""
     from messaging import repositories_ext as ext
     from messaging.services.store import _lock_if_stored
 

@@ -525,9 +525,17 @@ def test_concurrent_replies_to_two_threads_get_their_places_in_seq_order(where, 
         assert [m["seq"] for page in reversed(pages) for m in page["results"]] == seqs
 
 
-def test_a_thread_stored_before_places_existed_is_numbered_by_its_next_reply(where, alice, bob, client_for):
-    """Upgrade: replies stored without threadSeq (and a root without lastThreadSeq) are
-    numbered 1..n in seq order, deleted ones too, before the new reply takes n + 1."""
+def test_a_thread_stored_before_places_existed_is_read_by_keyset_until_the_backfill_numbers_it(
+    where, alice, bob, client_for
+):
+    """Upgrade: replies stored without threadSeq (and a root without lastThreadSeq) keep
+    being read by keyset, and new replies get no place (numbering a long thread in the
+    send would hold the lock for seconds), until `backfill_seq_blocks` numbers them all
+    1..n in seq order, deleted ones too. A new thread is numbered from its first reply."""
+    import io
+
+    from django.core.management import call_command
+
     root = _send(where, alice, "root")
     old = [_send(where, bob, f"old {n}", thread_id=root.id) for n in range(5)]
     services.message_delete(user=bob, message_id=old[1].id, **where.kwargs)
@@ -536,13 +544,24 @@ def test_a_thread_stored_before_places_existed_is_numbered_by_its_next_reply(whe
     repo.collection.update_many({repo.conversation_field: where.pk}, {"$unset": {"lastThreadSeq": ""}})
     client = client_for(alice)
     url = f"{where.url}/{root.id}/replies"
-    assert [m["id"] for m in client.get(url).json()["results"]] == [m.id for m in old if m is not old[1]]
+    live = [m.id for m in old if m is not old[1]]
 
     new = _send(where, alice, "new", thread_id=root.id)
 
+    assert [place for _seq, place, _block in _places(where, root.id)] == [None] * 6
+    assert _root(where, root.id).last_thread_seq is None and _root(where, root.id).reply_count == 5
+    assert [m["id"] for m in client.get(url).json()["results"]] == [*live, new.id]
+
+    call_command("backfill_seq_blocks", stdout=io.StringIO())
+
     assert [place for _seq, place, _block in _places(where, root.id)] == [1, 2, 3, 4, 5, 6]
     assert _root(where, root.id).last_thread_seq == 6
-    assert [m["id"] for m in client.get(url).json()["results"]] == [m.id for m in old if m is not old[1]] + [new.id]
+    later = _send(where, bob, "later", thread_id=root.id)
+    assert [place for _seq, place, _block in _places(where, root.id)] == [1, 2, 3, 4, 5, 6, 7]
+    assert [m["id"] for m in client.get(url).json()["results"]] == [*live, new.id, later.id]
+    fresh = _send(where, alice, "fresh root")
+    _send(where, bob, "first", thread_id=fresh.id)
+    assert [place for _seq, place, _block in _places(where, fresh.id)] == [1]
 
 
 def test_a_reply_whose_root_went_before_the_batch_is_stored_without_a_place(where, alice, bob, monkeypatch):
