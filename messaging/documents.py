@@ -66,7 +66,7 @@ class MessageDocument:
     thread_counted: bool = False  # a reply already counted in its root's replyCount
     # A reply's place in its thread (`threadSeq`, 1, 2, ...: increasing with seq, gaps
     # allowed) and, on a root, the last one given (`lastThreadSeq`); None on documents
-    # stored before they existed (messaging.repositories_ext.thread_seqs_reserve).
+    # stored before they existed (messaging.repositories_places.thread_seqs_reserve).
     thread_seq: int | None = None
     last_thread_seq: int | None = None
     reply_count: int = 0

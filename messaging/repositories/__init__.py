@@ -27,7 +27,7 @@ by `conversationId`. Documents keep the data model's camelCase names:
                on documents stored before it (docs/threads-reactions.md, session 4)
     threadSeq  on a reply: its place in its thread, 1, 2, ... in seq order (gaps where a
                send failed), given under the conversation's lock from its root's
-               lastThreadSeq (repositories_ext.thread_seqs_reserve; session 14)
+               lastThreadSeq (repositories_places.thread_seqs_reserve; session 14)
     threadBlock  on a reply: "<threadId>/<threadSeq // SEQ_BLOCK>", the block of its
                thread it is in: a thread page's block read is ONE equality FerretDB's
                PostgreSQL handler answers from its GIN index (`thread_page`). Replies

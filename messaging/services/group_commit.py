@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from channels_app.selectors import channel_archived_error, channel_senders_statement, channel_senders_verdict
-from messaging import repositories_ext as ext
+from messaging import repositories_places
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.repositories import DuplicateMessage, repository_for
 from messaging.serializers import message_to_api
@@ -332,7 +332,9 @@ def _thread_places(
     places: dict[int, int] = {}
     roots: dict[str, MessageDocument] = {}
     for root_id, items in by_root.items():
-        root = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=len(items))
+        root = repositories_places.thread_seqs_reserve(
+            repo, conversation_id=conversation.id, root_id=root_id, count=len(items)
+        )
         if root is not None:
             roots[root_id] = root
         if root is not None and root.last_thread_seq is not None:

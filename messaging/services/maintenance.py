@@ -139,17 +139,17 @@ THREAD_NUMBER_STEP = 64
 
 def threads_number_backfill(*, kind: ConversationKind) -> int:
     """Number the replies of every thread stored before session 14 (`threadSeq`, the
-    root's `lastThreadSeq`: messaging.repositories_ext.thread_number_replies), each
+    root's `lastThreadSeq`: messaging.repositories_places.thread_number_replies), each
     thread under its conversation's lock, as a send numbers it: THREAD_NUMBER_STEP
     replies per transaction (`thread_number_some`), then one to end it.
     Until then such a thread's pages are read by keyset (correct, slower on FerretDB),
     and its new replies get no place. Idempotent; returns how many threads it numbered."""
-    from messaging import repositories_ext as ext
+    from messaging import repositories_places
     from messaging.services.store import _lock_if_stored
 
     repo = repository_for(kind)
     numbered = 0
-    for conversation_id, root_id in ext.threads_unnumbered(repo):
+    for conversation_id, root_id in repositories_places.threads_unnumbered(repo):
         # A thread not numbered yet is numbered THREAD_NUMBER_STEP replies per hold of
         # the lock (about 3 ms a reply on FerretDB: sends wait meanwhile), then ended in
         # one step; a thread already numbered (replies an older server stored during a
@@ -158,11 +158,14 @@ def threads_number_backfill(*, kind: ConversationKind) -> int:
         while more:
             with transaction.atomic():
                 _lock_if_stored(Conversation(kind, conversation_id))
-                more = ext.thread_number_some(
+                more = repositories_places.thread_number_some(
                     repo, conversation_id=conversation_id, root_id=root_id, most=THREAD_NUMBER_STEP
                 )
         with transaction.atomic():
             _lock_if_stored(Conversation(kind, conversation_id))
-            if ext.thread_number_replies(repo, conversation_id=conversation_id, root_id=root_id) is not None:
+            if (
+                repositories_places.thread_number_replies(repo, conversation_id=conversation_id, root_id=root_id)
+                is not None
+            ):
                 numbered += 1
     return numbered

@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from channels_app.selectors import channel_archived_error, channel_check_sender, channel_is_archived
 from files.services import file_shares_record, files_lock_for_send
-from messaging import repositories_ext as ext
-from messaging import selectors, validation
+from messaging import repositories_places, selectors, validation
 from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType, dedupe_key_for
 from messaging.repositories import DuplicateMessage, repository_for, truncate_ms
 from messaging.serializers import message_to_api
@@ -170,7 +169,9 @@ def _insert_locked(
             # A reply's place in its thread, under the lock `_next_seq` took, as the
             # grouped send's batch gives it (group_commit._thread_places; session 14):
             # a reply stored without one is never read by its thread's blocks.
-            root = ext.thread_seqs_reserve(repo, conversation_id=conversation.id, root_id=root_id, count=1)
+            root = repositories_places.thread_seqs_reserve(
+                repo, conversation_id=conversation.id, root_id=root_id, count=1
+            )
             thread_seq = root.last_thread_seq if root is not None else None
         message = MessageDocument(
             id=message_id,

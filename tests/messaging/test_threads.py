@@ -5,7 +5,7 @@ import pytest
 from bson import ObjectId
 
 from messaging import repositories_ext as ext
-from messaging import services
+from messaging import repositories_places, services
 from messaging.repositories import repository_for
 from tests.helpers import capture_broadcasts
 from tests.messaging.support import run_in_threads
@@ -569,13 +569,13 @@ def test_a_reply_whose_root_went_before_the_batch_is_stored_without_a_place(wher
     before session 14) without a place; the root's thread is then read by keyset."""
     root = _send(where, alice, "root")
     repo = repository_for(where.conversation.kind)
-    real = ext.thread_seqs_reserve
+    real = repositories_places.thread_seqs_reserve
 
     def purge_first(repo_, **kwargs):
         repo.collection.delete_one({"_id": ObjectId(kwargs["root_id"])})
         return real(repo_, **kwargs)
 
-    monkeypatch.setattr(ext, "thread_seqs_reserve", purge_first)
+    monkeypatch.setattr(repositories_places, "thread_seqs_reserve", purge_first)
     reply = _send(where, bob, "orphan", thread_id=root.id)
 
     assert _places(where, root.id) == [(reply.seq, None, None)]
