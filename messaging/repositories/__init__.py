@@ -32,9 +32,9 @@ by `conversationId`. Documents keep the data model's camelCase names:
                thread it is in: a thread page's block read is ONE equality FerretDB's
                PostgreSQL handler answers from its GIN index (`thread_page`). Replies
                stored before session 14 carry an older "<threadId>:<seq // SEQ_BLOCK>",
-               no longer read; `backfill_seq_blocks` (or the thread's next reply)
-               numbers them
-    lastThreadSeq  on a root: the last threadSeq given (absent: no reply numbered)
+               no longer read; `backfill_seq_blocks` numbers them
+    lastThreadSeq  on a root: the last threadSeq given (absent: a thread not numbered
+               yet, read by keyset)
     replyCount, replyUsers, lastReplyAt   on a root: its visible replies (absent: none)
     reactions  ["<emoji> <userId>"], one string per reaction, in order of reacting
                (`reaction_key`; session 5: documents stored before hold `{e, u}` pairs,
