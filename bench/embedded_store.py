@@ -28,6 +28,7 @@ removed at the end.
 
 import argparse
 import contextlib
+import functools
 import itertools
 import os
 import statistics
@@ -146,7 +147,8 @@ def main() -> None:
             "plain newest page": {name: page(repo, plain) for name, repo in repos.items()},
             "rich newest page": {name: page(repo, rich) for name, repo in repos.items()},
             "thread replies page": {
-                name: history.thread_page(repo, rich.id, args.messages, root) for name, repo in repos.items()
+                name: functools.partial(history.thread_page_read, repo, rich.id, args.messages, root, 51)
+                for name, repo in repos.items()
             },
         }
         for read, by_config in cells.items():  # both servers must answer alike, and fully

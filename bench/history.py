@@ -281,18 +281,18 @@ def window_page(repo, conversation_id: str, top: int, **cursor_and_view):
     return run
 
 
-def thread_page(repo, conversation_id: str, top: int, root_id: str):
-    """The store reads of a thread page as the API runs them (session 14): the root's
+def thread_page_read(repo, conversation_id: str, top: int, root_id: str, limit: int = PAGE + 1) -> list:
+    """A thread page's store reads as the API runs them (session 14): the root's
     `lastThreadSeq`, then the thread's own blocks (`thread_page`)."""
+    root = ext.get_visible(repo, conversation_id=conversation_id, message_id=root_id)
+    return repo.thread_page(
+        conversation_id=conversation_id, thread_id=root_id, thread_top=root.last_thread_seq, top=top, limit=limit
+    )
 
-    def run() -> int:
-        root = ext.get_visible(repo, conversation_id=conversation_id, message_id=root_id)
-        page = repo.thread_page(
-            conversation_id=conversation_id, thread_id=root_id, thread_top=root.last_thread_seq, top=top, limit=PAGE + 1
-        )
-        return len(page[:PAGE])
 
-    return run
+def thread_page(repo, conversation_id: str, top: int, root_id: str):
+    """`thread_page_read` as a timed cell (the page's size)."""
+    return lambda: len(thread_page_read(repo, conversation_id, top, root_id)[:PAGE])
 
 
 def old_channel_view(repo, conversation_id: str, top: int):
