@@ -93,6 +93,12 @@ class MessageDocument:
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    @property
+    def takes_replies(self) -> bool:
+        """Whether it can be a thread's root (contract, "Threads"): a TEXT message that
+        is no reply itself."""
+        return self.type is MessageType.TEXT and self.thread_id is None
+
 
 @dataclass(frozen=True, slots=True)
 class Reaction:

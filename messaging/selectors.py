@@ -27,7 +27,7 @@ from dms.selectors import dm_get_for_participant, dm_ids_existing
 from messaging import repositories_ext as ext
 from messaging import validation
 from messaging.cursors import decode_cursor, decode_moderation_cursor, encode_cursor, encode_moderation_cursor
-from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
+from messaging.documents import Conversation, ConversationKind, MessageDocument
 from messaging.models import MessageSequence
 from messaging.repositories import repository_for
 from slackclone import errors
@@ -159,7 +159,7 @@ def _thread_replies(repo, conversation: Conversation, root_id: str, **page) -> l
     is live or a tombstone), so only an empty page checks it: 404 unless it names a
     root, live or a tombstone."""
     root = ext.get_visible(repo, conversation_id=conversation.id, message_id=root_id)
-    is_root = root is not None and root.type is MessageType.TEXT and root.thread_id is None
+    is_root = root is not None and root.takes_replies
     thread_top = root.last_thread_seq if is_root else None
     found = repo.thread_page(conversation_id=conversation.id, thread_id=root_id, thread_top=thread_top, **page)
     if not found and not is_root:

@@ -41,7 +41,7 @@ from channels_app.selectors import user_channel_ids
 from dms.selectors import user_dm_ids
 from messaging import repositories_ext as ext
 from messaging import selectors, validation
-from messaging.documents import Conversation, ConversationKind, MessageDocument, MessageType
+from messaging.documents import Conversation, ConversationKind, MessageDocument
 from messaging.mentions import mentions_resolve
 from messaging.models import ThreadFollow
 from messaging.repositories import repository_for
@@ -85,7 +85,7 @@ def thread_root_get(
         root = ext.get_visible(repo, conversation_id=conversation.id, message_id=root_id)
     else:
         root = repo.get(conversation_id=conversation.id, message_id=root_id)
-    if root is None or root.type is not MessageType.TEXT or root.thread_id is not None:
+    if root is None or not root.takes_replies:
         raise fail()
     return root
 
