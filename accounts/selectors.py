@@ -359,10 +359,15 @@ def invite_list(*, workspace: Workspace) -> QuerySet[WorkspaceInvite]:
 
 
 def invite_get(*, workspace: Workspace, code: str) -> WorkspaceInvite:
+    """The invite of `workspace` with this code; 404 `invite_not_found` for any other
+    code, one PostgreSQL cannot even compare (a NUL character, `%00` in a path) too."""
+    not_found = errors.NotFound("Invite not found.", code="invite_not_found")
+    if "\x00" in code:
+        raise not_found
     try:
         return WorkspaceInvite.objects.get(workspace_id=workspace.pk, code=code)
     except WorkspaceInvite.DoesNotExist as exc:
-        raise errors.NotFound("Invite not found.", code="invite_not_found") from exc
+        raise not_found from exc
 
 
 def workspace_owner_count(*, workspace_id) -> int:

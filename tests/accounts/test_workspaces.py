@@ -253,6 +253,17 @@ def test_admins_create_list_and_revoke_invites(make_user):
     assert register(invite_code=code).json()["error"]["code"] == "invite_invalid"
 
 
+@pytest.mark.parametrize("code", ["%00", "abc%00def", "%00" * 30])
+def test_revoking_a_code_with_a_nul_character_is_404_not_500(make_user, code):
+    client = bearer(token_for(make_user("boss", role="admin")))
+    client.raise_request_exception = False
+
+    response = client.delete(f"/api/v1/workspace/invites/{code}")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "invite_not_found"
+
+
 @pytest.mark.parametrize("body", [{"max_uses": 0}, {"max_uses": 1001}, {"expires_in_hours": 721}, {"max_uses": True}])
 def test_invite_limits_are_validated(make_user, body):
     response = bearer(token_for(make_user("boss", role="admin"))).post("/api/v1/workspace/invites", body, format="json")
