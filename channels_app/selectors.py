@@ -237,11 +237,16 @@ def channel_get_for_manager(
 
 def user_channel_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) -> list[str]:
     """The channels of `workspace_id` that `user_id` is a member of (None: of every
-    workspace, for the presence fan-out: a person's presence goes to each workspace's
-    channels they share, and each socket only hears its own workspace's)."""
+    workspace the user is an ACTIVE member of, for the presence fan-out: a person's
+    presence goes to each workspace's channels they share, and each socket only hears
+    its own workspace's; a workspace that deactivated them hears nothing of them, as
+    GET /presence there reads them offline, though their channel memberships stay)."""
     memberships = ChannelMember.objects.filter(user_id=user_id)
     if workspace_id is not None:
         memberships = memberships.filter(channel__workspace_id=workspace_id)
+    else:
+        active = WorkspaceMember.objects.filter(user_id=user_id, is_active=True).values("workspace_id")
+        memberships = memberships.filter(channel__workspace_id__in=active)
     return [str(cid) for cid in memberships.values_list("channel_id", flat=True)]
 
 

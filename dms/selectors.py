@@ -78,13 +78,18 @@ def dm_get_for_pair(*, workspace, user1_id: UUID, user2_id: UUID) -> DmConversat
 
 
 def user_dm_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) -> list[str]:
-    """The DM conversations of `workspace_id` (None: of every workspace, see
-    channels_app.selectors.user_channel_ids) that `user_id` is one of the two users of."""
+    """The DM conversations of `workspace_id` (None: of every workspace the user is an
+    active member of, see channels_app.selectors.user_channel_ids) that `user_id` is
+    one of the two users of."""
     conversations = DmConversation.objects.filter(_participant(user_id))
     groups = GroupDmMember.objects.filter(user_id=user_id)  # group DMs are addressed like DMs (issue 16)
     if workspace_id is not None:
         conversations = conversations.filter(workspace_id=workspace_id)
         groups = groups.filter(group_dm__workspace_id=workspace_id)
+    else:
+        active = WorkspaceMember.objects.filter(user_id=user_id, is_active=True).values("workspace_id")
+        conversations = conversations.filter(workspace_id__in=active)
+        groups = groups.filter(group_dm__workspace_id__in=active)
     ids = [str(cid) for cid in conversations.values_list("id", flat=True)]
     return ids + [str(gid) for gid in groups.values_list("group_dm_id", flat=True)]
 

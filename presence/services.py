@@ -96,7 +96,8 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
 
     user_ids = [str(user_id) for user_id, _status, _seen in changes]
     statuses = _statuses(user_ids)
-    # Every workspace's: each socket is only in its own workspace's groups.
+    # Every workspace's the user is an active member of: each socket is only in its own
+    # workspace's groups, and a workspace that deactivated the user hears nothing of them.
     channels = {uid: user_channel_ids(user_id=uid, workspace_id=None) for uid in user_ids}
     fanning = channel_ids_with_at_most(
         channel_ids=sorted({cid for ids in channels.values() for cid in ids}),

@@ -168,3 +168,29 @@ def test_snapshot_copies_presence_into_the_table(make_user, fast_presence):
     assert rows[str(offline.pk)].last_seen_at is not None
     assert rows[str(never.pk)].status == "OFFLINE"
     assert presence_snapshot() == 2
+
+
+def test_a_member_deactivated_in_one_workspace_is_not_announced_there(make_user, announced):
+    """Deactivation "removes the user from this workspace's activity": B's channels and
+    DMs no longer hear the person's presence (GET /presence in B reads them offline too),
+    while A's still do."""
+    from accounts.models import Workspace, WorkspaceMember
+    from accounts.services import member_deactivate
+    from tests.conftest import join_workspace
+
+    bee = Workspace.objects.create(slug="bee", name="Bee")
+    xavier, carol = make_user("xavier"), make_user("carol", workspace=bee, role="owner")
+    join_workspace(xavier, bee)
+    in_a = channel_services.channel_create(user=xavier, name="in-a")
+    in_b = channel_services.channel_create(user=carol, workspace=bee, name="in-b")
+    channel_services.channel_join(user=xavier, workspace=bee, channel_id=in_b.pk)
+    dm_b, _ = dm_services.dm_open(user=carol, workspace=bee, other_user_id=xavier.pk)
+    owner = WorkspaceMember.objects.get(workspace=bee, user=carol)
+    owner.workspace = bee
+    member_deactivate(by=owner, user_id=xavier.pk)
+
+    presence_connect(user_id=str(xavier.pk), connection="conn-a")
+
+    assert announced[0]["channel_ids"] == [str(in_a.pk)]
+    assert str(dm_b.pk) not in announced[0]["conversation_ids"]
+    assert presence_get_many(user_ids=[str(xavier.pk)], workspace=bee)[0]["status"] == "offline"
