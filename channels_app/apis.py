@@ -25,6 +25,11 @@ TAG = ["channels"]
 ARCHIVED_409 = OpenApiResponse(
     ErrorEnvelopeSerializer, description="`channel_archived`: the channel is archived (read-only)."
 )
+LEAVE_409 = OpenApiResponse(
+    ErrorEnvelopeSerializer,
+    description="`channel_archived`: the channel is archived (read-only); `last_member`: the last member of a "
+    "private channel cannot leave it.",
+)
 
 
 class ChannelPagination(ApiCursorPagination):
@@ -152,13 +157,15 @@ class ChannelLeaveApi(APIView):
         summary="Leave a channel",
         description="Posts a SYSTEM message `<username> left`. Leaving when not a member is harmless: 204, "
         "nothing posted (a private channel you are not in is 404). The membership of an archived channel is "
-        "frozen: 409 `channel_archived`. Your sockets stop receiving the channel before the others hear "
+        "frozen: 409 `channel_archived`. The last member of a private channel cannot leave it (409 "
+        "`last_member`): nobody else could ever see, reach or delete it, and its name would stay taken; add "
+        "someone first, or archive it. Your sockets stop receiving the channel before the others hear "
         "`member.left`; they get `member.left` for you themselves.",
         request=None,
         responses={
             204: OpenApiResponse(description="You are not a member."),
             **error_responses(401, 404, 429, 503),
-            409: ARCHIVED_409,
+            409: LEAVE_409,
         },
     )
     def post(self, request, channel_id):
@@ -221,12 +228,13 @@ class ChannelMemberApi(APIView):
         "The removed user's sockets stop receiving the channel at once, on every server process, before the "
         "remaining members hear `member.left`; their own sockets get `member.left` for themselves. Removing "
         "someone who is not a member is harmless (204); 404 `user_not_found` for a user outside the workspace. "
-        "409 `channel_archived` while archived.",
+        "409 `channel_archived` while archived; 409 `last_member` for the last member of a private channel (as "
+        "for leaving).",
         request=None,
         responses={
             204: OpenApiResponse(description="Removed (or was not a member)."),
             **error_responses(401, 403, 404, 429, 503),
-            409: ARCHIVED_409,
+            409: LEAVE_409,
         },
     )
     def delete(self, request, channel_id, user_id):

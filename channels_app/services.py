@@ -47,6 +47,23 @@ def _refuse_if_archived(channel: Channel) -> None:
         raise selectors.channel_archived_error()
 
 
+def _refuse_if_last_of_private(*, channel: Channel, user) -> None:
+    """A private channel keeps at least one member: it is invisible to everyone else
+    (workspace admins included), so the last member leaving would leave it unreachable
+    by anyone, undeletable through the API, and its name taken for good. 409
+    `last_member` (they may add someone first, archive it, or a workspace admin who is
+    in it may delete it). Called under the channel's row lock, so two last members
+    leaving at once cannot both pass."""
+    if not channel.is_private:
+        return
+    members = ChannelMember.objects.filter(channel=channel)
+    if members.filter(user_id=user.pk).exists() and members.count() <= 1:
+        raise errors.Conflict(
+            "You are the last member of this private channel: add someone before you leave it, or archive it.",
+            code="last_member",
+        )
+
+
 def _require_staff(by) -> None:
     if not getattr(by, "is_staff", False):
         raise errors.PermissionDenied("Only staff can do this.", code="staff_only")
@@ -162,12 +179,14 @@ def channel_join(*, user, workspace=None, channel_id: UUID | str) -> Channel:
 def channel_leave(*, user, workspace=None, channel_id: UUID | str) -> None:
     """Leave a channel. Idempotent: leaving when not a member changes nothing and posts nothing.
     An archived channel cannot be left either (409 `channel_archived`): its membership is
-    frozen, and leaving would post a SYSTEM message in a read-only channel."""
+    frozen, and leaving would post a SYSTEM message in a read-only channel. The last
+    member of a private channel cannot leave it (409 `last_member`)."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
         # See channel_join; a private channel the user is not in is 404.
         channel = selectors.channel_get_visible(user=user, workspace=workspace, channel_id=channel_id, lock=True)
         _refuse_if_archived(channel)
+        _refuse_if_last_of_private(channel=channel, user=user)
         _membership_remove(user=user, channel=channel)
 
 

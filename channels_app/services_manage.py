@@ -30,6 +30,7 @@ from channels_app.services import (
     _membership_remove,
     _name_taken,
     _refuse_if_archived,
+    _refuse_if_last_of_private,
     _Unset,
     channel_delete,
 )
@@ -142,8 +143,9 @@ def channel_members_add(*, user, workspace=None, channel_id: UUID | str, user_id
 def channel_member_remove(*, user, workspace=None, channel_id: UUID | str, user_id: UUID | str) -> None:
     """Remove a member: managers and workspace admins (403 `not_a_manager`); 404
     `user_not_found` for someone outside the workspace; removing a non-member is
-    harmless (204, nothing posted); removing yourself is leaving. An archived channel's
-    membership is frozen (409 `channel_archived`). Posts "alice removed bob"; the removed
+    harmless (204, nothing posted); removing yourself is leaving (the last member of a
+    private channel cannot: 409 `last_member`). An archived channel's membership is
+    frozen (409 `channel_archived`). Posts "alice removed bob"; the removed
     user's sockets leave the channel (every server process) before anyone hears of it
     (services._membership_remove), then they get member.left for themselves."""
     workspace = workspace_or_default(workspace)
@@ -151,6 +153,7 @@ def channel_member_remove(*, user, workspace=None, channel_id: UUID | str, user_
     with transaction.atomic():
         channel = selectors.channel_get_for_manager(user=user, workspace=workspace, channel_id=channel_id, lock=True)
         _refuse_if_archived(channel)
+        _refuse_if_last_of_private(channel=channel, user=target)
         _membership_remove(user=target, channel=channel, actor=user)
 
 

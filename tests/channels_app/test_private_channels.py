@@ -136,3 +136,30 @@ def test_only_members_sockets_subscribe_to_a_private_channel(people, secret):
     assert secret["id"] in user_channel_ids(user_id=people["alice"].pk, workspace_id=workspace_id)
     for who in OUTSIDERS:
         assert secret["id"] not in user_channel_ids(user_id=people[who].pk, workspace_id=workspace_id)
+
+
+def test_the_last_member_of_a_private_channel_cannot_leave_it(people, client_for, secret):
+    """Once empty, a private channel would be invisible to everyone (admins included),
+    undeletable through the API, and its name taken for good."""
+    alice, admin = client_for(people["alice"]), client_for(people["admin"])
+    cid = secret["id"]
+
+    leave = alice.post(f"/api/v1/channels/{cid}/leave")
+    remove_self = alice.delete(f"/api/v1/channels/{cid}/members/{people['alice'].pk}")
+
+    assert (leave.status_code, leave.json()["error"]["code"]) == (409, "last_member")
+    assert (remove_self.status_code, remove_self.json()["error"]["code"]) == (409, "last_member")
+    assert alice.get(f"/api/v1/channels/{cid}").status_code == 200
+    # With someone else in it, the last but one may go; the channel stays reachable.
+    added = alice.post(f"/api/v1/channels/{cid}/members", {"user_ids": [str(people["admin"].pk)]}, format="json")
+    assert added.status_code == 200
+    assert alice.post(f"/api/v1/channels/{cid}/leave").status_code == 204
+    assert admin.post(f"/api/v1/channels/{cid}/leave").json()["error"]["code"] == "last_member"
+    assert admin.delete(f"/api/v1/channels/{cid}").status_code == 204  # an admin in it may delete it
+
+
+def test_a_public_channel_may_be_left_by_its_last_member(people, client_for):
+    alice = client_for(people["alice"])
+    cid = alice.post("/api/v1/channels", {"name": "lonely"}, format="json").json()["id"]
+
+    assert alice.post(f"/api/v1/channels/{cid}/leave").status_code == 204
