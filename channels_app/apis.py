@@ -141,8 +141,9 @@ class ChannelJoinApi(APIView):
         tags=TAG,
         summary="Join a channel",
         description="Posts a SYSTEM message `<username> joined`. Joining again is harmless: 200, nothing posted. "
-        "An archived channel cannot be joined: 409 `channel_archived`. Nobody joins a private channel by "
-        "themselves: a member adds them (POST /channels/{id}/members); to a non-member it is 404.",
+        "An archived channel cannot be joined: 409 `channel_archived` (a member joining it again: 200 as ever). "
+        "Nobody joins a private channel by themselves: a member adds them (POST /channels/{id}/members); to a "
+        "non-member it is 404.",
         request=None,
         responses={200: ChannelSerializer, **error_responses(401, 404, 429, 503), 409: ARCHIVED_409},
     )
@@ -157,10 +158,10 @@ class ChannelLeaveApi(APIView):
         summary="Leave a channel",
         description="Posts a SYSTEM message `<username> left`. Leaving when not a member is harmless: 204, "
         "nothing posted (a private channel you are not in is 404). The membership of an archived channel is "
-        "frozen: 409 `channel_archived`. The last member of a private channel cannot leave it (409 "
-        "`last_member`): nobody else could ever see, reach or delete it, and its name would stay taken; add "
-        "someone first, or archive it. Your sockets stop receiving the channel before the others hear "
-        "`member.left`; they get `member.left` for you themselves.",
+        "frozen: 409 `channel_archived` for a member (a non-member: 204 as ever). The last member of a private "
+        "channel cannot leave it (409 `last_member`): nobody else could ever see, reach or delete it, and its "
+        "name would stay taken; add someone first, or archive it. Your sockets stop receiving the channel "
+        "before the others hear `member.left`; they get `member.left` for you themselves.",
         request=None,
         responses={
             204: OpenApiResponse(description="You are not a member."),

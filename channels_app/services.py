@@ -163,7 +163,8 @@ def channel_create(
 
 def channel_join(*, user, workspace=None, channel_id: UUID | str) -> Channel:
     """Join a public channel of `workspace`. Idempotent: joining again changes nothing and
-    posts nothing. An archived channel cannot be joined (409 `channel_archived`). Nobody
+    posts nothing (an archived channel included: contract, "joining twice is
+    harmless"). An archived channel cannot be joined (409 `channel_archived`). Nobody
     joins a private channel by themselves: 404 to a non-member (it is invisible to them),
     harmless for a member."""
     workspace = workspace_or_default(workspace)
@@ -171,20 +172,25 @@ def channel_join(*, user, workspace=None, channel_id: UUID | str) -> Channel:
         # The channel's row first (as archive and delete lock it): its state cannot change
         # under the join, and the join never deadlocks with them.
         channel = selectors.channel_get_visible(user=user, workspace=workspace, channel_id=channel_id, lock=True)
-        _refuse_if_archived(channel)
-        _membership_add(user=user, channel=channel)
+        # Read again under the lock (the statement's own read may predate a change it waited for).
+        if not selectors.channel_is_member(user=user, channel_id=channel.pk):
+            _refuse_if_archived(channel)
+            _membership_add(user=user, channel=channel)
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
 def channel_leave(*, user, workspace=None, channel_id: UUID | str) -> None:
     """Leave a channel. Idempotent: leaving when not a member changes nothing and posts nothing.
     An archived channel cannot be left either (409 `channel_archived`): its membership is
-    frozen, and leaving would post a SYSTEM message in a read-only channel. The last
-    member of a private channel cannot leave it (409 `last_member`)."""
+    frozen, and leaving would post a SYSTEM message in a read-only channel (a non-member
+    leaving one is still harmless: 204). The last member of a private channel cannot
+    leave it (409 `last_member`)."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
         # See channel_join; a private channel the user is not in is 404.
         channel = selectors.channel_get_visible(user=user, workspace=workspace, channel_id=channel_id, lock=True)
+        if not selectors.channel_is_member(user=user, channel_id=channel.pk):
+            return  # harmless, archived or not
         _refuse_if_archived(channel)
         _refuse_if_last_of_private(channel=channel, user=user)
         _membership_remove(user=user, channel=channel)

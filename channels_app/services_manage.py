@@ -145,13 +145,15 @@ def channel_member_remove(*, user, workspace=None, channel_id: UUID | str, user_
     `user_not_found` for someone outside the workspace; removing a non-member is
     harmless (204, nothing posted); removing yourself is leaving (the last member of a
     private channel cannot: 409 `last_member`). An archived channel's membership is
-    frozen (409 `channel_archived`). Posts "alice removed bob"; the removed
+    frozen (409 `channel_archived`; removing a non-member is harmless there too). Posts "alice removed bob"; the removed
     user's sockets leave the channel (every server process) before anyone hears of it
     (services._membership_remove), then they get member.left for themselves."""
     workspace = workspace_or_default(workspace)
     target = _workspace_user(workspace=workspace, user_id=user_id)
     with transaction.atomic():
         channel = selectors.channel_get_for_manager(user=user, workspace=workspace, channel_id=channel_id, lock=True)
+        if not selectors.channel_is_member(user=target, channel_id=channel.pk):
+            return  # harmless, archived or not
         _refuse_if_archived(channel)
         _refuse_if_last_of_private(channel=channel, user=target)
         _membership_remove(user=target, channel=channel, actor=user)
@@ -169,11 +171,11 @@ def channel_member_role_set(
     `not_a_manager`); 404 `not_a_member` if the user is not in the channel. Setting the
     role they have changes nothing and posts nothing; else posts "alice made bob a
     manager" and members hear member.role_changed. The last manager may be demoted:
-    workspace admins can still manage the channel. 409 `channel_archived`."""
+    workspace admins can still manage the channel. 409 `channel_archived` (for a change:
+    setting the role they have is harmless there too)."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
         channel = selectors.channel_get_for_manager(user=user, workspace=workspace, channel_id=channel_id, lock=True)
-        _refuse_if_archived(channel)
         try:
             membership = (
                 ChannelMember.objects.select_for_update().select_related("user").get(channel=channel, user_id=user_id)
@@ -181,6 +183,7 @@ def channel_member_role_set(
         except (ChannelMember.DoesNotExist, ValueError) as exc:
             raise errors.NotFound("This user is not a member of the channel.", code="not_a_member") from exc
         if membership.role != role:
+            _refuse_if_archived(channel)
             membership.role = role
             membership.save(update_fields=["role"])
             article = "a manager" if role == ChannelMember.Role.MANAGER else "a member"
