@@ -371,6 +371,9 @@ def invite_get(*, workspace: Workspace, code: str) -> WorkspaceInvite:
 
 
 def workspace_owner_count(*, workspace_id) -> int:
+    """The owners who can still act: an active membership of an active account (an owner
+    whose account staff deactivated cannot log in, so does not count towards "the last
+    owner")."""
     return WorkspaceMember.objects.filter(
-        workspace_id=workspace_id, role=WorkspaceMember.Role.OWNER, is_active=True
+        workspace_id=workspace_id, role=WorkspaceMember.Role.OWNER, is_active=True, user__is_active=True
     ).count()

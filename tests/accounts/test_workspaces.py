@@ -334,6 +334,19 @@ def test_the_last_owner_cannot_be_demoted(make_user):
     assert allowed.status_code == 200
 
 
+def test_an_owner_whose_account_staff_deactivated_does_not_count_as_another_owner(make_user):
+    """Else the last owner who can log in could step down, and nobody could run the
+    workspace any more."""
+    from accounts.services import user_deactivate
+
+    owner, gone = make_user("own", role="owner"), make_user("gone", role="owner")
+    user_deactivate(user=gone, by=make_user("ops", is_staff=True))
+
+    refused = set_role(owner, owner, "admin")
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "last_owner")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_demoting_each_other_at_once_leave_one_owner(make_user):
     first, second = make_user("first", role="owner"), make_user("second", role="owner")
