@@ -9,6 +9,14 @@ from accounts import selectors
 from accounts.models import AuthSession, TokenWorkspace, User, Workspace, WorkspaceMember
 from accounts.selectors import session_get_for_user
 from realtime import broadcast
+from slackclone import errors
+
+
+class InvalidCredentials(errors.DomainError):
+    status = 401
+    code = "invalid_credentials"
+    default_message = "Invalid credentials."
+
 
 DEVICE_NAME_MAX_LENGTH = 128
 
@@ -28,8 +36,21 @@ def token_create(*, user: User, membership: WorkspaceMember, device_name: str = 
     The user's tokens that have expired are deleted here (with their sessions and
     bindings): knox deletes them on every authentication, which `accounts.auth` does
     not use (one query per request), so a login is where they go; a token presented
-    after its expiry is deleted then (accounts.auth)."""
+    after its expiry is deleted then (accounts.auth).
+
+    The membership and its account are locked and must still be active (else 401
+    `invalid_credentials`): a deactivation (of the membership or, by staff, of the
+    account) locks the same rows before it deletes the tokens, so a login or switch
+    racing it either mints its token first (and the deactivation deletes it) or finds
+    the deactivation done. Without that, a token minted between the caller's check and
+    the deletion would have come back to life on reactivation ("reactivating does not
+    revive their old tokens")."""
     with transaction.atomic():
+        still_active = WorkspaceMember.objects.select_for_update(no_key=True).filter(
+            pk=membership.pk, is_active=True, user__is_active=True
+        )
+        if not list(still_active.values_list("pk", flat=True)):
+            raise InvalidCredentials()
         AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user)
         TokenWorkspace.objects.create(token=instance, member=membership)

@@ -13,17 +13,11 @@ from knox.models import AuthToken
 from accounts import selectors
 from accounts.models import User, Workspace, WorkspaceInvite, WorkspaceMember
 from accounts.selectors import user_by_login
-from accounts.services.tokens import token_create, tokens_delete
+from accounts.services.tokens import InvalidCredentials, token_create, tokens_delete
 from moderation.models import AuditLogEntry
 from moderation.services import audit_entry_create
 from realtime import broadcast
 from slackclone import errors
-
-
-class InvalidCredentials(errors.DomainError):
-    status = 401
-    code = "invalid_credentials"
-    default_message = "Invalid credentials."
 
 
 def _email_taken() -> errors.Conflict:
@@ -227,7 +221,11 @@ def auth_switch(*, user: User, workspace: str, device_name: str = "") -> tuple[U
     if membership is None:
         raise _workspace_not_found()
     user.workspace_member = membership
-    return user, token_create(user=user, membership=membership, device_name=device_name)
+    try:
+        token = token_create(user=user, membership=membership, device_name=device_name)
+    except InvalidCredentials as exc:  # deactivated meanwhile
+        raise _workspace_not_found() from exc
+    return user, token
 
 
 def user_update(*, user: User, display_name: str | None = None, username: str | None = None) -> User:

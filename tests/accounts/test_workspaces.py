@@ -427,3 +427,39 @@ def test_deactivation_rules(make_user):
     assert deactivate(admin, owner).status_code == 403
     assert deactivate(admin, admin).json()["error"]["code"] == "cannot_deactivate_self"
     assert deactivate(owner, admin).status_code == 200
+
+
+@pytest.mark.parametrize("how", ["membership", "account"])
+def test_a_login_racing_a_deactivation_mints_no_token_that_reactivation_would_revive(make_user, monkeypatch, how):
+    """The login read the membership (and account) as active; the deactivation then
+    deleted the tokens and committed before the login minted its token. That token
+    must not exist: reactivating would revive it ("reactivating does not revive their
+    old tokens")."""
+    from knox.models import AuthToken
+
+    from accounts.services import member_deactivate, member_reactivate, user_deactivate
+    from accounts.services import users as user_services
+
+    owner, victim = make_user("own", role="owner"), make_user("victim")
+    by = WorkspaceMember.objects.select_related("workspace").get(user=owner)
+    real = user_services._login_membership
+
+    def then_deactivated(**kwargs):
+        membership = real(**kwargs)
+        if how == "membership":
+            member_deactivate(by=by, user_id=victim.pk)
+        else:
+            user_deactivate(user=victim, by=make_user("ops", is_staff=True))
+        return membership
+
+    monkeypatch.setattr(user_services, "_login_membership", then_deactivated)
+    login = APIClient().post(
+        "/api/v1/auth/login", {"username": "victim", "password": "correct horse battery staple"}, format="json"
+    )
+    if how == "membership":
+        member_reactivate(by=by, user_id=victim.pk)
+    else:
+        User.objects.filter(pk=victim.pk).update(is_active=True)
+
+    assert (login.status_code, login.json()["error"]["code"]) == (401, "invalid_credentials")
+    assert not AuthToken.objects.filter(user=victim).exists()
