@@ -73,7 +73,10 @@ class ChannelSerializer(serializers.Serializer):
     )
     created_at = TimeField()
     member_count = serializers.IntegerField(read_only=True)
-    is_member = serializers.BooleanField(read_only=True, help_text="Whether you are a member.")
+    is_member = serializers.BooleanField(
+        read_only=True,
+        help_text="Whether you are a member (in a `channel.updated` event: true, as it goes to members only).",
+    )
     archived_at = TimeField(
         allow_null=True,
         help_text="When a manager, a workspace admin or staff archived the channel, or null. An archived channel "

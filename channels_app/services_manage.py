@@ -51,7 +51,10 @@ def _post(channel: Channel, *, actor, content: str) -> None:
 
 
 def _announce_updated(*, user, workspace, channel_id) -> None:
-    """On commit: channel.updated with the channel's API shape (my_role null: it is per viewer)."""
+    """On commit: channel.updated with the channel's API shape as its recipients see it:
+    they are its members (the event goes to the channel's group only), so `is_member` is
+    true, whoever made the change (a workspace admin who is not in it included);
+    `my_role` is null (it differs per member; member.role_changed tells it)."""
     from channels_app.serializers import ChannelSerializer
 
     def send():
@@ -59,7 +62,7 @@ def _announce_updated(*, user, workspace, channel_id) -> None:
             channel = selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel_id)
         except errors.NotFound:  # deleted meanwhile
             return
-        channel.my_role = None
+        channel.is_member, channel.my_role = True, None
         broadcast.channel_updated(channel=dict(ChannelSerializer(channel).data))
 
     transaction.on_commit(send)

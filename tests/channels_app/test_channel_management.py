@@ -85,6 +85,24 @@ def test_topic_rename_and_description_post_system_messages_and_send_channel_upda
     assert system_messages == [] and broadcasts.calls == []
 
 
+@pytest.mark.parametrize(("method", "suffix", "body"), [("patch", "", {"topic": "x"}), ("post", "/archive", None)])
+def test_channel_updated_says_is_member_true_to_its_members_whoever_changed_it(
+    people, client_for, chan, django_capture_on_commit_callbacks, method, suffix, body
+):
+    """channel.updated goes to the channel's members only, so its `is_member` is true for
+    every recipient; it was the actor's view, false when a workspace admin who is not in
+    the channel made the change (a client updating its copy would think it had left)."""
+    with capture_broadcasts() as broadcasts, django_capture_on_commit_callbacks(execute=True):
+        response = getattr(client_for(people["admin"]), method)(
+            f"/api/v1/channels/{chan['id']}{suffix}", body, format="json"
+        )
+
+    assert response.status_code == 200 and response.json()["is_member"] is False  # the admin's own view
+    [updated] = broadcasts.of("channel_updated")
+    assert updated["channel"]["is_member"] is True and updated["channel"]["my_role"] is None
+    assert updated["channel"]["member_count"] == 3
+
+
 def test_topic_is_at_most_250_characters(people, client_for, chan):
     response = client_for(people["alice"]).patch(f"/api/v1/channels/{chan['id']}", {"topic": "x" * 251}, format="json")
     assert response.status_code == 400
