@@ -332,3 +332,24 @@ def test_a_send_queued_while_its_batch_waited_for_the_removals_lock_is_checked_t
         assert bobs.result(timeout=15) == "not_a_member"
     texts = _texts(channel)
     assert "c" in texts and "b" not in texts
+
+
+@pytest.mark.parametrize("rounds", range(3))
+def test_the_last_two_members_of_a_private_channel_leaving_at_once_leave_one(people, rounds):
+    """The last-member rule is decided under the channel's row lock: of two members
+    leaving at once (real threads), one leaves and the other gets 409 `last_member`."""
+    from channels_app import services as channel_services
+
+    alice, bob, _carol, _admin = people
+    channel = _channel(alice, bob, private=True)
+    barrier = threading.Barrier(2)
+
+    def leave(user):
+        barrier.wait()
+        return _outcome(channel_services.channel_leave, user=user, workspace=None, channel_id=channel.pk)
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(leave, [alice, bob]))
+
+    assert outcomes == ["last_member", "ok"]
+    assert ChannelMember.objects.filter(channel=channel).count() == 1
