@@ -124,7 +124,9 @@ def _locked_target(*, by: WorkspaceMember, user_id) -> tuple[WorkspaceMember, Wo
     """Lock the workspace row (role and activation changes of one workspace run one at a
     time, so "the last owner" is decided on committed data), then read the actor's
     membership again (a concurrent change may have demoted them: 403) and the target's
-    (404 if `user_id` is not a member). Returns (actor, target)."""
+    (404 if `user_id` is not a member, or if staff deactivated their account: such a
+    user is 404 in every workspace, as their profile is, so nothing may change them and
+    then answer 404). Returns (actor, target)."""
     Workspace.objects.select_for_update().filter(pk=by.workspace_id).first()
     actor = WorkspaceMember.objects.select_related("user").get(pk=by.pk)
     if not actor.is_active:
@@ -138,6 +140,8 @@ def _locked_target(*, by: WorkspaceMember, user_id) -> tuple[WorkspaceMember, Wo
         )
     except (WorkspaceMember.DoesNotExist, ValueError) as exc:
         raise errors.NotFound("User not found.", code="user_not_found") from exc
+    if not target.user.is_active:
+        raise errors.NotFound("User not found.", code="user_not_found")
     return actor, target
 
 

@@ -347,6 +347,29 @@ def test_an_owner_whose_account_staff_deactivated_does_not_count_as_another_owne
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "last_owner")
 
 
+@pytest.mark.parametrize("action", ["role", "deactivate", "reactivate"])
+def test_a_user_whose_account_staff_deactivated_is_404_and_left_unchanged(make_user, action):
+    """Their profile is 404 in the workspace; the role and activation calls answered 404
+    too, but only after changing the membership (and auditing it)."""
+    from accounts.services import user_deactivate
+
+    owner, gone = make_user("own", role="owner"), make_user("gone")
+    user_deactivate(user=gone, by=make_user("ops", is_staff=True))
+    if action == "reactivate":
+        WorkspaceMember.objects.filter(user=gone).update(is_active=False)
+    client = bearer(token_for(owner))
+    before = WorkspaceMember.objects.values("role", "is_active").get(user=gone)
+
+    if action == "role":
+        response = client.patch(f"/api/v1/users/{gone.pk}", {"role": "admin"}, format="json")
+    else:
+        response = client.post(f"/api/v1/users/{gone.pk}/{action}")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "user_not_found")
+    assert WorkspaceMember.objects.values("role", "is_active").get(user=gone) == before
+    assert not AuditLogEntry.objects.filter(action__startswith="member_").exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_demoting_each_other_at_once_leave_one_owner(make_user):
     first, second = make_user("first", role="owner"), make_user("second", role="owner")
