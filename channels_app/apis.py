@@ -268,9 +268,9 @@ class ChannelMemberApi(APIView):
             user_id=user_id,
             role=data.validated_data["role"],
         )
-        membership = selectors.channel_members_list(
-            user=request.user, workspace=request.workspace, channel_id=channel_id
-        ).get(user_id=user_id)
+        membership = selectors.channel_member_get(
+            user=request.user, workspace=request.workspace, channel_id=channel_id, member_id=user_id
+        )
         return Response(ChannelMemberSerializer(membership).data)
 
 

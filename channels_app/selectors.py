@@ -414,6 +414,16 @@ def channel_members_list(*, user, workspace=None, channel_id: UUID | str) -> Que
     )
 
 
+def channel_member_get(*, user, workspace=None, channel_id: UUID | str, member_id: UUID | str) -> ChannelMember:
+    """One row of `channel_members_list` (the membership of `member_id`, annotated the
+    same way); 404 `not_a_member` if they are not in the channel (or left it a moment
+    ago: a removal racing the role change that is being answered)."""
+    try:
+        return channel_members_list(user=user, workspace=workspace, channel_id=channel_id).get(user_id=member_id)
+    except (ChannelMember.DoesNotExist, ValueError) as exc:
+        raise errors.NotFound("This user is not a member of the channel.", code="not_a_member") from exc
+
+
 # --- Operations (manage.py check_consistency) -------------------------------------
 
 

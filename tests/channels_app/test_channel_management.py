@@ -103,6 +103,28 @@ def test_channel_updated_says_is_member_true_to_its_members_whoever_changed_it(
     assert updated["channel"]["member_count"] == 3
 
 
+def test_a_role_change_answered_after_a_racing_removal_is_404_not_500(people, client_for, chan, monkeypatch):
+    """The role change commits, then a removal commits before the answer is read: the
+    answer is 404 `not_a_member`, not a 500 from the membership that is gone."""
+    from channels_app import services_manage
+
+    real = services_manage.channel_member_role_set
+
+    def then_removed(**kwargs):
+        membership = real(**kwargs)
+        ChannelMember.objects.filter(channel_id=chan["id"], user=people["carol"]).delete()
+        return membership
+
+    monkeypatch.setattr(services_manage, "channel_member_role_set", then_removed)
+    api = client_for(people["alice"])
+    api.raise_request_exception = False
+    path = f"/api/v1/channels/{chan['id']}/members/{people['carol'].pk}"
+
+    response = api.patch(path, {"role": "manager"}, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_a_member")
+
+
 def test_topic_is_at_most_250_characters(people, client_for, chan):
     response = client_for(people["alice"]).patch(f"/api/v1/channels/{chan['id']}", {"topic": "x" * 251}, format="json")
     assert response.status_code == 400
