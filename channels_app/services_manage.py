@@ -123,7 +123,8 @@ def channel_members_add(*, user, workspace=None, channel_id: UUID | str, user_id
     members of the workspace (404 `user_not_found` for anyone else, nobody is added
     then); those already in it are skipped. Each one added posts "<user> added <them>"
     and is announced as a join. An archived channel: 409 `channel_archived` (checked
-    under the channel's lock, so an archive racing this either comes first or after).
+    under the channel's lock, so an archive racing this either comes first or after),
+    unless everyone named is in it already (nothing to add: harmless).
     Returns the users added, in the order given."""
     workspace = workspace_or_default(workspace)
     ids = list(dict.fromkeys(str(uid) for uid in user_ids))
@@ -136,8 +137,15 @@ def channel_members_add(*, user, workspace=None, channel_id: UUID | str, user_id
         channel = selectors.channel_get_visible(user=user, workspace=workspace, channel_id=channel_id, lock=True)
         if not selectors.channel_is_member(user=user, channel_id=channel.pk):
             raise errors.PermissionDenied("You are not a member of this channel.", code="not_a_member")
-        _refuse_if_archived(channel)
-        for person in people:
+        members = set(
+            ChannelMember.objects.filter(channel=channel, user_id__in=[p.pk for p in people]).values_list(
+                "user_id", flat=True
+            )
+        )
+        newcomers = [person for person in people if person.pk not in members]
+        if newcomers:  # adding only people already in it is harmless, archived or not
+            _refuse_if_archived(channel)
+        for person in newcomers:
             if _membership_add(user=person, channel=channel, actor=user):
                 added.append(person)
     return added

@@ -159,7 +159,8 @@ def test_non_staff_cannot_reach_the_archive_page(general, alice):
 
 def test_the_harmless_no_ops_stay_harmless_in_an_archived_channel(general, alice, make_user, staff, client_for):
     """Contract (Channels): "joining twice is harmless", "leaving when not a member is
-    harmless"; the same for removing a non-member and setting the role a member has.
+    harmless"; the same for removing a non-member, setting the role a member has and
+    adding people who are all in it already.
     Nothing changes and nothing is posted, so an archive is no reason to refuse them."""
     bob = make_user("bob")
     ChannelMember.objects.filter(channel=general, user=alice).update(role=ChannelMember.Role.MANAGER)
@@ -173,11 +174,15 @@ def test_the_harmless_no_ops_stay_harmless_in_an_archived_channel(general, alice
         remove_outsider = alice_api.delete(f"{path}/members/{bob.pk}")
         same_role = alice_api.patch(f"{path}/members/{alice.pk}", {"role": "manager"}, format="json")
         other_role = alice_api.patch(f"{path}/members/{alice.pk}", {"role": "member"}, format="json")
+        add_a_member = alice_api.post(f"{path}/members", {"user_ids": [str(alice.pk)]}, format="json")
+        add_bob = alice_api.post(f"{path}/members", {"user_ids": [str(alice.pk), str(bob.pk)]}, format="json")
 
     assert rejoin.status_code == 200 and rejoin.json()["is_member"] is True
     assert outsider_leaves.status_code == 204
     assert remove_outsider.status_code == 204
     assert same_role.status_code == 200 and same_role.json()["role"] == "manager"
     assert (other_role.status_code, other_role.json()["error"]["code"]) == (409, "channel_archived")
+    assert (add_a_member.status_code, add_a_member.json()) == (200, {"added": []})
+    assert (add_bob.status_code, add_bob.json()["error"]["code"]) == (409, "channel_archived")
     assert broadcasts.calls == []
     assert [m["content"] for m in alice_api.get(f"{path}/messages").json()["results"]] == []
