@@ -4,7 +4,7 @@ import functools
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import WorkspaceMember
@@ -348,6 +348,32 @@ def channel_member_ids(*, channel_id: UUID | str) -> list[str]:
 # --- Channels as the API shows them --------------------------------------------
 
 
+def _member_count() -> Subquery:
+    return Subquery(
+        ChannelMember.objects.filter(channel_id=OuterRef("pk"))
+        .order_by()
+        .values("channel_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+
+
+def channel_as_members_see_it(*, channel_id: UUID | str) -> Channel | None:
+    """The channel annotated as the API shows it to its members, whatever its privacy and
+    whoever asks: `member_count`, `is_member` true, `my_role` null (it differs per
+    member). The shape of `channel.updated`, which goes to the members only. None if
+    the channel is gone."""
+    return (
+        Channel.objects.filter(pk=channel_id)
+        .annotate(
+            member_count=Coalesce(_member_count(), 0),
+            is_member=Value(True, output_field=BooleanField()),
+            my_role=Value(None, output_field=CharField()),
+        )
+        .first()
+    )
+
+
 def channels_for_viewer(*, user, workspace) -> QuerySet[Channel]:
     """The channels of `workspace`, annotated with `member_count` and `is_member` (for
     `user`), in the query itself.
@@ -355,18 +381,11 @@ def channels_for_viewer(*, user, workspace) -> QuerySet[Channel]:
     Both are correlated subqueries on the unique (channel, user) index, so a page of
     channels costs one query whatever its size.
     """
-    member_count = (
-        ChannelMember.objects.filter(channel_id=OuterRef("pk"))
-        .order_by()
-        .values("channel_id")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
     mine = ChannelMember.objects.filter(channel_id=OuterRef("pk"), user_id=user.pk)
     return (
         Channel.objects.filter(workspace_id=workspace.pk)
         .annotate(
-            member_count=Coalesce(Subquery(member_count), 0),
+            member_count=Coalesce(_member_count(), 0),
             is_member=Exists(mine),
             my_role=Subquery(mine.values("role")[:1]),
         )

@@ -64,6 +64,20 @@ def _refuse_if_last_of_private(*, channel: Channel, user) -> None:
         )
 
 
+def announce_channel_updated(*, channel_id: UUID | str) -> None:
+    """On commit: channel.updated to the channel's members, with the channel as they see
+    it (selectors.channel_as_members_see_it: `is_member` true, `my_role` null), whoever
+    made the change (a workspace admin outside the channel, or staff, included)."""
+    from channels_app.serializers import ChannelSerializer
+
+    def send():
+        channel = selectors.channel_as_members_see_it(channel_id=channel_id)
+        if channel is not None:  # not deleted meanwhile
+            broadcast.channel_updated(channel=dict(ChannelSerializer(channel).data))
+
+    transaction.on_commit(send)
+
+
 def _require_staff(by) -> None:
     if not getattr(by, "is_staff", False):
         raise errors.PermissionDenied("Only staff can do this.", code="staff_only")
@@ -200,13 +214,22 @@ def channel_leave(*, user, workspace=None, channel_id: UUID | str) -> None:
 
 
 def channel_archive(*, channel: Channel, by) -> Channel:
-    """Archive a channel (staff only): it stays readable, but nobody can join or leave
-    it, or post or edit messages in it any more (409 `channel_archived`). Audited.
-    Archiving an archived channel changes nothing and records nothing."""
+    """Archive a channel (staff only, from the admin): it stays readable, but nobody can
+    join or leave it, or post or edit messages in it any more (409 `channel_archived`).
+    As when a manager archives it (services_manage.channel_set_archived): "<staff>
+    archived the channel" is posted first, then the channel is marked, and members hear
+    channel.updated. Audited. Archiving an archived channel changes nothing and records
+    nothing."""
     _require_staff(by)
     with transaction.atomic():
         locked = selectors.channel_get(workspace=channel.workspace_id, channel_id=channel.pk, lock=True)
         if not locked.is_archived:
+            messaging_services.system_message_post(
+                channel_id=locked.pk,
+                workspace_id=locked.workspace_id,
+                content=f"{by.username} archived the channel",
+                actor_id=by.pk,
+            )
             # Sends in flight finish first; later ones wait, then see the archive (409).
             messaging_services.conversation_writes_lock(Conversation(ConversationKind.CHANNEL, str(locked.pk)))
             locked.archived_at = timezone.now()
@@ -219,6 +242,7 @@ def channel_archive(*, channel: Channel, by) -> Channel:
                 detail={"name": locked.name},
                 workspace_id=locked.workspace_id,
             )
+            announce_channel_updated(channel_id=locked.pk)
     channel.archived_at = locked.archived_at
     return channel
 

@@ -32,6 +32,7 @@ from channels_app.services import (
     _refuse_if_archived,
     _refuse_if_last_of_private,
     _Unset,
+    announce_channel_updated,
     channel_delete,
 )
 from messaging import services as messaging_services
@@ -48,24 +49,6 @@ def _post(channel: Channel, *, actor, content: str) -> None:
     messaging_services.system_message_post(
         channel_id=channel.pk, workspace_id=channel.workspace_id, content=content, actor_id=actor.pk
     )
-
-
-def _announce_updated(*, user, workspace, channel_id) -> None:
-    """On commit: channel.updated with the channel's API shape as its recipients see it:
-    they are its members (the event goes to the channel's group only), so `is_member` is
-    true, whoever made the change (a workspace admin who is not in it included);
-    `my_role` is null (it differs per member; member.role_changed tells it)."""
-    from channels_app.serializers import ChannelSerializer
-
-    def send():
-        try:
-            channel = selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel_id)
-        except errors.NotFound:  # deleted meanwhile
-            return
-        channel.is_member, channel.my_role = True, None
-        broadcast.channel_updated(channel=dict(ChannelSerializer(channel).data))
-
-    transaction.on_commit(send)
 
 
 def channel_update(
@@ -113,7 +96,7 @@ def channel_update(
                 raise _name_taken() from exc
             for note in notes:
                 _post(channel, actor=user, content=note)
-            _announce_updated(user=user, workspace=workspace, channel_id=channel.pk)
+            announce_channel_updated(channel_id=channel.pk)
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 
@@ -233,7 +216,7 @@ def channel_set_archived(*, user, workspace=None, channel_id: UUID | str, archiv
                 detail={"name": channel.name, "archived": archived},
                 workspace_id=channel.workspace_id,
             )
-            _announce_updated(user=user, workspace=workspace, channel_id=channel.pk)
+            announce_channel_updated(channel_id=channel.pk)
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
 
 

@@ -76,7 +76,7 @@ def test_an_archived_channel_stays_readable_and_its_messages_deletable(general, 
     detail = api.get(f"/api/v1/channels/{general.pk}")
 
     assert history.status_code == 200
-    assert [m["content"] for m in history.json()["results"]] == ["kept"]
+    assert [m["content"] for m in history.json()["results"]] == ["kept", f"{staff.username} archived the channel"]
     assert detail.json()["archived_at"].endswith("Z")
     with capture_broadcasts() as broadcasts:
         message_delete(user=alice, channel_id=general.pk, message_id=message.id)
@@ -185,4 +185,22 @@ def test_the_harmless_no_ops_stay_harmless_in_an_archived_channel(general, alice
     assert (add_a_member.status_code, add_a_member.json()) == (200, {"added": []})
     assert (add_bob.status_code, add_bob.json()["error"]["code"]) == (409, "channel_archived")
     assert broadcasts.calls == []
-    assert [m["content"] for m in alice_api.get(f"{path}/messages").json()["results"]] == []
+    assert [m["content"] for m in alice_api.get(f"{path}/messages").json()["results"]] == [
+        f"{staff.username} archived the channel"
+    ]
+
+
+def test_staff_archiving_from_the_admin_posts_and_announces_as_a_manager_does(
+    general, alice, staff, django_capture_on_commit_callbacks
+):
+    """Contract (private channels and management): every change posts a SYSTEM message
+    and members hear channel.updated; the admin's archive did neither, so members' clients
+    showed a live channel until a send failed with 409."""
+    with capture_broadcasts() as broadcasts, django_capture_on_commit_callbacks(execute=True):
+        channel_archive(channel=general, by=staff)
+
+    [updated] = broadcasts.of("channel_updated")
+    assert updated["channel"]["id"] == str(general.pk) and updated["channel"]["archived_at"] is not None
+    assert updated["channel"]["is_member"] is True and updated["channel"]["my_role"] is None
+    [posted] = [call["message"] for call in broadcasts.of("message_created")]
+    assert (posted["type"], posted["content"]) == ("SYSTEM", f"{staff.username} archived the channel")

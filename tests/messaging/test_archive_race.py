@@ -28,6 +28,21 @@ def _stored(channel) -> list[str]:
     return [doc["content"] for doc in get_db()["channel_messages"].find({"channelId": str(channel.pk)})]
 
 
+def _archived_by(staff) -> str:
+    """The SYSTEM message an archive posts before it marks the channel."""
+    return f"{staff.username} archived the channel"
+
+
+def _besides_the_archive(captured, staff) -> list[str]:
+    """What was broadcast other than the archive's own notice and channel.updated."""
+    return [
+        name
+        for name, kwargs in captured.calls
+        if name != "channel_updated"
+        and not (name == "message_created" and kwargs["message"]["content"] == _archived_by(staff))
+    ]
+
+
 def test_an_archive_waits_for_the_send_in_flight_which_is_stored_before_it(make_channel, alice, staff, monkeypatch):
     channel = make_channel(alice)
     # Its first message: the send's seq row is not committed while it is in flight.
@@ -54,7 +69,7 @@ def test_an_archive_waits_for_the_send_in_flight_which_is_stored_before_it(make_
         archive.result(timeout=10)
 
     assert sent.created is True
-    assert _stored(channel) == ["in flight"]
+    assert _stored(channel) == ["in flight", _archived_by(staff)]
     assert Channel.objects.get(pk=channel.pk).archived_at >= sent.message.created_at
     with pytest.raises(errors.Conflict):
         services.message_send(sender=alice, channel_id=channel.pk, content="too late")
@@ -98,9 +113,9 @@ def test_a_send_that_passed_the_check_while_the_archive_commits_is_refused_and_c
     )
 
     assert refused.code == "channel_archived"
-    assert _stored(channel) == ["before"]
-    assert captured.calls == []
-    assert MessageSequence.objects.get(conversation_id=channel.pk).last_seq == 1
+    assert _stored(channel) == ["before", _archived_by(staff)]
+    assert _besides_the_archive(captured, staff) == []
+    assert MessageSequence.objects.get(conversation_id=channel.pk).last_seq == 2  # "before", the notice
 
 
 def test_an_edit_that_passed_the_check_while_the_archive_commits_is_refused(make_channel, alice, staff):
@@ -119,5 +134,5 @@ def test_an_edit_that_passed_the_check_while_the_archive_commits_is_refused(make
     )
 
     assert refused.code == "channel_archived"
-    assert _stored(channel) == ["before"]
-    assert captured.calls == []
+    assert _stored(channel) == ["before", _archived_by(staff)]
+    assert _besides_the_archive(captured, staff) == []
