@@ -187,9 +187,11 @@ def presence_subscribe(*, workspace, user_ids: object) -> dict:
 
 def typing_notify(*, user, workspace, channel_id: object = None, conversation_id: object = None) -> None:
     """Tell the other members of a channel or DM of `workspace` that `user` is typing
-    (members only: the same rule as sending; 400/403/404 like message.send)."""
+    (members only: the same rule as sending; 400/403/404 like message.send, and 409
+    `channel_archived` in an archived channel, where nobody can post: "bob is typing"
+    there would announce a message that cannot come)."""
     conversation = conversation_get_for_member(
-        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id
+        user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     broadcast.typing(user_id=str(user.pk), **{conversation.api_field: conversation.id})
 

@@ -192,6 +192,23 @@ async def test_typing_in_a_channel_you_are_not_in_is_refused(ws, user_with_token
     await no_frame(comm)
 
 
+async def test_typing_in_an_archived_channel_is_refused_and_reaches_nobody(ws, user_with_token):
+    """Nobody can post there (409 `channel_archived`), so nobody may look as if typing."""
+    from channels_app import services_manage
+
+    owner, owner_token = await user_with_token()
+    member, member_token = await user_with_token()
+    channel = await in_thread(channel_services.channel_create, user=owner, name="frozen")
+    await in_thread(channel_services.channel_join, user=member, channel_id=channel.pk)
+    await in_thread(services_manage.channel_set_archived, user=owner, channel_id=channel.pk, archived=True)
+    typist, watcher = await ws(member_token), await ws(owner_token)
+
+    await typist.send_json_to({"type": "typing", "channel_id": str(channel.pk)})
+
+    assert (await next_frame(typist))["error"]["code"] == "channel_archived"
+    await no_frame(watcher, skip=("presence.changed", "message.created", "channel.updated"))
+
+
 async def test_an_idle_socket_survives_the_channel_layers_blocking_read(ws, user_with_token):
     _user, token = await user_with_token()
     comm = await ws(token)
