@@ -128,6 +128,31 @@ def presence_announce_many(*, changes: list[tuple[str, str, float | None]]) -> N
     broadcast.presence_changed_many(changes=announced)
 
 
+def presence_withdraw(*, user_id: str, workspace_id: str) -> None:
+    """A member deactivated in `workspace_id` (accounts.services.member_deactivate, once
+    it committed): that workspace's channels and DMs of theirs, and its sockets
+    subscribed to them, hear them offline, never seen, without status, as GET /presence
+    there now reads them; from then on the fan-out leaves that workspace out
+    (`user_channel_ids` / `user_dm_ids` with no workspace: active memberships only), so
+    without this last word its clients would show them online for good."""
+    uid, wid = str(user_id), str(workspace_id)
+    channel_ids = user_channel_ids(user_id=uid, workspace_id=wid)
+    fanning = channel_ids_with_at_most(channel_ids=channel_ids, members=settings.PRESENCE_FANOUT_MAX_MEMBERS)
+    broadcast.presence_changed_many(
+        changes=[
+            {
+                "user_id": uid,
+                "status": OFFLINE,
+                "last_seen_at": None,
+                "extra": {"status_text": "", "status_emoji": "", "dnd": False, "dnd_until": None},
+                "channel_ids": [cid for cid in channel_ids if cid in fanning],
+                "conversation_ids": user_dm_ids(user_id=uid, workspace_id=wid),
+                "workspace_ids": [wid],
+            }
+        ]
+    )
+
+
 def _statuses(user_ids: list[str]) -> dict[str, dict]:
     """{user_id: {status_text, status_emoji, dnd, dnd_until}} (issue 18), one query."""
     from readstate.selectors import status_fields, statuses_of

@@ -1,6 +1,7 @@
 """Workspaces: creation, settings, invitations, members' roles, deactivation and
 reactivation of members (docs/workspaces.md)."""
 
+import logging
 import secrets
 from datetime import timedelta
 
@@ -18,6 +19,8 @@ from moderation.models import AuditLogEntry
 from moderation.services import audit_entry_create
 from realtime import broadcast
 from slackclone import errors
+
+logger = logging.getLogger(__name__)
 
 
 def _slug_taken() -> errors.Conflict:
@@ -217,7 +220,26 @@ def member_deactivate(*, by: WorkspaceMember, user_id) -> WorkspaceMember:
             )
         uid, wid = str(target.user_id), str(by.workspace_id)
         transaction.on_commit(lambda: broadcast.sessions_close(user_id=uid, workspace_ids=[wid]))
+        transaction.on_commit(lambda: _presence_withdraw(user_id=uid, workspace_id=wid))
     return target
+
+
+def _presence_withdraw(*, user_id: str, workspace_id: str) -> None:
+    from presence.services import presence_withdraw
+
+    try:
+        presence_withdraw(user_id=user_id, workspace_id=workspace_id)
+    except Exception:  # best-effort, after the commit: the deactivation stands
+        logger.exception("presence withdraw of %s in %s failed", user_id, workspace_id)
+
+
+def _presence_restore(*, user_id: str) -> None:
+    from presence.services import presence_status_announce
+
+    try:
+        presence_status_announce(user_id=user_id)
+    except Exception:  # best-effort, after the commit: the reactivation stands
+        logger.exception("presence announce of %s failed", user_id)
 
 
 def member_reactivate(*, by: WorkspaceMember, user_id) -> WorkspaceMember:
@@ -232,4 +254,7 @@ def member_reactivate(*, by: WorkspaceMember, user_id) -> WorkspaceMember:
             target.is_active = True
             target.save(update_fields=["is_active"])
             _audit(by=by, action=AuditLogEntry.Action.MEMBER_REACTIVATE, target=target, detail={})
+            # Their presence is heard in this workspace again: its clients learn it now.
+            uid = str(target.user_id)
+            transaction.on_commit(lambda: _presence_restore(user_id=uid))
     return target

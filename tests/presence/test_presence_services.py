@@ -194,3 +194,40 @@ def test_a_member_deactivated_in_one_workspace_is_not_announced_there(make_user,
     assert announced[0]["channel_ids"] == [str(in_a.pk)]
     assert str(dm_b.pk) not in announced[0]["conversation_ids"]
     assert presence_get_many(user_ids=[str(xavier.pk)], workspace=bee)[0]["status"] == "offline"
+
+
+def test_deactivation_tells_that_workspace_the_member_is_offline_and_reactivation_tells_it_again(
+    make_user, announced, django_capture_on_commit_callbacks
+):
+    """Since a deactivated member's presence no longer reaches the workspace, it hears a
+    last `offline` (what GET /presence there reads), else its clients would show them
+    online for good; reactivating announces their presence there again."""
+    from accounts.models import Workspace, WorkspaceMember
+    from accounts.services import member_deactivate, member_reactivate
+    from tests.conftest import join_workspace
+
+    bee = Workspace.objects.create(slug="bee", name="Bee")
+    xavier, carol = make_user("xavier"), make_user("carol", workspace=bee, role="owner")
+    join_workspace(xavier, bee)
+    in_b = channel_services.channel_create(user=carol, workspace=bee, name="in-b")
+    channel_services.channel_join(user=xavier, workspace=bee, channel_id=in_b.pk)
+    dm_b, _ = dm_services.dm_open(user=carol, workspace=bee, other_user_id=xavier.pk)
+    presence_connect(user_id=str(xavier.pk), connection="conn-a")
+    announced.clear()
+    owner = WorkspaceMember.objects.select_related("workspace").get(workspace=bee, user=carol)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        member_deactivate(by=owner, user_id=xavier.pk)
+
+    [withdrawn] = announced
+    assert (withdrawn["user_id"], withdrawn["status"], withdrawn["last_seen_at"]) == (str(xavier.pk), "offline", None)
+    assert withdrawn["channel_ids"] == [str(in_b.pk)] and withdrawn["conversation_ids"] == [str(dm_b.pk)]
+    assert withdrawn["workspace_ids"] == [str(bee.pk)]
+    announced.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        member_reactivate(by=owner, user_id=xavier.pk)
+
+    [back] = announced
+    assert back["status"] == "online" and str(in_b.pk) in back["channel_ids"]
+    assert str(bee.pk) in back["workspace_ids"]
