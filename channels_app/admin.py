@@ -1,15 +1,20 @@
-"""Channels admin. Archiving and deleting go through channels_app.services (audited);
-plain edits of name and description here skip the services: no SYSTEM message or
-realtime event is sent for them."""
+"""Channels admin. Archiving, deleting and memberships go through the services
+(channels_app.services, services_manage: audited, SYSTEM messages, realtime events, the
+sockets of a removed member leave the channel); plain edits of name and description
+here skip them: no SYSTEM message or realtime event is sent for those, but the name
+follows the API's rules (`normalize_channel_name`)."""
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from channels_app import services
+from accounts.models import WorkspaceMember
+from channels_app import services, services_manage
 from channels_app.models import Channel, ChannelMember
+from channels_app.serializers import normalize_channel_name
 from messaging.documents import Conversation, ConversationKind
 from messaging.services import conversation_message_count
 from moderation.admin_tools import confirmation_page
@@ -17,15 +22,42 @@ from slackclone import errors
 
 
 class ChannelMemberInline(admin.TabularInline):
+    """The members, read-only: they are added and removed on the memberships' own pages
+    (ChannelMemberAdmin), through the services."""
+
     model = ChannelMember
     extra = 0
-    raw_id_fields = ("user",)
-    readonly_fields = ("joined_at",)
-    fields = ("user", "joined_at")
+    fields = ("user", "role", "joined_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ChannelForm(forms.ModelForm):
+    class Meta:
+        model = Channel
+        fields = ("name", "description")
+
+    def clean_name(self):
+        """The API's rule (1-80 letters, digits, `-`, `_`; stored lower-cased), so names
+        stay unique whatever their case."""
+        try:
+            return normalize_channel_name(self.cleaned_data["name"])
+        except Exception as exc:  # rest_framework's ValidationError
+            raise ValidationError(getattr(exc, "detail", [str(exc)])) from exc
 
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
     list_display = ("name", "workspace", "description", "created_by", "created_at", "archived_at")
     list_select_related = ("created_by",)
     list_filter = ("workspace", ("archived_at", admin.EmptyFieldListFilter))
@@ -120,12 +152,64 @@ class ChannelAdmin(admin.ModelAdmin):
         return super().render_delete_form(request, context)
 
 
+class ChannelMemberAddForm(forms.ModelForm):
+    class Meta:
+        model = ChannelMember
+        fields = ("channel", "user")
+
+    def clean(self):
+        """What channel_member_add_by_staff refuses, said on the form: the user must be an
+        active member of the channel's workspace, and the channel not archived."""
+        data = super().clean()
+        channel, user = data.get("channel"), data.get("user")
+        if channel is None or user is None:
+            return data
+        if (
+            not user.is_active
+            or not WorkspaceMember.objects.filter(workspace_id=channel.workspace_id, user=user, is_active=True).exists()
+        ):
+            raise ValidationError("This user is not an active member of the channel's workspace.")
+        if channel.is_archived:
+            raise ValidationError("The channel is archived: its membership is frozen.")
+        return data
+
+
 @admin.register(ChannelMember)
 class ChannelMemberAdmin(admin.ModelAdmin):
-    list_display = ("channel", "user", "joined_at")
+    """Memberships: view, add and remove, through the services (as a member adds and a
+    manager removes: SYSTEM messages, events, the removed member's sockets leave the
+    channel). Roles are set through the API by the channel's managers."""
+
+    list_display = ("channel", "user", "role", "joined_at")
     list_filter = (("channel__workspace", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("channel", "user")
     search_fields = ("channel__name", "user__username", "user__email")
     ordering = ("-joined_at",)
     raw_id_fields = ("channel", "user")
     readonly_fields = ("id", "joined_at")
+    actions = None  # no bulk delete: each removal is checked (the last member of a private channel)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ChannelMemberAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.channel.is_archived:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        services_manage.channel_member_add_by_staff(by=request.user, channel_id=obj.channel_id, user_id=obj.user_id)
+        obj.pk = ChannelMember.objects.get(channel_id=obj.channel_id, user_id=obj.user_id).pk
+
+    def delete_model(self, request, obj):
+        try:
+            services_manage.channel_member_remove_by_staff(
+                by=request.user, channel_id=obj.channel_id, user_id=obj.user_id
+            )
+        except errors.DomainError as exc:
+            self.message_user(request, f"Not removed: {exc.message}", messages.ERROR)

@@ -31,6 +31,7 @@ from channels_app.services import (
     _name_taken,
     _refuse_if_archived,
     _refuse_if_last_of_private,
+    _require_staff,
     _Unset,
     announce_channel_updated,
     channel_delete,
@@ -229,3 +230,40 @@ def channel_delete_by_admin(*, user, workspace=None, channel_id: UUID | str) -> 
     if not selectors.user_is_workspace_admin(user=user, workspace_id=workspace.pk):
         raise errors.PermissionDenied("Only workspace admins can delete a channel.", code="admin_only")
     return channel_delete(channel=channel, by=user, as_workspace_admin=True)
+
+
+# --- Staff, from the Django admin (moderation) ----------------------------------------
+
+
+def channel_member_add_by_staff(*, by, channel_id: UUID | str, user_id: UUID | str) -> bool:
+    """Staff add someone to a channel from the admin, public or private, as a member
+    adds them: "<staff> added <them>" is posted, the join is announced and their read
+    marker starts at the newest seq (services._membership_add). 404 `user_not_found`
+    unless they are an active member of the channel's workspace (every channel
+    membership belongs to the channel's workspace); 409 `channel_archived`; 403
+    `staff_only` for anyone but staff. False if they were in it already (harmless)."""
+    _require_staff(by)
+    with transaction.atomic():
+        channel = selectors.channel_get(workspace=None, channel_id=channel_id, lock=True)
+        person = user_get_active(workspace=channel.workspace, user_id=user_id)
+        if selectors.channel_is_member(user=person, channel_id=channel.pk):
+            return False
+        _refuse_if_archived(channel)
+        return _membership_add(user=person, channel=channel, actor=by)
+
+
+def channel_member_remove_by_staff(*, by, channel_id: UUID | str, user_id: UUID | str) -> bool:
+    """Staff remove a member from the admin, as a manager does: their sockets leave the
+    channel on every server process before "<staff> removed <them>" is posted and
+    members hear member.left (services._membership_remove). 409 `channel_archived`, 409
+    `last_member` (a private channel keeps one); 403 `staff_only`. False if they were
+    not a member (harmless)."""
+    _require_staff(by)
+    with transaction.atomic():
+        channel = selectors.channel_get(workspace=None, channel_id=channel_id, lock=True)
+        person = ChannelMember.objects.filter(channel=channel, user_id=user_id).select_related("user").first()
+        if person is None:
+            return False
+        _refuse_if_archived(channel)
+        _refuse_if_last_of_private(channel=channel, user=person.user)
+        return _membership_remove(user=person.user, channel=channel, actor=by)

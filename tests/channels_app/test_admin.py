@@ -36,3 +36,99 @@ def test_channel_member_admin_renders(staff_client, channel):
 
     assert staff_client.get(reverse("admin:channels_app_channelmember_changelist"), {"q": "alice"}).status_code == 200
     assert staff_client.get(reverse("admin:channels_app_channelmember_change", args=[membership.pk])).status_code == 200
+
+
+# --- Memberships and names go through the API's rules (session 15) ---------------------
+
+
+def _add(staff_client, channel_id, user):
+    return staff_client.post(
+        reverse("admin:channels_app_channelmember_add"), {"channel": str(channel_id), "user": str(user.pk)}
+    )
+
+
+def test_staff_adding_a_member_goes_through_the_service(staff_client, channel, make_user, system_messages):
+    bob = make_user("bob")
+    system_messages.clear()
+
+    response = _add(staff_client, channel["id"], bob)
+
+    assert response.status_code == 302, response.content
+    assert ChannelMember.objects.filter(channel_id=channel["id"], user=bob).exists()
+    assert system_messages == [(channel["id"], "root added bob")]
+
+
+def test_staff_cannot_add_someone_of_another_workspace(staff_client, channel, make_user, system_messages):
+    from accounts.models import Workspace
+
+    stranger = make_user("stranger", workspace=Workspace.objects.create(slug="other", name="Other"))
+    system_messages.clear()
+
+    response = _add(staff_client, channel["id"], stranger)
+
+    assert response.status_code == 200  # the form again, with its error
+    assert b"not an active member of the channel&#x27;s workspace" in response.content
+    assert not ChannelMember.objects.filter(user=stranger).exists()
+    assert system_messages == []
+
+
+def test_staff_removing_a_member_goes_through_the_service(
+    staff_client, channel, make_user, client_for, system_messages, monkeypatch
+):
+    from realtime import broadcast
+
+    bob = make_user("bob")
+    client_for(bob).post(f"/api/v1/channels/{channel['id']}/join")
+    left_sockets = []
+    monkeypatch.setattr(broadcast, "member_unsubscribe", lambda **kwargs: left_sockets.append(kwargs["user_id"]))
+    membership = ChannelMember.objects.get(channel_id=channel["id"], user=bob)
+    system_messages.clear()
+
+    response = staff_client.post(
+        reverse("admin:channels_app_channelmember_delete", args=[membership.pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not ChannelMember.objects.filter(pk=membership.pk).exists()
+    assert left_sockets == [str(bob.pk)]  # bob's sockets leave the channel before it is announced
+    assert system_messages == [(channel["id"], "root removed bob")]
+
+
+def test_staff_cannot_remove_the_last_member_of_a_private_channel(
+    staff_client, make_user, make_channel, system_messages
+):
+    carol = make_user("carol")
+    secret = make_channel(carol, "secret", is_private=True)
+    membership = ChannelMember.objects.get(channel_id=secret["id"])
+    system_messages.clear()
+
+    staff_client.post(reverse("admin:channels_app_channelmember_delete", args=[membership.pk]), {"post": "yes"})
+
+    assert ChannelMember.objects.filter(pk=membership.pk).exists()
+    assert system_messages == []
+
+
+def test_the_channel_page_shows_members_read_only(staff_client, channel):
+    response = staff_client.get(reverse("admin:channels_app_channel_change", args=[channel["id"]]))
+
+    assert b'name="memberships-0-user"' not in response.content  # shown, not editable
+    assert b'name="memberships-0-DELETE"' not in response.content
+    assert b"alice" in response.content
+
+
+def test_a_name_set_in_the_admin_follows_the_api_rules(staff_client, channel):
+    from channels_app.models import Channel
+
+    url = reverse("admin:channels_app_channel_change", args=[channel["id"]])
+    rest = {
+        "description": "Hello",
+        "created_by": channel["created_by"],
+        "memberships-TOTAL_FORMS": "0",  # the read-only members
+        "memberships-INITIAL_FORMS": "0",
+    }
+    bad = staff_client.post(url, {"name": "General Chat", **rest})
+    good = staff_client.post(url, {"name": "Town-Square", **rest})
+
+    assert bad.status_code == 200 and b"letters, digits" in bad.content
+    assert good.status_code == 302
+    assert Channel.objects.get(pk=channel["id"]).name == "town-square"
