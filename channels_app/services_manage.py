@@ -65,7 +65,8 @@ def channel_update(
     and workspace admins (staff too on a public channel), else 403 `not_a_manager`; 404 if
     it is not visible to `user`; 409 `channel_name_taken`; 409 `channel_archived` (an
     archived channel is read-only). Each change posts a SYSTEM message ("alice renamed
-    the channel to #ops", "alice set the topic: …", "alice set the description: …"); if
+    the channel to #ops", "alice set the topic: …", "alice set the description: …",
+    "alice cleared the topic" when it is emptied); if
     anything changed, members hear channel.updated. Changing nothing posts nothing."""
     workspace = workspace_or_default(workspace)
     with transaction.atomic():
@@ -84,11 +85,11 @@ def channel_update(
         if not isinstance(description, _Unset) and (description or None) != channel.description:
             channel.description = description or None
             update_fields.append("description")
-            notes.append(f"{user.username} set the description: {channel.description or ''}".rstrip())
+            notes.append(_set_or_cleared(user, "description", channel.description))
         if not isinstance(topic, _Unset) and (topic or "") != channel.topic:
             channel.topic = topic or ""
             update_fields.append("topic")
-            notes.append(f"{user.username} set the topic: {channel.topic}".rstrip())
+            notes.append(_set_or_cleared(user, "topic", channel.topic))
         if update_fields:
             try:
                 with transaction.atomic():
@@ -99,6 +100,10 @@ def channel_update(
                 _post(channel, actor=user, content=note)
             announce_channel_updated(channel_id=channel.pk)
     return selectors.channel_get_for_viewer(user=user, workspace=workspace, channel_id=channel.pk)
+
+
+def _set_or_cleared(user, field: str, value: str | None) -> str:
+    return f"{user.username} set the {field}: {value}" if value else f"{user.username} cleared the {field}"
 
 
 def channel_members_add(*, user, workspace=None, channel_id: UUID | str, user_ids: list[UUID | str]) -> list:

@@ -83,6 +83,12 @@ def test_topic_rename_and_description_post_system_messages_and_send_channel_upda
     with capture_broadcasts() as broadcasts, django_capture_on_commit_callbacks(execute=True):
         client_for(people["alice"]).patch(f"/api/v1/channels/{chan['id']}", {"topic": "Pager duty"}, format="json")
     assert system_messages == [] and broadcasts.calls == []
+    # Emptying a field says so ("set the topic:" with nothing after it read as a glitch).
+    client_for(people["alice"]).patch(f"/api/v1/channels/{chan['id']}", {"topic": "", "description": ""}, format="json")
+    assert system_messages == [
+        (chan["id"], "alice cleared the description"),
+        (chan["id"], "alice cleared the topic"),
+    ]
 
 
 @pytest.mark.parametrize(("method", "suffix", "body"), [("patch", "", {"topic": "x"}), ("post", "/archive", None)])
