@@ -144,7 +144,8 @@ class ThreadsApi(APIView):
         description=(
             "Threads the caller follows in the token's workspace that have replies, in conversations the caller "
             "is in now, newest reply first. `unread_replies`: visible replies after the caller's thread "
-            "marker `last_read_seq` (0 until PUT …/replies/read set it), not the caller's own. "
+            "marker `last_read_seq` (0 until PUT …/replies/read set it; for a user who started following "
+            "because a reply mentioned them, just before that reply), not the caller's own. "
             "A root is a channel or a DM message (with `channel_id` or `conversation_id`). A page can hold "
             "fewer than `limit` threads (a thread whose replies were all deleted is left out): follow "
             "`next_cursor` until it is null."

@@ -47,6 +47,7 @@ from messaging.models import ThreadFollow
 from messaging.repositories import repository_for
 from messaging.serializers import message_to_api
 from messaging.services import _lock_if_stored
+from readstate.models import ThreadReadMarker
 from realtime import broadcast, events
 from search import services as search_services
 from slackclone import errors
@@ -260,10 +261,47 @@ def _follows_on_replies(*, root: MessageDocument, replies: list[MessageDocument]
     mentioned = {uid for reply in replies for uid in reply.mentions}
     others = {uid for uid in (root.sender_id, *root.mentions, *mentioned) if uid} - set(repliers)
     if others:
-        ThreadFollow.objects.bulk_create(
-            [ThreadFollow(user_id=uid, following=True, **common) for uid in sorted(others)], ignore_conflicts=True
-        )
+        late = {uid: _first_mention(replies, uid) for uid in mentioned & others - {root.sender_id, *root.mentions}}
+        _follows_add(root=root, user_ids=sorted(others), late=late)
     _follows_touch(root)
+
+
+def _first_mention(messages: list[MessageDocument], user_id: str) -> int:
+    return min(message.seq for message in messages if user_id in message.mentions)
+
+
+def _follows_add(*, root: MessageDocument, user_ids: list[str], late: dict[str, int]) -> None:
+    """These users follow the thread unless they have a follow row already (an unfollow
+    sticks). `late`: {user id: seq} of those a message of the thread mentions at seq
+    (not the root's author, not mentioned in the root): one who starts following then
+    has their thread marker start just before that message, so it and the replies after
+    it are unread, not the replies they were never part of (as a new member's marker
+    starts at the newest seq: contract, "Read state"). A marker they have is kept."""
+    common = _follow_fields(root)
+    if late:
+        following = set(
+            str(uid)
+            for uid in ThreadFollow.objects.filter(root_id=root.id, user_id__in=list(late)).values_list(
+                "user_id", flat=True
+            )
+        )
+        late = {uid: seq for uid, seq in late.items() if uid not in following}
+    ThreadFollow.objects.bulk_create(
+        [ThreadFollow(user_id=uid, following=True, **common) for uid in user_ids], ignore_conflicts=True
+    )
+    if late:
+        markers = [
+            ThreadReadMarker(
+                user_id=uid,
+                workspace_id=common["workspace_id"],
+                kind=common["kind"],
+                conversation_id=common["conversation_id"],
+                root_id=root.id,
+                last_read_seq=seq - 1,
+            )
+            for uid, seq in sorted(late.items())
+        ]
+        ThreadReadMarker.objects.bulk_create(markers, ignore_conflicts=True)
 
 
 def follows_on_edit(*, before: MessageDocument, after: MessageDocument) -> None:
@@ -281,10 +319,8 @@ def follows_on_edit(*, before: MessageDocument, after: MessageDocument) -> None:
         root = repo.get(conversation_id=conversation.id, message_id=after.thread_id, include_deleted=True)
     if root is None or root.reply_count == 0:
         return
-    common = _follow_fields(root)
-    ThreadFollow.objects.bulk_create(
-        [ThreadFollow(user_id=uid, following=True, **common) for uid in added], ignore_conflicts=True
-    )
+    late = {} if after.thread_id is None else dict.fromkeys(added, after.seq)
+    _follows_add(root=root, user_ids=added, late=late)
 
 
 def thread_follow_set(

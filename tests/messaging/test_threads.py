@@ -356,6 +356,41 @@ def test_whoever_an_edit_newly_mentions_in_a_thread_follows_it(where, alice, bob
     assert [t["root"]["id"] for t in client.get("/api/v1/threads").json()["results"]] == [other.id, root.id]
 
 
+def test_a_late_mention_makes_that_reply_and_the_later_ones_unread_not_the_earlier(where, alice, bob, client_for):
+    """A user who starts following a thread because a reply mentions them has their
+    thread marker start just before that reply (as a new member's starts at the newest
+    seq), so a long thread does not show them replies they were never part of as unread."""
+    root = _send(where, alice, "root")
+    for n in range(3):
+        _send(where, alice, f"r{n}", thread_id=root.id)
+    mention = _send(where, alice, f"over to you <@{bob.pk}>", thread_id=root.id)
+    _send(where, alice, "one more", thread_id=root.id)
+    client = client_for(bob)
+
+    [listed] = client.get("/api/v1/threads").json()["results"]
+    assert (listed["unread_replies"], listed["last_read_seq"]) == (2, mention.seq - 1)
+    assert client.get("/api/v1/unreads").json()["threads_with_unread_replies"] == 1
+    # The same when an edit mentions them: unread from the edited reply on.
+    other = _send(where, alice, "other root")
+    first = _send(where, alice, "first", thread_id=other.id)
+    _send(where, alice, "second", thread_id=other.id)
+    services.message_edit(user=alice, message_id=first.id, content=f"first, <@{bob.pk}>", **where.kwargs)
+    listed = {t["root"]["id"]: t for t in client.get("/api/v1/threads").json()["results"]}
+    assert (listed[other.id]["unread_replies"], listed[other.id]["last_read_seq"]) == (2, first.seq - 1)
+
+
+def test_a_follower_mentioned_later_keeps_every_unread_reply(where, alice, bob, client_for):
+    """Only a new follower's marker starts at the mention: one who followed already (the
+    root's author, a replier) keeps theirs (none: every reply of others is unread)."""
+    root = _send(where, bob, "root by bob")
+    for n in range(3):
+        _send(where, alice, f"r{n}", thread_id=root.id)
+    _send(where, alice, f"<@{bob.pk}> see above", thread_id=root.id)
+
+    [listed] = client_for(bob).get("/api/v1/threads").json()["results"]
+    assert (listed["unread_replies"], listed["last_read_seq"]) == (4, 0)
+
+
 @pytest.mark.parametrize("pad", [" {}", "{} ", "{}\n", "", True, 5, ["{}"], {"id": "{}"}])
 def test_a_bad_thread_id_is_refused_by_rest_as_by_message_send(where, alice, client_for, pad):
     """What message.send refuses, REST refuses too, with the same code: the socket takes
