@@ -12,13 +12,16 @@
 """
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from slackclone import errors
+
+logger = logging.getLogger(__name__)
 
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 THUMBNAIL_SIZE = (360, 360)
@@ -54,29 +57,45 @@ def _open(fh) -> Image.Image:
 def inspect_image(fh, *, mime_type: str) -> ImageInfo | None:
     """ImageInfo for an image file (seekable, at any position), None if Pillow cannot
     read it (it is then stored as a plain file). Raises ValidationFailed (400
-    `image_too_large`) for a decompression bomb."""
+    `image_too_large`) for a decompression bomb.
+
+    Pillow's decoders and its EXIF writer raise far more than OSError on hostile or
+    damaged input (IndexError and struct.error for a GIF cut inside its second frame,
+    TypeError for an EXIF tag stored with the wrong type, ...): any of them means "not
+    an image we can read", never a 500. A damaged EXIF block alone does not: the
+    orientation is then left as stored and the metadata is still dropped."""
     fh.seek(0)
     try:
-        image = _open(fh)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            animated = getattr(image, "is_animated", False)
+            image = _open(fh)
+            animated = bool(getattr(image, "is_animated", False))
             image.seek(0)
-            frame = ImageOps.exif_transpose(image.copy()) if not animated else image.copy()
+            frame = image.copy()
     except errors.ValidationFailed:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large() from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+    except Exception:  # any decoder failure on untrusted bytes: a plain file
+        logger.info("image not readable by Pillow, stored as a plain file", exc_info=True)
         return None
-    width, height = frame.size
-    stripped = None
-    if not animated and image.info.get("exif") and mime_type in _FORMATS:
-        stripped = _encode(frame, _FORMATS[mime_type])
-    thumb = frame.convert("RGBA" if _has_alpha(frame) else "RGB")
-    thumb.thumbnail(THUMBNAIL_SIZE)
-    out = io.BytesIO()
-    thumb.save(out, "PNG", optimize=True, exif=b"")
+    if not animated:
+        try:
+            frame = ImageOps.exif_transpose(frame)
+        except Exception:  # a damaged EXIF block: the pixels as stored (the EXIF is dropped below)
+            logger.info("EXIF orientation not applied (damaged EXIF)", exc_info=True)
+    try:
+        width, height = frame.size
+        stripped = None
+        if not animated and image.info.get("exif") and mime_type in _FORMATS:
+            stripped = _encode(frame, _FORMATS[mime_type])
+        thumb = frame.convert("RGBA" if _has_alpha(frame) else "RGB")
+        thumb.thumbnail(THUMBNAIL_SIZE)
+        out = io.BytesIO()
+        thumb.save(out, "PNG", optimize=True, exif=b"")
+    except Exception:  # as above: an image Pillow cannot re-encode is a plain file
+        logger.info("image not re-encodable by Pillow, stored as a plain file", exc_info=True)
+        return None
     return ImageInfo(width=width, height=height, thumbnail=out.getvalue(), stripped=stripped)
 
 

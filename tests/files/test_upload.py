@@ -143,6 +143,40 @@ def test_a_corrupt_image_is_stored_as_a_plain_file(client):
     assert client.get(f"/api/v1/files/{got['id']}/thumbnail").status_code == 404
 
 
+def test_every_prefix_of_an_animated_gif_uploads_never_a_500(client):
+    """A GIF cut inside its second frame made Pillow raise IndexError or struct.error
+    from `is_animated` (not OSError): the upload answered 500. Any damaged image is a
+    plain file (or an image if its first frame is whole), never a 500."""
+    frames = [Image.new("RGB", (40, 30), color) for color in ("red", "green", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
+    data = out.getvalue()
+    client.raise_request_exception = False
+    statuses = {cut: upload(client, data[:cut], name="cut.gif").status_code for cut in range(20, len(data))}
+    assert {code for code in statuses.values()} == {201}, {cut: code for cut, code in statuses.items() if code != 201}
+
+
+def test_a_damaged_exif_block_is_accepted_and_dropped(client):
+    """An EXIF whose GPSLatitude is stored as text (a tag of the wrong type, as buggy
+    camera software writes) made Pillow's exif_transpose raise TypeError: 500. The
+    image is accepted, its orientation left as stored, and its EXIF still dropped."""
+    exif = exif_with_gps()
+    exif[0x0112] = 6  # rotated: exif_transpose rewrites the EXIF block
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), "blue").save(out, "JPEG", exif=exif)
+    latitude_ref = b"\x00\x01\x00\x02\x00\x00\x00\x02N\x00"  # GPS tag 1 (ASCII "N"), big-endian
+    assert out.getvalue().count(latitude_ref) == 1
+    damaged = out.getvalue().replace(latitude_ref, b"\x00\x02" + latitude_ref[2:])  # now tag 2, a RATIONAL
+    client.raise_request_exception = False
+    response = upload(client, damaged, name="photo.jpg")
+    assert response.status_code == 201, response.content
+    got = response.json()
+    assert got["mime_type"] == "image/jpeg" and got["image"] == {"width": 40, "height": 30}  # as stored
+    served = body(client.get(got["url"]))
+    assert not Image.open(io.BytesIO(served)).getexif() and b"Camera Maker" not in served
+    assert client.get(got["thumbnail_url"]).status_code == 200
+
+
 def test_missing_part_is_400_and_json_is_415(client):
     assert client.post("/api/v1/files", {}, format="multipart").status_code == 400
     assert client.post("/api/v1/files", {"file": "x"}, format="json").status_code == 415
