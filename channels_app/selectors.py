@@ -250,6 +250,12 @@ def user_channel_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) ->
     return [str(cid) for cid in memberships.values_list("channel_id", flat=True)]
 
 
+def member_channel_ids_query(*, user_id: UUID | str, workspace_id: UUID | str) -> QuerySet:
+    """`user_channel_ids` as a subquery (`channel_id` values), for a filter that must stay
+    one statement however many channels the user is in (files.selectors)."""
+    return ChannelMember.objects.filter(user_id=user_id, channel__workspace_id=workspace_id).values("channel_id")
+
+
 def user_channel_seqs(*, user_id: UUID | str, workspace_id: UUID | str) -> dict[str, int]:
     """{channel id: its newest committed message seq (0 before any message)} of the
     channels of `workspace_id` that `user_id` is a member of, in ONE statement

@@ -94,6 +94,16 @@ def user_dm_ids(*, user_id: UUID | str, workspace_id: UUID | str | None) -> list
     return ids + [str(gid) for gid in groups.values_list("group_dm_id", flat=True)]
 
 
+def member_dm_ids_queries(*, user_id: UUID | str, workspace_id: UUID | str) -> tuple[QuerySet, QuerySet]:
+    """`user_dm_ids` as two subqueries (the DMs' `id`, the group DMs' `group_dm_id`), for a
+    filter that must stay one statement however many conversations the user has
+    (files.selectors)."""
+    return (
+        DmConversation.objects.filter(_participant(user_id), workspace_id=workspace_id).values("id"),
+        GroupDmMember.objects.filter(user_id=user_id, group_dm__workspace_id=workspace_id).values("group_dm_id"),
+    )
+
+
 def users_dm_ids(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
     """`user_dm_ids` of many (user id, workspace id) pairs at once: {pair: its DM and
     group DM conversation ids}, pairs without any left out; two statements whatever the

@@ -9,6 +9,8 @@ the caller's membership now, and the message's live state in MongoDB (not delete
 still carrying the file). Anything else, another workspace's file included, is 404.
 """
 
+from django.db.models import Q
+
 from accounts.selectors import workspace_or_default
 from files import validation
 from files.models import File, FileShare
@@ -29,31 +31,50 @@ def file_get(*, workspace, file_id: object) -> File:
     return found
 
 
-def file_share_visible_to(*, share: FileShare, user, workspace) -> bool:
-    """Whether `share` lets `user` read its file: a member of its conversation now, and
-    its message live and still carrying the file."""
-    from messaging.repositories import repository_for
-    from messaging.selectors import conversation_get_for_member
+_SHARES_PER_QUERY = 500
 
-    kind = ConversationKind(share.kind)
-    where = {"channel_id": share.conversation_id} if kind is ConversationKind.CHANNEL else {}
-    where = where or {"conversation_id": share.conversation_id}
-    try:
-        conversation_get_for_member(user=user, workspace=workspace, **where)
-    except (errors.NotFound, errors.PermissionDenied):
-        return False
-    message = repository_for(kind).get(conversation_id=str(share.conversation_id), message_id=share.message_id)
-    return message is not None and str(share.file_id) in {f["id"] for f in message.files}
+
+def file_shared_with(*, file: File, user, workspace) -> bool:
+    """Whether a share of `file` lets `user` read it: its conversation is one `user` is a
+    member of now (in `workspace`), and its message is live and still carries the file.
+
+    Two statements whatever the number of shares: the shares in the caller's
+    conversations in SQL (one query; the membership rules are those of
+    channel_get_for_member and dm_get_for_participant), then their messages in MongoDB
+    (one query per kind and 500 shares, newest first). Asked once per share, a file the
+    uploader had put in 10,000 messages cost 10,000 x 3 queries on every GET by
+    someone else (seconds of both stores' time per request)."""
+    from channels_app.selectors import member_channel_ids_query
+    from dms.selectors import member_dm_ids_queries
+    from messaging.repositories import repository_for
+
+    workspace_id = workspace_or_default(workspace).pk
+    dms, group_dms = member_dm_ids_queries(user_id=user.pk, workspace_id=workspace_id)
+    mine = (
+        Q(
+            kind=ConversationKind.CHANNEL.value,
+            conversation_id__in=member_channel_ids_query(user_id=user.pk, workspace_id=workspace_id),
+        )
+        | Q(kind=ConversationKind.DM.value, conversation_id__in=dms)
+        | Q(kind=ConversationKind.DM.value, conversation_id__in=group_dms)
+    )
+    by_kind: dict[str, list[str]] = {}
+    for kind, message_id in FileShare.objects.filter(mine, file=file).order_by("-id").values_list("kind", "message_id"):
+        by_kind.setdefault(kind, []).append(message_id)
+    fid = str(file.pk)
+    for kind, message_ids in by_kind.items():
+        repo = repository_for(ConversationKind(kind))
+        for start in range(0, len(message_ids), _SHARES_PER_QUERY):
+            if repo.any_live_carrying(message_ids=message_ids[start : start + _SHARES_PER_QUERY], file_id=fid):
+                return True
+    return False
 
 
 def file_get_for_reader(*, user, workspace, file_id: object) -> File:
     """The file if `user` may fetch it now (the rule above), else 404 `file_not_found`."""
     file = file_get(workspace=workspace, file_id=file_id)
-    if file.uploader_id == user.pk:
+    if file.uploader_id == user.pk or file_shared_with(file=file, user=user, workspace=workspace):
         return file
-    for share in FileShare.objects.filter(file=file).order_by("-id"):
-        if file_share_visible_to(share=share, user=user, workspace=workspace):
-            return file
     raise _not_found()
 
 

@@ -256,6 +256,16 @@ class MessageRepository(HistoryReads, Operations):
         with _mongo_errors():
             return {str(raw["_id"]) for raw in self.collection.find({"_id": {"$in": ids}}, projection={"_id": 1})}
 
+    def any_live_carrying(self, *, message_ids: list[str], file_id: str) -> bool:
+        """Whether one of these messages is live (not deleted) and still carries the file
+        (files.selectors: who may fetch a file). One query."""
+        ids = [ObjectId(mid) for mid in message_ids if ObjectId.is_valid(mid)]
+        if not ids:
+            return False
+        query = {"_id": {"$in": ids}, "deletedAt": None, "fileIds": file_id}
+        with _mongo_errors():
+            return self.collection.find_one(query, projection={"_id": 1}) is not None
+
     def get(self, *, conversation_id: str, message_id: str, include_deleted: bool = False):
         query = {self.conversation_field: conversation_id, "_id": ObjectId(message_id)}
         if not include_deleted:

@@ -160,3 +160,34 @@ def test_bad_ids_are_404(clients):
         assert clients["alice"].get(f"/api/v1/files/{bad}").status_code == 404
         assert clients["alice"].get(f"/api/v1/files/{bad}/content").status_code == 404
         assert clients["alice"].delete(f"/api/v1/files/{bad}").status_code == 404
+
+
+def test_the_access_check_costs_the_same_for_a_file_in_many_messages(
+    clients, make_channel, alice, bob, carol, count_queries
+):
+    """A reader who is not the uploader is checked against the file's shares in one SQL
+    statement and one MongoDB query, not three queries per message carrying it: a file
+    its uploader had sent 40 times cost 120+ statements on every GET by someone else
+    (10,000 times: seconds per request, for anyone in the workspace to repeat)."""
+    from dms.services import group_dm_open
+
+    fid = upload(clients["alice"], b"popular").json()["id"]
+    alone = [make_channel(alice) for _ in range(4)]
+    for n in range(40):
+        assert _send(clients["alice"], alone[n % 4], [fid], content=f"again {n}").status_code == 201
+
+    def statements(client, path):
+        with count_queries() as sqls:
+            status = client.get(path).status_code
+        return status, len(sqls)
+
+    outsider = statements(clients["bob"], f"/api/v1/files/{fid}")
+    assert outsider[0] == 404 and outsider[1] <= 6, outsider
+    group, _ = group_dm_open(user=alice, user_ids=[bob.pk, carol.pk])  # the oldest share bob can see is newest now
+    sent = clients["alice"].post(f"/api/v1/group-dms/{group.pk}/messages", {"file_ids": [fid]}, format="json")
+    assert sent.status_code == 201, sent.content
+    assert statements(clients["bob"], f"/api/v1/files/{fid}") == (200, outsider[1])
+    assert statements(clients["carol"], f"/api/v1/files/{fid}/content")[0] == 200
+    group_message = sent.json()["id"]
+    assert clients["alice"].delete(f"/api/v1/group-dms/{group.pk}/messages/{group_message}").status_code == 204
+    assert statements(clients["carol"], f"/api/v1/files/{fid}") == (404, outsider[1])
