@@ -30,7 +30,8 @@ class FilesApi(APIView):
         tags=["files"],
         summary="Upload a file",
         description=(
-            "`multipart/form-data` with one part `file`. Streamed to storage (never held in memory); over "
+            "`multipart/form-data` with exactly one part `file`, with a filename (400 for two parts or none). "
+            "Streamed to storage (never held in memory); over "
             "`MAX_UPLOAD_BYTES` (default 25 MiB) 413 `payload_too_large`, refused before the body is read past "
             "it. `mime_type` is detected from the bytes. Images get `image` and a thumbnail; EXIF/GPS is "
             "stripped; an image of more than `FILES_MAX_IMAGE_PIXELS` pixels is refused, 400 `image_too_large`. "
@@ -40,9 +41,16 @@ class FilesApi(APIView):
         responses={201: FileSerializer, **error_responses(400, 401, 413, 429)},
     )
     def post(self, request):
-        uploaded = request.FILES.get("file")
-        if uploaded is None:
+        parts = request.FILES.getlist("file")
+        if len(parts) > 1:  # which one did the client mean? Storing the last one silently lost the others.
+            text = "Give exactly one part named `file` (one upload per request)."
+            raise errors.ValidationFailed(text, fields={"file": [text]})
+        if not parts and "file" in request.POST:  # a part without a filename is a form field, not a file
+            text = "The part `file` has no filename: send it as a file (curl: -F file=@path)."
+            raise errors.ValidationFailed(text, fields={"file": [text]})
+        if not parts:
             raise errors.ValidationFailed("Give the file in a part named `file`.", fields={"file": ["Required."]})
+        uploaded = parts[0]
         file = services.file_upload(user=request.user, workspace=request.workspace, uploaded=uploaded)
         return Response(file_to_api(file), status=status.HTTP_201_CREATED)
 

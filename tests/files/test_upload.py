@@ -182,6 +182,34 @@ def test_missing_part_is_400_and_json_is_415(client):
     assert client.post("/api/v1/files", {"file": "x"}, format="json").status_code == 415
 
 
+def _multipart(client, *parts: str):
+    boundary = "b0undary"
+    body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
+    return client.generic(
+        "POST", "/api/v1/files", body.encode(), content_type=f"multipart/form-data; boundary={boundary}"
+    )
+
+
+def test_two_file_parts_are_400_not_the_last_one_silently(client):
+    """Two parts named `file` were answered 201 with the second one; the first was
+    dropped without a word. One upload per request: 400, nothing stored."""
+    one = 'Content-Disposition: form-data; name="file"; filename="one.txt"\r\n\r\nONE'
+    two = 'Content-Disposition: form-data; name="file"; filename="two.txt"\r\n\r\nTWO'
+    response = _multipart(client, one, two)
+    assert response.status_code == 400, response.content
+    assert "file" in response.json()["error"]["fields"]
+    assert not File.objects.exists()
+    assert _multipart(client, one).status_code == 201
+
+
+def test_a_file_part_without_a_filename_says_so(client):
+    """`curl -F file=<notes.txt` sends the bytes without a filename: a form field, not a
+    file. The answer names the problem instead of asking for a part it was given."""
+    response = _multipart(client, 'Content-Disposition: form-data; name="file"\r\n\r\nhello')
+    assert response.status_code == 400
+    assert "no filename" in response.json()["error"]["fields"]["file"][0]
+
+
 def test_over_max_upload_bytes_is_413_by_content_length(client, settings):
     settings.MAX_UPLOAD_BYTES = 1000
     response = upload(client, b"x" * 50_000)
