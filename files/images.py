@@ -7,7 +7,7 @@
   is its first frame.
 - CMYK (and other modes): converted to RGB(A) for the thumbnail.
 - EXIF and GPS: the thumbnail never carries metadata (it is a fresh PNG); a still
-  JPEG, PNG or WebP that carries EXIF is re-encoded without it (its orientation
+  JPEG, PNG or WebP that carries EXIF or XMP is re-encoded without them (its orientation
   applied first), so the bytes served do not say where the photo was taken.
 """
 
@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 THUMBNAIL_SIZE = (360, 360)
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+# Where Pillow puts metadata that can hold a location: EXIF, and XMP (which carries
+# exif:GPSLatitude... as text), as JPEG, WebP and PNG (iTXt, or ImageMagick's raw
+# profiles in text chunks) store them.
+_METADATA_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif", "Raw profile type xmp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ def inspect_image(fh, *, mime_type: str) -> ImageInfo | None:
     try:
         width, height = frame.size
         stripped = None
-        if not animated and image.info.get("exif") and mime_type in _FORMATS:
+        if not animated and any(image.info.get(key) for key in _METADATA_KEYS) and mime_type in _FORMATS:
             stripped = _encode(frame, _FORMATS[mime_type])
         thumb = frame.convert("RGBA" if _has_alpha(frame) else "RGB")
         thumb.thumbnail(THUMBNAIL_SIZE)

@@ -101,6 +101,32 @@ def test_exif_and_gps_are_stripped_from_the_served_image_and_the_thumbnail(clien
         assert b"Camera Maker" not in data
 
 
+XMP_WITH_GPS = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="48,51.48N" '
+    b'exif:GPSLongitude="2,17.67E"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_a_location_in_xmp_is_stripped_too(client, fmt):
+    """A photo whose location is only in XMP (exif:GPSLatitude, as Lightroom exports or
+    a tool that removed the EXIF block write it) was served as sent: only EXIF made the
+    image be re-encoded."""
+    from PIL.PngImagePlugin import PngInfo
+
+    out, text = io.BytesIO(), PngInfo()
+    text.add_itxt("XML:com.adobe.xmp", XMP_WITH_GPS.decode())  # where PNG keeps XMP
+    extra = {"pnginfo": text} if fmt == "PNG" else {"xmp": XMP_WITH_GPS}
+    Image.new("RGB", (40, 30), "green").save(out, fmt, **extra)
+    assert b"GPSLatitude" in out.getvalue()
+    got = upload(client, out.getvalue(), name=f"photo.{fmt.lower()}").json()
+    served = body(client.get(got["url"]))
+    assert b"GPSLatitude" not in served and b"xmpmeta" not in served
+    assert Image.open(io.BytesIO(served)).size == (40, 30)
+    assert got["sha256"] == hashlib.sha256(served).hexdigest() and got["size"] == len(served)
+
+
 def test_a_decompression_bomb_is_refused(client, settings):
     # A 20000 x 20000 PNG (400 Mpx) compresses to ~100 kB: refused from its header.
     out = io.BytesIO()
