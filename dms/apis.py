@@ -106,7 +106,8 @@ class GroupDmListApi(generics.ListAPIView):
         description="The conversation of you and `user_ids` (3-9 people in all): 201 if it was created now, 200 if "
         "that member set already has one (in any order of `user_ids`; concurrent requests create one). Nobody can "
         "join or leave it later. 400 `invalid_members` for fewer than 2 or more than 8 others, repeats or "
-        "yourself; 404 `user_not_found` for a user who is not an active member of this workspace.",
+        "yourself; 404 `user_not_found` for a user who is not an active member of this workspace (a set that "
+        "has a group DM already gets it, 200, even if a member was deactivated since).",
         request=GroupDmOpenSerializer,
         responses={
             200: OpenApiResponse(GroupDmSerializer, description="The group DM already existed."),

@@ -87,7 +87,9 @@ def group_dm_open(*, user, workspace=None, user_ids: list[UUID | str]) -> tuple[
     distinct active members of the workspace: 400 `invalid_members` for fewer, more,
     repeats or yourself; 404 `user_not_found` for anyone else), created if needed.
 
-    Returns (group DM, created). One per member set: the set's canonical key
+    Returns (group DM, created). A set that has one already gets it (200) even if one
+    of its members has been deactivated since: its members can still read and post in
+    it, and it is in their sidebar, so "open" must not answer 404 for it. One per member set: the set's canonical key
     (dms.selectors.group_dm_member_key) is unique per workspace, so concurrent opens of
     the same set, in any order of `user_ids`, insert at most one row (INSERT ... ON
     CONFLICT DO NOTHING) and all get that row; only the one that created it adds the
@@ -99,8 +101,12 @@ def group_dm_open(*, user, workspace=None, user_ids: list[UUID | str]) -> tuple[
     if user.pk in others or len(set(others)) != len(others) or not 2 <= len(others) <= 8:
         text = "Give 2-8 distinct other members (not yourself)."
         raise errors.ValidationFailed(text, code="invalid_members", fields={"user_ids": [text]})
+    key = selectors.group_dm_member_key([user.pk, *others])
+    try:  # the set has one already (the caller is in it): 200, whoever has been deactivated since
+        return selectors.group_dm_get_by_key(workspace=workspace, member_key=key), False
+    except GroupDm.DoesNotExist:
+        pass
     members = [user.pk] + [user_get_active(workspace=workspace, user_id=uid).pk for uid in others]
-    key = selectors.group_dm_member_key(members)
     with transaction.atomic():
         candidate = GroupDm(workspace=workspace, member_key=key, created_by=user)
         GroupDm.objects.bulk_create([candidate], ignore_conflicts=True)

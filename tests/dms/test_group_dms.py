@@ -61,6 +61,24 @@ def test_a_user_outside_the_workspace_is_404(four, client_for, make_user):
     assert _open(client_for(four[0]), [four[1], stranger]).status_code == 404
 
 
+def test_reopening_a_set_with_a_member_deactivated_since_answers_it(four, client_for):
+    """The contract: "200 when that set already has one". A member deactivated after the
+    group DM was made turned every re-open of it into 404 `user_not_found`, while the
+    group was still in the others' sidebar and open to their messages. Creating a new
+    set with them is still 404."""
+    from accounts.models import WorkspaceMember
+
+    alice, bob, carol, dave = four
+    gid = _open(client_for(alice), [bob, carol]).json()["id"]
+    WorkspaceMember.objects.filter(user=carol).update(is_active=False)
+    again = _open(client_for(bob), [alice, carol])
+    assert again.status_code == 200, again.content
+    assert again.json()["id"] == gid
+    assert {m["username"]: m["is_active"] for m in again.json()["members"]}["carol"] is False
+    assert _open(client_for(alice), [carol, dave]).status_code == 404
+    assert GroupDm.objects.count() == 1
+
+
 def test_messages_history_edit_delete_and_only_members_can_read(four, client_for):
     alice, bob, carol, dave = four
     gid = _open(client_for(alice), [bob, carol]).json()["id"]
