@@ -50,7 +50,12 @@ def test_bad_member_lists_are_400(four, client_for, others):
 
 def test_more_than_nine_people_is_400(make_user, client_for):
     users = [make_user(f"u{n}") for n in range(10)]
-    assert _open(client_for(users[0]), users[1:]).status_code == 400
+    response = _open(client_for(users[0]), users[1:])
+    assert response.status_code == 400
+    # The code the docs give for a wrong count, as for a repeat or yourself (it was the
+    # list field's generic `invalid` for 1 or 9 others).
+    assert response.json()["error"]["code"] == "invalid_members"
+    assert _open(client_for(users[0]), users[1:2]).json()["error"]["code"] == "invalid_members"
     assert _open(client_for(users[0]), users[1:9]).status_code == 201  # 9 in all
 
 
