@@ -306,6 +306,11 @@ FILE_UPLOAD_HANDLERS = ["files.uploads.LimitedTemporaryFileUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=None)
 # Images of more pixels are refused (decompression bombs), 400 image_too_large.
 FILES_MAX_IMAGE_PIXELS = env.int("FILES_MAX_IMAGE_PIXELS", default=40_000_000)
+# Images decoded at once per process (each holds up to FILES_MAX_IMAGE_PIXELS x 4
+# bytes while its thumbnail is made); an upload that waits longer than
+# FILES_IMAGE_DECODE_WAIT_SECONDS for a turn is answered 429 images_busy (files.images).
+FILES_IMAGE_DECODES = env.int("FILES_IMAGE_DECODES", default=2)
+FILES_IMAGE_DECODE_WAIT_SECONDS = 10
 # Signed URLs of an S3-compatible store (GET /files/{id}/content redirects to one) are
 # valid this long; never more than 5 minutes (API.md).
 FILES_SIGNED_URL_SECONDS = min(env.int("FILES_SIGNED_URL_SECONDS", default=300), 300)

@@ -185,7 +185,7 @@ def test_every_prefix_of_an_animated_gif_uploads_never_a_500(client):
 def test_a_damaged_exif_block_is_accepted_and_dropped(client):
     """An EXIF whose GPSLatitude is stored as text (a tag of the wrong type, as buggy
     camera software writes) made Pillow's exif_transpose raise TypeError: 500. The
-    image is accepted, its orientation left as stored, and its EXIF still dropped."""
+    image is accepted, its (readable) orientation applied, and its EXIF dropped."""
     exif = exif_with_gps()
     exif[0x0112] = 6  # rotated: exif_transpose rewrites the EXIF block
     out = io.BytesIO()
@@ -197,7 +197,7 @@ def test_a_damaged_exif_block_is_accepted_and_dropped(client):
     response = upload(client, damaged, name="photo.jpg")
     assert response.status_code == 201, response.content
     got = response.json()
-    assert got["mime_type"] == "image/jpeg" and got["image"] == {"width": 40, "height": 30}  # as stored
+    assert got["mime_type"] == "image/jpeg" and got["image"] == {"width": 30, "height": 40}  # orientation 6 applied
     served = body(client.get(got["url"]))
     assert not Image.open(io.BytesIO(served)).getexif() and b"Camera Maker" not in served
     assert client.get(got["thumbnail_url"]).status_code == 200
