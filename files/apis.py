@@ -35,7 +35,8 @@ class FilesApi(APIView):
             "`MAX_UPLOAD_BYTES` (default 25 MiB) 413 `payload_too_large`, refused before the body is read past "
             "it. `mime_type` is detected from the bytes. Images get `image` and a thumbnail; EXIF/GPS is "
             "stripped; an image of more than `FILES_MAX_IMAGE_PIXELS` pixels is refused, 400 `image_too_large`. "
-            "Only the uploader sees it until a message carries it (send with `file_ids`)."
+            "Only the uploader sees it until a message carries it (send with `file_ids`). 429 `images_busy` "
+            "(with `Retry-After`) when the server is decoding too many images at once."
         ),
         request={"multipart/form-data": FileUploadSerializer},
         responses={201: FileSerializer, **error_responses(400, 401, 413, 429)},
