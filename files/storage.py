@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 
+from slackclone import errors
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,17 +26,40 @@ def thumbnail_key(*, workspace_id, file_id) -> str:
     return f"{workspace_id}/{file_id}/thumbnail.png"
 
 
+def _failures() -> tuple[type[BaseException], ...]:
+    """What the storage raises when it cannot take a write: OSError (a full, missing or
+    read-only directory) and botocore's errors (S3 unreachable, refusing, failing)."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # no S3 support installed
+        return (OSError,)
+    return (OSError, BotoCoreError, ClientError)
+
+
+@contextlib.contextmanager
+def _store_unavailable():
+    """The storage's failures are StoreUnavailable("files"): 503 with Retry-After, as
+    for the other stores (the contract: "503 a store is unavailable"), not a 500."""
+    try:
+        yield
+    except _failures() as exc:
+        logger.warning("file storage unavailable: %s: %s", type(exc).__name__, exc)
+        raise errors.StoreUnavailable("files") from exc
+
+
 def put(key: str, fh) -> None:
     """Stream a seekable file object to `key` (S3: a multipart upload in chunks)."""
     fh.seek(0)
-    saved = default_storage.save(key, File(fh, name=key))
+    with _store_unavailable():
+        saved = default_storage.save(key, File(fh, name=key))
     if saved != key:  # FileSystemStorage renames on a clash: keys are unique, so this is a bug
         default_storage.delete(saved)
         raise RuntimeError(f"storage key {key} already taken")
 
 
 def put_bytes(key: str, data: bytes) -> None:
-    saved = default_storage.save(key, ContentFile(data, name=key))
+    with _store_unavailable():
+        saved = default_storage.save(key, ContentFile(data, name=key))
     if saved != key:
         default_storage.delete(saved)
         raise RuntimeError(f"storage key {key} already taken")

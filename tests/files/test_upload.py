@@ -260,6 +260,41 @@ def test_the_json_body_limit_stays_for_everything_else(client_for, alice):
     assert response.status_code == 413
 
 
+def _assert_store_unavailable(response):
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "store_unavailable" and response["Retry-After"]
+    assert not File.objects.exists()
+
+
+def test_an_unreachable_s3_store_is_503_not_500(client, settings):
+    """The contract: 503 when a store is unavailable (with Retry-After); a 500 is a bug.
+    An S3 endpoint that refused connections made every upload a 500."""
+    from botocore.config import Config
+
+    from slackclone.settings import s3_storage_options
+
+    options = s3_storage_options("s3://key:secret@127.0.0.1:9/bucket?secure=false")  # nothing listens on port 9
+    options["client_config"] = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1})
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
+    client.raise_request_exception = False
+    _assert_store_unavailable(upload(client, b"hello"))
+    _assert_store_unavailable(upload(client, image_bytes("PNG"), name="a.png"))  # the thumbnail is written first
+
+
+def test_an_unwritable_files_directory_is_503_not_500(client, settings, tmp_path):
+    root = tmp_path / "files"
+    root.write_bytes(b"a file where the directory should be")  # as a full or read-only disk would refuse
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
+    client.raise_request_exception = False
+    _assert_store_unavailable(upload(client, b"hello"))
+
+
 def test_unauthenticated_is_401(anon):
     assert upload(anon, b"data").status_code == 401
 
