@@ -165,7 +165,9 @@ def _edit_schema(*, where: str, message, errors: tuple[int, ...], operation_id: 
         "The author only (403 `not_author`), while a member (403 `not_a_member`); SYSTEM messages never "
         "(403 `system_message_immutable`). A deleted or unknown message is a 404: an edit racing a delete of "
         "the same message either lands before it (its `message.updated` is sent before the `message.deleted`) "
-        "or answers 404. Concurrent edits are applied one after the other; the last one wins."
+        "or answers 404. Concurrent edits are applied one after the other; the last one wins. `content` may "
+        "be empty (or only whitespace) for a message that carries files: its caption is removed; for any other "
+        "message that is 400."
     )
     if archivable:
         responses[409] = OpenApiResponse(ErrorEnvelopeSerializer, description=_ARCHIVED)

@@ -2,6 +2,8 @@
 input serializers of the REST API. Input rules are the ones in messaging.validation,
 which the services apply again for callers that bypass these serializers."""
 
+import functools
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -201,9 +203,10 @@ class MessageSendSerializer(StrictSerializer):
 
 
 class MessageEditSerializer(StrictSerializer):
-    """Body of an edit: the new content only. Unknown fields are refused."""
+    """Body of an edit: the new content only. Unknown fields are refused. An empty text
+    passes here: the service refuses it unless the message carries files."""
 
-    content = ContentField()
+    content = ContentField(clean=functools.partial(validation.clean_edit_content, has_files=True))
 
 
 # --- Output shapes, for the OpenAPI schema only (message_to_api builds the JSON) ---

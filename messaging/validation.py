@@ -57,6 +57,14 @@ def clean_send_content(value: object, *, has_files: bool, field: str = "content"
     return clean_content(value, field=field)
 
 
+def clean_edit_content(value: object, *, has_files: bool, field: str = "content") -> str:
+    """An edit's text: as clean_content, except that a message carrying files may lose
+    its text ("" or only whitespace give ""), as it could be sent without any."""
+    if has_files and isinstance(value, str) and not value.strip():
+        return ""
+    return clean_content(value, field=field)
+
+
 def clean_client_msg_id(value: object, *, field: str = "client_msg_id") -> str | None:
     """None (no id given) or 1-64 characters of printable ASCII without space."""
     if value is None:

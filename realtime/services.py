@@ -282,7 +282,7 @@ def socket_message_write(*, user, workspace, frame_type: str, fields: dict) -> d
     elif frame_type == events.MESSAGE_EDIT:
         # The body first, as PATCH's serializer checks it before the service looks for
         # the message (a bad content is 400 whatever the message).
-        content = validation.clean_content(fields["content"])
+        content = validation.clean_edit_content(fields["content"], has_files=True)  # "" only for a file's message
         message = messaging_services.message_edit(
             user=user, workspace=workspace, message_id=fields["message_id"], content=content, **scope
         )

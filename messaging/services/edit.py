@@ -40,6 +40,7 @@ def message_edit(
     conversation_id: UUID | str | None = None,
 ) -> MessageDocument:
     """Replace a message's content and set `edited_at`: its author only (403 `not_author`),
+    1-4000 characters, or "" for a message that carries files (its caption removed);
     who must be a member (403 `not_a_member`); SYSTEM messages never (403
     `system_message_immutable`); deleted or unknown -> 404; in an archived channel 409
     `channel_archived`.
@@ -55,7 +56,7 @@ def message_edit(
         user=user, workspace=workspace, channel_id=channel_id, conversation_id=conversation_id, for_write=True
     )
     message = _message_get(message_id=message_id, conversation=conversation)
-    content = validation.clean_content(content)
+    content = validation.clean_edit_content(content, has_files=bool(message.files))
     if message.type is MessageType.SYSTEM:
         raise _system_immutable()
     if message.sender_id != str(user.pk):

@@ -155,6 +155,20 @@ def test_edit_keeps_the_files(clients, channel):
     assert [f["id"] for f in edited.json()["files"]] == [fid]
 
 
+def test_a_files_caption_can_be_removed_by_an_edit_but_a_text_stays_required(clients, channel):
+    """A message carrying files could be sent without text, but an edit to "" was 400
+    `Must not be empty`: the caption of a shared file could not be removed."""
+    fid = upload(clients["alice"], b"x").json()["id"]
+    mid = _send(clients["alice"], channel, [fid], content="look at this").json()["id"]
+    url = f"/api/v1/channels/{channel.pk}/messages"
+    edited = clients["alice"].patch(f"{url}/{mid}", {"content": "  "}, format="json")
+    assert edited.status_code == 200, edited.content
+    assert edited.json()["content"] == "" and [f["id"] for f in edited.json()["files"]] == [fid]
+    plain = clients["alice"].post(url, {"content": "words only"}, format="json").json()["id"]
+    refused = clients["alice"].patch(f"{url}/{plain}", {"content": ""}, format="json")
+    assert refused.status_code == 400 and "content" in refused.json()["error"]["fields"]
+
+
 def test_bad_ids_are_404(clients):
     for bad in ("nope", "00000000-0000-0000-0000-000000000000"):
         assert clients["alice"].get(f"/api/v1/files/{bad}").status_code == 404

@@ -40,3 +40,22 @@ async def test_a_socket_send_of_someone_elses_file_is_refused(ws, user_with_toke
     await alice_socket.send_json_to({"type": "message.send", "channel_id": channel_id, "file_ids": [str(bobs.pk)]})
     error = await next_frame(alice_socket)
     assert error["type"] == "error" and error["error"]["code"] == "invalid_file_ids", error
+
+
+async def test_a_socket_edit_removes_a_files_caption_as_rest_does(ws, user_with_token):
+    from messaging import services as messaging_services
+    from tests.realtime.support import frames_of_type
+
+    alice, alice_token = await user_with_token()
+    bob, _ = await user_with_token()
+    channel_id = await make_channel(alice, bob)
+    file = await in_thread(file_upload, user=alice, workspace=None, uploaded=SimpleUploadedFile("a.txt", b"a\n"))
+    sent = await in_thread(
+        messaging_services.message_send, sender=alice, channel_id=channel_id, content="caption", file_ids=[str(file.pk)]
+    )
+    socket = await ws(alice_token)
+    await socket.send_json_to(
+        {"type": "message.edit", "channel_id": channel_id, "message_id": sent.message.id, "content": ""}
+    )
+    (ack,) = await frames_of_type(socket, "ack", 1)
+    assert ack["message"]["content"] == "" and ack["message"]["files"][0]["id"] == str(file.pk)
