@@ -216,6 +216,15 @@ def _insert_locked(
     raise AssertionError("unreachable")
 
 
+def _original_of_retry(conversation: Conversation, *, client_msg_id: str | None) -> MessageDocument | None:
+    """The message stored earlier in `conversation` under this client_msg_id, if any."""
+    if client_msg_id is None:
+        return None
+    return repository_for(conversation.kind).find_by_dedupe_key(
+        conversation_id=conversation.id, dedupe_key=dedupe_key_for(message_id="", client_msg_id=client_msg_id)
+    )
+
+
 def _send(*, attach: dict | None = None, **fields) -> SendResult:
     """Steps 1-5 (the fields are `_insert_locked`'s) in one transaction. If MongoDB
     fails, the transaction still commits (step 4) and then the failure is raised.
@@ -223,7 +232,15 @@ def _send(*, attach: dict | None = None, **fields) -> SendResult:
     the same transaction (files.services.files_lock_for_send)."""
     with transaction.atomic():
         if attach:
-            fields["files"] = files_lock_for_send(**attach)
+            try:
+                fields["files"] = files_lock_for_send(**attach)
+            except errors.ValidationFailed:
+                original = _original_of_retry(fields["conversation"], client_msg_id=fields["client_msg_id"])
+                if original is None:
+                    raise
+                # A retry whose files were deleted since the original was stored: the
+                # contract's "answers 200 with the original message", not 400.
+                return SendResult(message=original, created=False)
         try:
             return _insert_locked(**fields)
         except errors.StoreUnavailable as exc:

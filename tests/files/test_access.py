@@ -169,6 +169,26 @@ def test_a_files_caption_can_be_removed_by_an_edit_but_a_text_stays_required(cli
     assert refused.status_code == 400 and "content" in refused.json()["error"]["fields"]
 
 
+def test_a_retry_answers_its_original_even_after_its_file_was_deleted(clients, channel):
+    """The contract: a retry with the same client_msg_id answers 200 with the original
+    message. Once the file it carried had been deleted, the retry was 400
+    `invalid_file_ids` instead (a client retrying after a lost answer would then show
+    an error for a message that was sent)."""
+    fid = upload(clients["alice"], b"x").json()["id"]
+    body = {"content": "with a file", "file_ids": [fid], "client_msg_id": "retry-1"}
+    url = f"/api/v1/channels/{channel.pk}/messages"
+    first = clients["alice"].post(url, body, format="json")
+    assert first.status_code == 201
+    assert clients["alice"].delete(f"/api/v1/files/{fid}").status_code == 204
+    retry = clients["alice"].post(url, body, format="json")
+    assert retry.status_code == 200, retry.content
+    assert retry.json()["id"] == first.json()["id"] and retry.json()["files"] == []
+    never_sent = clients["alice"].post(url, {**body, "client_msg_id": "retry-2"}, format="json")
+    assert never_sent.status_code == 400 and never_sent.json()["error"]["code"] == "invalid_file_ids"
+    by_bob = clients["bob"].post(url, body, format="json")  # bob's files, alice's id: as any id clash
+    assert by_bob.status_code == 409
+
+
 def test_bad_ids_are_404(clients):
     for bad in ("nope", "00000000-0000-0000-0000-000000000000"):
         assert clients["alice"].get(f"/api/v1/files/{bad}").status_code == 404
