@@ -87,9 +87,10 @@ def _serve(file, *, key: str, content_type: str, inline: bool):
     if storage.is_remote():
         response = HttpResponseRedirect(storage.signed_url(key, content_type=content_type, disposition=disposition))
     else:
-        response = FileResponse(storage.open_(key), content_type=content_type)
+        handle = storage.open_(key)
+        response = FileResponse(handle, content_type=content_type)
         response["Content-Disposition"] = disposition
-        response["Content-Length"] = str(storage.size(key))
+        response["Content-Length"] = str(handle.size)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"

@@ -66,7 +66,18 @@ def put_bytes(key: str, data: bytes) -> None:
 
 
 def open_(key: str):
-    return default_storage.open(key, "rb")
+    """The object for reading (local storage; S3 answers with signed URLs). A missing
+    object (a row without its bytes: check_consistency reports it) is 404
+    `file_content_missing`, as S3 answers such a signed URL; an unreadable storage is
+    503 (`_store_unavailable`)."""
+    try:
+        with _store_unavailable():
+            return default_storage.open(key, "rb")
+    except errors.StoreUnavailable as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            logger.error("storage object %s is missing: check_consistency reports it", key)
+            raise errors.NotFound("The file's content is missing.", code="file_content_missing") from exc
+        raise
 
 
 def delete(*keys: str | None) -> None:

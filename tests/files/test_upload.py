@@ -295,6 +295,22 @@ def test_an_unwritable_files_directory_is_503_not_500(client, settings, tmp_path
     _assert_store_unavailable(upload(client, b"hello"))
 
 
+def test_content_whose_object_is_missing_is_404_not_500(client, settings):
+    """A row whose bytes are gone (a restore without the files directory; check_consistency
+    reports it) made GET …/content a 500 (FileNotFoundError). S3 answers such a signed
+    URL 404; so does the local storage now."""
+    import shutil
+
+    got = upload(client, image_bytes("PNG"), name="a.png").json()
+    shutil.rmtree(settings.FILES_ROOT)
+    client.raise_request_exception = False
+    for url in (got["url"], got["thumbnail_url"]):
+        response = client.get(url)
+        assert response.status_code == 404, response.content
+        assert response.json()["error"]["code"] == "file_content_missing"
+    assert client.get(f"/api/v1/files/{got['id']}").status_code == 200  # the metadata is still there
+
+
 def test_unauthenticated_is_401(anon):
     assert upload(anon, b"data").status_code == 401
 
