@@ -39,7 +39,7 @@ class FilesApi(APIView):
             "(with `Retry-After`) when the server is decoding too many images at once."
         ),
         request={"multipart/form-data": FileUploadSerializer},
-        responses={201: FileSerializer, **error_responses(400, 401, 413, 429)},
+        responses={201: FileSerializer, **error_responses(400, 401, 413, 429, 503)},
     )
     def post(self, request):
         parts = request.FILES.getlist("file")
