@@ -23,6 +23,7 @@ Everything else (reading the body, the request_started/finished signals, sending
 response, disconnects) is Django's `ASGIHandler` unchanged.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -45,6 +46,21 @@ class SyncChainASGIHandler(ASGIHandler):
         # awaitable with one thread-sensitive hop: BaseHandler.get_response_async awaits it.
         super().load_middleware(is_async=False)
         self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+
+    def create_request(self, scope, body_file):
+        """Django's, plus the length of a body sent without Content-Length (chunked, or
+        HTTP/2 without the header). Django's multipart parser and DRF's parsers read
+        CONTENT_LENGTH, and without it took such a body for an empty one: a chunked
+        upload was "give the file in a part named `file`", a chunked JSON send "content
+        is required". The body is whole by now (read_body spooled it; RequestLimits
+        stopped it at its limit), so its length is known."""
+        request, response = super().create_request(scope, body_file)
+        if request is not None and not request.META.get("CONTENT_LENGTH"):
+            size = body_file.seek(0, os.SEEK_END)
+            body_file.seek(0)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        return request, response
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -68,3 +68,88 @@ def test_a_declared_length_is_refused_before_reading(settings, path, length, sta
     sent, read = _run(path, chunks=1, headers=[(b"content-length", str(length).encode())])
     assert sent[0]["status"] == status
     assert read == (0 if status == 413 else 1)
+
+
+async def _chunked(path: str, body: bytes, *, token: str, content_type: str) -> tuple[int, dict]:
+    """POST `body` through the real ASGI application in 1 kB chunks, without
+    Content-Length (as curl -H 'Transfer-Encoding: chunked' and HTTP/2 clients send)."""
+    import json
+
+    from slackclone.asgi import application
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", content_type.encode()),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    pieces = [body[i : i + 1024] for i in range(0, len(body), 1024)]
+    sent: list[dict] = []
+    done = asyncio.Event()
+
+    async def receive():
+        if pieces:
+            return {"type": "http.request", "body": pieces.pop(0), "more_body": bool(pieces)}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    await application(scope, receive, send)
+    done.set()
+    status = next(m for m in sent if m["type"] == "http.response.start")["status"]
+    return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_upload_and_a_chunked_json_send_are_read_not_taken_for_empty(make_user):
+    """Django's multipart parser and DRF's parsers read CONTENT_LENGTH: a body sent
+    chunked (no Content-Length) was taken for an empty one. The upload answered 400
+    "Give the file in a part named `file`" and a JSON send 400 "content: required"."""
+    from channels_app.models import Channel, ChannelMember
+    from tests.conftest import token_for
+
+    alice = make_user("alice")
+    token = token_for(alice)
+    boundary = "b0undary"
+    data = b"chunked bytes\n" * 500
+    multipart = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, body = asyncio.run(
+        _chunked("/api/v1/files", multipart, token=token, content_type=f"multipart/form-data; boundary={boundary}")
+    )
+    assert status == 201, body
+    assert body["size"] == len(data) and body["name"] == "c.txt"
+
+    channel = Channel.objects.create(name="chunked", created_by=alice)
+    ChannelMember.objects.create(channel=channel, user=alice)
+    status, body = asyncio.run(
+        _chunked(
+            f"/api/v1/channels/{channel.pk}/messages",
+            b'{"content": "sent in chunks"}',
+            token=token,
+            content_type="application/json",
+        )
+    )
+    assert status == 201, body
+    assert body["content"] == "sent in chunks"
