@@ -17,6 +17,7 @@ from realtime.origin import browser_origin_validator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from slackclone.gc_startup import tune_for_serving  # noqa: E402
 from slackclone.http_limits import RequestLimitsMiddleware  # noqa: E402
+from slackclone.malloc_tuning import large_blocks_to_the_os  # noqa: E402
 from slackclone.request_id import websocket_request_id  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -28,4 +29,5 @@ application = ProtocolTypeRouter(
     }
 )
 
+large_blocks_to_the_os()  # freed images give their memory back (slackclone.malloc_tuning)
 tune_for_serving()  # last: full GC passes skip everything loaded above (slackclone.gc_startup)
