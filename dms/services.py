@@ -89,7 +89,9 @@ def group_dm_open(*, user, workspace=None, user_ids: list[UUID | str]) -> tuple[
 
     Returns (group DM, created). A set that has one already gets it (200) even if one
     of its members has been deactivated since: its members can still read and post in
-    it, and it is in their sidebar, so "open" must not answer 404 for it. One per member set: the set's canonical key
+    it, and it is in their sidebar, so "open" must not answer 404 for it.
+
+    One per member set: the set's canonical key
     (dms.selectors.group_dm_member_key) is unique per workspace, so concurrent opens of
     the same set, in any order of `user_ids`, insert at most one row (INSERT ... ON
     CONFLICT DO NOTHING) and all get that row; only the one that created it adds the
