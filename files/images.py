@@ -3,8 +3,9 @@
 - Decompression bombs: an image of more than `FILES_MAX_IMAGE_PIXELS` pixels is
   refused (400 `image_too_large`) from its header, before it is decoded (Pillow's
   DecompressionBombWarning is made an error, DecompressionBombError caught).
-- Animated images (GIF, APNG, WebP): the stored file is kept as sent; the thumbnail
-  is its first frame.
+- Animated images (GIF, APNG, WebP): the stored file is kept as sent, less the
+  metadata chunks of an APNG or animated WebP (EXIF, XMP, text); the thumbnail is its
+  first frame.
 - CMYK (and other modes): converted to RGB(A) for the thumbnail.
 - EXIF and GPS: the thumbnail never carries metadata (it is a fresh PNG); a still
   JPEG, PNG or WebP that carries EXIF or XMP is re-encoded without them (its orientation
@@ -149,6 +150,8 @@ def _inspect(fh, *, mime_type: str) -> ImageInfo | None:
         stripped = None
         if not animated and has_metadata and mime_type in _FORMATS:
             stripped = _encode(image, _FORMATS[mime_type])
+        elif animated and has_metadata:  # every frame re-encoded would cost; the metadata chunks go instead
+            stripped = _without_metadata_chunks(fh, mime_type=mime_type)
         thumb = _thumbnail(image)
         del image  # the full-size pixels go
         out = io.BytesIO()
@@ -190,6 +193,57 @@ def _reduce(image: Image.Image, factors: tuple[int, int], *, mode: str) -> Image
         band = image.crop((0, top, image.width, min(top + rows, image.height)))
         result.paste(band.convert(mode).reduce(factors), (0, top // factor_y))
     return result
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_METADATA = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
+_WEBP_METADATA = frozenset({b"EXIF", b"XMP "})
+_VP8X_EXIF_XMP = 0x08 | 0x04  # VP8X flags: EXIF present, XMP present
+
+
+def _without_metadata_chunks(fh, *, mime_type: str) -> bytes | None:
+    """An animated PNG or WebP without its metadata chunks (EXIF, XMP, text), frames
+    untouched; None if its chunk structure is not what it should be (kept as sent)."""
+    fh.seek(0)
+    data = fh.read()
+    try:
+        if mime_type == "image/png" and data.startswith(_PNG_SIGNATURE):
+            return _png_without(data)
+        if mime_type == "image/webp" and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_without(data)
+    except (ValueError, IndexError):
+        logger.info("metadata chunks not removed (malformed container)", exc_info=True)
+    return None
+
+
+def _png_without(data: bytes) -> bytes:
+    out, pos = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length  # length, type, data, CRC
+        if end > len(data):
+            raise ValueError("truncated PNG chunk")
+        if data[pos + 4 : pos + 8] not in _PNG_METADATA:
+            out.append(data[pos:end])
+        pos = end
+    return b"".join(out)
+
+
+def _webp_without(data: bytes) -> bytes:
+    out, pos = [], 12
+    while pos < len(data):
+        fourcc, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        end = pos + 8 + size + (size & 1)  # chunks are padded to an even size
+        if end > len(data):
+            raise ValueError("truncated WebP chunk")
+        chunk = data[pos:end]
+        if fourcc == b"VP8X":
+            chunk = chunk[:8] + bytes([chunk[8] & ~_VP8X_EXIF_XMP & 0xFF]) + chunk[9:]
+        if fourcc not in _WEBP_METADATA:
+            out.append(chunk)
+        pos = end
+    body = b"WEBP" + b"".join(out)
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
 def _has_alpha(image: Image.Image) -> bool:

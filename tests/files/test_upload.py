@@ -156,6 +156,27 @@ def test_animated_gif_keeps_its_frames_and_gets_a_thumbnail(client):
     assert client.get(got["thumbnail_url"]).status_code == 200
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_an_animated_png_or_webp_loses_its_exif_and_keeps_its_frames(client, fmt):
+    """Animated images are kept as sent (re-encoding every frame would cost), so an
+    APNG or animated WebP carrying EXIF was served with its GPS. Its metadata chunks
+    are now dropped, its frames untouched."""
+    frames = [Image.new("RGB", (50, 40), color) for color in ("red", "green", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, fmt, save_all=True, append_images=frames[1:], duration=100, exif=exif_with_gps())
+    assert Image.open(io.BytesIO(out.getvalue())).getexif().get(0x8825)  # the input has GPS
+    got = upload(client, out.getvalue(), name=f"anim.{fmt.lower()}").json()
+    served = body(client.get(got["url"]))
+    image = Image.open(io.BytesIO(served))
+    assert not image.getexif() and b"Camera Maker" not in served
+    assert image.n_frames == 3 and image.size == (50, 40)
+    sent = Image.open(io.BytesIO(out.getvalue()))
+    image.seek(2)
+    sent.seek(2)
+    assert image.convert("RGB").tobytes() == sent.convert("RGB").tobytes()  # the same frames, not re-encoded
+    assert got["sha256"] == hashlib.sha256(served).hexdigest() and got["size"] == len(served)
+
+
 def test_cmyk_jpeg_gets_an_rgb_thumbnail(client):
     got = upload(client, image_bytes("JPEG", size=(80, 60), mode="CMYK"), name="print.jpg").json()
     assert got["mime_type"] == "image/jpeg" and got["image"] == {"width": 80, "height": 60}
