@@ -41,7 +41,7 @@ class DmListApi(generics.ListAPIView):
         summary="Open a DM conversation",
         description="The conversation with `user_id`: 201 if it was created now, 200 if it already existed "
         "(whoever opened it first). 400 `cannot_dm_self` for yourself; 404 `user_not_found` for an unknown or "
-        "deactivated user.",
+        "deactivated user (a pair that has a DM already gets it, 200, even if the other was deactivated since).",
         request=DmOpenSerializer,
         responses={
             200: OpenApiResponse(DmConversationSerializer, description="The conversation already existed."),

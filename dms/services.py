@@ -22,7 +22,9 @@ def dm_pair(a: UUID, b: UUID) -> tuple[UUID, UUID]:
 
 def dm_open(*, user, workspace=None, other_user_id: UUID | str) -> tuple[DmConversation, bool]:
     """The conversation of `workspace` between `user` and another active member of it
-    (404 `user_not_found` for anyone else), created if needed.
+    (404 `user_not_found` for anyone else), created if needed. A pair that has one
+    already gets it even if the other has been deactivated since: it is in the caller's
+    sidebar and its history stays readable, so "open" must not answer 404 for it.
 
     Returns (conversation, created). Concurrent opens of the same pair, in either order,
     insert at most one row (INSERT ... ON CONFLICT DO NOTHING on the unique pair) and
@@ -36,8 +38,12 @@ def dm_open(*, user, workspace=None, other_user_id: UUID | str) -> tuple[DmConve
             code="cannot_dm_self",
             fields={"user_id": ["Must be another user."]},
         )
-    other = user_get_active(workspace=workspace, user_id=other_user_id)
-    user1_id, user2_id = dm_pair(user.pk, other.pk)
+    user1_id, user2_id = dm_pair(user.pk, other_user_id)
+    try:  # the pair has one already: 200, even if the other was deactivated since (as group_dm_open)
+        return selectors.dm_get_for_pair(workspace=workspace, user1_id=user1_id, user2_id=user2_id), False
+    except DmConversation.DoesNotExist:
+        pass
+    user_get_active(workspace=workspace, user_id=other_user_id)
     with transaction.atomic():
         candidate = DmConversation(workspace=workspace, user1_id=user1_id, user2_id=user2_id)
         DmConversation.objects.bulk_create([candidate], ignore_conflicts=True)

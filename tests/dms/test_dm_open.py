@@ -87,6 +87,21 @@ def test_opening_a_dm_with_a_deactivated_user_is_404(client_for, alice, make_use
     assert not DmConversation.objects.exists()
 
 
+def test_reopening_a_dm_with_a_user_deactivated_since_answers_it(client_for, alice, bob):
+    """As for group DMs: the DM stays in alice's sidebar and readable, so opening it again
+    is 200 with it, not 404; a new DM with a deactivated user is still 404."""
+    from accounts.models import WorkspaceMember
+
+    first = client_for(alice).post("/api/v1/dms", {"user_id": str(bob.pk)}, format="json").json()
+    WorkspaceMember.objects.filter(user=bob).update(is_active=False)
+
+    again = client_for(alice).post("/api/v1/dms", {"user_id": str(bob.pk)}, format="json")
+
+    assert again.status_code == 200, again.content
+    assert again.json()["id"] == first["id"]
+    assert DmConversation.objects.count() == 1
+
+
 def test_opening_accepts_an_upper_case_uuid(client_for, alice, bob):
     response = client_for(alice).post("/api/v1/dms", {"user_id": str(bob.pk).upper()}, format="json")
 
