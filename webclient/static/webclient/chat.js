@@ -317,7 +317,7 @@ export class Chat {
     const list = this.listOf(convId);
     const title = this.title(conv);
     const prefix = conv.kind === "channel" ? (conv.is_private ? "🔒 " : "#") : "";
-    this.messagesEl = h("div", { class: "messages", id: "messages", role: "log", "aria-live": "off", "aria-label": `Messages in ${prefix}${title}`, tabindex: "0" });
+    this.messagesEl = h("div", { class: "messages", id: "messages", role: "log", "aria-live": "off", "aria-label": `Messages in ${prefix}${title}`, "aria-describedby": "log-hint", tabindex: "0", onkeydown: (e) => this.logKeys(e) });
     this.olderButton = h("button", { type: "button", class: "link older", onclick: () => this.loadOlder() }, "Load older messages");
     this.typingEl = h("p", { class: "typing", "aria-live": "polite" });
     const actions = [
@@ -328,6 +328,7 @@ export class Chat {
     this.composer = new Composer(this, conv, {});
     this.main.replaceChildren(
       h("header", { class: "conv-header" }, h("h2", { id: "conv-title" }, prefix + title), conv.topic ? h("p", { class: "topic" }, conv.topic) : null, h("div", { class: "conv-actions" }, actions)),
+      h("p", { id: "log-hint", class: "visually-hidden" }, "Up and down arrows move between messages; Tab reaches the actions of the message in focus, Escape goes back to it."),
       this.olderButton,
       this.messagesEl,
       this.typingEl,
@@ -352,6 +353,31 @@ export class Chat {
     if (this.active !== convId) return;
     this.renderMessages({ toBottom: true });
     this.maybeMarkRead();
+  }
+
+  // Keyboard use of a message list (the conversation's or the thread's): the arrow keys,
+  // Home and End move the focus from message to message (each is focusable, outside the
+  // Tab order), Tab then reaches the focused message's actions, Escape goes back to it.
+  logKeys(e) {
+    if (e.altKey || e.ctrlKey || e.metaKey || e.target.closest("textarea, input, .palette")) return;
+    const log = e.currentTarget;
+    const current = e.target.closest("article");
+    if (e.key === "Escape" && current && current !== e.target) {
+      e.preventDefault();
+      current.focus();
+      return;
+    }
+    if (!["ArrowUp", "ArrowDown", "Home", "End"].includes(e.key)) return;
+    const items = [...log.querySelectorAll(":scope > article")];
+    if (!items.length) return;
+    const at = items.indexOf(current);
+    let next;
+    if (e.key === "Home") next = 0;
+    else if (e.key === "End") next = items.length - 1;
+    else if (at < 0) next = e.key === "ArrowUp" ? items.length - 1 : 0;
+    else next = Math.max(0, Math.min(items.length - 1, at + (e.key === "ArrowUp" ? -1 : 1)));
+    e.preventDefault();
+    items[next].focus();
   }
 
   async loadOlder() {
@@ -452,7 +478,7 @@ export class Chat {
     const conv = this.conversations.get(convKey(m));
     const author = this.userName(m.sender_id);
     if (m.type === "SYSTEM") {
-      return h("article", { class: "message system", dataset: { seq: m.seq, id: m.id } }, h("p", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this)));
+      return h("article", { class: "message system", tabindex: "-1", dataset: { seq: m.seq, id: m.id } }, h("p", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this)));
     }
     const body = m.deleted
       ? h("p", { class: "content deleted" }, "This message was deleted.")
@@ -491,7 +517,7 @@ export class Chat {
       : null;
     return h(
       "article",
-      { class: ["message", mine ? "mine" : ""].join(" "), dataset: { seq: m.seq, id: m.id }, "aria-label": `${author}, ${formatTime(m.created_at)}` },
+      { class: ["message", mine ? "mine" : ""].join(" "), tabindex: "-1", dataset: { seq: m.seq, id: m.id }, "aria-label": `${author}, ${formatTime(m.created_at)}` },
       h(
         "header",
         {},
@@ -513,7 +539,7 @@ export class Chat {
     const failed = p.state === "failed";
     return h(
       "article",
-      { class: `message mine ${failed ? "failed" : "pending"}`, dataset: { clientMsgId: p.client_msg_id } },
+      { class: `message mine ${failed ? "failed" : "pending"}`, tabindex: "-1", dataset: { clientMsgId: p.client_msg_id } },
       h("div", { class: "content", dir: "auto" }, renderMrkdwn(p.content, this)),
       failed
         ? h(
@@ -828,7 +854,9 @@ export class Chat {
   openPalette(button, conv, m) {
     document.querySelector(".palette")?.remove();
     const close = () => {
+      const article = button.closest("article");
       palette.remove();
+      article?.focus(); // the actions show on :focus-within: the button is focusable again
       button.focus();
     };
     const palette = h(

@@ -71,7 +71,7 @@ export class PaneMethods {
       this.aside.setAttribute("aria-label", "Thread");
       if (!this.threadParts || this.threadParts.pane !== pane) {
         const composer = new Composer(this, pane.conv, { threadId: pane.rootId });
-        const messages = h("div", { class: "messages thread-messages", id: "thread-messages", role: "log", "aria-label": "Thread replies" });
+        const messages = h("div", { class: "messages thread-messages", id: "thread-messages", role: "log", "aria-label": "Thread replies", "aria-describedby": "log-hint", tabindex: "0", onkeydown: (e) => this.logKeys(e) });
         this.threadParts = { pane, messages, composer };
         this.aside.replaceChildren(h("header", { class: "pane-header" }, h("h2", {}, "Thread"), close), messages, composer.el);
       }

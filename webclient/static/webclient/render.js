@@ -146,7 +146,11 @@ export function reconcile(container, items, cache) {
     let entry = cache.get(item.key);
     if (!entry || entry.version !== item.version) {
       const el = item.make();
-      if (entry) entry.el.replaceWith(el);
+      if (entry) {
+        const focus = focusPath(entry.el);
+        entry.el.replaceWith(el);
+        if (focus) restoreFocus(el, focus);
+      }
       entry = { el, version: item.version };
       cache.set(item.key, entry);
     }
@@ -160,6 +164,28 @@ export function reconcile(container, items, cache) {
       cache.delete(key);
     }
   }
+}
+
+// Where the keyboard focus is inside `el` (null if it is not): the element itself, or
+// the n-th focusable element of its kind, so that a rebuilt element (a reaction came in,
+// a message was edited) gets the focus back instead of dropping it on <body>.
+const FOCUSABLE = "button, a[href], input, textarea, select, [tabindex]";
+
+function focusPath(el) {
+  const active = document.activeElement;
+  if (!active || !el.contains(active)) return null;
+  if (active === el) return { self: true };
+  const all = [...el.querySelectorAll(FOCUSABLE)];
+  return { className: active.className, index: all.indexOf(active) };
+}
+
+function restoreFocus(el, focus) {
+  el.focus(); // first the element itself: controls shown only on :focus-within become focusable
+  if (focus.self) return;
+  const all = [...el.querySelectorAll(FOCUSABLE)];
+  const at = all[focus.index];
+  const same = at && at.className === focus.className ? at : all.find((x) => x.className === focus.className);
+  if (same) same.focus();
 }
 
 export function debounce(fn, ms) {
