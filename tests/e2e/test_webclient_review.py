@@ -15,10 +15,8 @@ The server allows uploads of up to 200 kB only (MAX_UPLOAD_BYTES), for the uploa
 Screenshots go to SLACKCLONE_SCREENSHOTS, else to a temporary directory.
 """
 
-import base64
 import io
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -109,7 +107,8 @@ def png_bytes(width: int, height: int) -> bytes:
 def post_with_file(client: httpx.Client, channel_id, name: str, data: bytes, content: str) -> dict:
     uploaded = client.post("/files", files={"file": (name, data)})
     assert uploaded.status_code == 201, uploaded.text
-    sent = client.post(f"/channels/{channel_id}/messages", json={"content": content, "file_ids": [uploaded.json()["id"]]})
+    body = {"content": content, "file_ids": [uploaded.json()["id"]]}
+    sent = client.post(f"/channels/{channel_id}/messages", json=body)
     assert sent.status_code == 201, sent.text
     return sent.json()
 
@@ -141,7 +140,8 @@ def badge(driver, conversation_id) -> str:
 
 def near_bottom(driver, selector="#messages") -> bool:
     return driver.execute_script(
-        "const el = document.querySelector(arguments[0]); return el.scrollHeight - el.scrollTop - el.clientHeight < 60;",
+        "const el = document.querySelector(arguments[0]);"
+        " return el.scrollHeight - el.scrollTop - el.clientHeight < 60;",
         selector,
     )
 
@@ -178,7 +178,7 @@ def test_keyboard_only_reaches_the_actions_of_a_message_without_links(web, brows
     wait_for(browser, lambda d: focused(d).startswith("BUTTON.palette-emoji"))
     keys(browser, Keys.ENTER)
     wait_for(browser, lambda d: by_css(d, "#messages .reaction[aria-pressed=true]"), message="the reaction")
-    wait_for(browser, lambda d: "second, nothing to click" in focused_message(d), message="the focus kept in the message")
+    wait_for(browser, lambda d: "second, nothing to click" in focused_message(d), message="focus stays in the message")
 
     # Escape goes back to the message; Tab, Tab: Reply, which opens the thread's box.
     keys(browser, Keys.TAB, Keys.ESCAPE)
@@ -189,3 +189,151 @@ def test_keyboard_only_reaches_the_actions_of_a_message_without_links(web, brows
         keys(browser, Keys.TAB)
     keys(browser, Keys.ENTER)
     wait_for(browser, lambda d: d.execute_script("return document.activeElement.id") == "thread-input")
+
+
+def test_an_image_loading_does_not_stop_the_conversation_following_new_messages(web, browser, team, shots):
+    """The thumbnail's <img> had no height until it loaded: a list scrolled to the bottom
+    was 200 px above it afterwards, so the next messages arrived out of sight and counted
+    as unread in the conversation being read. Now its space is kept from the start (the
+    File's image size), and the image opens (downloads) its file."""
+    general = team["general"].id
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, general)
+    bob = rest_as(web, "bob")
+    post_with_file(bob, general, "chart.png", png_bytes(800, 500), "the chart")
+    loaded = (
+        "return [...document.querySelectorAll('#messages .files img')]"
+        ".filter(i => i.complete && i.naturalWidth > 0 && i.src.startsWith('blob:')).length"
+    )
+    wait_for(browser, lambda d: d.execute_script(loaded) == 1, message="the image")
+    assert near_bottom(browser)
+    bob.post(f"/channels/{general}/messages", json={"content": "what do you think?"})
+    wait_for(browser, lambda d: "what do you think?" in texts(d))
+    assert near_bottom(browser), "the new message is out of sight"
+    assert badge(browser, general) == "", "the conversation being read counts it as unread"
+    browser.save_screenshot(str(shots / "review-image-follow.png"))
+
+    # The image is a button that downloads the file.
+    downloads = Path(os.environ.get("TMPDIR", "/tmp")) / f"webclient-downloads-{os.getpid()}"
+    downloads.mkdir(exist_ok=True)
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    by_css(browser, '#messages .files button[aria-label="Download chart.png"]')[0].click()
+    wait_for(browser, lambda d: (downloads / "chart.png").exists(), message="the download")
+    assert (downloads / "chart.png").read_bytes() == png_bytes(800, 500)
+    (downloads / "chart.png").unlink()
+
+
+def test_while_the_server_is_down_a_conversation_and_a_file_say_so_and_load_when_it_is_back(web, browser, team, shots):
+    """A conversation first opened while the server was down stayed blank for good (a
+    toast, then nothing, even after the reconnect); a file clicked meanwhile threw an
+    unhandled rejection and showed nothing. Now the list says why, with Retry, and loads
+    by itself on the reconnect; the file says it could not be downloaded."""
+    from messaging.services import message_send
+
+    general, dm = team["general"].id, team["dm"].id
+    message_send(sender=team["bob"], conversation_id=dm, content="in the DM, before the outage")
+    post_with_file(rest_as(web, "bob"), general, "notes.pdf", b"%PDF-1.4\n%%EOF\n", "the notes")
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, general)
+    wait_for(browser, lambda d: by_css(d, "#messages .files button"))
+
+    web.kill()
+    wait_for(browser, lambda d: by_css(d, '.connection[data-state="offline"]'), message="offline")
+    by_css(browser, "#messages .files button")[0].click()
+    wait_for(
+        browser,
+        lambda d: any("notes.pdf could not be downloaded" in t.text for t in by_css(d, ".toast")),
+        message="the download says it failed",
+    )
+    by_css(browser, f'#sidebar a[data-conv-id="{dm}"]')[0].click()
+    wait_for(browser, lambda d: by_css(d, "#messages .load-error button.retry-load"), message="the error, with Retry")
+    assert "cannot be reached" in by_css(browser, "#messages .load-error")[0].text
+    browser.save_screenshot(str(shots / "review-offline-conversation.png"))
+
+    web.start()
+    wait_for(browser, lambda d: by_css(d, '.connection[data-state="open"]'), timeout=40, message="reconnected")
+    wait_for(browser, lambda d: "in the DM, before the outage" in texts(d), message="the DM loaded after the reconnect")
+    assert not by_css(browser, "#messages .load-error")
+
+
+def test_a_message_over_the_limit_or_with_a_failed_upload_is_kept_in_the_box(web, browser, team, shots):
+    """A 4,001-character message left the box at once and came back as "Not sent: The
+    request is not valid.." with a Retry that could only fail again; a message whose
+    attachment failed to upload was sent without it, silently. Now both stay in the box,
+    with the reason next to it; and the channel
+    name's pattern (invalid under the `v` flag, so ignored) is checked by the browser."""
+    from selenium.webdriver.common.keys import Keys
+
+    from messaging.selectors import channel_export
+
+    general = team["general"].id
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, general)
+    box = by_css(browser, "#composer-input")[0]
+    browser.execute_script(
+        "arguments[0].value = 'x'.repeat(4001); arguments[0].dispatchEvent(new Event('input'));", box
+    )
+    box.send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: "the limit is 4,000" in by_css(d, "#main .composer-error")[0].text)
+    assert len(box.get_attribute("value")) == 4001
+    assert not by_css(browser, "#messages .pending, #messages .failed")
+    browser.save_screenshot(str(shots / "review-too-long.png"))
+    box.send_keys(Keys.BACKSPACE)  # 4,000: fine
+    wait_for(browser, lambda d: not by_css(d, "#main .composer-error")[0].text)
+    browser.execute_script("arguments[0].value = '';", box)
+
+    # An attachment over the server's limit fails to upload: the message waits for it.
+    big = Path(os.environ.get("TMPDIR", "/tmp")) / f"webclient-big-{os.getpid()}.bin"
+    big.write_bytes(os.urandom(MAX_UPLOAD + 1000))
+    by_css(browser, "#main input[type=file]")[0].send_keys(str(big))
+    wait_for(browser, lambda d: by_css(d, "#main .attachment.failed"), message="the upload failed")
+    box.send_keys("with the big file", Keys.ENTER)
+    wait_for(browser, lambda d: "could not be uploaded" in by_css(d, "#main .composer-error")[0].text)
+    assert box.get_attribute("value") == "with the big file"
+    assert [m.content for m in channel_export(channel_id=general) if m.content == "with the big file"] == []
+    browser.save_screenshot(str(shots / "review-failed-upload.png"))
+    big.unlink()
+    # Removed, the message goes without it.
+    by_css(browser, f'#main .attachment button[aria-label="Remove {big.name}"]')[0].click()
+    box.send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: texts(d)[-1] == "with the big file" and not by_css(d, "#messages .pending"))
+
+    # The channel name is checked in the browser before anything is sent.
+    by_css(browser, "#browse-channels")[0].click()
+    name = wait_for(browser, lambda d: by_css(d, "#new-channel-name"))[0]
+    name.send_keys("my secret plans")
+    assert browser.execute_script("return document.querySelector('#new-channel-name').validity.patternMismatch")
+    name.clear()
+    name.send_keys("Secret-Plans")
+    assert browser.execute_script("return document.querySelector('#new-channel-name').validity.valid")
+    browser.execute_script("document.querySelector('dialog').close()")
+
+
+def test_at_phone_width_a_search_result_shows_its_conversation_and_the_page_does_not_scroll(web, browser, team, shots):
+    """At 390 px the pane covers the conversation: clicking a search result changed the
+    conversation behind it, so nothing seemed to happen. Now the pane closes. And the
+    page itself was 1 px taller than the window (the live region, below #app), so it
+    had a scrollbar of its own."""
+    from selenium.webdriver.common.keys import Keys
+
+    from messaging.services import message_send
+
+    message_send(sender=team["bob"], channel_id=team["random"].id, content="the rollout plan is ready")
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, team["general"].id)
+    assert browser.execute_script("return document.documentElement.scrollHeight <= window.innerHeight")
+    browser.set_window_size(390, 844)
+    try:
+        assert browser.execute_script("return document.documentElement.scrollHeight <= window.innerHeight")
+        search = by_css(browser, "#search-input")[0]
+        search.send_keys("rollout", Keys.ENTER)
+        wait_for(browser, lambda d: by_css(d, "#pane .results a"), message="the result")
+        browser.save_screenshot(str(shots / "review-phone-search.png"))
+        by_css(browser, "#pane .results a")[0].click()
+        wait_for(browser, lambda d: by_css(d, "#conv-title")[0].text == "#random")
+        wait_for(browser, lambda d: not by_css(d, "#pane")[0].is_displayed(), message="the pane closed")
+        wait_for(browser, lambda d: "the rollout plan is ready" in texts(d))
+        assert by_css(browser, "#messages")[0].is_displayed()
+        browser.save_screenshot(str(shots / "review-phone-result-opened.png"))
+    finally:
+        browser.set_window_size(1200, 800)

@@ -10,6 +10,19 @@ export class ApiError extends Error {
     this.fields = fields || {};
     this.retryAfter = retryAfter;
   }
+
+  // For people: the message, with what the server said about each field
+  // ("The request is not valid. Must be at most 4000 characters after trimming.").
+  describe() {
+    const details = Object.values(this.fields).flatMap((texts) => [].concat(texts));
+    return [this.message, ...details].map((t) => String(t).trim()).filter(Boolean).join(" ");
+  }
+}
+
+// Any failure as a sentence for people (an ApiError with its field errors).
+export function explain(err) {
+  if (err instanceof ApiError) return err.describe();
+  return String((err && err.message) || err || "Something went wrong.");
 }
 
 const BASE = "/api/v1";
@@ -82,8 +95,17 @@ export class Api {
 
   // A file's bytes (content or thumbnail) as an object URL: <img> cannot send the token.
   async blobUrl(path) {
-    const response = await fetch(BASE + path, { headers: { Authorization: "Bearer " + this.token } });
-    if (!response.ok) throw new ApiError(response.status, "http_" + response.status, response.statusText);
+    let response;
+    try {
+      response = await fetch(BASE + path, { headers: { Authorization: "Bearer " + this.token } });
+    } catch (err) {
+      throw new ApiError(0, "network_error", "The server cannot be reached.");
+    }
+    if (!response.ok) {
+      const data = await response.json().catch(() => null);
+      const error = (data && data.error) || {};
+      throw new ApiError(response.status, error.code || "http_" + response.status, error.message || response.statusText || "The file is not available.");
+    }
     return URL.createObjectURL(await response.blob());
   }
 

@@ -2,10 +2,10 @@
 // State lives here (conversations, users, presence, one MessageList per opened
 // conversation); the DOM is rebuilt from it, message elements reused by key.
 
-import { conversationPath } from "./api.js";
+import { conversationPath, explain } from "./api.js";
 import { Socket } from "./socket.js";
 import { MessageList, newClientMsgId } from "./store.js";
-import { formatTime, h, reconcile, renderMrkdwn } from "./render.js";
+import { formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
 import { Composer } from "./composer.js";
 import { PaneMethods } from "./pane.js";
 import { DialogMethods } from "./dialogs.js";
@@ -144,7 +144,7 @@ export class Chat {
       location.hash = "";
       this.onSwitch(answer.token);
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     }
   }
 
@@ -312,6 +312,8 @@ export class Chat {
     const conv = this.conversations.get(convId);
     this.active = convId;
     this.sidebar.classList.remove("open");
+    this.header.querySelector(".menu-toggle")?.setAttribute("aria-expanded", "false");
+    if (narrow()) this.closePane(); // on a phone the pane covers the conversation being opened
     this.elements.set("main", new Map());
     this.typing.clear();
     const list = this.listOf(convId);
@@ -339,20 +341,36 @@ export class Chat {
       this.maybeMarkRead();
     });
     this.renderSidebar();
-    if (!list.loaded) {
-      this.renderMessages();
+    if (!list.loaded) await this.loadFirstPage(conv);
+    else await this.catchUp(conv);
+    if (this.active !== convId) return;
+    this.renderMessages({ toBottom: true });
+    this.maybeMarkRead();
+  }
+
+  // The newest page of a conversation, the first time it is opened. Until it is here the
+  // list says "Loading messages…"; if it fails, it says why with a Retry button, and
+  // the next reconnect tries again by itself.
+  async loadFirstPage(conv) {
+    const list = this.listOf(conv.id);
+    if (list.loadingFirst) return list.loadingFirst;
+    list.loadError = null;
+    if (this.active === conv.id) this.renderMessages();
+    list.loadingFirst = (async () => {
       try {
         const page = await this.api.get(conversationPath(conv) + "/messages", { limit: 50 });
         list.addPage(page, "first");
       } catch (err) {
-        this.toast(err.message);
+        list.loadError = explain(err);
+      } finally {
+        list.loadingFirst = null;
       }
-    } else {
-      await this.catchUp(conv);
+    })();
+    await list.loadingFirst;
+    if (this.active === conv.id) {
+      this.renderMessages({ toBottom: true });
+      this.maybeMarkRead();
     }
-    if (this.active !== convId) return;
-    this.renderMessages({ toBottom: true });
-    this.maybeMarkRead();
   }
 
   // Keyboard use of a message list (the conversation's or the thread's): the arrow keys,
@@ -389,7 +407,7 @@ export class Chat {
       const page = await this.api.get(conversationPath(conv) + "/messages", { before: list.beforeCursor, limit: 50 });
       list.addPage(page, "before");
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     } finally {
       list.loadingOlder = false;
     }
@@ -433,6 +451,8 @@ export class Chat {
   async onReconnect() {
     // Missed events: every conversation we hold messages of catches up from its after_cursor.
     const loaded = [...this.lists.keys()].map((id) => this.conversations.get(id)).filter(Boolean);
+    const open = this.conversations.get(this.active);
+    if (open && !this.listOf(open.id).loaded) this.loadFirstPage(open); // it failed while we were offline
     await Promise.all(loaded.map((conv) => this.catchUp(conv)));
     try {
       await this.loadConversations();
@@ -463,6 +483,12 @@ export class Chat {
       if (!p.thread_id) items.push({ key: "p" + p.client_msg_id, version: p.state, make: () => this.pendingEl(p) });
     }
     if (list.loaded && !list.hasOlder) items.unshift({ key: "start", version: "", make: () => h("p", { class: "start" }, "This is the very beginning of the conversation.") });
+    if (!list.loaded) {
+      const conv = this.conversations.get(this.active);
+      items.unshift(list.loadError
+        ? { key: "load-error", version: list.loadError, make: () => h("p", { class: "load-error", role: "alert" }, `The messages could not be loaded: ${list.loadError} `, h("button", { type: "button", class: "retry-load", onclick: () => this.loadFirstPage(conv) }, "Retry")) }
+        : { key: "loading", version: "", make: () => h("p", { class: "loading-messages" }, "Loading messages…") });
+    }
     reconcile(el, items, this.elements.get("main"));
     this.olderButton.hidden = !list.loaded || !list.hasOlder;
     if (keepPosition) el.scrollTop = el.scrollHeight - fromBottom;
@@ -545,7 +571,7 @@ export class Chat {
         ? h(
             "p",
             { class: "send-state", role: "alert" },
-            `Not sent: ${p.error || "error"}. `,
+            `Not sent: ${p.error || "error"} `,
             h("button", { type: "button", class: "retry", onclick: () => this.deliver(p.conv, p) }, "Retry"),
             " ",
             h("button", { type: "button", class: "discard", onclick: () => this.discard(p) }, "Discard"),
@@ -561,9 +587,13 @@ export class Chat {
       { class: "files" },
       files.map((file) => {
         if (file.image && file.thumbnail_url !== null) {
-          const img = h("img", { alt: file.name, width: Math.min(file.image.width, 320) });
+          // Its size is known before the thumbnail arrives: the space is kept from the start,
+          // so that a list scrolled to the bottom stays there when the image loads.
+          const scale = Math.min(1, 320 / (file.image.width || 1), 240 / (file.image.height || 1));
+          const img = h("img", { alt: file.name, width: Math.max(1, Math.round(file.image.width * scale)), height: Math.max(1, Math.round(file.image.height * scale)) });
           this.api.blobUrl(`/files/${file.id}/thumbnail`).then((url) => { img.src = url; }).catch(() => { img.alt = `${file.name} (unavailable)`; });
-          return h("li", {}, img, h("span", { class: "file-name" }, file.name));
+          const open = h("button", { type: "button", class: "image-link", title: `Download ${file.name}`, "aria-label": `Download ${file.name}`, onclick: () => this.download(file) }, img);
+          return h("li", {}, open, h("span", { class: "file-name" }, file.name));
         }
         return h(
           "li",
@@ -576,7 +606,13 @@ export class Chat {
   }
 
   async download(file) {
-    const url = await this.api.blobUrl(`/files/${file.id}/content`);
+    let url;
+    try {
+      url = await this.api.blobUrl(`/files/${file.id}/content`);
+    } catch (err) {
+      this.toast(`${file.name} could not be downloaded: ${explain(err)}`);
+      return;
+    }
     const a = h("a", { href: url, download: file.name });
     document.body.append(a);
     a.click();
@@ -617,7 +653,7 @@ export class Chat {
       this.addMessage(conv, message);
     } catch (err) {
       pending.state = "failed";
-      pending.error = err.message;
+      pending.error = explain(err);
       pending.retryable = err.status === 0 || err.status === 503 || err.status === 429;
       this.rerender(conv.id);
     }
@@ -841,7 +877,7 @@ export class Chat {
       const updated = mine ? await this.api.del(path) : await this.api.put(path);
       if (updated) this.upsertEverywhere(conv, updated);
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     }
   }
 
@@ -873,7 +909,7 @@ export class Chat {
       const updated = m.pinned_at ? await this.api.del(`${this.messagePath(conv, m)}/pin`) : await this.api.put(`${this.messagePath(conv, m)}/pin`);
       if (updated) this.upsertEverywhere(conv, updated);
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     }
   }
 
@@ -886,7 +922,7 @@ export class Chat {
         const updated = await this.api.patch(this.messagePath(conv, m), { content });
         this.upsertEverywhere(conv, updated);
       } catch (err) {
-        this.toast(err.message);
+        this.toast(explain(err));
       }
     };
     const cancel = () => form.replaceWith(body);
@@ -909,7 +945,7 @@ export class Chat {
       this.pane?.list?.remove(m.id);
       this.rerender(conv.id);
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     }
   }
 
@@ -919,7 +955,7 @@ export class Chat {
       conv.muted = !conv.muted;
       this.open(conv.id);
     } catch (err) {
-      this.toast(err.status === 404 ? "This server does not support muting yet." : err.message);
+      this.toast(err.status === 404 ? "This server does not support muting yet." : explain(err));
     }
   }
 
@@ -934,7 +970,7 @@ export class Chat {
       this.renderSidebar();
       this.route();
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     }
   }
 }

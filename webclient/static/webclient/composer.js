@@ -2,9 +2,11 @@
 // autocomplete, files come from the Attach button or a drag and drop onto the
 // conversation (uploaded at once with POST /files, sent with the next message).
 
+import { explain } from "./api.js";
 import { h } from "./render.js";
 
 let composers = 0;
+const MAX_CHARACTERS = 4000; // the contract's limit on `content`, after trimming, in characters
 
 export class Composer {
   constructor(chat, conv, { threadId = null }) {
@@ -29,12 +31,15 @@ export class Composer {
     });
     this.listbox = h("ul", { id: `mentions-${n}`, class: "mentions-list", role: "listbox", "aria-label": "People to mention", hidden: true });
     this.attachments = h("ul", { class: "attachments", "aria-label": "Files to send" });
+    this.error = h("p", { class: "composer-error form-error", role: "alert", id: `composer-error-${n}` });
+    this.input.setAttribute("aria-describedby", this.error.id);
     this.picker = h("input", { type: "file", multiple: true, class: "visually-hidden", id: `file-${n}`, tabindex: "-1", onchange: (e) => { this.addFiles(e.target.files); e.target.value = ""; } });
     this.el = h(
       "form",
       { class: "composer", onsubmit: (e) => { e.preventDefault(); this.submit(); } },
       this.listbox,
       this.attachments,
+      this.error,
       h(
         "div",
         { class: "composer-row" },
@@ -91,6 +96,7 @@ export class Composer {
   }
 
   onInput() {
+    if (this.error.textContent && this.problem() === null) this.error.textContent = "";
     if (this.input.value.trim()) this.chat.sendTyping(this.conv);
     const before = this.input.value.slice(0, this.input.selectionStart);
     const match = before.match(/(?:^|\s)@([A-Za-z0-9_.-]{0,32})$/);
@@ -157,7 +163,7 @@ export class Composer {
       this.files.push(entry);
       entry.done = this.chat.api.upload(file).then(
         (answer) => { entry.id = answer.id; entry.state = "ready"; this.renderFiles(); },
-        (err) => { entry.state = "failed"; entry.error = err.message; this.renderFiles(); },
+        (err) => { entry.state = "failed"; entry.error = explain(err); this.renderFiles(); },
       );
     }
     this.renderFiles();
@@ -172,15 +178,37 @@ export class Composer {
           entry.previewUrl ? h("img", { src: entry.previewUrl, alt: `Preview of ${entry.file.name}`, class: "preview" }) : null,
           h("span", {}, entry.file.name),
           h("span", { class: "state" }, { uploading: " (uploading…)", ready: "", failed: ` (failed: ${entry.error})` }[entry.state]),
-          h("button", { type: "button", class: "link", "aria-label": `Remove ${entry.file.name}`, onclick: () => { this.files = this.files.filter((f) => f !== entry); this.renderFiles(); } }, "✕"),
+          h("button", { type: "button", class: "link", "aria-label": `Remove ${entry.file.name}`, onclick: () => { this.files = this.files.filter((f) => f !== entry); this.renderFiles(); if (this.problem() === null) this.error.textContent = ""; } }, "✕"),
         ),
       ),
     );
   }
 
+  // Why the box cannot be sent as it is (null if it can): the server would refuse it,
+  // and the text would be gone from the box.
+  problem() {
+    const length = [...this.input.value.trim()].length;
+    if (length > MAX_CHARACTERS) {
+      return `This message is ${length.toLocaleString("en")} characters long: the limit is ${MAX_CHARACTERS.toLocaleString("en")}. Shorten it, or split it in two.`;
+    }
+    const failed = this.files.filter((f) => f.state === "failed");
+    if (failed.length) {
+      return `${failed.map((f) => `${f.file.name} could not be uploaded (${String(f.error).replace(/\.$/, "")})`).join("; ")}. Remove it (✕) to send the message without it.`;
+    }
+    return null;
+  }
+
   async submit() {
-    const content = this.input.value.trim();
+    const problem = this.problem();
+    this.error.textContent = problem || "";
+    if (problem) return;
     await Promise.all(this.files.map((f) => f.done));
+    const after = this.problem(); // an upload failed meanwhile
+    if (after) {
+      this.error.textContent = after;
+      return;
+    }
+    const content = this.input.value.trim();
     const fileIds = this.files.filter((f) => f.state === "ready").map((f) => f.id);
     if (!content && !fileIds.length) return;
     this.input.value = "";

@@ -1,6 +1,7 @@
 // The chat's dialogs (native <dialog>, so focus stays inside): browse, join and create
 // channels; the directory, to start a DM or a group DM. Methods of Chat (chat.js).
 
+import { explain } from "./api.js";
 import { debounce, h } from "./render.js";
 
 export class DialogMethods {
@@ -40,7 +41,7 @@ export class DialogMethods {
       );
     };
     search.addEventListener("input", debounce(load, 250));
-    const name = h("input", { id: "new-channel-name", name: "name", required: true, pattern: "[a-z0-9_-]{1,80}" });
+    const name = h("input", { id: "new-channel-name", name: "name", required: true, pattern: "[A-Za-z0-9_\\-]{1,80}", title: "1-80 letters, digits, - and _ (no spaces)" });
     const description = h("input", { id: "new-channel-description", name: "description" });
     const isPrivate = h("input", { id: "new-channel-private", name: "is_private", type: "checkbox" });
     const error = h("p", { class: "form-error", role: "alert" });
@@ -56,18 +57,18 @@ export class DialogMethods {
           await this.loadConversations();
           location.hash = `#/c/${channel.id}`;
         } catch (err) {
-          error.textContent = err.message;
+          error.textContent = explain(err);
         }
       } },
       h("h3", {}, "Create a channel"),
-      h("p", { class: "field" }, h("label", { for: "new-channel-name" }, "Name (lowercase letters, digits, - and _)"), name),
+      h("p", { class: "field" }, h("label", { for: "new-channel-name" }, "Name (letters, digits, - and _; no spaces)"), name),
       h("p", { class: "field" }, h("label", { for: "new-channel-description" }, "Description"), description),
       h("p", { class: "field inline" }, isPrivate, h("label", { for: "new-channel-private" }, "Private (invisible to non-members)")),
       error,
       h("button", { type: "submit", class: "primary" }, "Create"),
     );
     const dialog = this.dialog("Channels", search, results, form);
-    load().catch((err) => { error.textContent = err.message; });
+    load().catch((err) => { error.textContent = explain(err); });
     search.focus();
   }
 
@@ -78,7 +79,7 @@ export class DialogMethods {
       await this.loadConversations();
       location.hash = `#/c/${channel.id}`;
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     }
   }
 
@@ -110,11 +111,11 @@ export class DialogMethods {
         await this.loadConversations();
         location.hash = `#/c/${conv.id}`;
       } catch (err) {
-        error.textContent = err.message;
+        error.textContent = explain(err);
       }
     } }, "Start conversation");
     const dialog = this.dialog("New message", search, results, picked, error, start);
-    load().catch((err) => { error.textContent = err.message; });
+    load().catch((err) => { error.textContent = explain(err); });
     search.focus();
   }
 }

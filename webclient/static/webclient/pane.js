@@ -1,9 +1,9 @@
 // The side pane of the chat: a thread (its replies and a reply box), the pinned
 // messages of the conversation, or search results. Methods of Chat (chat.js).
 
-import { conversationPath } from "./api.js";
+import { conversationPath, explain } from "./api.js";
 import { Composer } from "./composer.js";
-import { formatTime, h, reconcile, renderMrkdwn } from "./render.js";
+import { formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
 import { MessageList } from "./store.js";
 
 export class PaneMethods {
@@ -22,7 +22,7 @@ export class PaneMethods {
         if (!answer.has_more) break;
       }
     } catch (err) {
-      this.toast(err.message);
+      this.toast(explain(err));
     }
     this.renderPane();
     if (!keepFocus) this.aside.querySelector("textarea")?.focus();
@@ -37,7 +37,7 @@ export class PaneMethods {
       this.pane.results = answer.results;
     } catch (err) {
       this.pane.results = [];
-      this.toast(err.message);
+      this.toast(explain(err));
     }
     this.renderPane();
   }
@@ -51,9 +51,16 @@ export class PaneMethods {
       this.pane.results = answer.results;
     } catch (err) {
       this.pane.results = [];
-      this.pane.error = err.message;
+      this.pane.error = explain(err);
     }
     this.renderPane();
+  }
+
+  // Where a search result is: #channel, or the DM's / group DM's name as the sidebar shows it.
+  resultPlace(where) {
+    if (where.kind === "channel") return `#${where.name}`;
+    const conv = this.conversations.get(where.id);
+    return conv ? this.title(conv) : where.name || "direct message";
   }
 
   closePane() {
@@ -102,7 +109,7 @@ export class PaneMethods {
             h(
               "p",
               { class: "result-meta" },
-              where ? h("a", { href: `#/c/${where.id}` }, where.kind === "channel" ? `#${where.name}` : where.name || "direct message") : null,
+              where ? h("a", { href: `#/c/${where.id}`, onclick: () => { if (narrow()) this.closePane(); } }, this.resultPlace(where)) : null,
               " ",
               h("span", { class: "author" }, this.userName(m.sender_id)),
               " ",

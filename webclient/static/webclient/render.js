@@ -188,6 +188,11 @@ function restoreFocus(el, focus) {
   if (same) same.focus();
 }
 
+// Phone width (app.css): the sidebar is a drawer and the side pane covers the conversation.
+export function narrow() {
+  return window.matchMedia("(max-width: 700px)").matches;
+}
+
 export function debounce(fn, ms) {
   let timer = null;
   return (...args) => {
