@@ -196,9 +196,15 @@ def test_an_image_loading_does_not_stop_the_conversation_following_new_messages(
     was 200 px above it afterwards, so the next messages arrived out of sight and counted
     as unread in the conversation being read. Now its space is kept from the start (the
     File's image size), and the image opens (downloads) its file."""
+    from messaging.services import message_send
+
     general = team["general"].id
+    for n in range(30):  # more than the list shows: it scrolls
+        message_send(sender=team["bob"], channel_id=general, content=f"earlier message {n}")
     sign_in(browser, web.http, "alice")
     open_conversation(browser, general)
+    wait_for(browser, lambda d: "earlier message 29" in texts(d))
+    assert near_bottom(browser)
     bob = rest_as(web, "bob")
     post_with_file(bob, general, "chart.png", png_bytes(800, 500), "the chart")
     loaded = (
