@@ -453,7 +453,7 @@ def test_hostile_messages_render_inert_and_the_page_has_a_strict_csp(web, browse
         '<span class="mention" data-user-id="0b5e5d3c-9c1e-4c71-8f0e-5ab0f8f3b1a2">@Ann &lt;b&gt;</span>'
         ' <span class="mention mention-all">@here</span>'
     )
-    assert results["code"] == "<pre><code>&lt;i&gt;pre&lt;/i&gt;\n</code></pre>"
+    assert results["code"] == "<pre><code>&lt;i&gt;pre&lt;/i&gt;</code></pre>"  # no blank last line
     assert results["nested"] == "<strong>bold <em>both</em></strong>"
     assert results["unsafe"] == [None, None, None, "https://ok.example/"]
     assert results["sink"] == "TypeError"  # Trusted Types: no HTML string reaches a sink

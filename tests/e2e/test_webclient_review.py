@@ -343,3 +343,22 @@ def test_at_phone_width_a_search_result_shows_its_conversation_and_the_page_does
         browser.save_screenshot(str(shots / "review-phone-result-opened.png"))
     finally:
         browser.set_window_size(1200, 800)
+
+
+def test_a_new_account_without_conversations_is_told_what_to_do(web, browser, make_user, shots):
+    """A new account in a workspace without channels saw "Pick a conversation." and an
+    empty sidebar: nothing to pick. Now the page says so, with the two ways to start."""
+    person(make_user, "newcomer", "New Comer")
+    browser.get(web.http + "/")
+    browser.execute_script("localStorage.clear();")
+    browser.get(web.http + "/app/")
+    wait_for(browser, lambda d: by_css(d, "#login-form"))
+    by_css(browser, "#login-login")[0].send_keys("newcomer")
+    by_css(browser, "#login-password")[0].send_keys(PASSWORD)
+    by_css(browser, "#login-form button[type=submit]")[0].click()
+    started = wait_for(browser, lambda d: by_css(d, "#getting-started"), message="the getting-started text")[0]
+    assert "not in any conversation yet" in started.text
+    browser.save_screenshot(str(shots / "review-new-account.png"))
+    started.find_element("css selector", "button.primary").click()
+    wait_for(browser, lambda d: by_css(d, "dialog #channel-search"), message="the channel browser")
+    browser.execute_script("document.querySelector('dialog').close()")

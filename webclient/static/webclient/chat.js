@@ -296,6 +296,20 @@ export class Chat {
     else if (!this.active && this.conversations.size) {
       const first = [...this.conversations.values()].find((c) => c.kind === "channel") || this.conversations.values().next().value;
       location.replace(`#/c/${first.id}`);
+    } else if (!this.active && !this.conversations.size) {
+      // A new account, or a new workspace: nothing to pick yet, so say what to do.
+      this.main.replaceChildren(
+        h(
+          "div",
+          { class: "empty", id: "getting-started" },
+          h("h2", {}, "You are not in any conversation yet"),
+          h("p", {}, "Join a channel, or start a conversation with someone."),
+          h("p", { class: "empty-actions" },
+            h("button", { type: "button", class: "primary", onclick: () => this.openBrowse() }, "Browse or create channels"),
+            " ",
+            h("button", { type: "button", onclick: () => this.openDirectory() }, "Message someone")),
+        ),
+      );
     }
   }
 

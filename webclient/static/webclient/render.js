@@ -120,7 +120,7 @@ export function renderMrkdwn(text, ctx = {}) {
   const parts = String(text).split(/```/);
   parts.forEach((part, index) => {
     const isCode = index % 2 === 1 && index < parts.length - 1;
-    if (isCode) out.push(h("pre", {}, h("code", {}, safeText(part.replace(/^\n/, "")))));
+    if (isCode) out.push(h("pre", {}, h("code", {}, safeText(part.replace(/^\n/, "").replace(/\n$/, "")))));
     else if (index % 2 === 1) out.push(...renderInline("```" + part, ctx));
     else out.push(...renderInline(part, ctx));
   });
