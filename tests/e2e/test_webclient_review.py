@@ -362,3 +362,41 @@ def test_a_new_account_without_conversations_is_told_what_to_do(web, browser, ma
     started.find_element("css selector", "button.primary").click()
     wait_for(browser, lambda d: by_css(d, "dialog #channel-search"), message="the channel browser")
     browser.execute_script("document.querySelector('dialog').close()")
+
+
+def test_history_that_spans_days_shows_the_day(web, browser, team, shots):
+    """Every message showed its time only ("09:11 PM"): last week's and today's looked
+    alike. Now a divider names the day where it changes ("Today", "Yesterday", a date),
+    and each time has the full date as its tooltip."""
+    from datetime import UTC, datetime, timedelta
+
+    from bson import ObjectId
+
+    from messaging.mongo import get_db
+    from messaging.services import message_send
+
+    general = team["general"].id
+    message_send(sender=team["bob"], channel_id=general, content="from last week")
+    today = message_send(sender=team["bob"], channel_id=general, content="from today").message
+    last_week = datetime.now(UTC) - timedelta(days=8)
+    # Everything before "from today" was sent last week (created_at never decreases with
+    # seq): the store as it would be had it been sent then.
+    messages = get_db()["channel_messages"]
+    channel_key = messages.find_one({"_id": ObjectId(today.id)})["channelId"]
+    messages.update_many(
+        {"channelId": channel_key, "seq": {"$lt": today.seq}},
+        {"$set": {"createdAt": last_week.replace(tzinfo=None)}},
+    )
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, general)
+    wait_for(browser, lambda d: "from today" in texts(d))
+    dividers = browser.execute_script(
+        "return [...document.querySelectorAll('#messages .day-divider')].map(e => e.textContent);"
+    )
+    assert len(dividers) == 2 and dividers[1] == "Today" and dividers[0] not in ("Today", "Yesterday"), dividers
+    title = browser.execute_script(
+        "return [...document.querySelectorAll('#messages article')]"
+        ".find(a => a.textContent.includes('from last week')).querySelector('time').title;"
+    )
+    assert str(last_week.year) in title, title
+    browser.save_screenshot(str(shots / "review-days.png"))

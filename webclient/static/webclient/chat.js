@@ -5,7 +5,7 @@
 import { conversationPath, explain } from "./api.js";
 import { Socket } from "./socket.js";
 import { MessageList, newClientMsgId } from "./store.js";
-import { formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
+import { dayKey, formatDay, formatFull, formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
 import { Composer } from "./composer.js";
 import { PaneMethods } from "./pane.js";
 import { DialogMethods } from "./dialogs.js";
@@ -492,7 +492,18 @@ export class Chat {
     const el = this.messagesEl;
     const stick = toBottom || this.nearBottom();
     const fromBottom = el.scrollHeight - el.scrollTop;
-    const items = list.list(MAIN_VIEW).map((m) => ({ key: "s" + m.seq, version: this.versionOf(m), make: () => this.messageEl(m, "main") }));
+    // Messages, with a divider where the (local) day changes: a time alone is ambiguous.
+    const items = [];
+    let day = null;
+    for (const m of list.list(MAIN_VIEW)) {
+      const key = dayKey(m.created_at);
+      if (key !== day) {
+        day = key;
+        const label = formatDay(m.created_at);
+        items.push({ key: "d" + key, version: label, make: () => h("div", { class: "day-divider", role: "separator", "aria-label": label }, h("span", {}, label)) });
+      }
+      items.push({ key: "s" + m.seq, version: this.versionOf(m), make: () => this.messageEl(m, "main") });
+    }
     for (const p of list.pendingList()) {
       if (!p.thread_id) items.push({ key: "p" + p.client_msg_id, version: p.state, make: () => this.pendingEl(p) });
     }
@@ -563,7 +574,7 @@ export class Chat {
         {},
         h("span", { class: "author" }, author),
         " ",
-        h("time", { datetime: m.created_at }, formatTime(m.created_at)),
+        h("time", { datetime: m.created_at, title: formatFull(m.created_at) }, formatTime(m.created_at)),
         m.edited_at ? h("span", { class: "edited" }, " (edited)") : null,
         m.pinned_at ? h("span", { class: "pinned", title: "pinned" }, " 📌") : null,
       ),

@@ -3,8 +3,10 @@
 
 import { conversationPath, explain } from "./api.js";
 import { Composer } from "./composer.js";
-import { formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
+import { dayKey, formatDay, formatFull, formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
 import { MessageList } from "./store.js";
+
+const sameDay = (iso) => dayKey(iso) === dayKey(new Date().toISOString());
 
 export class PaneMethods {
   async openThread(conv, rootId, { keepFocus = false } = {}) {
@@ -113,7 +115,7 @@ export class PaneMethods {
               " ",
               h("span", { class: "author" }, this.userName(m.sender_id)),
               " ",
-              h("time", { datetime: m.created_at }, formatTime(m.created_at)),
+              h("time", { datetime: m.created_at, title: formatFull(m.created_at) }, sameDay(m.created_at) ? formatTime(m.created_at) : `${formatDay(m.created_at)}, ${formatTime(m.created_at)}`),
             ),
             h("div", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this)),
           );

@@ -133,7 +133,24 @@ export function formatTime(iso) {
 }
 
 export function formatDay(iso) {
-  return new Date(iso).toLocaleDateString([], { weekday: "long", month: "long", day: "numeric" });
+  const date = new Date(iso);
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (date.toDateString() === today.toDateString()) return "Today";
+  if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+  const options = { weekday: "long", month: "long", day: "numeric" };
+  if (date.getFullYear() !== today.getFullYear()) options.year = "numeric";
+  return date.toLocaleDateString([], options);
+}
+
+// The day and time in full, for a time's tooltip ("Tuesday, December 1, 2026, 09:11 PM").
+export function formatFull(iso) {
+  return new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+}
+
+// A local-day key of a time, to put a day divider where the day changes.
+export function dayKey(iso) {
+  return new Date(iso).toDateString();
 }
 
 // Puts `items` ({key, version, make}) in `container` in order, reusing the element of
