@@ -400,3 +400,25 @@ def test_history_that_spans_days_shows_the_day(web, browser, team, shots):
     )
     assert str(last_week.year) in title, title
     browser.save_screenshot(str(shots / "review-days.png"))
+
+
+def test_a_link_to_a_channel_not_joined_offers_to_join_it(web, browser, team, shots):
+    """A link (#/c/<id>) to a public channel the user is not in showed another
+    conversation under the link's address, without a word; so did an unknown id. Now
+    the channel is named with a Join button, and an unknown id is "not found"."""
+    from channels_app.services import channel_create
+
+    design = channel_create(user=team["bob"], name="design-review", description="Mockups, weekly")
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, team["general"].id)
+    browser.execute_script("location.hash = arguments[0];", f"#/c/{design.id}")
+    preview = wait_for(browser, lambda d: by_css(d, "#channel-preview"), message="the channel's preview")[0]
+    assert "#design-review" in preview.text and "not a member" in preview.text
+    browser.save_screenshot(str(shots / "review-unjoined-link.png"))
+    preview.find_element("css selector", "button.join").click()
+    wait_for(browser, lambda d: by_css(d, "#conv-title")[0].text == "#design-review", message="joined and opened")
+    wait_for(browser, lambda d: by_css(d, f'#sidebar a[data-conv-id="{design.id}"][aria-current="page"]'))
+
+    browser.execute_script("location.hash = '#/c/00000000-0000-4000-8000-000000000000';")
+    wait_for(browser, lambda d: by_css(d, "#not-found"), message="not found")
+    assert not by_css(browser, "#sidebar a[aria-current]")  # no other conversation pretends to be it

@@ -293,6 +293,7 @@ export class Chat {
   route() {
     const match = location.hash.match(/^#\/c\/([0-9a-f-]{36})/);
     if (match && this.conversations.has(match[1])) this.open(match[1]);
+    else if (match) this.openUnknown(match[1]);
     else if (!this.active && this.conversations.size) {
       const first = [...this.conversations.values()].find((c) => c.kind === "channel") || this.conversations.values().next().value;
       location.replace(`#/c/${first.id}`);
@@ -309,6 +310,49 @@ export class Chat {
             " ",
             h("button", { type: "button", onclick: () => this.openDirectory() }, "Message someone")),
         ),
+      );
+    }
+  }
+
+  // A link to a conversation that is not in the sidebar: a public channel the user has
+  // not joined (offer to join it), one joined elsewhere meanwhile (open it), or one that
+  // does not exist or is not visible (say so). It used to show another conversation
+  // under the link's address, without a word.
+  async openUnknown(id) {
+    const here = () => location.hash.startsWith(`#/c/${id}`);
+    this.active = null;
+    this.renderSidebar();
+    this.main.replaceChildren(h("p", { class: "empty" }, "Loading…"));
+    let channel = null;
+    try {
+      channel = await this.api.get(`/channels/${id}`);
+    } catch (err) {
+      if (err.status !== 404 && err.status !== 403) {
+        if (here()) this.main.replaceChildren(h("div", { class: "empty" }, h("p", { class: "load-error", role: "alert" }, `This conversation could not be opened: ${explain(err)} `, h("button", { type: "button", onclick: () => this.route() }, "Retry"))));
+        return;
+      }
+    }
+    if (!here()) return;
+    if (channel && channel.is_member) {
+      await this.loadConversations().catch(() => {});
+      if (this.conversations.has(id) && here()) this.open(id);
+      return;
+    }
+    const back = h("button", { type: "button", onclick: () => { location.hash = ""; this.route(); } }, "Back to my conversations");
+    if (channel) {
+      this.main.replaceChildren(
+        h(
+          "div",
+          { class: "empty", id: "channel-preview" },
+          h("h2", { id: "conv-title" }, `#${channel.name}`),
+          channel.description ? h("p", {}, channel.description) : null,
+          h("p", {}, `You are not a member of this channel (${channel.member_count} members).`),
+          h("p", { class: "empty-actions" }, h("button", { type: "button", class: "primary join", onclick: () => this.join(channel, null) }, `Join #${channel.name}`), " ", back),
+        ),
+      );
+    } else {
+      this.main.replaceChildren(
+        h("div", { class: "empty", id: "not-found" }, h("h2", {}, "Conversation not found"), h("p", {}, "It does not exist, or you do not have access to it."), h("p", {}, back)),
       );
     }
   }

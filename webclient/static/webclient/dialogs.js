@@ -75,9 +75,10 @@ export class DialogMethods {
   async join(channel, dialog) {
     try {
       await this.api.post(`/channels/${channel.id}/join`);
-      dialog.close();
+      dialog?.close();
       await this.loadConversations();
-      location.hash = `#/c/${channel.id}`;
+      if (location.hash === `#/c/${channel.id}`) this.route(); // joined from its own link
+      else location.hash = `#/c/${channel.id}`;
     } catch (err) {
       this.toast(explain(err));
     }
