@@ -422,3 +422,29 @@ def test_a_link_to_a_channel_not_joined_offers_to_join_it(web, browser, team, sh
     browser.execute_script("location.hash = '#/c/00000000-0000-4000-8000-000000000000';")
     wait_for(browser, lambda d: by_css(d, "#not-found"), message="not found")
     assert not by_css(browser, "#sidebar a[aria-current]")  # no other conversation pretends to be it
+
+
+def test_at_phone_width_a_refused_registration_says_why_where_the_user_is(web, browser, team, shots):
+    """Sign-in and registration errors were written at the top of the page: on a phone,
+    the registration form's button is a screen below it, so a refused registration
+    seemed to do nothing. Now each form shows its answer next to its button."""
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(web.http + "/")
+        browser.execute_script("localStorage.clear();")
+        browser.get(web.http + "/app/")
+        wait_for(browser, lambda d: by_css(d, "#register-form"))
+        for name, value in {"email": "newbie@example.com", "username": "newbie", "password": "short"}.items():
+            by_css(browser, f"#register-{name}")[0].send_keys(value)
+        by_css(browser, "#register-form button[type=submit]")[0].click()
+        error = wait_for(
+            browser,
+            lambda d: [e for e in by_css(d, "[role=alert]") if "too short" in e.text],
+            message="the reason",
+        )[0]
+        assert browser.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight;", error
+        ), "the reason is out of sight"
+        browser.save_screenshot(str(shots / "review-phone-register-error.png"))
+    finally:
+        browser.set_window_size(1200, 800)

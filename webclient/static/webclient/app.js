@@ -47,6 +47,7 @@ function showAuth(notice = "") {
     field("Username or e-mail", "login", { name: "login", autocomplete: "username", required: true }),
     field("Password", "login", { name: "password", type: "password", autocomplete: "current-password", required: true }),
     field("Workspace (optional)", "login", { name: "workspace", placeholder: "default", value: params.get("workspace") || "" }),
+    h("p", { class: "form-error", role: "alert", id: "login-error" }),
     h("button", { type: "submit", class: "primary" }, "Sign in"),
   );
   const registerForm = h(
@@ -59,12 +60,17 @@ function showAuth(notice = "") {
     field("Password", "register", { name: "password", type: "password", autocomplete: "new-password", required: true }),
     field("Workspace (optional)", "register", { name: "workspace", placeholder: "default", value: params.get("workspace") || "" }),
     field("Invite code (if the workspace needs one)", "register", { name: "invite_code", value: params.get("invite") || "" }),
+    h("p", { class: "form-error", role: "alert", id: "register-error" }),
     h("button", { type: "submit", class: "primary" }, "Create account"),
   );
 
-  function explain(err) {
+  // The answer is shown in the form that was sent, next to its button: on a phone the
+  // registration form is a screen below the top of the page, where nobody would see it.
+  function explain(form, err) {
     const fields = Object.entries(err.fields || {}).map(([name, texts]) => `${name}: ${[].concat(texts).join(" ")}`);
-    status.textContent = [err.message, ...fields].join(" — ");
+    status.textContent = "";
+    for (const other of root.querySelectorAll(".auth-form .form-error")) other.textContent = "";
+    form.querySelector(".form-error").textContent = [err.message, ...fields].join(" — ");
   }
 
   loginForm.addEventListener("submit", async (event) => {
@@ -77,7 +83,7 @@ function showAuth(notice = "") {
       const answer = await api.post("/auth/login", body);
       startChat(answer.token);
     } catch (err) {
-      explain(err);
+      explain(loginForm, err);
     }
   });
   registerForm.addEventListener("submit", async (event) => {
@@ -89,7 +95,7 @@ function showAuth(notice = "") {
       const answer = await api.post("/auth/register", body);
       startChat(answer.token);
     } catch (err) {
-      explain(err);
+      explain(registerForm, err);
     }
   });
 

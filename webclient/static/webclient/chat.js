@@ -346,7 +346,7 @@ export class Chat {
           { class: "empty", id: "channel-preview" },
           h("h2", { id: "conv-title" }, `#${channel.name}`),
           channel.description ? h("p", {}, channel.description) : null,
-          h("p", {}, `You are not a member of this channel (${channel.member_count} members).`),
+          h("p", {}, `You are not a member of this channel (${channel.member_count} ${channel.member_count === 1 ? "member" : "members"}).`),
           h("p", { class: "empty-actions" }, h("button", { type: "button", class: "primary join", onclick: () => this.join(channel, null) }, `Join #${channel.name}`), " ", back),
         ),
       );

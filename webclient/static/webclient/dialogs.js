@@ -31,7 +31,7 @@ export class DialogMethods {
             {},
             h("span", { class: "channel-name" }, `${c.is_private ? "🔒" : "#"}${c.name}`),
             " ",
-            h("span", { class: "muted-text" }, `${c.member_count} members${c.description ? " — " + c.description : ""}`),
+            h("span", { class: "muted-text" }, `${c.member_count} ${c.member_count === 1 ? "member" : "members"}${c.description ? " — " + c.description : ""}`),
             " ",
             c.is_member
               ? h("a", { href: `#/c/${c.id}`, onclick: () => dialog.close() }, "Open")
