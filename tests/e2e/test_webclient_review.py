@@ -448,3 +448,27 @@ def test_at_phone_width_a_refused_registration_says_why_where_the_user_is(web, b
         browser.save_screenshot(str(shots / "review-phone-register-error.png"))
     finally:
         browser.set_window_size(1200, 800)
+
+
+def test_a_display_name_with_a_direction_override_does_not_reorder_the_page(web, browser, team, make_user, shots):
+    """Message text showed bidirectional controls as visible markers, but names did not:
+    a display name with U+202E (RIGHT-TO-LEFT OVERRIDE) reached the page as is, in the
+    sidebar, the conversation title, each message's author, the typing line and the
+    directory, and reversed the text after it. Now names get the same markers."""
+    from dms.services import dm_open
+    from messaging.services import message_send
+
+    mallory = person(make_user, "mallory", "Mallory \u202eredliub")
+    dm, _ = dm_open(user=mallory, other_user_id=team["alice"].id)
+    message_send(sender=mallory, conversation_id=dm.id, content="hello from mallory")
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, dm.id)
+    wait_for(browser, lambda d: "hello from mallory" in texts(d))
+    by_css(browser, "#new-dm")[0].click()
+    wait_for(browser, lambda d: by_css(d, f"#pick-{mallory.id}"), message="the directory")
+    raw = browser.execute_script("return /[\\u202a-\\u202e\\u2066-\\u2069]/.test(document.body.textContent)")
+    assert raw is False, "a direction control reached the page"
+    assert "U+202E" in by_css(browser, "#conv-title")[0].text
+    assert "U+202E" in by_css(browser, "#messages article .author")[-1].text
+    browser.save_screenshot(str(shots / "review-bidi-name.png"))
+    browser.execute_script("document.querySelector('dialog').close()")

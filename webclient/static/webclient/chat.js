@@ -5,7 +5,7 @@
 import { conversationPath, explain } from "./api.js";
 import { Socket } from "./socket.js";
 import { MessageList, newClientMsgId } from "./store.js";
-import { dayKey, formatDay, formatFull, formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
+import { dayKey, formatDay, formatFull, formatTime, h, narrow, reconcile, renderMrkdwn, safeText } from "./render.js";
 import { Composer } from "./composer.js";
 import { PaneMethods } from "./pane.js";
 import { DialogMethods } from "./dialogs.js";
@@ -97,7 +97,7 @@ export class Chat {
       searchForm,
       this.connection,
       notify,
-      h("span", { class: "me", id: "me" }, this.me.display_name || this.me.username),
+      h("span", { class: "me", id: "me" }, safeText(this.me.display_name || this.me.username)),
       h("button", { type: "button", class: "link", id: "sign-out", onclick: () => this.signOut() }, "Sign out"),
     );
     this.sidebar = h("nav", { id: "sidebar", class: "sidebar", "aria-label": "Conversations" });
@@ -282,7 +282,7 @@ export class Chat {
     a.setAttribute("aria-label", label);
     if (conv.id === this.active) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
-    const parts = [prefix, h("span", { class: "conv-name" }, this.title(conv))];
+    const parts = [prefix, h("span", { class: "conv-name" }, safeText(this.title(conv)))];
     if (conv.mention_count > 0) parts.push(h("span", { class: "badge mention-badge", "aria-hidden": "true" }, `@${conv.mention_count}`));
     if (conv.unread_count > 0) parts.push(h("span", { class: "badge unread-badge", "aria-hidden": "true" }, String(conv.unread_count)));
     a.replaceChildren(...parts);
@@ -387,7 +387,7 @@ export class Chat {
     if (conv.kind === "channel") actions.push(h("button", { type: "button", id: "leave-channel", onclick: () => this.leave(conv) }, "Leave"));
     this.composer = new Composer(this, conv, {});
     this.main.replaceChildren(
-      h("header", { class: "conv-header" }, h("h2", { id: "conv-title" }, prefix + title), conv.topic ? h("p", { class: "topic" }, conv.topic) : null, h("div", { class: "conv-actions" }, actions)),
+      h("header", { class: "conv-header" }, h("h2", { id: "conv-title" }, safeText(prefix + title)), conv.topic ? h("p", { class: "topic" }, conv.topic) : null, h("div", { class: "conv-actions" }, actions)),
       h("p", { id: "log-hint", class: "visually-hidden" }, "Up and down arrows move between messages; Tab reaches the actions of the message in focus, Escape goes back to it."),
       this.olderButton,
       this.messagesEl,
@@ -616,7 +616,7 @@ export class Chat {
       h(
         "header",
         {},
-        h("span", { class: "author" }, author),
+        h("span", { class: "author" }, safeText(author)),
         " ",
         h("time", { datetime: m.created_at, title: formatFull(m.created_at) }, formatTime(m.created_at)),
         m.edited_at ? h("span", { class: "edited" }, " (edited)") : null,
@@ -904,7 +904,7 @@ export class Chat {
 
   renderTyping() {
     const names = [...this.typing.keys()].map((id) => this.userName(id));
-    this.typingEl.textContent = names.length ? `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…` : "";
+    this.typingEl.replaceChildren(...safeText(names.length ? `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…` : ""));
   }
 
   sendTyping(conv) {

@@ -2,7 +2,7 @@
 // channels; the directory, to start a DM or a group DM. Methods of Chat (chat.js).
 
 import { explain } from "./api.js";
-import { debounce, h } from "./render.js";
+import { debounce, h, safeText } from "./render.js";
 
 export class DialogMethods {
   dialog(title, ...content) {
@@ -98,7 +98,7 @@ export class DialogMethods {
         ...answer.results.filter((u) => u.id !== this.me.id).map((u) => {
           const id = `pick-${u.id}`;
           const box = h("input", { type: "checkbox", id, checked: chosen.has(u.id), onchange: (e) => { if (e.target.checked) chosen.set(u.id, u); else chosen.delete(u.id); showPicked(); } });
-          return h("li", {}, box, h("label", { for: id }, `${u.display_name || u.username} (@${u.username})`));
+          return h("li", {}, box, h("label", { for: id }, safeText(`${u.display_name || u.username} (@${u.username})`)));
         }),
       );
     };

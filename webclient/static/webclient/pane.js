@@ -3,7 +3,7 @@
 
 import { conversationPath, explain } from "./api.js";
 import { Composer } from "./composer.js";
-import { dayKey, formatDay, formatFull, formatTime, h, narrow, reconcile, renderMrkdwn } from "./render.js";
+import { dayKey, formatDay, formatFull, formatTime, h, narrow, reconcile, renderMrkdwn, safeText } from "./render.js";
 import { MessageList } from "./store.js";
 
 const sameDay = (iso) => dayKey(iso) === dayKey(new Date().toISOString());
@@ -113,7 +113,7 @@ export class PaneMethods {
               { class: "result-meta" },
               where ? h("a", { href: `#/c/${where.id}`, onclick: () => { if (narrow()) this.closePane(); } }, this.resultPlace(where)) : null,
               " ",
-              h("span", { class: "author" }, this.userName(m.sender_id)),
+              h("span", { class: "author" }, safeText(this.userName(m.sender_id))),
               " ",
               h("time", { datetime: m.created_at, title: formatFull(m.created_at) }, sameDay(m.created_at) ? formatTime(m.created_at) : `${formatDay(m.created_at)}, ${formatTime(m.created_at)}`),
             ),
