@@ -472,3 +472,24 @@ def test_a_display_name_with_a_direction_override_does_not_reorder_the_page(web,
     assert "U+202E" in by_css(browser, "#messages article .author")[-1].text
     browser.save_screenshot(str(shots / "review-bidi-name.png"))
     browser.execute_script("document.querySelector('dialog').close()")
+
+
+def test_search_results_with_a_long_word_wrap_inside_the_pane(web, browser, team, shots):
+    """A result holding a long URL or word (no spaces) made the search and pins pane
+    scroll sideways (2,900 px wide at phone width): the results had none of the
+    message's wrapping rules. Now they wrap like messages do."""
+    from messaging.services import message_send
+
+    long_url = "https://example.com/" + "a" * 300
+    message_send(sender=team["bob"], channel_id=team["general"].id, content=f"see {long_url} and `{'b' * 300}`")
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, team["general"].id)
+    search = by_css(browser, "#search-input")[0]
+    search.send_keys("example")
+    search.submit()
+    wait_for(browser, lambda d: by_css(d, "#pane .results li"), message="the result")
+    widths = browser.execute_script(
+        "const r = document.querySelector('#pane .results'); return [r.scrollWidth, r.clientWidth];"
+    )
+    assert widths[0] <= widths[1], widths
+    browser.save_screenshot(str(shots / "review-search-long-word.png"))
