@@ -493,3 +493,23 @@ def test_search_results_with_a_long_word_wrap_inside_the_pane(web, browser, team
     )
     assert widths[0] <= widths[1], widths
     browser.save_screenshot(str(shots / "review-search-long-word.png"))
+
+
+def test_a_reload_while_the_api_is_unreachable_keeps_the_user_signed_in(web, browser, team, shots):
+    """Reloading while the API could not be reached (a restart, a store down) showed the
+    sign-in form with "The server answered: The server cannot be reached.": it looked
+    like being signed out. Now the page says the user is still signed in, and tries
+    again by itself (or at once, with "Try again now")."""
+    sign_in(browser, web.http, "alice")
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/v1/users/me*"]})
+    try:
+        browser.refresh()
+        notice = wait_for(browser, lambda d: by_css(d, "#unavailable"), message="the notice")[0]
+        assert "still signed in" in notice.text
+        assert not by_css(browser, "#login-form")
+        browser.save_screenshot(str(shots / "review-api-unreachable.png"))
+    finally:
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    by_css(browser, "#try-again")[0].click()
+    wait_for(browser, lambda d: by_css(d, "#sidebar .conv-link"), message="the chat, signed in")

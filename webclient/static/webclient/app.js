@@ -1,7 +1,7 @@
 // The web client's entry point: sign in or register, then the chat.
 // Every request is one of the public contract's (API.md, /api/v1/schema/).
 
-import { Api } from "./api.js";
+import { Api, explain } from "./api.js";
 import { Chat } from "./chat.js";
 import { h } from "./render.js";
 
@@ -24,8 +24,38 @@ async function startChat(token) {
   try {
     await chat.start();
   } catch (err) {
-    if (err.status !== 401) showAuth(`The server answered: ${err.message}`);
+    if (err.status === 401) return; // the Api signed out already
+    chat.stop();
+    chat = null;
+    // Down, restarting or overloaded: the user is still signed in, so no sign-in form
+    // (it looked like being signed out); the client tries again by itself.
+    if (err.status === 0 || err.status === 429 || err.status >= 500) showUnavailable(token, err);
+    else showAuth(`The server answered: ${explain(err)}`);
   }
+}
+
+function showUnavailable(token, err) {
+  const seconds = Math.max(5, Math.min(60, err.retryAfter || 0));
+  const retry = () => {
+    clearTimeout(timer);
+    startChat(token);
+  };
+  const timer = setTimeout(retry, seconds * 1000);
+  root.replaceChildren(
+    h(
+      "main",
+      { class: "auth", id: "main" },
+      h("h1", {}, "slackclone"),
+      h("p", { class: "form-error", role: "alert", id: "unavailable" }, `The server cannot be used right now: ${explain(err)} You are still signed in; trying again in ${seconds} seconds.`),
+      h(
+        "p",
+        {},
+        h("button", { type: "button", class: "primary", id: "try-again", onclick: retry }, "Try again now"),
+        " ",
+        h("button", { type: "button", class: "link", onclick: () => { clearTimeout(timer); signOut(); } }, "Sign out"),
+      ),
+    ),
+  );
 }
 
 function field(label, prefix, attrs) {
@@ -66,7 +96,7 @@ function showAuth(notice = "") {
 
   // The answer is shown in the form that was sent, next to its button: on a phone the
   // registration form is a screen below the top of the page, where nobody would see it.
-  function explain(form, err) {
+  function explainIn(form, err) {
     const fields = Object.entries(err.fields || {}).map(([name, texts]) => `${name}: ${[].concat(texts).join(" ")}`);
     status.textContent = "";
     for (const other of root.querySelectorAll(".auth-form .form-error")) other.textContent = "";
@@ -83,7 +113,7 @@ function showAuth(notice = "") {
       const answer = await api.post("/auth/login", body);
       startChat(answer.token);
     } catch (err) {
-      explain(loginForm, err);
+      explainIn(loginForm, err);
     }
   });
   registerForm.addEventListener("submit", async (event) => {
@@ -95,7 +125,7 @@ function showAuth(notice = "") {
       const answer = await api.post("/auth/register", body);
       startChat(answer.token);
     } catch (err) {
-      explain(registerForm, err);
+      explainIn(registerForm, err);
     }
   });
 
