@@ -513,3 +513,25 @@ def test_a_reload_while_the_api_is_unreachable_keeps_the_user_signed_in(web, bro
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
     by_css(browser, "#try-again")[0].click()
     wait_for(browser, lambda d: by_css(d, "#sidebar .conv-link"), message="the chat, signed in")
+
+
+def test_a_message_arriving_while_reading_history_offers_a_jump_to_it(web, browser, team, shots):
+    """Scrolled up in the open conversation, a new message landed out of sight with no
+    sign in the conversation itself (only the sidebar's badge). Now a "New messages"
+    button shows; it scrolls to them, and they count as read."""
+    from messaging.services import message_send
+
+    general = team["general"].id
+    for n in range(40):
+        message_send(sender=team["bob"], channel_id=general, content=f"history {n}")
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, general)
+    wait_for(browser, lambda d: "history 39" in texts(d))
+    browser.execute_script("document.querySelector('#messages').scrollTop = 0;")
+    message_send(sender=team["bob"], channel_id=general, content="news while you read")
+    jump = wait_for(browser, lambda d: [b for b in by_css(d, "#main .jump-new") if b.is_displayed()], message="jump")[0]
+    assert badge(browser, general) == "1"
+    browser.save_screenshot(str(shots / "review-jump-to-new.png"))
+    jump.click()
+    wait_for(browser, lambda d: near_bottom(d) and badge(d, general) == "", message="at the bottom, read")
+    assert not jump.is_displayed()

@@ -380,6 +380,9 @@ export class Chat {
     this.messagesEl = h("div", { class: "messages", id: "messages", role: "log", "aria-live": "off", "aria-label": `Messages in ${prefix}${title}`, "aria-describedby": "log-hint", tabindex: "0", onkeydown: (e) => this.logKeys(e) });
     this.olderButton = h("button", { type: "button", class: "link older", onclick: () => this.loadOlder() }, "Load older messages");
     this.typingEl = h("p", { class: "typing", "aria-live": "polite" });
+    // Shown when others' messages arrive while the list is scrolled up (reading history):
+    // they land out of sight, and only the sidebar's badge said so.
+    this.jumpButton = h("button", { type: "button", class: "jump-new", hidden: true, onclick: () => this.jumpToNewest() }, "New messages ↓");
     const actions = [
       h("button", { type: "button", id: "open-pins", onclick: () => this.openPins() }, "📌 Pins"),
       h("button", { type: "button", id: "toggle-mute", "aria-pressed": String(!!conv.muted), onclick: () => this.toggleMute(conv) }, conv.muted ? "Unmute" : "Mute"),
@@ -391,11 +394,13 @@ export class Chat {
       h("p", { id: "log-hint", class: "visually-hidden" }, "Up and down arrows move between messages; Tab reaches the actions of the message in focus, Escape goes back to it."),
       this.olderButton,
       this.messagesEl,
+      this.jumpButton,
       this.typingEl,
       this.composer.el,
     );
     this.messagesEl.addEventListener("scroll", () => {
       if (this.messagesEl.scrollTop < 80) this.loadOlder();
+      if (this.nearBottom()) this.jumpButton.hidden = true;
       this.maybeMarkRead();
     });
     this.renderSidebar();
@@ -454,6 +459,13 @@ export class Chat {
     else next = Math.max(0, Math.min(items.length - 1, at + (e.key === "ArrowUp" ? -1 : 1)));
     e.preventDefault();
     items[next].focus();
+  }
+
+  jumpToNewest() {
+    this.messagesEl.scrollTop = this.messagesEl.scrollHeight;
+    this.jumpButton.hidden = true;
+    this.messagesEl.focus();
+    this.maybeMarkRead();
   }
 
   async loadOlder() {
@@ -742,6 +754,7 @@ export class Chat {
   addMessage(conv, message, { counted = false } = {}) {
     const list = this.lists.get(conv.id);
     const known = list ? list.bySeq.has(message.seq) : false;
+    const outOfSight = conv.id === this.active && !this.nearBottom();
     if (list && list.loaded) {
       if (!list.acceptLive(message)) {
         list.pending.delete(message.client_msg_id);
@@ -758,6 +771,7 @@ export class Chat {
     if (conv.latest === null || !conv.latest || conv.latest.seq < message.seq) {
       conv.latest = { seq: message.seq, created_at: message.created_at, sender_id: message.sender_id, preview: message.content.slice(0, 120) };
     }
+    if (!known && outOfSight && message.sender_id !== this.me.id && message.type !== "SYSTEM" && MAIN_VIEW(message)) this.jumpButton.hidden = false;
     this.rerender(conv.id);
     this.maybeMarkRead();
   }
