@@ -9,7 +9,8 @@ for them in review (session 15), one test per finding, each failing without its 
   file that cannot be fetched says so;
 - a message over the limit, or with an attachment that failed to upload, is not sent
   (nor its text lost); the server's field errors are shown;
-- at phone width, a search result shows its conversation, and the page never scrolls.
+- at phone width, a search result shows its conversation, and the page never scrolls;
+- a file its uploader deletes leaves the open conversation at once.
 
 The server allows uploads of up to 200 kB only (MAX_UPLOAD_BYTES), for the upload test.
 Screenshots go to SLACKCLONE_SCREENSHOTS, else to a temporary directory.
@@ -227,6 +228,27 @@ def test_an_image_loading_does_not_stop_the_conversation_following_new_messages(
     wait_for(browser, lambda d: (downloads / "chart.png").exists(), message="the download")
     assert (downloads / "chart.png").read_bytes() == png_bytes(800, 500)
     (downloads / "chart.png").unlink()
+
+
+def test_a_file_its_uploader_deletes_leaves_the_open_conversation(web, browser, team, shots):
+    """DELETE /files/{id} takes the file off every message (message.updated). The list
+    kept showing it (its render key left the files out), and a click then failed; a
+    message that had only the file was an empty bubble. Now the file goes at once, and
+    such a message says the file was deleted. (Session 15, the lead's own review.)"""
+    general = team["general"].id
+    sign_in(browser, web.http, "alice")
+    open_conversation(browser, general)
+    bob = rest_as(web, "bob")
+    alone = post_with_file(bob, general, "alone.txt", b"only a file", "")
+    captioned = post_with_file(bob, general, "notes.txt", b"with a caption", "the notes")
+    wait_for(browser, lambda d: len(by_css(d, "#messages .files button")) == 2, message="the two files")
+
+    for message in (alone, captioned):
+        assert bob.delete(f"/files/{message['files'][0]['id']}").status_code == 204
+    wait_for(browser, lambda d: len(by_css(d, "#messages .files button")) == 0, message="the files gone")
+    wait_for(browser, lambda d: "The file was deleted." in texts(d))
+    assert "the notes" in texts(browser)
+    browser.save_screenshot(str(shots / "review-file-deleted.png"))
 
 
 def test_while_the_server_is_down_a_conversation_and_a_file_say_so_and_load_when_it_is_back(web, browser, team, shots):

@@ -577,7 +577,8 @@ export class Chat {
   }
 
   versionOf(m) {
-    return JSON.stringify([m.edited_at, m.content, m.reactions, m.reply_count, m.pinned_at, m.deleted, this.users.has(m.sender_id)]);
+    const files = (m.files || []).map((f) => f.id);
+    return JSON.stringify([m.edited_at, m.content, files, m.reactions, m.reply_count, m.pinned_at, m.deleted, this.users.has(m.sender_id)]);
   }
 
   messageEl(m, where) {
@@ -587,9 +588,12 @@ export class Chat {
     if (m.type === "SYSTEM") {
       return h("article", { class: "message system", tabindex: "-1", dataset: { seq: m.seq, id: m.id } }, h("p", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this)));
     }
+    // A message whose only file its uploader deleted keeps no text and no file: say so.
     const body = m.deleted
       ? h("p", { class: "content deleted" }, "This message was deleted.")
-      : h("div", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this));
+      : !m.content && !(m.files || []).length
+        ? h("p", { class: "content deleted" }, "The file was deleted.")
+        : h("div", { class: "content", dir: "auto" }, renderMrkdwn(m.content, this));
     const reactions = h(
       "div",
       { class: "reactions", role: "group", "aria-label": "Reactions" },
