@@ -54,6 +54,17 @@ class ChannelForm(forms.ModelForm):
         except Exception as exc:  # rest_framework's ValidationError
             raise ValidationError(getattr(exc, "detail", [str(exc)])) from exc
 
+    def clean(self):
+        """The name is unique in the channel's workspace (the form has no workspace field,
+        so Django's own unique check skips that constraint: the save was a 500)."""
+        data = super().clean()
+        name = data.get("name")
+        if name is not None and self.instance.workspace_id is not None:
+            taken = Channel.objects.filter(workspace_id=self.instance.workspace_id, name=name)
+            if taken.exclude(pk=self.instance.pk).exists():
+                self.add_error("name", "A channel with this name already exists in this workspace.")
+        return data
+
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
@@ -212,4 +223,12 @@ class ChannelMemberAdmin(admin.ModelAdmin):
                 by=request.user, channel_id=obj.channel_id, user_id=obj.user_id
             )
         except errors.DomainError as exc:
+            request._membership_not_removed = True
             self.message_user(request, f"Not removed: {exc.message}", messages.ERROR)
+
+    def response_delete(self, request, obj_display, obj_id):
+        """Refused (the last member of a private channel, archived meanwhile): back to the
+        membership with the error only, not also Django's "deleted successfully"."""
+        if getattr(request, "_membership_not_removed", False):
+            return HttpResponseRedirect(reverse("admin:channels_app_channelmember_change", args=[obj_id]))
+        return super().response_delete(request, obj_display, obj_id)

@@ -132,3 +132,40 @@ def test_a_name_set_in_the_admin_follows_the_api_rules(staff_client, channel):
     assert bad.status_code == 200 and b"letters, digits" in bad.content
     assert good.status_code == 302
     assert Channel.objects.get(pk=channel["id"]).name == "town-square"
+
+
+def test_a_name_taken_in_the_workspace_is_a_form_error_not_a_500(staff_client, channel, make_user, make_channel):
+    """The form has no workspace field, so Django's unique check skipped the (workspace,
+    name) constraint: renaming to a taken name ("Random": lower-cased to "random") was
+    an IntegrityError, a 500."""
+    from channels_app.models import Channel
+
+    make_channel(make_user("bob"), "random")
+    url = reverse("admin:channels_app_channel_change", args=[channel["id"]])
+    rest = {
+        "description": "Hello",
+        "created_by": channel["created_by"],
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+
+    response = staff_client.post(url, {"name": "Random", **rest})
+
+    assert response.status_code == 200  # the form again, with its error
+    assert b"already exists in this workspace" in response.content
+    assert Channel.objects.get(pk=channel["id"]).name == "general"
+
+
+def test_a_refused_removal_does_not_also_say_deleted_successfully(staff_client, make_user, make_channel):
+    carol = make_user("carol")
+    secret = make_channel(carol, "secret", is_private=True)
+    membership = ChannelMember.objects.get(channel_id=secret["id"])
+
+    response = staff_client.post(
+        reverse("admin:channels_app_channelmember_delete", args=[membership.pk]), {"post": "yes"}, follow=True
+    )
+
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith("Not removed:") for m in shown)
+    assert not any("successfully" in m for m in shown), shown
+    assert ChannelMember.objects.filter(pk=membership.pk).exists()
