@@ -251,6 +251,17 @@ def _follows_on_replies(*, root: MessageDocument, replies: list[MessageDocument]
     follower row gets the thread's newest reply time."""
     common = _follow_fields(root)
     repliers = sorted({reply.sender_id for reply in replies if reply.sender_id is not None})
+    mentioned = {uid for reply in replies for uid in reply.mentions}
+    # Who a reply mentions before their own first reply of the batch, as if the batch's
+    # replies had been counted one by one: a replier mentioned earlier in the same batch
+    # starts following at that mention too (their own reply then finds them following).
+    first_reply = {uid: min(r.seq for r in replies if r.sender_id == uid) for uid in repliers}
+    late = {
+        uid: seq
+        for uid in mentioned - {root.sender_id, *root.mentions}
+        if (seq := _first_mention(replies, uid)) < first_reply.get(uid, seq + 1)
+    }
+    late = _late_not_following(root, late)  # before the repliers' rows are written
     if repliers:
         ThreadFollow.objects.bulk_create(
             [ThreadFollow(user_id=uid, following=True, **common) for uid in repliers],
@@ -258,16 +269,47 @@ def _follows_on_replies(*, root: MessageDocument, replies: list[MessageDocument]
             unique_fields=["user", "root_id"],
             update_fields=["following"],
         )
-    mentioned = {uid for reply in replies for uid in reply.mentions}
     others = {uid for uid in (root.sender_id, *root.mentions, *mentioned) if uid} - set(repliers)
     if others:
-        late = {uid: _first_mention(replies, uid) for uid in mentioned & others - {root.sender_id, *root.mentions}}
-        _follows_add(root=root, user_ids=sorted(others), late=late)
+        _follows_add(root=root, user_ids=sorted(others), late={})
+    _late_markers_add(root, late)
     _follows_touch(root)
 
 
 def _first_mention(messages: list[MessageDocument], user_id: str) -> int:
     return min(message.seq for message in messages if user_id in message.mentions)
+
+
+def _late_not_following(root: MessageDocument, late: dict[str, int]) -> dict[str, int]:
+    """`late` without those who have a follow row of the thread already."""
+    if not late:
+        return late
+    following = {
+        str(uid)
+        for uid in ThreadFollow.objects.filter(root_id=root.id, user_id__in=list(late)).values_list(
+            "user_id", flat=True
+        )
+    }
+    return {uid: seq for uid, seq in late.items() if uid not in following}
+
+
+def _late_markers_add(root: MessageDocument, late: dict[str, int]) -> None:
+    """A thread marker just before its mention for each of `late` (a marker they have is kept)."""
+    if not late:
+        return
+    common = _follow_fields(root)
+    markers = [
+        ThreadReadMarker(
+            user_id=uid,
+            workspace_id=common["workspace_id"],
+            kind=common["kind"],
+            conversation_id=common["conversation_id"],
+            root_id=root.id,
+            last_read_seq=seq - 1,
+        )
+        for uid, seq in sorted(late.items())
+    ]
+    ThreadReadMarker.objects.bulk_create(markers, ignore_conflicts=True)
 
 
 def _follows_add(*, root: MessageDocument, user_ids: list[str], late: dict[str, int]) -> None:
@@ -277,31 +319,11 @@ def _follows_add(*, root: MessageDocument, user_ids: list[str], late: dict[str, 
     has their thread marker start just before that message, so it and the replies after
     it are unread, not the replies they were never part of (as a new member's marker
     starts at the newest seq: contract, "Read state"). A marker they have is kept."""
-    common = _follow_fields(root)
-    if late:
-        following = set(
-            str(uid)
-            for uid in ThreadFollow.objects.filter(root_id=root.id, user_id__in=list(late)).values_list(
-                "user_id", flat=True
-            )
-        )
-        late = {uid: seq for uid, seq in late.items() if uid not in following}
+    late = _late_not_following(root, late)
     ThreadFollow.objects.bulk_create(
-        [ThreadFollow(user_id=uid, following=True, **common) for uid in user_ids], ignore_conflicts=True
+        [ThreadFollow(user_id=uid, following=True, **_follow_fields(root)) for uid in user_ids], ignore_conflicts=True
     )
-    if late:
-        markers = [
-            ThreadReadMarker(
-                user_id=uid,
-                workspace_id=common["workspace_id"],
-                kind=common["kind"],
-                conversation_id=common["conversation_id"],
-                root_id=root.id,
-                last_read_seq=seq - 1,
-            )
-            for uid, seq in sorted(late.items())
-        ]
-        ThreadReadMarker.objects.bulk_create(markers, ignore_conflicts=True)
+    _late_markers_add(root, late)
 
 
 def follows_on_edit(*, before: MessageDocument, after: MessageDocument) -> None:

@@ -423,3 +423,28 @@ def test_the_replies_of_a_batch_are_counted_once_per_root_after_their_message_cr
         ("conversation_event", roots[1].id, 2),
     ]
     assert thread_repair.thread_counters_drift(created_before=replies[-1].created_at) == []
+
+
+def test_a_replier_mentioned_earlier_in_the_same_batch_gets_the_marker_of_a_late_mention(
+    make_user, make_channel, client_for
+):
+    """bob is mentioned in a reply and replies right after, both in one batch: his thread
+    marker starts just before the mention, as when the two are counted one by one (the
+    mention gave him a marker, then his reply found him following). As a replier he got
+    none (0): every earlier reply of the thread was unread, depending on the batching."""
+    alice, bob = make_user(), make_user()
+    channel = make_channel(alice, bob)
+    root = services.message_send(sender=alice, channel_id=channel.pk, content="root").message
+    for n in range(3):
+        services.message_send(sender=alice, channel_id=channel.pk, content=f"r{n}", thread_id=root.id)
+    sends = [
+        {"sender": alice, "content": f"over to you <@{bob.pk}>", "thread_id": root.id},
+        {"sender": bob, "content": "on it", "thread_id": root.id},
+    ]
+    with ThreadPoolExecutor(3) as pool, capture_broadcasts():
+        with _lock_held_by_another_process(pool, channel):
+            futures = _sends_behind_the_lock(pool, channel, sends)
+        mention, _own = (future.result(10).message for future in futures)
+
+    [listed] = client_for(bob).get("/api/v1/threads").json()["results"]
+    assert (listed["unread_replies"], listed["last_read_seq"]) == (1, mention.seq - 1)
