@@ -312,13 +312,32 @@ def channel_memberships_remove_inactive(*, membership_ids: list[UUID | str]) -> 
     """Remove these memberships if their user is (still) deactivated; returns how many.
 
     Maintenance (`check_consistency --fix`): no SYSTEM message is posted, but members'
-    sockets hear member.left as usual, once the removal commits."""
+    sockets hear member.left as usual, once the removal commits. A private channel
+    keeps one member (`_refuse_if_last_of_private`): if every member left in it is
+    deactivated, the one who joined first stays (under the channel's lock, so a leave
+    racing this cannot empty it either)."""
     with transaction.atomic():
+        channel_ids = set(
+            ChannelMember.objects.filter(pk__in=membership_ids, user__is_active=False).values_list(
+                "channel_id", flat=True
+            )
+        )
+        private = list(
+            Channel.objects.select_for_update()
+            .filter(pk__in=channel_ids, is_private=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         memberships = list(
             ChannelMember.objects.select_for_update()
             .filter(pk__in=membership_ids, user__is_active=False)
+            .order_by("joined_at", "pk")
             .values_list("pk", "channel_id", "user_id", "channel__workspace_id")
         )
+        for channel_id in private:
+            leaving = [m for m in memberships if m[1] == channel_id]
+            if leaving and len(leaving) >= ChannelMember.objects.filter(channel_id=channel_id).count():
+                memberships.remove(leaving[0])  # the last member of a private channel stays
         ChannelMember.objects.filter(pk__in=[pk for pk, _, _, _ in memberships]).delete()
         for _pk, channel_id, user_id, workspace_id in memberships:
             cid, uid, wid = str(channel_id), str(user_id), str(workspace_id)

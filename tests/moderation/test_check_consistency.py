@@ -125,6 +125,25 @@ def test_memberships_of_deactivated_users_are_reported_then_removed(
     )
 
 
+def test_the_fix_keeps_the_last_member_of_a_private_channel(alice, bob, make_user):
+    """A private channel keeps one member (409 `last_member` for a leave or a removal):
+    removing every deactivated member of one whose members are all deactivated left it
+    empty, invisible to everyone and its name taken for good."""
+    carol = make_user("carol")
+    secret = Channel.objects.create(name="secret", created_by=bob, is_private=True)
+    ChannelMember.objects.create(channel=secret, user=bob)
+    ChannelMember.objects.create(channel=secret, user=carol)
+    mixed = Channel.objects.create(name="mixed", created_by=alice, is_private=True)
+    ChannelMember.objects.create(channel=mixed, user=alice)
+    ChannelMember.objects.create(channel=mixed, user=bob)
+    User.objects.filter(pk__in=[bob.pk, carol.pk]).update(is_active=False)
+
+    check("--fix")
+
+    assert list(ChannelMember.objects.filter(channel=secret).values_list("user_id", flat=True)) == [bob.pk]
+    assert list(ChannelMember.objects.filter(channel=mixed).values_list("user_id", flat=True)) == [alice.pk]
+
+
 @pytest.fixture
 def without_pair_check(db):
     """Drop the CHECK constraint inside the test's transaction (rolled back after it)."""
