@@ -56,8 +56,14 @@ class ChannelForm(forms.ModelForm):
 
     def clean(self):
         """The name is unique in the channel's workspace (the form has no workspace field,
-        so Django's own unique check skips that constraint: the save was a 500)."""
+        so Django's own unique check skips that constraint: the save was a 500), and the
+        creator is someone of that workspace."""
         data = super().clean()
+        creator = data.get("created_by")
+        if creator is not None and self.instance.workspace_id is not None:
+            members = WorkspaceMember.objects.filter(workspace_id=self.instance.workspace_id, user=creator)
+            if not members.exists():  # the API shows `created_by` to the channel's workspace
+                self.add_error("created_by", "This user is not a member of the channel's workspace.")
         name = data.get("name")
         if name is not None and self.instance.workspace_id is not None:
             taken = Channel.objects.filter(workspace_id=self.instance.workspace_id, name=name)

@@ -169,3 +169,20 @@ def test_a_refused_removal_does_not_also_say_deleted_successfully(staff_client, 
     assert any(m.startswith("Not removed:") for m in shown)
     assert not any("successfully" in m for m in shown), shown
     assert ChannelMember.objects.filter(pk=membership.pk).exists()
+
+
+def test_the_creator_set_in_the_admin_is_of_the_channels_workspace(staff_client, channel, make_user):
+    """`created_by` is shown by the API to the channel's workspace: a user of another
+    workspace there named someone its members cannot see."""
+    from accounts.models import Workspace
+    from channels_app.models import Channel
+
+    stranger = make_user("stranger", workspace=Workspace.objects.create(slug="other", name="Other"))
+    url = reverse("admin:channels_app_channel_change", args=[channel["id"]])
+    rest = {"name": "general", "description": "Hello", "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}
+
+    response = staff_client.post(url, {"created_by": str(stranger.pk), **rest})
+
+    assert response.status_code == 200  # the form again, with its error
+    assert b"not a member of the channel&#x27;s workspace" in response.content
+    assert str(Channel.objects.get(pk=channel["id"]).created_by_id) == channel["created_by"]
