@@ -294,9 +294,16 @@ def _late_not_following(root: MessageDocument, late: dict[str, int]) -> dict[str
 
 
 def _late_markers_add(root: MessageDocument, late: dict[str, int]) -> None:
-    """A thread marker just before its mention for each of `late` (a marker they have is kept)."""
+    """A thread marker just before its mention for each of `late` (a marker they have is
+    kept): before the first live reply that mentions them, that is, for a reply stored
+    earlier but counted after this one (a reply with files is counted in its own step,
+    `after_send`) has the same right to be unread."""
     if not late:
         return
+    earlier = repository_for(root.conversation.kind).first_mentions_in_thread(
+        conversation_id=root.conversation.id, root_id=root.id, user_ids=sorted(late), before_seq=max(late.values())
+    )
+    late = {uid: min(seq, earlier.get(uid, seq)) for uid, seq in late.items()}
     common = _follow_fields(root)
     markers = [
         ThreadReadMarker(

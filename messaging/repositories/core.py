@@ -266,6 +266,20 @@ class MessageRepository(HistoryReads, Operations):
         with _mongo_errors():
             return self.collection.find_one(query, projection={"_id": 1}) is not None
 
+    def first_mentions_in_thread(
+        self, *, conversation_id: str, root_id: str, user_ids: list[str], before_seq: int
+    ) -> dict[str, int]:
+        """{user id: seq of the first live reply of the thread, below `before_seq`, that
+        mentions them} (messaging.threads: a late mention's marker). One query, on the
+        (conversation, threadId) index."""
+        query = self._live(conversation_id, threadId=root_id, mentions={"$in": list(user_ids)}, seq={"$lt": before_seq})
+        wanted, first = set(user_ids), {}
+        with _mongo_errors():
+            for raw in self.collection.find(query, projection={"seq": 1, "mentions": 1}):
+                for uid in wanted.intersection(raw.get("mentions") or ()):
+                    first[uid] = min(first.get(uid, raw["seq"]), raw["seq"])
+        return first
+
     def get(self, *, conversation_id: str, message_id: str, include_deleted: bool = False):
         query = {self.conversation_field: conversation_id, "_id": ObjectId(message_id)}
         if not include_deleted:

@@ -391,6 +391,33 @@ def test_a_follower_mentioned_later_keeps_every_unread_reply(where, alice, bob, 
     assert (listed["unread_replies"], listed["last_read_seq"]) == (4, 0)
 
 
+def test_a_late_mention_counted_after_a_later_one_still_starts_the_marker_before_it(
+    where, alice, bob, client_for, monkeypatch
+):
+    """A reply with files is stored, then counted in its own step (threads.after_send);
+    a later reply mentioning the same new follower may be counted in between. The
+    marker must still start before the earlier mention (it was set just before the
+    later one: the earlier reply, which mentions them, counted as read)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from files import services as file_services
+    from messaging import threads
+
+    root = _send(where, alice, "root")
+    for n in range(3):
+        _send(where, alice, f"r{n}", thread_id=root.id)
+    upload = file_services.file_upload(user=alice, workspace=None, uploaded=SimpleUploadedFile("a.txt", b"a"))
+    real_after_send = threads.after_send
+    monkeypatch.setattr(threads, "after_send", lambda *, message: None)  # its count comes later
+    with_file = _send(where, alice, f"<@{bob.pk}> see the file", thread_id=root.id, file_ids=[str(upload.pk)])
+    monkeypatch.setattr(threads, "after_send", real_after_send)
+    _send(where, alice, f"<@{bob.pk}> and this", thread_id=root.id)  # counted first
+    real_after_send(message=with_file)
+
+    [listed] = client_for(bob).get("/api/v1/threads").json()["results"]
+    assert (listed["unread_replies"], listed["last_read_seq"]) == (2, with_file.seq - 1)
+
+
 @pytest.mark.parametrize("pad", [" {}", "{} ", "{}\n", "", True, 5, ["{}"], {"id": "{}"}])
 def test_a_bad_thread_id_is_refused_by_rest_as_by_message_send(where, alice, client_for, pad):
     """What message.send refuses, REST refuses too, with the same code: the socket takes
