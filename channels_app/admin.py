@@ -169,6 +169,10 @@ class ChannelAdmin(admin.ModelAdmin):
         return super().render_delete_form(request, context)
 
 
+class _NotAdded(Exception):
+    """channel_member_add_by_staff refused what the form let through (a race)."""
+
+
 class ChannelMemberAddForm(forms.ModelForm):
     class Meta:
         model = ChannelMember
@@ -219,8 +223,20 @@ class ChannelMemberAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def add_view(self, request, form_url="", extra_context=None):
+        """A refusal of the service after the form's checks (the channel archived, or the
+        user deactivated, since): the add page again with the error, not a 500."""
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except _NotAdded as exc:  # raised inside the view's transaction: rolled back
+            self.message_user(request, f"Not added: {exc}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_model(self, request, obj, form, change):
-        services_manage.channel_member_add_by_staff(by=request.user, channel_id=obj.channel_id, user_id=obj.user_id)
+        try:
+            services_manage.channel_member_add_by_staff(by=request.user, channel_id=obj.channel_id, user_id=obj.user_id)
+        except errors.DomainError as exc:
+            raise _NotAdded(exc.message) from exc
         obj.pk = ChannelMember.objects.get(channel_id=obj.channel_id, user_id=obj.user_id).pk
 
     def delete_model(self, request, obj):

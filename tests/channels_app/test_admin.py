@@ -186,3 +186,30 @@ def test_the_creator_set_in_the_admin_is_of_the_channels_workspace(staff_client,
     assert response.status_code == 200  # the form again, with its error
     assert b"not a member of the channel&#x27;s workspace" in response.content
     assert str(Channel.objects.get(pk=channel["id"]).created_by_id) == channel["created_by"]
+
+
+def test_a_channel_archived_between_the_form_and_the_save_is_an_error_not_a_500(
+    staff_client, channel, make_user, monkeypatch, system_messages
+):
+    """The form checks the channel is not archived; an archive committing before the
+    service locks the channel made the service's 409 an uncaught exception (500)."""
+    from channels_app import services
+    from channels_app.admin import ChannelMemberAdmin
+    from channels_app.models import Channel
+
+    bob = make_user("bob")
+    real_save_form = ChannelMemberAdmin.save_form
+
+    def save_form_archiving_first(self, request, form, change):
+        services.channel_archive(channel=Channel.objects.get(pk=channel["id"]), by=request.user)
+        return real_save_form(self, request, form, change)
+
+    monkeypatch.setattr(ChannelMemberAdmin, "save_form", save_form_archiving_first)
+    staff_client.raise_request_exception = False
+
+    response = _add(staff_client, channel["id"], bob)
+
+    assert response.status_code == 302, response.status_code
+    shown = [str(m) for m in staff_client.get(response["Location"]).context["messages"]]
+    assert any(m.startswith("Not added:") for m in shown), shown
+    assert not ChannelMember.objects.filter(user=bob).exists()
