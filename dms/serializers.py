@@ -54,9 +54,9 @@ class DmConversationSerializer(serializers.Serializer):
 
 # --- Group DMs (issue 16) ------------------------------------------------------------
 
-# The list's own bound (a parsing limit, 400 `invalid`); 2-8 is the service's rule, so
-# that 1 or 9 others get `invalid_members` like a repeat or yourself (dms.services).
-GROUP_DM_USER_IDS_MAX_ITEMS = 100
+# No bound of the list's own: 2-8 is the service's rule, so that any other count (1, 9
+# or 101 others) gets `invalid_members` like a repeat or yourself (dms.services), as
+# the contract says; the request body's limit (MAX_REQUEST_BODY_BYTES) bounds parsing.
 
 
 class GroupDmOpenSerializer(StrictSerializer):
@@ -64,7 +64,6 @@ class GroupDmOpenSerializer(StrictSerializer):
 
     user_ids = serializers.ListField(
         child=StrictUUIDField(),
-        max_length=GROUP_DM_USER_IDS_MAX_ITEMS,
         help_text="The other members: 2-8 distinct user ids of active members of the workspace, not your own "
         "(else 400 `invalid_members`). Their order does not matter.",
     )

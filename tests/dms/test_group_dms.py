@@ -59,6 +59,20 @@ def test_more_than_nine_people_is_400(make_user, client_for):
     assert _open(client_for(users[0]), users[1:9]).status_code == 201  # 9 in all
 
 
+def test_a_hundred_and_one_others_is_invalid_members_too(make_user, client_for):
+    """The contract: "400 `invalid_members` for fewer than 2 or more than 8 others"; the
+    list field's own bound (100) answered the generic `invalid` past it."""
+    import uuid
+
+    alice = make_user("alice")
+    body = {"user_ids": [str(uuid.uuid4()) for _ in range(101)]}
+
+    response = client_for(alice).post("/api/v1/group-dms", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_members"
+
+
 def test_a_user_outside_the_workspace_is_404(four, client_for, make_user):
     from accounts.models import Workspace
 
