@@ -300,9 +300,12 @@ def _late_markers_add(root: MessageDocument, late: dict[str, int]) -> None:
     `after_send`) has the same right to be unread."""
     if not late:
         return
-    earlier = repository_for(root.conversation.kind).first_mentions_in_thread(
-        conversation_id=root.conversation.id, root_id=root.id, user_ids=sorted(late), before_seq=max(late.values())
-    )
+    try:
+        earlier = repository_for(root.conversation.kind).first_mentions_in_thread(
+            conversation_id=root.conversation.id, root_id=root.id, user_ids=sorted(late), before_seq=max(late.values())
+        )
+    except errors.StoreUnavailable:  # the markers as counted: the follows must not fail on it
+        earlier = {}
     late = {uid: min(seq, earlier.get(uid, seq)) for uid, seq in late.items()}
     common = _follow_fields(root)
     markers = [
