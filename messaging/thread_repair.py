@@ -13,7 +13,8 @@ from messaging import repositories_ext as ext
 from messaging.documents import Conversation, ConversationKind
 from messaging.repositories import repository_for, utc
 from messaging.services import _lock_if_stored
-from messaging.threads import _follows_on_replies, after_reply_removed
+from messaging.thread_follows import follows_on_replies
+from messaging.threads import after_reply_removed
 from search import services as search_services
 
 
@@ -120,6 +121,6 @@ def thread_counters_repair(*, roots: list[tuple[Conversation, str]], created_bef
             changed += 1
             search_services.messages_indexed([root])
             if newly:
-                _follows_on_replies(root=root, replies=newly)
+                follows_on_replies(root=root, replies=newly)
             after_reply_removed(root=root)  # thread.updated; a tombstone without replies goes
     return changed

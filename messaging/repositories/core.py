@@ -267,17 +267,22 @@ class MessageRepository(HistoryReads, Operations):
             return self.collection.find_one(query, projection={"_id": 1}) is not None
 
     def first_mentions_in_thread(
-        self, *, conversation_id: str, root_id: str, user_ids: list[str], before_seq: int
+        self, *, conversation_id: str, root_id: str, user_ids: list[str], before_seq: int, blocks: list[int]
     ) -> dict[str, int]:
         """{user id: seq of the first live reply of the thread, below `before_seq`, that
-        mentions them} (messaging.threads: a late mention's marker). One query, on the
-        (conversation, threadId) index."""
-        query = self._live(conversation_id, threadId=root_id, mentions={"$in": list(user_ids)}, seq={"$lt": before_seq})
+        mentions them}, among the replies of these blocks of the thread's places
+        (messaging.threads: a late mention's marker). One query per block, each bounded
+        as `thread_page`'s (`_thread_block_query`): FerretDB decodes that block's replies
+        only, not the whole thread, under the conversation's lock."""
         wanted, first = set(user_ids), {}
         with _mongo_errors():
-            for raw in self.collection.find(query, projection={"seq": 1, "mentions": 1}):
-                for uid in wanted.intersection(raw.get("mentions") or ()):
-                    first[uid] = min(first.get(uid, raw["seq"]), raw["seq"])
+            for block in blocks:
+                query = self._thread_block_query(conversation_id, root_id, block, {"$lt": Int64(before_seq)})
+                query["mentions"] = {"$in": list(user_ids)}
+                cursor = self.collection.find(query, projection={"seq": 1, "mentions": 1}).hint(self.thread_seq_index)
+                for raw in cursor:
+                    for uid in wanted.intersection(raw.get("mentions") or ()):
+                        first[uid] = min(first.get(uid, int(raw["seq"])), int(raw["seq"]))
         return first
 
     def get(self, *, conversation_id: str, message_id: str, include_deleted: bool = False):

@@ -88,9 +88,9 @@ def message_edit(
             broadcast.message_updated(message=message_to_api(updated))
         except Exception:
             logger.exception("message_updated broadcast failed for %s", updated.id)
-    from messaging import threads
+    from messaging import thread_follows
     from readstate import notifications  # issue 18: whoever the edit newly mentions
 
-    threads.follows_on_edit(before=message, after=updated)  # issue 17: they follow its thread
+    thread_follows.follows_on_edit(before=message, after=updated)  # issue 17: they follow its thread
     notifications.after_edit(before=message, after=updated)
     return updated
