@@ -149,3 +149,12 @@ def chrome(*, window_size: str = "1280,860", logging_prefs: dict | None = None):
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     return driver
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where a browser test saves its screenshots: SLACKCLONE_SCREENSHOTS, else a
+    temporary directory."""
+    directory = Path(os.environ.get("SLACKCLONE_SCREENSHOTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

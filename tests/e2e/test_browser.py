@@ -7,9 +7,6 @@ Screenshots go to SLACKCLONE_SCREENSHOTS (`make screenshots` sets docs/img, wher
 README's come from), else to a temporary directory.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.e2e.conftest import chrome
@@ -26,13 +23,6 @@ def browser():
     driver = chrome()
     yield driver
     driver.quit()
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    directory = Path(os.environ.get("SLACKCLONE_SCREENSHOTS") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 @pytest.fixture

@@ -116,13 +116,6 @@ def only_contract_calls(request, schema_operations):
     assert not outside, f"calls outside the contract: {outside}"
 
 
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    directory = Path(os.environ.get("SLACKCLONE_SCREENSHOTS") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 # --- helpers ------------------------------------------------------------------------------
 
 
@@ -221,12 +214,10 @@ def click_in_message(driver, text: str, button: str, scope="#messages") -> None:
     assert clicked, (text, button)
 
 
-@pytest.fixture
-def team(make_user):
-    """Alice and Bob, both in #general and #random, with a DM; Alice speaks first."""
+def alice_and_bob(make_user) -> dict:
+    """Alice and Bob, both in #general and #random, with a DM (no message yet)."""
     from channels_app.services import channel_create, channel_join
     from dms.services import dm_open
-    from messaging.services import message_send
 
     alice = person(make_user, "alice", "Alice Liddell")
     bob = person(make_user, "bob", "Bob Builder")
@@ -234,9 +225,19 @@ def team(make_user):
     random_ = channel_create(user=alice, name="random")
     for channel in (general, random_):
         channel_join(user=bob, channel_id=channel.id)
-    message_send(sender=alice, channel_id=general.id, content="Welcome to *slackclone*! Deploy notes: `make run`")
     dm, _ = dm_open(user=alice, other_user_id=bob.id)
     return {"alice": alice, "bob": bob, "general": general, "random": random_, "dm": dm}
+
+
+@pytest.fixture
+def team(make_user):
+    """`alice_and_bob`; Alice speaks first in #general."""
+    from messaging.services import message_send
+
+    people = alice_and_bob(make_user)
+    welcome = "Welcome to *slackclone*! Deploy notes: `make run`"
+    message_send(sender=people["alice"], channel_id=people["general"].id, content=welcome)
+    return people
 
 
 # --- tests --------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from tests.e2e.conftest import chrome, production_env
 from tests.e2e.test_webclient import (
     PASSWORD,
     RestartableServer,
+    alice_and_bob,
     by_css,
     open_conversation,
     person,
@@ -66,26 +67,9 @@ def no_uncaught_errors(browser):
 
 
 @pytest.fixture
-def shots(tmp_path) -> Path:
-    directory = Path(os.environ.get("SLACKCLONE_SCREENSHOTS") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture
 def team(make_user):
-    """Alice and Bob in #general and #random, with a DM."""
-    from channels_app.services import channel_create, channel_join
-    from dms.services import dm_open
-
-    alice = person(make_user, "alice", "Alice Liddell")
-    bob = person(make_user, "bob", "Bob Builder")
-    general = channel_create(user=alice, name="general", description="Company-wide")
-    random_ = channel_create(user=alice, name="random")
-    for channel in (general, random_):
-        channel_join(user=bob, channel_id=channel.id)
-    dm, _ = dm_open(user=alice, other_user_id=bob.id)
-    return {"alice": alice, "bob": bob, "general": general, "random": random_, "dm": dm}
+    """Alice and Bob in #general and #random, with a DM, and no message yet."""
+    return alice_and_bob(make_user)
 
 
 def rest_as(web, username: str) -> httpx.Client:
