@@ -114,3 +114,49 @@ def backends_waiting_for_a_lock() -> int:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return cursor.fetchone()[0]
+
+
+def http_scope(method: str, path: str, headers=()) -> dict:
+    """An HTTP/1.1 scope from 127.0.0.1 for `path` (no query string); `headers`: (name,
+    value) byte pairs besides `host`."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+def image_script_result(tmp_path, *, side: int, script: str, timeout: float) -> float:
+    """Run `script` in a fresh Python process of the project, given the path of a flat
+    RGBA PNG of side x side pixels; returns the number its last output line prints
+    (memory figures must not be taken in the test process, whose heap is shared)."""
+    import io
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGBA", (side, side), (10, 20, 30, 255)).save(out, "PNG")
+    source = tmp_path / "flat.png"
+    source.write_bytes(out.getvalue())
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script, str(source)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return float(run.stdout.strip().splitlines()[-1])

@@ -1,17 +1,15 @@
 """Image decoding under load (files.images): memory per decode, decodes at once."""
 
 import io
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from files import images
 from tests.files.conftest import image_bytes, upload
+from tests.helpers import image_script_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,21 +40,8 @@ def test_an_image_is_decoded_once_not_copied_three_more_times(tmp_path):
     thumbnail was made from a copy, "transposed" into another copy and converted into
     a third, which resize copied once more into premultiplied alpha: 248 MiB of peak
     RSS for one upload. Now the decoded image and the thumbnail's bands: 72-76 MiB."""
-    out = io.BytesIO()
-    Image.new("RGBA", (4000, 4000), (10, 20, 30, 255)).save(out, "PNG")
-    source = tmp_path / "flat.png"
-    source.write_bytes(out.getvalue())
     decoded_mib = 4000 * 4000 * 4 / 2**20
-    run = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _PEAK_SCRIPT, str(source)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    peak_mib = float(run.stdout.strip().splitlines()[-1])
+    peak_mib = image_script_result(tmp_path, side=4000, script=_PEAK_SCRIPT, timeout=120)
     assert peak_mib < 1.5 * decoded_mib, f"{peak_mib:.0f} MiB of peak RSS for {decoded_mib:.0f} MiB of pixels"
 
 

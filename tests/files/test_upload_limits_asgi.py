@@ -76,26 +76,14 @@ async def _chunked(path: str, body: bytes, *, token: str, content_type: str) -> 
     import json
 
     from slackclone.asgi import application
+    from tests.helpers import http_scope
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", content_type.encode()),
-            (b"transfer-encoding", b"chunked"),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    headers = [
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", content_type.encode()),
+        (b"transfer-encoding", b"chunked"),
+    ]
+    scope = http_scope("POST", path, headers)
     pieces = [body[i : i + 1024] for i in range(0, len(body), 1024)]
     sent: list[dict] = []
     done = asyncio.Event()

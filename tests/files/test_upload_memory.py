@@ -10,6 +10,7 @@ import pytest
 
 from files.models import File
 from tests.conftest import token_for
+from tests.helpers import http_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,24 +48,12 @@ def test_a_25_mib_upload_never_holds_the_file_in_memory(alice):
         async def send(message):
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/api/v1/files",
-            "raw_path": b"/api/v1/files",
-            "query_string": b"",
-            "headers": [
-                (b"host", b"localhost"),
-                (b"authorization", f"Bearer {token}".encode()),
-                (b"content-type", b"multipart/form-data; boundary=XyZ"),
-                (b"content-length", str(length).encode()),
-            ],
-            "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 50000),
-        }
+        headers = [
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"multipart/form-data; boundary=XyZ"),
+            (b"content-length", str(length).encode()),
+        ]
+        scope = http_scope("POST", "/api/v1/files", headers)
         await application(scope, receive, send)
         return sent
 

@@ -12,23 +12,11 @@ from django.core.signals import request_started
 
 from slackclone.asgi import application
 from slackclone.handlers import SyncChainASGIHandler
+from tests.helpers import http_scope
 
 
 async def _request(path: str, headers=()) -> tuple[int, dict, bytes]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope("GET", path, headers)
     sent: list[dict] = []
     requested = False
     disconnected = asyncio.Event()

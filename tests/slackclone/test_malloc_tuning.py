@@ -1,12 +1,11 @@
 """A server process gives the memory of decoded images back (slackclone.malloc_tuning)."""
 
-import io
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
+
+from tests.helpers import image_script_result
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,18 +40,5 @@ def test_a_server_process_gives_freed_images_memory_back(tmp_path):
     """Pillow's 16 MB blocks came from glibc's arenas once its mmap threshold had risen,
     and stayed in the process: 133 MiB more RSS for good after 12 thumbnails of a 6300 x
     6300 PNG (416 MB in a server). Now the RSS comes back to within a few MiB."""
-    out = io.BytesIO()
-    Image.new("RGBA", (6300, 6300), (10, 20, 30, 255)).save(out, "PNG")
-    source = tmp_path / "flat.png"
-    source.write_bytes(out.getvalue())
-    run = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _SCRIPT, str(source)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    retained = float(run.stdout.strip().splitlines()[-1])
+    retained = image_script_result(tmp_path, side=6300, script=_SCRIPT, timeout=300)
     assert retained < 40, f"{retained:.0f} MiB of RSS kept after the thumbnails"
