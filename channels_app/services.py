@@ -64,6 +64,18 @@ def _refuse_if_last_of_private(*, channel: Channel, user) -> None:
         )
 
 
+def _membership_end(*, user, channel: Channel, actor=None) -> bool:
+    """Under the channel's row lock: end `user`'s membership by the rules every removal
+    shares (leave, a manager's removal, staff's from the admin): harmless for a
+    non-member (False, archived or not), 409 `channel_archived`, 409 `last_member` for
+    the last member of a private channel; then `_membership_remove`."""
+    if not selectors.channel_is_member(user=user, channel_id=channel.pk):
+        return False
+    _refuse_if_archived(channel)
+    _refuse_if_last_of_private(channel=channel, user=user)
+    return _membership_remove(user=user, channel=channel, actor=actor)
+
+
 def announce_channel_updated(*, channel_id: UUID | str) -> None:
     """On commit: channel.updated to the channel's members, with the channel as they see
     it (selectors.channel_as_members_see_it: `is_member` true, `my_role` null), whoever
@@ -203,11 +215,7 @@ def channel_leave(*, user, workspace=None, channel_id: UUID | str) -> None:
     with transaction.atomic():
         # See channel_join; a private channel the user is not in is 404.
         channel = selectors.channel_get_visible(user=user, workspace=workspace, channel_id=channel_id, lock=True)
-        if not selectors.channel_is_member(user=user, channel_id=channel.pk):
-            return  # harmless, archived or not
-        _refuse_if_archived(channel)
-        _refuse_if_last_of_private(channel=channel, user=user)
-        _membership_remove(user=user, channel=channel)
+        _membership_end(user=user, channel=channel)
 
 
 # --- Moderation (admin) ----------------------------------------------------------

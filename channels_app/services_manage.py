@@ -27,10 +27,9 @@ from channels_app.services import (
     UNSET,
     ChannelDeleteResult,
     _membership_add,
-    _membership_remove,
+    _membership_end,
     _name_taken,
     _refuse_if_archived,
-    _refuse_if_last_of_private,
     _require_staff,
     _Unset,
     announce_channel_updated,
@@ -152,11 +151,7 @@ def channel_member_remove(*, user, workspace=None, channel_id: UUID | str, user_
     target = _workspace_user(workspace=workspace, user_id=user_id)
     with transaction.atomic():
         channel = selectors.channel_get_for_manager(user=user, workspace=workspace, channel_id=channel_id, lock=True)
-        if not selectors.channel_is_member(user=target, channel_id=channel.pk):
-            return  # harmless, archived or not
-        _refuse_if_archived(channel)
-        _refuse_if_last_of_private(channel=channel, user=target)
-        _membership_remove(user=target, channel=channel, actor=user)
+        _membership_end(user=target, channel=channel, actor=user)
 
 
 def _workspace_user(*, workspace, user_id):
@@ -267,8 +262,4 @@ def channel_member_remove_by_staff(*, by, channel_id: UUID | str, user_id: UUID 
     with transaction.atomic():
         channel = selectors.channel_get(workspace=None, channel_id=channel_id, lock=True)
         person = ChannelMember.objects.filter(channel=channel, user_id=user_id).select_related("user").first()
-        if person is None:
-            return False
-        _refuse_if_archived(channel)
-        _refuse_if_last_of_private(channel=channel, user=person.user)
-        return _membership_remove(user=person.user, channel=channel, actor=by)
+        return person is not None and _membership_end(user=person.user, channel=channel, actor=by)

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import default_workspace_id
+from channels_app import services as channel_services
 from channels_app import services_manage
 from channels_app.models import Channel, ChannelMember
 from messaging import services as messaging_services
@@ -259,7 +260,7 @@ def test_a_send_waiting_for_the_lock_of_the_senders_removal_is_refused(people, m
     channel = _channel(alice, bob)
     if not first_message:
         messaging_services.message_send(sender=alice, channel_id=channel.pk, content="hello")
-    reached, go = _paused_after(monkeypatch, services_manage, "_membership_remove")
+    reached, go = _paused_after(monkeypatch, channel_services, "_membership_remove")
     with ThreadPoolExecutor(2) as pool, capture_broadcasts():
         removing = _remove_bob(pool, alice, bob, channel)
         assert reached.wait(15)  # removed, posted, lock held, not committed
@@ -317,7 +318,7 @@ def test_a_send_queued_while_its_batch_waited_for_the_removals_lock_is_checked_t
             assert time.monotonic() < deadline, what
             time.sleep(0.01)
 
-    reached, go = _paused_after(monkeypatch, services_manage, "_membership_remove")
+    reached, go = _paused_after(monkeypatch, channel_services, "_membership_remove")
     with ThreadPoolExecutor(3) as pool, capture_broadcasts():
         removing = _remove_bob(pool, alice, bob, channel)
         assert reached.wait(15)  # removed, posted, lock held, not committed
